@@ -1,0 +1,1 @@
+"""Shared core of the home-care network: contract, topics, settings, database, MQTT plumbing."""

@@ -1,0 +1,38 @@
+"""The one factory that builds a component's HTTP app around its routers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from homecare.errors import HomecareError
+
+from .auth_routes import router as auth_router
+from .health import ReadinessCheck, health_router
+
+
+def build_app(
+    title: str,
+    pool,
+    routers: Iterable[APIRouter] = (),
+    checks: dict[str, ReadinessCheck] | None = None,
+    lifespan: Callable[[FastAPI], AbstractContextManager] | None = None,
+    with_auth: bool = True,
+) -> FastAPI:
+    """A FastAPI app with health, metrics, auth, the given routers and domain-error mapping."""
+    app = FastAPI(title=title, version="1", lifespan=lifespan)
+    app.state.pool = pool
+    app.include_router(health_router(checks or {}))
+    if with_auth:
+        app.include_router(auth_router)
+    for router in routers:
+        app.include_router(router)
+
+    @app.exception_handler(HomecareError)
+    async def domain_error(_: Request, exc: HomecareError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+
+    return app

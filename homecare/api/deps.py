@@ -1,0 +1,69 @@
+"""FastAPI dependencies: a database connection per request, and the signed-in user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+import psycopg
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import OAuth2PasswordBearer
+from psycopg_pool import ConnectionPool
+
+from homecare.auth import AuthError, Role, User, user_for_token
+
+SESSION_COOKIE = "homecare_session"
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def get_pool(request: Request) -> ConnectionPool:
+    return request.app.state.pool
+
+
+def get_conn(pool: Annotated[ConnectionPool, Depends(get_pool)]) -> Iterator[psycopg.Connection]:
+    """A connection in a transaction that commits when the route returns without error."""
+    with pool.connection() as conn:
+        yield conn
+
+
+DbConn = Annotated[psycopg.Connection, Depends(get_conn)]
+
+
+def current_user(
+    request: Request,
+    pool: Annotated[ConnectionPool, Depends(get_pool)],
+    token: Annotated[str | None, Depends(_bearer)],
+) -> User:
+    """The user of the bearer token, or of the console session cookie; 401 otherwise."""
+    token = token or request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "not signed in", headers={"WWW-Authenticate": "Bearer"}
+        )
+    try:
+        with pool.connection() as conn:
+            return user_for_token(conn, token)
+    except AuthError as exc:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}
+        ) from None
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require(*roles: Role):
+    """Dependency that lets admins and the named roles through, 403 for the rest."""
+
+    def check(user: CurrentUser) -> User:
+        if not user.has_role(*roles):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role.value} may not do this")
+        return user
+
+    return check
+
+
+AdminUser = Annotated[User, Depends(require(Role.ADMIN))]
+DispatcherUser = Annotated[User, Depends(require(Role.DISPATCHER))]
+ProviderUser = Annotated[User, Depends(require(Role.PROVIDER))]
+StaffUser = Annotated[User, Depends(require(Role.DISPATCHER, Role.PROVIDER))]

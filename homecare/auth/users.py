@@ -1,0 +1,96 @@
+"""Accounts and tokens. Data functions take a connection and do not commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+import psycopg
+
+from .passwords import hash_secret, new_token, token_hash, verify_secret
+
+TOKEN_LIFETIME = timedelta(hours=12)
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    DISPATCHER = "dispatcher"
+    PROVIDER = "provider"
+
+
+class AuthError(Exception):
+    """Wrong credentials, or a token that is unknown or expired."""
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    role: Role
+    provider_id: str | None = None
+
+    def has_role(self, *roles: Role) -> bool:
+        """Admins may do everything; others only what their role allows."""
+        return self.role is Role.ADMIN or self.role in roles
+
+
+def create_user(
+    conn: psycopg.Connection, username: str, password: str, role: Role, provider_id: str | None = None
+) -> User:
+    """Create or replace an account (a re-run of `users add` resets the password)."""
+    if not username or len(password) < 8:
+        raise ValueError("a username and a password of at least 8 characters are required")
+    if role is Role.PROVIDER and not provider_id:
+        raise ValueError("a provider account must name its provider")
+    conn.execute(
+        "INSERT INTO auth.users (username, password_hash, role, provider_id) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash,"
+        " role = EXCLUDED.role, provider_id = EXCLUDED.provider_id, disabled_at = NULL",
+        (username, hash_secret(password), role.value, provider_id),
+    )
+    return User(username, role, provider_id)
+
+
+def authenticate(conn: psycopg.Connection, username: str, password: str) -> User:
+    """The user whose password this is, or AuthError."""
+    row = conn.execute(
+        "SELECT username, password_hash, role, provider_id FROM auth.users"
+        " WHERE username = %s AND disabled_at IS NULL",
+        (username,),
+    ).fetchone()
+    if row is None or not verify_secret(password, _get(row, "password_hash", 1)):
+        raise AuthError("incorrect username or password")
+    return User(_get(row, "username", 0), Role(_get(row, "role", 2)), _get(row, "provider_id", 3))
+
+
+def issue_token(conn: psycopg.Connection, user: User, lifetime: timedelta = TOKEN_LIFETIME) -> str:
+    """A new bearer token for the user; only its hash is stored."""
+    token = new_token()
+    conn.execute(
+        "INSERT INTO auth.tokens (token_hash, username, expires_at) VALUES (%s, %s, now() + %s)",
+        (token_hash(token), user.username, lifetime),
+    )
+    return token
+
+
+def revoke_token(conn: psycopg.Connection, token: str) -> None:
+    """Forget a token (log out)."""
+    conn.execute("DELETE FROM auth.tokens WHERE token_hash = %s", (token_hash(token),))
+
+
+def user_for_token(conn: psycopg.Connection, token: str) -> User:
+    """The user a live token belongs to, or AuthError."""
+    row = conn.execute(
+        "SELECT u.username, u.role, u.provider_id FROM auth.tokens t"
+        " JOIN auth.users u USING (username)"
+        " WHERE t.token_hash = %s AND t.expires_at > now() AND u.disabled_at IS NULL",
+        (token_hash(token),),
+    ).fetchone()
+    if row is None:
+        raise AuthError("token unknown or expired")
+    return User(_get(row, "username", 0), Role(_get(row, "role", 1)), _get(row, "provider_id", 2))
+
+
+def _get(row, key: str, index: int):
+    # Works with dict rows (pools) and tuple rows (plain connections).
+    return row[key] if isinstance(row, dict) else row[index]

@@ -1,0 +1,213 @@
+"""The MQTT device contract (mqtt-v1) as pydantic models. Unknown fields are ignored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+)
+
+from .timestamps import check_window, parse_ts
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+
+
+class Service(StrEnum):
+    MEAL = "meal"
+    BATHING = "bathing"
+    ESCORT = "escort"
+    MOBILITY = "mobility"
+    EMERGENCY = "emergency"
+
+
+class DeviceKind(StrEnum):
+    BED = "bed"
+    BUTTON = "button"
+
+
+Fraction = Annotated[StrictFloat | StrictInt, Field(ge=0.0, le=1.0)]
+
+
+class _Message(BaseModel):
+    # Forward compatible: fields a newer firmware adds are ignored, not rejected.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+def _validate_ts(value: object, info: ValidationInfo) -> datetime:
+    ts = parse_ts(value)
+    context = info.context or {}
+    if not context.get("skip_window"):
+        check_window(ts, context.get("now"))
+    return ts
+
+
+class _Timestamped(_Message):
+    ts: datetime
+
+    @field_validator("ts", mode="plain")
+    @classmethod
+    def _ts(cls, value: object, info: ValidationInfo) -> datetime:
+        return _validate_ts(value, info)
+
+
+# --- device -> platform -------------------------------------------------------------------
+
+
+class Status(_Message):
+    """`status`: published on connect and on battery/firmware change; the will sends online=false."""
+
+    online: StrictBool
+    fw: StrictStr | None = Field(default=None, max_length=64)
+    battery: Fraction | None = None
+    rssi: StrictInt | None = Field(default=None, ge=-150, le=0)
+
+
+class Sample(_Timestamped):
+    occupied: StrictBool
+    heart_rate: Annotated[StrictInt, Field(ge=20, le=250)] | None = None
+    respiration_rate: Annotated[StrictInt, Field(ge=4, le=60)] | None = None
+    movement: Fraction
+
+
+class Telemetry(_Message):
+    """`telemetry`: a batch of 1-600 one-second bed samples."""
+
+    samples: list[Sample] = Field(min_length=1, max_length=600)
+
+    @field_validator("samples")
+    @classmethod
+    def _unique_ts(cls, samples: list[Sample]) -> list[Sample]:
+        seen: set[datetime] = set()
+        for sample in samples:
+            if sample.ts in seen:
+                raise ValueError(f"ts {sample.ts.isoformat()} appears twice in the batch")
+            seen.add(sample.ts)
+        return samples
+
+
+EventId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+class _Event(_Timestamped):
+    event_id: EventId
+
+
+class ButtonPressed(_Event):
+    type: Literal["button.pressed"]
+    service: Service
+
+
+class ButtonCancelled(_Event):
+    type: Literal["button.cancelled"]
+    service: Service
+
+
+class BedExit(_Event):
+    type: Literal["bed.exit"]
+
+
+class BedEntry(_Event):
+    type: Literal["bed.entry"]
+
+
+class FallSuspected(_Event):
+    type: Literal["fall.suspected"]
+    confidence: Fraction
+
+
+class BatteryLow(_Event):
+    type: Literal["battery.low"]
+    battery: Fraction
+
+
+Event = Annotated[
+    ButtonPressed | ButtonCancelled | BedExit | BedEntry | FallSuspected | BatteryLow,
+    Field(discriminator="type"),
+]
+
+# Which device kinds may send which event types.
+EVENTS_BY_KIND: dict[DeviceKind, frozenset[str]] = {
+    DeviceKind.BUTTON: frozenset({"button.pressed", "button.cancelled", "battery.low"}),
+    DeviceKind.BED: frozenset({"bed.exit", "bed.entry", "fall.suspected", "battery.low"}),
+}
+
+
+
+
+class Ack(_Timestamped):
+    """`acks`: the device has shown or applied a command."""
+
+    command_id: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+# --- platform -> device -------------------------------------------------------------------
+
+
+class CommandType(StrEnum):
+    ACKNOWLEDGED = "request.acknowledged"
+    ASSIGNED = "request.assigned"
+    COMPLETED = "request.completed"
+    CANCELLED = "request.cancelled"
+    CONFIG = "config"
+
+
+class _Command(_Message):
+    command_id: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class RequestAcknowledged(_Command):
+    type: Literal["request.acknowledged"] = "request.acknowledged"
+    request_id: str
+    service: Service
+
+
+class RequestAssigned(_Command):
+    type: Literal["request.assigned"] = "request.assigned"
+    request_id: str
+    service: Service
+    provider: str
+    eta_minutes: int = Field(ge=0)
+
+
+class RequestCompleted(_Command):
+    type: Literal["request.completed"] = "request.completed"
+    request_id: str
+    service: Service
+
+
+class RequestCancelled(_Command):
+    type: Literal["request.cancelled"] = "request.cancelled"
+    request_id: str
+    service: Service
+    reason: str
+
+
+class Config(_Command):
+    type: Literal["config"] = "config"
+    report_interval_s: int | None = Field(default=None, ge=1, le=600)
+    sample_interval_s: int | None = Field(default=None, ge=1, le=60)
+
+
+Command = Annotated[
+    RequestAcknowledged | RequestAssigned | RequestCompleted | RequestCancelled | Config,
+    Field(discriminator="type"),
+]
+
+
+class ErrorReply(_Message):
+    """`errors`: why a device's message was rejected."""
+
+    topic: str
+    reason: str
+    event_id: str | None = None

@@ -1,0 +1,116 @@
+"""Versioned SQL migrations, applied on start, idempotent, one folder per component.
+
+A file is `NNNN_name.sql`. Where TimescaleDB and plain PostgreSQL need different SQL, a
+migration comes as `NNNN_name.timescale.sql` and `NNNN_name.plain.sql`, and the flavour of the
+database picks one. Applied versions are recorded in `public.schema_migrations`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+?)(?:\.(timescale|plain))?\.sql$")
+# Every component's migrations, in the order they must run.
+COMPONENTS: dict[str, str] = {
+    "core": "homecare.db",
+    "gateway": "gateway",
+    "telemetry": "services.telemetry",
+    "dispatch": "services.dispatch",
+}
+_LOCK_ID = 0x686F6D65  # "home": one migrator at a time across replicas
+
+
+class Flavour(StrEnum):
+    TIMESCALE = "timescale"
+    PLAIN = "plain"
+
+
+def detect_flavour(conn: psycopg.Connection) -> Flavour:
+    """TimescaleDB when the extension can be created here, else plain PostgreSQL."""
+    row = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
+    if not row:
+        return Flavour.PLAIN
+    try:
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        return Flavour.TIMESCALE
+    except psycopg.Error as exc:  # available but not preloaded, or no privilege
+        log.warning("timescaledb is available but cannot be created: %s", exc)
+        return Flavour.PLAIN
+
+
+def _files(package: str) -> list[Path]:
+    folder = resources.files(package) / "migrations"
+    if not folder.is_dir():
+        return []
+    return sorted(Path(str(f)) for f in folder.iterdir() if f.name.endswith(".sql"))
+
+
+def pending(package: str, flavour: Flavour) -> list[tuple[int, str, Path]]:
+    """(version, name, file) of every migration of a component for this flavour, in order."""
+    out = []
+    for path in _files(package):
+        match = _NAME.match(path.name)
+        if not match:
+            raise ValueError(f"migration file name not understood: {path}")
+        version, name, only = match.groups()
+        if only is None or only == flavour.value:
+            out.append((int(version), name, path))
+    return out
+
+
+def migrate(url: str, components: list[str] | None = None) -> Flavour:
+    """Apply every pending migration; safe to call from many processes at once."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
+        try:
+            flavour = detect_flavour(conn)
+            log.info("database flavour: %s", flavour.value, extra={"flavour": flavour.value})
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS public.schema_migrations ("
+                " component text NOT NULL, version int NOT NULL, name text NOT NULL,"
+                " flavour text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"
+                " PRIMARY KEY (component, version))"
+            )
+            for component in components or list(COMPONENTS):
+                _apply_component(conn, component, flavour)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
+    return flavour
+
+
+def _apply_component(conn: psycopg.Connection, component: str, flavour: Flavour) -> None:
+    done = {
+        r[0]
+        for r in conn.execute(
+            "SELECT version FROM public.schema_migrations WHERE component = %s", (component,)
+        )
+    }
+    for version, name, path in pending(COMPONENTS[component], flavour):
+        if version in done:
+            continue
+        log.info("applying migration %s %04d_%s", component, version, name)
+        with conn.transaction():
+            conn.execute(path.read_text())
+            conn.execute(
+                "INSERT INTO public.schema_migrations (component, version, name, flavour)"
+                " VALUES (%s, %s, %s, %s)",
+                (component, version, name, flavour.value),
+            )
+
+
+def current_flavour(conn: psycopg.Connection) -> Flavour:
+    """The flavour the migrations were applied with."""
+    row = conn.execute(
+        "SELECT flavour FROM public.schema_migrations WHERE component = 'core' LIMIT 1"
+    ).fetchone()
+    value = row[0] if isinstance(row, tuple) else (row or {}).get("flavour")
+    return Flavour(value or "plain")

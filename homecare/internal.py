@@ -1,0 +1,99 @@
+"""Messages on the internal topics (see homecare.topics.Internal): validated and normalised by
+the gateway, or emitted by a service. All are JSON, QoS 1, and idempotent to re-process."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from homecare.contract.models import DeviceKind, Service
+
+
+class _Internal(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    def dumps(self) -> bytes:
+        """Compact JSON bytes for publishing."""
+        return self.model_dump_json(exclude_none=False).encode()
+
+
+class SampleRow(_Internal):
+    ts: datetime
+    occupied: bool
+    heart_rate: int | None = None
+    respiration_rate: int | None = None
+    movement: float
+
+
+class DeviceBatch(_Internal):
+    device_id: str
+    resident_id: str
+    samples: list[SampleRow]
+
+
+class TelemetryBatches(_Internal):
+    """Internal.TELEMETRY: many devices' validated batches coalesced into one message."""
+
+    batches: list[DeviceBatch]
+
+
+class DeviceEvent(_Internal):
+    """Internal.EVENTS/{type}: a validated, de-duplicated device event.
+
+    Type-specific fields of mqtt-v1 (service, confidence, battery) are kept as they came.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    device_id: str
+    device_kind: DeviceKind
+    resident_id: str
+    event_id: str
+    ts: datetime
+    type: str
+    received_at: datetime
+    service: Service | None = None
+    confidence: float | None = None
+    battery: float | None = None
+
+
+class DeviceState(_Internal):
+    """Internal.DEVICE_STATE: a liveness transition of a device."""
+
+    device_id: str
+    device_kind: DeviceKind
+    resident_id: str
+    state: Literal["online", "offline", "silent"]
+    at: datetime
+    battery: float | None = None
+    fw: str | None = None
+
+
+class CommandOrder(_Internal):
+    """Internal.COMMANDS: a service asks the gateway to deliver an mqtt-v1 command."""
+
+    device_id: str
+    command: dict[str, Any]  # an mqtt-v1 command object with its command_id
+    deadline_s: int = Field(default=600, ge=1)
+
+
+class CommandState(_Internal):
+    """Internal.COMMAND_STATE: what became of a command."""
+
+    command_id: str
+    device_id: str
+    state: Literal["sent", "acknowledged", "expired"]
+    at: datetime
+
+
+class OpenRequest(_Internal):
+    """Internal.OPEN_REQUEST: another service asks dispatch to open a request (e.g. a fall)."""
+
+    source: Literal["alert", "device"]
+    source_id: str  # idempotency key, e.g. the alert id
+    resident_id: str
+    service: Service
+    reason: str
+    device_id: str | None = None

@@ -1,0 +1,190 @@
+"""paho-mqtt plumbing: URLs, clients with persistent sessions, subscribe-on-connect, publish
+with a callback on the broker's acknowledgement, and manual acks of received messages."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+log = logging.getLogger(__name__)
+
+MessageHandler = Callable[[mqtt.Client, mqtt.MQTTMessage], None]
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> BrokerAddress:
+        """`mqtt://user:pass@host:1883` (or `mqtts://`)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp"):
+            raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {url!r}")
+        tls = parts.scheme == "mqtts"
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+        )
+
+    def with_credentials(self, username: str | None, password: str | None) -> BrokerAddress:
+        """The same broker with other credentials (a device's, a service account's)."""
+        return BrokerAddress(self.host, self.port, username, password, self.tls)
+
+    def url(self) -> str:
+        auth = f"{self.username}:{self.password}@" if self.username else ""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{auth}{self.host}:{self.port}"
+
+
+class MqttLink:
+    """One persistent-session paho client run by its own network thread.
+
+    Subscriptions are (re)made in on_connect, so a broker restart loses nothing. Handlers are
+    wrapped so that a paho callback never raises. `publish(..., on_done=f)` calls f once the
+    broker has acknowledged a QoS 1 publish; that is how a consumer acks its input only after
+    its output is durable.
+    """
+
+    def __init__(
+        self,
+        address: BrokerAddress,
+        client_id: str,
+        *,
+        subscriptions: dict[str, MessageHandler] | None = None,
+        manual_ack: bool = False,
+        clean_session: bool = False,
+        keepalive: int = 30,
+        will: tuple[str, bytes, int, bool] | None = None,
+        max_inflight: int = 100,
+    ):
+        self.address = address
+        self.client_id = client_id
+        self._subscriptions = dict(subscriptions or {})
+        self._keepalive = keepalive
+        self._connected = threading.Event()
+        self._pending: dict[int, Callable[[], None]] = {}
+        self._lock = threading.RLock()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=clean_session,
+            protocol=mqtt.MQTTv311,
+            manual_ack=manual_ack,
+        )
+        if address.username:
+            self.client.username_pw_set(address.username, address.password)
+        if address.tls:
+            self.client.tls_set()
+        if will:
+            self.client.will_set(*will)
+        self.client.max_inflight_messages_set(max_inflight)
+        self.client.max_queued_messages_set(0)  # unbounded: never drop our own output
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+        for topic_filter, handler in self._subscriptions.items():
+            self.client.message_callback_add(_match_filter(topic_filter), self._guard(handler))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, wait: float = 15.0) -> None:
+        """Connect and run the network thread; wait until connected (or raise TimeoutError)."""
+        self.client.connect_async(self.address.host, self.address.port, self._keepalive)
+        self.client.loop_start()
+        if wait and not self._connected.wait(wait):
+            raise TimeoutError(f"{self.client_id}: no connection to {self.address.host}:{self.address.port}")
+
+    def stop(self) -> None:
+        """Disconnect cleanly (no last will) and stop the network thread."""
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: float) -> bool:
+        return self._connected.wait(timeout)
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes | str,
+        qos: int = 1,
+        retain: bool = False,
+        on_done: Callable[[], None] | None = None,
+    ) -> mqtt.MQTTMessageInfo:
+        """Publish; `on_done` runs once the broker has it (PUBACK for QoS 1, sent for QoS 0)."""
+        with self._lock:  # so on_publish cannot fire before the callback is registered
+            info = self.client.publish(topic, payload, qos=qos, retain=retain)
+            if on_done is not None:
+                if info.rc == mqtt.MQTT_ERR_SUCCESS or info.rc == mqtt.MQTT_ERR_NO_CONN:
+                    self._pending[info.mid] = on_done
+                else:
+                    log.error("publish to %s refused locally: rc=%s", topic, info.rc)
+        return info
+
+    def ack(self, message: mqtt.MQTTMessage) -> None:
+        """Acknowledge a received message (manual-ack mode) now that its effect is durable."""
+        if message.qos > 0:
+            self.client.ack(message.mid, message.qos)
+
+    # -- paho callbacks ----------------------------------------------------------------------
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.error("%s: broker refused connection: %s", self.client_id, reason_code)
+            return
+        if self._subscriptions:
+            client.subscribe([(f, 1) for f in self._subscriptions])
+        self._connected.set()
+        log.info("%s connected to broker", self.client_id, extra={"session_present": flags.session_present})
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self._connected.clear()
+        if reason_code.value != 0:
+            log.warning("%s disconnected from broker: %s", self.client_id, reason_code)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._lock:
+            done = self._pending.pop(mid, None)
+        if done is not None:
+            try:
+                done()
+            except Exception:
+                log.exception("%s: publish completion handler failed", self.client_id)
+
+    def _guard(self, handler: MessageHandler) -> Callable:
+        def guarded(client, userdata, message) -> None:
+            try:
+                handler(client, message)
+            except Exception:  # a paho callback never raises: log, keep consuming
+                log.exception(
+                    "%s: handler failed for %s", self.client_id, message.topic,
+                    extra={"payload": bytes(message.payload[:200])},
+                )
+
+        return guarded
+
+
+def _match_filter(topic_filter: str) -> str:
+    """Messages of a shared subscription arrive under the plain topic: match on that."""
+    if topic_filter.startswith("$share/"):
+        return topic_filter.split("/", 2)[2]
+    return topic_filter

@@ -1,0 +1,1 @@
+"""The directory of residents: who lives where, and whom to call."""

@@ -1,0 +1,82 @@
+"""Residents: data functions take a connection and do not commit."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel, Field
+
+from homecare.errors import NotFound
+
+
+class Location(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class Contact(BaseModel):
+    name: str
+    phone: str | None = None
+    relation: str | None = None
+
+
+class NewResident(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    address: str = Field(min_length=1, max_length=500)
+    district: str = Field(min_length=1, max_length=100)
+    location: Location
+    notes: str | None = None
+    contacts: list[Contact] = Field(default_factory=list)
+
+
+class Resident(NewResident):
+    id: str
+
+
+def new_id(prefix: str) -> str:
+    """A short random id with a readable prefix, e.g. `res-3f9a1c2b7d4e`."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def _from_row(row: dict[str, Any]) -> Resident:
+    return Resident(
+        id=row["id"], name=row["name"], address=row["address"], district=row["district"],
+        location=Location(lat=row["lat"], lon=row["lon"]), notes=row["notes"],
+        contacts=[Contact(**c) for c in row["contacts"]],
+    )
+
+
+def enrol(conn: psycopg.Connection, body: NewResident, resident_id: str | None = None) -> Resident:
+    """Enrol a resident; returns it with its id."""
+    rid = resident_id or new_id("res")
+    conn.execute(
+        "INSERT INTO registry.residents (id, name, address, district, lat, lon, notes, contacts)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (rid, body.name, body.address, body.district, body.location.lat, body.location.lon,
+         body.notes, Jsonb([c.model_dump() for c in body.contacts])),
+    )
+    return Resident(id=rid, **body.model_dump())
+
+
+def get(conn: psycopg.Connection, resident_id: str) -> Resident:
+    """One resident, or NotFound."""
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        row = cur.execute("SELECT * FROM registry.residents WHERE id = %s", (resident_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"resident {resident_id} not found")
+    return _from_row(row)
+
+
+def search(conn: psycopg.Connection, text: str = "", limit: int = 50) -> list[Resident]:
+    """Residents whose name, address or district contains the text."""
+    pattern = f"%{text.lower()}%"
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        rows = cur.execute(
+            "SELECT * FROM registry.residents WHERE lower(name) LIKE %s OR lower(address) LIKE %s"
+            " OR lower(district) LIKE %s OR id = %s ORDER BY name LIMIT %s",
+            (pattern, pattern, pattern, text, limit),
+        ).fetchall()
+    return [_from_row(r) for r in rows]

@@ -1,0 +1,53 @@
+"""Typed settings, read from the environment (prefix ``HOMECARE_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings shared by every component; each component reads only what it needs."""
+
+    model_config = SettingsConfigDict(env_prefix="HOMECARE_", extra="ignore")
+
+    # Empty means "start an embedded one" (demo and tests on a bare machine).
+    database_url: str = ""
+    mqtt_url: str = ""
+    # `auto`: mosquitto when on PATH, else the in-process amqtt broker.
+    embedded_broker: str = Field(default="auto", pattern="^(auto|mosquitto|amqtt)$")
+    data_dir: str = ""  # where embedded broker/database keep their files; temp dir when empty
+
+    # Service accounts the platform components use on the broker.
+    mqtt_service_username: str = ""
+    mqtt_service_password: str = ""
+    # Shared subscriptions ($share/<group>/...) let replicas split a topic; off for amqtt.
+    mqtt_shared_subscriptions: bool = True
+
+    # Names this replica: MQTT client ids are "<component>-<instance>", stable across restarts so
+    # a persistent session resumes. Defaults to the host name (a container's name in compose).
+    instance: str = ""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    log_level: str = "INFO"
+    log_json: bool | None = None  # None: JSON when stderr is not a terminal
+
+    # Secret that signs console sessions; must be set outside development.
+    secret_key: str = ""
+    environment: str = Field(default="development", pattern="^(development|production)$")
+
+
+    def client_id(self, component: str) -> str:
+        """The MQTT client id of a component in this replica."""
+        import socket
+
+        return f"{component}-{self.instance or socket.gethostname()}"[:64]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings from the environment, read once."""
+    return Settings()

@@ -1,0 +1,103 @@
+"""Every MQTT topic name of the network, and their parsing. No topic string is built elsewhere."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+DEVICE_PREFIX = "homecare/v1/devices"
+INTERNAL_PREFIX = "homecare/internal/v1"
+
+DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{2,63}$"
+_DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
+
+
+class DeviceChannel(StrEnum):
+    """The per-device topics of mqtt-v1."""
+
+    STATUS = "status"
+    TELEMETRY = "telemetry"
+    EVENTS = "events"
+    COMMANDS = "commands"
+    ACKS = "acks"
+    ERRORS = "errors"
+
+
+# Channels a device publishes on, and those it subscribes to.
+DEVICE_PUBLISHES = (DeviceChannel.STATUS, DeviceChannel.TELEMETRY, DeviceChannel.EVENTS, DeviceChannel.ACKS)
+DEVICE_SUBSCRIBES = (DeviceChannel.COMMANDS, DeviceChannel.ERRORS)
+
+
+def device_topic(device_id: str, channel: DeviceChannel | str) -> str:
+    """`homecare/v1/devices/{id}/{channel}`."""
+    return f"{DEVICE_PREFIX}/{device_id}/{DeviceChannel(channel).value}"
+
+
+def all_devices_filter(channel: DeviceChannel | str | None = None) -> str:
+    """Subscription filter for one channel of every device, or for all of them."""
+    return f"{DEVICE_PREFIX}/+/{DeviceChannel(channel).value if channel else '+'}"
+
+
+class TopicError(ValueError):
+    """A topic that is not one of the contract's."""
+
+
+@dataclass(frozen=True)
+class DeviceTopic:
+    device_id: str
+    channel: DeviceChannel
+
+
+def parse_device_topic(topic: str) -> DeviceTopic:
+    """Split a device topic into device id and channel, or raise TopicError saying why."""
+    prefix = DEVICE_PREFIX + "/"
+    if not topic.startswith(prefix):
+        raise TopicError(f"topic must start with {prefix}")
+    parts = topic[len(prefix):].split("/")
+    if len(parts) != 2:
+        raise TopicError("topic must be homecare/v1/devices/{id}/{channel}")
+    device_id, channel = parts
+    if not _DEVICE_ID.match(device_id):
+        raise TopicError(f"device id {device_id!r} does not match {DEVICE_ID_PATTERN}")
+    try:
+        return DeviceTopic(device_id, DeviceChannel(channel))
+    except ValueError:
+        raise TopicError(f"unknown channel {channel!r}") from None
+
+
+def is_valid_device_id(device_id: str) -> bool:
+    """Whether a string is a well-formed device id."""
+    return bool(_DEVICE_ID.match(device_id))
+
+
+# Internal topics: validated, normalised messages between platform components.
+class Internal:
+    """Names of the internal topics (QoS 1, consumed through shared subscriptions)."""
+
+    TELEMETRY = f"{INTERNAL_PREFIX}/telemetry"  # coalesced bed sample batches
+    EVENTS = f"{INTERNAL_PREFIX}/events"  # + "/{type}", e.g. .../events/button.pressed
+    DEVICE_STATE = f"{INTERNAL_PREFIX}/device-state"  # online / offline / silent transitions
+    COMMANDS = f"{INTERNAL_PREFIX}/commands"  # services -> gateway -> device
+    COMMAND_STATE = f"{INTERNAL_PREFIX}/command-state"  # gateway -> services: sent, acked, expired
+    OPEN_REQUEST = f"{INTERNAL_PREFIX}/open-request"  # other services -> dispatch (e.g. a fall)
+
+
+def internal_event_topic(event_type: str) -> str:
+    """Internal topic of one event type."""
+    return f"{Internal.EVENTS}/{event_type}"
+
+
+def internal_events_filter(*types: str) -> list[str]:
+    """Filters for some event types, or for all when none is named."""
+    return [internal_event_topic(t) for t in types] if types else [f"{Internal.EVENTS}/+"]
+
+
+def event_type_of(topic: str) -> str:
+    """Event type of an internal event topic."""
+    return topic.rsplit("/", 1)[-1]
+
+
+def shared(group: str, topic_filter: str, enabled: bool = True) -> str:
+    """A shared subscription `$share/{group}/{filter}` so replicas split the load."""
+    return f"$share/{group}/{topic_filter}" if enabled else topic_filter

@@ -1,0 +1,99 @@
+"""Helpers for tests: waiting on conditions, device clients speaking mqtt-v1."""
+
+from __future__ import annotations
+
+import json
+import queue
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from homecare.contract import format_ts
+from homecare.mqtt import BrokerAddress, MqttLink
+from homecare.topics import DeviceChannel, device_topic
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
+    """Poll until predicate() is truthy and return it; fail the test with `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+        time.sleep(interval)
+
+
+def unique(prefix: str) -> str:
+    """A random id valid as a device id."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def now_ts(offset_s: float = 0.0) -> str:
+    return format_ts(datetime.now(UTC) + timedelta(seconds=offset_s))
+
+
+class FakeDevice:
+    """A real MQTT client acting as a device: its own id and secret, persistent session,
+    last will; collects what arrives on its `commands` and `errors` topics."""
+
+    def __init__(self, broker_url: str, device_id: str, secret: str | None = None, subscribe: bool = True):
+        self.device_id = device_id
+        self.commands: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.errors: queue.Queue[dict[str, Any]] = queue.Queue()
+        subs = {}
+        if subscribe:
+            subs = {
+                device_topic(device_id, DeviceChannel.COMMANDS): self._on_command,
+                device_topic(device_id, DeviceChannel.ERRORS): self._on_error,
+            }
+        address = BrokerAddress.parse(broker_url).with_credentials(device_id, secret)
+        self.link = MqttLink(
+            address, device_id, subscriptions=subs, keepalive=60,
+            will=(device_topic(device_id, DeviceChannel.STATUS), b'{"online": false}', 1, True),
+        )
+
+    def _on_command(self, client, message) -> None:
+        self.commands.put(json.loads(message.payload))
+
+    def _on_error(self, client, message) -> None:
+        self.errors.put(json.loads(message.payload))
+
+    def connect(self, status: dict[str, Any] | None = None) -> FakeDevice:
+        self.link.start()
+        self.publish(DeviceChannel.STATUS, status or {"online": True, "fw": "1.0.0"}, retain=True)
+        return self
+
+    def publish(self, channel: DeviceChannel, payload: dict[str, Any] | bytes, qos: int = 1, retain: bool = False):
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        info = self.link.publish(device_topic(self.device_id, channel), data, qos=qos, retain=retain)
+        info.wait_for_publish(10)
+        return info
+
+    def press(self, service: str, event_id: str | None = None) -> str:
+        event_id = event_id or str(uuid.uuid4())
+        self.publish(DeviceChannel.EVENTS, {"event_id": event_id, "ts": now_ts(), "type": "button.pressed", "service": service})
+        return event_id
+
+    def ack(self, command_id: str) -> None:
+        self.publish(DeviceChannel.ACKS, {"command_id": command_id, "ts": now_ts()})
+
+    def next_command(self, timeout: float = 10.0) -> dict[str, Any]:
+        try:
+            return self.commands.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"{self.device_id}: no command within {timeout}s") from None
+
+    def next_error(self, timeout: float = 10.0) -> dict[str, Any]:
+        try:
+            return self.errors.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"{self.device_id}: no error reply within {timeout}s") from None
+
+    def close(self) -> None:
+        self.link.stop()

@@ -15,6 +15,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -36,7 +37,7 @@ class DeviceKind(StrEnum):
     BUTTON = "button"
 
 
-Fraction = Annotated[StrictFloat | StrictInt, Field(ge=0.0, le=1.0)]
+Fraction = Annotated[StrictFloat, Field(ge=0.0, le=1.0)]  # strict float still takes 0 and 1
 
 
 class _Message(BaseModel):
@@ -52,8 +53,20 @@ def _validate_ts(value: object, info: ValidationInfo) -> datetime:
     return ts
 
 
+Timestamp = Annotated[
+    datetime,
+    WithJsonSchema({
+        "anyOf": [
+            {"type": "string", "format": "date-time", "description": "RFC 3339 in UTC"},
+            {"type": "integer", "description": "milliseconds since the Unix epoch"},
+        ],
+        "description": "rejected when more than 5 minutes in the future or older than 7 days",
+    }),
+]
+
+
 class _Timestamped(_Message):
-    ts: datetime
+    ts: Timestamp
 
     @field_validator("ts", mode="plain")
     @classmethod

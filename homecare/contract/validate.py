@@ -31,6 +31,25 @@ _MODELS: dict[DeviceChannel, type[BaseModel]] = {
 }
 
 
+# Firmware engineers read these: say it the way the contract does.
+_MESSAGES = {
+    "less_than_equal": "must be <= {le}",
+    "greater_than_equal": "must be >= {ge}",
+    "int_type": "must be an integer",
+    "float_type": "must be a number",
+    "bool_type": "must be true or false",
+    "string_type": "must be a string",
+    "list_type": "must be an array",
+    "too_short": "must have at least {min_length} item(s)",
+    "too_long": "must have at most {max_length} item(s)",
+    "string_too_short": "must have at least {min_length} character(s)",
+    "string_too_long": "must have at most {max_length} characters",
+    "enum": "must be one of {expected}",
+    "model_type": "must be an object",
+    "dict_type": "must be an object",
+}
+
+
 def field_path(loc: tuple[int | str, ...]) -> str:
     """`("samples", 3, "heart_rate")` -> `samples[3].heart_rate`."""
     out = ""
@@ -51,7 +70,7 @@ def explain(error: ValidationError) -> str:
     """The first validation error as `field: message`, short enough for an errors topic."""
     first = error.errors(include_url=False)[0]
     path = field_path(_loc_without_union_tags(tuple(first["loc"]))) or "payload"
-    message = first["msg"]
+    message = _MESSAGES.get(first["type"], first["msg"]).format(**first.get("ctx", {}))
     if first["type"] == "missing":
         message = "is required"
     elif first["type"] == "union_tag_invalid":

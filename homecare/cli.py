@@ -1,0 +1,175 @@
+"""`homecare`: one command line for every component of the network."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from pathlib import Path
+
+from homecare.settings import Settings
+
+log = logging.getLogger("homecare")
+
+COMPONENTS = ("gateway", "telemetry", "dispatch", "console")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `homecare` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return args.func(args) or 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="homecare", description=__doc__)
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    for name in COMPONENTS:
+        p = sub.add_parser(name, help=f"run the {name} (needs HOMECARE_DATABASE_URL and HOMECARE_MQTT_URL)")
+        p.add_argument("--port", type=int, help="HTTP port for health, metrics and API (HOMECARE_HTTP_PORT)")
+        p.set_defaults(func=_run_component, component=name)
+
+    p = sub.add_parser("demo", help="run the whole network with simulated homes")
+    p.add_argument("--homes", type=int, default=20)
+    p.add_argument("--providers", type=int, default=8)
+    p.add_argument("--speed", type=float, default=None, help="simulated clock speed (default: the demo preset)")
+    p.add_argument("--port", type=int, help="console and API port (default 8080)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    p.add_argument("--check", action="store_true",
+                   help="headless: exit non-zero unless samples were stored, requests completed, and nothing logged an error")
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("simulate", help="simulate homes and providers against a running network")
+    p.add_argument("scenario", nargs="?", help="scenario file (TOML or YAML); default: the demo preset")
+    p.add_argument("--api-url", default="http://127.0.0.1:8080")
+    p.add_argument("--admin-user", default="admin")
+    p.add_argument("--admin-password", help="default: read from stdin")
+    p.add_argument("--duration", type=float)
+    p.set_defaults(func=_simulate)
+
+    users = sub.add_parser("users", help="manage console and API accounts").add_subparsers(metavar="ACTION")
+    p = users.add_parser("add", help="create or reset an account; the password is read from stdin")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=["admin", "dispatcher", "provider"])
+    p.add_argument("--provider-id", help="for role provider: the provider this login acts for")
+    p.set_defaults(func=_users_add)
+
+    contract = sub.add_parser("contract", help="the device contract").add_subparsers(metavar="ACTION")
+    p = contract.add_parser("schema", help="write the JSON Schema of every mqtt-v1 payload")
+    p.add_argument("--out", default="contract/schema", help="folder (default: contract/schema)")
+    p.set_defaults(func=_contract_schema)
+
+    p = sub.add_parser("migrate", help="apply database migrations and exit")
+    p.set_defaults(func=_migrate)
+    return parser
+
+
+def _setup(component: str) -> Settings:
+    from homecare.logs import setup_logging
+
+    settings = Settings()
+    setup_logging(component, settings.log_level, settings.log_json)
+    return settings
+
+
+def _run_component(args) -> int:
+    from homecare import assemble
+    from homecare.db import migrate, open_pool
+    from homecare.infra import resolve
+    from homecare.serve import HttpServer, wait_for_stop
+
+    settings = _setup(args.component)
+    settings = resolve(settings, allow_embedded=False).settings
+    migrate(settings.database_url)
+    pool = open_pool(settings.database_url, name=args.component)
+    # The console serves the whole operator API; its routes call the other packages' Python
+    # interfaces, which it builds without starting their workers.
+    names = COMPONENTS if args.component == "console" else (args.component,)
+    components = [assemble.build_component(n, settings, pool) for n in names]
+    running = [c for c in components if c.name == args.component]
+    app = assemble.http_app(f"homecare {args.component}", pool, components, args.component == "console")
+    server = HttpServer(app, settings.http_host, args.port or settings.http_port)
+    try:
+        for component in running:
+            component.start()
+        server.start()
+        log.info("%s running", args.component, extra={"http": server.url})
+        wait_for_stop()
+    finally:
+        server.stop()
+        for component in reversed(running):
+            component.stop()
+        pool.close()
+    return 0
+
+
+def _demo(args) -> int:
+    from homecare.demo import run_demo
+
+    settings = _setup("demo")
+    return run_demo(settings, args)
+
+
+def _simulate(args) -> int:
+    from devices.simulator.cli import run_simulate
+
+    settings = _setup("simulator")
+    password = args.admin_password or _read_password()
+    return run_simulate(settings, args, password)
+
+
+def _users_add(args) -> int:
+    import psycopg
+
+    from homecare.auth import Role, create_user
+    from homecare.db import migrate
+
+    settings = _setup("users")
+    if not settings.database_url:
+        print("set HOMECARE_DATABASE_URL to the network's database", file=sys.stderr)
+        return 2
+    password = _read_password()
+    migrate(settings.database_url, ["core"])
+    try:
+        with psycopg.connect(settings.database_url) as conn:
+            create_user(conn, args.name, password, Role(args.role), args.provider_id)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"account {args.name} ({args.role}) saved")
+    return 0
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass("password: ")
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _contract_schema(args) -> int:
+    from homecare.contract.schema import write_schemas
+
+    for path in write_schemas(Path(args.out)):
+        print(path)
+    return 0
+
+
+def _migrate(args) -> int:
+    from homecare.db import migrate
+
+    settings = _setup("migrate")
+    if not settings.database_url:
+        print("set HOMECARE_DATABASE_URL", file=sys.stderr)
+        return 2
+    flavour = migrate(settings.database_url)
+    print(f"migrations applied ({flavour.value})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Where the database and the broker come from: the URLs configured, or embedded ones."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from homecare import embedded
+from homecare.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Infrastructure:
+    settings: Settings  # with database_url and mqtt_url filled in
+    embedded: list[embedded.Embedded] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop what was embedded, broker first so no component writes to a dying database."""
+        for service in reversed(self.embedded):
+            service.stop()
+
+
+def resolve(settings: Settings, allow_embedded: bool = True) -> Infrastructure:
+    """Use the configured URLs; start embedded services for the missing ones when allowed."""
+    started: list[embedded.Embedded] = []
+    updates: dict = {}
+    if not settings.database_url or not settings.mqtt_url:
+        if not allow_embedded:
+            missing = [n for n, v in (("HOMECARE_DATABASE_URL", settings.database_url),
+                                      ("HOMECARE_MQTT_URL", settings.mqtt_url)) if not v]
+            raise SystemExit(f"set {' and '.join(missing)} (only `homecare demo` embeds them)")
+    try:
+        if not settings.database_url:
+            db = embedded.start_database(_sub(settings.data_dir, "postgres"))
+            started.append(db)
+            updates["database_url"] = db.url
+        if not settings.mqtt_url:
+            broker = embedded.start_broker(settings.embedded_broker, _sub(settings.data_dir, "broker"))
+            started.append(broker)
+            updates["mqtt_url"] = broker.url
+            if broker.name == "amqtt":  # no $share/ support there
+                updates["mqtt_shared_subscriptions"] = False
+    except BaseException:
+        for service in reversed(started):
+            service.stop()
+        raise
+    for service in started:
+        log.info("embedded %s at %s", service.name, service.url)
+    return Infrastructure(settings.model_copy(update=updates), started)
+
+
+def _sub(data_dir: str, name: str) -> str | None:
+    return f"{data_dir.rstrip('/')}/{name}" if data_dir else None

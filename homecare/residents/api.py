@@ -1,0 +1,42 @@
+"""`/api/v1/residents`: enrolment and the resident's whole picture."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from fastapi import APIRouter
+
+from homecare.api.deps import DbConn, DispatcherUser
+
+from . import store
+
+# Other packages add to a resident's picture (devices from the gateway, open requests from
+# dispatch) without the core importing them: the assembler passes these in.
+Detail = Callable[[psycopg.Connection, str], dict[str, Any]]
+
+
+def residents_router(details: list[Detail] | None = None) -> APIRouter:
+    """Routes for residents; `details` contribute extra keys to GET /residents/{id}."""
+    router = APIRouter(prefix="/api/v1/residents", tags=["residents"])
+
+    @router.post("", status_code=201, response_model=store.Resident)
+    def enrol(body: store.NewResident, conn: DbConn, _: DispatcherUser) -> store.Resident:
+        """Enrol a resident."""
+        return store.enrol(conn, body)
+
+    @router.get("")
+    def search(conn: DbConn, _: DispatcherUser, q: str = "", limit: int = 50) -> list[store.Resident]:
+        """Find residents by name, address, district or id."""
+        return store.search(conn, q, min(max(limit, 1), 500))
+
+    @router.get("/{resident_id}")
+    def get(resident_id: str, conn: DbConn, _: DispatcherUser) -> dict[str, Any]:
+        """The resident, with their devices and open requests."""
+        picture = store.get(conn, resident_id).model_dump()
+        for detail in details or []:
+            picture.update(detail(conn, resident_id))
+        return picture
+
+    return router

@@ -40,8 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=None, help="simulated clock speed (default: the demo preset)")
     p.add_argument("--port", type=int, help="console and API port (default 8080)")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
-    p.add_argument("--check", action="store_true",
-                   help="headless: exit non-zero unless samples were stored, requests completed, and nothing logged an error")
+    p.add_argument(
+        "--check", action="store_true",
+        help="headless: fail unless samples were stored, requests completed and nothing logged an error",
+    )
     p.set_defaults(func=_demo)
 
     p = sub.add_parser("simulate", help="simulate homes and providers against a running network")

@@ -77,7 +77,8 @@ class FakeDevice:
 
     def press(self, service: str, event_id: str | None = None) -> str:
         event_id = event_id or str(uuid.uuid4())
-        self.publish(DeviceChannel.EVENTS, {"event_id": event_id, "ts": now_ts(), "type": "button.pressed", "service": service})
+        event = {"event_id": event_id, "ts": now_ts(), "type": "button.pressed", "service": service}
+        self.publish(DeviceChannel.EVENTS, event)
         return event_id
 
     def ack(self, command_id: str) -> None:

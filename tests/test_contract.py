@@ -1,4 +1,5 @@
 """The mqtt-v1 contract: what is accepted, and that every rejection names its field."""
+# ruff: noqa: E501  (the table of cases reads best one case per line)
 
 from __future__ import annotations
 

@@ -1,0 +1,137 @@
+"""`homecare demo`: the whole network in one process with simulated homes and providers."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import sys
+from dataclasses import dataclass
+
+from homecare import assemble
+from homecare.auth import Role, create_user
+from homecare.db import migrate, open_pool
+from homecare.infra import resolve
+from homecare.logs import error_counter
+from homecare.serve import HttpServer, wait_for_stop
+from homecare.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Login:
+    username: str
+    password: str
+    role: str
+
+
+def run_demo(settings: Settings, args) -> int:
+    """Run everything until Ctrl-C or --duration; with --check, judge the run by its results."""
+    from devices.simulator.run import Simulation
+    from devices.simulator.scenario import Scenario
+
+    infra = resolve(settings)
+    settings = infra.settings
+    pool = None
+    components = []
+    server = simulation = None
+    try:
+        migrate(settings.database_url)
+        pool = open_pool(settings.database_url, max_size=12, name="demo")
+        components = [assemble.build_component(n, settings, pool) for n in assemble.BUILDERS]
+        for component in components:
+            component.start()
+        port = _port(settings.http_host, args.port or settings.http_port)
+        server = HttpServer(assemble.http_app("homecare", pool, components, True), settings.http_host, port)
+        server.start()
+        logins = _demo_logins(pool)
+        admin = logins[0]
+
+        scenario = Scenario.demo(homes=args.homes, providers=args.providers)
+        if args.speed:
+            scenario = scenario.model_copy(update={"speed": args.speed})
+        simulation = Simulation(server.url, settings.mqtt_url, scenario, admin.username, admin.password)
+        simulation.start()
+        logins.extend(Login(u, p, "provider") for u, p in simulation.provider_logins()[:1])
+        _banner(server.url, settings, logins, infra)
+
+        why = wait_for_stop(args.duration)
+        log.info("demo stopping: %s", why)
+        if args.check:
+            return _check(pool, simulation)
+        return 0
+    finally:
+        if simulation:
+            simulation.stop()
+        if server:
+            server.stop()
+        for component in reversed(components):
+            component.stop()
+        if pool:
+            pool.close()
+        infra.stop()
+
+
+def _port(host: str, wanted: int) -> int:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, wanted))
+            return wanted
+        except OSError:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+    log.warning("port %d is busy; the console uses %d instead", wanted, port)
+    return port
+
+
+def _demo_logins(pool) -> list[Login]:
+    """One admin and one dispatcher with fresh random passwords (printed, never stored plain)."""
+    logins = [Login("admin", secrets.token_urlsafe(9), "admin"),
+              Login("dispatcher", secrets.token_urlsafe(9), "dispatcher")]
+    with pool.connection() as conn:
+        for login in logins:
+            create_user(conn, login.username, login.password, Role(login.role))
+    return logins
+
+
+def _banner(url: str, settings: Settings, logins: list[Login], infra) -> None:
+    embedded = ", ".join(f"{e.name} at {e.url}" for e in infra.embedded) or "none (configured URLs)"
+    lines = [
+        "",
+        "  Home-care network demo is running.",
+        f"  Console and API:  {url}/          (OpenAPI: {url}/docs)",
+        f"  Embedded:         {embedded}",
+        "  Logins:",
+        *[f"    {lg.role:<11} {lg.username:<20} {lg.password}" for lg in logins],
+        "  Press Ctrl-C to stop.",
+        "",
+    ]
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def _check(pool, simulation) -> int:
+    """Exit status of --check: samples stored, requests completed, no error logged."""
+    from services.dispatch import queries as dispatch_queries
+    from services.telemetry import queries as telemetry_queries
+
+    with pool.connection() as conn:
+        samples = telemetry_queries.count_samples(conn)
+        by_status = dispatch_queries.count_by_status(conn)
+    stats = simulation.stats()
+    problems = []
+    if samples <= 0:
+        problems.append("no bed samples were stored")
+    if by_status.get("completed", 0) <= 0:
+        problems.append("no request was completed")
+    if error_counter.count:
+        problems.append(f"{error_counter.count} error(s) logged, first: {error_counter.first}")
+    summary = {"samples_stored": samples, "requests": by_status, "simulator": stats}
+    print(f"demo check: {summary}", file=sys.stderr)
+    for problem in problems:
+        print(f"demo check FAILED: {problem}", file=sys.stderr)
+    if not problems:
+        print("demo check passed", file=sys.stderr)
+    return 1 if problems else 0
+
+

@@ -1,6 +1,7 @@
 """The device contract mqtt-v1: models, validation, JSON Schema."""
 
 from .models import (
+    EVENTS_BY_KIND,
     MAX_PAYLOAD_BYTES,
     Ack,
     BatteryLow,
@@ -14,7 +15,6 @@ from .models import (
     DeviceKind,
     ErrorReply,
     Event,
-    EVENTS_BY_KIND,
     FallSuspected,
     RequestAcknowledged,
     RequestAssigned,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import Field
+import secrets
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,6 +41,15 @@ class Settings(BaseSettings):
     secret_key: str = ""
     environment: str = Field(default="development", pattern="^(development|production)$")
 
+
+    @model_validator(mode="after")
+    def _secret_key(self) -> Settings:
+        # Secrets are never defaulted outside development.
+        if not self.secret_key:
+            if self.environment == "production":
+                raise ValueError("HOMECARE_SECRET_KEY must be set in production")
+            self.secret_key = secrets.token_urlsafe(32)
+        return self
 
     def client_id(self, component: str) -> str:
         """The MQTT client id of a component in this replica."""

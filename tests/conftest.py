@@ -62,8 +62,16 @@ def broker_url() -> Iterator[str]:
         yield url
         return
     broker = embedded.start_broker(os.environ.get("HOMECARE_EMBEDDED_BROKER", "auto"))
+    # amqtt has no shared subscriptions; components read this from the environment.
+    previous = os.environ.get("HOMECARE_MQTT_SHARED_SUBSCRIPTIONS")
+    if broker.name == "amqtt":
+        os.environ["HOMECARE_MQTT_SHARED_SUBSCRIPTIONS"] = "false"
     yield broker.url
     broker.stop()
+    if previous is None:
+        os.environ.pop("HOMECARE_MQTT_SHARED_SUBSCRIPTIONS", None)
+    else:
+        os.environ["HOMECARE_MQTT_SHARED_SUBSCRIPTIONS"] = previous
 
 
 @pytest.fixture

@@ -23,10 +23,7 @@ class Network:
 @pytest.fixture
 def network(database_url, broker_url, pool, instance):
     """Every component started, the API served on a free port."""
-    settings = Settings(
-        database_url=database_url, mqtt_url=broker_url, instance=instance,
-        mqtt_shared_subscriptions="amqtt" not in broker_url,
-    )
+    settings = Settings(database_url=database_url, mqtt_url=broker_url, instance=instance)
     components = [assemble.build_component(n, settings, pool) for n in assemble.BUILDERS]
     started = []
     server = HttpServer(assemble.http_app("e2e", pool, components, True), "127.0.0.1", free_port())

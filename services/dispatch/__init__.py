@@ -1,0 +1,1 @@
+"""Dispatch: service requests from buttons, phones and alerts, matched to providers."""

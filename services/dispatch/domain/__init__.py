@@ -1,0 +1,1 @@
+"""The rules of dispatch as plain Python: policies, the request lifecycle, matching, SLA clocks."""

@@ -76,6 +76,9 @@ class MqttLink:
         self._keepalive = keepalive
         self._connected = threading.Event()
         self._pending: dict[int, Callable[[], None]] = {}
+        # PUBACKs that arrived before publish() registered their callback: mid -> sequence.
+        self._early: dict[int, int] = {}
+        self._seq = 0
         self._lock = threading.RLock()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -131,13 +134,25 @@ class MqttLink:
         on_done: Callable[[], None] | None = None,
     ) -> mqtt.MQTTMessageInfo:
         """Publish; `on_done` runs once the broker has it (PUBACK for QoS 1, sent for QoS 0)."""
-        with self._lock:  # so on_publish cannot fire before the callback is registered
-            info = self.client.publish(topic, payload, qos=qos, retain=retain)
-            if on_done is not None:
-                if info.rc == mqtt.MQTT_ERR_SUCCESS or info.rc == mqtt.MQTT_ERR_NO_CONN:
-                    self._pending[info.mid] = on_done
-                else:
-                    log.error("publish to %s refused locally: rc=%s", topic, info.rc)
+        # paho calls on_publish while holding its own message lock, which client.publish takes
+        # too: holding self._lock across client.publish would deadlock against a PUBACK. So the
+        # PUBACK may come first; _on_publish then leaves the mid in _early for us to find.
+        with self._lock:
+            self._seq += 1
+            started = self._seq
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if on_done is None:
+            return info
+        queued = info.rc == mqtt.MQTT_ERR_NO_CONN and qos > 0  # paho sends it on reconnect
+        if info.rc != mqtt.MQTT_ERR_SUCCESS and not queued:
+            log.error("publish to %s refused locally: rc=%s", topic, info.rc)
+            return info
+        with self._lock:
+            acked = self._early.pop(info.mid, 0)
+            if acked <= started:  # not acknowledged yet (or a stale mark of an earlier message)
+                self._pending[info.mid] = on_done
+                return info
+        self._run(on_done)
         return info
 
     def ack(self, message: mqtt.MQTTMessage) -> None:
@@ -164,11 +179,20 @@ class MqttLink:
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._lock:
             done = self._pending.pop(mid, None)
+            if done is None:
+                self._seq += 1
+                self._early[mid] = self._seq
+                if len(self._early) > 4096:  # marks of publishes without on_done: keep recent
+                    keep = sorted(self._early.items(), key=lambda kv: kv[1])[-1024:]
+                    self._early = dict(keep)
         if done is not None:
-            try:
-                done()
-            except Exception:
-                log.exception("%s: publish completion handler failed", self.client_id)
+            self._run(done)
+
+    def _run(self, done: Callable[[], None]) -> None:
+        try:
+            done()
+        except Exception:
+            log.exception("%s: publish completion handler failed", self.client_id)
 
     def _guard(self, handler: MessageHandler) -> Callable:
         def guarded(client, userdata, message) -> None:

@@ -1,0 +1,84 @@
+"""Builds the telemetry service: settings, pool and MQTT link in, a runnable Component out."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+from psycopg_pool import ConnectionPool
+
+from homecare.api.health import ReadinessCheck, database_check
+from homecare.mqtt import BrokerAddress, MqttLink
+from homecare.settings import Settings
+from homecare.topics import Internal, shared
+
+from .acks import AckGate
+from .api import vitals_router
+from .falls import FALL_TOPIC, FallForwarder
+from .ingest import TelemetryIngest
+from .maintenance import PartitionKeeper
+from .settings import TelemetrySettings
+
+log = logging.getLogger(__name__)
+
+GROUP = "telemetry"
+
+
+class TelemetryComponent:
+    """Ingest of bed samples, partition upkeep, fall forwarding and the vitals API."""
+
+    name = "telemetry"
+
+    def __init__(self, settings: Settings, pool: ConnectionPool, config: TelemetrySettings):
+        self.settings = settings
+        self.config = config
+        self.pool = pool
+        address = BrokerAddress.parse(settings.mqtt_url)
+        if settings.mqtt_service_username:
+            address = address.with_credentials(
+                settings.mqtt_service_username, settings.mqtt_service_password
+            )
+        use_shared = settings.mqtt_shared_subscriptions
+        # Handlers are bound after the link exists, so the link gets forwarding lambdas.
+        subscriptions = {shared(GROUP, Internal.TELEMETRY, use_shared): self._on_telemetry}
+        if config.falls_open_requests:
+            subscriptions[shared(GROUP, FALL_TOPIC, use_shared)] = self._on_fall
+        self.link = MqttLink(
+            address, settings.client_id(self.name), subscriptions=subscriptions, manual_ack=True
+        )
+        self.gate = AckGate(self.link)
+        self.ingest = TelemetryIngest(pool, self.gate, config)
+        self.falls = FallForwarder(self.link, self.gate, config.fall_min_confidence)
+        self.partitions = PartitionKeeper(pool, config)
+
+    def _on_telemetry(self, client, message) -> None:
+        self.ingest.on_message(client, message)
+
+    def _on_fall(self, client, message) -> None:
+        self.falls.on_message(client, message)
+
+    def start(self) -> None:
+        """Start partition upkeep and the writer, then connect and consume."""
+        self.partitions.start()
+        self.ingest.start()
+        self.link.start()
+        log.info("telemetry started", extra={"client_id": self.link.client_id})
+
+    def stop(self) -> None:
+        """Flush and ack what arrived, then disconnect; un-acked messages are redelivered later."""
+        self.ingest.stop()
+        self.link.stop()
+        self.partitions.stop()
+
+    def routers(self) -> list[APIRouter]:
+        return [vitals_router(self.config.max_points)]
+
+    def checks(self) -> dict[str, ReadinessCheck]:
+        return {"database": database_check(self.pool), "broker": lambda: self.link.connected}
+
+
+def build(
+    settings: Settings, pool: ConnectionPool, config: TelemetrySettings | None = None
+) -> TelemetryComponent:
+    """The telemetry component; its own settings are read from HOMECARE_TELEMETRY_* when not given."""
+    return TelemetryComponent(settings, pool, config or TelemetrySettings())

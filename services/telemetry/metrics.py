@@ -1,0 +1,31 @@
+"""Prometheus metrics of the telemetry service."""
+
+from prometheus_client import Counter, Histogram
+
+SAMPLES_STORED = Counter(
+    "homecare_telemetry_samples_stored", "Bed samples stored (new (device, ts) pairs)."
+)
+SAMPLES_DUPLICATE = Counter(
+    "homecare_telemetry_samples_duplicates", "Bed samples received again and not stored twice."
+)
+MESSAGES_REJECTED = Counter(
+    "homecare_telemetry_messages_rejected",
+    "Internal messages dropped because they can never be stored.",
+    ["topic", "reason"],
+)
+WRITE_ERRORS = Counter(
+    "homecare_telemetry_write_errors", "Failed sample writes (retried; messages stay un-acked)."
+)
+WRITE_SECONDS = Histogram(
+    "homecare_telemetry_write_seconds",
+    "Time to COPY, insert and commit one batch of samples.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+BATCH_SAMPLES = Histogram(
+    "homecare_telemetry_batch_samples",
+    "Samples written per transaction.",
+    buckets=(1, 10, 50, 100, 500, 1000, 2500, 5000, 10000, 25000, 50000),
+)
+FALLS_FORWARDED = Counter(
+    "homecare_telemetry_falls_forwarded", "Suspected falls forwarded to dispatch as requests."
+)

@@ -29,7 +29,7 @@ LIMIT %(limit)s
 """
 
 # movement is a real: read as is, it comes back as the value that was stored (0.1, not
-# 0.10000000149011612 as a cast to float8 would show).
+# 0.10000000149011612 as a cast to float8 would show); averaged as numeric for the same reason.
 
 # Phase 1 aggregates raw rows on the fly; rollup tables will answer this later.
 _BUCKETED = """
@@ -42,7 +42,7 @@ SELECT date_bin(%(step)s, ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS ts,
        avg(respiration_rate)::float8 AS respiration_rate,
        min(respiration_rate) AS respiration_rate_min,
        max(respiration_rate) AS respiration_rate_max,
-       avg(movement)::float8 AS movement,
+       avg(movement::numeric)::float8 AS movement,
        max(movement) AS movement_max
 FROM telemetry.bed_samples
 WHERE device_id = %(device_id)s AND ts >= %(start)s AND ts < %(end)s

@@ -1,0 +1,61 @@
+"""Shared helpers of the telemetry tests: samples, batches and direct reads of stored rows."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from homecare.internal import DeviceBatch, SampleRow, TelemetryBatches
+
+
+def sample(ts: datetime, rng: random.Random | None = None, occupied: bool | None = None) -> SampleRow:
+    """A plausible bed sample at ts (values with few digits, as beds send them)."""
+    rng = rng or random.Random()
+    occupied = rng.random() < 0.8 if occupied is None else occupied
+    return SampleRow(
+        ts=ts,
+        occupied=occupied,
+        heart_rate=rng.randint(45, 110) if occupied and rng.random() < 0.9 else None,
+        respiration_rate=rng.randint(8, 24) if occupied and rng.random() < 0.9 else None,
+        movement=round(rng.random(), 3) if occupied else 0.0,
+    )
+
+
+def series(start: datetime, count: int, step: timedelta = timedelta(seconds=1), seed: int = 1):
+    """count samples every step from start."""
+    rng = random.Random(seed)
+    return [sample(start + i * step, rng) for i in range(count)]
+
+
+def message(*batches: tuple[str, str, list[SampleRow]]) -> TelemetryBatches:
+    """A TelemetryBatches of (device_id, resident_id, samples) batches."""
+    return TelemetryBatches(
+        batches=[DeviceBatch(device_id=d, resident_id=r, samples=s) for d, r, s in batches]
+    )
+
+
+def stored_rows(pool, device_id: str) -> list[tuple]:
+    """(ts, occupied, heart_rate, respiration_rate, movement) of a device, oldest first."""
+    with pool.connection() as conn:
+        cur = conn.execute(
+            "SELECT ts, occupied, heart_rate, respiration_rate, movement"
+            " FROM telemetry.bed_samples WHERE device_id = %s ORDER BY ts",
+            (device_id,),
+        )
+        return [
+            (r["ts"].astimezone(UTC), r["occupied"], r["heart_rate"], r["respiration_rate"], r["movement"])
+            for r in cur.fetchall()
+        ]
+
+
+def as_tuples(samples: list[SampleRow]) -> list[tuple]:
+    return [
+        (s.ts.astimezone(UTC), s.occupied, s.heart_rate, s.respiration_rate, s.movement)
+        for s in sorted(samples, key=lambda s: s.ts)
+    ]
+
+
+def base_time(days_ago: int = 1) -> datetime:
+    """A whole minute some days ago, plus an odd offset so buckets get partial edges."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    return now - timedelta(days=days_ago) + timedelta(seconds=17, milliseconds=250)

@@ -1,0 +1,57 @@
+"""Reads the board through the dispatch service's and the residents directory's Python
+interfaces (the console owns no tables and reads none directly)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import psycopg
+
+from homecare.errors import NotFound
+from homecare.residents import store as residents
+from services.dispatch import queries as dispatch
+
+from .board import ACTIVE, CLOSED, Board, board_row, compose, count_statuses
+
+
+def load_board(conn: psycopg.Connection, active_limit: int, recent_limit: int) -> Board:
+    """Active requests, the most recently closed ones, and the count of each status."""
+    requests = dispatch.list_requests(conn, statuses=list(ACTIVE), limit=active_limit)
+    if recent_limit:
+        requests += dispatch.list_requests(conn, statuses=list(CLOSED), limit=recent_limit)
+    counts = dispatch.count_by_status(conn)
+    return compose(requests, resident_names(conn, (r.get("resident_id") for r in requests)),
+                   counts, recent_limit)
+
+
+def load_changes(
+    conn: psycopg.Connection, request_ids: Iterable[str]
+) -> tuple[list[dict[str, Any]], list[str], dict[str, int]]:
+    """(rows of the changed requests, ids no longer to show, counts per status)."""
+    found, gone = [], []
+    for request_id in dict.fromkeys(request_ids):
+        try:
+            found.append(dispatch.get_request(conn, request_id))
+        except NotFound:
+            gone.append(request_id)
+    names = resident_names(conn, (r.get("resident_id") for r in found))
+    rows = []
+    for request in found:
+        row = board_row(request, names.get(request.get("resident_id") or ""))
+        if row["section"]:
+            rows.append(row)
+        else:  # a status the board does not show
+            gone.append(row["id"])
+    return rows, gone, count_statuses(dispatch.count_by_status(conn))
+
+
+def resident_names(conn: psycopg.Connection, resident_ids: Iterable[str | None]) -> dict[str, str]:
+    """Names of the given residents; unknown ids are left out."""
+    names = {}
+    for resident_id in {r for r in resident_ids if r}:
+        try:
+            names[resident_id] = residents.get(conn, resident_id).name
+        except NotFound:
+            continue
+    return names

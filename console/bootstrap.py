@@ -1,0 +1,69 @@
+"""Builds the console: settings, CSRF signer, change listener, templates and routes."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+from fastapi.staticfiles import StaticFiles
+from psycopg_pool import ConnectionPool
+
+from homecare.api.health import ReadinessCheck
+from homecare.settings import Settings
+
+from .auth_pages import auth_router
+from .board_pages import board_router
+from .changes import ChangeHub
+from .csrf import CsrfSigner, secret_key
+from .settings import ConsoleSettings
+from .stream import BoardFeed
+from .web import STATIC_DIR, STATIC_PREFIX, ConsoleContext, templates
+
+log = logging.getLogger(__name__)
+
+
+class ConsoleComponent:
+    """The web console as a `homecare.runtime.Component`."""
+
+    name = "console"
+
+    def __init__(self, ctx: ConsoleContext):
+        self.ctx = ctx
+        self.feed = BoardFeed(ctx)
+
+    def start(self) -> None:
+        """Start listening for request changes."""
+        self.ctx.hub.start()
+
+    def stop(self) -> None:
+        """Stop listening; open board streams end."""
+        self.ctx.hub.stop()
+
+    def routers(self) -> list[APIRouter]:
+        """Sign-in, the board and its stream, and the static assets."""
+        static = APIRouter()
+        static.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
+        return [auth_router(self.ctx), board_router(self.ctx, self.feed), static]
+
+    def checks(self) -> dict[str, ReadinessCheck]:
+        """Ready while the LISTEN connection is up (boards are live)."""
+        return {"listener": lambda: self.ctx.hub.listening}
+
+
+def build(
+    settings: Settings, pool: ConnectionPool, console: ConsoleSettings | None = None
+) -> ConsoleComponent:
+    """The console on this pool; nothing connects until `start()`."""
+    console = console or ConsoleSettings()
+    secure = console.cookie_secure
+    if secure is None:
+        secure = settings.environment == "production"
+    ctx = ConsoleContext(
+        pool=pool,
+        settings=console,
+        csrf=CsrfSigner(secret_key(settings)),
+        hub=ChangeHub(pool.conninfo, console.channel, console.reconnect_max_s),
+        templates=templates(),
+        cookie_secure=secure,
+    )
+    return ConsoleComponent(ctx)

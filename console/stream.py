@@ -1,0 +1,110 @@
+"""The board's server-sent event stream: a snapshot, then the changes as dispatch commits them.
+
+Events: `snapshot` (the whole board), `changes` (changed rows, removed ids, counts),
+`signed-out` (the session ended; the stream closes), and a `: ping` comment as heartbeat.
+Each row carries its `html`, rendered by the same macro as the page, so markup lives once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi.concurrency import run_in_threadpool
+
+from homecare.auth import AuthError, user_for_token
+
+from .board import Board
+from .board_data import load_board, load_changes
+from .changes import CLOSED, RESYNC
+from .web import ConsoleContext
+
+log = logging.getLogger(__name__)
+
+RETRY_MS = 2000  # how soon a browser reconnects after the stream breaks
+
+
+def sse(event: str, data: Any) -> str:
+    """One event in the text/event-stream format (JSON data on one line)."""
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def now_iso() -> str:
+    """The server's clock, so pages can count SLA time down against it."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class BoardFeed:
+    """Reads the board and its changes, and renders rows, for pages and streams."""
+
+    def __init__(self, ctx: ConsoleContext):
+        self.ctx = ctx
+        self._row_macro = ctx.templates.env.get_template("_rows.html").module.request_row
+
+    def board(self) -> Board:
+        """The board as it is now."""
+        with self.ctx.pool.connection() as conn:
+            return load_board(conn, self.ctx.settings.active_limit, self.ctx.settings.recent_limit)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The `snapshot` event's data."""
+        board = self.board()
+        return {
+            "server_time": now_iso(),
+            "active": [self._with_html(r) for r in board.active],
+            "recent": [self._with_html(r) for r in board.recent],
+            "recent_limit": self.ctx.settings.recent_limit,
+            "counts": board.counts,
+        }
+
+    def changes(self, request_ids: list[str]) -> dict[str, Any]:
+        """The `changes` event's data for these request ids."""
+        with self.ctx.pool.connection() as conn:
+            rows, removed, counts = load_changes(conn, request_ids)
+        return {
+            "server_time": now_iso(),
+            "rows": [self._with_html(r) for r in rows],
+            "removed": removed,
+            "counts": counts,
+        }
+
+    def token_alive(self, token: str) -> bool:
+        """Whether the stream's session or bearer token still works."""
+        try:
+            with self.ctx.pool.connection() as conn:
+                user_for_token(conn, token)
+            return True
+        except AuthError:
+            return False
+
+    def _with_html(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {**row, "html": str(self._row_macro(row))}
+
+    async def events(self, token: str) -> AsyncIterator[str]:
+        """The stream for one subscriber; ends when the console stops or the token dies."""
+        settings = self.ctx.settings
+        sub = self.ctx.hub.subscribe()  # before the snapshot, so no change falls in between
+        try:
+            yield f"retry: {RETRY_MS}\n\n"
+            yield sse("snapshot", await run_in_threadpool(self.snapshot))
+            while True:
+                items = await sub.next_batch(settings.heartbeat_s, settings.coalesce_s)
+                if not items:
+                    if not await run_in_threadpool(self.token_alive, token):
+                        yield sse("signed-out", {"reason": "session ended"})
+                        return
+                    yield ": ping\n\n"
+                elif CLOSED in items:
+                    return
+                elif RESYNC in items:
+                    yield sse("snapshot", await run_in_threadpool(self.snapshot))
+                else:
+                    yield sse("changes", await run_in_threadpool(self.changes, items))
+        except Exception:
+            # End the stream; the browser reconnects in RETRY_MS and starts from a snapshot.
+            log.exception("board stream failed")
+        finally:
+            self.ctx.hub.unsubscribe(sub)

@@ -1,0 +1,125 @@
+"""Ingest through the real broker: at least once delivery, each sample stored once."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from homecare.topics import Internal
+from services.telemetry.queries import count_samples
+from tests.support import unique, wait_for
+
+from .conftest import metric
+from .helpers import as_tuples, base_time, message, series, stored_rows
+
+DUPLICATES = "homecare_telemetry_samples_duplicates_total"
+STORED = "homecare_telemetry_samples_stored_total"
+REJECTED = "homecare_telemetry_messages_rejected_total"
+WRITE_ERRORS = "homecare_telemetry_write_errors_total"
+
+
+def _count(pool, device_id: str) -> int:
+    with pool.connection() as conn:
+        return count_samples(conn, device_id)
+
+
+def _publish(publisher, payload: bytes) -> None:
+    publisher.publish(Internal.TELEMETRY, payload, qos=1).wait_for_publish(10)
+
+
+def test_a_batch_sent_twice_and_overlapping_batches_are_stored_once(pool, make_component, publisher):
+    make_component()
+    bed_a, bed_b = unique("bed"), unique("bed")
+    start = base_time()
+    a1, a2 = series(start, 20, seed=1), series(start + timedelta(seconds=10), 20, seed=2)
+    b = series(start, 15, seed=3)
+    duplicates = metric(DUPLICATES)
+    first = message((bed_a, "res-a", a1), (bed_b, "res-b", b)).dumps()
+    _publish(publisher, first)
+    _publish(publisher, first)  # a redelivery
+    _publish(publisher, message((bed_a, "res-a", a2)).dumps())  # overlaps a1 by 10 samples
+    wait_for(lambda: metric(DUPLICATES) - duplicates == 35 + 10, what="every sample processed")
+    assert _count(pool, bed_a) == 30 and _count(pool, bed_b) == 15
+    assert stored_rows(pool, bed_a) == as_tuples(a1 + a2[10:])
+    assert stored_rows(pool, bed_b) == as_tuples(b)
+
+
+def test_unparseable_messages_are_dropped_and_acked_without_blocking_others(
+    pool, make_component, publisher
+):
+    component = make_component()
+    rejected, stored = metric(REJECTED, topic=Internal.TELEMETRY, reason="unparseable"), metric(STORED)
+    bed = unique("bed")
+    _publish(publisher, b'{"batches": [{"device_id": 5}]}')
+    _publish(publisher, message((bed, "res", series(base_time(), 5))).dumps())
+    wait_for(lambda: _count(pool, bed) == 5, what="the good message stored")
+    wait_for(lambda: metric(STORED) - stored == 5, what="the write counted")
+    assert metric(REJECTED, topic=Internal.TELEMETRY, reason="unparseable") - rejected == 1
+    # Both were acked: a restart of the replica (same persistent session) gets neither again.
+    component.stop()
+    make_component()
+    time.sleep(1.0)
+    assert metric(REJECTED, topic=Internal.TELEMETRY, reason="unparseable") - rejected == 1
+    assert metric(STORED) - stored == 5 and _count(pool, bed) == 5
+
+
+def _break_database(pool) -> None:
+    with pool.connection() as conn:
+        conn.execute("ALTER TABLE telemetry.latest_samples RENAME TO latest_samples_away")
+
+
+def _repair_database(pool) -> None:
+    with pool.connection() as conn:
+        conn.execute("ALTER TABLE telemetry.latest_samples_away RENAME TO latest_samples")
+
+
+def test_a_failing_database_leaves_messages_unacked_and_they_are_retried(
+    pool, make_component, publisher
+):
+    make_component()
+    bed = unique("bed")
+    samples = series(base_time(), 10)
+    errors = metric(WRITE_ERRORS)
+    _break_database(pool)
+    try:
+        _publish(publisher, message((bed, "res", samples)).dumps())
+        wait_for(lambda: metric(WRITE_ERRORS) - errors >= 2, what="the write failing and retried")
+        assert _count(pool, bed) == 0
+    finally:
+        _repair_database(pool)
+    wait_for(lambda: _count(pool, bed) == 10, what="the retried write stored")
+    assert stored_rows(pool, bed) == as_tuples(samples)
+
+
+def test_messages_unacked_at_stop_are_redelivered_to_the_restarted_replica(
+    pool, make_component, publisher
+):
+    component = make_component()
+    bed = unique("bed")
+    samples = series(base_time(), 8)
+    errors = metric(WRITE_ERRORS)
+    _break_database(pool)
+    try:
+        _publish(publisher, message((bed, "res", samples)).dumps())
+        wait_for(lambda: metric(WRITE_ERRORS) > errors, what="the write failing")
+        component.stop()  # its final attempt fails too: the message stays un-acked
+    finally:
+        _repair_database(pool)
+    assert _count(pool, bed) == 0
+    make_component()  # same client id: the broker resumes the session and redelivers
+    wait_for(lambda: _count(pool, bed) == 8, what="the redelivered message stored")
+    assert stored_rows(pool, bed) == as_tuples(samples)
+
+
+def test_many_messages_in_one_window_are_written_together(pool, make_component, publisher):
+    make_component()
+    beds = [unique("bed") for _ in range(30)]
+    start = base_time()
+    for i, bed in enumerate(beds):
+        publisher.publish(Internal.TELEMETRY, message((bed, f"res-{i}", series(start, 10, seed=i))).dumps())
+    wait_for(lambda: all(_count(pool, bed) == 10 for bed in beds), what="all beds stored")
+    with pool.connection() as conn:
+        latest = conn.execute(
+            "SELECT count(*) AS n FROM telemetry.latest_samples WHERE device_id = ANY(%s)", (beds,)
+        ).fetchone()
+    assert latest["n"] == 30

@@ -1,0 +1,178 @@
+"""A smart care bed: samples occupancy and vital signs, reports batches, tells exits and entries.
+
+Timing: the bed samples every `sample_interval_s` seconds of WALL time and reports every
+`report_interval_s` seconds of wall time, as a real bed does (a `config` command changes both).
+What each sample shows is the resident's state at the current SIMULATED time. So with a fast
+clock the data rate stays that of a real bed, sample timestamps are real, one per interval, never
+ahead of the wall clock and unique per device, while the night plays out `speed` times faster:
+at speed 60 a ten-minute trip to the toilet is ten unoccupied samples. Events happen at simulated
+instants and carry the wall time at which the simulation passed them (`Moment.wall_of`), so they
+too are never in the future. Platform timers (alert windows, SLAs) run on wall time, so they see
+a compressed day; that is inherent in running faster than real time.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from homecare.contract import Config, DeviceKind, format_ts
+
+from . import messages
+from .behaviour import CommandHandling
+from .clock import Moment
+from .messages import Outgoing
+from .population import ResidentPlan
+from .sleep import NightPlan, plan_window, window_day
+
+MAX_BATCH = 600  # samples per telemetry message (mqtt-v1)
+MAX_PENDING = 3600  # samples kept while they cannot be sent; the oldest go first
+_SETTLING = timedelta(minutes=2)  # restless after getting into bed, and before getting up
+
+
+class BedBehaviour(CommandHandling):
+    """The pure behaviour of one bed."""
+
+    kind = DeviceKind.BED
+
+    def __init__(
+        self,
+        device_id: str,
+        resident: ResidentPlan,
+        seed: int,
+        tz: tzinfo,
+        *,
+        fw: str = "2.3.1",
+        report_interval_s: int = 10,
+        sample_interval_s: int = 1,
+    ):
+        super().__init__()
+        self.device_id = device_id
+        self.resident = resident
+        self.tz = tz
+        self.fw = fw
+        self.report_interval_s = report_interval_s
+        self.sample_interval_s = sample_interval_s
+        self.rng = random.Random(f"bed:{seed}:{resident.index}")
+        self._plan_seed = f"{seed}:{resident.index}"
+        self._rssi = -self.rng.randint(45, 75)
+        self._plans: dict[Any, NightPlan] = {}
+        self._last_sim: datetime | None = None
+        self._last_report: datetime | None = None
+        self._last_ms = 0
+        self._pending: list[dict[str, Any]] = []
+        self._hr_drift = 0.0
+        self._rr_drift = 0.0
+
+    # -- the device interface -----------------------------------------------------------------
+
+    def status(self) -> Outgoing:
+        return messages.status(self.fw, rssi=self._rssi)
+
+    def tick_interval(self) -> float:
+        return float(self.sample_interval_s)
+
+    def tick(self, moment: Moment) -> list[Outgoing]:
+        """Events since the last tick, one sample, and a batch when the report is due."""
+        out = self.events_until(moment)
+        self._pending.append(self.sample(moment))
+        del self._pending[:-MAX_PENDING]
+        if self._last_report is None:
+            self._last_report = moment.wall
+        if (moment.wall - self._last_report).total_seconds() >= self.report_interval_s - 1e-3:
+            self._last_report = moment.wall
+            out.extend(self.take_batches())
+        return out
+
+    def apply(self, command: Any, moment: Moment) -> list[Outgoing]:
+        if isinstance(command, Config):
+            if command.report_interval_s is not None:
+                self.report_interval_s = command.report_interval_s
+            if command.sample_interval_s is not None:
+                self.sample_interval_s = command.sample_interval_s
+        return []
+
+    # -- behaviour ----------------------------------------------------------------------------
+
+    def plan(self, t: datetime) -> NightPlan:
+        """The noon-to-noon plan holding simulated time `t` (cached, the oldest dropped)."""
+        day = window_day(t, self.tz)
+        plan = self._plans.get(day)
+        if plan is None:
+            plan = plan_window(self.resident.sleep, self._plan_seed, day, self.tz)
+            self._plans[day] = plan
+            for old in sorted(self._plans)[:-3]:
+                del self._plans[old]
+        return plan
+
+    def events_until(self, moment: Moment) -> list[Outgoing]:
+        """bed.entry, bed.exit and fall.suspected that happened since the last call."""
+        last, now = self._last_sim, moment.sim
+        self._last_sim = now
+        if last is None or now <= last:
+            return []
+        found: list[tuple[datetime, str, dict[str, Any]]] = []
+        day = window_day(last, self.tz)
+        while day <= window_day(now, self.tz):
+            plan = self.plan(datetime.combine(day, datetime.min.time(), self.tz) + timedelta(hours=13))
+            for span in plan.spans:
+                found.append((span.start, "bed.entry", {}))
+                found.append((span.end, "bed.exit", {}))
+            for fall in plan.falls:
+                found.append((fall.at, "fall.suspected", {"confidence": fall.confidence}))
+            day += timedelta(days=1)
+        happened = sorted((f for f in found if last < f[0] <= now), key=lambda f: f[0])
+        return [messages.event(self.rng, moment.wall_of(at), kind, **extra) for at, kind, extra in happened]
+
+    def sample(self, moment: Moment) -> dict[str, Any]:
+        """One sample of the bed at `moment`: the state at sim time, stamped with wall time."""
+        t = moment.sim
+        plan = self.plan(t)
+        span = plan.span_at(t)
+        ms = max(int(moment.wall.timestamp() * 1000), self._last_ms + 1)
+        self._last_ms = ms
+        ts = format_ts(datetime.fromtimestamp(ms / 1000, moment.wall.tzinfo))
+        self._hr_drift = 0.98 * self._hr_drift + self.rng.gauss(0, 0.6)
+        self._rr_drift = 0.98 * self._rr_drift + self.rng.gauss(0, 0.2)
+        if span is None:
+            return {"ts": ts, "occupied": False, "heart_rate": None, "respiration_rate": None, "movement": 0.0}
+        asleep = span.asleep(t)
+        settling = t - span.start < _SETTLING or span.end - t < _SETTLING / 2
+        vitals = self.resident.vitals
+        hour = t.astimezone(self.tz).hour + t.minute / 60 + vitals.phase
+        circadian = math.sin(2 * math.pi * (hour - 10) / 24)  # lowest in the small hours
+        hr = (vitals.hr_asleep if asleep else vitals.hr_awake) + 3 * circadian + self._hr_drift
+        rr = (vitals.rr_asleep if asleep else vitals.rr_awake) + 0.8 * circadian + self._rr_drift
+        episode = plan.episode_at(t)
+        if episode is not None:
+            hr += 38 if episode.kind == "heart" else 8
+            rr += 11 if episode.kind == "breath" else 3
+        if settling:
+            movement = self.rng.uniform(0.5, 0.95)
+            hr, rr = hr + 8, rr + 2
+        elif asleep:
+            movement = self.rng.uniform(0.25, 0.6) if self.rng.random() < 0.02 else abs(self.rng.gauss(0, 0.03))
+        else:
+            movement = self.rng.uniform(0.05, 0.35)
+        heart: int | None = _clamp(round(hr + self.rng.gauss(0, 1.2)), 20, 250)
+        breath: int | None = _clamp(round(rr + self.rng.gauss(0, 0.5)), 4, 60)
+        if movement > 0.6 and self.rng.random() < 0.3:
+            heart = breath = None  # the sensor loses the signal when the body moves a lot
+        return {
+            "ts": ts, "occupied": True, "heart_rate": heart, "respiration_rate": breath,
+            "movement": round(min(max(movement, 0.0), 1.0), 3),
+        }
+
+    def take_batches(self) -> list[Outgoing]:
+        """The pending samples as telemetry messages of at most 600 samples."""
+        pending, self._pending = self._pending, []
+        return [
+            messages.Outgoing(messages.DeviceChannel.TELEMETRY, {"samples": pending[i:i + MAX_BATCH]})
+            for i in range(0, len(pending), MAX_BATCH)
+        ]
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return min(max(value, low), high)

@@ -1,0 +1,100 @@
+"""Every simulated device on one DeviceLoop: opened at a bounded rate, closed cleanly."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from homecare.mqtt import BrokerAddress
+
+from .behaviour import Behaviour
+from .clock import SimClock
+from .session import DeviceSession
+from .stats import SimStats
+from .transport import DeviceLoop, raise_open_files_limit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """A device to run: its behaviour and the secret it connects with."""
+
+    behaviour: Behaviour
+    secret: str
+
+
+class Fleet:
+    """Many devices, each its own MQTT connection, all driven by one thread."""
+
+    def __init__(
+        self,
+        broker_url: str,
+        devices: Iterable[DeviceSpec],
+        clock: SimClock,
+        stats: SimStats,
+        *,
+        connect_rate: float = 200.0,
+        keepalive: int = 60,
+    ):
+        self.clock, self.stats = clock, stats
+        self.connect_rate = connect_rate
+        self.loop = DeviceLoop()
+        broker = BrokerAddress.parse(broker_url)
+        self.sessions = [
+            DeviceSession(self.loop, broker, d.secret, d.behaviour, clock, stats, keepalive=keepalive)
+            for d in devices
+        ]
+        self._by_id = {s.device_id: s for s in self.sessions}
+        self._started = False
+
+    def start(self) -> None:
+        """Start the loop and power the devices on, `connect_rate` per second."""
+        raise_open_files_limit(len(self.sessions) + 256)
+        self.loop.start()
+        self._started = True
+        self.loop.call_soon_threadsafe(self._open_all)
+
+    def _open_all(self) -> None:
+        for i, session in enumerate(self.sessions):
+            self.loop.call_later(i / self.connect_rate, session.open)
+
+    def stop(self, timeout: float = 15.0) -> bool:
+        """Power every device off cleanly (offline status, DISCONNECT), then stop the loop.
+
+        True when every device closed within the timeout."""
+        if not self._started:
+            return True
+        remaining = len(self.sessions)
+        all_closed = threading.Event()
+        lock = threading.Lock()
+
+        def closed() -> None:
+            nonlocal remaining
+            with lock:
+                remaining -= 1
+                if remaining == 0:
+                    all_closed.set()
+
+        def close_all() -> None:
+            if not self.sessions:
+                all_closed.set()
+            for session in self.sessions:
+                session.close(closed)
+
+        self.loop.call_soon_threadsafe(close_all)
+        done = all_closed.wait(timeout)
+        if not done:
+            log.warning("%d devices did not close within %ss", remaining, timeout)
+        self.loop.stop()
+        self._started = False
+        return done
+
+    def connected(self) -> int:
+        """How many devices are connected right now."""
+        return sum(1 for s in self.sessions if s.connected)
+
+    def session(self, device_id: str) -> DeviceSession:
+        return self._by_id[device_id]

@@ -1,0 +1,70 @@
+"""What a device sends: payloads of mqtt-v1 built as plain dicts, and the outgoing envelope."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from homecare.contract import format_ts
+from homecare.topics import DeviceChannel
+
+# The contract's QoS per channel: telemetry may be 0 or 1; we use 1 so a batch survives a
+# reconnect (the platform stores a sample once per (device, ts)).
+QOS: dict[DeviceChannel, int] = {
+    DeviceChannel.STATUS: 1,
+    DeviceChannel.TELEMETRY: 1,
+    DeviceChannel.EVENTS: 1,
+    DeviceChannel.ACKS: 1,
+}
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message a device wants published on one of its own channels."""
+
+    channel: DeviceChannel
+    payload: dict[str, Any]
+    retain: bool = False
+
+    @property
+    def qos(self) -> int:
+        return QOS[self.channel]
+
+    @property
+    def kind(self) -> str:
+        """A label for statistics: the channel, or the event type for events."""
+        if self.channel is DeviceChannel.EVENTS:
+            return str(self.payload.get("type"))
+        return self.channel.value
+
+
+def event_id(rng: random.Random) -> str:
+    """A UUID4 drawn from the device's own generator, so a seeded run repeats exactly."""
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def event(rng: random.Random, ts: datetime, type_: str, **fields: Any) -> Outgoing:
+    """An `events` message."""
+    payload = {"event_id": event_id(rng), "ts": format_ts(ts), "type": type_, **fields}
+    return Outgoing(DeviceChannel.EVENTS, payload)
+
+
+def status(fw: str, battery: float | None = None, rssi: int | None = None) -> Outgoing:
+    """A retained `status` message saying the device is online."""
+    payload: dict[str, Any] = {"online": True, "fw": fw}
+    if battery is not None:
+        payload["battery"] = round(battery, 2)
+    if rssi is not None:
+        payload["rssi"] = rssi
+    return Outgoing(DeviceChannel.STATUS, payload, retain=True)
+
+
+OFFLINE = {"online": False}
+
+
+def ack(command_id: str, ts: datetime) -> Outgoing:
+    """An `acks` message: the command was shown or applied."""
+    return Outgoing(DeviceChannel.ACKS, {"command_id": command_id, "ts": format_ts(ts)})

@@ -1,0 +1,199 @@
+"""One thread drives many paho MQTT clients: a selector over their sockets and a timer heap.
+
+paho 2.x lets an application own the event loop: it reports the socket it opens and closes
+(`on_socket_open`, `on_socket_close`) and when it has bytes to write (`on_socket_register_write`,
+`on_socket_unregister_write`); the loop then calls `loop_read`, `loop_write` and `loop_misc`.
+Thousands of device connections then cost one thread, not one each. Everything that touches a
+client runs on the loop thread; other threads hand work over with `call_soon_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import logging
+import resource
+import selectors
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as mqtt
+
+log = logging.getLogger(__name__)
+
+MISC_INTERVAL_S = 1.0  # keep-alive checks (loop_misc) for every client, this often
+MAX_WAIT_S = 0.5
+
+
+@dataclass(order=True)
+class Timer:
+    """A scheduled call; `cancel()` before it runs and it never does."""
+
+    when: float
+    seq: int
+    fn: Callable[[], None] = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class DeviceLoop:
+    """An event loop for many MQTT clients, run by one thread."""
+
+    def __init__(self, name: str = "device-loop"):
+        self.name = name
+        self._selector = selectors.DefaultSelector()
+        self._timers: list[Timer] = []
+        self._seq = itertools.count()
+        self._inbox: deque[Callable[[], None]] = deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._clients: set[mqtt.Client] = set()
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self.callback_errors = 0
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the loop in its own thread."""
+        if self._thread is not None:
+            raise RuntimeError("loop already started")
+        self._running = True
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the loop thread (clients should be closed first) and release the selector."""
+        if self._thread is None:
+            return
+        self.call_soon_threadsafe(self._halt)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("%s did not stop within %ss", self.name, timeout)
+            return
+        self._thread = None
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def in_loop_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def call_soon_threadsafe(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the loop thread soon; callable from any thread."""
+        self._inbox.append(fn)
+        with contextlib.suppress(BlockingIOError, OSError):
+            self._wake_w.send(b"\0")
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> Timer:
+        """Run `fn` on the loop thread after `delay` seconds; call from the loop thread."""
+        timer = Timer(time.monotonic() + max(0.0, delay), next(self._seq), fn)
+        heapq.heappush(self._timers, timer)
+        return timer
+
+    # -- clients ------------------------------------------------------------------------------
+
+    def attach(self, client: mqtt.Client) -> None:
+        """Let this loop drive the client's socket; call before connecting it."""
+        client.on_socket_open = self._on_socket_open
+        client.on_socket_close = self._on_socket_close
+        client.on_socket_register_write = self._on_register_write
+        client.on_socket_unregister_write = self._on_unregister_write
+        self._clients.add(client)
+
+    def detach(self, client: mqtt.Client) -> None:
+        self._clients.discard(client)
+
+    @property
+    def open_sockets(self) -> int:
+        """Client sockets registered right now."""
+        return len(self._selector.get_map()) - 1
+
+    def _on_socket_open(self, client: mqtt.Client, userdata, sock) -> None:
+        try:
+            self._selector.register(sock, selectors.EVENT_READ, client)
+        except KeyError:  # already registered (a reconnect reusing the descriptor)
+            self._selector.modify(sock, selectors.EVENT_READ, client)
+
+    def _on_socket_close(self, client: mqtt.Client, userdata, sock) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(sock)
+
+    def _on_register_write(self, client: mqtt.Client, userdata, sock) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.modify(sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
+
+    def _on_unregister_write(self, client: mqtt.Client, userdata, sock) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.modify(sock, selectors.EVENT_READ, client)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def _halt(self) -> None:
+        self._running = False
+
+    def _run(self) -> None:
+        next_misc = time.monotonic() + MISC_INTERVAL_S
+        while self._running:
+            now = time.monotonic()
+            wait = MAX_WAIT_S
+            if self._timers:
+                wait = min(wait, max(0.0, self._timers[0].when - now))
+            if self._inbox:
+                wait = 0.0
+            for key, mask in self._selector.select(wait):
+                if key.data is None:
+                    with contextlib.suppress(BlockingIOError, OSError):
+                        self._wake_r.recv(4096)
+                    continue
+                client: mqtt.Client = key.data
+                if mask & selectors.EVENT_READ:
+                    self._guard(client.loop_read)
+                if mask & selectors.EVENT_WRITE and client.socket() is not None:
+                    self._guard(client.loop_write)
+            while self._inbox:
+                self._guard(self._inbox.popleft())
+            self._run_timers()
+            now = time.monotonic()
+            if now >= next_misc:
+                next_misc = now + MISC_INTERVAL_S
+                for client in list(self._clients):
+                    self._guard(client.loop_misc)
+
+    def _run_timers(self) -> None:
+        now = time.monotonic()
+        while self._timers and self._timers[0].when <= now:
+            timer = heapq.heappop(self._timers)
+            if not timer.cancelled:
+                self._guard(timer.fn)
+
+    def _guard(self, fn: Callable[[], object]) -> None:
+        # paho re-raises exceptions from callbacks; one device's fault must not stop the others.
+        try:
+            fn()
+        except Exception:
+            self.callback_errors += 1
+            log.exception("%s: callback failed", self.name)
+
+
+def raise_open_files_limit(wanted: int) -> int:
+    """Raise this process's soft limit of open files towards `wanted` (up to the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return soft
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft

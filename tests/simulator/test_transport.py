@@ -1,0 +1,137 @@
+"""The selector-driven transport against the real broker: many devices from one thread."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from devices.simulator.bed import BedBehaviour
+from devices.simulator.button import ButtonBehaviour
+from devices.simulator.clock import SimClock
+from devices.simulator.fleet import DeviceSpec, Fleet
+from devices.simulator.population import residents
+from devices.simulator.stats import SimStats
+from homecare.contract import validate
+from homecare.mqtt import BrokerAddress, MqttLink
+from homecare.topics import DeviceChannel, all_devices_filter, device_topic, parse_device_topic
+from tests.support import unique, wait_for
+
+SHANGHAI = timezone(timedelta(hours=8))
+
+
+class Listener:
+    """A platform-side subscriber that records what every device published."""
+
+    def __init__(self, broker_url: str, client_id: str):
+        self.received: dict[DeviceChannel, dict[str, list[bytes]]] = defaultdict(lambda: defaultdict(list))
+        self._lock = threading.Lock()
+        channels = (DeviceChannel.STATUS, DeviceChannel.TELEMETRY, DeviceChannel.ACKS, DeviceChannel.EVENTS)
+        self.link = MqttLink(
+            BrokerAddress.parse(broker_url), client_id, clean_session=True,
+            subscriptions={all_devices_filter(c): self._on_message for c in channels},
+        )
+
+    def _on_message(self, client, message) -> None:
+        topic = parse_device_topic(message.topic)
+        with self._lock:
+            self.received[topic.channel][topic.device_id].append(bytes(message.payload))
+
+    def of(self, channel: DeviceChannel, device_id: str) -> list[bytes]:
+        with self._lock:
+            return list(self.received[channel][device_id])
+
+    def devices_on(self, channel: DeviceChannel, ids: set[str]) -> set[str]:
+        with self._lock:
+            return {d for d in self.received[channel] if d in ids and self.received[channel][d]}
+
+
+@pytest.fixture
+def listener(broker_url, instance):
+    lst = Listener(broker_url, f"listener-{instance}")
+    lst.link.start()
+    yield lst
+    lst.link.stop()
+
+
+def _fleet(broker_url: str, homes: int, stats: SimStats) -> tuple[Fleet, list[str], list[str]]:
+    tag = unique("t")
+    clock = SimClock(60, datetime(2026, 11, 29, 3, 0, tzinfo=SHANGHAI))
+    specs, beds, buttons = [], [], []
+    for plan in residents(homes, seed=7):
+        bed = BedBehaviour(f"bed-{tag}-{plan.index}", plan, 7, SHANGHAI, report_interval_s=1)
+        button = ButtonBehaviour(f"btn-{tag}-{plan.index}", plan, 7)
+        specs += [DeviceSpec(bed, "secret-bed"), DeviceSpec(button, "secret-btn")]
+        beds.append(bed.device_id)
+        buttons.append(button.device_id)
+    return Fleet(broker_url, specs, clock, stats, connect_rate=500), beds, buttons
+
+
+def test_two_hundred_devices_from_one_thread(broker_url, listener):
+    stats = SimStats()
+    fleet, beds, buttons = _fleet(broker_url, 100, stats)
+    everyone = set(beds) | set(buttons)
+    threads_before = threading.active_count()
+    fleet.start()
+    try:
+        assert threading.active_count() == threads_before + 1  # the one loop thread, no more
+        wait_for(lambda: fleet.connected() == 200, timeout=30, what="200 devices connected")
+        assert threading.active_count() == threads_before + 1
+
+        wait_for(lambda: listener.devices_on(DeviceChannel.STATUS, everyone) == everyone,
+                 timeout=20, what="a status from every device")
+        wait_for(lambda: listener.devices_on(DeviceChannel.TELEMETRY, set(beds)) == set(beds),
+                 timeout=20, what="telemetry from every bed")
+        for device_id in everyone:
+            status = validate(DeviceChannel.STATUS, listener.of(DeviceChannel.STATUS, device_id)[0])
+            assert status.online is True
+            assert (status.battery is not None) == device_id.startswith("btn-")
+        for device_id in beds:
+            for payload in listener.of(DeviceChannel.TELEMETRY, device_id):
+                assert validate(DeviceChannel.TELEMETRY, payload).samples
+
+        # Commands to every device are acknowledged on its own acks topic.
+        commander = MqttLink(BrokerAddress.parse(broker_url), unique("commander"), clean_session=True)
+        commander.start()
+        sent, infos = {}, []
+        for i, device_id in enumerate(sorted(everyone)):
+            command_id = f"c-{i}"
+            command = (
+                {"command_id": command_id, "type": "config", "report_interval_s": 2}
+                if device_id.startswith("bed-")
+                else {"command_id": command_id, "type": "request.acknowledged",
+                      "request_id": f"r-{i}", "service": "meal"}
+            )
+            sent[device_id] = command_id
+            infos.append(commander.publish(device_topic(device_id, DeviceChannel.COMMANDS), json.dumps(command), qos=1))
+        for info in infos:
+            info.wait_for_publish(10)
+        commander.stop()
+
+        def acked() -> bool:
+            return all(
+                any(json.loads(p)["command_id"] == cid for p in listener.of(DeviceChannel.ACKS, d))
+                for d, cid in sent.items()
+            )
+
+        wait_for(acked, timeout=20, what="an ack from every device")
+        for device_id in everyone:
+            for payload in listener.of(DeviceChannel.ACKS, device_id):
+                validate(DeviceChannel.ACKS, payload)
+        assert stats.typed("commands_received") == {"config": 100, "request.acknowledged": 100}
+        wait_for(lambda: stats.get("acks_sent") == 200, timeout=10, what="200 acks counted")
+        assert stats.get("samples_sent") > 0
+        assert fleet.session(beds[0]).behaviour.report_interval_s == 2  # the config was applied
+    finally:
+        assert fleet.stop() is True
+
+    # A clean power-off leaves every device's retained status saying offline.
+    def all_offline() -> bool:
+        return all(json.loads(listener.of(DeviceChannel.STATUS, d)[-1]) == {"online": False} for d in everyone)
+
+    wait_for(all_offline, timeout=10, what="offline status from every device")
+    assert stats.get("connects") == 200
+    assert stats.get("errors_received") == 0

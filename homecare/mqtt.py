@@ -75,6 +75,7 @@ class MqttLink:
         self._subscriptions = dict(subscriptions or {})
         self._keepalive = keepalive
         self._connected = threading.Event()
+        self._subscribed = threading.Event()  # the broker acknowledged this connection's SUBSCRIBE
         self._pending: dict[int, Callable[[], None]] = {}
         # PUBACKs that arrived before publish() registered their callback: mid -> sequence.
         self._early: dict[int, int] = {}
@@ -99,6 +100,7 @@ class MqttLink:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
+        self.client.on_subscribe = self._on_subscribe
         for topic_filter, handler in self._subscriptions.items():
             self.client.message_callback_add(_match_filter(topic_filter), self._guard(handler))
 
@@ -122,6 +124,10 @@ class MqttLink:
 
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Wait until the subscriptions of the current connection are in place (SUBACK)."""
+        return self._subscribed.wait(timeout)
 
     # -- messages ----------------------------------------------------------------------------
 
@@ -171,8 +177,15 @@ class MqttLink:
         self._connected.set()
         log.info("%s connected to broker", self.client_id, extra={"session_present": flags.session_present})
 
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        refused = [rc for rc in reason_codes if rc.is_failure]
+        if refused:
+            log.error("%s: broker refused a subscription: %s", self.client_id, refused)
+        self._subscribed.set()
+
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
+        self._subscribed.clear()
         if reason_code.value != 0:
             log.warning("%s disconnected from broker: %s", self.client_id, reason_code)
 

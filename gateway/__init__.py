@@ -1,0 +1,1 @@
+"""The device edge: provisioning, mqtt-v1 validation, de-duplication, forwarding, commands."""

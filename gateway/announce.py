@@ -1,0 +1,91 @@
+"""Announcements of state changes on the internal topics, with the outbox marks they owe.
+
+A state change is committed first (its row then differs from what was announced); the
+announcement is published, and once the broker has it the row is marked announced. A crash in
+between leaves the row owed, and the sweep announces it again. Consumers treat a repeat as a
+no-op, so at-least-once is enough.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from psycopg_pool import ConnectionPool
+
+from homecare.internal import CommandState, DeviceState
+from homecare.mqtt import MqttLink
+from homecare.topics import Internal
+
+from . import command_store, edge_store
+from .metrics import COMMANDS
+
+log = logging.getLogger(__name__)
+
+Then = Callable[[], None] | None
+
+
+class Announcer:
+    """Publishes DeviceState and CommandState, and records which were acknowledged."""
+
+    def __init__(self, link: MqttLink):
+        self._link = link
+        self._lock = threading.Lock()
+        self._devices: list[tuple[str, str]] = []
+        self._commands: list[tuple[str, str]] = []
+
+    def device_state(self, state: DeviceState, then: Then = None) -> None:
+        """Publish a device's liveness transition; `then` runs on the broker's acknowledgement."""
+
+        def done() -> None:
+            with self._lock:
+                self._devices.append((state.device_id, state.state))
+            if then is not None:
+                then()
+
+        log.info("device %s is %s", state.device_id, state.state,
+                 extra={"device_id": state.device_id, "state": state.state})
+        self._link.publish(Internal.DEVICE_STATE, state.dumps(), qos=1, on_done=done)
+
+    def command_state(self, state: CommandState, then: Then = None) -> None:
+        """Publish what became of a command; `then` runs on the broker's acknowledgement."""
+
+        def done() -> None:
+            with self._lock:
+                self._commands.append((state.command_id, state.state))
+            if then is not None:
+                then()
+
+        COMMANDS.labels(state.state).inc()
+        self._link.publish(Internal.COMMAND_STATE, state.dumps(), qos=1, on_done=done)
+
+    def flush(self, pool: ConnectionPool) -> None:
+        """Mark the acknowledged announcements in the database."""
+        with self._lock:
+            devices, self._devices = self._devices, []
+            commands, self._commands = self._commands, []
+        if not devices and not commands:
+            return
+        try:
+            with pool.connection() as conn:
+                edge_store.mark_announced(conn, devices)
+                command_store.mark_announced(conn, commands)
+        except Exception:
+            with self._lock:
+                self._devices[:0] = devices
+                self._commands[:0] = commands
+            raise
+
+    def resend_owed(self, pool: ConnectionPool, older_than_s: int) -> int:
+        """Announce again every change not confirmed within older_than_s; returns how many."""
+        with pool.connection() as conn:
+            devices = edge_store.unannounced_states(conn, older_than_s)
+            commands = command_store.unannounced(conn, older_than_s)
+        for state in devices:
+            self.device_state(state)
+        for cstate in commands:
+            self.command_state(cstate)
+        if devices or commands:
+            log.info("re-announced %d device and %d command states", len(devices), len(commands))
+        return len(devices) + len(commands)

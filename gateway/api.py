@@ -1,0 +1,63 @@
+"""`/api/v1/devices`: provisioning and decommissioning (admin), reading (admin, dispatcher)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field
+
+from homecare.api.deps import AdminUser, DbConn, DispatcherUser
+from homecare.contract import DeviceKind
+
+from . import registry
+from .registry import Device
+from .service import DeviceAdmin
+
+
+class NewDevice(BaseModel):
+    id: str = Field(max_length=64, examples=["bed-000123"])
+    kind: DeviceKind
+    resident_id: str
+
+
+class ProvisionedDevice(BaseModel):
+    id: str
+    kind: DeviceKind
+    resident_id: str
+    secret: str = Field(description="The device's MQTT password; shown this once.")
+
+
+def devices_router(admin: DeviceAdmin) -> APIRouter:
+    """The routes, bound to the use cases of this process."""
+    router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+
+    @router.post("", status_code=201, response_model=ProvisionedDevice)
+    def provision(body: NewDevice, conn: DbConn, _: AdminUser) -> ProvisionedDevice:
+        """Provision a device for a resident; the secret is returned this once."""
+        device, secret = admin.provision(conn, body.id, body.kind, body.resident_id)
+        return ProvisionedDevice(
+            id=device.id, kind=device.kind, resident_id=device.resident_id, secret=secret
+        )
+
+    @router.get("", response_model=list[Device])
+    def list_devices(
+        conn: DbConn, _: DispatcherUser, resident_id: str | None = None,
+        kind: DeviceKind | None = None, limit: int = Query(100, ge=1, le=1000),
+        offset: int = Query(0, ge=0),
+    ) -> list[Device]:
+        """Active devices: those of one resident, or all of them a page at a time."""
+        if resident_id is not None:
+            return [d for d in registry.devices_of(conn, resident_id) if kind in (None, d.kind)]
+        return registry.list_devices(conn, kind=kind, limit=limit, offset=offset)
+
+    @router.get("/{device_id}", response_model=Device)
+    def get_device(device_id: str, conn: DbConn, _: DispatcherUser) -> Device:
+        """One device with its liveness, battery and firmware."""
+        return registry.get(conn, device_id)
+
+    @router.delete("/{device_id}", status_code=204)
+    def revoke(device_id: str, conn: DbConn, _: AdminUser) -> Response:
+        """Decommission a device: its credentials stop working at once."""
+        admin.revoke(conn, device_id)
+        return Response(status_code=204)
+
+    return router

@@ -1,0 +1,64 @@
+"""Builds the gateway component: registry API, device edge, broker identity."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter
+from psycopg_pool import ConnectionPool
+
+from homecare.api.health import ReadinessCheck, database_check
+from homecare.settings import Settings
+
+from .accounts import AnonymousBroker, BrokerAccounts
+from .api import devices_router
+from .cache import DeviceCache
+from .edge import Edge
+from .service import DeviceAdmin
+from .settings import GatewaySettings
+
+log = logging.getLogger(__name__)
+
+
+class GatewayComponent:
+    """The gateway as a homecare.runtime.Component."""
+
+    name = "gateway"
+
+    def __init__(
+        self, settings: Settings, config: GatewaySettings, pool: ConnectionPool,
+        accounts: BrokerAccounts,
+    ):
+        self.settings = settings
+        self.config = config
+        self.pool = pool
+        self.cache = DeviceCache(pool, config.device_cache_ttl_s, config.unknown_device_ttl_s)
+        self.admin = DeviceAdmin(accounts, self.cache)
+        self.edge = Edge(settings, config, pool, self.cache)
+        self._started = False
+
+    def start(self) -> None:
+        """Connect to the broker and start consuming device messages and command orders."""
+        if not self._started:
+            self.edge.start()
+            self._started = True
+
+    def stop(self) -> None:
+        """Stop consuming, disconnect cleanly and write what is buffered."""
+        if self._started:
+            self.edge.stop()
+            self._started = False
+
+    def routers(self) -> list[APIRouter]:
+        return [devices_router(self.admin)]
+
+    def checks(self) -> dict[str, ReadinessCheck]:
+        return {"database": database_check(self.pool), "broker": lambda: self.edge.link.connected}
+
+
+def build(
+    settings: Settings, pool: ConnectionPool, config: GatewaySettings | None = None,
+    accounts: BrokerAccounts | None = None,
+) -> GatewayComponent:
+    """The gateway on this pool; nothing connects until start()."""
+    return GatewayComponent(settings, config or GatewaySettings(), pool, accounts or AnonymousBroker())

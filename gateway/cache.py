@@ -1,0 +1,64 @@
+"""The edge's in-memory view of the device registry, so telemetry costs no database round trip."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from psycopg_pool import ConnectionPool
+
+from . import registry
+from .registry import DeviceRef
+
+
+class DeviceCache:
+    """Active devices by id, read through from the database on a miss.
+
+    `invalidate` makes a revocation take effect at once (the housekeeper also invalidates
+    devices that other processes revoked); entries expire after `ttl_s` all the same. Unknown ids
+    are remembered for `unknown_ttl_s`, so a flood from an unprovisioned id does not become a
+    flood of queries, and at most `max_entries` ids are kept.
+    """
+
+    def __init__(
+        self, pool: ConnectionPool, ttl_s: float = 600.0, unknown_ttl_s: float = 5.0,
+        max_entries: int = 200_000, clock: Callable[[], float] = time.monotonic,
+    ):
+        self._max = max_entries
+        self._pool = pool
+        self._ttl = ttl_s
+        self._unknown_ttl = unknown_ttl_s
+        self._clock = clock
+        self._entries: dict[str, tuple[DeviceRef | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, device_id: str) -> DeviceRef | None:
+        """The active device, or None when unknown or revoked."""
+        now = self._clock()
+        with self._lock:
+            hit = self._entries.get(device_id)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        with self._pool.connection() as conn:
+            ref = registry.lookup(conn, device_id)
+        expires = now + (self._ttl if ref is not None else self._unknown_ttl)
+        with self._lock:
+            if len(self._entries) >= self._max:
+                self._prune(now)
+            self._entries[device_id] = (ref, expires)
+        return ref
+
+    def _prune(self, now: float) -> None:
+        self._entries = {k: v for k, v in self._entries.items() if v[1] > now and v[0] is not None}
+        if len(self._entries) >= self._max:  # still full of live devices: start over
+            self._entries.clear()
+
+    def invalidate(self, device_id: str) -> None:
+        """Forget a device, so the next message re-reads it."""
+        with self._lock:
+            self._entries.pop(device_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

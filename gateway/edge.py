@@ -1,0 +1,154 @@
+"""The device edge: one MQTT link, every device message checked, then forwarded or rejected."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+from psycopg_pool import ConnectionPool
+
+from homecare.contract import EVENTS_BY_KIND, ContractError, DeviceKind, validate
+from homecare.mqtt import BrokerAddress, MqttLink
+from homecare.settings import Settings
+from homecare.topics import (
+    DEVICE_PUBLISHES,
+    DeviceChannel,
+    Internal,
+    TopicError,
+    all_devices_filter,
+    parse_device_topic,
+    shared,
+)
+
+from .announce import Announcer
+from .cache import DeviceCache
+from .commands import Commands
+from .forwarder import EventForwarder, TelemetryCoalescer
+from .housekeeping import Housekeeper
+from .liveness import Liveness
+from .metrics import MESSAGES
+from .rejections import Rejections
+from .settings import GatewaySettings
+from .worker import Worker
+
+log = logging.getLogger(__name__)
+
+GROUP = "gateway"  # shared-subscription group: replicas split the devices' messages
+
+
+def broker_address(settings: Settings) -> BrokerAddress:
+    """The broker, with the service account when one is configured."""
+    address = BrokerAddress.parse(settings.mqtt_url)
+    if settings.mqtt_service_username:
+        address = address.with_credentials(
+            settings.mqtt_service_username, settings.mqtt_service_password
+        )
+    return address
+
+
+class Edge:
+    """Receives every device message and every command order, on one persistent session."""
+
+    def __init__(
+        self, settings: Settings, config: GatewaySettings, pool: ConnectionPool, cache: DeviceCache
+    ):
+        self.cache = cache
+        share = settings.mqtt_shared_subscriptions
+        # One filter per channel a device publishes on, so our own commands/errors don't echo.
+        subscriptions = {
+            shared(GROUP, all_devices_filter(channel), share): self._received
+            for channel in DEVICE_PUBLISHES
+        }
+        subscriptions[shared(GROUP, Internal.COMMANDS, share)] = self._received_order
+        self.link = MqttLink(
+            broker_address(settings), settings.client_id("gateway"),
+            subscriptions=subscriptions, manual_ack=True, clean_session=False,
+        )
+        self.telemetry = TelemetryCoalescer(
+            self.link, config.telemetry_window_ms / 1000, config.telemetry_max_batches,
+            config.telemetry_max_bytes,
+        )
+        self.worker = Worker("gateway-edge", config.queue_size, idle=self._idle)
+        self.announcer = Announcer(self.link)
+        self.rejections = Rejections(self.link, config.log_payload_bytes)
+        self.events = EventForwarder(self.link, pool)
+        self.liveness = Liveness(self.link, pool, self.announcer)
+        self.commands = Commands(
+            self.link, pool, cache, self.announcer, self.rejections, self.worker.submit
+        )
+        self.housekeeper = Housekeeper(self, pool, config)
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start the worker and housekeeper, connect, and wait until the subscriptions hold."""
+        self.worker.start()
+        self.housekeeper.start()
+        try:
+            self.link.start(wait=timeout)
+            if not self.link.wait_subscribed(timeout):
+                raise TimeoutError(f"{self.link.client_id}: subscriptions not acknowledged")
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """Stop consuming, disconnect, and write what is buffered."""
+        self.worker.stop()
+        self.link.stop()
+        self.housekeeper.stop()
+
+    # -- network thread: hand over to the worker -------------------------------------------
+
+    def _received(self, client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
+        received_at = datetime.now(UTC)
+        self.worker.put(
+            lambda: self._handle(message, received_at), give_up=lambda: self.link.ack(message)
+        )
+
+    def _received_order(self, client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
+        self.worker.put(lambda: self.commands.order(message), give_up=lambda: self.link.ack(message))
+
+    # -- worker thread ---------------------------------------------------------------------
+
+    def _idle(self) -> float | None:
+        self.telemetry.flush_if_due()
+        return self.telemetry.due_in()
+
+    def _handle(self, message: mqtt.MQTTMessage, received_at: datetime) -> None:
+        """Check one device message against the registry and the contract, then act on it."""
+        try:
+            topic = parse_device_topic(message.topic)
+        except TopicError as exc:
+            return self.rejections.reject(message, None, "topic", f"topic: {exc}")
+        device_id, channel = topic.device_id, topic.channel
+        MESSAGES.labels(channel.value).inc()
+        ref = self.cache.get(device_id)
+        if ref is None:
+            return self.rejections.reject(
+                message, device_id, "unknown_device",
+                f"device: {device_id} is not provisioned or was decommissioned",
+            )
+        if channel is DeviceChannel.TELEMETRY and ref.kind is not DeviceKind.BED:
+            return self.rejections.reject(
+                message, device_id, "kind", f"topic: a {ref.kind.value} does not send telemetry"
+            )
+        try:
+            payload = validate(channel, message.payload)
+        except ContractError as exc:
+            return self.rejections.reject(message, device_id, exc.code, exc.reason, exc.event_id)
+        if channel is DeviceChannel.EVENTS and payload.type not in EVENTS_BY_KIND[ref.kind]:
+            return self.rejections.reject(
+                message, device_id, "kind",
+                f"type: a {ref.kind.value} does not send {payload.type!r} events", payload.event_id,
+            )
+        # The last will ({"online": false}) is the broker speaking for a device that is gone.
+        if channel is not DeviceChannel.STATUS or payload.online:
+            self.liveness.seen(device_id, received_at)
+        if channel is DeviceChannel.TELEMETRY:
+            self.telemetry.add(ref, payload, message)
+        elif channel is DeviceChannel.EVENTS:
+            self.events.forward(ref, payload, message, received_at)
+        elif channel is DeviceChannel.STATUS:
+            self.liveness.status(ref, payload, message, received_at)
+        else:
+            self.commands.ack(ref, payload, message)

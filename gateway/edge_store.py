@@ -1,0 +1,198 @@
+"""SQL of the device side of the edge: seen events, status, last_seen, silence, rejections.
+
+Data functions take a connection and do not commit; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Literal
+
+import psycopg
+from psycopg.rows import dict_row
+
+from homecare.internal import DeviceState
+
+EventClaim = Literal["new", "forwarded", "pending"]
+
+_STATE_COLUMNS = "d.id, d.kind, d.resident_id, d.state, d.state_changed_at, d.battery, d.fw"
+
+
+def _states(rows: Iterable[dict]) -> list[DeviceState]:
+    return [
+        DeviceState(
+            device_id=r["id"], device_kind=r["kind"], resident_id=r["resident_id"],
+            state=r["state"], at=r["state_changed_at"], battery=r["battery"], fw=r["fw"],
+        )
+        for r in rows
+    ]
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+def claim_event(conn: psycopg.Connection, device_id: str, event_id: str) -> EventClaim:
+    """Record an event id: `new` the first time, else whether it was already forwarded."""
+    inserted = conn.execute(
+        "INSERT INTO gateway.seen_events (device_id, event_id) VALUES (%s, %s)"
+        " ON CONFLICT (device_id, event_id) DO NOTHING RETURNING 1",
+        (device_id, event_id),
+    ).fetchone()
+    if inserted is not None:
+        return "new"
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "SELECT forwarded FROM gateway.seen_events WHERE device_id = %s AND event_id = %s",
+            (device_id, event_id),
+        ).fetchone()
+    return "forwarded" if row and row["forwarded"] else "pending"
+
+
+def mark_forwarded(conn: psycopg.Connection, keys: list[tuple[str, str]]) -> None:
+    """Mark (device_id, event_id) pairs as forwarded and acknowledged by the broker."""
+    if not keys:
+        return
+    conn.execute(
+        "UPDATE gateway.seen_events s SET forwarded = true"
+        " FROM unnest(%s::text[], %s::text[]) AS k(device_id, event_id)"
+        " WHERE s.device_id = k.device_id AND s.event_id = k.event_id",
+        ([k[0] for k in keys], [k[1] for k in keys]),
+    )
+
+
+def forget_events(conn: psycopg.Connection, older_than_days: int) -> int:
+    """Delete event ids received longer ago than any redelivery can come; returns how many."""
+    cur = conn.execute(
+        "DELETE FROM gateway.seen_events WHERE received_at < now() - make_interval(days => %s)",
+        (older_than_days,),
+    )
+    return cur.rowcount
+
+
+# --- status and liveness ----------------------------------------------------------------------
+
+
+def record_status(
+    conn: psycopg.Connection, device_id: str, *, online: bool, fw: str | None,
+    battery: float | None, rssi: int | None, at: datetime,
+) -> DeviceState | None:
+    """Apply a status message; the device's state when it still has to be announced."""
+    state = "online" if online else "offline"
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "UPDATE gateway.devices d SET online = %(online)s, state = %(state)s,"
+            " state_changed_at = CASE WHEN p.state = %(state)s THEN d.state_changed_at"
+            "   ELSE now() END,"
+            " fw = coalesce(%(fw)s, d.fw), battery = coalesce(%(battery)s, d.battery),"
+            " rssi = coalesce(%(rssi)s, d.rssi),"
+            # the last will is the broker speaking for a device that is gone: not a sighting
+            " last_seen = CASE WHEN %(online)s THEN greatest(d.last_seen, %(at)s) ELSE d.last_seen END"
+            " FROM (SELECT id, state FROM gateway.devices"
+            "       WHERE id = %(id)s AND revoked_at IS NULL FOR UPDATE) p"
+            f" WHERE d.id = p.id RETURNING {_STATE_COLUMNS}, d.announced_state",
+            {"id": device_id, "online": online, "state": state, "fw": fw, "battery": battery,
+             "rssi": rssi, "at": at},
+        ).fetchone()
+    if row is None or row["state"] == row["announced_state"]:
+        return None
+    return _states([row])[0]
+
+
+def touch(conn: psycopg.Connection, seen: dict[str, datetime]) -> list[DeviceState]:
+    """Stamp last_seen of many devices; returns those that came back to life (silent or never
+    seen before, and heard from after that state began)."""
+    if not seen:
+        return []
+    ids, stamps = list(seen), list(seen.values())
+    with conn.cursor(row_factory=dict_row) as cur:
+        revived = cur.execute(
+            "UPDATE gateway.devices d SET state = 'online', online = true, state_changed_at = now()"
+            " FROM unnest(%s::text[], %s::timestamptz[]) AS v(id, ts)"
+            " WHERE d.id = v.id AND d.revoked_at IS NULL AND d.state IN ('silent', 'never_seen')"
+            f" AND v.ts > d.state_changed_at RETURNING {_STATE_COLUMNS}",
+            (ids, stamps),
+        ).fetchall()
+        cur.execute(
+            "UPDATE gateway.devices d SET last_seen = greatest(d.last_seen, v.ts)"
+            " FROM unnest(%s::text[], %s::timestamptz[]) AS v(id, ts) WHERE d.id = v.id",
+            (ids, stamps),
+        )
+    return _states(revived)
+
+
+def mark_silent(conn: psycopg.Connection, intervals: int, min_s: int) -> list[DeviceState]:
+    """Beds online but unheard for `intervals` report intervals (at least min_s) become silent."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "UPDATE gateway.devices d SET state = 'silent', state_changed_at = now()"
+            " WHERE d.state = 'online' AND d.kind = 'bed' AND d.revoked_at IS NULL"
+            " AND coalesce(d.last_seen, d.state_changed_at)"
+            "   < now() - make_interval(secs => greatest(d.report_interval_s * %s, %s))"
+            f" RETURNING {_STATE_COLUMNS}",
+            (intervals, min_s),
+        ).fetchall()
+    return _states(rows)
+
+
+def unannounced_states(conn: psycopg.Connection, older_than_s: int, limit: int = 500) -> list[DeviceState]:
+    """State changes whose announcement was not confirmed within older_than_s."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"SELECT {_STATE_COLUMNS} FROM gateway.devices d"
+            " WHERE d.state <> 'never_seen' AND d.state IS DISTINCT FROM d.announced_state"
+            " AND d.state_changed_at < now() - make_interval(secs => %s)"
+            " ORDER BY d.state_changed_at LIMIT %s",
+            (older_than_s, limit),
+        ).fetchall()
+    return _states(rows)
+
+
+def mark_announced(conn: psycopg.Connection, announced: list[tuple[str, str]]) -> None:
+    """Record (device_id, state) pairs as published; a state changed since stays owed."""
+    if not announced:
+        return
+    conn.execute(
+        "UPDATE gateway.devices d SET announced_state = v.state"
+        " FROM unnest(%s::text[], %s::text[]) AS v(id, state)"
+        " WHERE d.id = v.id AND d.state = v.state",
+        ([a[0] for a in announced], [a[1] for a in announced]),
+    )
+
+
+def recently_revoked(conn: psycopg.Connection, within_s: int) -> list[str]:
+    """Ids of devices revoked in the last within_s seconds (by any process)."""
+    rows = conn.execute(
+        "SELECT id FROM gateway.devices WHERE revoked_at > now() - make_interval(secs => %s)",
+        (within_s,),
+    ).fetchall()
+    return [r["id"] if isinstance(r, dict) else r[0] for r in rows]
+
+
+def set_report_interval(conn: psycopg.Connection, device_id: str, seconds: int) -> None:
+    """The device applied a config command: expect its telemetry this often."""
+    conn.execute(
+        "UPDATE gateway.devices SET report_interval_s = %s WHERE id = %s", (seconds, device_id)
+    )
+
+
+# --- rejections -------------------------------------------------------------------------------
+
+
+def add_rejections(
+    conn: psycopg.Connection, counts: dict[tuple[str, str], tuple[int, str, datetime]]
+) -> None:
+    """Add (device_id, code) -> (count, last reason, last time) to the per-device tallies."""
+    if not counts:
+        return
+    keys = list(counts)
+    conn.execute(
+        "INSERT INTO gateway.rejections AS r (device_id, code, count, last_reason, last_at)"
+        " SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[], %s::timestamptz[])"
+        " ON CONFLICT (device_id, code) DO UPDATE SET count = r.count + EXCLUDED.count,"
+        " last_reason = EXCLUDED.last_reason, last_at = greatest(r.last_at, EXCLUDED.last_at)",
+        (
+            [k[0] for k in keys], [k[1] for k in keys], [counts[k][0] for k in keys],
+            [counts[k][1] for k in keys], [counts[k][2] for k in keys],
+        ),
+    )

@@ -1,0 +1,29 @@
+"""Prometheus metrics of the device edge (process-wide, like every prometheus_client metric)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+MESSAGES = Counter(
+    "homecare_gateway_messages_total", "Device messages received, by channel.", ["channel"]
+)
+REJECTED = Counter(
+    "homecare_gateway_rejected_total", "Device messages rejected, by reason code.", ["code"]
+)
+DUPLICATES = Counter(
+    "homecare_gateway_duplicates_total", "Device events dropped as redeliveries of a forwarded event."
+)
+FORWARD_LATENCY = Histogram(
+    "homecare_gateway_forward_latency_seconds",
+    "From receipt of a device message to the broker's acknowledgement of its forward.",
+    ["channel"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+TELEMETRY_FLUSHES = Histogram(
+    "homecare_gateway_telemetry_coalesced_batches",
+    "Device batches coalesced into one internal telemetry message.",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+)
+COMMANDS = Counter(
+    "homecare_gateway_commands_total", "Command states announced, by state.", ["state"]
+)

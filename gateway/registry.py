@@ -1,0 +1,143 @@
+"""Provisioned devices. Data functions take a connection and do not commit."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import psycopg
+from psycopg.rows import dict_row
+from pydantic import BaseModel
+
+from homecare.auth import hash_secret
+from homecare.contract import DeviceKind
+from homecare.errors import Conflict, Invalid, NotFound
+from homecare.topics import DEVICE_ID_PATTERN, is_valid_device_id
+
+DeviceStateName = Literal["never_seen", "online", "offline", "silent"]
+
+_COLUMNS = (
+    "id, kind, resident_id, online, state, last_seen, battery, fw, rssi, report_interval_s,"
+    " created_at, revoked_at"
+)
+
+
+class Device(BaseModel):
+    """A provisioned device as operators see it (never its secret)."""
+
+    id: str
+    kind: DeviceKind
+    resident_id: str
+    online: bool
+    state: DeviceStateName
+    last_seen: datetime | None = None
+    battery: float | None = None
+    fw: str | None = None
+    rssi: int | None = None
+    report_interval_s: int = 10
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DeviceRef:
+    """What the edge needs to know of an active device."""
+
+    id: str
+    kind: DeviceKind
+    resident_id: str
+
+
+def new_secret() -> str:
+    """A device secret: 32 random URL-safe characters."""
+    return secrets.token_urlsafe(24)
+
+
+def provision(
+    conn: psycopg.Connection, device_id: str, kind: DeviceKind, resident_id: str
+) -> tuple[Device, str]:
+    """Register a device for a resident; returns it and its secret, which is never shown again."""
+    if not is_valid_device_id(device_id):
+        raise Invalid(f"id: {device_id!r} does not match {DEVICE_ID_PATTERN}")
+    kind = DeviceKind(kind)
+    with conn.cursor(row_factory=dict_row) as cur:
+        if cur.execute("SELECT 1 FROM registry.residents WHERE id = %s", (resident_id,)).fetchone() is None:
+            raise NotFound(f"resident {resident_id} not found")
+        secret = new_secret()
+        row = cur.execute(
+            "INSERT INTO gateway.devices (id, kind, resident_id, secret_hash) VALUES (%s, %s, %s, %s)"
+            f" ON CONFLICT (id) DO NOTHING RETURNING {_COLUMNS}",
+            (device_id, kind.value, resident_id, hash_secret(secret)),
+        ).fetchone()
+    if row is None:
+        raise Conflict(f"device {device_id} already exists")
+    return Device(**row), secret
+
+
+def get(conn: psycopg.Connection, device_id: str) -> Device:
+    """One device, revoked or not, or NotFound."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(f"SELECT {_COLUMNS} FROM gateway.devices WHERE id = %s", (device_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"device {device_id} not found")
+    return Device(**row)
+
+
+def devices_of(conn: psycopg.Connection, resident_id: str) -> list[Device]:
+    """The active (not revoked) devices of a resident, by id."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"SELECT {_COLUMNS} FROM gateway.devices WHERE resident_id = %s AND revoked_at IS NULL"
+            " ORDER BY id",
+            (resident_id,),
+        ).fetchall()
+    return [Device(**r) for r in rows]
+
+
+def list_devices(
+    conn: psycopg.Connection, *, kind: DeviceKind | None = None, limit: int = 100, offset: int = 0
+) -> list[Device]:
+    """Active devices, by id, a page at a time."""
+    where, params = "revoked_at IS NULL", []
+    if kind is not None:
+        where += " AND kind = %s"
+        params.append(DeviceKind(kind).value)
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"SELECT {_COLUMNS} FROM gateway.devices WHERE {where} ORDER BY id LIMIT %s OFFSET %s",
+            (*params, limit, offset),
+        ).fetchall()
+    return [Device(**r) for r in rows]
+
+
+def revoke(conn: psycopg.Connection, device_id: str) -> Device:
+    """Decommission a device: it goes offline and its undelivered commands expire. Idempotent."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "UPDATE gateway.devices SET revoked_at = coalesce(revoked_at, now()), online = false,"
+            " state = CASE WHEN state = 'never_seen' THEN state ELSE 'offline' END,"
+            " state_changed_at = CASE WHEN state IN ('never_seen', 'offline') THEN state_changed_at"
+            " ELSE now() END"
+            f" WHERE id = %s RETURNING {_COLUMNS}",
+            (device_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"device {device_id} not found")
+        cur.execute(
+            "UPDATE gateway.commands SET state = 'expired', updated_at = now()"
+            " WHERE device_id = %s AND state IN ('queued', 'sent')",
+            (device_id,),
+        )
+    return Device(**row)
+
+
+def lookup(conn: psycopg.Connection, device_id: str) -> DeviceRef | None:
+    """The active device with this id, or None when unknown or revoked."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "SELECT kind, resident_id FROM gateway.devices WHERE id = %s AND revoked_at IS NULL",
+            (device_id,),
+        ).fetchone()
+    return None if row is None else DeviceRef(device_id, DeviceKind(row["kind"]), row["resident_id"])

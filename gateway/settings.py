@@ -1,0 +1,42 @@
+"""Gateway settings, read from the environment (prefix ``HOMECARE_GATEWAY_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    """Tuning of the device edge; the defaults suit one broker and a few thousand devices."""
+
+    model_config = SettingsConfigDict(env_prefix="HOMECARE_GATEWAY_", extra="ignore")
+
+    # Telemetry of many devices is coalesced into one internal message: flushed when the oldest
+    # buffered batch is this old, or when the next batch would exceed the count or size limit.
+    telemetry_window_ms: int = Field(default=75, ge=0, le=5000)
+    telemetry_max_batches: int = Field(default=100, ge=1)
+    # Stay well below the broker's max_packet_size (256 KiB in the embedded mosquitto).
+    telemetry_max_bytes: int = Field(default=192 * 1024, ge=4096)
+
+    # How often buffered last_seen stamps, rejection counts and PUBACK marks are written.
+    flush_interval_s: float = Field(default=1.0, gt=0)
+    # How often commands are expired, silent beds detected and owed announcements re-sent.
+    sweep_interval_s: float = Field(default=5.0, gt=0)
+    # A bed is silent after this many report intervals without a message (at least silent_min_s).
+    silent_after_intervals: int = Field(default=3, ge=1)
+    silent_min_s: int = Field(default=30, ge=1)
+    # A state change whose announcement was not PUBACKed within this time is announced again.
+    announce_retry_s: int = Field(default=30, ge=1)
+    # Event ids older than this are forgotten; contract timestamps older than 7 days are
+    # rejected anyway, so a redelivery cannot outlive it.
+    seen_events_retention_days: int = Field(default=8, ge=8)
+
+    # The in-memory device registry: how long an entry is trusted before it is re-read. Devices
+    # revoked by another process are invalidated by the sweep well before that.
+    device_cache_ttl_s: float = Field(default=600.0, ge=0)
+    unknown_device_ttl_s: float = Field(default=5.0, ge=0)
+
+    # How much of a rejected payload the warning log shows.
+    log_payload_bytes: int = Field(default=200, ge=0)
+    # Messages waiting for the worker; the broker holds the rest (its in-flight window).
+    queue_size: int = Field(default=10000, ge=100)

@@ -1,0 +1,160 @@
+"""Fixtures of the gateway tests: a running gateway on the session's broker and database."""
+
+from __future__ import annotations
+
+import json
+import queue
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client import REGISTRY
+
+from gateway import registry
+from gateway.bootstrap import GatewayComponent, build
+from gateway.settings import GatewaySettings
+from homecare.contract import DeviceKind
+from homecare.mqtt import BrokerAddress, MqttLink
+from homecare.residents.store import Location, NewResident, enrol
+from homecare.settings import Settings
+from tests.support import FakeDevice, unique
+
+
+class Listener:
+    """A plain (not shared) subscriber collecting the JSON messages of some topics."""
+
+    def __init__(self, broker_url: str, *filters: str):
+        self.messages: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        self.link = MqttLink(
+            BrokerAddress.parse(broker_url), unique("listener"),
+            subscriptions={f: self._on_message for f in filters}, clean_session=True,
+        )
+        self.link.start()
+        assert self.link.wait_subscribed(10), "listener subscriptions not acknowledged"
+
+    def _on_message(self, client, message) -> None:
+        self.messages.put((message.topic, json.loads(message.payload)))
+
+    def next(self, match: Callable[[str, dict], bool], timeout: float = 10.0) -> tuple[str, dict]:
+        """The next message that matches; fails the test after timeout seconds."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no matching message arrived")
+            try:
+                topic, payload = self.messages.get(timeout=left)
+            except queue.Empty:
+                continue
+            if match(topic, payload):
+                return topic, payload
+
+    def pending(self, match: Callable[[str, dict], bool]) -> list[tuple[str, dict]]:
+        """Matching messages received and not yet taken."""
+        out = []
+        while True:
+            try:
+                topic, payload = self.messages.get_nowait()
+            except queue.Empty:
+                return out
+            if match(topic, payload):
+                out.append((topic, payload))
+
+    def close(self) -> None:
+        self.link.stop()
+
+
+def purge_session(broker_url: str, client_id: str) -> None:
+    """Drop a stopped client's persistent session: mosquitto would keep sending its share of
+    shared-subscription messages to it."""
+    address = BrokerAddress.parse(broker_url)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    client.connect(address.host, address.port)
+    client.loop_start()
+    client.disconnect()
+    client.loop_stop()
+
+
+def counter(name: str, **labels: str) -> float:
+    """Current value of a Prometheus counter (0 when never incremented)."""
+    return REGISTRY.get_sample_value(name, labels or None) or 0.0
+
+
+@pytest.fixture
+def config() -> GatewaySettings:
+    return GatewaySettings(
+        telemetry_window_ms=50, flush_interval_s=0.1, sweep_interval_s=0.2,
+    )
+
+
+@pytest.fixture
+def settings(broker_url: str, database_url: str, instance: str) -> Settings:
+    return Settings(mqtt_url=broker_url, database_url=database_url, instance=instance)
+
+
+@pytest.fixture
+def gateway(settings: Settings, pool, config: GatewaySettings, broker_url: str) -> Iterator[GatewayComponent]:
+    component = build(settings, pool, config)
+    component.start()
+    yield component
+    component.stop()
+    purge_session(broker_url, component.edge.link.client_id)
+
+
+@pytest.fixture
+def resident_id(pool) -> str:
+    body = NewResident(
+        name="Wang Fang", address="12 Garden Lane", district="East",
+        location=Location(lat=31.2, lon=121.5),
+    )
+    with pool.connection() as conn:
+        return enrol(conn, body).id
+
+
+@pytest.fixture
+def listener_factory(broker_url: str) -> Iterator[Callable[..., Listener]]:
+    made: list[Listener] = []
+
+    def make(*filters: str) -> Listener:
+        made.append(Listener(broker_url, *filters))
+        return made[-1]
+
+    yield make
+    for listener in made:
+        listener.close()
+
+
+@pytest.fixture
+def device_factory(broker_url: str, pool, resident_id: str, gateway: GatewayComponent):
+    """Provision a device through the gateway and connect it as a FakeDevice."""
+    made: list[FakeDevice] = []
+
+    def make(kind: DeviceKind, connect: bool = True, status: dict | None = None) -> FakeDevice:
+        with pool.connection() as conn:
+            device, secret = gateway.admin.provision(
+                conn, unique("bed" if kind is DeviceKind.BED else "btn"), kind, resident_id
+            )
+        fake = FakeDevice(broker_url, device.id, secret)
+        made.append(fake)
+        if connect:
+            fake.connect(status)
+            assert fake.link.wait_subscribed(10)
+        return fake
+
+    yield make
+    for fake in made:
+        fake.close()
+
+
+def device_row(pool, device_id: str) -> dict:
+    with pool.connection() as conn:
+        return conn.execute("SELECT * FROM gateway.devices WHERE id = %s", (device_id,)).fetchone()
+
+
+def get_device(pool, device_id: str) -> registry.Device:
+    with pool.connection() as conn:
+        return registry.get(conn, device_id)

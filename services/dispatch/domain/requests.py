@@ -193,12 +193,14 @@ def assign(
     return Change(updated, change.from_status, change.entry)
 
 
-def press_again(request: ServiceRequest, at: datetime, actor: str, **detail: Any) -> Change:
-    """A second press (or call) for a request still open: record it and raise its urgency."""
+def press_again(
+    request: ServiceRequest, at: datetime, actor: str, kind: str = "pressed_again", **detail: Any
+) -> Change:
+    """A second press (or call, or alert) for a request still open: record it, raise its urgency."""
     if not request.active:
         raise TransitionRefused(f"request {request.id} is {request.status.value}; a press cannot join it")
     urgency = min(request.urgency + 1, MAX_URGENCY)
-    entry = TimelineEntry(at, actor, "pressed_again", {"urgency": urgency, **detail})
+    entry = TimelineEntry(at, actor, kind, {"urgency": urgency, **detail})
     return Change(replace(request, urgency=urgency), request.status, entry)
 
 

@@ -1,0 +1,183 @@
+"""HTTP routes of dispatch: parse, check the role, run one use case in one transaction."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from homecare.api.deps import AdminUser, CurrentUser, DbConn, DispatcherUser, StaffUser, require
+from homecare.auth import Role, User
+from homecare.errors import Forbidden, Invalid
+
+from . import queries
+from .domain.matching import Location
+from .domain.requests import Status
+from .schemas import (
+    AssignBody,
+    CancelBody,
+    DeclineBody,
+    NewProvider,
+    NewRequest,
+    OfferOut,
+    ProviderOut,
+    RequestDetail,
+    RequestOut,
+    Shift,
+)
+from .store import new_id, offers, providers
+from .usecases import intake, offering, progress
+from .usecases.context import Dispatch
+
+ProviderRole = Annotated[User, Depends(require(Role.PROVIDER))]
+
+
+def actor_of(user: User) -> str:
+    """How a user appears in a timeline."""
+    if user.role is Role.PROVIDER:
+        return f"provider:{user.provider_id}"
+    return f"{user.role.value}:{user.username}"
+
+
+def own_provider(user: User) -> str | None:
+    """The provider a provider-role user acts as; None for admins and dispatchers (any provider)."""
+    if user.role is not Role.PROVIDER:
+        return None
+    if not user.provider_id:
+        raise Forbidden(f"account {user.username} is not linked to a provider")
+    return user.provider_id
+
+
+def _statuses(status: str | None) -> list[str] | None:
+    if not status:
+        return None
+    wanted = [s.strip() for s in status.split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in {x.value for x in Status}]
+    if unknown:
+        raise Invalid(f"status: unknown value {', '.join(unknown)}; one of {', '.join(s.value for s in Status)}")
+    return wanted
+
+
+def build_router(ctx: Dispatch) -> APIRouter:
+    """The dispatch routes, bound to the use-case configuration."""
+    router = APIRouter(prefix="/api/v1", tags=["dispatch"])
+
+    # -- providers ---------------------------------------------------------------------------
+
+    @router.post("/providers", response_model=ProviderOut, status_code=201)
+    def register_provider(body: NewProvider, conn: DbConn, _: AdminUser) -> ProviderOut:
+        """Register a provider (a caregiver or a team)."""
+        with conn.transaction():
+            row = providers.insert(
+                conn, new_id("p"), body.name, [s.value for s in body.services],
+                Location(body.location.lat, body.location.lon), body.capacity, body.on_shift,
+            )
+        return ProviderOut.of(row)
+
+    @router.get("/providers", response_model=list[ProviderOut])
+    def list_providers(conn: DbConn, _: DispatcherUser) -> list[ProviderOut]:
+        """Every provider with its current load."""
+        return [ProviderOut.of(r) for r in providers.list_all(conn)]
+
+    @router.post("/providers/{provider_id}/shift", response_model=ProviderOut)
+    def set_shift(provider_id: str, body: Shift, conn: DbConn, user: StaffUser) -> ProviderOut:
+        """Start or end a shift: the provider itself, or a dispatcher."""
+        mine = own_provider(user)
+        if mine is not None and mine != provider_id:
+            raise Forbidden("a provider may change only its own shift")
+        with conn.transaction():
+            providers.set_on_shift(conn, provider_id, body.on_shift)
+        return ProviderOut.of(next(r for r in providers.list_all(conn) if r["id"] == provider_id))
+
+    # -- requests ----------------------------------------------------------------------------
+
+    @router.get("/requests", response_model=list[RequestOut])
+    def list_requests(
+        conn: DbConn, _: DispatcherUser, status: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict]:
+        """Requests, newest first; `status` takes one value or several separated by commas."""
+        return queries.list_requests(conn, _statuses(status), limit)
+
+    @router.get("/requests/{request_id}", response_model=RequestDetail)
+    def get_request(request_id: str, conn: DbConn, user: StaffUser) -> dict:
+        """One request with its whole timeline; a provider sees only requests offered or assigned to it."""
+        request = queries.get_request(conn, request_id)
+        mine = own_provider(user)
+        if mine is not None and request["provider_id"] != mine and not offers.any_for(conn, request_id, mine):
+            raise Forbidden(f"request {request_id} is not yours")
+        return request
+
+    @router.post("/requests", response_model=RequestDetail, status_code=201)
+    def open_request(body: NewRequest, conn: DbConn, user: DispatcherUser, response: Response) -> dict:
+        """Open a request for a caller; a request already open for that service is joined (200)."""
+        with conn.transaction():
+            result = intake.phoned(conn, ctx, body.resident_id, body.service, body.note, actor_of(user))
+        if result.outcome != "created":
+            response.status_code = 200
+        return queries.get_request(conn, result.request_id)
+
+    @router.post("/requests/{request_id}/assign", response_model=RequestDetail)
+    def assign(request_id: str, body: AssignBody, conn: DbConn, user: DispatcherUser) -> dict:
+        """Assign (or reassign) by hand."""
+        with conn.transaction():
+            progress.assign_manually(conn, ctx, request_id, body.provider_id, actor_of(user))
+        return queries.get_request(conn, request_id)
+
+    @router.post("/requests/{request_id}/cancel", response_model=RequestDetail)
+    def cancel(request_id: str, body: CancelBody, conn: DbConn, user: DispatcherUser) -> dict:
+        """Cancel a request; the resident's button is told why."""
+        with conn.transaction():
+            progress.cancel(conn, ctx, request_id, body.reason, actor_of(user))
+        return queries.get_request(conn, request_id)
+
+    def _advance(request_id: str, to: Status, conn, user: User) -> dict:
+        with conn.transaction():
+            progress.advance(conn, ctx, request_id, to, actor_of(user), own_provider(user))
+        return queries.get_request(conn, request_id)
+
+    @router.post("/requests/{request_id}/en-route", response_model=RequestDetail)
+    def en_route(request_id: str, conn: DbConn, user: StaffUser) -> dict:
+        """The assigned provider is on the way."""
+        return _advance(request_id, Status.EN_ROUTE, conn, user)
+
+    @router.post("/requests/{request_id}/arrived", response_model=RequestDetail)
+    def arrived(request_id: str, conn: DbConn, user: StaffUser) -> dict:
+        """The assigned provider is at the door."""
+        return _advance(request_id, Status.ARRIVED, conn, user)
+
+    @router.post("/requests/{request_id}/complete", response_model=RequestDetail)
+    def complete(request_id: str, conn: DbConn, user: StaffUser) -> dict:
+        """The service is done; the button's light goes off."""
+        return _advance(request_id, Status.COMPLETED, conn, user)
+
+    # -- offers ------------------------------------------------------------------------------
+
+    @router.get("/offers", response_model=list[OfferOut])
+    def list_offers(
+        conn: DbConn, user: CurrentUser, status: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict]:
+        """A provider's own offers; dispatchers and admins see everyone's."""
+        if not user.has_role(Role.DISPATCHER, Role.PROVIDER):
+            raise Forbidden(f"role {user.role.value} may not do this")
+        if status is not None and status not in ("pending", "accepted", "declined", "expired", "withdrawn"):
+            raise Invalid(f"status: unknown offer status {status}")
+        return offers.list_offers(conn, own_provider(user), status, limit)
+
+    @router.post("/offers/{offer_id}/accept", response_model=RequestDetail)
+    def accept(offer_id: str, conn: DbConn, user: ProviderRole) -> dict:
+        """Take the request; 409 when the offer expired or was withdrawn."""
+        with conn.transaction():
+            request = offering.accept_offer(conn, ctx, offer_id, own_provider(user), actor_of(user))
+        return queries.get_request(conn, request.id)
+
+    @router.post("/offers/{offer_id}/decline", response_model=RequestDetail)
+    def decline(offer_id: str, conn: DbConn, user: ProviderRole, body: DeclineBody | None = None) -> dict:
+        """Say no; the next provider is asked."""
+        with conn.transaction():
+            request = offering.decline_offer(
+                conn, ctx, offer_id, own_provider(user), actor_of(user), body.reason if body else None
+            )
+        return queries.get_request(conn, request.id)
+
+    return router

@@ -1,0 +1,23 @@
+"""Prometheus metrics of dispatch (module level: one registry per process, shared by replicas' code)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUESTS_BY_STATUS = Gauge(
+    "dispatch_requests", "Service requests by status, as last counted in the database", ["status"]
+)
+REQUESTS_OPENED = Counter("dispatch_requests_opened_total", "Requests opened", ["service", "source"])
+PRESSES_JOINED = Counter(
+    "dispatch_presses_joined_total", "Presses, calls or alerts that joined an open request", ["service"]
+)
+TRANSITIONS = Counter("dispatch_request_transitions_total", "Request state changes", ["to"])
+OFFERS = Counter("dispatch_offers_total", "Offers by outcome", ["outcome"])
+ESCALATIONS = Counter("dispatch_escalations_total", "Requests escalated to a dispatcher", ["service"])
+PRESS_TO_ACK = Histogram(
+    "dispatch_press_to_ack_seconds",
+    "From the gateway receiving a press to the broker accepting the acknowledgement command",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+)
+EVENTS = Counter("dispatch_events_total", "Internal messages consumed", ["type", "outcome"])
+OUTBOX_PUBLISHED = Counter("dispatch_outbox_published_total", "Outbox messages acknowledged by the broker", ["kind"])

@@ -1,0 +1,122 @@
+"""Request and response bodies of the dispatch API (http-v1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from homecare.contract.models import Service
+
+
+class LocationIn(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class NewProvider(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    services: list[Service] = Field(min_length=1)
+    location: LocationIn
+    capacity: int = Field(ge=1, le=1000)
+    on_shift: bool = True
+
+
+class ProviderOut(BaseModel):
+    id: str
+    name: str
+    services: list[Service]
+    location: LocationIn
+    capacity: int
+    on_shift: bool
+    active: int = 0
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: dict) -> ProviderOut:
+        return cls(
+            id=row["id"], name=row["name"], services=row["services"],
+            location=LocationIn(lat=row["lat"], lon=row["lon"]), capacity=row["capacity"],
+            on_shift=row["on_shift"], active=row.get("active", 0), created_at=row["created_at"],
+        )
+
+
+class Shift(BaseModel):
+    on_shift: bool
+
+
+class NewRequest(BaseModel):
+    resident_id: str = Field(min_length=1, max_length=64)
+    service: Service
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class AssignBody(BaseModel):
+    provider_id: str = Field(min_length=1, max_length=64)
+
+
+class CancelBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class DeclineBody(BaseModel):
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class RequestOut(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    resident_id: str
+    service: Service
+    priority: int
+    urgency: int
+    status: str
+    source: str
+    device_id: str | None = None
+    provider_id: str | None = None
+    provider_name: str | None = None
+    note: str | None = None
+    created_at: datetime
+    acknowledged_at: datetime | None = None
+    assigned_at: datetime | None = None
+    arrived_at: datetime | None = None
+    completed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    escalated_at: datetime | None = None
+    assign_due_at: datetime
+    sla_due_at: datetime
+    sla_at_risk_at: datetime | None = None
+    eta_minutes: int | None = None
+
+
+class TimelineOut(BaseModel):
+    at: datetime
+    actor: str
+    kind: str
+    detail: dict[str, Any]
+
+
+class OfferOut(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    request_id: str | None = None
+    provider_id: str
+    provider_name: str | None = None
+    status: str
+    eta_minutes: int | None = None
+    created_at: datetime
+    deadline_at: datetime
+    answered_at: datetime | None = None
+    resident_id: str | None = None
+    service: Service | None = None
+    priority: int | None = None
+    urgency: int | None = None
+    request_status: str | None = None
+
+
+class RequestDetail(RequestOut):
+    timeline: list[TimelineOut]
+    offers: list[OfferOut]

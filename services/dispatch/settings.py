@@ -1,0 +1,49 @@
+"""Settings of the dispatch service (environment prefix `HOMECARE_DISPATCH_`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .domain.matching import MatchWeights
+from .domain.policy import DispatchPolicy
+
+
+class DispatchSettings(BaseSettings):
+    """Policy overrides, matching weights and worker timings."""
+
+    model_config = SettingsConfigDict(env_prefix="HOMECARE_DISPATCH_", extra="ignore")
+
+    # Per-service overrides, JSON in the environment: {"meal": {"offer_timeout_s": 90}, "*": {...}}.
+    policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    travel_speed_kmh: float = Field(default=25.0, gt=0)
+    fallback_travel_minutes: float = Field(default=30.0, ge=0)
+    weight_urgency: float = Field(default=0.25, ge=0)
+    weight_load_minutes: float = Field(default=20.0, ge=0)
+    weight_fairness_minutes: float = Field(default=5.0, ge=0)
+    weight_continuity_minutes: float = Field(default=10.0, ge=0)
+    continuity_cap: int = Field(default=3, ge=0)
+    fairness_window_h: float = Field(default=12.0, gt=0)
+
+    # Shared-subscription group; replicas of one deployment share it.
+    share_group: str = "dispatch"
+    timer_interval_s: float = Field(default=1.0, gt=0)
+    outbox_poll_s: float = Field(default=1.0, gt=0)
+    puback_timeout_s: float = Field(default=10.0, gt=0)
+    batch_size: int = Field(default=100, ge=1)
+
+    def dispatch_policy(self) -> DispatchPolicy:
+        """The per-service policies: defaults with the overrides applied."""
+        return DispatchPolicy.with_overrides(self.policies)
+
+    def match_weights(self) -> MatchWeights:
+        """The matcher's weights."""
+        return MatchWeights(
+            speed_kmh=self.travel_speed_kmh, fallback_travel_minutes=self.fallback_travel_minutes,
+            urgency_factor=self.weight_urgency, load_minutes=self.weight_load_minutes,
+            fairness_minutes=self.weight_fairness_minutes, continuity_minutes=self.weight_continuity_minutes,
+            continuity_cap=self.continuity_cap,
+        )

@@ -1,0 +1,58 @@
+"""The command outbox: written with the change that causes a command, published afterwards."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+OUTBOX_CHANNEL = "dispatch_outbox"
+# One publisher at a time across replicas keeps commands in order.
+_PUBLISHER_LOCK = 0x64697370  # "disp"
+
+
+def put(
+    conn: psycopg.Connection, topic: str, payload: dict, *, kind: str, request_id: str | None = None,
+    origin_at: datetime | None = None,
+) -> int:
+    """Queue one message; the publisher is woken when the transaction commits."""
+    row = conn.execute(
+        "INSERT INTO dispatch.outbox (topic, request_id, kind, payload, origin_at) VALUES (%s, %s, %s, %s, %s)"
+        " RETURNING id",
+        (topic, request_id, kind, Jsonb(payload), origin_at),
+    ).fetchone()
+    conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
+    return row["id"] if isinstance(row, dict) else row[0]
+
+
+def lead(conn: psycopg.Connection) -> bool:
+    """Take the publisher's lock for this transaction; False when another replica holds it."""
+    row = conn.execute("SELECT pg_try_advisory_xact_lock(%s) AS ok", (_PUBLISHER_LOCK,)).fetchone()
+    return bool(row["ok"] if isinstance(row, dict) else row[0])
+
+
+def unsent(conn: psycopg.Connection, limit: int = 100) -> list[dict]:
+    """The oldest unsent messages, in the order they were written."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT id, topic, request_id, kind, payload, origin_at FROM dispatch.outbox"
+            " WHERE sent_at IS NULL ORDER BY id LIMIT %s",
+            (limit,),
+        ).fetchall()
+
+
+def mark_sent(conn: psycopg.Connection, ids: list[int]) -> None:
+    """The broker has these."""
+    if ids:
+        conn.execute("UPDATE dispatch.outbox SET sent_at = now() WHERE id = ANY(%s)", (ids,))
+
+
+def for_request(conn: psycopg.Connection, request_id: str) -> list[dict]:
+    """Every message a request caused, oldest first."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT id, kind, payload, created_at, sent_at FROM dispatch.outbox WHERE request_id = %s ORDER BY id",
+            (request_id,),
+        ).fetchall()

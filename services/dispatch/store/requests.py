@@ -1,0 +1,156 @@
+"""Service requests. Status changes are guarded updates: `WHERE status = <expected>`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from homecare.errors import Conflict, NotFound
+
+from ..domain.requests import ACTIVE, STAMPS, Change, ServiceRequest, Source, Status, TimelineEntry
+from . import timeline
+
+_ACTIVE = [s.value for s in ACTIVE]
+_STAMP_COLUMNS = frozenset(STAMPS.values())
+
+
+def from_row(row: dict) -> ServiceRequest:
+    """The domain view of a `dispatch.requests` row."""
+    return ServiceRequest(
+        id=row["id"],
+        resident_id=row["resident_id"],
+        service=row["service"],
+        priority=row["priority"],
+        status=Status(row["status"]),
+        created_at=row["created_at"],
+        assign_due_at=row["assign_due_at"],
+        sla_due_at=row["sla_due_at"],
+        urgency=row["urgency"],
+        provider_id=row["provider_id"],
+        device_id=row["device_id"],
+        source=Source(row["source"]),
+        eta_minutes=row["eta_minutes"],
+        assigned_at=row["assigned_at"],
+    )
+
+
+def insert(
+    conn: psycopg.Connection,
+    request: ServiceRequest,
+    entry: TimelineEntry,
+    *,
+    source_key: str | None = None,
+    note: str | None = None,
+    pressed_at: datetime | None = None,
+) -> bool:
+    """Insert a new request with its first timeline entry; False when its source key, or an
+    active request of the same resident and service, already exists."""
+    row = conn.execute(
+        "INSERT INTO dispatch.requests (id, resident_id, device_id, service, priority, urgency, status,"
+        " source, source_key, note, created_at, pressed_at, assign_due_at, sla_due_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT DO NOTHING RETURNING id",
+        (request.id, request.resident_id, request.device_id, request.service.value, request.priority,
+         request.urgency, request.status.value, request.source.value, source_key, note,
+         request.created_at, pressed_at, request.assign_due_at, request.sla_due_at),
+    ).fetchone()
+    if row is None:
+        return False
+    timeline.append(conn, request.id, entry)
+    return True
+
+
+def _one(conn: psycopg.Connection, where: str, params: tuple, lock: bool) -> ServiceRequest | None:
+    query = f"SELECT * FROM dispatch.requests WHERE {where}" + (" FOR UPDATE" if lock else "")
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(query, params).fetchone()
+    return from_row(row) if row else None
+
+
+def load(conn: psycopg.Connection, request_id: str, *, lock: bool = False) -> ServiceRequest:
+    """One request (row-locked when `lock`), or NotFound."""
+    request = _one(conn, "id = %s", (request_id,), lock)
+    if request is None:
+        raise NotFound(f"request {request_id} not found")
+    return request
+
+
+def find_active(
+    conn: psycopg.Connection, resident_id: str, service: str, *, lock: bool = True
+) -> ServiceRequest | None:
+    """The open request of a resident for a service, if any."""
+    return _one(conn, "resident_id = %s AND service = %s AND status = ANY(%s)", (resident_id, service, _ACTIVE), lock)
+
+
+def find_by_source_key(conn: psycopg.Connection, source_key: str) -> ServiceRequest | None:
+    """The request an intake message already created, if any."""
+    return _one(conn, "source_key = %s", (source_key,), False)
+
+
+def save(conn: psycopg.Connection, change: Change) -> ServiceRequest:
+    """Write a change if the request is still in the state it was read in, else Conflict."""
+    r = change.request
+    sets = [
+        sql.SQL("status = %(status)s, provider_id = %(provider_id)s, urgency = %(urgency)s,"
+                " eta_minutes = %(eta)s, assigned_at = %(assigned_at)s, updated_at = now()")
+    ]
+    stamp = change.stamp
+    if stamp and stamp != "assigned_at":
+        assert stamp in _STAMP_COLUMNS
+        sets.append(sql.SQL("{} = %(at)s").format(sql.Identifier(stamp)))
+    query = sql.SQL("UPDATE dispatch.requests SET {} WHERE id = %(id)s AND status = %(expected)s").format(
+        sql.SQL(", ").join(sets)
+    )
+    cur = conn.execute(query, {
+        "status": r.status.value, "provider_id": r.provider_id, "urgency": r.urgency, "eta": r.eta_minutes,
+        "assigned_at": r.assigned_at, "at": change.entry.at, "id": r.id, "expected": change.from_status.value,
+    })
+    if cur.rowcount != 1:
+        raise Conflict(f"request {r.id} changed meanwhile; it is no longer {change.from_status.value}")
+    timeline.append(conn, r.id, change.entry)
+    return r
+
+
+def set_acknowledged(conn: psycopg.Connection, request_id: str, at: datetime) -> None:
+    """Stamp the first acknowledgement to the resident."""
+    conn.execute(
+        "UPDATE dispatch.requests SET acknowledged_at = coalesce(acknowledged_at, %s) WHERE id = %s",
+        (at, request_id),
+    )
+
+
+def flag_at_risk(conn: psycopg.Connection, request_id: str, at: datetime) -> bool:
+    """Mark an assigned request as late, once."""
+    cur = conn.execute(
+        "UPDATE dispatch.requests SET sla_at_risk_at = %s WHERE id = %s AND sla_at_risk_at IS NULL",
+        (at, request_id),
+    )
+    return cur.rowcount == 1
+
+
+def overdue_waiting(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list[str]:
+    """Ids of waiting requests past their assignment target, locked; others' locks are skipped."""
+    rows = conn.execute(
+        "SELECT id FROM dispatch.requests WHERE status IN ('open', 'offered') AND assign_due_at <= %s"
+        " ORDER BY assign_due_at LIMIT %s FOR UPDATE SKIP LOCKED",
+        (now, limit),
+    ).fetchall()
+    return [_first(r) for r in rows]
+
+
+def maybe_late(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list[str]:
+    """Ids of assigned requests not yet flagged that miss, or will miss, their arrival target."""
+    rows = conn.execute(
+        "SELECT id FROM dispatch.requests WHERE status IN ('assigned', 'en_route') AND sla_at_risk_at IS NULL"
+        " AND (sla_due_at <= %s OR assigned_at + make_interval(mins => coalesce(eta_minutes, 0)) > sla_due_at)"
+        " ORDER BY sla_due_at LIMIT %s FOR UPDATE SKIP LOCKED",
+        (now, limit),
+    ).fetchall()
+    return [_first(r) for r in rows]
+
+
+def _first(row):
+    return row["id"] if isinstance(row, dict) else row[0]

@@ -1,0 +1,34 @@
+"""Request timelines; every appended entry tells live consoles that the request changed."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from ..domain.requests import TimelineEntry
+
+CHANGED_CHANNEL = "dispatch_request_changed"
+
+
+def notify_changed(conn: psycopg.Connection, request_id: str) -> None:
+    """NOTIFY the console; delivered at commit, dropped on rollback, de-duplicated per transaction."""
+    conn.execute("SELECT pg_notify(%s, %s)", (CHANGED_CHANNEL, request_id))
+
+
+def append(conn: psycopg.Connection, request_id: str, entry: TimelineEntry) -> None:
+    """Record one line of a request's history."""
+    conn.execute(
+        "INSERT INTO dispatch.timeline (request_id, at, actor, kind, detail) VALUES (%s, %s, %s, %s, %s)",
+        (request_id, entry.at, entry.actor, entry.kind, Jsonb(entry.detail)),
+    )
+    notify_changed(conn, request_id)
+
+
+def entries(conn: psycopg.Connection, request_id: str) -> list[dict]:
+    """A request's history, oldest first."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT at, actor, kind, detail FROM dispatch.timeline WHERE request_id = %s ORDER BY id",
+            (request_id,),
+        ).fetchall()

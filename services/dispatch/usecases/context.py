@@ -1,0 +1,61 @@
+"""What every use case needs besides a connection: policy, matching weights, a clock, lookups."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from homecare.errors import NotFound
+from homecare.residents import store as residents
+
+from ..domain.matching import Location, MatchWeights
+from ..domain.policy import DispatchPolicy
+
+log = logging.getLogger(__name__)
+
+ButtonLookup = Callable[[psycopg.Connection, str], str | None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def button_of(conn: psycopg.Connection, resident_id: str) -> str | None:
+    """The resident's button, through the gateway's registry; None when it has none (yet)."""
+    try:
+        from gateway.registry import devices_of  # the gateway owns devices; imported when first needed
+    except ImportError:
+        log.warning("gateway.registry is not available; cannot find the button of %s", resident_id)
+        return None
+    try:
+        with conn.transaction():  # a savepoint: a failing lookup must not abort the use case
+            devices = devices_of(conn, resident_id)
+    except psycopg.Error:
+        log.exception("looking up the devices of %s failed", resident_id)
+        return None
+    buttons = sorted(d.id for d in devices if getattr(d, "kind", None) == "button")
+    return buttons[0] if buttons else None
+
+
+def resident_location(conn: psycopg.Connection, resident_id: str) -> Location | None:
+    """Where the resident lives, or None when the directory does not know them."""
+    try:
+        resident = residents.get(conn, resident_id)
+    except NotFound:
+        return None
+    return Location(resident.location.lat, resident.location.lon)
+
+
+@dataclass
+class Dispatch:
+    """The configuration of the use cases, built once by bootstrap."""
+
+    policy: DispatchPolicy = field(default_factory=DispatchPolicy.default)
+    weights: MatchWeights = field(default_factory=MatchWeights)
+    fairness_window: timedelta = timedelta(hours=12)
+    clock: Callable[[], datetime] = utc_now
+    find_button: ButtonLookup = button_of

@@ -1,0 +1,155 @@
+"""Requests come in: a button press, a long press that cancels, an alert, a phone call."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from homecare.contract.models import CommandType, Service
+from homecare.errors import Conflict, Invalid
+from homecare.internal import DeviceEvent, OpenRequest
+from homecare.residents import store as residents
+
+from .. import metrics
+from ..domain.requests import WAITING, ServiceRequest, Source, Status, TimelineEntry, open_request, press_again
+from ..domain.sla import expected_arrival
+from ..store import events, new_id, providers, requests, timeline
+from .context import Dispatch
+from .notify import notify
+from .offering import offer_next
+from .progress import cancel_locked
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What an intake did: `created`, `joined`, `duplicate`, `cancelled`, `ignored`."""
+
+    outcome: str
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class _Origin:
+    actor: str
+    source: Source
+    device_id: str | None = None  # the button to notify
+    source_key: str | None = None
+    pressed_at: datetime | None = None
+    received_at: datetime | None = None
+    note: str | None = None
+    join_kind: str = "pressed_again"
+
+
+def button_pressed(conn: psycopg.Connection, ctx: Dispatch, event: DeviceEvent) -> Intake:
+    """A resident pressed a service button: open a request, or join the open one."""
+    if event.service is None:
+        raise Invalid("button.pressed: service is required")
+    if not events.first_time(conn, event.device_id, event.event_id):
+        return Intake("duplicate")
+    origin = _Origin(
+        actor=f"device:{event.device_id}", source=Source.BUTTON, device_id=event.device_id,
+        source_key=f"{event.device_id}:{event.event_id}", pressed_at=event.ts, received_at=event.received_at,
+    )
+    return _open_or_join(conn, ctx, event.resident_id, event.service, origin, event_id=event.event_id)
+
+
+def button_cancelled(conn: psycopg.Connection, ctx: Dispatch, event: DeviceEvent) -> Intake:
+    """A long press: the resident withdraws the open request for that service."""
+    if event.service is None:
+        raise Invalid("button.cancelled: service is required")
+    if not events.first_time(conn, event.device_id, event.event_id):
+        return Intake("duplicate")
+    request = requests.find_active(conn, event.resident_id, event.service.value, lock=True)
+    if request is None:
+        log.info("button.cancelled from %s: no open %s request", event.device_id, event.service.value)
+        return Intake("ignored")
+    now, actor = ctx.clock(), f"device:{event.device_id}"
+    if not request.can(Status.CANCELLED):
+        timeline.append(conn, request.id, TimelineEntry(now, actor, "cancel_refused", {
+            "event_id": event.event_id, "reason": f"the request is {request.status.value}",
+        }))
+        return Intake("ignored", request.id)
+    cancel_locked(conn, ctx, request, "cancelled by the resident", actor, now, event_id=event.event_id)
+    return Intake("cancelled", request.id)
+
+
+def alert_opened(conn: psycopg.Connection, ctx: Dispatch, message: OpenRequest) -> Intake:
+    """Another service (a suspected fall) asks for help for a resident."""
+    source_key = f"{message.source}:{message.source_id}"
+    existing = requests.find_by_source_key(conn, source_key)
+    if existing is not None:
+        return Intake("duplicate", existing.id)
+    origin = _Origin(
+        actor=f"{message.source}:{message.source_id}", source=Source.ALERT, source_key=source_key,
+        note=message.reason, join_kind="alert_joined",
+    )
+    detail = {"reason": message.reason, **({"source_device": message.device_id} if message.device_id else {})}
+    return _open_or_join(conn, ctx, message.resident_id, message.service, origin, **detail)
+
+
+def phoned(
+    conn: psycopg.Connection, ctx: Dispatch, resident_id: str, service: Service, note: str | None, actor: str
+) -> Intake:
+    """A dispatcher opens a request for a caller (or joins the open one)."""
+    residents.get(conn, resident_id)  # NotFound for an unknown resident
+    origin = _Origin(actor=actor, source=Source.PHONE, note=note, join_kind="called_again")
+    return _open_or_join(conn, ctx, resident_id, service, origin, **({"note": note} if note else {}))
+
+
+def _open_or_join(
+    conn: psycopg.Connection, ctx: Dispatch, resident_id: str, service: Service, origin: _Origin, **detail: Any
+) -> Intake:
+    now = ctx.clock()
+    existing = requests.find_active(conn, resident_id, service.value, lock=True)
+    if existing is None:
+        request, entry = open_request(
+            new_id("r"), resident_id, service, ctx.policy.for_service(service), now, origin.actor,
+            source=origin.source, device_id=origin.device_id, **detail,
+        )
+        if requests.insert(
+            conn, request, entry, source_key=origin.source_key, note=origin.note, pressed_at=origin.pressed_at
+        ):
+            _acknowledge(conn, ctx, request, origin, now)
+            metrics.REQUESTS_OPENED.labels(service.value, origin.source.value).inc()
+            offer_next(conn, ctx, request, now)
+            return Intake("created", request.id)
+        # Another replica opened one at the same moment (we waited for its commit): join it.
+        if origin.source_key and (same := requests.find_by_source_key(conn, origin.source_key)):
+            return Intake("duplicate", same.id)
+        existing = requests.find_active(conn, resident_id, service.value, lock=True)
+        if existing is None:
+            raise Conflict(f"could not open a {service.value} request for {resident_id}; try again")
+    requests.save(conn, press_again(existing, now, origin.actor, origin.join_kind, **detail))
+    metrics.PRESSES_JOINED.labels(service.value).inc()
+    _remind(conn, ctx, existing, origin, now)
+    return Intake("joined", existing.id)
+
+
+def _acknowledge(conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, origin: _Origin, now) -> None:
+    """Tell the button the request is received; a phone request is acknowledged by the call."""
+    requests.set_acknowledged(conn, request.id, now)
+    notify(conn, ctx, request, CommandType.ACKNOWLEDGED, now, origin_at=origin.received_at)
+
+
+def _remind(conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, origin: _Origin, now) -> None:
+    """Answer a repeated press with what the button should show now."""
+    device = origin.device_id
+    if origin.source is not Source.BUTTON:
+        return  # only a press expects its button to light up again
+    if request.status in WAITING or request.status is Status.ESCALATED or request.provider_id is None:
+        notify(conn, ctx, request, CommandType.ACKNOWLEDGED, now, device_id=device, origin_at=origin.received_at)
+        return
+    if request.status is Status.ARRIVED:
+        return  # the provider is at the door
+    provider = providers.get(conn, request.provider_id)
+    arrival = expected_arrival(request)
+    left = max(1, round((arrival - now).total_seconds() / 60)) if arrival else (request.eta_minutes or 1)
+    notify(
+        conn, ctx, request, CommandType.ASSIGNED, now, device_id=device, provider=provider["name"], eta_minutes=left
+    )

@@ -1,0 +1,94 @@
+"""The timer loop: every timer is a row (offer deadlines, SLA clocks), so a restarted or a
+second replica resumes them. Rows are claimed with `FOR UPDATE SKIP LOCKED`; each item runs in a
+savepoint, so one failing item does not undo the others."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from .. import metrics, queries
+from ..store import offers, requests
+from ..usecases.context import Dispatch
+from ..usecases.offering import expire_offer
+from ..usecases.progress import escalate_if_overdue, flag_if_late
+
+log = logging.getLogger(__name__)
+
+_GAUGE_EVERY_S = 10.0
+
+
+class TimerLoop:
+    def __init__(self, pool: ConnectionPool, ctx: Dispatch, *, interval_s: float = 1.0, batch_size: int = 50):
+        self.pool = pool
+        self.ctx = ctx
+        self.interval_s = interval_s
+        self.batch_size = batch_size
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._gauges_at = 0.0
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="dispatch-timers", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval_s):
+            try:
+                self.tick()
+            except psycopg.OperationalError as exc:
+                log.warning("timer loop lost the database: %s", exc)
+            except Exception:
+                log.exception("timer tick failed")
+
+    def tick(self, now: datetime | None = None) -> dict[str, int]:
+        """One pass over every kind of timer; returns how many of each fired."""
+        now = now or self.ctx.clock()
+        fired = {
+            "offers_expired": self._each(
+                lambda conn: [oid for oid, _ in offers.due(conn, now, self.batch_size)],
+                lambda conn, oid: expire_offer(conn, self.ctx, oid, now) is not None,
+            ),
+            "escalated": self._each(
+                lambda conn: requests.overdue_waiting(conn, now, self.batch_size),
+                lambda conn, rid: escalate_if_overdue(conn, self.ctx, rid, now),
+            ),
+            "late": self._each(
+                lambda conn: requests.maybe_late(conn, now, self.batch_size),
+                lambda conn, rid: flag_if_late(conn, self.ctx, rid, now),
+            ),
+        }
+        self._update_gauges(now)
+        return fired
+
+    def _each(
+        self, claim: Callable[[psycopg.Connection], list[str]], act: Callable[[psycopg.Connection, str], bool]
+    ) -> int:
+        fired = 0
+        with self.pool.connection() as conn, conn.transaction():
+            for item in claim(conn):
+                try:
+                    with conn.transaction():
+                        fired += bool(act(conn, item))
+                except Exception:
+                    log.exception("timer action on %s failed", item)
+        return fired
+
+    def _update_gauges(self, now: datetime) -> None:
+        if now.timestamp() - self._gauges_at < _GAUGE_EVERY_S:
+            return
+        self._gauges_at = now.timestamp()
+        with self.pool.connection() as conn:
+            for status, n in queries.count_by_status(conn).items():
+                metrics.REQUESTS_BY_STATUS.labels(status).set(n)

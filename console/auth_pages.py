@@ -1,6 +1,6 @@
 """Sign-in and sign-out: the session cookie is a bearer token, so the API accepts it too."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI must evaluate the local `Depends(...)`.
 
 from typing import Annotated
 

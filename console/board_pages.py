@@ -1,6 +1,6 @@
 """The dispatchers' live board: `GET /` and its event stream `GET /events/requests`."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI must evaluate the local `Depends(...)`.
 
 from typing import Annotated
 

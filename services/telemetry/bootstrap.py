@@ -61,7 +61,15 @@ class TelemetryComponent:
         """Start partition upkeep and the writer, then connect and consume."""
         self.partitions.start()
         self.ingest.start()
-        self.link.start()
+        try:
+            self.link.start()
+            # Consuming only once the broker has our subscriptions (first start of a session).
+            if not self.link.wait_subscribed(15):
+                raise TimeoutError(f"{self.link.client_id}: subscriptions not acknowledged")
+        except Exception:
+            self.ingest.stop()
+            self.partitions.stop()
+            raise
         log.info("telemetry started", extra={"client_id": self.link.client_id})
 
     def stop(self) -> None:

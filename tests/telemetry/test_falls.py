@@ -19,6 +19,7 @@ FALL = internal_event_topic("fall.suspected")
 def requests(broker_url, instance):
     listener = Listener(broker_url, f"dispatch-{instance}", Internal.OPEN_REQUEST)
     listener.link.start()
+    assert listener.link.wait_subscribed(10)
     yield listener
     listener.link.stop()
 

@@ -123,3 +123,32 @@ def test_many_messages_in_one_window_are_written_together(pool, make_component, 
             "SELECT count(*) AS n FROM telemetry.latest_samples WHERE device_id = ANY(%s)", (beds,)
         ).fetchone()
     assert latest["n"] == 30
+
+
+def test_a_message_the_database_refuses_is_dropped_and_the_others_are_stored(
+    pool, make_component, publisher
+):
+    make_component()
+    with pool.connection() as conn:
+        conn.execute(
+            "ALTER TABLE telemetry.bed_samples ADD CONSTRAINT test_poison"
+            " CHECK (heart_rate IS DISTINCT FROM 249)"
+        )
+    rejected = metric(REJECTED, topic=Internal.TELEMETRY, reason="unstorable")
+    good, poisoned, later = unique("bed"), unique("bed"), unique("bed")
+    poison = series(base_time(), 3)
+    poison[1] = poison[1].model_copy(update={"occupied": True, "heart_rate": 249})
+    try:
+        # Published back to back so that they usually share one window (one transaction).
+        publisher.publish(Internal.TELEMETRY, message((good, "res", series(base_time(), 4))).dumps())
+        publisher.publish(Internal.TELEMETRY, message((poisoned, "res", poison)).dumps())
+        publisher.publish(Internal.TELEMETRY, message((later, "res", series(base_time(), 6))).dumps())
+        wait_for(lambda: _count(pool, good) == 4 and _count(pool, later) == 6, what="good ones stored")
+        wait_for(
+            lambda: metric(REJECTED, topic=Internal.TELEMETRY, reason="unstorable") - rejected == 1,
+            what="the refused message counted",
+        )
+        assert _count(pool, poisoned) == 0
+    finally:
+        with pool.connection() as conn:
+            conn.execute("ALTER TABLE telemetry.bed_samples DROP CONSTRAINT test_poison")

@@ -168,3 +168,30 @@ def test_samples_outside_every_partition_are_kept_and_moved_into_a_new_one(pool)
     assert stored_rows(pool, bed) == as_tuples(samples)
     # The new partition still refuses duplicates.
     assert _write(pool, message((bed, "res-far", samples))).stored == 0
+
+
+def test_the_partition_migration_can_run_again_without_effect(pool):
+    from importlib import resources
+
+    with pool.connection() as conn:
+        flavour = current_flavour(conn)
+    if flavour is not Flavour.PLAIN:
+        pytest.skip("daily partitions are made by the plain flavour only")
+    sql = (resources.files("services.telemetry") / "migrations" / "0001_samples.plain.sql").read_text()
+
+    def layout():
+        with pool.connection() as conn:
+            return conn.execute(
+                "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound FROM pg_inherits i"
+                " JOIN pg_class c ON c.oid = i.inhrelid"
+                " WHERE i.inhparent = 'telemetry.bed_samples'::regclass ORDER BY 1"
+            ).fetchall()
+
+    before = layout()
+    bed = unique("bed")
+    _write(pool, message((bed, "res-m", series(base_time(), 3))))
+    with pool.connection() as conn, conn.transaction():
+        conn.execute(sql)
+    assert layout() == before and len(before) >= 12  # 11 days and the default
+    with pool.connection() as conn:
+        assert count_samples(conn, bed) == 3

@@ -48,10 +48,4 @@ def load_changes(
 
 def resident_names(conn: psycopg.Connection, resident_ids: Iterable[str | None]) -> dict[str, str]:
     """Names of the given residents; unknown ids are left out."""
-    names = {}
-    for resident_id in {r for r in resident_ids if r}:
-        try:
-            names[resident_id] = residents.get(conn, resident_id).name
-        except NotFound:
-            continue
-    return names
+    return residents.names(conn, (r for r in resident_ids if r))

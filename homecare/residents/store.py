@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import psycopg
@@ -80,3 +81,15 @@ def search(conn: psycopg.Connection, text: str = "", limit: int = 50) -> list[Re
             (pattern, pattern, pattern, text, limit),
         ).fetchall()
     return [_from_row(r) for r in rows]
+
+
+def names(conn: psycopg.Connection, resident_ids: Iterable[str]) -> dict[str, str]:
+    """Names of the given residents by id, in one query; unknown ids are left out."""
+    ids = sorted({i for i in resident_ids if i})
+    if not ids:
+        return {}
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        rows = cur.execute(
+            "SELECT id, name FROM registry.residents WHERE id = ANY(%s)", (ids,)
+        ).fetchall()
+    return {r["id"]: r["name"] for r in rows}

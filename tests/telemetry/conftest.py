@@ -30,11 +30,12 @@ def forget_session(broker_url: str, client_id: str) -> None:
 
 @pytest.fixture
 def make_component(pool, broker_url: str, instance: str) -> Iterator[Callable[..., TelemetryComponent]]:
-    """Builds and starts telemetry components of this test's replica (same client id each time)."""
+    """Builds and starts telemetry components: this test's replica (same client id each time),
+    or another replica named by a suffix."""
     running: list[TelemetryComponent] = []
 
-    def make(config: TelemetrySettings = FAST) -> TelemetryComponent:
-        settings = Settings(mqtt_url=broker_url, instance=instance)
+    def make(config: TelemetrySettings = FAST, replica: str = "") -> TelemetryComponent:
+        settings = Settings(mqtt_url=broker_url, instance=f"{instance}{replica}")
         component = build(settings, pool, config)
         component.start()
         running.append(component)
@@ -43,8 +44,8 @@ def make_component(pool, broker_url: str, instance: str) -> Iterator[Callable[..
     yield make
     for component in running:
         component.stop()
-    if running:
-        forget_session(broker_url, running[0].link.client_id)
+    for client_id in {component.link.client_id for component in running}:
+        forget_session(broker_url, client_id)
 
 
 @pytest.fixture

@@ -152,3 +152,31 @@ def test_a_message_the_database_refuses_is_dropped_and_the_others_are_stored(
     finally:
         with pool.connection() as conn:
             conn.execute("ALTER TABLE telemetry.bed_samples DROP CONSTRAINT test_poison")
+
+
+def test_two_replicas_share_the_topic_and_store_overlapping_batches_once(
+    pool, make_component, publisher
+):
+    make_component()
+    make_component(replica="b")
+    beds = [unique("bed") for _ in range(5)]
+    start = base_time()
+    # Every bed's 60 s are sent as 10 overlapping 12 s batches, spread over both replicas.
+    payloads = [
+        message(*[
+            (bed, f"res-{i}", series(start + timedelta(seconds=6 * k), 12, seed=i))
+            for i, bed in enumerate(beds)
+        ])
+        for k in range(10)
+    ]
+    for payload in payloads:
+        publisher.publish(Internal.TELEMETRY, payload.dumps())
+    wait_for(lambda: all(_count(pool, bed) == 66 for bed in beds), what="every bed's samples stored")
+    with pool.connection() as conn:
+        latest = {
+            r["device_id"]: r["ts"]
+            for r in conn.execute(
+                "SELECT device_id, ts FROM telemetry.latest_samples WHERE device_id = ANY(%s)", (beds,)
+            )
+        }
+    assert latest == {bed: start + timedelta(seconds=65) for bed in beds}

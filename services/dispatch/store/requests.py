@@ -8,6 +8,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from homecare.contract.models import Service
 from homecare.errors import Conflict, NotFound
 
 from ..domain.requests import ACTIVE, STAMPS, Change, ServiceRequest, Source, Status, TimelineEntry
@@ -22,7 +23,7 @@ def from_row(row: dict) -> ServiceRequest:
     return ServiceRequest(
         id=row["id"],
         resident_id=row["resident_id"],
-        service=row["service"],
+        service=Service(row["service"]),
         priority=row["priority"],
         status=Status(row["status"]),
         created_at=row["created_at"],

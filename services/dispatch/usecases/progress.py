@@ -4,7 +4,7 @@ SLA clocks act on it."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -87,8 +87,15 @@ def escalate_if_overdue(conn: psycopg.Connection, ctx: Dispatch, request_id: str
     if not assign_overdue(request, now):
         return False
     target = ctx.policy.for_service(request.service).assign_within
-    escalate(conn, ctx, request, f"not assigned within {target.total_seconds() / 60:g} minutes", now)
+    escalate(conn, ctx, request, f"not assigned within {_spoken(target)}", now)
     return True
+
+
+def _spoken(duration: timedelta) -> str:
+    seconds = duration.total_seconds()
+    if seconds < 120:
+        return f"{seconds:g} seconds"
+    return f"{seconds / 60:g} minutes"
 
 
 def flag_if_late(conn: psycopg.Connection, ctx: Dispatch, request_id: str, now: datetime) -> bool:

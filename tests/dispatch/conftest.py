@@ -1,0 +1,56 @@
+"""Fixtures of the dispatch integration tests: a running component on the session's broker and
+database, a bus client, and cleanup so one test's providers and requests never meet another's."""
+
+from __future__ import annotations
+
+import pytest
+
+from homecare.settings import Settings
+from services.dispatch.bootstrap import build
+from services.dispatch.settings import DispatchSettings
+
+from .harness import Bus
+
+
+@pytest.fixture
+def clean(pool):
+    """After the test: providers off shift, nothing left open (this session's own database)."""
+    yield
+    with pool.connection() as conn:
+        conn.execute("UPDATE dispatch.providers SET on_shift = false")
+        conn.execute("UPDATE dispatch.offers SET status = 'withdrawn', answered_at = now() WHERE status = 'pending'")
+        conn.execute(
+            "UPDATE dispatch.requests SET status = 'cancelled', cancelled_at = now()"
+            " WHERE status NOT IN ('completed', 'cancelled')"
+        )
+
+
+def dispatch_settings(instance: str, **overrides) -> DispatchSettings:
+    values = dict(share_group=f"dispatch-{instance}", timer_interval_s=0.2, outbox_poll_s=0.5, puback_timeout_s=5)
+    values.update(overrides)
+    return DispatchSettings(**values)
+
+
+@pytest.fixture
+def start_dispatch(pool, broker_url, instance, clean):
+    """Factory: a started dispatch component with the given DispatchSettings overrides."""
+    started = []
+
+    def start(**overrides):
+        settings = Settings(mqtt_url=broker_url, instance=instance)
+        component = build(settings, pool, dispatch_settings(instance, **overrides))
+        component.start()
+        assert component.link.wait_subscribed(10), "dispatch did not subscribe"
+        started.append(component)
+        return component
+
+    yield start
+    for component in started:
+        component.stop()
+
+
+@pytest.fixture
+def bus(broker_url, instance):
+    client = Bus(broker_url, instance).start()
+    yield client
+    client.stop()

@@ -1,0 +1,133 @@
+"""Button events on the internal topics open, join and cancel requests; the button is told."""
+
+from homecare.internal import OpenRequest
+from homecare.topics import Internal
+from services.dispatch import metrics
+from tests.support import unique, wait_for
+
+from .harness import button_event, get_request, kinds, new_provider, new_resident, request_of
+
+
+def test_press_opens_a_request_acknowledges_the_button_and_offers_the_nearest(pool, start_dispatch, bus):
+    start_dispatch()
+    resident = new_resident(pool)
+    near = new_provider(pool, km=1)
+    new_provider(pool, km=6)
+    device = unique("btn")
+
+    bus.press(button_event(device, resident, "meal"))
+
+    ack = bus.command(device, "request.acknowledged")
+    request = wait_for(lambda: request_of(pool, resident), what="request stored")
+    assert ack["request_id"] == request["id"] and ack["request_id"].startswith("r-")
+    assert ack["service"] == "meal" and ack["command_id"].startswith("c-")
+    assert request["status"] == "offered"
+    assert request["source"] == "button" and request["device_id"] == device
+    assert request["priority"] == 3 and request["urgency"] == 1
+    assert request["acknowledged_at"] is not None
+    offer = next(o for o in request["offers"] if o["status"] == "pending")
+    assert offer["provider_id"] == near["id"]
+    assert kinds(request)[:3] == ["created", "notified", "offer.made"]
+    assert request["timeline"][1]["detail"]["command_id"] == ack["command_id"]
+
+
+def test_second_press_joins_the_open_request_and_raises_urgency(pool, start_dispatch, bus):
+    start_dispatch()
+    resident = new_resident(pool)
+    new_provider(pool)
+    device = unique("btn")
+
+    bus.press(button_event(device, resident, "meal"))
+    first = bus.command(device, "request.acknowledged")
+    bus.press(button_event(device, resident, "meal"))
+    second = bus.command(device, "request.acknowledged")
+
+    assert second["request_id"] == first["request_id"]
+    assert second["command_id"] != first["command_id"]
+    request = get_request(pool, first["request_id"])
+    assert request["urgency"] == 2
+    assert kinds(request).count("pressed_again") == 1
+    assert kinds(request).count("created") == 1
+    # Another service is another request.
+    bus.press(button_event(device, resident, "bathing"))
+    bathing = bus.command(device, "request.acknowledged")
+    assert bathing["request_id"] != first["request_id"]
+
+
+def test_a_redelivered_event_has_no_second_effect(pool, start_dispatch, bus):
+    start_dispatch()
+    resident = new_resident(pool)
+    new_provider(pool)
+    device = unique("btn")
+    event = button_event(device, resident, "meal")
+    duplicates = metrics.EVENTS.labels("button.pressed", "duplicate")
+    before = duplicates._value.get()
+
+    bus.press(event)
+    ack = bus.command(device, "request.acknowledged")
+    bus.press(event)  # same event_id: a QoS 1 redelivery
+    wait_for(lambda: duplicates._value.get() > before, what="the duplicate to be consumed")
+
+    request = get_request(pool, ack["request_id"])
+    assert request["urgency"] == 1
+    assert "pressed_again" not in kinds(request)
+    assert [c["type"] for c in bus.commands_for(device)] == []  # no second acknowledgement
+
+
+def test_long_press_cancels_the_open_request(pool, start_dispatch, bus):
+    start_dispatch()
+    resident = new_resident(pool)
+    new_provider(pool)
+    device = unique("btn")
+
+    bus.press(button_event(device, resident, "meal"))
+    ack = bus.command(device, "request.acknowledged")
+    bus.press(button_event(device, resident, "meal", type_="button.cancelled"))
+    cancelled = bus.command(device, "request.cancelled")
+
+    assert cancelled["request_id"] == ack["request_id"]
+    assert cancelled["reason"] == "cancelled by the resident"
+    request = get_request(pool, ack["request_id"])
+    assert request["status"] == "cancelled" and request["cancelled_at"] is not None
+    assert [o["status"] for o in request["offers"]] == ["withdrawn"]
+    assert {"offer.withdrawn", "cancelled"} <= set(kinds(request))
+
+
+def test_no_qualified_provider_escalates_at_once(pool, start_dispatch, bus):
+    start_dispatch()
+    resident = new_resident(pool)
+    new_provider(pool, services=("meal",))  # nobody for escorts
+    device = unique("btn")
+
+    bus.press(button_event(device, resident, "escort"))
+    ack = bus.command(device, "request.acknowledged")
+    request = get_request(pool, ack["request_id"])
+    assert request["status"] == "escalated"
+    assert request["timeline"][-1]["detail"]["reason"] == "no qualified provider with free capacity"
+
+
+def test_open_request_message_opens_an_emergency_once(pool, start_dispatch, bus):
+    start_dispatch()
+    resident = new_resident(pool)
+    medic = new_provider(pool, services=("emergency",))
+    message = OpenRequest(
+        source="alert", source_id=unique("alert"), resident_id=resident, service="emergency",
+        reason="fall suspected (confidence 0.92)", device_id=unique("bed"),
+    )
+    bus.send(Internal.OPEN_REQUEST, message)
+    request = wait_for(lambda: request_of(pool, resident, "emergency"), what="emergency request")
+    assert request["source"] == "alert" and request["priority"] == 1
+    assert request["note"] == "fall suspected (confidence 0.92)"
+    assert pending_provider(request) == medic["id"]
+
+    bus.send(Internal.OPEN_REQUEST, message)  # redelivered: still one request
+    wait_for(lambda: metrics.EVENTS.labels("open-request", "duplicate")._value.get() >= 1, what="duplicate seen")
+    with pool.connection() as conn:
+        n = conn.execute(
+            "SELECT count(*) AS n FROM dispatch.requests WHERE resident_id = %s", (resident,)
+        ).fetchone()["n"]
+    assert n == 1
+
+
+def pending_provider(request):
+    return next(o["provider_id"] for o in request["offers"] if o["status"] == "pending")

@@ -1,0 +1,181 @@
+"""Offers end to end: accept, decline, time-out, escalation, progress to completion, and the
+commands the resident's button receives on the way."""
+
+from datetime import timedelta
+
+from homecare.auth import Role
+from tests.support import unique, wait_for
+
+from .harness import api_client, button_event, get_request, kinds, new_provider, new_resident, pending_offer, token_for
+
+
+def _press(pool, bus, resident, service="meal"):
+    device = unique("btn")
+    bus.press(button_event(device, resident, service))
+    ack = bus.command(device, "request.acknowledged")
+    return device, ack["request_id"]
+
+
+def test_accept_assigns_and_tells_the_button_who_comes_when(pool, start_dispatch, bus):
+    component = start_dispatch()
+    client = api_client(pool, component.routers()[0])
+    resident = new_resident(pool)
+    carer = new_provider(pool, km=4.9, name="Li Mei")  # 4.9 km at 25 km/h: 11.8 minutes
+    device, request_id = _press(pool, bus, resident)
+    offer = pending_offer(get_request(pool, request_id))
+    assert offer["provider_id"] == carer["id"] and offer["eta_minutes"] == 12
+
+    response = client.post(f"/api/v1/offers/{offer['id']}/accept", headers=token_for(pool, Role.PROVIDER, carer["id"]))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "assigned" and body["provider_id"] == carer["id"] and body["eta_minutes"] == 12
+
+    assigned = bus.command(device, "request.assigned")
+    assert assigned == {
+        "command_id": assigned["command_id"], "type": "request.assigned", "request_id": request_id,
+        "service": "meal", "provider": "Li Mei", "eta_minutes": 12,
+    }
+
+
+def test_decline_offers_the_next_provider_and_never_the_same_one_again(pool, start_dispatch, bus):
+    component = start_dispatch()
+    client = api_client(pool, component.routers()[0])
+    resident = new_resident(pool)
+    first = new_provider(pool, km=1)
+    second = new_provider(pool, km=2)
+    third = new_provider(pool, km=3)
+    _, request_id = _press(pool, bus, resident)
+
+    asked = []
+    for provider in (first, second):
+        offer = pending_offer(get_request(pool, request_id))
+        asked.append(offer["provider_id"])
+        r = client.post(
+            f"/api/v1/offers/{offer['id']}/decline", json={"reason": "with another resident"},
+            headers=token_for(pool, Role.PROVIDER, provider["id"]),
+        )
+        assert r.status_code == 200, r.text
+    request = get_request(pool, request_id)
+    assert asked == [first["id"], second["id"]]
+    assert request["status"] == "offered"
+    assert pending_offer(request)["provider_id"] == third["id"]
+    assert kinds(request).count("offer.declined") == 2
+    declined = next(e for e in request["timeline"] if e["kind"] == "offer.declined")
+    assert declined["detail"]["reason"] == "with another resident"
+    assert declined["actor"] == f"provider:{first['id']}"
+
+
+def test_unanswered_offers_time_out_to_the_next_provider_then_escalate(pool, start_dispatch, bus):
+    start_dispatch(policies={"meal": {"offer_timeout_s": 1, "declines_before_escalation": 2}})
+    resident = new_resident(pool)
+    first = new_provider(pool, km=1)
+    second = new_provider(pool, km=2)
+    _, request_id = _press(pool, bus, resident)
+
+    request = wait_for(lambda: (r := get_request(pool, request_id))["status"] == "escalated" and r,
+                       timeout=15, what="escalation after two time-outs")
+    assert [(o["provider_id"], o["status"]) for o in request["offers"]] == [
+        (first["id"], "expired"), (second["id"], "expired"),
+    ]
+    assert [k for k in kinds(request) if k.startswith("offer.") or k == "escalated"] == [
+        "offer.made", "offer.expired", "offer.made", "offer.expired", "escalated",
+    ]
+    assert request["timeline"][-1]["detail"]["reason"] == "2 offers declined or expired"
+    assert request["escalated_at"] is not None
+
+
+def test_accepting_an_expired_offer_is_a_conflict(pool, start_dispatch, bus):
+    component = start_dispatch(policies={"meal": {"offer_timeout_s": 1}})
+    client = api_client(pool, component.routers()[0])
+    resident = new_resident(pool)
+    carer = new_provider(pool, km=1)
+    _, request_id = _press(pool, bus, resident)
+    offer = pending_offer(get_request(pool, request_id))
+    wait_for(lambda: get_request(pool, request_id)["offers"][0]["status"] == "expired", what="offer expiry")
+
+    r = client.post(f"/api/v1/offers/{offer['id']}/accept", headers=token_for(pool, Role.PROVIDER, carer["id"]))
+    assert r.status_code == 409
+    assert "expired" in r.json()["detail"]
+
+
+def test_waiting_past_the_assignment_target_escalates(pool, start_dispatch, bus):
+    # Offers last longer than the assignment target: the SLA clock, not the offer, escalates.
+    start_dispatch(policies={"emergency": {"assign_within_s": 1, "offer_timeout_s": 60}})
+    resident = new_resident(pool)
+    new_provider(pool, services=("emergency",))
+    _, request_id = _press(pool, bus, resident, "emergency")
+    request = wait_for(
+        lambda: (r := get_request(pool, request_id))["status"] == "escalated" and r, what="SLA escalation"
+    )
+    assert request["timeline"][-1]["detail"]["reason"] == "not assigned within 1 seconds"
+    assert [o["status"] for o in request["offers"]] == ["withdrawn"]
+
+
+def test_arrived_and_complete_turn_the_light_off(pool, start_dispatch, bus):
+    component = start_dispatch()
+    client = api_client(pool, component.routers()[0])
+    resident = new_resident(pool)
+    carer = new_provider(pool)
+    device, request_id = _press(pool, bus, resident)
+    headers = token_for(pool, Role.PROVIDER, carer["id"])
+    offer = pending_offer(get_request(pool, request_id))
+    assert client.post(f"/api/v1/offers/{offer['id']}/accept", headers=headers).status_code == 200
+    bus.command(device, "request.assigned")
+
+    assert client.post(f"/api/v1/requests/{request_id}/arrived", headers=headers).json()["status"] == "arrived"
+    done = client.post(f"/api/v1/requests/{request_id}/complete", headers=headers)
+    assert done.status_code == 200 and done.json()["status"] == "completed"
+    completed = bus.command(device, "request.completed")
+    assert completed["request_id"] == request_id and completed["service"] == "meal"
+
+    request = get_request(pool, request_id)
+    stamps = [request[k] for k in ("created_at", "acknowledged_at", "assigned_at", "arrived_at", "completed_at")]
+    assert all(stamps) and stamps == sorted(stamps)
+    # A finished request takes no more transitions.
+    again = client.post(f"/api/v1/requests/{request_id}/complete", headers=headers)
+    assert again.status_code == 409
+
+
+def test_outbox_rows_are_marked_sent_in_order(pool, start_dispatch, bus):
+    component = start_dispatch()
+    client = api_client(pool, component.routers()[0])
+    resident = new_resident(pool)
+    carer = new_provider(pool)
+    device, request_id = _press(pool, bus, resident)
+    headers = token_for(pool, Role.PROVIDER, carer["id"])
+    offer = pending_offer(get_request(pool, request_id))
+    client.post(f"/api/v1/offers/{offer['id']}/accept", headers=headers)
+    client.post(f"/api/v1/requests/{request_id}/complete", headers=headers)
+    bus.command(device, "request.completed")
+
+    def rows():
+        with pool.connection() as conn:
+            return conn.execute(
+                "SELECT kind, sent_at, payload FROM dispatch.outbox WHERE request_id = %s ORDER BY id", (request_id,)
+            ).fetchall()
+
+    def all_sent():
+        current = rows()
+        return current if all(r["sent_at"] for r in current) else None
+
+    sent = wait_for(all_sent, what="outbox marked sent")
+    assert [r["kind"] for r in sent] == ["request.acknowledged", "request.assigned", "request.completed"]
+    assert [r["sent_at"] for r in sent] == sorted(r["sent_at"] for r in sent)
+    assert all(r["payload"]["device_id"] == device for r in sent)
+
+
+def test_sla_clock_flags_a_late_assignment_once(pool, start_dispatch, bus):
+    component = start_dispatch(policies={"meal": {"arrive_within_s": 2, "assign_within_s": 1}})
+    client = api_client(pool, component.routers()[0])
+    resident = new_resident(pool)
+    carer = new_provider(pool, km=1)
+    _, request_id = _press(pool, bus, resident)
+    offer = pending_offer(get_request(pool, request_id))
+    client.post(f"/api/v1/offers/{offer['id']}/accept", headers=token_for(pool, Role.PROVIDER, carer["id"]))
+
+    # ETA of 3 minutes against a 2-second target: at risk as soon as the timer looks.
+    request = wait_for(lambda: (r := get_request(pool, request_id))["sla_at_risk_at"] and r, what="late flag")
+    assert request["status"] == "assigned"
+    entries = [e for e in request["timeline"] if e["kind"] == "sla.at_risk"]
+    assert len(entries) == 1 and entries[0]["detail"]["provider_id"] == carer["id"]
+    assert request["sla_at_risk_at"] - request["created_at"] < timedelta(seconds=30)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from homecare.contract import Config, DeviceKind, format_ts
+from homecare.topics import DeviceChannel
 
 from . import messages
 from .behaviour import CommandHandling
@@ -166,12 +167,21 @@ class BedBehaviour(CommandHandling):
         }
 
     def take_batches(self) -> list[Outgoing]:
-        """The pending samples as telemetry messages of at most 600 samples."""
+        """The pending samples as telemetry messages of at most 600 samples and 64 KiB each."""
         pending, self._pending = self._pending, []
-        return [
-            messages.Outgoing(messages.DeviceChannel.TELEMETRY, {"samples": pending[i:i + MAX_BATCH]})
-            for i in range(0, len(pending), MAX_BATCH)
-        ]
+        return [Outgoing(DeviceChannel.TELEMETRY, {"samples": chunk}) for chunk in _chunks(pending)]
+
+
+def _chunks(samples: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    out = []
+    for i in range(0, len(samples), MAX_BATCH):
+        chunk = samples[i:i + MAX_BATCH]
+        while not messages.fits({"samples": chunk}):  # only a batch near 600 samples comes close
+            half = len(chunk) // 2
+            out.append(chunk[:half])
+            chunk = chunk[half:]
+        out.append(chunk)
+    return out
 
 
 def _clamp(value: int, low: int, high: int) -> int:

@@ -104,7 +104,8 @@ class ButtonBehaviour(CommandHandling):
             out.append(self.status())
         if self.battery < LOW_BATTERY and not self._told_low:
             self._told_low = True
-            out.append(messages.event(self.rng, moment.wall, "battery.low", battery=round(self.battery, 3)))
+            level = math.floor(self.battery * 1000) / 1000  # below the threshold, as shown
+            out.append(messages.event(self.rng, moment.wall, "battery.low", battery=level))
         return out
 
     def apply(self, command: Any, moment: Moment) -> list[Outgoing]:

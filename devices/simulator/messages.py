@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from homecare.contract import format_ts
+from homecare.contract import MAX_PAYLOAD_BYTES, format_ts
 from homecare.topics import DeviceChannel
 
 # The contract's QoS per channel: telemetry may be 0 or 1; we use 1 so a batch survives a
@@ -39,6 +40,16 @@ class Outgoing:
         if self.channel is DeviceChannel.EVENTS:
             return str(self.payload.get("type"))
         return self.channel.value
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, as the device puts it on the wire."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def fits(payload: dict[str, Any]) -> bool:
+    """Whether the encoded payload is within the contract's 64 KiB."""
+    return len(encode(payload)) <= MAX_PAYLOAD_BYTES
 
 
 def event_id(rng: random.Random) -> str:

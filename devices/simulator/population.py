@@ -137,11 +137,15 @@ def _resident(index: int, rng: random.Random, district: District) -> ResidentPla
     )
 
 
+def resident(index: int, seed: int, district_count: int = 4) -> ResidentPlan:
+    """Resident number `index` of a seeded city (the same whatever the city's size)."""
+    places = districts_of(district_count)
+    return _resident(index, random.Random(f"resident:{seed}:{index}"), places[index % len(places)])
+
+
 def residents(count: int, seed: int, district_count: int = 4) -> list[ResidentPlan]:
     """`count` residents spread over the first `district_count` districts."""
-    rng = random.Random(f"residents:{seed}")
-    places = districts_of(district_count)
-    return [_resident(i, rng, places[i % len(places)]) for i in range(count)]
+    return [resident(i, seed, district_count) for i in range(count)]
 
 
 # (label, services, capacity): the first four together cover every service.

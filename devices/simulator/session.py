@@ -22,6 +22,7 @@ from homecare.topics import DeviceChannel, TopicError, device_topic, parse_devic
 from .behaviour import Behaviour
 from .clock import SimClock
 from .messages import OFFLINE, Outgoing
+from .messages import encode as _json
 from .stats import SimStats
 from .transport import DeviceLoop, Timer
 
@@ -31,10 +32,6 @@ KEEPALIVE_S = 60
 MAX_OUTBOX = 2000  # messages kept while offline (~5 hours of bed batches); the oldest go first
 BACKOFF_S = (1.0, 30.0)
 CLOSE_WAIT_S = 5.0
-
-
-def _json(payload: dict) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class DeviceSession:

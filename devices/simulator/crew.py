@@ -1,0 +1,197 @@
+"""Simulated providers at work through the operator API: one asyncio loop in one thread.
+
+Each provider signs in with its own login, polls its pending offers, answers each after a
+while (`ProviderPolicy`), then reports arrival after the travel time and completion after the
+service, both in simulated time scaled to real time by the speed factor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from .providers import ProviderPolicy, real_delay
+from .roster import EnrolledProvider
+from .stats import SimStats
+
+log = logging.getLogger(__name__)
+
+NOT_THERE = {404, 405}  # an optional endpoint this platform does not have
+
+
+@dataclass
+class _Agent:
+    login: EnrolledProvider
+    policy: ProviderPolicy
+    headers: dict[str, str] = field(default_factory=dict)
+    handled: set[str] = field(default_factory=set)
+    active: int = 0
+
+
+class ProviderCrew:
+    """Every simulated provider, run by one thread."""
+
+    def __init__(
+        self,
+        api_url: str,
+        providers: list[tuple[EnrolledProvider, ProviderPolicy]],
+        speed: float,
+        stats: SimStats,
+        homes: dict[str, tuple[float, float]] | None = None,
+        *,
+        poll_interval_s: float = 1.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self._api_url = api_url.rstrip("/")
+        self._agents = [_Agent(login, policy) for login, policy in providers]
+        self._speed, self._stats, self._homes = speed, stats, homes or {}
+        self._poll_s = poll_interval_s
+        self._transport = transport
+        self._now = now
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._started = threading.Event()
+        self._en_route = True  # cleared when the platform has no en-route endpoint
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="provider-crew", daemon=True)
+        self._thread.start()
+        self._started.wait(10)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop polling and abandon work in progress (its requests stay where they are)."""
+        if self._thread is None:
+            return
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        self._thread.join(timeout)
+        self._thread = None
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        self._started.set()
+        limits = httpx.Limits(max_connections=max(10, len(self._agents)))
+        client = httpx.AsyncClient(base_url=self._api_url, timeout=15, limits=limits, transport=self._transport)
+        async with client as http:
+            self._http = http
+            tasks = [asyncio.create_task(self._work(agent)) for agent in self._agents]
+            await self._stopping.wait()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _work(self, agent: _Agent) -> None:
+        jobs: set[asyncio.Task] = set()
+        try:
+            while True:
+                try:
+                    await self._poll(agent, jobs)
+                except (httpx.TransportError, RuntimeError) as exc:
+                    self._stats.add("provider_errors")
+                    log.warning("provider %s: %s", agent.login.username, exc)
+                await asyncio.sleep(self._poll_s * agent.policy.rng.uniform(0.8, 1.2))
+        finally:
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+
+    async def _poll(self, agent: _Agent, jobs: set[asyncio.Task]) -> None:
+        response = await self._call(agent, "GET", "/api/v1/offers", params={"status": "pending"})
+        if response.status_code != 200:
+            raise RuntimeError(f"GET /api/v1/offers: {response.status_code} {response.text[:200]}")
+        body = response.json()
+        offers = body.get("items", []) if isinstance(body, dict) else body
+        pending = {o["id"] for o in offers}
+        agent.handled &= pending  # answered offers leave the list; forget them
+        for offer in offers:
+            if offer["id"] not in agent.handled and offer.get("status", "pending") == "pending":
+                agent.handled.add(offer["id"])
+                self._stats.add("offers_seen")
+                job = asyncio.create_task(self._answer(agent, offer))
+                jobs.add(job)
+                job.add_done_callback(jobs.discard)
+
+    async def _call(self, agent: _Agent, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A call as this provider; signs in first, and again when the token has expired."""
+        for attempt in range(2):
+            if not agent.headers:
+                await self._sign_in(agent)
+            response = await self._http.request(method, path, headers=agent.headers, **kwargs)
+            if response.status_code != 401 or attempt:
+                return response
+            agent.headers = {}
+        return response
+
+    async def _sign_in(self, agent: _Agent) -> None:
+        form = {"username": agent.login.username, "password": agent.login.password}
+        response = await self._http.post("/api/v1/auth/token", data=form)
+        if response.status_code != 200:
+            raise RuntimeError(f"sign-in of {agent.login.username}: {response.status_code} {response.text[:200]}")
+        agent.headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    # -- one offer ----------------------------------------------------------------------------
+
+    async def _answer(self, agent: _Agent, offer: dict[str, Any]) -> None:
+        try:
+            decision = agent.policy.decide(offer, agent.active)
+            if decision.answer == "ignore":
+                self._stats.add("offers_ignored")
+                return
+            await asyncio.sleep(real_delay(decision.after_s, self._speed, offer.get("deadline_at"), self._now()))
+            if decision.answer == "decline":
+                response = await self._call(
+                    agent, "POST", f"/api/v1/offers/{offer['id']}/decline", json={"reason": decision.reason}
+                )
+                self._count(response, "offers_declined", "offer_conflicts", "decline")
+                return
+            agent.active += 1  # count the job before the call, so a second offer sees the load
+            try:
+                response = await self._call(agent, "POST", f"/api/v1/offers/{offer['id']}/accept")
+                if self._count(response, "offers_accepted", "offer_conflicts", "accept"):
+                    await self._serve(agent, offer, response.json())
+            finally:
+                agent.active -= 1
+        except httpx.TransportError as exc:
+            self._stats.add("provider_errors")
+            log.warning("provider %s, offer %s: %s", agent.login.username, offer.get("id"), exc)
+
+    async def _serve(self, agent: _Agent, offer: dict[str, Any], request: dict[str, Any]) -> None:
+        request_id = offer.get("request_id") or request.get("id")
+        policy = agent.policy
+        travel = policy.travel_minutes(offer, self._homes.get(offer.get("resident_id") or request.get("resident_id")))
+        if self._en_route:
+            response = await self._call(agent, "POST", f"/api/v1/requests/{request_id}/en-route")
+            if response.status_code in NOT_THERE:
+                self._en_route = False
+        await asyncio.sleep(travel * 60 / self._speed)
+        response = await self._call(agent, "POST", f"/api/v1/requests/{request_id}/arrived")
+        if not self._count(response, "requests_arrived", "request_conflicts", "arrived"):
+            return
+        await asyncio.sleep(policy.service_minutes(offer.get("service") or request.get("service")) * 60 / self._speed)
+        response = await self._call(agent, "POST", f"/api/v1/requests/{request_id}/complete")
+        self._count(response, "requests_completed", "request_conflicts", "complete")
+
+    def _count(self, response: httpx.Response, ok: str, conflict: str, what: str) -> bool:
+        """Count the outcome of a call; True when it succeeded."""
+        if response.status_code in (200, 201):
+            self._stats.add(ok)
+            return True
+        if response.status_code == 409:  # expired, withdrawn, cancelled meanwhile: normal life
+            self._stats.add(conflict)
+            log.info("%s refused: %s", what, response.text[:200])
+        else:
+            self._stats.add("provider_errors")
+            log.warning("%s failed: %s %s", what, response.status_code, response.text[:200])
+        return False

@@ -1,0 +1,149 @@
+"""The simulation as one object: provision, run devices and providers, report, stop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from homecare.contract import format_ts
+
+from . import population
+from .api import OperatorApi
+from .bed import BedBehaviour
+from .button import ButtonBehaviour
+from .clock import SimClock, sim_start_at
+from .crew import ProviderCrew
+from .fleet import DeviceSpec, Fleet
+from .providers import ProviderPolicy
+from .provisioning import new_run_tag, provision
+from .roster import Roster
+from .scenario import Scenario
+from .stats import DEVICE_COUNTERS, PROVIDER_COUNTERS, TYPED_GROUPS, SimStats
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Scenario", "Simulation"]
+
+
+class Simulation:
+    """Simulated homes (a bed and a button each) and providers against a running network.
+
+    `start()` enrols everything through the operator API as `admin_username` (unless a roster
+    from an earlier run is given), connects every device to the broker and sets the providers
+    to work; `stop()` powers the devices off cleanly and stops the providers.
+    """
+
+    def __init__(
+        self,
+        api_url: str,
+        broker_url: str,
+        scenario: Scenario,
+        admin_username: str,
+        admin_password: str,
+        *,
+        roster: Roster | None = None,
+    ):
+        self.api_url, self.broker_url, self.scenario = api_url, broker_url, scenario
+        self._admin = (admin_username, admin_password)
+        self.roster = roster
+        self._stats = SimStats()
+        self.clock: SimClock | None = None
+        self.fleet: Fleet | None = None
+        self.crew: ProviderCrew | None = None
+        self._started_at: float | None = None
+        self._stopped = threading.Event()
+
+    def provision(self) -> Roster:
+        """Enrol the scenario's residents, devices, providers and provider logins (once)."""
+        if self.roster is None:
+            s = self.scenario
+            api = OperatorApi(self.api_url)
+            try:
+                api.wait_ready()
+                api.sign_in(*self._admin)
+                self.roster = provision(
+                    api, s.run_tag or new_run_tag(),
+                    population.residents(s.homes, s.seed, s.districts),
+                    population.providers(s.providers, s.seed, s.districts),
+                )
+            finally:
+                api.close()
+        return self.roster
+
+    def start(self) -> None:
+        """Provision if needed, then power on the devices and start the providers."""
+        roster = self.provision()
+        s = self.scenario
+        self.clock = SimClock(s.speed, sim_start_at(s.tz(), s.start_time))
+        self.fleet = Fleet(
+            self.broker_url, self._devices(roster), self.clock, self._stats,
+            connect_rate=s.connect_rate, keepalive=s.keepalive_s,
+        )
+        crew = [
+            (p, ProviderPolicy(p.name, (p.lat, p.lon), p.capacity, s.provider, f"{s.seed}:{p.index}"))
+            for p in roster.providers
+        ]
+        homes = {r.id: (r.lat, r.lon) for r in roster.residents}
+        self.crew = ProviderCrew(
+            self.api_url, crew, s.speed, self._stats, homes, poll_interval_s=s.provider.poll_interval_s,
+        )
+        self._started_at = time.monotonic()
+        self.crew.start()
+        self.fleet.start()
+        log.info(
+            "simulation %s started: %d homes, %d providers, speed %sx, simulated time %s",
+            s.name, len(roster.residents), len(roster.providers), s.speed,
+            self.clock.sim_now().isoformat(timespec="minutes"),
+        )
+
+    def _devices(self, roster: Roster) -> list[DeviceSpec]:
+        s = self.scenario
+        specs = []
+        for home in roster.residents:
+            plan = population.resident(home.index, s.seed, s.districts)
+            bed = BedBehaviour(
+                home.bed.id, plan, s.seed, s.tz(), fw=s.bed_fw,
+                report_interval_s=s.report_interval_s, sample_interval_s=s.sample_interval_s,
+            )
+            button = ButtonBehaviour(home.button.id, plan, s.seed, press_rate_factor=s.press_rate, fw=s.button_fw)
+            specs += [DeviceSpec(bed, home.bed.secret), DeviceSpec(button, home.button.secret)]
+        return specs
+
+    def stop(self) -> None:
+        """Stop the providers, then power every device off cleanly; safe to call twice."""
+        if self.crew is not None:
+            self.crew.stop()
+            self.crew = None
+        if self.fleet is not None:
+            self.fleet.stop()
+            self.fleet = None
+        self._stopped.set()
+        log.info("simulation %s stopped", self.scenario.name, extra=self.stats())
+
+    def run(self, duration_s: float | None = None) -> None:
+        """Start, run for `duration_s` (default: the scenario's; None: until `stop()`), stop."""
+        self.start()
+        try:
+            self._stopped.wait(duration_s if duration_s is not None else self.scenario.duration_s)
+        finally:
+            self.stop()
+
+    def provider_logins(self) -> list[tuple[str, str]]:
+        """(username, password) of every simulated provider, e.g. to sign in as one in the console."""
+        return [(p.username, p.password) for p in self.roster.providers] if self.roster else []
+
+    def stats(self) -> dict[str, Any]:
+        """Counters so far: devices, telemetry, presses, commands, acks, errors, offers, requests."""
+        snapshot = self._stats.snapshot()
+        out: dict[str, Any] = {key: snapshot.get(key, 0) for key in (*DEVICE_COUNTERS, *PROVIDER_COUNTERS)}
+        out.update({group: snapshot.get(group, {}) for group in TYPED_GROUPS})
+        fleet = self.fleet
+        out["devices_total"] = len(self.roster.devices()) if self.roster else 0
+        out["devices_connected"] = fleet.connected() if fleet else 0
+        out["providers"] = len(self.roster.providers) if self.roster else 0
+        out["speed"] = self.scenario.speed
+        out["elapsed_s"] = round(time.monotonic() - self._started_at, 1) if self._started_at else 0.0
+        out["sim_time"] = format_ts(self.clock.sim_now()) if self.clock else None
+        return out

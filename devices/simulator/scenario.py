@@ -1,0 +1,135 @@
+"""What to simulate: how many homes and providers, how fast, how busy. Loadable from TOML or YAML."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_RUN_TAG = re.compile(r"^[a-z0-9]{1,12}$")
+_TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class ProviderConduct(BaseModel):
+    """How simulated providers answer offers (delays in simulated seconds)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accept_rate: float = Field(0.85, ge=0, le=1, description="share of offers accepted when not at capacity")
+    ignore_rate: float = Field(0.02, ge=0, le=1, description="share of offers left to expire")
+    decide_after_s: tuple[float, float] = Field((20.0, 90.0), description="time to answer an offer")
+    emergency_decide_after_s: tuple[float, float] = (5.0, 30.0)
+    poll_interval_s: float = Field(1.0, gt=0, description="real seconds between polls of the offers")
+    default_eta_minutes: tuple[float, float] = Field((6.0, 15.0), description="when the offer names none")
+
+    @field_validator("decide_after_s", "emergency_decide_after_s", "default_eta_minutes")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= value[0] <= value[1]:
+            raise ValueError("must be [low, high] with 0 <= low <= high")
+        return value
+
+
+class Scenario(BaseModel):
+    """A simulation: homes (a resident with a bed and a button each), providers, clock, rates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "custom"
+    homes: int = Field(20, ge=1, le=100_000)
+    providers: int = Field(8, ge=1, le=10_000)
+    districts: int = Field(4, ge=1, le=8, description="how many districts of the city the homes spread over")
+    speed: float = Field(1.0, gt=0, le=3600, description="simulated seconds per real second")
+    seed: int = 1
+    press_rate: float = Field(1.0, ge=0, description="multiplier of the hourly press rates")
+    duration_s: float | None = Field(None, gt=0, description="real seconds to run; None: until stopped")
+    start_time: str | None = Field(None, description="simulated local time at start, HH:MM; None: now")
+    utc_offset_hours: float = Field(8.0, ge=-12, le=14, description="the city's time zone")
+    report_interval_s: int = Field(10, ge=1, le=600)
+    sample_interval_s: int = Field(1, ge=1, le=60)
+    keepalive_s: int = Field(60, ge=30, le=300)
+    connect_rate: float = Field(200.0, gt=0, description="device connections opened per second")
+    run_tag: str | None = Field(None, description="makes device ids and logins unique; random when None")
+    bed_fw: str = "2.3.1"
+    button_fw: str = "1.4.2"
+    provider: ProviderConduct = Field(default_factory=ProviderConduct)
+
+    @field_validator("start_time")
+    @classmethod
+    def _time_of_day(cls, value: str | None) -> str | None:
+        if value is not None and not _TIME_OF_DAY.match(value):
+            raise ValueError("must be HH:MM, e.g. 07:30")
+        return value
+
+    @field_validator("run_tag")
+    @classmethod
+    def _tag(cls, value: str | None) -> str | None:
+        if value is not None and not _RUN_TAG.match(value):
+            raise ValueError("must be 1-12 lowercase letters or digits")
+        return value
+
+    @model_validator(mode="after")
+    def _sampling(self) -> Scenario:
+        if self.sample_interval_s > self.report_interval_s:
+            raise ValueError("sample_interval_s must not exceed report_interval_s")
+        return self
+
+    def tz(self) -> tzinfo:
+        return timezone(timedelta(hours=self.utc_offset_hours))
+
+    # -- loading ------------------------------------------------------------------------------
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> Scenario:
+        """A named preset (see PRESETS), with some fields changed."""
+        try:
+            base = PRESETS[name]
+        except KeyError:
+            raise ValueError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}") from None
+        return cls.model_validate({**base, **{k: v for k, v in overrides.items() if v is not None}})
+
+    @classmethod
+    def demo(cls, **overrides: Any) -> Scenario:
+        """The preset `homecare demo` runs."""
+        return cls.preset("demo", **overrides)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Scenario:
+        """From a .toml, .yaml or .yml file; `preset = "demo"` in it starts from that preset."""
+        path = Path(path)
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ValueError(f"{path}: a scenario file must end in .toml, .yaml or .yml")
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a scenario must be a table of settings")
+        preset = data.pop("preset", None)
+        if preset is not None:
+            provider = {**PRESETS.get(preset, {}).get("provider", {}), **data.pop("provider", {})}
+            return cls.preset(preset, **data, provider=provider or None)
+        return cls.model_validate(data)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # 20 homes whose morning runs at an hour a minute: within the first minute several requests
+    # are pressed, offered, accepted, reached and completed.
+    "demo": {
+        "name": "demo", "homes": 20, "providers": 8, "districts": 4, "speed": 60.0,
+        "press_rate": 4.0, "start_time": "07:30", "seed": 2026,
+    },
+    # One real-time day of a neighbourhood.
+    "day": {"name": "day", "homes": 200, "providers": 30, "districts": 6, "speed": 1.0, "seed": 1},
+    # A city at scale: many connections, a quiet per-home rate.
+    "city": {
+        "name": "city", "homes": 5000, "providers": 300, "districts": 8, "speed": 1.0,
+        "connect_rate": 500.0, "seed": 1,
+    },
+}

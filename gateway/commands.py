@@ -80,8 +80,8 @@ class Commands:
             return self._link.ack(order)
         self._announcer.command_state(state, then=lambda: self._link.ack(order))
 
-    def ack(self, ref: DeviceRef, ack: Ack, message: mqtt.MQTTMessage) -> None:
-        """A device confirms it showed or applied a command."""
+    def ack(self, ref: DeviceRef, ack: Ack, message: mqtt.MQTTMessage) -> bool:
+        """A device confirms it showed or applied a command; False when the ack was rejected."""
         with self._pool.connection() as conn:
             result = command_store.acknowledge(conn, ref.id, ack.command_id, ack.ts)
             if result is not None and result.changed:
@@ -89,13 +89,16 @@ class Commands:
                 if result.payload.get("type") == "config" and interval:
                     edge_store.set_report_interval(conn, ref.id, interval)
         if result is None:
-            return self._rejections.reject(
+            self._rejections.reject(
                 message, ref.id, "unknown_command",
                 f"command_id: {ack.command_id!r} is not a command sent to {ref.id}",
             )
-        if not result.changed:  # a repeated ack
-            return self._link.ack(message)
-        self._announcer.command_state(result.state, then=lambda: self._link.ack(message))
+            return False
+        if result.changed:
+            self._announcer.command_state(result.state, then=lambda: self._link.ack(message))
+        else:  # a repeated ack
+            self._link.ack(message)
+        return True
 
     def sweep(self, pool: ConnectionPool) -> None:
         """Expire commands past their deadline."""

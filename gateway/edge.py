@@ -141,9 +141,7 @@ class Edge:
                 message, device_id, "kind",
                 f"type: a {ref.kind.value} does not send {payload.type!r} events", payload.event_id,
             )
-        # The last will ({"online": false}) is the broker speaking for a device that is gone.
-        if channel is not DeviceChannel.STATUS or payload.online:
-            self.liveness.seen(device_id, received_at)
+        accepted = True
         if channel is DeviceChannel.TELEMETRY:
             self.telemetry.add(ref, payload, message)
         elif channel is DeviceChannel.EVENTS:
@@ -151,4 +149,7 @@ class Edge:
         elif channel is DeviceChannel.STATUS:
             self.liveness.status(ref, payload, message, received_at)
         else:
-            self.commands.ack(ref, payload, message)
+            accepted = self.commands.ack(ref, payload, message)
+        # The last will ({"online": false}) is the broker speaking for a device that is gone.
+        if accepted and (channel is not DeviceChannel.STATUS or payload.online):
+            self.liveness.seen(device_id, received_at)

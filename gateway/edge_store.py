@@ -77,7 +77,7 @@ def record_status(
     conn: psycopg.Connection, device_id: str, *, online: bool, fw: str | None,
     battery: float | None, rssi: int | None, at: datetime,
 ) -> DeviceState | None:
-    """Apply a status message; the device's state when it still has to be announced."""
+    """Apply a status message; the device's new state when this changed it, else None."""
     state = "online" if online else "offline"
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
@@ -90,11 +90,12 @@ def record_status(
             " last_seen = CASE WHEN %(online)s THEN greatest(d.last_seen, %(at)s) ELSE d.last_seen END"
             " FROM (SELECT id, state FROM gateway.devices"
             "       WHERE id = %(id)s AND revoked_at IS NULL FOR UPDATE) p"
-            f" WHERE d.id = p.id RETURNING {_STATE_COLUMNS}, d.announced_state",
+            f" WHERE d.id = p.id RETURNING {_STATE_COLUMNS}, p.state AS was",
             {"id": device_id, "online": online, "state": state, "fw": fw, "battery": battery,
              "rssi": rssi, "at": at},
         ).fetchone()
-    if row is None or row["state"] == row["announced_state"]:
+    # An announcement owed from before (a crash before the PUBACK) is left to the sweep.
+    if row is None or row["state"] == row["was"]:
         return None
     return _states([row])[0]
 

@@ -1,0 +1,129 @@
+"""Command orders from services reach devices; acks and deadlines are recorded and announced."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from homecare.contract import DeviceKind
+from homecare.internal import CommandOrder
+from homecare.mqtt import BrokerAddress, MqttLink
+from homecare.topics import Internal
+from tests.support import unique, wait_for
+
+from .conftest import device_row
+
+
+@pytest.fixture
+def orders(broker_url: str) -> Iterator[MqttLink]:
+    link = MqttLink(BrokerAddress.parse(broker_url), unique("orders"), clean_session=True)
+    link.start()
+    yield link
+    link.stop()
+
+
+def _order(link: MqttLink, device_id: str, command: dict, deadline_s: int = 600) -> None:
+    body = CommandOrder(device_id=device_id, command=command, deadline_s=deadline_s)
+    link.publish(Internal.COMMANDS, body.dumps()).wait_for_publish(10)
+
+
+def _command(pool, command_id: str) -> dict | None:
+    with pool.connection() as conn:
+        return conn.execute(
+            "SELECT * FROM gateway.commands WHERE command_id = %s", (command_id,)
+        ).fetchone()
+
+
+def _state_of(command_id: str):
+    return lambda topic, payload: payload.get("command_id") == command_id
+
+
+def test_an_order_reaches_the_device_and_its_ack_is_recorded(
+    gateway, device_factory, listener_factory, orders, pool
+):
+    states = listener_factory(Internal.COMMAND_STATE)
+    button = device_factory(DeviceKind.BUTTON)
+    command_id = unique("c")
+    _order(orders, button.device_id, {
+        "command_id": command_id, "type": "request.assigned", "request_id": "r-1029",
+        "service": "meal", "provider": "Li Mei", "eta_minutes": 12, "internal_note": "dropped",
+    })
+
+    command = button.next_command()
+    assert command == {
+        "command_id": command_id, "type": "request.assigned", "request_id": "r-1029",
+        "service": "meal", "provider": "Li Mei", "eta_minutes": 12,
+    }
+    _, sent = states.next(_state_of(command_id))
+    assert (sent["state"], sent["device_id"]) == ("sent", button.device_id)
+    row = _command(pool, command_id)
+    assert row["state"] == "sent" and row["sent_at"] is not None and row["acked_at"] is None
+
+    button.ack(command_id)
+    _, acked = states.next(_state_of(command_id))
+    assert acked["state"] == "acknowledged"
+    row = _command(pool, command_id)
+    assert row["state"] == "acknowledged" and row["acked_at"] is not None
+    wait_for(lambda: _command(pool, command_id)["announced"] == "acknowledged", what="announced")
+
+
+def test_a_redelivered_order_is_not_sent_twice(gateway, device_factory, listener_factory, orders):
+    states = listener_factory(Internal.COMMAND_STATE)
+    button = device_factory(DeviceKind.BUTTON)
+    command = {"command_id": unique("c"), "type": "request.acknowledged", "request_id": "r-7",
+               "service": "bathing"}
+    _order(orders, button.device_id, command)
+    assert button.next_command()["command_id"] == command["command_id"]
+    assert states.next(_state_of(command["command_id"]))[1]["state"] == "sent"
+
+    _order(orders, button.device_id, command)
+    # the gateway says again where the command stands, and does not deliver it again
+    assert states.next(_state_of(command["command_id"]))[1]["state"] == "sent"
+    assert button.commands.empty()
+
+
+def test_an_acknowledged_config_changes_the_report_interval(
+    gateway, device_factory, orders, listener_factory, pool
+):
+    states = listener_factory(Internal.COMMAND_STATE)
+    bed = device_factory(DeviceKind.BED)
+    command_id = unique("c")
+    _order(orders, bed.device_id, {"command_id": command_id, "type": "config", "report_interval_s": 30})
+    assert bed.next_command() == {"command_id": command_id, "type": "config", "report_interval_s": 30}
+    bed.ack(command_id)
+    states.next(lambda t, p: p.get("command_id") == command_id and p["state"] == "acknowledged")
+    assert device_row(pool, bed.device_id)["report_interval_s"] == 30
+
+
+def test_an_unacknowledged_command_expires(
+    gateway, device_factory, orders, listener_factory, pool, caplog
+):
+    states = listener_factory(Internal.COMMAND_STATE)
+    button = device_factory(DeviceKind.BUTTON)
+    command_id = unique("c")
+    with caplog.at_level(logging.WARNING, logger="gateway.commands"):
+        _order(orders, button.device_id, {
+            "command_id": command_id, "type": "request.completed", "request_id": "r-9",
+            "service": "escort",
+        }, deadline_s=1)
+        states.next(lambda t, p: p.get("command_id") == command_id and p["state"] == "sent")
+        _, expired = states.next(
+            lambda t, p: p.get("command_id") == command_id and p["state"] == "expired"
+        )
+    assert expired["device_id"] == button.device_id
+    assert _command(pool, command_id)["state"] == "expired"
+    assert any(command_id in r.getMessage() and "expired" in r.getMessage() for r in caplog.records)
+
+
+def test_a_malformed_order_is_dropped(gateway, device_factory, orders, caplog):
+    button = device_factory(DeviceKind.BUTTON)
+    with caplog.at_level(logging.ERROR, logger="gateway.commands"):
+        _order(orders, button.device_id, {"command_id": unique("c"), "type": "request.assigned"})
+        wait_for(lambda: any("malformed command order" in r.getMessage() for r in caplog.records))
+    # and the gateway goes on: the next good order is delivered
+    good = {"command_id": unique("c"), "type": "request.cancelled", "request_id": "r-3",
+            "service": "meal", "reason": "resident cancelled"}
+    _order(orders, button.device_id, good)
+    assert button.next_command() == good

@@ -1,0 +1,91 @@
+"""Status, last will and silence: the device's liveness in the registry and on device-state."""
+
+from __future__ import annotations
+
+import pytest
+
+from homecare.contract import DeviceKind
+from homecare.topics import DeviceChannel, Internal
+from tests.support import now_ts, wait_for
+
+from .conftest import device_row, get_device
+
+
+def _state_of(device_id: str, state: str):
+    return lambda topic, payload: payload.get("device_id") == device_id and payload["state"] == state
+
+
+def test_status_online_then_last_will_offline(gateway, device_factory, listener_factory, pool):
+    states = listener_factory(Internal.DEVICE_STATE)
+    button = device_factory(
+        DeviceKind.BUTTON, status={"online": True, "fw": "1.4.2", "battery": 0.93, "rssi": -61}
+    )
+    _, online = states.next(_state_of(button.device_id, "online"))
+    assert online["device_kind"] == "button" and online["fw"] == "1.4.2"
+    device = get_device(pool, button.device_id)
+    assert (device.online, device.state, device.fw, device.battery, device.rssi) == (
+        True, "online", "1.4.2", 0.93, -61)
+    assert device.last_seen is not None
+
+    # the device drops without DISCONNECT: the broker publishes its last will
+    button.link.client.loop_stop()
+    button.link.client.socket().close()
+    _, offline = states.next(_state_of(button.device_id, "offline"))
+    assert offline["resident_id"] == device.resident_id
+    device = get_device(pool, button.device_id)
+    assert (device.online, device.state, device.fw) == (False, "offline", "1.4.2")
+    wait_for(lambda: device_row(pool, button.device_id)["announced_state"] == "offline")
+
+
+def test_a_status_update_without_a_change_of_state_is_not_announced(
+    gateway, device_factory, listener_factory, pool
+):
+    states = listener_factory(Internal.DEVICE_STATE)
+    bed = device_factory(DeviceKind.BED, status={"online": True, "fw": "2.0.0"})
+    states.next(_state_of(bed.device_id, "online"))
+    bed.publish(DeviceChannel.STATUS, {"online": True, "fw": "2.0.1", "rssi": -70}, retain=True)
+    wait_for(lambda: device_row(pool, bed.device_id)["fw"] == "2.0.1", what="fw update")
+    assert device_row(pool, bed.device_id)["rssi"] == -70
+    assert states.pending(lambda t, p: p.get("device_id") == bed.device_id) == []
+
+
+@pytest.fixture
+def config(config):
+    # Beds fall silent after one report interval (set to 1 s below) instead of 30 s.
+    return config.model_copy(update={"silent_after_intervals": 1, "silent_min_s": 1})
+
+
+def test_a_bed_that_stops_reporting_falls_silent_and_comes_back(
+    gateway, device_factory, listener_factory, pool
+):
+    states = listener_factory(Internal.DEVICE_STATE)
+    bed = device_factory(DeviceKind.BED)
+    with pool.connection() as conn:
+        conn.execute("UPDATE gateway.devices SET report_interval_s = 1 WHERE id = %s", (bed.device_id,))
+    states.next(_state_of(bed.device_id, "online"))
+    states.next(_state_of(bed.device_id, "silent"))
+    assert device_row(pool, bed.device_id)["state"] == "silent"
+
+    bed.publish(DeviceChannel.TELEMETRY, {"samples": [
+        {"ts": now_ts(), "occupied": True, "heart_rate": 58, "movement": 0.0}
+    ]})
+    states.next(_state_of(bed.device_id, "online"))
+    assert device_row(pool, bed.device_id)["state"] in ("online", "silent")  # it may go quiet again
+
+
+def test_an_owed_announcement_is_made_again(settings, pool, broker_url, config, listener_factory,
+                                            device_factory, gateway):
+    states = listener_factory(Internal.DEVICE_STATE)
+    button = device_factory(DeviceKind.BUTTON)
+    states.next(_state_of(button.device_id, "online"))
+    wait_for(lambda: device_row(pool, button.device_id)["announced_state"] == "online")
+    # as if the gateway had stopped between the commit and the broker's acknowledgement
+    with pool.connection() as conn:
+        conn.execute(
+            "UPDATE gateway.devices SET announced_state = NULL,"
+            " state_changed_at = now() - interval '1 hour' WHERE id = %s",
+            (button.device_id,),
+        )
+    _, again = states.next(_state_of(button.device_id, "online"), timeout=gateway.config.announce_retry_s + 10)
+    assert again["device_kind"] == "button"
+    wait_for(lambda: device_row(pool, button.device_id)["announced_state"] == "online")

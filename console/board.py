@@ -92,6 +92,11 @@ class Board:
     recent: list[dict[str, Any]]
     counts: dict[str, int]
 
+    @property
+    def active_total(self) -> int:
+        """Active requests in all, which may be more than the board was allowed to load."""
+        return max(len(self.active), sum(self.counts.get(s, 0) for s in ACTIVE))
+
 
 def compose(
     requests: Iterable[Mapping[str, Any]],

@@ -7,6 +7,8 @@
   if (!board) return;
 
   const SECTIONS = ["active", "recent"];
+  const ACTIVE = ["escalated", "open", "offered", "assigned", "en_route", "arrived"];
+  let lastCounts = {};
   const warnMs = Number(board.dataset.slaWarn || 300) * 1000;
   let recentLimit = Number(board.dataset.recentLimit || 15);
   let clockOffset = offsetFrom(board.dataset.serverTime); // server clock minus ours
@@ -87,7 +89,7 @@
       tbody[section].replaceChildren(scratch.content);
       empty[section].hidden = list.length > 0;
     }
-    document.getElementById("active-total").textContent = String(countOf("active"));
+    showTotal();
     localiseTimes();
     tick();
   }
@@ -98,7 +100,17 @@
     return n;
   }
 
+  // "12", or "200 of 245" when the board could load only the newest of them.
+  function showTotal() {
+    const shown = countOf("active");
+    const total = ACTIVE.reduce((n, s) => n + (lastCounts[s] || 0), 0);
+    document.getElementById("active-total").textContent =
+      total > shown ? shown + " of " + total : String(shown);
+  }
+
   function setCounts(counts) {
+    lastCounts = counts;
+    showTotal();
     for (const chip of document.querySelectorAll("#counts [data-status]")) {
       chip.querySelector("b").textContent = String(counts[chip.dataset.status] || 0);
     }
@@ -110,7 +122,7 @@
     for (const el of board.querySelectorAll("time.local-time")) {
       const t = Date.parse(el.getAttribute("datetime"));
       if (!Number.isNaN(t)) {
-        el.textContent = new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+        el.textContent = new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false });
       }
     }
   }

@@ -87,3 +87,11 @@ def test_sla_state_turns_amber_then_red():
     assert sla_state(due, due - timedelta(minutes=4), warn) == "warn"
     assert sla_state(due, due, warn) == "late"
     assert sla_state(due, due + timedelta(seconds=1), warn) == "late"
+
+
+def test_active_total_tells_when_the_board_shows_only_part():
+    board = compose([req("a"), req("b")], {}, {"open": 2, "assigned": 3, "completed": 9}, 5)
+
+    assert board.active_total == 5  # two loaded, five active in all
+
+    assert compose([req("a")], {}, {}, 5).active_total == 1  # counts lag: never below shown

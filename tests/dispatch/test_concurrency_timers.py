@@ -1,0 +1,139 @@
+"""Row locks and database timers: two replicas never over-assign, timers act once, a restarted
+component resumes the clocks and the queue it left behind."""
+
+import threading
+from datetime import timedelta
+
+from homecare.contract.models import Service
+from homecare.errors import Conflict
+from services.dispatch.store import outbox
+from services.dispatch.usecases.context import Dispatch, utc_now
+from services.dispatch.usecases.intake import phoned
+from services.dispatch.usecases.progress import assign_manually
+from services.dispatch.workers.timers import TimerLoop
+from tests.support import unique, wait_for
+
+from .harness import button_event, get_request, kinds, new_provider, new_resident, pending_offer
+
+ACTOR = "dispatcher:tests"
+
+
+def open_by_phone(pool, ctx, service="meal") -> str:
+    with pool.connection() as conn:
+        return phoned(conn, ctx, new_resident(pool), Service(service), None, ACTOR).request_id
+
+
+def test_two_replicas_cannot_over_assign_a_provider(pool, clean):
+    ctx = Dispatch()
+    requests = [open_by_phone(pool, ctx) for _ in range(2)]  # nobody on shift yet: both escalated
+    carer = new_provider(pool, capacity=1)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def assign(request_id: str) -> None:
+        try:
+            with pool.connection() as conn:
+                barrier.wait(5)
+                assign_manually(conn, ctx, request_id, carer["id"], ACTOR)
+            outcomes.append("assigned")
+        except Conflict as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=assign, args=(rid,)) for rid in requests]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(outcomes) == ["assigned", f"provider {carer['id']} has no free capacity"]
+    statuses = sorted(get_request(pool, rid)["status"] for rid in requests)
+    assert statuses == ["assigned", "escalated"]
+
+
+def test_a_second_replica_skips_timers_the_first_holds(pool, clean):
+    ctx = Dispatch()
+    new_provider(pool, km=1)
+    new_provider(pool, km=2)
+    request_id = open_by_phone(pool, ctx)
+    later = utc_now() + timedelta(minutes=10)  # past the offer deadline, before the meal SLA
+    offer = pending_offer(get_request(pool, request_id))
+
+    with pool.connection() as holder:  # replica A holds the request row
+        holder.execute("SELECT 1 FROM dispatch.requests WHERE id = %s FOR UPDATE", (request_id,))
+        fired = TimerLoop(pool, ctx).tick(now=later)  # replica B
+        assert fired["offers_expired"] == 0
+        holder.rollback()
+    fired = TimerLoop(pool, ctx).tick(now=later)
+    assert fired["offers_expired"] >= 1
+    request = get_request(pool, request_id)
+    assert [o["status"] for o in request["offers"]][:1] == ["expired"]
+    assert request["offers"][0]["id"] == offer["id"]
+    assert pending_offer(request)["provider_id"] != offer["provider_id"]
+
+
+def test_timer_escalates_overdue_and_flags_late_with_an_injected_clock(pool, clean):
+    ctx = Dispatch()
+    new_provider(pool, services=("emergency",), km=1)
+    new_provider(pool, services=("emergency",), km=2)
+    request_id = open_by_phone(pool, ctx, "emergency")
+    TimerLoop(pool, ctx).tick(now=utc_now() + timedelta(seconds=30))  # offer still open, SLA not due
+    assert get_request(pool, request_id)["status"] == "offered"
+    # At 2:01 the first offer (60 s) has lapsed, the second was just made: the SLA clock escalates.
+    TimerLoop(pool, ctx).tick(now=utc_now() + timedelta(minutes=2, seconds=1))
+    request = get_request(pool, request_id)
+    assert request["status"] == "escalated"
+    assert request["timeline"][-1]["detail"]["reason"] == "not assigned within 2 minutes"
+    assert [o["status"] for o in request["offers"]] == ["expired", "withdrawn"]
+
+    carer = new_provider(pool, services=("emergency",), km=3)
+    with pool.connection() as conn:
+        assign_manually(conn, ctx, request_id, carer["id"], ACTOR)
+    after_target = get_request(pool, request_id)["sla_due_at"] + timedelta(seconds=1)
+    for _ in range(2):
+        TimerLoop(pool, ctx).tick(now=after_target)
+    request = get_request(pool, request_id)
+    assert request["status"] == "assigned" and request["sla_at_risk_at"] == after_target
+    assert kinds(request).count("sla.at_risk") == 1
+
+
+def test_phone_request_notifies_the_residents_button_found_in_the_registry(pool, clean):
+    from gateway import registry
+
+    ctx = Dispatch()
+    resident = new_resident(pool)
+    button = unique("btn")
+    with pool.connection() as conn:
+        registry.provision(conn, button, "button", resident)
+        registry.provision(conn, unique("bed"), "bed", resident)
+        request_id = phoned(conn, ctx, resident, Service.MEAL, "fell asleep waiting", ACTOR).request_id
+        rows = outbox.for_request(conn, request_id)
+    assert [(r["kind"], r["payload"]["device_id"]) for r in rows] == [("request.acknowledged", button)]
+    assert rows[0]["payload"]["command"]["request_id"] == request_id
+
+
+def test_phone_request_for_a_resident_without_a_button_says_so(pool, clean):
+    ctx = Dispatch()
+    request_id = open_by_phone(pool, ctx)
+    request = get_request(pool, request_id)
+    assert "not_notified" in kinds(request)
+    with pool.connection() as conn:
+        assert outbox.for_request(conn, request_id) == []
+
+
+def test_restart_resumes_offer_clocks_and_queued_presses(pool, start_dispatch, bus):
+    first = start_dispatch(policies={"meal": {"offer_timeout_s": 2}})
+    resident = new_resident(pool)
+    new_provider(pool, km=1)
+    new_provider(pool, km=2)
+    device = unique("btn")
+    bus.press(button_event(device, resident, "meal"))
+    request_id = bus.command(device, "request.acknowledged")["request_id"]
+    first.stop()  # the pending offer's deadline passes while no replica runs
+
+    later = unique("btn")
+    bus.press(button_event(later, new_resident(pool), "meal"))  # queued in dispatch's persistent session
+    start_dispatch(policies={"meal": {"offer_timeout_s": 2}})
+
+    request = wait_for(lambda: (r := get_request(pool, request_id))["offers"][0]["status"] == "expired" and r,
+                       timeout=15, what="the offer to expire after the restart")
+    assert len(request["offers"]) == 2
+    assert bus.command(later, "request.acknowledged", timeout=15)["service"] == "meal"

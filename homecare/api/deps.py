@@ -26,7 +26,10 @@ def get_conn(pool: Annotated[ConnectionPool, Depends(get_pool)]) -> Iterator[psy
         yield conn
 
 
-DbConn = Annotated[psycopg.Connection, Depends(get_conn)]
+# scope="function": commit when the route returns, BEFORE the response is sent. With the default
+# ("request") FastAPI runs the exit code after sending, so a client could see 201 for a row that
+# a next request does not find yet (seen: POST /residents, then POST /devices -> 404).
+DbConn = Annotated[psycopg.Connection, Depends(get_conn, scope="function")]
 
 
 def current_user(

@@ -103,9 +103,11 @@ def _run_component(args) -> int:
         log.info("%s running", args.component, extra={"http": server.url})
         wait_for_stop()
     finally:
-        server.stop()
+        # Components first: the console's stop ends open event streams, which the HTTP server
+        # would otherwise wait on until its graceful timeout.
         for component in reversed(running):
             component.stop()
+        server.stop()
         pool.close()
     return 0
 

@@ -64,10 +64,11 @@ def run_demo(settings: Settings, args) -> int:
     finally:
         if simulation:
             simulation.stop()
-        if server:
-            server.stop()
+        # Components before the HTTP server: the console's stop ends open event streams.
         for component in reversed(components):
             component.stop()
+        if server:
+            server.stop()
         if pool:
             pool.close()
         infra.stop()

@@ -1,5 +1,7 @@
 """Button events on the internal topics open, join and cancel requests; the button is told."""
 
+from prometheus_client import REGISTRY
+
 from homecare.internal import OpenRequest
 from homecare.topics import Internal
 from services.dispatch import metrics
@@ -131,3 +133,21 @@ def test_open_request_message_opens_an_emergency_once(pool, start_dispatch, bus)
 
 def pending_provider(request):
     return next(o["provider_id"] for o in request["offers"] if o["status"] == "pending")
+
+
+def test_metrics_count_presses_acks_and_offers(pool, start_dispatch, bus):
+    start_dispatch()
+    resident = new_resident(pool)
+    new_provider(pool)
+    device = unique("btn")
+
+    def sample(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    acks_before = sample("dispatch_press_to_ack_seconds_count")
+    offers_before = sample("dispatch_offers_total", outcome="made")
+    bus.press(button_event(device, resident, "meal"))
+    bus.command(device, "request.acknowledged")
+    wait_for(lambda: sample("dispatch_press_to_ack_seconds_count") > acks_before, what="press-to-ack observed")
+    assert sample("dispatch_offers_total", outcome="made") == offers_before + 1
+    wait_for(lambda: sample("dispatch_requests", status="offered") >= 1, timeout=15, what="status gauge")

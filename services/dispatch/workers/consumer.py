@@ -15,7 +15,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
 
-from homecare.errors import HomecareError
+from homecare.errors import Conflict, HomecareError
 from homecare.internal import DeviceEvent, OpenRequest
 from homecare.mqtt import MessageHandler, MqttLink
 from homecare.topics import Internal, event_type_of, internal_event_topic, shared
@@ -81,6 +81,11 @@ class EventConsumer:
             attempt += 1
             try:
                 outcome = self._handle(message)
+            except Conflict as exc:  # a concurrent change won a race: the next attempt sees it
+                log.warning("conflict handling %s (attempt %d): %s", message.topic, attempt, exc)
+                if attempt < _MAX_ATTEMPTS and not self._stopping.wait(0.1 * attempt):
+                    continue
+                outcome = "failed"
             except (ValidationError, HomecareError, ValueError) as exc:
                 log.warning("rejected %s: %s", message.topic, exc, extra={"payload": bytes(message.payload[:200])})
                 outcome = "rejected"

@@ -111,3 +111,9 @@ def flag_if_late(conn: psycopg.Connection, ctx: Dispatch, request_id: str, now: 
     }))
     log.warning("request %s will miss its arrival target", request.id, extra={"request_id": request.id})
     return True
+
+
+def add_note(conn: psycopg.Connection, ctx: Dispatch, request_id: str, text: str, actor: str) -> None:
+    """A dispatcher's note in a request's timeline (open or closed); NotFound for an unknown id."""
+    request = requests.load(conn, request_id)
+    timeline.append(conn, request.id, TimelineEntry(ctx.clock(), actor, "note", {"text": text}))

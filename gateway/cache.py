@@ -11,6 +11,8 @@ from psycopg_pool import ConnectionPool
 from . import registry
 from .registry import DeviceRef
 
+SETTLE_S = 10.0  # longer than a provisioning or revoking transaction takes to commit
+
 
 class DeviceCache:
     """Active devices by id, read through from the database on a miss.
@@ -31,6 +33,7 @@ class DeviceCache:
         self._unknown_ttl = unknown_ttl_s
         self._clock = clock
         self._entries: dict[str, tuple[DeviceRef | None, float]] = {}
+        self._volatile: dict[str, float] = {}  # id -> until when lookups are not cached
         self._lock = threading.Lock()
 
     def get(self, device_id: str) -> DeviceRef | None:
@@ -38,10 +41,13 @@ class DeviceCache:
         now = self._clock()
         with self._lock:
             hit = self._entries.get(device_id)
+            volatile = self._volatile.get(device_id, 0.0) > now
         if hit is not None and hit[1] > now:
             return hit[0]
         with self._pool.connection() as conn:
             ref = registry.lookup(conn, device_id)
+        if volatile:
+            return ref
         expires = now + (self._ttl if ref is not None else self._unknown_ttl)
         with self._lock:
             if len(self._entries) >= self._max:
@@ -55,10 +61,19 @@ class DeviceCache:
             self._entries.clear()
 
     def invalidate(self, device_id: str) -> None:
-        """Forget a device, so the next message re-reads it."""
+        """Forget a device, and read it from the database without caching for a while.
+
+        Called before the change commits: until then a lookup still sees the old row, and
+        caching that would undo the invalidation.
+        """
         with self._lock:
             self._entries.pop(device_id, None)
+            if len(self._volatile) > 10_000:
+                now = self._clock()
+                self._volatile = {k: v for k, v in self._volatile.items() if v > now}
+            self._volatile[device_id] = self._clock() + SETTLE_S
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._volatile.clear()

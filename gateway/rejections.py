@@ -37,11 +37,6 @@ class Rejections:
         event_id: str | None = None,
     ) -> None:
         """Tell the device why, log, count, and acknowledge the message (it is dealt with)."""
-        if device_id is not None:
-            reply = ErrorReply(topic=message.topic, reason=reason, event_id=event_id)
-            self._link.publish(
-                device_topic(device_id, DeviceChannel.ERRORS), reply.model_dump_json(), qos=0
-            )
         REJECTED.labels(code).inc()
         key = (device_id or "-", code)
         with self._lock:
@@ -54,6 +49,12 @@ class Rejections:
                 extra={"device_id": device_id, "code": code, "event_id": event_id,
                        "suppressed": suppressed,
                        "payload": bytes(message.payload[: self._payload_bytes])},
+            )
+        # Counted before the reply goes out, so whoever sees the reply sees the count.
+        if device_id is not None:
+            reply = ErrorReply(topic=message.topic, reason=reason, event_id=event_id)
+            self._link.publish(
+                device_topic(device_id, DeviceChannel.ERRORS), reply.model_dump_json(), qos=0
             )
         self._link.ack(message)
 

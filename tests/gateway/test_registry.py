@@ -79,3 +79,19 @@ def test_the_anonymous_broker_warns_once_that_identity_is_not_enforced(caplog):
         accounts.remove_device("bed-0001")
     warnings = [r for r in caplog.records if r.name == "gateway.accounts"]
     assert len(warnings) == 1 and "identity" in warnings[0].getMessage()
+
+
+def test_the_edge_cache_does_not_keep_a_device_revoked_by_a_pending_transaction(pool, resident_id):
+    from gateway.cache import DeviceCache
+
+    cache = DeviceCache(pool)
+    admin = DeviceAdmin(AnonymousBroker(), cache)
+    with pool.connection() as conn:
+        device, _ = admin.provision(conn, unique("bed"), DeviceKind.BED, resident_id)
+    assert cache.get(device.id) == registry.DeviceRef(device.id, DeviceKind.BED, resident_id)
+    with pool.connection() as conn:
+        admin.revoke(conn, device.id)
+        # not committed yet: the edge still sees the device, but must not cache that view
+        assert cache.get(device.id) is not None
+    assert cache.get(device.id) is None
+    assert cache.get(unique("bed")) is None

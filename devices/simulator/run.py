@@ -7,8 +7,6 @@ import threading
 import time
 from typing import Any
 
-from homecare.contract import format_ts
-
 from . import population
 from .api import OperatorApi
 from .bed import BedBehaviour
@@ -145,5 +143,5 @@ class Simulation:
         out["providers"] = len(self.roster.providers) if self.roster else 0
         out["speed"] = self.scenario.speed
         out["elapsed_s"] = round(time.monotonic() - self._started_at, 1) if self._started_at else 0.0
-        out["sim_time"] = format_ts(self.clock.sim_now()) if self.clock else None
+        out["sim_time"] = self.clock.sim_now().isoformat(timespec="seconds") if self.clock else None  # local
         return out

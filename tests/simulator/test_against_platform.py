@@ -1,0 +1,82 @@
+"""The simulator against the whole platform in this process: the demo preset's first minute."""
+
+from __future__ import annotations
+
+import secrets
+
+import httpx
+import pytest
+
+from devices.simulator.run import Simulation
+from devices.simulator.scenario import Scenario
+from homecare import assemble
+from homecare.auth import Role, create_user
+from homecare.db import open_pool
+from homecare.embedded import free_port
+from homecare.serve import HttpServer
+from homecare.settings import Settings
+from tests.support import wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def platform(database_url, broker_url, instance):
+    """Every component on the test database and broker, serving the operator API."""
+    settings = Settings(database_url=database_url, mqtt_url=broker_url, instance=instance)
+    pool = open_pool(database_url, max_size=12, name="simulator-e2e")
+    components = [assemble.build_component(n, settings, pool) for n in assemble.BUILDERS]
+    started, server = [], None
+    try:
+        for component in components:
+            component.start()
+            started.append(component)
+        server = HttpServer(assemble.http_app("homecare", pool, components, True), "127.0.0.1", free_port())
+        server.start()
+        admin = (f"admin-{instance}", secrets.token_urlsafe(12))
+        with pool.connection() as conn:
+            create_user(conn, *admin, Role.ADMIN)
+        yield server.url, pool, admin
+    finally:
+        if server:
+            server.stop()
+        for component in reversed(started):
+            component.stop()
+        pool.close()
+
+
+def test_demo_requests_move_through_their_states_within_a_minute(platform, broker_url):
+    from services.dispatch import queries as dispatch_queries
+    from services.telemetry import queries as telemetry_queries
+
+    api_url, pool, admin = platform
+    simulation = Simulation(api_url, broker_url, Scenario.demo(), *admin)
+    simulation.start()
+    try:
+        roster = simulation.roster
+        assert len(roster.residents) == 20 and len(roster.providers) == 8
+        wait_for(lambda: simulation.stats()["devices_connected"] == 40, timeout=20, what="40 devices online")
+        wait_for(lambda: simulation.stats()["requests_completed"] >= 3, timeout=60, interval=0.5,
+                 what="three requests completed")
+        stats = simulation.stats()
+        assert stats["presses"] >= 3 and stats["offers_accepted"] >= 3 and stats["requests_arrived"] >= 3
+        commands = stats["commands_received"]
+        for kind in ("request.acknowledged", "request.assigned", "request.completed"):
+            assert commands.get(kind, 0) >= 1, f"no {kind} reached a button: {commands}"
+        wait_for(lambda: simulation.stats()["acks_sent"] >= sum(commands.values()), timeout=10,
+                 what="every command acked")
+        assert stats["samples_sent"] > 0 and stats["telemetry_batches_sent"] > 0
+        assert stats["errors_received"] == 0, "the platform rejected a message of the reference client"
+        assert stats["provider_errors"] == 0
+
+        with pool.connection() as conn:
+            assert dispatch_queries.count_by_status(conn).get("completed", 0) >= 3
+            assert telemetry_queries.count_samples(conn) > 0
+        bed = roster.residents[0].bed.id
+        token = httpx.post(f"{api_url}/api/v1/auth/token", data={"username": admin[0], "password": admin[1]})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        device = httpx.get(f"{api_url}/api/v1/devices/{bed}", headers=headers).json()
+        assert device["online"] is True and device["fw"] == "2.3.1"
+    finally:
+        simulation.stop()
+    assert simulation.stats()["devices_connected"] == 0

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from homecare.api.deps import SESSION_COOKIE
-from homecare.auth import AuthError, User, authenticate, issue_token
+from homecare.auth import AuthError, Role, User, authenticate, issue_token
 from homecare.auth.users import TOKEN_LIFETIME, revoke_token
 
 from .csrf import LOGIN_COOKIE, new_login_token, same_token
@@ -16,8 +16,8 @@ from .web import ConsoleContext, ConsoleRoute, Session, form_guard, safe_next
 
 
 def home_for(user: User) -> str:
-    """Where a user lands after signing in."""
-    return "/"
+    """Where a user lands after signing in: providers on their jobs, everyone else on the board."""
+    return "/provider" if user.role is Role.PROVIDER else "/"
 
 
 def auth_router(ctx: ConsoleContext) -> APIRouter:

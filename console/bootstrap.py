@@ -10,11 +10,14 @@ from psycopg_pool import ConnectionPool
 
 from homecare.api.health import ReadinessCheck
 from homecare.settings import Settings
+from services.dispatch.bootstrap import context as dispatch_context
+from services.dispatch.settings import DispatchSettings
 
 from .auth_pages import auth_router
 from .board_pages import board_router
 from .changes import ChangeHub
 from .csrf import CsrfSigner, secret_key
+from .request_pages import request_router
 from .settings import ConsoleSettings
 from .stream import BoardFeed
 from .web import STATIC_DIR, STATIC_PREFIX, ConsoleContext, templates
@@ -43,7 +46,9 @@ class ConsoleComponent:
         """Sign-in, the board and its stream, and the static assets."""
         static = APIRouter()
         static.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
-        return [auth_router(self.ctx), board_router(self.ctx, self.feed), static]
+        return [
+            auth_router(self.ctx), board_router(self.ctx, self.feed), request_router(self.ctx), static,
+        ]
 
     def checks(self) -> dict[str, ReadinessCheck]:
         """Ready while the LISTEN connection is up (boards are live)."""
@@ -65,5 +70,6 @@ def build(
         hub=ChangeHub(pool.conninfo, console.channel, console.reconnect_max_s),
         templates=templates(),
         cookie_secure=secure,
+        dispatch=dispatch_context(DispatchSettings()),
     )
     return ConsoleComponent(ctx)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
@@ -20,7 +19,7 @@ from homecare.auth import AuthError, user_for_token
 from .board import Board
 from .board_data import load_board, load_changes
 from .changes import CLOSED, RESYNC
-from .web import ConsoleContext
+from .web import ConsoleContext, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +29,6 @@ RETRY_MS = 2000  # how soon a browser reconnects after the stream breaks
 def sse(event: str, data: Any) -> str:
     """One event in the text/event-stream format (JSON data on one line)."""
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
-
-
-def now_iso() -> str:
-    """The server's clock, so pages can count SLA time down against it."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class BoardFeed:

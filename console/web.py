@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
 
 from fastapi import Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -23,9 +24,13 @@ from .changes import ChangeHub
 from .csrf import FORM_FIELD, HEADER, CsrfSigner
 from .settings import ConsoleSettings
 
+if TYPE_CHECKING:
+    from services.dispatch.usecases.context import Dispatch
+
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 STATIC_PREFIX = "/static"
+FLASH_COOKIE = "homecare_flash"  # one message for the page after a form's redirect
 
 # Pages load nothing from elsewhere and run no inline script.
 _SECURITY_HEADERS = {
@@ -85,6 +90,12 @@ class ConsoleContext:
     hub: ChangeHub
     templates: Jinja2Templates
     cookie_secure: bool
+    dispatch: Dispatch  # the configuration dispatch's use cases run with
+
+    def act(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run one use case in one transaction: `fn(conn, dispatch, *args)`."""
+        with self.pool.connection() as conn:
+            return fn(conn, self.dispatch, *args)
 
     def session(self, request: Request) -> Session | None:
         """The session of the request's cookie, or None when absent, expired or revoked."""
@@ -102,14 +113,35 @@ class ConsoleContext:
         self, request: Request, template: str, context: dict[str, Any] | None = None,
         status_code: int = 200, session: Session | None = None,
     ) -> HTMLResponse:
-        """A page; templates see `session` (or None) besides the given context."""
-        return self.templates.TemplateResponse(
-            request, template, {"session": session, **(context or {})}, status_code=status_code
+        """A page; templates see `session` (or None) and `flash` besides the given context."""
+        flash = _read_flash(request.cookies.get(FLASH_COOKIE))
+        response = self.templates.TemplateResponse(
+            request, template, {"session": session, "flash": flash, "path": request.url.path,
+                                "server_time": now_iso(), **(context or {})}, status_code=status_code,
         )
+        if flash:
+            response.delete_cookie(FLASH_COOKIE, path="/")
+        return response
+
+    def done(self, target: str, message: str, ok: bool = True) -> RedirectResponse:
+        """After a form: back to a page (303), which then shows the message once."""
+        response = RedirectResponse(safe_next(target), status_code=303)
+        response.set_cookie(FLASH_COOKIE, ("ok:" if ok else "error:") + quote(message[:500]), max_age=60,
+                            path="/", httponly=True, samesite="strict", secure=self.cookie_secure)
+        return response
 
     def forbidden(self, request: Request, session: Session | None, message: str) -> HTMLResponse:
         """The 403 page."""
         return self.render(request, "forbidden.html", {"message": message}, 403, session)
+
+
+def _read_flash(value: str | None) -> dict[str, str] | None:
+    if not value:
+        return None
+    kind, _, text = value.partition(":")
+    if kind not in ("ok", "error") or not text:
+        return None
+    return {"kind": kind, "text": unquote(text)}
 
 
 def login_redirect(request: Request) -> RedirectResponse:
@@ -160,6 +192,19 @@ def form_guard(ctx: ConsoleContext, *roles: Role) -> Callable[[Request], Awaitab
     return guard
 
 
+def now_iso() -> str:
+    """The server's clock, so pages can count SLA time down against it."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso(value: Any) -> str:
+    """A datetime as ISO 8601 in UTC with a Z (strings pass through), for <time datetime>."""
+    if isinstance(value, datetime):
+        at = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return "" if value is None else str(value)
+
+
 def templates(asset_dir: Path = STATIC_DIR) -> Jinja2Templates:
     """Jinja templates with `asset(name)`: a static URL that changes when the file does."""
     versions = {
@@ -173,4 +218,5 @@ def templates(asset_dir: Path = STATIC_DIR) -> Jinja2Templates:
     out = Jinja2Templates(directory=str(HERE / "templates"))
     out.env.globals["asset"] = asset
     out.env.globals["csrf_field"] = FORM_FIELD
+    out.env.filters["iso"] = iso
     return out

@@ -16,12 +16,13 @@ CTX = Dispatch()
 ACTOR = "dispatcher:console-tests"
 
 
-def new_resident(pool, name: str | None = None) -> tuple[str, str]:
+def new_resident(pool, name: str | None = None, district: str = "Test", contacts=()) -> tuple[str, str]:
     """(id, name) of a newly enrolled resident."""
     name = name or f"Resident {uuid.uuid4().hex[:6]}"
     body = residents.NewResident(
-        name=name, address="1 Test Street", district="Test",
+        name=name, address="1 Test Street", district=district,
         location=residents.Location(lat=31.2, lon=121.5),
+        contacts=[residents.Contact(**c) for c in contacts],
     )
     with pool.connection() as conn:
         return residents.enrol(conn, body).id, name
@@ -40,12 +41,27 @@ def cancel_request(pool, request_id: str) -> None:
         cancel(conn, CTX, request_id, "test over", ACTOR)
 
 
-def new_provider(pool, services: list[str], name: str | None = None) -> tuple[str, str]:
-    """(id, name) of a provider registered off shift, so it takes no automatic offers."""
+def new_provider(
+    pool, services: list[str], name: str | None = None, on_shift: bool = False,
+    location: tuple[float, float] = (31.2, 121.5),
+) -> tuple[str, str]:
+    """(id, name) of a provider; off shift by default, so it takes no automatic offers."""
     pid, name = f"p-{uuid.uuid4().hex[:8]}", name or f"Carer {uuid.uuid4().hex[:4]}"
     with pool.connection() as conn:
-        providers.insert(conn, pid, name, services, Location(31.2, 121.5), capacity=5, on_shift=False)
+        providers.insert(conn, pid, name, services, Location(*location), capacity=5, on_shift=on_shift)
     return pid, name
+
+
+def set_shift(pool, provider_id: str, on_shift: bool) -> None:
+    with pool.connection() as conn:
+        providers.set_on_shift(conn, provider_id, on_shift)
+
+
+def get_request(pool, request_id: str) -> dict:
+    from services.dispatch import queries
+
+    with pool.connection() as conn:
+        return queries.get_request(conn, request_id)
 
 
 def assign(pool, request_id: str, provider_id: str) -> None:

@@ -1,0 +1,116 @@
+"""The request view's data and the dispatcher's actions on a request, through dispatch's, the
+directory's and the gateway's Python interfaces (the console owns no tables)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from gateway import registry
+from homecare.contract.models import Service
+from homecare.errors import Invalid, NotFound
+from homecare.residents import store as residents
+from services.dispatch import queries as dispatch
+from services.dispatch.domain.matching import Job, rank
+from services.dispatch.domain.requests import TRANSITIONS, Status
+from services.dispatch.store import providers as provider_store
+from services.dispatch.usecases import intake, progress
+from services.dispatch.usecases.context import Dispatch, resident_location
+
+from .board import board_row
+from .timeline import describe_all
+
+# Statuses from which the lifecycle allows an assignment (a first one or a reassignment).
+ASSIGNABLE = frozenset(s.value for s, to in TRANSITIONS.items() if Status.ASSIGNED in to)
+CANCELLABLE = frozenset(s.value for s, to in TRANSITIONS.items() if Status.CANCELLED in to)
+NOTE_MAX = 2000
+
+
+def provider_names(conn: psycopg.Connection) -> dict[str, str]:
+    """Every provider's name by id (a roster is small)."""
+    return {p["id"]: p["name"] for p in provider_store.list_all(conn)}
+
+
+def request_view(conn: psycopg.Connection, ctx: Dispatch, request_id: str) -> dict[str, Any]:
+    """Everything the request page shows; NotFound for an unknown id."""
+    request = dispatch.get_request(conn, request_id)
+    names = provider_names(conn)
+    try:
+        resident = residents.get(conn, request["resident_id"])
+    except NotFound:
+        resident = None
+    status = request["status"]
+    return {
+        "request": request,
+        "row": board_row(request, resident.name if resident else None),
+        "resident": resident,
+        "devices": registry.devices_of(conn, request["resident_id"]) if resident else [],
+        "timeline": describe_all(request["timeline"], names),
+        "offers": request["offers"],
+        "candidates": candidates(conn, ctx, request) if status in ASSIGNABLE else [],
+        "can_assign": status in ASSIGNABLE,
+        "can_cancel": status in CANCELLABLE,
+        "others": [r for r in dispatch.open_requests_for(conn, request["resident_id"]) if r["id"] != request_id],
+    }
+
+
+def candidates(conn: psycopg.Connection, ctx: Dispatch, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """Providers who could take the request, best first, with ETA and score (lower is better)."""
+    if hasattr(dispatch, "candidates"):  # dispatch's own read model, once it has one
+        found = dispatch.candidates(conn, request["id"])
+    else:
+        found = _ranked(conn, ctx, request)
+    return [c for c in found if c.get("provider_id") != request.get("provider_id")]
+
+
+def _ranked(conn: psycopg.Connection, ctx: Dispatch, request: dict[str, Any]) -> list[dict[str, Any]]:
+    # The ranking dispatch's offers use (dispatch.domain.matching), without the exclusions:
+    # a dispatcher may choose someone who declined earlier.
+    job = Job(service=request["service"], priority=request["priority"], urgency=request["urgency"],
+              location=resident_location(conn, request["resident_id"]))
+    pool = provider_store.candidates(conn, request["service"], request["resident_id"],
+                                     ctx.clock() - ctx.fairness_window)
+    return [{
+        "provider_id": s.candidate.provider_id, "name": s.candidate.name, "eta_minutes": s.eta_minutes,
+        "score": round(s.cost, 1), "active": s.candidate.active, "capacity": s.candidate.capacity,
+        "visits": s.candidate.visits_with_resident,
+    } for s in rank(pool, job, ctx.weights)]
+
+
+def open_by_phone(
+    conn: psycopg.Connection, ctx: Dispatch, resident_id: str, service: str, note: str | None, actor: str
+) -> intake.Intake:
+    """A caller asks for a service: open a request, or join the one already open."""
+    try:
+        wanted = Service(service)
+    except ValueError:
+        raise Invalid(f"service: unknown service {service!r}") from None
+    return intake.phoned(conn, ctx, resident_id, wanted, _clean(note), actor)
+
+
+def assign(conn: psycopg.Connection, ctx: Dispatch, request_id: str, provider_id: str, actor: str) -> str:
+    """Assign or reassign by hand; returns the provider's name for the confirmation."""
+    request = progress.assign_manually(conn, ctx, request_id, provider_id, actor)
+    return provider_names(conn).get(request.provider_id or "", provider_id)
+
+
+def cancel(conn: psycopg.Connection, ctx: Dispatch, request_id: str, reason: str, actor: str) -> None:
+    """Cancel with a reason the resident's button is told."""
+    reason = _clean(reason)
+    if not reason:
+        raise Invalid("reason: say why the request is cancelled")
+    progress.cancel(conn, ctx, request_id, reason, actor)
+
+
+def add_note(conn: psycopg.Connection, ctx: Dispatch, request_id: str, text: str, actor: str) -> None:
+    """Write a note into the request's timeline."""
+    text = _clean(text)
+    if not text:
+        raise Invalid("note: write something first")
+    progress.add_note(conn, ctx, request_id, text[:NOTE_MAX], actor)
+
+
+def _clean(text: str | None) -> str | None:
+    text = (text or "").strip()
+    return text or None

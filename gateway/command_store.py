@@ -148,15 +148,3 @@ def mark_announced(conn: psycopg.Connection, announced: list[tuple[str, str]]) -
         " WHERE c.command_id = v.id AND c.state = v.state",
         ([a[0] for a in announced], [a[1] for a in announced]),
     )
-
-
-def queued_to_resend(conn: psycopg.Connection, older_than_s: int, limit: int = 500) -> list[StoredCommand]:
-    """Commands stored but never confirmed sent (the gateway stopped before the PUBACK)."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            f"SELECT {_RETURNING} FROM gateway.commands"
-            " WHERE state = 'queued' AND created_at < now() - make_interval(secs => %s)"
-            " AND deadline_at > now() ORDER BY created_at LIMIT %s",
-            (older_than_s, limit),
-        ).fetchall()
-    return [StoredCommand(**r, inserted=False) for r in rows]

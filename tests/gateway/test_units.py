@@ -109,3 +109,20 @@ def test_the_worker_retries_while_the_database_is_away_and_gives_up_on_bugs():
         assert attempts == {"transient": 3, "bug": 3}
     finally:
         worker.stop()
+
+
+def test_the_hand_written_batch_json_is_a_valid_device_batch():
+    from gateway.forwarder import batch_json
+    from homecare.internal import DeviceBatch
+
+    telemetry = Telemetry.model_validate({"samples": [
+        {"ts": "2026-11-29T03:00:00.250+08:00", "occupied": False, "heart_rate": None,
+         "respiration_rate": None, "movement": 0.0},
+        {"ts": int(datetime.now(UTC).timestamp() * 1000), "occupied": True, "heart_rate": 61,
+         "respiration_rate": 13, "movement": 1},
+    ]}, context={"skip_window": True})
+    batch = DeviceBatch.model_validate_json(batch_json(BED, telemetry))
+    assert (batch.device_id, batch.resident_id) == (BED.id, BED.resident_id)
+    assert [s.ts for s in batch.samples] == [s.ts for s in telemetry.samples]
+    assert batch.samples[0].ts.utcoffset().total_seconds() == 0
+    assert [(s.heart_rate, s.movement) for s in batch.samples] == [(None, 0.0), (61, 1.0)]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from homecare.contract import Config, DeviceKind, format_ts
@@ -80,8 +80,8 @@ class BedBehaviour(CommandHandling):
         out = self.events_until(moment)
         self._pending.append(self.sample(moment))
         del self._pending[:-MAX_PENDING]
-        if self._last_report is None:
-            self._last_report = moment.wall
+        if self._last_report is None:  # a random phase, so a fleet's reports do not come in waves
+            self._last_report = moment.wall - timedelta(seconds=self.rng.uniform(0, self.report_interval_s))
         if (moment.wall - self._last_report).total_seconds() >= self.report_interval_s - 1e-3:
             self._last_report = moment.wall
             out.extend(self.take_batches())
@@ -99,7 +99,9 @@ class BedBehaviour(CommandHandling):
 
     def plan(self, t: datetime) -> NightPlan:
         """The noon-to-noon plan holding simulated time `t` (cached, the oldest dropped)."""
-        day = window_day(t, self.tz)
+        return self._plan_of(window_day(t, self.tz))
+
+    def _plan_of(self, day: date) -> NightPlan:
         plan = self._plans.get(day)
         if plan is None:
             plan = plan_window(self.resident.sleep, self._plan_seed, day, self.tz)
@@ -115,9 +117,9 @@ class BedBehaviour(CommandHandling):
         if last is None or now <= last:
             return []
         found: list[tuple[datetime, str, dict[str, Any]]] = []
-        day = window_day(last, self.tz)
-        while day <= window_day(now, self.tz):
-            plan = self.plan(datetime.combine(day, datetime.min.time(), self.tz) + timedelta(hours=13))
+        day, last_day = window_day(last, self.tz), window_day(now, self.tz)
+        while day <= last_day:
+            plan = self._plan_of(day)
             for span in plan.spans:
                 found.append((span.start, "bed.entry", {}))
                 found.append((span.end, "bed.exit", {}))

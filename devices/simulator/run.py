@@ -140,6 +140,7 @@ class Simulation:
         fleet = self.fleet
         out["devices_total"] = len(self.roster.devices()) if self.roster else 0
         out["devices_connected"] = fleet.connected() if fleet else 0
+        out["loop_lag_ms"] = round(fleet.loop.lag_s * 1000, 1) if fleet else 0.0
         out["providers"] = len(self.roster.providers) if self.roster else 0
         out["speed"] = self.scenario.speed
         out["elapsed_s"] = round(time.monotonic() - self._started_at, 1) if self._started_at else 0.0

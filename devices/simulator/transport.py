@@ -20,7 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
@@ -30,14 +30,13 @@ MISC_INTERVAL_S = 1.0  # keep-alive checks (loop_misc) for every client, this of
 MAX_WAIT_S = 0.5
 
 
-@dataclass(order=True)
+@dataclass(eq=False)
 class Timer:
     """A scheduled call; `cancel()` before it runs and it never does."""
 
     when: float
-    seq: int
-    fn: Callable[[], None] = field(compare=False)
-    cancelled: bool = field(default=False, compare=False)
+    fn: Callable[[], None]
+    cancelled: bool = False
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -49,7 +48,8 @@ class DeviceLoop:
     def __init__(self, name: str = "device-loop"):
         self.name = name
         self._selector = selectors.DefaultSelector()
-        self._timers: list[Timer] = []
+        # (when, seq, timer): tuples compare natively, which matters at thousands of timers a second
+        self._timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._inbox: deque[Callable[[], None]] = deque()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -60,6 +60,7 @@ class DeviceLoop:
         self._thread: threading.Thread | None = None
         self._running = False
         self.callback_errors = 0
+        self.lag_s = 0.0  # how late timers run, smoothed: the loop keeping up or not
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -98,8 +99,8 @@ class DeviceLoop:
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> Timer:
         """Run `fn` on the loop thread after `delay` seconds; call from the loop thread."""
-        timer = Timer(time.monotonic() + max(0.0, delay), next(self._seq), fn)
-        heapq.heappush(self._timers, timer)
+        timer = Timer(time.monotonic() + max(0.0, delay), fn)
+        heapq.heappush(self._timers, (timer.when, next(self._seq), timer))
         return timer
 
     # -- clients ------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ class DeviceLoop:
             now = time.monotonic()
             wait = MAX_WAIT_S
             if self._timers:
-                wait = min(wait, max(0.0, self._timers[0].when - now))
+                wait = min(wait, max(0.0, self._timers[0][0] - now))
             if self._inbox:
                 wait = 0.0
             for key, mask in self._selector.select(wait):
@@ -173,9 +174,10 @@ class DeviceLoop:
 
     def _run_timers(self) -> None:
         now = time.monotonic()
-        while self._timers and self._timers[0].when <= now:
-            timer = heapq.heappop(self._timers)
+        while self._timers and self._timers[0][0] <= now:
+            timer = heapq.heappop(self._timers)[2]
             if not timer.cancelled:
+                self.lag_s = 0.99 * self.lag_s + 0.01 * (now - timer.when)
                 self._guard(timer.fn)
 
     def _guard(self, fn: Callable[[], object]) -> None:

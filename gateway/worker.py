@@ -40,6 +40,7 @@ class Worker:
     def __init__(self, name: str, capacity: int, idle: Callable[[], float | None]):
         self._name = name
         self._tasks: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._capacity = capacity
         self._slots = threading.BoundedSemaphore(capacity)
         self._idle = idle
         self._thread: threading.Thread | None = None
@@ -57,6 +58,10 @@ class Worker:
         self._tasks.put(_Item(task, give_up, False))
 
     def start(self) -> None:
+        # Whatever a previous run left queued belongs to a connection that is gone: the broker
+        # redelivers those messages, so start empty.
+        self._tasks = queue.SimpleQueue()
+        self._slots = threading.BoundedSemaphore(self._capacity)
         self._stopping.clear()
         self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
         self._thread.start()

@@ -126,3 +126,16 @@ def test_the_hand_written_batch_json_is_a_valid_device_batch():
     assert [s.ts for s in batch.samples] == [s.ts for s in telemetry.samples]
     assert batch.samples[0].ts.utcoffset().total_seconds() == 0
     assert [(s.heart_rate, s.movement) for s in batch.samples] == [(None, 0.0), (61, 1.0)]
+
+
+def test_the_worker_can_be_stopped_and_started_again():
+    worker = Worker("test-worker", capacity=2, idle=lambda: None)
+    worker.start()
+    worker.stop()
+    ran = threading.Event()
+    worker.start()
+    try:
+        worker.put(ran.set)
+        assert ran.wait(5)
+    finally:
+        worker.stop()

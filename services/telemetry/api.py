@@ -1,16 +1,19 @@
-"""HTTP routes of the telemetry service: vitals of a bed for charts."""
+"""HTTP routes of the telemetry service: vitals of a bed for charts, its latest state, and a
+resident's vitals as FHIR R4 Observations."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from homecare.api.deps import DbConn, DispatcherUser
 
-from .queries import DEFAULT_MAX_POINTS, resolve_resolution, vitals
+from .exports import resident_observations
+from .queries import DEFAULT_MAX_POINTS, latest_state, resolve_resolution, vitals
 
 DEFAULT_SPAN = timedelta(hours=24)
 
@@ -45,8 +48,21 @@ class Vitals(BaseModel):
     points: list[RawPoint] | list[BucketPoint]
 
 
-def vitals_router(max_points: int = DEFAULT_MAX_POINTS) -> APIRouter:
-    """`GET /api/v1/devices/{id}/vitals` for dispatchers and admins."""
+class LatestState(BaseModel):
+    device_id: str
+    resident_id: str
+    ts: datetime
+    occupied: bool
+    heart_rate: int | None
+    respiration_rate: int | None
+    movement: float
+
+
+FHIR_JSON = "application/fhir+json"
+
+
+def vitals_router(max_points: int = DEFAULT_MAX_POINTS, fhir_max_hours: int = 24 * 7) -> APIRouter:
+    """Vitals, latest state and the FHIR export, for dispatchers and admins."""
     router = APIRouter(prefix="/api/v1", tags=["telemetry"])
 
     @router.get("/devices/{device_id}/vitals", response_model=Vitals)
@@ -64,5 +80,22 @@ def vitals_router(max_points: int = DEFAULT_MAX_POINTS) -> APIRouter:
         used = resolve_resolution(start, end, resolution, max_points)
         points = vitals(conn, device_id, start, end, used, max_points)
         return Vitals(device_id=device_id, resolution=used, start=start, end=end, points=points)
+
+    @router.get("/devices/{device_id}/latest", response_model=LatestState)
+    def device_latest(device_id: str, conn: DbConn, _: DispatcherUser) -> LatestState:
+        """The newest sample of a bed (404 when it has sent none)."""
+        return LatestState(**latest_state(conn, device_id))
+
+    @router.get("/residents/{resident_id}/observations", response_class=JSONResponse)
+    def observations(
+        resident_id: str, request: Request, conn: DbConn, _: DispatcherUser,
+        start: datetime | None = None, end: datetime | None = None,
+    ) -> JSONResponse:
+        """The resident's heart and respiratory rate per minute over [start, end) (default: the
+        last 24 hours) as a FHIR R4 searchset Bundle of vital-signs Observations."""
+        end = end or (start + DEFAULT_SPAN if start else datetime.now(UTC))
+        start = start or end - DEFAULT_SPAN
+        bundle = resident_observations(conn, resident_id, start, end, fhir_max_hours, str(request.url))
+        return JSONResponse(bundle, media_type=FHIR_JSON)
 
     return router

@@ -13,8 +13,12 @@ from homecare.settings import Settings
 from homecare.topics import Internal, shared
 
 from .acks import AckGate
+from .alerts.config import defaults_from
+from .alerts.consumer import TOPICS as ALERT_TOPICS
+from .alerts.consumer import AlertConsumer
+from .alerts_api import alerts_router
+from .analysis import AnalysisWorker
 from .api import vitals_router
-from .falls import FALL_TOPIC, FallForwarder
 from .ingest import TelemetryIngest
 from .maintenance import PartitionKeeper
 from .settings import TelemetrySettings
@@ -25,7 +29,7 @@ GROUP = "telemetry"
 
 
 class TelemetryComponent:
-    """Ingest of bed samples, partition upkeep, fall forwarding and the vitals API."""
+    """Ingest of bed samples, rollups, partition upkeep, alert rules, vitals and alerts APIs."""
 
     name = "telemetry"
 
@@ -33,6 +37,7 @@ class TelemetryComponent:
         self.settings = settings
         self.config = config
         self.pool = pool
+        self.defaults = defaults_from(config)
         address = BrokerAddress.parse(settings.mqtt_url)
         if settings.mqtt_service_username:
             address = address.with_credentials(
@@ -41,45 +46,54 @@ class TelemetryComponent:
         use_shared = settings.mqtt_shared_subscriptions
         # Handlers are bound after the link exists, so the link gets forwarding lambdas.
         subscriptions = {shared(GROUP, Internal.TELEMETRY, use_shared): self._on_telemetry}
-        if config.falls_open_requests:
-            subscriptions[shared(GROUP, FALL_TOPIC, use_shared)] = self._on_fall
+        for topic in ALERT_TOPICS:
+            subscriptions[shared(GROUP, topic, use_shared)] = self._on_alert_input
         self.link = MqttLink(
             address, settings.client_id(self.name), subscriptions=subscriptions, manual_ack=True
         )
         self.gate = AckGate(self.link)
-        self.ingest = TelemetryIngest(pool, self.gate, config)
-        self.falls = FallForwarder(self.link, self.gate, config.fall_min_confidence)
+        self.analysis = AnalysisWorker(pool, config, self.defaults)
+        self.ingest = TelemetryIngest(pool, self.gate, config, on_stored=self.analysis.poke)
+        self.alerts = AlertConsumer(pool, self.link, self.gate, config, self.analysis.limits_of)
         self.partitions = PartitionKeeper(pool, config)
 
     def _on_telemetry(self, client, message) -> None:
         self.ingest.on_message(client, message)
 
-    def _on_fall(self, client, message) -> None:
-        self.falls.on_message(client, message)
+    def _on_alert_input(self, client, message) -> None:
+        self.alerts.on_message(client, message)
 
     def start(self) -> None:
-        """Start partition upkeep and the writer, then connect and consume."""
+        """Start upkeep, analysis and the writers, then connect and consume."""
         self.partitions.start()
+        self.analysis.start()
         self.ingest.start()
+        self.alerts.start()
         try:
             self.link.start()
             # Consuming only once the broker has our subscriptions (first start of a session).
             if not self.link.wait_subscribed(15):
                 raise TimeoutError(f"{self.link.client_id}: subscriptions not acknowledged")
         except Exception:
-            self.ingest.stop()
-            self.partitions.stop()
+            self._stop_workers()
             raise
         log.info("telemetry started", extra={"client_id": self.link.client_id})
 
     def stop(self) -> None:
         """Flush and ack what arrived, then disconnect; un-acked messages are redelivered later."""
         self.ingest.stop()
+        self.alerts.stop()
         self.link.stop()
+        self._stop_workers()
+
+    def _stop_workers(self) -> None:
+        self.ingest.stop()
+        self.alerts.stop()
+        self.analysis.stop()
         self.partitions.stop()
 
     def routers(self) -> list[APIRouter]:
-        return [vitals_router(self.config.max_points)]
+        return [vitals_router(self.config.max_points, self.config.fhir_max_hours), alerts_router(self.defaults)]
 
     def checks(self) -> dict[str, ReadinessCheck]:
         return {"database": database_check(self.pool), "broker": lambda: self.link.connected}

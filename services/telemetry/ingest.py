@@ -8,6 +8,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
@@ -36,8 +37,10 @@ class _Item:
 class TelemetryIngest:
     """Writes received TelemetryBatches to the database, at least once, each sample once."""
 
-    def __init__(self, pool: ConnectionPool, gate: AckGate, config: TelemetrySettings):
+    def __init__(self, pool: ConnectionPool, gate: AckGate, config: TelemetrySettings,
+                 on_stored: Callable[[], None] | None = None):
         self._pool = pool
+        self._on_stored = on_stored  # told after a commit that stored new samples
         self._gate = gate
         self._config = config
         self._queue: queue.Queue[Receipt] = queue.Queue()
@@ -156,4 +159,6 @@ class TelemetryIngest:
         metrics.BATCH_SAMPLES.observe(result.received)
         metrics.SAMPLES_STORED.inc(result.stored)
         metrics.SAMPLES_DUPLICATE.inc(result.duplicates)
+        if result.stored and self._on_stored is not None:
+            self._on_stored()
         return result

@@ -29,3 +29,15 @@ BATCH_SAMPLES = Histogram(
 FALLS_FORWARDED = Counter(
     "homecare_telemetry_falls_forwarded", "Suspected falls forwarded to dispatch as requests."
 )
+MINUTES_ANALYSED = Counter(
+    "homecare_telemetry_minutes_analysed",
+    "Touched bed-minutes whose rollups were recomputed and sample rules run.",
+)
+RULE_ERRORS = Counter(
+    "homecare_telemetry_rule_errors", "Failed analysis steps (retried on the next round).", ["step"]
+)
+ALERT_MESSAGES = Counter(
+    "homecare_telemetry_alert_messages",
+    "Events and device states handled by the alert consumer.",
+    ["topic", "outcome"],
+)

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from homecare.errors import Invalid
+from homecare.errors import Invalid, NotFound
 
 RESOLUTIONS = ("raw", "1m", "1h", "auto")
 BUCKETS = {"1m": timedelta(minutes=1), "1h": timedelta(hours=1)}
@@ -29,27 +29,32 @@ LIMIT %(limit)s
 """
 
 # movement is a real: read as is, it comes back as the value that was stored (0.1, not
-# 0.10000000149011612 as a cast to float8 would show); averaged as numeric for the same reason.
+# 0.10000000149011612 as a cast to float8 would show).
 
-# Phase 1 aggregates raw rows on the fly; rollup tables will answer this later.
+# Rollups (plain tables kept by the service, or TimescaleDB continuous aggregates with the same
+# columns) answer bucketed queries. A bucket is one row per resident of the bed in it, so rows
+# are summed per bucket. Every bucket that overlaps [start, end) is returned whole.
 _BUCKETED = """
-SELECT date_bin(%(step)s, ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS ts,
-       count(*) AS samples,
-       avg(occupied::int)::float8 AS occupancy,
-       avg(heart_rate)::float8 AS heart_rate,
-       min(heart_rate) AS heart_rate_min,
-       max(heart_rate) AS heart_rate_max,
-       avg(respiration_rate)::float8 AS respiration_rate,
-       min(respiration_rate) AS respiration_rate_min,
-       max(respiration_rate) AS respiration_rate_max,
-       avg(movement::numeric)::float8 AS movement,
-       max(movement) AS movement_max
-FROM telemetry.bed_samples
-WHERE device_id = %(device_id)s AND ts >= %(start)s AND ts < %(end)s
-GROUP BY 1
-ORDER BY 1
+SELECT bucket AS ts,
+       sum(samples)::bigint AS samples,
+       sum(occupied_samples)::float8 / sum(samples) AS occupancy,
+       sum(heart_rate_sum)::float8 / nullif(sum(heart_rate_count), 0) AS heart_rate,
+       min(heart_rate_min) AS heart_rate_min,
+       max(heart_rate_max) AS heart_rate_max,
+       sum(respiration_rate_sum)::float8 / nullif(sum(respiration_rate_count), 0) AS respiration_rate,
+       min(respiration_rate_min) AS respiration_rate_min,
+       max(respiration_rate_max) AS respiration_rate_max,
+       (sum(movement_sum) / sum(samples))::float8 AS movement,
+       max(movement_max) AS movement_max
+FROM telemetry.{table}
+WHERE device_id = %(device_id)s
+  AND bucket >= date_bin(%(step)s, %(start)s, TIMESTAMPTZ '2000-01-01 00:00:00+00')
+  AND bucket < %(end)s
+GROUP BY bucket
+ORDER BY bucket
 LIMIT %(limit)s
 """
+_TABLES = {"1m": "vitals_1m", "1h": "vitals_1h"}
 
 _LATEST = """
 SELECT device_id, ts, resident_id, occupied, heart_rate, respiration_rate,
@@ -92,7 +97,8 @@ def vitals(
     """The points of one bed over [start, end), oldest first.
 
     A raw point is a sample: ts, occupied, heart_rate, respiration_rate, movement. A bucketed
-    point ("1m", "1h") has the bucket's start as ts, the averages as heart_rate,
+    point ("1m", "1h"; read from the rollups, every bucket overlapping the range) has the
+    bucket's start as ts, the averages as heart_rate,
     respiration_rate and movement (so a chart plots the same keys at every resolution), and
     samples, occupancy (fraction of samples occupied), *_min, *_max. "auto" is resolved by
     resolve_resolution. Invalid when the range is empty or would give more than max_points.
@@ -103,7 +109,7 @@ def vitals(
     if resolution == "raw":
         sql = _RAW
     else:
-        sql, params["step"] = _BUCKETED, BUCKETS[resolution]
+        sql, params["step"] = _BUCKETED.format(table=_TABLES[resolution]), BUCKETS[resolution]
     with conn.cursor(row_factory=dict_row) as cur:
         points = cur.execute(sql, params).fetchall()
     if len(points) > max_points:
@@ -125,6 +131,14 @@ def latest_states(conn: psycopg.Connection, device_ids: list[str]) -> dict[str, 
     for row in rows:
         row["ts"] = row["ts"].astimezone(UTC)
     return {row["device_id"]: row for row in rows}
+
+
+def latest_state(conn: psycopg.Connection, device_id: str) -> dict[str, Any]:
+    """The newest stored sample of one bed; NotFound when it has none."""
+    state = latest_states(conn, [device_id]).get(device_id)
+    if state is None:
+        raise NotFound(f"no samples of device {device_id}")
+    return state
 
 
 def count_samples(conn: psycopg.Connection, device_id: str | None = None) -> int:

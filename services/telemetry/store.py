@@ -10,10 +10,13 @@ from dataclasses import dataclass
 from datetime import date
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from .samples import COLUMNS, SampleRow
 
 _COLS = ", ".join(COLUMNS)
+# Buckets are aligned on this origin (UTC), as date_bin and the rollups use it.
+ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
 _STAGING = "telemetry_staging"
 
 _CREATE_STAGING = f"""
@@ -23,10 +26,21 @@ CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (
 ) ON COMMIT DELETE ROWS
 """
 
+# New samples only (a redelivered one is not stored again) mark their minute as touched, for the
+# rollups and the sample rules. Markers are upserted in key order, so that writers lock them in
+# the same order, and so that a marker being claimed makes the writer wait and leave a new one.
 _INSERT_SAMPLES = f"""
-INSERT INTO telemetry.bed_samples ({_COLS})
-SELECT {_COLS} FROM {_STAGING}
-ON CONFLICT (device_id, ts) DO NOTHING
+WITH new AS (
+    INSERT INTO telemetry.bed_samples ({_COLS})
+    SELECT {_COLS} FROM {_STAGING}
+    ON CONFLICT (device_id, ts) DO NOTHING
+    RETURNING device_id, ts
+), touched AS (
+    INSERT INTO telemetry.touched_minutes AS t (device_id, minute)
+    SELECT DISTINCT device_id, date_bin('1 minute', ts, {ORIGIN}) FROM new ORDER BY 1, 2
+    ON CONFLICT (device_id, minute) DO UPDATE SET marked_at = now()
+)
+SELECT count(*) FROM new
 """
 
 # Ordered by device so that replicas writing the same beds lock their rows in the same order.
@@ -54,17 +68,17 @@ class WriteResult:
 
 
 def write_samples(conn: psycopg.Connection, rows: Sequence[SampleRow]) -> WriteResult:
-    """Store samples once each by (device_id, ts) and keep each bed's latest sample current."""
+    """Store samples once each by (device_id, ts), mark their minutes as touched, and keep each
+    bed's latest sample current."""
     if not rows:
         return WriteResult(0, 0)
-    with conn.cursor() as cur:
+    with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(_CREATE_STAGING)
         cur.execute(f"DELETE FROM {_STAGING}")  # rows of an earlier write in this transaction
         with cur.copy(f"COPY {_STAGING} ({_COLS}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cur.execute(_INSERT_SAMPLES)
-        stored = cur.rowcount
+        stored = cur.execute(_INSERT_SAMPLES).fetchone()[0]
         cur.execute(_UPSERT_LATEST)
     return WriteResult(len(rows), stored)
 
@@ -77,5 +91,13 @@ def ensure_partitions(conn: psycopg.Connection, first_day: date, days: int) -> i
     row = conn.execute(
         "SELECT telemetry.ensure_bed_sample_partitions(%s, %s)", (first_day, days)
     ).fetchone()
+    value = row[0] if isinstance(row, tuple) else next(iter(row.values()))
+    return int(value)
+
+
+def drop_partitions(conn: psycopg.Connection, before: date) -> int:
+    """Drop the daily sample partitions that end on or before `before` (plain PostgreSQL); how
+    many were dropped. Does nothing on TimescaleDB, whose retention policy does this."""
+    row = conn.execute("SELECT telemetry.drop_bed_sample_partitions(%s)", (before,)).fetchone()
     value = row[0] if isinstance(row, tuple) else next(iter(row.values()))
     return int(value)

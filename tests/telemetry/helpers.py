@@ -59,3 +59,14 @@ def base_time(days_ago: int = 1) -> datetime:
     """A whole minute some days ago, plus an odd offset so buckets get partial edges."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     return now - timedelta(days=days_ago) + timedelta(seconds=17, milliseconds=250)
+
+
+def analyse(pool, config=None) -> int:
+    """Run the analysis worker once (rollups of touched minutes, sample rules), as the service does
+    after each ingest commit; how many touched minutes it handled."""
+    from services.telemetry.alerts.config import defaults_from
+    from services.telemetry.analysis import AnalysisWorker
+    from services.telemetry.settings import TelemetrySettings
+
+    config = config or TelemetrySettings()
+    return AnalysisWorker(pool, config, defaults_from(config)).analyse_once()

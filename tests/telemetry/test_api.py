@@ -16,7 +16,7 @@ from services.telemetry.settings import TelemetrySettings
 from services.telemetry.store import write_samples
 from tests.support import unique
 
-from .helpers import as_tuples, message, series
+from .helpers import analyse, as_tuples, message, series
 
 
 @pytest.fixture
@@ -39,6 +39,7 @@ def _token(client, pool, role: Role) -> dict[str, str]:
 def _store(pool, bed: str, samples) -> None:
     with pool.connection() as conn, conn.transaction():
         write_samples(conn, parse_batches(message((bed, "res-api", samples)).dumps()))
+    analyse(pool)
 
 
 def test_vitals_need_a_token_and_a_dispatcher_or_admin(client, pool):

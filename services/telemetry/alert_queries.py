@@ -1,0 +1,64 @@
+"""Read side of alerts for the console and the API. Stable signatures: other packages call these."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg.rows import dict_row
+
+from homecare.errors import Invalid, NotFound
+
+from .alerts.lifecycle import STATES
+from .alerts.store import CHANGED_CHANNEL
+
+__all__ = ["CHANGED_CHANNEL", "get_alert", "list_alerts"]
+
+_COLUMNS = (
+    "id, resident_id, device_id, rule, category, severity, state, summary, started_at, opened_at,"
+    " acknowledged_at, acknowledged_by, assignee, resolved_at, resolved_by, occurrences, last_occurred_at"
+)
+
+
+def list_alerts(
+    conn: psycopg.Connection,
+    states: list[str] | None = None,
+    resident_id: str | None = None,
+    limit: int = 100,
+    category: str | None = None,
+) -> list[dict]:
+    """Alerts, newest first, optionally only in the given states / of one resident / category."""
+    where, params = [], []
+    if states:
+        unknown = set(states) - set(STATES)
+        if unknown:
+            raise Invalid(f"state: unknown value {', '.join(sorted(unknown))}; one of {', '.join(STATES)}")
+        where.append("state = ANY(%s)")
+        params.append(list(states))
+    if resident_id:
+        where.append("resident_id = %s")
+        params.append(resident_id)
+    if category:
+        if category not in ("person", "device"):
+            raise Invalid("category: one of person, device")
+        where.append("category = %s")
+        params.append(category)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            f"SELECT {_COLUMNS} FROM telemetry.alerts{clause} ORDER BY opened_at DESC, id LIMIT %s",
+            (*params, limit),
+        ).fetchall()
+
+
+def get_alert(conn: psycopg.Connection, alert_id: str) -> dict:
+    """One alert with its evidence, resolution note and timeline (oldest first); NotFound otherwise."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            f"SELECT {_COLUMNS}, evidence, resolution_note FROM telemetry.alerts WHERE id = %s", (alert_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"alert {alert_id} not found")
+        row["timeline"] = cur.execute(
+            "SELECT at, actor, kind, detail FROM telemetry.alert_events WHERE alert_id = %s ORDER BY id",
+            (alert_id,),
+        ).fetchall()
+    return row

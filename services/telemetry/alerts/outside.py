@@ -1,0 +1,31 @@
+"""What the alert rules learn from other services, through their Python interfaces."""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+ON_SITE = "arrived"
+
+
+def provider_on_site(conn: psycopg.Connection, resident_id: str) -> bool:
+    """Whether a provider is at the resident's home now (a request of theirs is `arrived`).
+
+    Asked of dispatch (`services.dispatch.queries.open_requests_for`); when dispatch cannot
+    answer, the answer is no, so an alert is raised rather than lost.
+    """
+    try:
+        from services.dispatch.queries import open_requests_for  # dispatch owns requests
+    except ImportError:
+        log.warning("dispatch is not available; assuming no provider on site for %s", resident_id)
+        return False
+    try:
+        with conn.transaction():  # a savepoint: a failing lookup must not abort the caller's work
+            requests = open_requests_for(conn, resident_id)
+    except psycopg.Error:
+        log.exception("asking dispatch about the requests of %s failed", resident_id)
+        return False
+    return any(r.get("status") == ON_SITE for r in requests)

@@ -1,0 +1,117 @@
+"""Runs the sample rules (heart and breathing rate ranges, stillness) over the minutes of beds
+that got new samples. Reads the raw rows and the minute rollups, so late and repeated samples
+are looked at again; episodes in the database make a repeated look at the same run of samples
+the same occurrence."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+import psycopg
+from psycopg.rows import dict_row
+
+from ..rollups import MINUTE, Touched
+from . import state, store
+from .config import limits_for
+from .rules import stillness, vitals
+from .rules.episodes import merge
+from .rules.limits import RuleLimits
+from .rules.model import Minute, Rule, Sample
+
+log = logging.getLogger(__name__)
+
+_SAMPLES = """
+SELECT s.device_id, s.resident_id, s.ts, s.occupied, s.heart_rate, s.respiration_rate, s.movement
+FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS w(device_id, lo, hi)
+JOIN telemetry.bed_samples s ON s.device_id = w.device_id AND s.ts >= w.lo AND s.ts < w.hi
+ORDER BY s.device_id, s.ts
+"""
+
+_MINUTES = """
+SELECT m.device_id, m.resident_id, m.bucket, m.samples, m.occupied_samples, m.movement_max
+FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS w(device_id, lo, hi)
+JOIN telemetry.vitals_1m m ON m.device_id = w.device_id AND m.bucket >= w.lo AND m.bucket < w.hi
+ORDER BY m.device_id, m.bucket
+"""
+
+
+def residents_of(conn: psycopg.Connection, device_ids: list[str]) -> dict[str, str]:
+    """The current resident of each bed, from its latest sample."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT device_id, resident_id FROM telemetry.latest_samples WHERE device_id = ANY(%s)", (device_ids,)
+        ).fetchall()
+    return {r["device_id"]: r["resident_id"] for r in rows}
+
+
+def evaluate(conn: psycopg.Connection, touched: list[Touched], defaults: RuleLimits) -> list[str]:
+    """Run the sample rules over touched beds; the ids of alerts opened or noted."""
+    if not touched:
+        return []
+    residents = residents_of(conn, [t.device_id for t in touched])
+    limits = limits_for(conn, residents.values(), defaults)
+    limit_of = {t.device_id: limits.get(residents.get(t.device_id, ""), defaults) for t in touched}
+    changed = _vitals(conn, touched, limit_of)
+    changed += _stillness(conn, touched, limit_of, limits, defaults)
+    return changed
+
+
+def _windows(touched: list[Touched], before: dict[str, timedelta]) -> tuple[list, list, list]:
+    return (
+        [t.device_id for t in touched],
+        [t.first - before[t.device_id] for t in touched],
+        [t.last + MINUTE for t in touched],
+    )
+
+
+def _vitals(conn: psycopg.Connection, touched: list[Touched], limit_of: dict[str, RuleLimits]) -> list[str]:
+    # Back far enough to see a whole sustained run ending in the first touched minute.
+    before = {d: timedelta(seconds=lim.sustain_s + lim.max_gap_s) for d, lim in limit_of.items()}
+    groups: dict[tuple[str, str], list[Sample]] = defaultdict(list)
+    with conn.cursor(row_factory=dict_row) as cur:
+        for r in cur.execute(_SAMPLES, _windows(touched, before)):
+            groups[(r["device_id"], r["resident_id"])].append(Sample(
+                r["ts"], r["occupied"], r["heart_rate"], r["respiration_rate"], r["movement"]))
+    changed: list[str] = []
+    for (device_id, resident_id), samples in groups.items():
+        lim = limit_of[device_id]
+        gap = timedelta(seconds=lim.max_gap_s)
+        for vital in ("heart_rate", "respiration_rate"):
+            rule = vitals.RULE_OF[vital]
+            for run in vitals.sustained(samples, vital, lim):
+                started = _episode(conn, rule.value, device_id, run.start, run.end, gap)
+                alert = store.raise_finding(conn, vitals.finding(run, vital, lim, resident_id, device_id, started))
+                if alert:
+                    changed.append(alert)
+    return changed
+
+
+def _stillness(
+    conn: psycopg.Connection, touched: list[Touched], limit_of: dict[str, RuleLimits],
+    limits: dict[str, RuleLimits], defaults: RuleLimits,
+) -> list[str]:
+    before = {d: timedelta(minutes=lim.still_minutes) for d, lim in limit_of.items()}
+    groups: dict[tuple[str, str], list[Minute]] = defaultdict(list)
+    with conn.cursor(row_factory=dict_row) as cur:
+        for r in cur.execute(_MINUTES, _windows(touched, before)):
+            groups[(r["device_id"], r["resident_id"])].append(
+                Minute(r["bucket"], r["samples"], r["occupied_samples"], r["movement_max"]))
+    changed: list[str] = []
+    for (device_id, resident_id), minutes in groups.items():
+        lim = limits.get(resident_id, defaults)
+        for run in stillness.sustained(minutes, lim):
+            started = _episode(conn, Rule.NO_MOVEMENT.value, device_id, run.start, run.end, MINUTE)
+            alert = store.raise_finding(conn, stillness.finding(run, lim, resident_id, device_id, started))
+            if alert:
+                changed.append(alert)
+    return changed
+
+
+def _episode(conn: psycopg.Connection, rule: str, device_id: str, start: datetime, end: datetime,
+             gap: timedelta) -> datetime:
+    """The start of the episode a sustained run belongs to, after recording the run in it."""
+    episode = merge(state.episode(conn, rule, device_id), start, end, gap)
+    state.save_episode(conn, rule, device_id, episode)
+    return episode.started_at

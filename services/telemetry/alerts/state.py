@@ -1,0 +1,103 @@
+"""Rule state in the database (timers live here): episodes, bed presence, device liveness,
+evaluated nights. Data functions: they take a connection and do not commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+from psycopg.rows import dict_row
+
+from .rules.bed_exit import Presence
+from .rules.device import DeviceStatus
+from .rules.episodes import Episode
+
+
+def episode(conn: psycopg.Connection, rule: str, subject: str) -> Episode | None:
+    """The latest episode of a rule on a subject, locked for update."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "SELECT started_at, last_seen_at FROM telemetry.episodes WHERE rule = %s AND subject = %s FOR UPDATE",
+            (rule, subject),
+        ).fetchone()
+    return Episode(**row) if row else None
+
+
+def save_episode(conn: psycopg.Connection, rule: str, subject: str, value: Episode) -> None:
+    conn.execute(
+        "INSERT INTO telemetry.episodes (rule, subject, started_at, last_seen_at) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (rule, subject) DO UPDATE SET started_at = EXCLUDED.started_at,"
+        " last_seen_at = EXCLUDED.last_seen_at",
+        (rule, subject, value.started_at, value.last_seen_at),
+    )
+
+
+def presence(conn: psycopg.Connection, device_id: str, resident_id: str) -> Presence:
+    """A bed's presence state, locked for update (an empty one when it has none yet)."""
+    conn.execute(
+        "INSERT INTO telemetry.bed_presence (device_id, resident_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+        (device_id, resident_id),
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "SELECT device_id, resident_id, exited_at, entered_at, attended_exit FROM telemetry.bed_presence"
+            " WHERE device_id = %s FOR UPDATE",
+            (device_id,),
+        ).fetchone()
+    return Presence(**row)
+
+
+def save_presence(conn: psycopg.Connection, value: Presence, due_at: datetime | None) -> None:
+    conn.execute(
+        "UPDATE telemetry.bed_presence SET resident_id = %s, exited_at = %s, entered_at = %s, attended_exit = %s,"
+        " due_at = %s, updated_at = now() WHERE device_id = %s",
+        (value.resident_id, value.exited_at, value.entered_at, value.attended_exit, due_at, value.device_id),
+    )
+
+
+def due_presences(conn: psycopg.Connection, now: datetime, limit: int = 500) -> list[Presence]:
+    """Beds whose timer is due, locked (skipping those another replica holds)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT device_id, resident_id, exited_at, entered_at, attended_exit FROM telemetry.bed_presence"
+            " WHERE due_at <= %s ORDER BY due_at LIMIT %s FOR UPDATE SKIP LOCKED",
+            (now, limit),
+        ).fetchall()
+    return [Presence(**r) for r in rows]
+
+
+def device_status(conn: psycopg.Connection, device_id: str) -> DeviceStatus | None:
+    """A device's latest known liveness, locked for update."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "SELECT device_id, resident_id, kind, state, at, battery FROM telemetry.device_status"
+            " WHERE device_id = %s FOR UPDATE",
+            (device_id,),
+        ).fetchone()
+    return DeviceStatus(**row) if row else None
+
+
+def save_device_status(conn: psycopg.Connection, value: DeviceStatus, due_at: datetime | None) -> None:
+    conn.execute(
+        "INSERT INTO telemetry.device_status (device_id, resident_id, kind, state, at, battery, due_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (device_id) DO UPDATE SET resident_id = EXCLUDED.resident_id, kind = EXCLUDED.kind,"
+        " state = EXCLUDED.state, at = EXCLUDED.at, battery = EXCLUDED.battery, due_at = EXCLUDED.due_at,"
+        " updated_at = now()",
+        (value.device_id, value.resident_id, value.kind, value.state, value.at, value.battery, due_at),
+    )
+
+
+def clear_device_due(conn: psycopg.Connection, device_id: str) -> None:
+    conn.execute("UPDATE telemetry.device_status SET due_at = NULL WHERE device_id = %s", (device_id,))
+
+
+def due_devices(conn: psycopg.Connection, now: datetime, limit: int = 500) -> list[DeviceStatus]:
+    """Devices whose offline timer is due, locked (skipping those another replica holds)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT device_id, resident_id, kind, state, at, battery FROM telemetry.device_status"
+            " WHERE due_at <= %s ORDER BY due_at LIMIT %s FOR UPDATE SKIP LOCKED",
+            (now, limit),
+        ).fetchall()
+    return [DeviceStatus(**r) for r in rows]

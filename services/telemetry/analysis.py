@@ -1,0 +1,138 @@
+"""The analysis worker: after ingest commits (or every analysis_interval_s) it claims touched
+minutes, recomputes their rollups (plain PostgreSQL) and runs the sample rules; it also acts on
+due timers and, now and then, on ended nights. Replicas take turns through an advisory lock
+for the rollups (one writer); timers are claimed row by row (SKIP LOCKED)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from homecare.db.migrate import Flavour, current_flavour
+
+from . import metrics, rollups
+from .alerts import event_rules, nightly, sample_rules
+from .alerts.config import limits_for
+from .alerts.rules.limits import RuleLimits
+from .settings import TelemetrySettings
+
+log = logging.getLogger(__name__)
+
+_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('telemetry.analysis'))"
+
+
+class AnalysisWorker:
+    """Keeps rollups current and runs the rules that look at stored data."""
+
+    def __init__(self, pool: ConnectionPool, config: TelemetrySettings, defaults: RuleLimits,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+        self._pool = pool
+        self._config = config
+        self._defaults = defaults
+        self._clock = clock
+        self._flavour: Flavour | None = None
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def poke(self) -> None:
+        """New samples were committed: analyse soon."""
+        self._wake.set()
+
+    # -- one step each (also what tests call) -----------------------------------------------
+
+    def analyse_once(self) -> int:
+        """Claim touched minutes until none are left (or another replica has the lock), recompute
+        their rollups and run the sample rules; how many minutes were handled."""
+        handled = 0
+        while True:
+            with self._pool.connection() as conn, conn.transaction():
+                if not _locked(conn):
+                    return handled
+                touched = rollups.claim_touched(conn, self._config.analysis_batch)
+                if not touched:
+                    return handled
+                minutes = sum(len(t.minutes) for t in touched)
+                if self._plain(conn):
+                    rollups.recompute(conn, touched)
+                self._rules(conn, touched)
+            handled += minutes
+            metrics.MINUTES_ANALYSED.inc(minutes)
+
+    def timers_once(self, now: datetime | None = None) -> list[str]:
+        """Act on due timers; ids of alerts raised."""
+        now = now or self._clock()
+        with self._pool.connection() as conn, conn.transaction():
+            return event_rules.run_due(conn, now, self.limits_of)
+
+    def nights_once(self, now: datetime | None = None) -> list[str]:
+        """Compare ended nights with their baselines; ids of alerts raised."""
+        now = now or self._clock()
+        with self._pool.connection() as conn, conn.transaction():
+            return nightly.check_nights(conn, now, self._defaults)
+
+    def limits_of(self, conn: psycopg.Connection, resident_id: str) -> RuleLimits:
+        """The limits in force for one resident."""
+        return limits_for(conn, [resident_id], self._defaults)[resident_id]
+
+    def _plain(self, conn: psycopg.Connection) -> bool:
+        if self._flavour is None:
+            self._flavour = current_flavour(conn)
+        return self._flavour is Flavour.PLAIN
+
+    def _rules(self, conn: psycopg.Connection, touched: list[rollups.Touched]) -> None:
+        # A savepoint: a failing rule must not hold back the rollups (or retry them forever).
+        try:
+            with conn.transaction():
+                sample_rules.evaluate(conn, touched, self._defaults)
+        except Exception:
+            metrics.RULE_ERRORS.labels("samples").inc()
+            log.exception("sample rules failed for %d beds", len(touched))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="telemetry-analysis", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(15)
+            self._thread = None
+
+    def _run(self) -> None:
+        next_timers = next_nights = 0.0
+        while not self._stopping.is_set():
+            self._wake.wait(self._config.analysis_interval_s)
+            self._wake.clear()
+            if self._stopping.is_set():
+                break
+            self._step("analysis", self.analyse_once)
+            clock = time.monotonic()
+            if clock >= next_timers:
+                self._step("timers", self.timers_once)
+                next_timers = clock + self._config.timer_interval_s
+            if clock >= next_nights:
+                self._step("nights", self.nights_once)
+                next_nights = clock + self._config.baseline_check_s
+
+    def _step(self, name: str, step: Callable[[], object]) -> None:
+        try:
+            step()
+        except Exception as exc:  # the database may be away: try again next round
+            metrics.RULE_ERRORS.labels(name).inc()
+            log.warning("telemetry %s step failed: %s", name, exc)
+
+
+def _locked(conn: psycopg.Connection) -> bool:
+    row = conn.execute(_LOCK).fetchone()
+    return bool(row[0] if isinstance(row, tuple) else next(iter(row.values())))

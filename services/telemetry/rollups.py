@@ -1,0 +1,125 @@
+"""Rollups kept by the service on plain PostgreSQL, and the touched minutes that drive them.
+
+`claim_touched` takes markers written by ingest; `recompute` rebuilds those minute buckets from
+the raw rows and their hours from the minutes, so late and repeated data always end up in
+rollups equal to aggregates of the raw rows. The caller holds the analysis lock (one writer of
+the rollups at a time) and owns the transaction. On TimescaleDB continuous aggregates do the
+recompute; the markers still tell the sample rules what is new.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import psycopg
+from psycopg.rows import tuple_row
+
+from .store import ORIGIN
+
+MINUTE = timedelta(minutes=1)
+
+_CLAIM = """
+DELETE FROM telemetry.touched_minutes t
+USING (
+    SELECT device_id, minute FROM telemetry.touched_minutes
+    ORDER BY marked_at LIMIT %s FOR UPDATE SKIP LOCKED
+) c
+WHERE t.device_id = c.device_id AND t.minute = c.minute
+RETURNING t.device_id, t.minute
+"""
+
+_TOUCHED = "unnest(%(devices)s::text[], %(minutes)s::timestamptz[]) AS t(device_id, minute)"
+
+_DELETE_1M = f"""
+DELETE FROM telemetry.vitals_1m v USING {_TOUCHED}
+WHERE v.device_id = t.device_id AND v.bucket = t.minute
+"""
+
+_INSERT_1M = f"""
+INSERT INTO telemetry.vitals_1m
+SELECT s.device_id, t.minute, s.resident_id,
+       count(*), count(*) FILTER (WHERE s.occupied),
+       count(s.heart_rate), sum(s.heart_rate), min(s.heart_rate), max(s.heart_rate),
+       count(s.respiration_rate), sum(s.respiration_rate), min(s.respiration_rate), max(s.respiration_rate),
+       sum(s.movement::numeric), max(s.movement)
+FROM {_TOUCHED}
+JOIN telemetry.bed_samples s
+  ON s.device_id = t.device_id AND s.ts >= t.minute AND s.ts < t.minute + INTERVAL '1 minute'
+GROUP BY s.device_id, t.minute, s.resident_id
+"""
+
+_HOURS = f"""
+SELECT DISTINCT t.device_id, date_bin('1 hour', t.minute, {ORIGIN}) AS hour FROM {_TOUCHED}
+"""
+
+_DELETE_1H = f"""
+DELETE FROM telemetry.vitals_1h v USING ({_HOURS}) h
+WHERE v.device_id = h.device_id AND v.bucket = h.hour
+"""
+
+_INSERT_1H = f"""
+INSERT INTO telemetry.vitals_1h
+SELECT m.device_id, h.hour, m.resident_id,
+       sum(m.samples), sum(m.occupied_samples),
+       sum(m.heart_rate_count), sum(m.heart_rate_sum), min(m.heart_rate_min), max(m.heart_rate_max),
+       sum(m.respiration_rate_count), sum(m.respiration_rate_sum),
+       min(m.respiration_rate_min), max(m.respiration_rate_max),
+       sum(m.movement_sum), max(m.movement_max)
+FROM ({_HOURS}) h
+JOIN telemetry.vitals_1m m
+  ON m.device_id = h.device_id AND m.bucket >= h.hour AND m.bucket < h.hour + INTERVAL '1 hour'
+GROUP BY m.device_id, h.hour, m.resident_id
+"""
+
+
+@dataclass(frozen=True)
+class Touched:
+    """The minutes of one bed that got new samples: the first and the last of them."""
+
+    device_id: str
+    first: datetime
+    last: datetime
+    minutes: tuple[datetime, ...]
+
+
+def claim_touched(conn: psycopg.Connection, limit: int) -> list[Touched]:
+    """Take up to `limit` touched-minute markers (skipping ones a writer holds), per bed."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(_CLAIM, (limit,)).fetchall()
+    return group(rows)
+
+
+def group(rows: list[tuple[str, datetime]]) -> list[Touched]:
+    """(device_id, minute) pairs as one Touched per bed, by bed id."""
+    by_device: dict[str, list[datetime]] = defaultdict(list)
+    for device_id, minute in rows:
+        by_device[device_id].append(minute)
+    return [
+        Touched(device_id, min(minutes), max(minutes), tuple(sorted(set(minutes))))
+        for device_id, minutes in sorted(by_device.items())
+    ]
+
+
+def recompute(conn: psycopg.Connection, touched: list[Touched]) -> int:
+    """Rebuild the 1m buckets of the touched minutes from raw rows and their 1h buckets from the
+    1m rows (plain PostgreSQL); how many minute buckets were rebuilt."""
+    pairs = [(t.device_id, minute) for t in touched for minute in t.minutes]
+    if not pairs:
+        return 0
+    params = {"devices": [p[0] for p in pairs], "minutes": [p[1] for p in pairs]}
+    with conn.cursor() as cur:
+        cur.execute(_DELETE_1M, params)
+        cur.execute(_INSERT_1M, params)
+        cur.execute(_DELETE_1H, params)
+        cur.execute(_INSERT_1H, params)
+    return len(pairs)
+
+
+def prune(conn: psycopg.Connection, table: str, before: datetime) -> int:
+    """Delete rollup rows older than `before` from vitals_1m or vitals_1h (plain); how many."""
+    if table not in ("vitals_1m", "vitals_1h"):
+        raise ValueError(f"not a rollup table: {table}")
+    cur = conn.execute(f"DELETE FROM telemetry.{table} WHERE bucket < %s", (before,))
+    return cur.rowcount

@@ -29,7 +29,8 @@ def auth_router(ctx: ConsoleContext) -> APIRouter:
         """The sign-in form; straight on when already signed in."""
         session = ctx.session(request)
         if session is not None:
-            return RedirectResponse(safe_next(next, home_for(session.user)), status_code=303)
+            target = home_for(session.user) if next in ("", "/") else safe_next(next, home_for(session.user))
+            return RedirectResponse(target, status_code=303)
         return _login_page(ctx, request, next)
 
     @router.post("/login", response_class=HTMLResponse)
@@ -54,7 +55,9 @@ def auth_router(ctx: ConsoleContext) -> APIRouter:
         except AuthError:
             return _login_page(ctx, request, next, username, status_code=401,
                                error="Incorrect username or password.")
-        response = RedirectResponse(safe_next(next, home_for(user)), status_code=303)
+        # "/" is only the default: a provider's home is its own page, not the board.
+        target = home_for(user) if next in ("", "/") else safe_next(next, home_for(user))
+        response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             SESSION_COOKIE, token, max_age=int(TOKEN_LIFETIME.total_seconds()), path="/",
             httponly=True, samesite="lax", secure=ctx.cookie_secure,

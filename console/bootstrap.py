@@ -17,6 +17,7 @@ from .auth_pages import auth_router
 from .board_pages import board_router
 from .changes import ChangeHub
 from .csrf import CsrfSigner, secret_key
+from .provider_pages import provider_router
 from .request_pages import request_router
 from .settings import ConsoleSettings
 from .stream import BoardFeed
@@ -47,7 +48,8 @@ class ConsoleComponent:
         static = APIRouter()
         static.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
         return [
-            auth_router(self.ctx), board_router(self.ctx, self.feed), request_router(self.ctx), static,
+            auth_router(self.ctx), board_router(self.ctx, self.feed), request_router(self.ctx),
+            provider_router(self.ctx), static,
         ]
 
     def checks(self) -> dict[str, ReadinessCheck]:

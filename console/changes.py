@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 RESYNC = "*resync*"  # queued instead of an id: reload everything (not a valid request id)
 CLOSED = "*closed*"  # queued when the console stops: end the stream
+ALERT = "alert:"  # the tag of alert ids (telemetry's channel), so they never pass for request ids
 APPLICATION_NAME = "homecare-console-listen"  # names the connection in pg_stat_activity
 _QUEUE_LIMIT = 1000
 _LIVENESS_S = 15.0  # a silent network drop shows up on the next query, so query now and then
@@ -60,9 +61,13 @@ class Subscription:
 class ChangeHub:
     """LISTENs on a channel and fans each payload out to the subscriptions."""
 
-    def __init__(self, conninfo: str, channel: str, reconnect_max_s: float = 10.0):
+    def __init__(
+        self, conninfo: str, channel: str, reconnect_max_s: float = 10.0, tagged: dict[str, str] | None = None,
+    ):
         self._conninfo = conninfo
         self._channel = channel
+        # More channels on the same connection; their payloads are published as tag + payload.
+        self._tagged = dict(tagged or {})
         self._reconnect_max_s = reconnect_max_s
         self._subs: set[Subscription] = set()
         self._lock = threading.Lock()
@@ -136,14 +141,15 @@ class ChangeHub:
     def _listen(self) -> None:
         with psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5,
                              application_name=APPLICATION_NAME) as conn:
-            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+            for channel in (self._channel, *self._tagged):
+                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
             self.publish(RESYNC)  # whatever changed while we were away
             self._listening.set()
             log.info("listening on %s", self._channel)
             checked = time.monotonic()
             while not self._stopping.is_set():
                 for note in conn.notifies(timeout=0.5):
-                    self.publish(note.payload)
+                    self.publish(self._tagged.get(note.channel, "") + note.payload)
                 if time.monotonic() - checked > _LIVENESS_S:
                     conn.execute("SELECT 1")
                     checked = time.monotonic()

@@ -14,12 +14,10 @@ from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
-from homecare.auth import AuthError, user_for_token
-
 from .board import Board
 from .board_data import load_board, load_changes
 from .changes import CLOSED, RESYNC
-from .web import ConsoleContext, now_iso
+from .web import ConsoleContext, now_iso, token_alive
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +65,7 @@ class BoardFeed:
 
     def token_alive(self, token: str) -> bool:
         """Whether the stream's session or bearer token still works."""
-        try:
-            with self.ctx.pool.connection() as conn:
-                user_for_token(conn, token)
-            return True
-        except AuthError:
-            return False
+        return token_alive(self.ctx.pool, token)
 
     def _with_html(self, row: dict[str, Any]) -> dict[str, Any]:
         return {**row, "html": str(self._row_macro(row))}

@@ -144,6 +144,16 @@ def _read_flash(value: str | None) -> dict[str, str] | None:
     return {"kind": kind, "text": unquote(text)}
 
 
+def token_alive(pool: ConnectionPool, token: str) -> bool:
+    """Whether a session or bearer token still works (streams check now and then)."""
+    try:
+        with pool.connection() as conn:
+            user_for_token(conn, token)
+        return True
+    except AuthError:
+        return False
+
+
 def login_redirect(request: Request) -> RedirectResponse:
     """Send the browser to sign in, then back to where it was going."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -1,0 +1,145 @@
+"""The provider's page: its own offers and jobs only, accept / decline / arrived / completed."""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import unquote
+
+import pytest
+
+from console.web import FLASH_COOKIE
+from homecare.auth import Role
+
+from .conftest import csrf_in, make_user, sign_in
+from .dispatching import get_request, new_provider, new_resident, open_request, set_shift
+from .test_stream import events, wait_event
+
+
+@pytest.fixture
+def carer(pool):
+    """A provider on shift (escort only, so other tests' requests are not offered to it) with an account."""
+    pid, name = new_provider(pool, ["escort"], f"Escort {uuid.uuid4().hex[:4]}", on_shift=True,
+                             location=(31.2001, 121.5001))
+    yield pid, name, make_user(pool, Role.PROVIDER, provider_id=pid)
+    set_shift(pool, pid, False)
+
+
+def _flash(client) -> str:
+    return unquote(client.cookies.get(FLASH_COOKIE) or "")
+
+
+def _offer_for(pool, request_id: str, provider_id: str) -> str:
+    offers = [o for o in get_request(pool, request_id)["offers"] if o["status"] == "pending"]
+    assert offers and offers[0]["provider_id"] == provider_id, offers
+    return offers[0]["id"]
+
+
+def test_a_provider_lands_on_its_page_and_sees_its_offer(pool, client, carer):
+    pid, name, username = carer
+    resident, resident_name = new_resident(pool, "Offer Resident")
+    request = open_request(pool, resident, "escort")
+    offer = _offer_for(pool, request, pid)
+
+    landing = sign_in(client, username)
+    page = client.get("/provider")
+
+    assert landing.headers["location"] == "/provider"
+    assert page.status_code == 200
+    assert name in page.text and "Offer Resident" in page.text and "1 Test Street" in page.text
+    assert f'data-accept="{offer}"' in page.text
+
+
+def test_accept_then_arrived_then_completed(pool, client, carer):
+    pid, _, username = carer
+    resident, _ = new_resident(pool)
+    request = open_request(pool, resident, "escort")
+    offer = _offer_for(pool, request, pid)
+    sign_in(client, username)
+
+    def post(path: str):
+        return client.post(path, data={"csrf_token": csrf_in(client.get("/provider").text)})
+
+    assert post(f"/provider/offers/{offer}/accept").status_code == 303
+    assert get_request(pool, request)["status"] == "assigned"
+    assert "Accepted" in _flash(client)
+    assert f'data-job="{request}"' in client.get("/provider").text
+
+    post(f"/provider/requests/{request}/arrived")
+    assert get_request(pool, request)["status"] == "arrived"
+    post(f"/provider/requests/{request}/complete")
+
+    done = get_request(pool, request)
+    assert done["status"] == "completed"
+    assert f"provider:{pid}" in {e["actor"] for e in done["timeline"]}
+    assert f'data-job="{request}"' not in client.get("/provider").text
+
+
+def test_decline_moves_the_offer_on(pool, client, carer):
+    pid, _, username = carer
+    resident, _ = new_resident(pool)
+    request = open_request(pool, resident, "escort")
+    offer = _offer_for(pool, request, pid)
+    sign_in(client, username)
+
+    client.post(f"/provider/offers/{offer}/decline",
+                data={"csrf_token": csrf_in(client.get("/provider").text), "reason": "too far"})
+
+    after = get_request(pool, request)
+    assert next(o for o in after["offers"] if o["id"] == offer)["status"] == "declined"
+    assert after["status"] != "assigned"
+    assert f'data-offer="{offer}"' not in client.get("/provider").text
+
+
+def test_a_provider_cannot_take_another_providers_offer_or_job(pool, client, carer):
+    pid, _, _ = carer
+    resident, _ = new_resident(pool)
+    request = open_request(pool, resident, "escort")
+    offer = _offer_for(pool, request, pid)
+    other_pid, _ = new_provider(pool, ["escort"])
+    sign_in(client, make_user(pool, Role.PROVIDER, provider_id=other_pid))
+    token = csrf_in(client.get("/provider").text)
+
+    client.post(f"/provider/offers/{offer}/accept", data={"csrf_token": token})
+    assert "another provider" in _flash(client)
+    client.post(f"/provider/requests/{request}/complete", data={"csrf_token": token})
+
+    assert get_request(pool, request)["status"] == "offered"
+    assert f'data-offer="{offer}"' not in client.get("/provider").text
+
+
+def test_the_shift_switch(pool, client, carer):
+    pid, _, username = carer
+    sign_in(client, username)
+
+    client.post("/provider/shift", data={"csrf_token": csrf_in(client.get("/provider").text), "on_shift": "false"})
+
+    assert "Off shift" in client.get("/provider").text
+    client.post("/provider/shift", data={"csrf_token": csrf_in(client.get("/provider").text), "on_shift": "true"})
+    assert "On shift" in client.get("/provider").text
+
+
+PROVIDER_ACTIONS = [
+    ("GET", "/provider"), ("POST", "/provider/offers/o-x/accept"), ("POST", "/provider/offers/o-x/decline"),
+    ("POST", "/provider/requests/r-x/arrived"), ("POST", "/provider/requests/r-x/complete"),
+    ("POST", "/provider/shift"), ("GET", "/events/provider"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), PROVIDER_ACTIONS)
+def test_a_dispatcher_gets_403_on_provider_actions(signed_in, method, path):
+    data = {"csrf_token": csrf_in(signed_in.get("/").text)} if method == "POST" else None
+
+    assert signed_in.request(method, path, data=data).status_code == 403
+
+
+def test_the_provider_stream_says_refresh_when_its_request_changes(pool, client, carer):
+    pid, _, username = carer
+    sign_in(client, username)
+    resident, _ = new_resident(pool)
+
+    with client.stream("GET", "/events/provider") as response:
+        assert response.status_code == 200
+        stream = events(response)
+        wait_event(stream, "snapshot")
+        open_request(pool, resident, "escort")  # offered to this provider
+        assert wait_event(stream, "refresh") == {}

@@ -149,15 +149,17 @@ class ProviderCrew:
             if decision.answer == "ignore":
                 self._stats.add("offers_ignored")
                 return
-            await asyncio.sleep(real_delay(decision.after_s, self._speed, offer.get("deadline_at"), self._now()))
+            delay = real_delay(decision.after_s, self._speed, offer.get("deadline_at"), self._now())
             if decision.answer == "decline":
+                await asyncio.sleep(delay)
                 response = await self._call(
                     agent, "POST", f"/api/v1/offers/{offer['id']}/decline", json={"reason": decision.reason}
                 )
                 self._count(response, "offers_declined", "offer_conflicts", "decline")
                 return
-            agent.active += 1  # count the job before the call, so a second offer sees the load
+            agent.active += 1  # taken from the moment they decide, so the next offer sees the load
             try:
+                await asyncio.sleep(delay)
                 response = await self._call(agent, "POST", f"/api/v1/offers/{offer['id']}/accept")
                 if self._count(response, "offers_accepted", "offer_conflicts", "accept"):
                     await self._serve(agent, offer, response.json())

@@ -85,12 +85,12 @@ class Scenario(BaseModel):
     # -- loading ------------------------------------------------------------------------------
 
     @classmethod
-    def preset(cls, name: str, **overrides: Any) -> Scenario:
-        """A named preset (see PRESETS), with some fields changed."""
+    def preset(cls, preset: str, /, **overrides: Any) -> Scenario:
+        """A named preset (see PRESETS), with some fields changed (None leaves a field as is)."""
         try:
-            base = PRESETS[name]
+            base = PRESETS[preset]
         except KeyError:
-            raise ValueError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}") from None
+            raise ValueError(f"unknown preset {preset!r}; known: {', '.join(sorted(PRESETS))}") from None
         return cls.model_validate({**base, **{k: v for k, v in overrides.items() if v is not None}})
 
     @classmethod

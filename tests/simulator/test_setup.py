@@ -105,3 +105,14 @@ def test_real_delay_is_scaled_and_answers_before_the_deadline():
     assert real_delay(120, speed=60) == 2
     deadline = (now + timedelta(seconds=30)).isoformat()
     assert real_delay(90, speed=1, deadline=deadline, now=now) == 15
+
+
+def test_the_example_scenario_file_loads():
+    from pathlib import Path
+
+    import devices.simulator
+
+    example = Path(devices.simulator.__file__).parent / "scenarios" / "example.yaml"
+    scenario = Scenario.load(example)
+    assert (scenario.name, scenario.homes, scenario.start_time, scenario.provider.decide_after_s) == (
+        "busy-morning", 40, "07:00", (20.0, 90.0))

@@ -1,0 +1,124 @@
+"""Simulated providers against a hand-written fake of the http-v1 dispatch endpoints.
+
+The real platform is exercised in test_against_platform.py; this fake adds the situations a
+short real run rarely shows: an offer that expired, a token that expired, no en-route endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx
+
+from devices.simulator.crew import ProviderCrew
+from devices.simulator.providers import ProviderPolicy
+from devices.simulator.roster import EnrolledProvider
+from devices.simulator.scenario import ProviderConduct
+from devices.simulator.stats import SimStats
+from tests.support import wait_for
+
+
+class FakeDispatch:
+    """Offers for one provider; records every call in order."""
+
+    def __init__(self, offers: list[dict]):
+        self.offers = {o["id"]: o for o in offers}
+        self.calls: list[tuple[str, str, int]] = []
+        self.tokens_issued = 0
+        self.valid_tokens: set[str] = set()
+        self._lock = threading.Lock()
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            response = self._handle(request)
+            self.calls.append((request.method, request.url.path, response.status_code))
+            return response
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        path, method = request.url.path, request.method
+        if path == "/api/v1/auth/token":
+            form = dict(x.split("=") for x in request.content.decode().split("&"))
+            if form != {"username": "provider-t-0000", "password": "pw-12345678"}:
+                return httpx.Response(401, json={"detail": "wrong credentials"})
+            self.tokens_issued += 1
+            token = f"tok-{self.tokens_issued}"
+            self.valid_tokens.add(token)
+            return httpx.Response(200, json={"access_token": token, "token_type": "bearer"})
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if token not in self.valid_tokens:
+            return httpx.Response(401, json={"detail": "token unknown or expired"})
+        if path == "/api/v1/offers":
+            assert request.url.params["status"] == "pending"
+            pending = [o for o in self.offers.values() if o["status"] == "pending"]
+            if self.tokens_issued == 1 and len(self.calls) > 3:
+                self.valid_tokens.clear()  # the first token expires after a few calls
+            return httpx.Response(200, json=pending)
+        parts = path.split("/")
+        if parts[3] == "offers":
+            offer = self.offers[parts[4]]
+            if offer.get("expired"):
+                offer["status"] = "expired"
+                return httpx.Response(409, json={"detail": "offer expired"})
+            offer["status"] = "accepted" if parts[5] == "accept" else "declined"
+            if parts[5] == "decline":
+                assert json.loads(request.content)["reason"]
+            return httpx.Response(200, json={"id": offer["request_id"], "status": "assigned"})
+        if parts[3] == "requests" and parts[5] == "en-route":
+            return httpx.Response(404, json={"detail": "Not Found"})
+        if parts[3] == "requests" and parts[5] in ("arrived", "complete"):
+            return httpx.Response(200, json={"id": parts[4], "status": parts[5]})
+        return httpx.Response(500, json={"detail": f"unexpected {method} {path}"})
+
+
+def _offer(n: int, service: str = "meal", **extra) -> dict:
+    return {"id": f"o-{n}", "request_id": f"r-{n}", "status": "pending", "service": service,
+            "resident_id": f"res-{n}", "eta_minutes": 10, **extra}
+
+
+def test_providers_accept_travel_arrive_and_complete_in_order():
+    fake = FakeDispatch([_offer(1), _offer(2, expired=True), _offer(3, "emergency")])
+    login = EnrolledProvider(index=0, id="p-1", name="Li Mei", services=["meal", "emergency"], lat=31.23,
+                             lon=121.47, capacity=3, username="provider-t-0000", password="pw-12345678")
+    conduct = ProviderConduct(accept_rate=1.0, ignore_rate=0.0, decide_after_s=(30, 60))
+    policy = ProviderPolicy(login.name, (login.lat, login.lon), login.capacity, conduct, seed=1)
+    stats = SimStats()
+    crew = ProviderCrew("http://platform.test", [(login, policy)], speed=600, stats=stats,
+                        poll_interval_s=0.05, transport=httpx.MockTransport(fake.handler))
+    started = time.monotonic()
+    crew.start()
+    try:
+        wait_for(lambda: stats.get("requests_completed") == 2, timeout=15, what="two requests completed")
+    finally:
+        crew.stop()
+    elapsed = time.monotonic() - started
+    # travel of ~10 minutes and at least 10 minutes of service, at 600x: two seconds or more
+    assert elapsed > 1.5
+    for n in (1, 3):
+        mine = [c for c in fake.calls
+                if c[2] != 401 and c[1].endswith((f"o-{n}/accept", f"r-{n}/arrived", f"r-{n}/complete"))]
+        assert [c[1].rsplit("/", 1)[-1] for c in mine] == ["accept", "arrived", "complete"]
+    assert not [c for c in fake.calls if "r-2/" in c[1]], "no work on an expired offer"
+    assert stats.get("offers_accepted") == 2 and stats.get("offer_conflicts") == 1
+    assert stats.get("provider_errors") == 0
+    assert fake.tokens_issued == 2, "signed in again when the token expired"
+    assert len([c for c in fake.calls if c[1].endswith("/en-route")]) == 1, "a missing en-route is tried once"
+
+
+def test_a_provider_at_capacity_declines():
+    fake = FakeDispatch([_offer(1), _offer(2)])
+    login = EnrolledProvider(index=0, id="p-1", name="Li Mei", services=["meal"], lat=31.23, lon=121.47,
+                             capacity=1, username="provider-t-0000", password="pw-12345678")
+    conduct = ProviderConduct(accept_rate=1.0, ignore_rate=0.0, decide_after_s=(0, 0))
+    policy = ProviderPolicy(login.name, (login.lat, login.lon), login.capacity, conduct, seed=1)
+    stats = SimStats()
+    crew = ProviderCrew("http://platform.test", [(login, policy)], speed=60, stats=stats,
+                        poll_interval_s=0.05, transport=httpx.MockTransport(fake.handler))
+    crew.start()
+    try:
+        wait_for(lambda: stats.get("offers_declined") == 1, timeout=10, what="one offer declined")
+    finally:
+        crew.stop()
+    assert stats.get("offers_accepted") == 1
+    assert sorted(o["status"] for o in fake.offers.values()) == ["accepted", "declined"]

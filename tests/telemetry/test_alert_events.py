@@ -1,0 +1,172 @@
+"""The event rules on the real database: night bed exits (with dispatch saying whether a provider
+is on site), falls, device liveness and batteries, and their timers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from homecare.contract.models import Service
+from homecare.internal import DeviceState
+from homecare.residents import store as residents
+from services.dispatch.domain.matching import Location
+from services.dispatch.queries import open_requests_for
+from services.dispatch.domain.requests import Status
+from services.dispatch.store import new_id, providers
+from services.dispatch.usecases import intake, progress
+from services.dispatch.usecases.context import Dispatch
+from services.telemetry.alerts import event_rules
+from services.telemetry.alerts.rules.limits import RuleLimits
+from tests.support import unique
+
+from .alert_support import alert, alerts_of, bed_event, worker
+
+LIMITS = RuleLimits()
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _last_night_at(hour: int, minute: int = 0) -> datetime:
+    """Today's (or yesterday's) given local time in Shanghai, in the past, as UTC."""
+    now = datetime.now(SHANGHAI)
+    ts = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return (ts if ts < now - timedelta(hours=1) else ts - timedelta(days=1)).astimezone(UTC)
+
+
+def _resident(pool) -> str:
+    body = residents.NewResident(name=f"Resident {uuid.uuid4().hex[:6]}", address="1 Test Road", district="Huangpu",
+                                 location=residents.Location(lat=31.23, lon=121.47))
+    with pool.connection() as conn:
+        return residents.enrol(conn, body).id
+
+
+def _bed_events(pool, bed: str, resident: str, *events: tuple[str, datetime]) -> None:
+    for type_, ts in events:
+        with pool.connection() as conn, conn.transaction():
+            event_rules.on_bed_event(conn, bed_event(bed, resident, type_, ts), LIMITS, datetime.now(UTC))
+
+
+def _timers(pool, after: timedelta = timedelta(minutes=2)) -> list[str]:
+    return worker(pool).timers_once(datetime.now(UTC) + after)
+
+
+def test_a_night_exit_returning_at_29_minutes_is_quiet_and_at_31_minutes_alerts(pool):
+    exit_at = _last_night_at(2)
+    back_bed, back = unique("bed"), unique("res")
+    _bed_events(pool, back_bed, back, ("bed.exit", exit_at), ("bed.entry", exit_at + timedelta(minutes=29)))
+    late_bed, late = unique("bed"), unique("res")
+    _bed_events(pool, late_bed, late, ("bed.exit", exit_at), ("bed.entry", exit_at + timedelta(minutes=31)))
+    _timers(pool)
+    assert alerts_of(pool, back) == []
+    [found] = alerts_of(pool, late)
+    assert found["rule"] == "night_bed_exit" and found["started_at"] == exit_at and found["device_id"] == late_bed
+    assert "returned after 31 minutes" in found["summary"]
+
+
+def test_a_night_exit_without_return_alerts_when_its_timer_is_due(pool):
+    exit_at = _last_night_at(3)
+    bed, resident = unique("bed"), unique("res")
+    _bed_events(pool, bed, resident, ("bed.exit", exit_at))
+    # The exit was learnt late: it waits for the settle time before it is judged.
+    assert worker(pool).timers_once(datetime.now(UTC)) == [] and alerts_of(pool, resident) == []
+    raised = _timers(pool)
+    [found] = alerts_of(pool, resident)
+    assert found["id"] in raised and "not back after" in found["summary"]
+    assert _timers(pool) == []  # the timer is gone
+
+
+def test_a_daytime_exit_does_not_alert(pool):
+    exit_at = _last_night_at(14)
+    bed, resident = unique("bed"), unique("res")
+    _bed_events(pool, bed, resident, ("bed.exit", exit_at), ("bed.entry", exit_at + timedelta(hours=2)))
+    _timers(pool)
+    assert alerts_of(pool, resident) == []
+
+
+@pytest.fixture
+def provider_on_site(pool):
+    """A resident whose bathing request a provider has arrived for, through dispatch's use cases."""
+    resident = _resident(pool)
+    ctx = Dispatch()
+    with pool.connection() as conn, conn.transaction():
+        # Far away, and off shift again once assigned, so no other test's request is offered to it.
+        provider = providers.insert(conn, new_id("p"), "Carer On Site", ["bathing"], Location(-45.0, -170.0), 2)
+        request_id = intake.phoned(conn, ctx, resident, Service.BATHING, "evening bath", "dispatcher:test").request_id
+        progress.assign_manually(conn, ctx, request_id, provider["id"], "dispatcher:test")
+        providers.set_on_shift(conn, provider["id"], False)
+        progress.advance(conn, ctx, request_id, Status.ARRIVED, f"provider:{provider['id']}", provider["id"])
+    with pool.connection() as conn:
+        assert [r["status"] for r in open_requests_for(conn, resident)] == ["arrived"]
+    yield resident
+    with pool.connection() as conn, conn.transaction():
+        progress.advance(conn, ctx, request_id, Status.COMPLETED, f"provider:{provider['id']}", provider["id"])
+
+
+def test_a_night_exit_while_a_provider_is_on_site_does_not_alert(pool, provider_on_site):
+    resident = provider_on_site
+    exit_at = _last_night_at(23)
+    bed = unique("bed")
+    _bed_events(pool, bed, resident, ("bed.exit", exit_at), ("bed.entry", exit_at + timedelta(minutes=45)))
+    _bed_events(pool, bed, resident, ("bed.exit", exit_at + timedelta(minutes=50)))
+    _timers(pool)
+    assert alerts_of(pool, resident) == []
+
+
+def test_a_fall_is_one_alert_per_resident_with_each_event_recorded_once(pool):
+    bed, resident = unique("bed"), unique("res")
+    event = bed_event(bed, resident, "fall.suspected", datetime.now(UTC), confidence=0.9)
+    for _ in range(2):  # the second is a redelivery
+        with pool.connection() as conn, conn.transaction():
+            event_rules.on_fall(conn, event, emergency_requested=True)
+    [found] = alerts_of(pool, resident)
+    assert (found["rule"], found["severity"], found["category"]) == ("fall_suspected", "critical", "person")
+    assert alert(pool, found["id"])["occurrences"] == 1
+    with pool.connection() as conn, conn.transaction():
+        event_rules.on_fall(conn, bed_event(bed, resident, "fall.suspected", datetime.now(UTC)), True)
+    assert [a["occurrences"] for a in alerts_of(pool, resident)] == [2]
+
+
+def _state(bed: str, resident: str, state: str, at: datetime, battery: float | None = None) -> DeviceState:
+    return DeviceState(device_id=bed, device_kind="bed", resident_id=resident, state=state, at=at, battery=battery)
+
+
+def _announce(pool, message: DeviceState) -> list[str]:
+    with pool.connection() as conn, conn.transaction():
+        return event_rules.on_device_state(conn, message, LIMITS, datetime.now(UTC))
+
+
+def test_offline_devices_alert_after_the_grace_time_and_clear_when_back(pool):
+    bed, resident = unique("bed"), unique("res")
+    now = datetime.now(UTC)
+    assert _announce(pool, _state(bed, resident, "offline", now)) == []
+    assert worker(pool).timers_once(now + timedelta(minutes=4)) == []
+    [raised] = worker(pool).timers_once(now + timedelta(minutes=6))
+    found = alert(pool, raised)
+    assert (found["rule"], found["category"], found["resident_id"]) == ("device_offline", "device", resident)
+    assert _announce(pool, _state(bed, resident, "offline", now)) == []  # a repeat changes nothing
+    assert _announce(pool, _state(bed, resident, "online", now + timedelta(minutes=8))) == [raised]
+    cleared = alert(pool, raised)
+    assert cleared["state"] == "resolved" and cleared["resolved_by"] == "system"
+    # Offline announced late (past its grace time): an alert at once.
+    other = unique("bed")
+    assert len(_announce(pool, _state(other, resident, "offline", now - timedelta(minutes=10)))) == 1
+    # Device alerts are counted per device, apart from person alerts.
+    assert sorted(a["device_id"] for a in alerts_of(pool, resident, ["open"])) == [other]
+
+
+def test_silent_beds_and_low_batteries_are_device_alerts(pool):
+    bed, button, resident = unique("bed"), unique("btn"), unique("res")
+    now = datetime.now(UTC)
+    [silent] = _announce(pool, _state(bed, resident, "silent", now))
+    assert alert(pool, silent)["rule"] == "device_silent"
+    with pool.connection() as conn, conn.transaction():
+        event_rules.on_battery_low(conn, bed_event(button, resident, "battery.low", now, battery=0.12,
+                                                   device_kind="button"))
+    low = [a for a in alerts_of(pool, resident) if a["rule"] == "battery_low"]
+    assert [(a["device_id"], a["category"], a["severity"]) for a in low] == [(button, "device", "low")]
+    # A status with a charged battery clears it.
+    changed = _announce(pool, DeviceState(device_id=button, device_kind="button", resident_id=resident,
+                                          state="online", at=now + timedelta(minutes=1), battery=0.95))
+    assert low[0]["id"] in changed and alert(pool, low[0]["id"])["state"] == "resolved"

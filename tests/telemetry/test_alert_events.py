@@ -13,8 +13,8 @@ from homecare.contract.models import Service
 from homecare.internal import DeviceState
 from homecare.residents import store as residents
 from services.dispatch.domain.matching import Location
-from services.dispatch.queries import open_requests_for
 from services.dispatch.domain.requests import Status
+from services.dispatch.queries import open_requests_for
 from services.dispatch.store import new_id, providers
 from services.dispatch.usecases import intake, progress
 from services.dispatch.usecases.context import Dispatch

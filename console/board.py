@@ -80,8 +80,14 @@ def board_row(request: Mapping[str, Any], resident_name: str | None) -> dict[str
         "sla_due_at": _iso(request.get("sla_due_at")) if section == "active" else None,
         "eta_minutes": request.get("eta_minutes"),
         "section": section,
+        "alarm": is_alarm(request),
         "sort": sort_key(request),
     }
+
+
+def is_alarm(request: Mapping[str, Any]) -> bool:
+    """An emergency nobody has taken yet: the board flashes it, and beeps when it appears."""
+    return request.get("service") == "emergency" and request["status"] in ("open", "offered", "escalated")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ def board_router(ctx: ConsoleContext, feed: BoardFeed) -> APIRouter:
         """The board, rendered whole; its script then keeps it live."""
         return ctx.render(request, "board.html", {
             "board": feed.board(),
+            "alerts": feed.alerts(),
             "server_time": now_iso(),
             "sla_warn_s": int(ctx.settings.sla_warn_minutes * 60),
             "recent_limit": ctx.settings.recent_limit,

@@ -13,9 +13,10 @@ from homecare.settings import Settings
 from services.dispatch.bootstrap import context as dispatch_context
 from services.dispatch.settings import DispatchSettings
 
+from .alert_pages import alert_router
 from .auth_pages import auth_router
 from .board_pages import board_router
-from .changes import ChangeHub
+from .changes import ALERT, ChangeHub
 from .csrf import CsrfSigner, secret_key
 from .provider_pages import provider_router
 from .request_pages import request_router
@@ -49,7 +50,7 @@ class ConsoleComponent:
         static.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
         return [
             auth_router(self.ctx), board_router(self.ctx, self.feed), request_router(self.ctx),
-            provider_router(self.ctx), static,
+            provider_router(self.ctx), alert_router(self.ctx), static,
         ]
 
     def checks(self) -> dict[str, ReadinessCheck]:
@@ -69,7 +70,7 @@ def build(
         pool=pool,
         settings=console,
         csrf=CsrfSigner(secret_key(settings)),
-        hub=ChangeHub(pool.conninfo, console.channel, console.reconnect_max_s),
+        hub=ChangeHub(pool.conninfo, console.channel, console.reconnect_max_s, tagged={console.alert_channel: ALERT}),
         templates=templates(),
         cookie_secure=secure,
         dispatch=dispatch_context(DispatchSettings()),

@@ -13,6 +13,9 @@ class ConsoleSettings(BaseSettings):
 
     # The PostgreSQL channel dispatch NOTIFYs with a request id inside every change.
     channel: str = Field(default="dispatch_request_changed", pattern=r"^[a-z_][a-z0-9_]*$")
+    # The channel telemetry NOTIFYs with an alert id inside every change of an alert.
+    alert_channel: str = Field(default="telemetry_alert_changed", pattern=r"^[a-z_][a-z0-9_]*$")
+    alert_limit: int = Field(default=100, ge=1, le=1000)  # unresolved alerts the board shows
     heartbeat_s: float = Field(default=15.0, gt=0)  # SSE comment, so proxies keep the stream
     coalesce_s: float = Field(default=0.1, ge=0)  # a burst of changes becomes one SSE event
     reconnect_max_s: float = Field(default=10.0, gt=0)  # backoff cap of the LISTEN connection

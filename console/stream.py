@@ -14,9 +14,10 @@ from typing import Any
 
 from fastapi.concurrency import run_in_threadpool
 
+from . import alerts_data
 from .board import Board
 from .board_data import load_board, load_changes
-from .changes import CLOSED, RESYNC
+from .changes import ALERT, CLOSED, RESYNC
 from .web import ConsoleContext, now_iso, token_alive
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,17 @@ class BoardFeed:
     def __init__(self, ctx: ConsoleContext):
         self.ctx = ctx
         self._row_macro = ctx.templates.env.get_template("_rows.html").module.request_row
+        self._alert_macro = ctx.templates.env.get_template("_alerts.html").module.alert_item
 
     def board(self) -> Board:
         """The board as it is now."""
         with self.ctx.pool.connection() as conn:
             return load_board(conn, self.ctx.settings.active_limit, self.ctx.settings.recent_limit)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Open and acknowledged alerts, most pressing first."""
+        with self.ctx.pool.connection() as conn:
+            return alerts_data.unresolved(conn, self.ctx.settings.alert_limit)
 
     def snapshot(self) -> dict[str, Any]:
         """The `snapshot` event's data."""
@@ -50,22 +57,30 @@ class BoardFeed:
             "recent": [self._with_html(r) for r in board.recent],
             "recent_limit": self.ctx.settings.recent_limit,
             "counts": board.counts,
+            "alerts": [self._alert_html(a) for a in self.alerts()],
         }
 
-    def changes(self, request_ids: list[str]) -> dict[str, Any]:
-        """The `changes` event's data for these request ids."""
+    def changes(self, items: list[str]) -> dict[str, Any]:
+        """The `changes` event's data for these request ids and tagged alert ids."""
+        alert_ids = [i.removeprefix(ALERT) for i in items if i.startswith(ALERT)]
+        request_ids = [i for i in items if not i.startswith(ALERT)]
+        data: dict[str, Any] = {"server_time": now_iso(), "rows": [], "removed": [],
+                                "alerts": [], "alerts_removed": []}
         with self.ctx.pool.connection() as conn:
-            rows, removed, counts = load_changes(conn, request_ids)
-        return {
-            "server_time": now_iso(),
-            "rows": [self._with_html(r) for r in rows],
-            "removed": removed,
-            "counts": counts,
-        }
+            if request_ids:
+                rows, data["removed"], data["counts"] = load_changes(conn, request_ids)
+                data["rows"] = [self._with_html(r) for r in rows]
+            if alert_ids:
+                alerts, data["alerts_removed"] = alerts_data.changed(conn, alert_ids)
+                data["alerts"] = [self._alert_html(a) for a in alerts]
+        return data
 
     def token_alive(self, token: str) -> bool:
         """Whether the stream's session or bearer token still works."""
         return token_alive(self.ctx.pool, token)
+
+    def _alert_html(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {**row, "html": str(self._alert_macro(row))}
 
     def _with_html(self, row: dict[str, Any]) -> dict[str, Any]:
         return {**row, "html": str(self._row_macro(row))}

@@ -92,6 +92,11 @@ class ConsoleContext:
     cookie_secure: bool
     dispatch: Dispatch  # the configuration dispatch's use cases run with
 
+    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run one data function or use case in one transaction: `fn(conn, *args)`."""
+        with self.pool.connection() as conn:
+            return fn(conn, *args)
+
     def act(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run one use case in one transaction: `fn(conn, dispatch, *args)`."""
         with self.pool.connection() as conn:

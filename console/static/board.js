@@ -13,6 +13,11 @@
   let recentLimit = Number(board.dataset.recentLimit || 15);
   let clockOffset = offsetFrom(board.dataset.serverTime); // server clock minus ours
   const rows = new Map(); // request id -> row
+  const alerts = new Map(); // alert id -> row
+  const alerted = new Set(); // ids whose alarm already sounded (requests and alerts)
+  let firstSnapshot = true;
+  const alertList = document.getElementById("alerts");
+  const alertsEmpty = document.getElementById("alerts-empty");
   const live = document.getElementById("live");
   const tbody = {
     active: document.querySelector("#active tbody"),
@@ -51,26 +56,108 @@
 
   // --- applying events -----------------------------------------------------------------------
 
+  // A snapshot never beeps (it is what the page already showed, or a reconnect); alarms that
+  // are in it count as heard, so only emergencies that appear afterwards sound.
   function onSnapshot(data) {
     clockOffset = offsetFrom(data.server_time);
     recentLimit = data.recent_limit;
     rows.clear();
     for (const row of data.active.concat(data.recent)) rows.set(row.id, row);
+    alerts.clear();
+    for (const a of data.alerts || []) alerts.set(a.id, a);
     render(new Set());
+    renderAlerts(new Set());
     setCounts(data.counts);
+    if (firstSnapshot) for (const id of alarmIds()) alerted.add(id);
+    else soundNewAlarms(); // a reconnect: emergencies that came meanwhile still sound
+    firstSnapshot = false;
   }
 
   function onChanges(data) {
     clockOffset = offsetFrom(data.server_time);
-    for (const id of data.removed) rows.delete(id);
+    for (const id of data.removed || []) rows.delete(id);
     const changed = new Set();
-    for (const row of data.rows) {
+    for (const row of data.rows || []) {
       rows.set(row.id, row);
       changed.add(row.id);
     }
-    render(changed);
-    setCounts(data.counts);
+    for (const id of data.alerts_removed || []) alerts.delete(id);
+    const changedAlerts = new Set();
+    for (const a of data.alerts || []) {
+      alerts.set(a.id, a);
+      changedAlerts.add(a.id);
+    }
+    if (changed.size || (data.removed || []).length) render(changed);
+    if (changedAlerts.size || (data.alerts_removed || []).length) renderAlerts(changedAlerts);
+    if (data.counts) setCounts(data.counts);
+    soundNewAlarms();
   }
+
+  function alarmIds() {
+    const ids = [];
+    for (const row of rows.values()) if (row.alarm) ids.push(row.id);
+    for (const a of alerts.values()) if (a.emergency) ids.push(a.id);
+    return ids;
+  }
+
+  // New emergencies: a beep (when sound is on) and the title blinks until the tab is looked at.
+  function soundNewAlarms() {
+    const fresh = alarmIds().filter((id) => !alerted.has(id));
+    if (!fresh.length) return;
+    for (const id of fresh) alerted.add(id);
+    if (window.Homecare) window.Homecare.beep();
+    blinkTitle();
+  }
+
+  let blinker = null;
+  function blinkTitle() {
+    if (blinker || !document.hidden) return;
+    let on = false;
+    blinker = setInterval(() => {
+      on = !on;
+      document.title = on ? "⚠ EMERGENCY" : baseTitle;
+    }, 800);
+    document.addEventListener("visibilitychange", function stop() {
+      if (document.hidden) return;
+      clearInterval(blinker);
+      blinker = null;
+      setCounts(lastCounts);
+      document.removeEventListener("visibilitychange", stop);
+    });
+  }
+
+  function renderAlerts(changed) {
+    const list = [...alerts.values()].sort((a, b) => compareKeys(a.sort, b.sort));
+    scratch.innerHTML = list.map((a) => a.html).join("");
+    for (const li of scratch.content.querySelectorAll("li[data-alert]")) {
+      if (changed.has(li.dataset.alert)) li.classList.add("changed");
+    }
+    alertList.replaceChildren(scratch.content);
+    alertsEmpty.hidden = list.length > 0;
+    document.getElementById("alerts-total").textContent = String(list.length);
+    localiseTimes();
+  }
+
+  // One click acknowledges; the change comes back over the stream like any other.
+  alertList.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-ack]");
+    if (!button) return;
+    button.disabled = true;
+    fetch("/alerts/" + encodeURIComponent(button.dataset.ack) + "/acknowledge", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": window.Homecare ? window.Homecare.csrf() : "" },
+    }).then((r) => {
+      if (!r.ok && r.status !== 303) button.disabled = false;
+    }, () => { button.disabled = false; });
+  });
+
+  // A click anywhere on a request row opens it (the name is the link for keyboards).
+  board.addEventListener("click", (event) => {
+    const tr = event.target.closest("tr.request[data-id]");
+    if (!tr || event.target.closest("a, button")) return;
+    window.location.assign("/requests/" + encodeURIComponent(tr.dataset.id));
+  });
 
   // --- rendering -----------------------------------------------------------------------------
 
@@ -109,6 +196,7 @@
   }
 
   function setCounts(counts) {
+    if (!counts) return;
     lastCounts = counts;
     showTotal();
     for (const chip of document.querySelectorAll("#counts [data-status]")) {

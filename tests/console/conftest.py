@@ -24,7 +24,7 @@ def console(pool):
     from console.bootstrap import build  # imports dispatch, which rule tests do not need
 
     component = build(
-        Settings(secret_key="console-test-secret", environment="development"),
+        Settings(secret_key=SECRET, environment="development"),
         pool,
         ConsoleSettings(heartbeat_s=0.5, coalesce_s=0.05),
     )
@@ -56,6 +56,16 @@ def dispatcher(pool) -> str:
 @pytest.fixture
 def provider_user(pool) -> str:
     return make_user(pool, Role.PROVIDER, provider_id=f"prov-{uuid.uuid4().hex[:8]}")
+
+
+SECRET = "console-test-secret"
+
+
+def valid_csrf(client: TestClient) -> str:
+    """The CSRF token of the client's session, as a page would carry it (so only the role refuses)."""
+    from console.csrf import CsrfSigner
+
+    return CsrfSigner(SECRET.encode()).token_for(client.cookies.get("homecare_session"))
 
 
 def csrf_in(html: str) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from console.web import FLASH_COOKIE
 
-from .conftest import csrf_in, sign_in
+from .conftest import csrf_in, sign_in, valid_csrf
 from .dispatching import get_request, new_provider, new_resident, open_request, set_shift
 
 CONTACTS = [{"name": "Zhang Wei", "phone": "+86 139 1111 2222", "relation": "daughter"}]
@@ -175,15 +175,8 @@ def test_a_provider_gets_403_on_every_dispatcher_action(pool, client, provider_u
     resident, _ = new_resident(pool)
     request = open_request(pool, resident, "meal")
     assert sign_in(client, provider_user).status_code == 303
-    token = client.cookies.get("homecare_session")
-    from console.csrf import (
-        CsrfSigner,  # a valid CSRF token: the role alone must refuse
-        secret_key,
-    )
-    from homecare.settings import Settings
-
-    csrf = CsrfSigner(secret_key(Settings(secret_key="console-test-secret", environment="development")))
-    data = {"csrf_token": csrf.token_for(token), "provider_id": "x", "reason": "x", "text": "x",
+    # A valid CSRF token: the role alone must refuse.
+    data = {"csrf_token": valid_csrf(client), "provider_id": "x", "reason": "x", "text": "x",
             "resident_id": resident, "service": "meal"}
 
     response = client.request(method, path.format(id=request), data=data if method == "POST" else None)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from homecare.api.deps import DbConn, DispatcherUser
 from homecare.auth import User
+from homecare.errors import Invalid
 from homecare.residents import store as residents
 
 from . import alert_queries
@@ -120,10 +121,18 @@ def alerts_router(defaults: RuleLimits) -> APIRouter:
     ) -> AlertSettingsOut:
         """Replace a resident's own alert thresholds (fields left out use the defaults)."""
         residents.get(conn, resident_id)
+        check_ranges(defaults.override(body.overrides()))
         save_settings(conn, resident_id, body, actor_of(user))
         return _settings_out(resident_id, body, defaults)
 
     return router
+
+
+def check_ranges(limits: RuleLimits) -> None:
+    """Invalid when a resident's low limit would not be below their high limit."""
+    for low, high in (("hr_low", "hr_high"), ("rr_low", "rr_high")):
+        if getattr(limits, low) >= getattr(limits, high):
+            raise Invalid(f"{low}: must be below {high} ({getattr(limits, high)})")
 
 
 def _settings_out(resident_id: str, own: ResidentAlertSettings, defaults: RuleLimits) -> AlertSettingsOut:

@@ -121,6 +121,8 @@ class Edge:
         except TopicError as exc:
             return self.rejections.reject(message, None, "topic", f"topic: {exc}")
         device_id, channel = topic.device_id, topic.channel
+        if message.retain:
+            return self._replayed(message, device_id, channel, received_at)
         MESSAGES.labels(channel.value).inc()
         ref = self.cache.get(device_id)
         if ref is None:
@@ -153,3 +155,23 @@ class Edge:
         # The last will ({"online": false}) is the broker speaking for a device that is gone.
         if accepted and (channel is not DeviceChannel.STATUS or payload.online):
             self.liveness.seen(device_id, received_at)
+
+    def _replayed(
+        self, message: mqtt.MQTTMessage, device_id: str, channel: DeviceChannel,
+        received_at: datetime,
+    ) -> None:
+        """A retained message the broker replays because we (re)subscribed: old news.
+
+        Live messages were handled when they came (the persistent session queues them while
+        the gateway is away), so a replay is not a sighting and not worth an error reply. Only
+        a retained last will says something reliable: the device is not connected now.
+        """
+        MESSAGES.labels("retained").inc()
+        ref = self.cache.get(device_id) if channel is DeviceChannel.STATUS else None
+        try:
+            status = validate(channel, message.payload) if ref is not None else None
+        except ContractError:
+            status = None
+        if status is not None and not status.online:
+            return self.liveness.status(ref, status, message, received_at)
+        self.link.ack(message)

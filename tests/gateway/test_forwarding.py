@@ -118,3 +118,24 @@ def _forwarded(pool, device_id: str, event_id: str) -> bool:
             (device_id, event_id),
         ).fetchone()
     return bool(row and row["forwarded"])
+
+
+def test_what_devices_send_while_the_gateway_is_down_is_forwarded_when_it_is_back(
+    gateway, device_factory, listener_factory
+):
+    events = listener_factory(internal_event_topic("button.pressed"))
+    button = device_factory(DeviceKind.BUTTON)
+    gateway.stop()  # a clean stop: its persistent session keeps collecting
+    event_id = button.press("emergency")
+    gateway.start()
+    _, payload = events.next(_for(button.device_id))
+    assert (payload["event_id"], payload["service"]) == (event_id, "emergency")
+
+
+def test_the_component_reports_ready_and_counts_messages(gateway, device_factory):
+    checks = gateway.checks()
+    assert set(checks) == {"database", "broker"} and all(check() for check in checks.values())
+    assert [r.prefix for r in gateway.routers()] == ["/api/v1/devices"]
+    before = counter("homecare_gateway_messages_total", channel="status")
+    device_factory(DeviceKind.BED)  # connects and publishes its status
+    wait_for(lambda: counter("homecare_gateway_messages_total", channel="status") == before + 1)

@@ -89,3 +89,44 @@ def test_an_owed_announcement_is_made_again(settings, pool, broker_url, config, 
     _, again = states.next(_state_of(button.device_id, "online"), timeout=gateway.config.announce_retry_s + 10)
     assert again["device_kind"] == "button"
     wait_for(lambda: device_row(pool, button.device_id)["announced_state"] == "online")
+
+
+def test_retained_statuses_replayed_on_subscribe_are_not_sightings_except_a_last_will(
+    settings, config, pool, broker_url, gateway, device_factory, listener_factory
+):
+    from gateway.bootstrap import build
+    from tests.support import unique
+
+    from .conftest import counter, purge_session
+
+    states = listener_factory(Internal.DEVICE_STATE)
+    alive = device_factory(DeviceKind.BED)
+    gone = device_factory(DeviceKind.BUTTON)
+    states.next(_state_of(alive.device_id, "online"))
+    states.next(_state_of(gone.device_id, "online"))
+    gone.link.client.loop_stop()
+    gone.link.client.socket().close()  # its will, {"online": false}, is now the retained status
+    states.next(_state_of(gone.device_id, "offline"))
+    wait_for(lambda: device_row(pool, alive.device_id)["last_seen"] is not None)
+    with pool.connection() as conn:  # as if that will had been missed
+        conn.execute(
+            "UPDATE gateway.devices SET state = 'online', online = true, announced_state = 'online'"
+            " WHERE id = %s", (gone.device_id,),
+        )
+    seen_before = device_row(pool, alive.device_id)["last_seen"]
+    replays = counter("homecare_gateway_messages_total", channel="retained")
+
+    gateway.stop()
+    fresh = build(settings.model_copy(update={"instance": unique("t")}), pool, config)
+    fresh.start()  # a new session: the broker replays every retained status to it
+    try:
+        states.next(_state_of(gone.device_id, "offline"))
+        assert device_row(pool, gone.device_id)["online"] is False
+        wait_for(lambda: counter("homecare_gateway_messages_total", channel="retained") >= replays + 2)
+        fresh.edge.housekeeper.flush()
+        row = device_row(pool, alive.device_id)
+        assert row["last_seen"] == seen_before and row["state"] in ("online", "silent")
+    finally:
+        fresh.stop()
+        purge_session(broker_url, fresh.edge.link.client_id)
+        gateway.start()

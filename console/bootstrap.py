@@ -20,6 +20,7 @@ from .changes import ALERT, ChangeHub
 from .csrf import CsrfSigner, secret_key
 from .provider_pages import provider_router
 from .request_pages import request_router
+from .resident_pages import resident_router
 from .settings import ConsoleSettings
 from .stream import BoardFeed
 from .web import STATIC_DIR, STATIC_PREFIX, ConsoleContext, templates
@@ -50,7 +51,8 @@ class ConsoleComponent:
         static.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="static")
         return [
             auth_router(self.ctx), board_router(self.ctx, self.feed), request_router(self.ctx),
-            provider_router(self.ctx), alert_router(self.ctx), static,
+            provider_router(self.ctx), alert_router(self.ctx),
+            resident_router(self.ctx), static,
         ]
 
     def checks(self) -> dict[str, ReadinessCheck]:

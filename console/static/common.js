@@ -19,7 +19,14 @@
   const DATETIME = { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", hour12: false };
   const DATE = { day: "numeric", month: "short", year: "numeric" };
 
+  const DAY = { weekday: "short", day: "numeric" };
+
   function localise(root) {
+    for (const el of (root || document).querySelectorAll("text[data-time]")) {
+      const t = Date.parse(el.dataset.time);
+      if (Number.isNaN(t)) continue;
+      el.textContent = new Date(t).toLocaleString([], el.dataset.format === "day" ? DAY : TIME);
+    }
     for (const el of (root || document).querySelectorAll("time.local-time")) {
       const t = Date.parse(el.getAttribute("datetime"));
       if (Number.isNaN(t)) continue;

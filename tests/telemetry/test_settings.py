@@ -1,0 +1,34 @@
+"""Configuration: HOMECARE_TELEMETRY_* reaches the rule defaults and the TimescaleDB policies."""
+
+from __future__ import annotations
+
+from datetime import time
+
+from services.telemetry.alerts.config import defaults_from
+from services.telemetry.settings import TelemetrySettings
+from services.telemetry.timescale import policy_statements
+
+
+def test_environment_sets_the_rule_defaults(monkeypatch):
+    monkeypatch.setenv("HOMECARE_TELEMETRY_ALERT_HR_HIGH", "110")
+    monkeypatch.setenv("HOMECARE_TELEMETRY_ALERT_NIGHT_START", "21:00")
+    monkeypatch.setenv("HOMECARE_TELEMETRY_ALERT_TIMEZONE", "Asia/Hong_Kong")
+    monkeypatch.setenv("HOMECARE_TELEMETRY_RAW_RETENTION_DAYS", "30")
+    config = TelemetrySettings()
+    limits = defaults_from(config)
+    assert (limits.hr_high, limits.night_start, limits.timezone) == (110, time(21, 0), "Asia/Hong_Kong")
+    assert (limits.hr_low, limits.sustain_s, limits.bed_exit_minutes, limits.still_minutes) == (40, 120, 30, 120)
+    assert config.raw_retention_days == 30
+
+
+def test_timescale_policies_follow_the_settings():
+    statements = policy_statements(TelemetrySettings(compress_after_days=7, raw_retention_days=90,
+                                                     rollup_1m_retention_days=730, rollup_1h_retention_days=0))
+    added = [(sql.split("(")[0].split()[-1], params) for sql, params in statements if "add_" in sql]
+    assert added == [
+        ("add_compression_policy", ("telemetry.bed_samples", 7)),
+        ("add_retention_policy", ("telemetry.bed_samples", 90)),
+        ("add_retention_policy", ("telemetry.vitals_1m", 730)),
+    ]
+    removed = [params[0] for sql, params in statements if "remove_" in sql]
+    assert removed == ["telemetry.bed_samples", "telemetry.bed_samples", "telemetry.vitals_1m", "telemetry.vitals_1h"]

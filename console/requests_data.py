@@ -56,26 +56,29 @@ def request_view(conn: psycopg.Connection, ctx: Dispatch, request_id: str) -> di
 
 
 def candidates(conn: psycopg.Connection, ctx: Dispatch, request: dict[str, Any]) -> list[dict[str, Any]]:
-    """Providers who could take the request, best first, with ETA and score (lower is better)."""
-    if hasattr(dispatch, "candidates"):  # dispatch's own read model, once it has one
-        found = dispatch.candidates(conn, request["id"])
+    """Qualified providers, best first, with ETA and score (lower is better); those that cannot
+    take it now come after, with the reason."""
+    if hasattr(dispatch, "candidates"):  # dispatch's own read model (phase 2)
+        found = dispatch.candidates(conn, ctx, request["id"])
     else:
         found = _ranked(conn, ctx, request)
-    return [c for c in found if c.get("provider_id") != request.get("provider_id")]
+    return [c for c in found if c.get("qualified", True) and not c.get("assigned")]
 
 
 def _ranked(conn: psycopg.Connection, ctx: Dispatch, request: dict[str, Any]) -> list[dict[str, Any]]:
-    # The ranking dispatch's offers use (dispatch.domain.matching), without the exclusions:
-    # a dispatcher may choose someone who declined earlier.
+    # The ranking dispatch's offers use (dispatch.domain.matching), in the shape of
+    # dispatch's candidates(): on-shift providers of the service that can take the request.
     job = Job(service=request["service"], priority=request["priority"], urgency=request["urgency"],
               location=resident_location(conn, request["resident_id"]))
     pool = provider_store.candidates(conn, request["service"], request["resident_id"],
                                      ctx.clock() - ctx.fairness_window)
     return [{
-        "provider_id": s.candidate.provider_id, "name": s.candidate.name, "eta_minutes": s.eta_minutes,
-        "score": round(s.cost, 1), "active": s.candidate.active, "capacity": s.candidate.capacity,
-        "visits": s.candidate.visits_with_resident,
-    } for s in rank(pool, job, ctx.weights)]
+        "provider_id": s.candidate.provider_id, "name": s.candidate.name, "rank": i,
+        "eta_minutes": s.eta_minutes, "score": round(s.cost, 2), "eligible": True, "reason": None,
+        "qualified": True, "on_shift": True, "load": s.candidate.active, "capacity": s.candidate.capacity,
+        "free_capacity": s.candidate.free_capacity, "visits_with_resident": s.candidate.visits_with_resident,
+        "assigned": s.candidate.provider_id == request.get("provider_id"),
+    } for i, s in enumerate(rank(pool, job, ctx.weights), start=1)]
 
 
 def open_by_phone(

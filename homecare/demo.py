@@ -75,13 +75,18 @@ def run_demo(settings: Settings, args) -> int:
 
 
 def _port(host: str, wanted: int) -> int:
+    """The wanted port when it is free, else (or when 0) any free one."""
     with socket.socket() as sock:
         try:
             sock.bind((host, wanted))
-            return wanted
+            port = sock.getsockname()[1]
+            if wanted:
+                return port
         except OSError:
             sock.bind((host, 0))
             port = sock.getsockname()[1]
+    if not wanted:
+        return port
     log.warning("port %d is busy; the console uses %d instead", wanted, port)
     return port
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import getpass
 import logging
 import os
 import shutil
@@ -102,6 +103,9 @@ log_type error
 log_type warning
 log_type notice
 connection_messages false
+# Run as whoever started us: as root, mosquitto would switch to the `mosquitto` user, which
+# cannot write its persistence file into our data folder.
+user {user}
 {extra}
 """
 
@@ -121,7 +125,8 @@ def start_mosquitto(
     conf = folder / "mosquitto.conf"
     conf.write_text(
         MOSQUITTO_CONF.format(
-            port=port, data=folder, extra=extra_conf, anonymous="true" if anonymous else "false"
+            port=port, data=folder, extra=extra_conf, anonymous="true" if anonymous else "false",
+            user=getpass.getuser(),
         )
     )
     proc = subprocess.Popen(

@@ -123,3 +123,15 @@ def test_json_schema_exists_for_every_payload():
     sample_schema = schemas["telemetry"]["$defs"]["Sample"]
     assert sample_schema["properties"]["heart_rate"]["anyOf"][0]["maximum"] == 250
     assert set(sample_schema["required"]) == {"ts", "occupied", "movement"}
+
+
+def test_checked_in_schemas_are_current(tmp_path):
+    from pathlib import Path
+
+    from homecare.contract.schema import write_schemas
+
+    checked_in = Path(__file__).resolve().parents[1] / "contract" / "schema"
+    for fresh in write_schemas(tmp_path):
+        assert (checked_in / fresh.name).read_text() == fresh.read_text(), (
+            f"{fresh.name} is stale: run `make schema`"
+        )

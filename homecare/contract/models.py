@@ -10,6 +10,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
+    PlainValidator,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -19,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from .timestamps import check_window, parse_ts
+from .timestamps import check_window, format_ts, parse_ts
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 
@@ -55,6 +57,9 @@ def _validate_ts(value: object, info: ValidationInfo) -> datetime:
 
 Timestamp = Annotated[
     datetime,
+    PlainValidator(_validate_ts),
+    # An explicit serializer: with a plain validator alone pydantic 2.13 warns on every dump.
+    PlainSerializer(format_ts, return_type=str, when_used="json"),
     WithJsonSchema({
         "anyOf": [
             {"type": "string", "format": "date-time", "description": "RFC 3339 in UTC"},
@@ -67,11 +72,6 @@ Timestamp = Annotated[
 
 class _Timestamped(_Message):
     ts: Timestamp
-
-    @field_validator("ts", mode="plain")
-    @classmethod
-    def _ts(cls, value: object, info: ValidationInfo) -> datetime:
-        return _validate_ts(value, info)
 
 
 # --- device -> platform -------------------------------------------------------------------

@@ -21,6 +21,7 @@ from .csrf import CsrfSigner, secret_key
 from .provider_pages import provider_router
 from .request_pages import request_router
 from .resident_pages import resident_router
+from .roster_pages import roster_router
 from .settings import ConsoleSettings
 from .stream import BoardFeed
 from .web import STATIC_DIR, STATIC_PREFIX, ConsoleContext, templates
@@ -52,7 +53,7 @@ class ConsoleComponent:
         return [
             auth_router(self.ctx), board_router(self.ctx, self.feed), request_router(self.ctx),
             provider_router(self.ctx), alert_router(self.ctx),
-            resident_router(self.ctx), static,
+            resident_router(self.ctx), roster_router(self.ctx), static,
         ]
 
     def checks(self) -> dict[str, ReadinessCheck]:

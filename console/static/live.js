@@ -22,14 +22,20 @@
     return touched.some((id) => ids.has(id));
   }
 
+  // A page that follows every change (the roster) refreshes at most every 2 s.
+  const quiet = everything ? 2000 : 150;
+  let last = 0;
+
   function refresh() {
     clearTimeout(pending);
+    const wait = Math.max(150, last + quiet - Date.now());
     pending = setTimeout(() => {
+      last = Date.now();
       fetch(window.location.href, { credentials: "same-origin", headers: { "X-Requested-With": "live" } })
         .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
         .then(swap)
         .catch((err) => console.warn("live: refresh failed", err));
-    }, 150);
+    }, wait);
   }
 
   function swap(html) {

@@ -1,0 +1,77 @@
+"""The providers roster: who is on shift, load, current jobs and pending offers, where they are,
+through dispatch's and the directory's Python interfaces."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import psycopg
+
+from homecare.errors import NotFound
+from homecare.residents import store as residents
+from services.dispatch import queries as dispatch
+from services.dispatch.domain.requests import ACTIVE, WITH_PROVIDER
+from services.dispatch.store import offers, providers
+from services.dispatch.usecases.context import Dispatch
+
+from .board import board_row
+from .schematic import layout
+
+SCAN = 1000  # active requests city-wide
+
+
+def roster(conn: psycopg.Connection) -> dict[str, Any]:
+    """Every provider with its jobs and offers, and the schematic map of providers and requests."""
+    active = dispatch.list_requests(conn, sorted(s.value for s in ACTIVE), limit=SCAN)
+    people = _residents(conn, {a["resident_id"] for a in active})
+    jobs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for request in active:
+        if request["provider_id"] and request["status"] in {s.value for s in WITH_PROVIDER}:
+            resident = people.get(request["resident_id"])
+            jobs[request["provider_id"]].append(board_row(request, resident.name if resident else None))
+    offered: dict[str, int] = defaultdict(int)
+    for offer in offers.list_offers(conn, None, "pending", limit=SCAN):
+        offered[offer["provider_id"]] += 1
+    rows = []
+    for p in providers.list_all(conn):
+        mine = jobs.get(p["id"], [])
+        rows.append({
+            "id": p["id"], "name": p["name"], "services": p["services"], "on_shift": p["on_shift"],
+            "capacity": p["capacity"], "load": len(mine), "offers": offered.get(p["id"], 0), "jobs": mine,
+            "lat": p["lat"], "lon": p["lon"], "state": _state(p["on_shift"], len(mine), p["capacity"]),
+        })
+    rows.sort(key=lambda r: (not r["on_shift"], -r["load"], r["name"]))
+    places = [{
+        "id": r["id"], "lat": people[r["resident_id"]].location.lat, "lon": people[r["resident_id"]].location.lon,
+        "provider_id": r["provider_id"] if r["status"] in {s.value for s in WITH_PROVIDER} else None,
+        "service": r["service"], "status": r["status"], "name": people[r["resident_id"]].name,
+    } for r in active if r["resident_id"] in people]
+    on_map = [r for r in rows if r["on_shift"] or r["load"]]
+    return {
+        "providers": rows, "map": layout(on_map, places),
+        "on_shift": sum(1 for r in rows if r["on_shift"]), "busy": sum(1 for r in rows if r["load"]),
+    }
+
+
+def set_shift(conn: psycopg.Connection, ctx: Dispatch, provider_id: str, on_shift: bool) -> str:
+    """A dispatcher starts or ends a provider's shift; returns the provider's name."""
+    return providers.set_on_shift(conn, provider_id, on_shift)["name"]
+
+
+def _state(on_shift: bool, load: int, capacity: int) -> str:
+    if not on_shift:
+        return "off"
+    if load >= capacity:
+        return "full"
+    return "busy" if load else "free"
+
+
+def _residents(conn: psycopg.Connection, ids: set[str]) -> dict[str, residents.Resident]:
+    found = {}
+    for resident_id in sorted(ids):
+        try:
+            found[resident_id] = residents.get(conn, resident_id)
+        except NotFound:
+            pass
+    return found

@@ -1,0 +1,42 @@
+"""The providers roster: `GET /providers`, and a dispatcher's shift switch for a provider."""
+
+# No `from __future__ import annotations`: FastAPI must evaluate the local `Depends(...)`.
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+
+from homecare.auth import Role
+from homecare.errors import HomecareError
+
+from . import roster_data as data
+from .board import SERVICE_LABELS
+from .web import ConsoleContext, ConsoleRoute, Session, form_guard, page_guard
+
+
+def roster_router(ctx: ConsoleContext) -> APIRouter:
+    """The roster page and its shift action (dispatchers and admins)."""
+    router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
+    Page = Annotated[Session, Depends(page_guard(ctx, Role.DISPATCHER))]
+    Action = Annotated[Session, Depends(form_guard(ctx, Role.DISPATCHER))]
+
+    @router.get("/providers", response_class=HTMLResponse)
+    def roster_page(request: Request, session: Page) -> Response:
+        """Who is on shift, their load and jobs, and where everyone is."""
+        with ctx.pool.connection() as conn:
+            view = data.roster(conn)
+        return ctx.render(request, "roster.html", {**view, "labels": SERVICE_LABELS}, session=session)
+
+    @router.post("/providers/{provider_id}/shift")
+    async def shift(provider_id: str, session: Action, on_shift: Annotated[str, Form(max_length=5)] = "") -> Response:
+        """Start or end a provider's shift."""
+        on = on_shift == "true"
+        try:
+            name = await run_in_threadpool(ctx.act, data.set_shift, provider_id, on)
+        except HomecareError as exc:
+            return ctx.done("/providers", str(exc), ok=False)
+        return ctx.done("/providers", f"{name} is {'on' if on else 'off'} shift.")
+
+    return router

@@ -79,3 +79,21 @@ def test_a_state_the_database_refuses_is_retried_until_stored(pool, make_compone
         with pool.connection() as conn:
             conn.execute("ALTER TABLE telemetry.device_status_away RENAME TO device_status")
     wait_for(lambda: _rules(pool, resident) == ["device_silent"], timeout=15, what="the retried state stored")
+
+
+def test_an_event_the_database_refuses_for_its_content_is_dropped_without_blocking(
+    pool, make_component, publisher
+):
+    make_component()
+    resident = unique("res")
+    now = datetime.now(UTC)
+    bad = DeviceEvent(device_id=unique("bed"), device_kind="bed", resident_id="res-\x00", event_id=unique("ev"),
+                      ts=now, type="bed.exit", received_at=now)  # text with NUL: PostgreSQL refuses it
+    good = DeviceState(device_id=unique("bed"), device_kind="bed", resident_id=resident, state="silent", at=now)
+    before = metric("homecare_telemetry_messages_rejected_total", topic=internal_event_topic("bed.exit"),
+                    reason="unstorable")
+    _publish(publisher, internal_event_topic("bed.exit"), bad.dumps())
+    _publish(publisher, Internal.DEVICE_STATE, good.dumps())
+    wait_for(lambda: _rules(pool, resident) == ["device_silent"], timeout=15, what="the next message handled")
+    assert metric("homecare_telemetry_messages_rejected_total", topic=internal_event_topic("bed.exit"),
+                  reason="unstorable") - before == 1

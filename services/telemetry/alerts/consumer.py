@@ -1,7 +1,8 @@
 """Consumes the internal events and device states the alert rules need. A writer thread handles
 one message at a time in its own transaction and acks it after the commit (a fall: after dispatch
 has its emergency request, PUBACK). Database errors are retried with backoff; the message stays
-un-acked meanwhile. Unreadable messages are logged, counted and acked."""
+un-acked meanwhile. Unreadable messages, and ones the database refuses for their content, are
+logged, counted and acked."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import psycopg
 from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
 
@@ -25,6 +27,9 @@ from ..settings import TelemetrySettings
 from . import event_rules
 
 log = logging.getLogger(__name__)
+
+# Errors that a given message causes whatever we retry: it is dropped, not retried forever.
+_PERMANENT = (psycopg.DataError, psycopg.IntegrityError)
 
 EVENT_TYPES = ("bed.exit", "bed.entry", FALL_EVENT, "battery.low")
 TOPICS = [internal_event_topic(t) for t in EVENT_TYPES] + [Internal.DEVICE_STATE]
@@ -70,6 +75,12 @@ class AlertConsumer:
             while not self._stopping.is_set():
                 try:
                     self.handle(receipt)
+                    break
+                except _PERMANENT as exc:  # this message can never be stored: drop it, keep going
+                    metrics.MESSAGES_REJECTED.labels(receipt.message.topic, "unstorable").inc()
+                    log.error("dropping %s message the database refuses: %s", receipt.message.topic, exc,
+                              extra={"payload": bytes(receipt.message.payload[:200])})
+                    self._gate.ack(receipt)
                     break
                 except Exception as exc:  # the database is away: keep the message, try again
                     metrics.RULE_ERRORS.labels("events").inc()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import PlainTextResponse
 
 from homecare.api.deps import AdminUser, CurrentUser, DbConn, DispatcherUser, StaffUser, require
 from homecare.auth import Role, User
@@ -16,7 +18,9 @@ from .domain.requests import Status
 from .schemas import (
     AssignBody,
     CancelBody,
+    CandidateOut,
     DeclineBody,
+    LocationIn,
     NewProvider,
     NewRequest,
     OfferOut,
@@ -24,9 +28,12 @@ from .schemas import (
     RequestDetail,
     RequestOut,
     Shift,
+    ShiftOut,
+    ShiftPlan,
 )
-from .store import new_id, offers, providers
+from .store import new_id, offers, providers, shifts
 from .usecases import intake, offering, progress
+from .usecases import providers as provider_cases
 from .usecases.context import Dispatch
 
 ProviderRole = Annotated[User, Depends(require(Role.PROVIDER))]
@@ -87,7 +94,36 @@ def build_router(ctx: Dispatch) -> APIRouter:
             raise Forbidden("a provider may change only its own shift")
         with conn.transaction():
             providers.set_on_shift(conn, provider_id, body.on_shift)
+        return _provider_out(conn, provider_id)
+
+    def _provider_out(conn, provider_id: str) -> ProviderOut:
         return ProviderOut.of(next(r for r in providers.list_all(conn) if r["id"] == provider_id))
+
+    def _own_or_staff(user: User, provider_id: str, what: str) -> None:
+        mine = own_provider(user)
+        if mine is not None and mine != provider_id:
+            raise Forbidden(f"a provider may change only its own {what}")
+
+    @router.post("/providers/{provider_id}/location", response_model=ProviderOut)
+    def move(provider_id: str, body: LocationIn, conn: DbConn, user: StaffUser) -> ProviderOut:
+        """Where the provider is now (its app reports it as it moves): the provider itself, or a dispatcher."""
+        _own_or_staff(user, provider_id, "location")
+        with conn.transaction():
+            provider_cases.move(conn, ctx, provider_id, Location(body.lat, body.lon))
+        return _provider_out(conn, provider_id)
+
+    @router.post("/providers/{provider_id}/shifts", response_model=ShiftOut, status_code=201)
+    def plan_shift(provider_id: str, body: ShiftPlan, conn: DbConn, _: DispatcherUser) -> dict:
+        """Plan a shift: the provider goes on shift at its start and off at its end."""
+        with conn.transaction():
+            return provider_cases.plan_shift(conn, ctx, provider_id, body.starts_at, body.ends_at)
+
+    @router.get("/providers/{provider_id}/shifts", response_model=list[ShiftOut])
+    def list_shifts(provider_id: str, conn: DbConn, user: StaffUser) -> list[dict]:
+        """A provider's shifts not yet over, earliest first."""
+        _own_or_staff(user, provider_id, "shifts")
+        providers.get(conn, provider_id)
+        return shifts.of_provider(conn, provider_id, since=ctx.clock())
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -116,11 +152,18 @@ def build_router(ctx: Dispatch) -> APIRouter:
             response.status_code = 200
         return queries.get_request(conn, result.request_id)
 
+    @router.get("/requests/{request_id}/candidates", response_model=list[CandidateOut])
+    def candidates(request_id: str, conn: DbConn, _: DispatcherUser) -> list[dict]:
+        """Every provider as a candidate for the request: score and its parts, ETA, load, shift, why not."""
+        return queries.candidates(conn, ctx, request_id)
+
     @router.post("/requests/{request_id}/assign", response_model=RequestDetail)
     def assign(request_id: str, body: AssignBody, conn: DbConn, user: DispatcherUser) -> dict:
-        """Assign (or reassign) by hand."""
+        """Assign (or reassign) by hand; a provider off shift is refused unless `override_shift`."""
         with conn.transaction():
-            progress.assign_manually(conn, ctx, request_id, body.provider_id, actor_of(user))
+            progress.assign_manually(
+                conn, ctx, request_id, body.provider_id, actor_of(user), override_shift=body.override_shift
+            )
         return queries.get_request(conn, request_id)
 
     @router.post("/requests/{request_id}/cancel", response_model=RequestDetail)
@@ -179,5 +222,28 @@ def build_router(ctx: Dispatch) -> APIRouter:
                 conn, ctx, offer_id, own_provider(user), actor_of(user), body.reason if body else None
             )
         return queries.get_request(conn, request.id)
+
+    # -- reports -----------------------------------------------------------------------------
+
+    @router.get("/reports/sla", response_model=None)
+    def sla(
+        conn: DbConn, _: DispatcherUser, start: datetime | None = None, end: datetime | None = None,
+        service: str | None = None, district: str | None = None, by_day: bool = False,
+        format: Literal["json", "csv"] = "json",
+    ):
+        """Per service type and district (and day): counts, p50/p90/p99 of each step of the SLA
+        clock in seconds, and the share of requests that met their targets. Default: the last 7 days."""
+        end = end or ctx.clock()
+        start = start or end - timedelta(days=7)
+        if service is not None and service not in {s.value for s in ctx.policy.services}:
+            raise Invalid(f"service: unknown service {service}")
+        if end <= start:
+            raise Invalid("end: must be after start")
+        rows = queries.sla_report(
+            conn, start, end, by_day, service=service, district=district, policy=ctx.policy, now=ctx.clock()
+        )
+        if format == "csv":
+            return PlainTextResponse(queries.sla_csv(rows), media_type="text/csv")
+        return {"start": start, "end": end, "by_day": by_day, "groups": rows}
 
     return router

@@ -83,6 +83,7 @@ def context(dispatch: DispatchSettings) -> Dispatch:
         policy=dispatch.dispatch_policy(),
         weights=dispatch.match_weights(),
         fairness_window=timedelta(hours=dispatch.fairness_window_h),
+        requeue=timedelta(seconds=dispatch.requeue_s),
     )
 
 

@@ -21,3 +21,8 @@ PRESS_TO_ACK = Histogram(
 )
 EVENTS = Counter("dispatch_events_total", "Internal messages consumed", ["type", "outcome"])
 OUTBOX_PUBLISHED = Counter("dispatch_outbox_published_total", "Outbox messages acknowledged by the broker", ["kind"])
+AT_RISK = Counter("dispatch_at_risk_total", "Requests flagged at risk of missing their targets (rung 1)", ["service"])
+PREEMPTIONS = Counter(
+    "dispatch_preemptions_total", "Jobs handed back because their provider was called to an emergency", ["service"]
+)
+DELIVERY = Counter("dispatch_command_delivery_total", "Command delivery states reported by the gateway", ["state"])

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg.rows import dict_row
 
 from homecare.errors import NotFound
 
+from .domain.matching import arrival, eta_minutes, rank, why_not
 from .domain.requests import ACTIVE, Status
-from .store import timeline
+from .reports import columns as sla_columns
+from .reports import sla_csv, sla_report
+from .store import offers, requests, timeline
+from .usecases.context import Dispatch
+from .usecases.pool import candidates as provider_pool
+from .usecases.pool import job_of
+
+__all__ = [
+    "candidates", "count_by_status", "get_request", "list_requests", "open_requests_for", "sla_columns", "sla_csv",
+    "sla_report",
+]
 
 _COLUMNS = (
     "r.id, r.resident_id, r.device_id, r.service, r.priority, r.urgency, r.status, r.source, r.provider_id,"
     " p.name AS provider_name, r.note, r.created_at, r.acknowledged_at, r.offered_at, r.assigned_at,"
     " r.en_route_at, r.arrived_at, r.completed_at, r.cancelled_at, r.escalated_at, r.assign_due_at,"
-    " r.sla_due_at, r.sla_at_risk_at, r.eta_minutes"
+    " r.sla_due_at, r.sla_at_risk_at, r.eta_minutes, r.district, r.ack_shown_at, r.late_flagged_at, r.handed_back"
 )
 _FROM = " FROM dispatch.requests r LEFT JOIN dispatch.providers p ON p.id = r.provider_id"
 
@@ -40,9 +53,15 @@ def get_request(conn: psycopg.Connection, request_id: str) -> dict:
         if row is None:
             raise NotFound(f"request {request_id} not found")
         row["offers"] = cur.execute(
-            "SELECT o.id, o.provider_id, p.name AS provider_name, o.status, o.eta_minutes, o.created_at,"
-            " o.deadline_at, o.answered_at FROM dispatch.offers o JOIN dispatch.providers p ON p.id = o.provider_id"
+            "SELECT o.id, o.provider_id, p.name AS provider_name, o.status, o.eta_minutes, o.score, o.score_parts,"
+            " o.preempts_request_id, o.created_at, o.deadline_at, o.answered_at"
+            " FROM dispatch.offers o JOIN dispatch.providers p ON p.id = o.provider_id"
             " WHERE o.request_id = %s ORDER BY o.created_at, o.id",
+            (request_id,),
+        ).fetchall()
+        row["commands"] = cur.execute(
+            "SELECT command_id, kind AS type, payload ->> 'device_id' AS device_id, created_at, sent_at, delivery,"
+            " delivery_at FROM dispatch.outbox WHERE request_id = %s ORDER BY id",
             (request_id,),
         ).fetchall()
     row["timeline"] = timeline.entries(conn, request_id)
@@ -65,3 +84,50 @@ def count_by_status(conn: psycopg.Connection) -> dict[str, int]:
         for row in cur.execute("SELECT status, count(*) AS n FROM dispatch.requests GROUP BY status"):
             counts[row["status"]] = row["n"]
     return counts
+
+
+def _context(ctx_or_settings: Any) -> Dispatch:
+    if ctx_or_settings is None:
+        return Dispatch()
+    if isinstance(ctx_or_settings, Dispatch):
+        return ctx_or_settings
+    from .bootstrap import context  # DispatchSettings: build the context the service would use
+
+    return context(ctx_or_settings)
+
+
+def candidates(conn: psycopg.Connection, ctx_or_settings: Dispatch | Any | None, request_id: str) -> list[dict]:
+    """Every provider as a candidate for the request, best first: those matching would offer it to
+    (ranked by score), then qualified ones that cannot take it now (by ETA, with the reason), then
+    the rest. `ctx_or_settings`: the service's `Dispatch` context, its `DispatchSettings`, or None
+    for the defaults. NotFound for an unknown request."""
+    ctx = _context(ctx_or_settings)
+    request = requests.load(conn, request_id)
+    now = ctx.clock()
+    _, tried = offers.history(conn, request.id)
+    job = job_of(conn, ctx, request, tried)
+    pool = provider_pool(conn, ctx, request, now, on_shift_only=False, every_service=True)
+    ranked = {s.candidate.provider_id: (i, s) for i, s in enumerate(rank(pool, job, ctx.weights), start=1)}
+    pending = offers.pending_for(conn, request.id, lock=False)
+    rows = []
+    for c in pool:
+        wait, travel = arrival(c, job, ctx.weights)
+        position, scored = ranked.get(c.provider_id, (None, None))
+        rows.append({
+            "provider_id": c.provider_id, "name": c.name, "rank": position,
+            "eta_minutes": eta_minutes(wait + travel), "travel_minutes": round(travel, 1),
+            "wait_minutes": round(wait, 1),
+            "score": round(scored.cost, 2) if scored else None,
+            "components": {k: round(v, 2) for k, v in scored.parts.items()} if scored else None,
+            "eligible": scored is not None, "reason": why_not(c, job, ctx.weights),
+            "qualified": request.service.value in c.services, "on_shift": c.on_shift,
+            "load": c.active, "pending_offers": c.pending_offers, "capacity": c.capacity,
+            "free_capacity": max(0, c.free_capacity), "preempts": bool(scored and scored.preempts),
+            "visits_with_resident": c.visits_with_resident, "recent_assignments": c.recent_assignments,
+            "minutes_left_on_shift": round(c.minutes_left_on_shift, 1) if c.minutes_left_on_shift is not None else None,
+            "location": {"lat": c.location.lat, "lon": c.location.lon},
+            "offered_now": pending is not None and pending.provider_id == c.provider_id,
+            "assigned": request.provider_id == c.provider_id,
+        })
+    rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, not r["qualified"], r["eta_minutes"], r["provider_id"]))
+    return rows

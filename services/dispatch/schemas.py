@@ -32,6 +32,7 @@ class ProviderOut(BaseModel):
     on_shift: bool
     active: int = 0
     created_at: datetime
+    location_at: datetime | None = None
 
     @classmethod
     def of(cls, row: dict) -> ProviderOut:
@@ -39,6 +40,7 @@ class ProviderOut(BaseModel):
             id=row["id"], name=row["name"], services=row["services"],
             location=LocationIn(lat=row["lat"], lon=row["lon"]), capacity=row["capacity"],
             on_shift=row["on_shift"], active=row.get("active", 0), created_at=row["created_at"],
+            location_at=row.get("location_at"),
         )
 
 
@@ -54,6 +56,51 @@ class NewRequest(BaseModel):
 
 class AssignBody(BaseModel):
     provider_id: str = Field(min_length=1, max_length=64)
+    override_shift: bool = False  # send a provider who is off shift anyway
+
+
+class ShiftPlan(BaseModel):
+    starts_at: datetime
+    ends_at: datetime
+
+
+class ShiftOut(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    provider_id: str
+    starts_at: datetime
+    ends_at: datetime
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+class CandidateOut(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    provider_id: str
+    name: str
+    rank: int | None
+    eta_minutes: int
+    travel_minutes: float
+    wait_minutes: float
+    score: float | None
+    components: dict[str, float] | None
+    eligible: bool
+    reason: str | None
+    qualified: bool
+    on_shift: bool
+    load: int
+    pending_offers: int
+    capacity: int
+    free_capacity: int
+    preempts: bool
+    visits_with_resident: int
+    recent_assignments: int
+    minutes_left_on_shift: float | None
+    location: LocationIn
+    offered_now: bool
+    assigned: bool
 
 
 class CancelBody(BaseModel):
@@ -89,6 +136,9 @@ class RequestOut(BaseModel):
     sla_due_at: datetime
     sla_at_risk_at: datetime | None = None
     eta_minutes: int | None = None
+    district: str | None = None
+    ack_shown_at: datetime | None = None
+    handed_back: int = 0
 
 
 class TimelineOut(BaseModel):
@@ -110,6 +160,9 @@ class OfferOut(BaseModel):
     created_at: datetime
     deadline_at: datetime
     answered_at: datetime | None = None
+    score: float | None = None
+    score_parts: dict[str, float] | None = None
+    preempts_request_id: str | None = None
     resident_id: str | None = None
     service: Service | None = None
     priority: int | None = None
@@ -117,6 +170,19 @@ class OfferOut(BaseModel):
     request_status: str | None = None
 
 
+class CommandOut(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    command_id: str | None = None
+    type: str
+    device_id: str | None = None
+    created_at: datetime
+    sent_at: datetime | None = None  # the broker took it from dispatch
+    delivery: str | None = None  # sent / acknowledged (the button showed it) / expired, from the gateway
+    delivery_at: datetime | None = None
+
+
 class RequestDetail(RequestOut):
     timeline: list[TimelineOut]
     offers: list[OfferOut]
+    commands: list[CommandOut] = []

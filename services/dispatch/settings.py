@@ -21,12 +21,18 @@ class DispatchSettings(BaseSettings):
 
     travel_speed_kmh: float = Field(default=25.0, gt=0)
     fallback_travel_minutes: float = Field(default=30.0, ge=0)
+    # Matching weights, in minutes of arrival time; see README "Matching".
     weight_urgency: float = Field(default=0.25, ge=0)
-    weight_load_minutes: float = Field(default=20.0, ge=0)
-    weight_fairness_minutes: float = Field(default=5.0, ge=0)
-    weight_continuity_minutes: float = Field(default=10.0, ge=0)
+    weight_load_minutes: float = Field(default=4.0, ge=0)
+    weight_fairness_minutes: float = Field(default=1.0, ge=0)
+    fairness_cap: int = Field(default=5, ge=0)
+    weight_continuity_minutes: float = Field(default=2.0, ge=0)
     continuity_cap: int = Field(default=3, ge=0)
+    continuity_slack_minutes: float = Field(default=8.0, ge=0)
+    weight_preempt_minutes: float = Field(default=10.0, ge=0)
     fairness_window_h: float = Field(default=12.0, gt=0)
+    # A queued request (every qualified provider busy) is offered again this often.
+    requeue_s: float = Field(default=3.0, gt=0)
 
     # Shared-subscription group; replicas of one deployment share it.
     share_group: str = "dispatch"
@@ -44,6 +50,7 @@ class DispatchSettings(BaseSettings):
         return MatchWeights(
             speed_kmh=self.travel_speed_kmh, fallback_travel_minutes=self.fallback_travel_minutes,
             urgency_factor=self.weight_urgency, load_minutes=self.weight_load_minutes,
-            fairness_minutes=self.weight_fairness_minutes, continuity_minutes=self.weight_continuity_minutes,
-            continuity_cap=self.continuity_cap,
+            fairness_minutes=self.weight_fairness_minutes, fairness_cap=self.fairness_cap,
+            continuity_minutes=self.weight_continuity_minutes, continuity_cap=self.continuity_cap,
+            continuity_slack_minutes=self.continuity_slack_minutes, preempt_minutes=self.weight_preempt_minutes,
         )

@@ -75,14 +75,23 @@ def test_timer_escalates_overdue_and_flags_late_with_an_injected_clock(pool, cle
     new_provider(pool, services=("emergency",), km=1)
     new_provider(pool, services=("emergency",), km=2)
     request_id = open_by_phone(pool, ctx, "emergency")
-    TimerLoop(pool, ctx).tick(now=utc_now() + timedelta(seconds=30))  # offer still open, SLA not due
+    created = get_request(pool, request_id)["created_at"]
+    TimerLoop(pool, ctx).tick(now=created + timedelta(seconds=30))  # offer still open, SLA not due
     assert get_request(pool, request_id)["status"] == "offered"
-    # At 2:01 the first offer (60 s) has lapsed, the second was just made: the SLA clock escalates.
-    TimerLoop(pool, ctx).tick(now=utc_now() + timedelta(minutes=2, seconds=1))
+    # At 0:46 the first offer (45 s) has lapsed: the second provider is asked.
+    TimerLoop(pool, ctx).tick(now=created + timedelta(seconds=46))
+    assert [o["status"] for o in get_request(pool, request_id)["offers"]] == ["expired", "pending"]
+    # At 1:16 the 2-minute assignment target is 45 s away: rung 1, and for an emergency rung 2.
+    TimerLoop(pool, ctx).tick(now=created + timedelta(minutes=1, seconds=16))
     request = get_request(pool, request_id)
     assert request["status"] == "escalated"
-    assert request["timeline"][-1]["detail"]["reason"] == "not assigned within 2 minutes"
-    assert [o["status"] for o in request["offers"]] == ["expired", "withdrawn"]
+    assert request["timeline"][-1]["detail"]["reason"].startswith("assignment target approaching")
+    assert kinds(request).count("sla.at_risk") == 1
+    # The second offer lapses; no third is made: the dispatchers decide now.
+    TimerLoop(pool, ctx).tick(now=created + timedelta(minutes=1, seconds=32))
+    request = get_request(pool, request_id)
+    assert [o["status"] for o in request["offers"]] == ["expired", "expired"]
+    assert request["status"] == "escalated"
 
     carer = new_provider(pool, services=("emergency",), km=3)
     with pool.connection() as conn:
@@ -91,8 +100,9 @@ def test_timer_escalates_overdue_and_flags_late_with_an_injected_clock(pool, cle
     for _ in range(2):
         TimerLoop(pool, ctx).tick(now=after_target)
     request = get_request(pool, request_id)
-    assert request["status"] == "assigned" and request["sla_at_risk_at"] == after_target
-    assert kinds(request).count("sla.at_risk") == 1
+    assert request["status"] == "assigned" and request["late_flagged_at"] == after_target
+    assert request["sla_at_risk_at"] < after_target  # flagged first while it waited
+    assert kinds(request).count("sla.at_risk") == 2
 
 
 def test_phone_request_notifies_the_residents_button_found_in_the_registry(pool, clean):

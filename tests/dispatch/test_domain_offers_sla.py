@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.dispatch.domain.matching import Candidate, Location, Scored
-from services.dispatch.domain.offers import OfferRefused, OfferStatus, answer, new_offer, next_step
+from services.dispatch.domain.offers import OfferRefused, OfferStatus, answer, new_offer
 from services.dispatch.domain.policy import DispatchPolicy
 from services.dispatch.domain.requests import Status, assign, open_request, transition
 from services.dispatch.domain.sla import arrival_at_risk, assign_overdue, expected_arrival, minutes_left
@@ -54,15 +54,6 @@ def test_expiry_only_after_the_deadline():
     with pytest.raises(OfferRefused):
         answer(offer, OfferStatus.EXPIRED, T0 + timedelta(seconds=1))
     assert answer(offer, OfferStatus.EXPIRED, offer.deadline_at).status is OfferStatus.EXPIRED
-
-
-def test_next_step_offers_the_best_until_too_many_failures():
-    ranked = [scored("p-1"), scored("p-2")]
-    assert next_step(0, MEAL, ranked).choice.candidate.provider_id == "p-1"
-    step = next_step(MEAL.declines_before_escalation, MEAL, ranked)
-    assert step.choice is None and "declined or expired" in step.escalate_reason
-    step = next_step(0, MEAL, [])
-    assert step.choice is None and "no qualified provider" in step.escalate_reason
 
 
 def test_assign_overdue_only_while_waiting():

@@ -14,13 +14,17 @@ def test_defaults_follow_the_service_levels():
     assert emergency.priority == 1
     assert emergency.assign_within == timedelta(minutes=2)
     assert emergency.arrive_within == timedelta(minutes=45)
-    assert emergency.offer_timeout == timedelta(seconds=60)
+    assert emergency.offer_timeout == timedelta(seconds=45)
+    assert emergency.may_preempt and emergency.escalate_when_at_risk
+    assert emergency.warn_before_assign_due == timedelta(seconds=45)
     assert policy.for_service(Service.MOBILITY).arrive_within == timedelta(minutes=30)
     assert policy.for_service(Service.MEAL).arrive_within == timedelta(minutes=60)
     assert policy.for_service(Service.ESCORT).arrive_within == timedelta(minutes=120)
     assert policy.for_service(Service.BATHING).arrive_within == timedelta(minutes=120)
-    # Emergencies outrank everything else.
-    assert all(policy.for_service(s).priority > 1 for s in Service if s is not Service.EMERGENCY)
+    # Emergencies outrank everything else, and only they pre-empt or escalate as soon as at risk.
+    routine = [policy.for_service(s) for s in Service if s is not Service.EMERGENCY]
+    assert all(p.priority > 1 and not p.may_preempt and not p.escalate_when_at_risk for p in routine)
+    assert all(p.warn_before_assign_due < p.assign_within for p in policy.services.values())
 
 
 def test_overrides_change_only_what_they_name():
@@ -37,9 +41,27 @@ def test_star_override_applies_to_every_service():
     assert {policy.for_service(s).offer_timeout for s in Service} == {timedelta(seconds=1.5)}
 
 
+def test_ladder_settings_are_overridable():
+    policy = DispatchPolicy.with_overrides({
+        "meal": {"warn_before_assign_due_s": 60, "escalate_when_at_risk": "true", "expected_service_s": 600},
+        "mobility": {"may_preempt": True},
+    })
+    meal = policy.for_service("meal")
+    assert meal.warn_before_assign_due == timedelta(minutes=1) and meal.escalate_when_at_risk
+    assert meal.expected_service == timedelta(minutes=10)
+    assert policy.for_service("mobility").may_preempt
+
+
+def test_a_shorter_assignment_window_shortens_the_warning_with_it():
+    meal = DispatchPolicy.with_overrides({"meal": {"assign_within_s": 120}}).for_service("meal")
+    assert meal.warn_before_assign_due == timedelta(minutes=2)
+
+
 @pytest.mark.parametrize(
     "override, message",
     [
+        ({"meal": {"may_preempt": "maybe"}}, "may_preempt must be true or false"),
+        ({"meal": {"warn_before_assign_due_s": 3600}}, "warn_before_assign_due must not exceed"),
         ({"meal": {"offer_timeot_s": 3}}, "unknown policy setting"),
         ({"meal": {"priority": 9}}, "priority"),
         ({"meal": {"offer_timeout_s": 0}}, "offer_timeout must be positive"),

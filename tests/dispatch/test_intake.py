@@ -105,7 +105,7 @@ def test_no_qualified_provider_escalates_at_once(pool, start_dispatch, bus):
     ack = bus.command(device, "request.acknowledged")
     request = get_request(pool, ack["request_id"])
     assert request["status"] == "escalated"
-    assert request["timeline"][-1]["detail"]["reason"] == "no qualified provider with free capacity"
+    assert request["timeline"][-1]["detail"]["reason"] == "no qualified provider on shift for escort"
 
 
 def test_open_request_message_opens_an_emergency_once(pool, start_dispatch, bus):

@@ -98,17 +98,36 @@ def test_accepting_an_expired_offer_is_a_conflict(pool, start_dispatch, bus):
     assert "expired" in r.json()["detail"]
 
 
-def test_waiting_past_the_assignment_target_escalates(pool, start_dispatch, bus):
+def test_waiting_past_the_assignment_target_escalates_and_the_offer_may_still_be_taken(pool, start_dispatch, bus):
     # Offers last longer than the assignment target: the SLA clock, not the offer, escalates.
-    start_dispatch(policies={"emergency": {"assign_within_s": 1, "offer_timeout_s": 60}})
+    component = start_dispatch(policies={"meal": {"assign_within_s": 1, "offer_timeout_s": 60}})
+    client = api_client(pool, component.routers()[0])
     resident = new_resident(pool)
-    new_provider(pool, services=("emergency",))
-    _, request_id = _press(pool, bus, resident, "emergency")
+    carer = new_provider(pool, services=("meal",))
+    _, request_id = _press(pool, bus, resident, "meal")
     request = wait_for(
         lambda: (r := get_request(pool, request_id))["status"] == "escalated" and r, what="SLA escalation"
     )
     assert request["timeline"][-1]["detail"]["reason"] == "not assigned within 1 seconds"
-    assert [o["status"] for o in request["offers"]] == ["withdrawn"]
+    # Rung 1 came first (the 1-second target was near from the start), and the offer stays open.
+    assert "assignment target approaching" in next(
+        e for e in request["timeline"] if e["kind"] == "sla.at_risk")["detail"]["reason"]
+    assert [o["status"] for o in request["offers"]] == ["pending"]
+    offer = pending_offer(request)
+    r = client.post(f"/api/v1/offers/{offer['id']}/accept", headers=token_for(pool, Role.PROVIDER, carer["id"]))
+    assert r.status_code == 200 and r.json()["status"] == "assigned"
+
+
+def test_an_emergency_is_escalated_as_soon_as_it_is_at_risk(pool, start_dispatch, bus):
+    start_dispatch()
+    resident = new_resident(pool)
+    far = new_provider(pool, services=("emergency",), km=25)  # an hour away; the target is 45 minutes
+    _, request_id = _press(pool, bus, resident, "emergency")
+    request = get_request(pool, request_id)
+    assert request["status"] == "escalated" and request["sla_at_risk_at"] is not None
+    assert kinds(request)[-3:] == ["sla.at_risk", "offer.made", "escalated"]
+    assert request["timeline"][-1]["detail"]["reason"].startswith("predicted arrival")
+    assert pending_offer(request)["provider_id"] == far["id"]  # asked all the same
 
 
 def test_arrived_and_complete_turn_the_light_off(pool, start_dispatch, bus):
@@ -174,8 +193,10 @@ def test_sla_clock_flags_a_late_assignment_once(pool, start_dispatch, bus):
     client.post(f"/api/v1/offers/{offer['id']}/accept", headers=token_for(pool, Role.PROVIDER, carer["id"]))
 
     # ETA of 3 minutes against a 2-second target: at risk as soon as the timer looks.
-    request = wait_for(lambda: (r := get_request(pool, request_id))["sla_at_risk_at"] and r, what="late flag")
+    request = wait_for(lambda: (r := get_request(pool, request_id))["late_flagged_at"] and r, what="late flag")
     assert request["status"] == "assigned"
     entries = [e for e in request["timeline"] if e["kind"] == "sla.at_risk"]
-    assert len(entries) == 1 and entries[0]["detail"]["provider_id"] == carer["id"]
+    assert entries[0]["detail"]["reason"].startswith("assignment target approaching")  # rung 1 while it waited
+    late = [e for e in entries if "provider_id" in e["detail"]]
+    assert len(late) == 1 and late[0]["detail"]["provider_id"] == carer["id"]
     assert request["sla_at_risk_at"] - request["created_at"] < timedelta(seconds=30)

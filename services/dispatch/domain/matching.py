@@ -1,8 +1,10 @@
-"""Matching: which qualified, on-shift provider with free capacity should get the next offer.
+"""Matching: which qualified, on-shift provider with room should get the next offer.
 
-Every term of the cost is in minutes of travel, so weights read as "a fully loaded provider is
-worth 20 minutes of extra driving". Lower cost wins; ties go to the lower provider id, so the
-ranking is deterministic.
+Every term of the cost is in minutes, so weights read as "a fully loaded provider is worth four
+minutes of extra driving". The main term is the predicted arrival (wait for the provider to be
+free + travel), multiplied by the job's urgency weight; load, fairness, continuity of care and
+pre-emption add or subtract minutes. Lower cost wins; ties go to the lower provider id, so the
+ranking is deterministic. See services/dispatch/README.md, "Matching".
 """
 
 from __future__ import annotations
@@ -12,6 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 EARTH_RADIUS_KM = 6371.0088
+
+NOT_QUALIFIED = "does not provide"
+OFF_SHIFT = "off shift"
+NO_CAPACITY = "no free capacity"
+SHIFT_ENDS = "shift ends before the job would be done"
+EXCLUDED = "already declined or let an offer expire"
+# Reasons that pass with time: the request may wait for these providers instead of escalating.
+TEMPORARY = (NO_CAPACITY, SHIFT_ENDS)
 
 
 @dataclass(frozen=True)
@@ -34,11 +44,14 @@ class MatchWeights:
 
     speed_kmh: float = 25.0  # door-to-door average in town, parking included
     fallback_travel_minutes: float = 30.0  # when the resident's location is unknown
-    urgency_factor: float = 0.25  # per urgency level, how much more travel time weighs
-    load_minutes: float = 20.0  # cost of a provider at full capacity
-    fairness_minutes: float = 5.0  # per recent assignment above the least busy candidate
-    continuity_minutes: float = 10.0  # bonus per earlier visit to this resident
-    continuity_cap: int = 3  # visits beyond this add no bonus
+    urgency_factor: float = 0.25  # per urgency level, how much more the arrival time weighs
+    load_minutes: float = 4.0  # cost of a provider at full capacity (the wait itself is in the arrival)
+    fairness_minutes: float = 1.0  # per recent assignment above the least busy candidate ...
+    fairness_cap: int = 5  # ... counting at most this many
+    continuity_minutes: float = 2.0  # bonus per earlier visit to this resident ...
+    continuity_cap: int = 3  # ... counting at most this many visits ...
+    continuity_slack_minutes: float = 8.0  # ... and only when at most this much later than the fastest
+    preempt_minutes: float = 10.0  # cost of pulling a provider off a routine job
 
     def __post_init__(self) -> None:
         if self.speed_kmh <= 0:
@@ -59,6 +72,11 @@ class Candidate:
     pending_offers: int = 0
     visits_with_resident: int = 0  # completed requests for this resident
     recent_assignments: int = 0  # assignments in the fairness window
+    busy_minutes: float = 0.0  # until every job it holds is expected to be done
+    serving_minutes: float = 0.0  # until the job it is at now is expected to be done
+    free_location: Location | None = None  # where its last job ends (None: where it is now)
+    preemptible: int = 0  # jobs it holds, not yet started, that the job at hand outranks
+    minutes_left_on_shift: float | None = None  # None: no scheduled end
 
     @property
     def free_capacity(self) -> int:
@@ -74,6 +92,8 @@ class Job:
     urgency: int = 1  # raised by every extra press
     location: Location | None = None
     excluded: frozenset[str] = frozenset()  # providers that declined or let an offer expire
+    service_minutes: float = 0.0  # expected time on site
+    may_preempt: bool = False  # may take a provider off a routine job (and goes first in its queue)
 
     @property
     def urgency_level(self) -> int:
@@ -88,6 +108,8 @@ class Scored:
     eta_minutes: int
     cost: float
     parts: dict[str, float] = field(default_factory=dict)
+    preempts: bool = False  # the provider must hand back a routine job to take this one
+    wait_minutes: float = 0.0  # until the provider can set off
 
 
 def travel_minutes(origin: Location, destination: Location | None, weights: MatchWeights) -> float:
@@ -102,36 +124,65 @@ def eta_minutes(minutes: float) -> int:
     return max(1, math.ceil(minutes - 1e-9))
 
 
-def why_not(candidate: Candidate, job: Job) -> str | None:
+def _preempts(candidate: Candidate, job: Job) -> bool:
+    # One pre-emptive offer at a time per provider: a pending offer means it is being asked already.
+    if candidate.free_capacity > 0 or not job.may_preempt:
+        return False
+    return candidate.preemptible > 0 and not candidate.pending_offers
+
+
+def arrival(candidate: Candidate, job: Job, weights: MatchWeights) -> tuple[float, float]:
+    """(minutes until the provider can set off, minutes of travel) for this job.
+
+    A job that may pre-empt goes first: the provider finishes the visit it is at, then comes
+    from where it is. Any other job waits for the provider's queue and starts where it ends."""
+    if job.may_preempt:
+        return candidate.serving_minutes, travel_minutes(candidate.location, job.location, weights)
+    origin = candidate.free_location or candidate.location
+    return candidate.busy_minutes, travel_minutes(origin, job.location, weights)
+
+
+def why_not(candidate: Candidate, job: Job, weights: MatchWeights | None = None) -> str | None:
     """Why a provider cannot take the job, or None when it can."""
     if candidate.provider_id in job.excluded:
-        return "already declined or let an offer expire"
+        return EXCLUDED
     if job.service not in candidate.services:
-        return f"does not provide {job.service}"
+        return f"{NOT_QUALIFIED} {job.service}"
     if not candidate.on_shift:
-        return "off shift"
-    if candidate.free_capacity <= 0:
-        return "no free capacity"
+        return OFF_SHIFT
+    if candidate.free_capacity <= 0 and not _preempts(candidate, job):
+        return NO_CAPACITY
+    if candidate.minutes_left_on_shift is not None and not job.may_preempt:
+        wait, travel = arrival(candidate, job, weights or MatchWeights())
+        if wait + travel + job.service_minutes > candidate.minutes_left_on_shift:
+            return SHIFT_ENDS
     return None
 
 
 def rank(candidates: Iterable[Candidate], job: Job, weights: MatchWeights | None = None) -> list[Scored]:
-    """Qualified candidates, best first."""
+    """Candidates that can take the job, best first."""
     weights = weights or MatchWeights()
-    eligible = [c for c in candidates if why_not(c, job) is None]
+    eligible = [c for c in candidates if why_not(c, job, weights) is None]
     if not eligible:
         return []
     least_busy = min(c.recent_assignments for c in eligible)
-    travel_weight = 1.0 + weights.urgency_factor * job.urgency_level
+    urgency_weight = 1.0 + weights.urgency_factor * job.urgency_level
+    timings = {c.provider_id: arrival(c, job, weights) for c in eligible}
+    fastest = min(wait + travel for wait, travel in timings.values())
     scored = []
     for c in eligible:
-        minutes = travel_minutes(c.location, job.location, weights)
+        wait, travel = timings[c.provider_id]
+        known = c.visits_with_resident > 0 and wait + travel <= fastest + weights.continuity_slack_minutes
+        preempts = _preempts(c, job)
         parts = {
-            "travel": minutes * travel_weight,
-            "load": weights.load_minutes * (c.active + c.pending_offers) / c.capacity,
-            "fairness": weights.fairness_minutes * (c.recent_assignments - least_busy),
-            "continuity": -weights.continuity_minutes * min(c.visits_with_resident, weights.continuity_cap),
+            "travel": travel * urgency_weight,
+            "wait": wait * urgency_weight,
+            "load": weights.load_minutes * min(1.0, (c.active + c.pending_offers) / c.capacity),
+            "fairness": weights.fairness_minutes * min(c.recent_assignments - least_busy, weights.fairness_cap),
+            "continuity": -weights.continuity_minutes * min(c.visits_with_resident, weights.continuity_cap)
+            if known else 0.0,
+            "preempt": weights.preempt_minutes if preempts else 0.0,
         }
-        scored.append(Scored(c, minutes, eta_minutes(minutes), sum(parts.values()), parts))
+        scored.append(Scored(c, travel, eta_minutes(wait + travel), sum(parts.values()), parts, preempts, wait))
     scored.sort(key=lambda s: (s.cost, s.candidate.provider_id))
     return scored

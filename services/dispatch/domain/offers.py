@@ -37,13 +37,17 @@ class Offer:
     deadline_at: datetime
     eta_minutes: int | None = None
     answered_at: datetime | None = None
+    preempts_request_id: str | None = None  # the routine job its provider hands back on accepting
 
     def expired_at(self, now: datetime) -> bool:
         """Whether the deadline has passed."""
         return now >= self.deadline_at
 
 
-def new_offer(offer_id: str, request_id: str, choice: Scored, policy: ServicePolicy, at: datetime) -> Offer:
+def new_offer(
+    offer_id: str, request_id: str, choice: Scored, policy: ServicePolicy, at: datetime,
+    preempts_request_id: str | None = None,
+) -> Offer:
     """An offer to the chosen provider that lapses after the service's offer time-out."""
     return Offer(
         id=offer_id,
@@ -53,6 +57,7 @@ def new_offer(offer_id: str, request_id: str, choice: Scored, policy: ServicePol
         created_at=at,
         deadline_at=at + policy.offer_timeout,
         eta_minutes=choice.eta_minutes,
+        preempts_request_id=preempts_request_id,
     )
 
 
@@ -67,20 +72,3 @@ def answer(offer: Offer, outcome: OfferStatus, at: datetime) -> Offer:
     if outcome is OfferStatus.EXPIRED and not offer.expired_at(at):
         raise OfferRefused(f"offer {offer.id} has not reached its deadline")
     return replace(offer, status=outcome, answered_at=at)
-
-
-@dataclass(frozen=True)
-class NextStep:
-    """What to do with a request that has no pending offer: offer to someone, or escalate."""
-
-    choice: Scored | None
-    escalate_reason: str | None = None
-
-
-def next_step(failures: int, policy: ServicePolicy, ranked: list[Scored]) -> NextStep:
-    """After `failures` declined or expired offers, the best next move."""
-    if failures >= policy.declines_before_escalation:
-        return NextStep(None, f"{failures} offers declined or expired")
-    if not ranked:
-        return NextStep(None, "no qualified provider with free capacity")
-    return NextStep(ranked[0])

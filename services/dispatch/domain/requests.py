@@ -10,6 +10,7 @@ from typing import Any
 from homecare.contract.models import Service
 from homecare.errors import Conflict, Forbidden
 
+from .matching import Location
 from .policy import ServicePolicy
 
 MAX_URGENCY = 5
@@ -37,7 +38,8 @@ ACTIVE = frozenset(Status) - TERMINAL
 WITH_PROVIDER = frozenset({Status.ASSIGNED, Status.EN_ROUTE, Status.ARRIVED})
 WAITING = frozenset({Status.OPEN, Status.OFFERED})
 
-# Offered -> offered is an offer to the next provider, assigned -> assigned a reassignment;
+# Offered -> offered is an offer to the next provider, assigned -> assigned a reassignment,
+# assigned / en route -> open a job handed back (its provider was pre-empted by an emergency);
 # everything not listed is refused.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.OPEN: frozenset({Status.OFFERED, Status.ASSIGNED, Status.CANCELLED, Status.ESCALATED}),
@@ -45,10 +47,10 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
         {Status.OPEN, Status.OFFERED, Status.ASSIGNED, Status.CANCELLED, Status.ESCALATED}
     ),
     Status.ASSIGNED: frozenset(
-        {Status.ASSIGNED, Status.EN_ROUTE, Status.ARRIVED, Status.COMPLETED, Status.CANCELLED}
+        {Status.OPEN, Status.ASSIGNED, Status.EN_ROUTE, Status.ARRIVED, Status.COMPLETED, Status.CANCELLED}
     ),
     Status.EN_ROUTE: frozenset(
-        {Status.ASSIGNED, Status.ARRIVED, Status.COMPLETED, Status.CANCELLED}
+        {Status.OPEN, Status.ASSIGNED, Status.ARRIVED, Status.COMPLETED, Status.CANCELLED}
     ),
     Status.ARRIVED: frozenset({Status.COMPLETED}),
     Status.ESCALATED: frozenset({Status.OFFERED, Status.ASSIGNED, Status.CANCELLED}),
@@ -100,6 +102,10 @@ class ServiceRequest:
     source: Source = Source.BUTTON
     eta_minutes: int | None = None
     assigned_at: datetime | None = None
+    assign_warn_at: datetime | None = None  # rung 1 of the ladder: at risk from then on
+    location: Location | None = None  # the resident's home
+    district: str | None = None
+    handed_back: int = 0  # times a provider gave it back to the queue
 
     @property
     def active(self) -> bool:
@@ -135,6 +141,8 @@ def open_request(
     actor: str,
     source: Source = Source.BUTTON,
     device_id: str | None = None,
+    location: Location | None = None,
+    district: str | None = None,
     **detail: Any,
 ) -> tuple[ServiceRequest, TimelineEntry]:
     """A new open request with its SLA clocks started, and its first timeline entry."""
@@ -149,6 +157,9 @@ def open_request(
         sla_due_at=at + policy.arrive_within,
         device_id=device_id,
         source=source,
+        assign_warn_at=at + policy.assign_within - policy.warn_before_assign_due,
+        location=location,
+        district=district,
     )
     entry = TimelineEntry(
         at, actor, "created", {"source": source.value, "service": request.service.value, **detail}
@@ -191,6 +202,34 @@ def assign(
     )
     updated = replace(change.request, provider_id=provider_id, eta_minutes=eta_minutes, assigned_at=at)
     return Change(updated, change.from_status, change.entry)
+
+
+def hand_back(
+    request: ServiceRequest, policy: ServicePolicy, at: datetime, actor: str, reason: str, **detail: Any
+) -> Change:
+    """A provider gives a job it has not started back to the queue (pre-empted by an emergency).
+
+    The arrival target stays as it was, so the report shows the cost honestly; the assignment
+    target starts again, so the request is not escalated for a delay it did not cause."""
+    if request.status not in (Status.ASSIGNED, Status.EN_ROUTE):
+        raise TransitionRefused(
+            f"request {request.id} is {request.status.value}; only a job not started is handed back"
+        )
+    change = transition(
+        request, Status.OPEN, at, actor, "handed_back", reason=reason, previous_provider_id=request.provider_id,
+        **detail,
+    )
+    due = max(request.assign_due_at, at + policy.assign_within)
+    updated = replace(
+        change.request, eta_minutes=None, assigned_at=None, assign_due_at=due,
+        assign_warn_at=due - policy.warn_before_assign_due, handed_back=request.handed_back + 1,
+    )
+    return Change(updated, change.from_status, change.entry)
+
+
+def queue_key(request: ServiceRequest) -> tuple:
+    """Order in which waiting requests get providers: priority, then urgency, then age."""
+    return (request.priority, -request.urgency, request.created_at, request.id)
 
 
 def press_again(

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from homecare.errors import Conflict, NotFound
 
@@ -17,18 +18,22 @@ def from_row(row: dict) -> Offer:
         id=row["id"], request_id=row["request_id"], provider_id=row["provider_id"],
         status=OfferStatus(row["status"]), created_at=row["created_at"], deadline_at=row["deadline_at"],
         eta_minutes=row["eta_minutes"], answered_at=row["answered_at"],
+        preempts_request_id=row.get("preempts_request_id"),
     )
 
 
-def insert(conn: psycopg.Connection, offer: Offer, score: float | None = None) -> None:
+def insert(
+    conn: psycopg.Connection, offer: Offer, score: float | None = None, parts: dict[str, float] | None = None
+) -> None:
     """Record a new pending offer; Conflict when the request already has one."""
     try:
         with conn.transaction():  # a savepoint, so a violation leaves the caller's transaction usable
             conn.execute(
-                "INSERT INTO dispatch.offers (id, request_id, provider_id, status, eta_minutes, score,"
-                " created_at, deadline_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                "INSERT INTO dispatch.offers (id, request_id, provider_id, status, eta_minutes, score, score_parts,"
+                " created_at, deadline_at, preempts_request_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (offer.id, offer.request_id, offer.provider_id, offer.status.value, offer.eta_minutes,
-                 score, offer.created_at, offer.deadline_at),
+                 score, Jsonb(parts) if parts is not None else None, offer.created_at, offer.deadline_at,
+                 offer.preempts_request_id),
             )
     except psycopg.errors.UniqueViolation:
         raise Conflict(f"request {offer.request_id} already has a pending offer") from None
@@ -99,7 +104,8 @@ def list_offers(
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             "SELECT o.id, o.request_id, o.provider_id, o.status, o.eta_minutes, o.created_at, o.deadline_at,"
-            " o.answered_at, r.resident_id, r.service, r.priority, r.urgency, r.status AS request_status"
+            " o.answered_at, o.preempts_request_id, r.resident_id, r.service, r.priority, r.urgency,"
+            " r.status AS request_status"
             " FROM dispatch.offers o JOIN dispatch.requests r ON r.id = o.request_id"
             f" WHERE {' AND '.join(where)} ORDER BY o.created_at DESC LIMIT %s",
             (*params, limit),

@@ -15,13 +15,13 @@ _PUBLISHER_LOCK = 0x64697370  # "disp"
 
 def put(
     conn: psycopg.Connection, topic: str, payload: dict, *, kind: str, request_id: str | None = None,
-    origin_at: datetime | None = None,
+    origin_at: datetime | None = None, command_id: str | None = None,
 ) -> int:
     """Queue one message; the publisher is woken when the transaction commits."""
     row = conn.execute(
-        "INSERT INTO dispatch.outbox (topic, request_id, kind, payload, origin_at) VALUES (%s, %s, %s, %s, %s)"
-        " RETURNING id",
-        (topic, request_id, kind, Jsonb(payload), origin_at),
+        "INSERT INTO dispatch.outbox (topic, request_id, kind, payload, origin_at, command_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+        (topic, request_id, kind, Jsonb(payload), origin_at, command_id),
     ).fetchone()
     conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
     return row["id"] if isinstance(row, dict) else row[0]
@@ -53,6 +53,22 @@ def for_request(conn: psycopg.Connection, request_id: str) -> list[dict]:
     """Every message a request caused, oldest first."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "SELECT id, kind, payload, created_at, sent_at FROM dispatch.outbox WHERE request_id = %s ORDER BY id",
+            "SELECT id, kind, command_id, payload, created_at, sent_at, delivery, delivery_at FROM dispatch.outbox"
+            " WHERE request_id = %s ORDER BY id",
             (request_id,),
         ).fetchall()
+
+
+# A later state never goes back to an earlier one; acknowledged and expired are both final.
+_DELIVERY_RANK = "CASE {} WHEN 'sent' THEN 1 WHEN 'acknowledged' THEN 2 WHEN 'expired' THEN 2 ELSE 0 END"
+
+
+def record_delivery(conn: psycopg.Connection, command_id: str, state: str, at: datetime) -> dict | None:
+    """Move a command's delivery forward; its outbox row, or None when unknown or not a step forward."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "UPDATE dispatch.outbox SET delivery = %s, delivery_at = %s WHERE command_id = %s"
+            f" AND {_DELIVERY_RANK.format('delivery')} < {_DELIVERY_RANK.format('%s::text')}"
+            " RETURNING id, request_id, kind, payload",
+            (state, at, command_id, state),
+        ).fetchone()

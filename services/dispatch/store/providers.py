@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import psycopg
 from psycopg.rows import dict_row
@@ -58,6 +59,40 @@ def set_on_shift(conn: psycopg.Connection, provider_id: str, on_shift: bool) -> 
     return row
 
 
+def candidates(
+    conn: psycopg.Connection, service: str, resident_id: str, recent_since: datetime
+) -> list[Candidate]:
+    """On-shift providers of a service with load and history, without workload timing (kept for
+    callers written against phase 1; matching uses `states` through usecases.pool)."""
+    return [
+        Candidate(
+            provider_id=s.row["id"], name=s.row["name"], services=frozenset(s.row["services"]),
+            location=Location(s.row["lat"], s.row["lon"]), capacity=s.row["capacity"], on_shift=s.row["on_shift"],
+            active=len(s.jobs), pending_offers=s.pending_offers, visits_with_resident=s.visits_with_resident,
+            recent_assignments=s.recent_assignments,
+        )
+        for s in states(conn, service, resident_id, recent_since, datetime.now(UTC))
+    ]
+
+
+def try_lock(conn: psycopg.Connection, provider_id: str) -> bool:
+    """Lock a provider row for this transaction unless another transaction holds it (never waits)."""
+    row = conn.execute(
+        "SELECT id FROM dispatch.providers WHERE id = %s FOR UPDATE SKIP LOCKED", (provider_id,)
+    ).fetchone()
+    return row is not None
+
+
+def load_counts(conn: psycopg.Connection, provider_id: str) -> tuple[int, int]:
+    """(requests held, pending offers) of a provider, as committed now."""
+    row = conn.execute(
+        f"SELECT (SELECT count(*) FROM dispatch.requests WHERE provider_id = %s AND status IN {_BUSY}) AS a,"
+        " (SELECT count(*) FROM dispatch.offers WHERE provider_id = %s AND status = 'pending') AS p",
+        (provider_id, provider_id),
+    ).fetchone()
+    return (row["a"], row["p"]) if isinstance(row, dict) else (row[0], row[1])
+
+
 def active_count(conn: psycopg.Connection, provider_id: str) -> int:
     """Requests the provider holds now (read after locking its row, so it is current)."""
     row = conn.execute(
@@ -67,30 +102,101 @@ def active_count(conn: psycopg.Connection, provider_id: str) -> int:
     return row["n"] if isinstance(row, dict) else row[0]
 
 
-def candidates(
-    conn: psycopg.Connection, service: str, resident_id: str, recent_since: datetime
-) -> list[Candidate]:
-    """On-shift providers of a service, with load, history with the resident, recent work."""
+def set_location(conn: psycopg.Connection, provider_id: str, location: Location, at: datetime) -> dict:
+    """Where the provider is now (its app, or a simulated one, reports it as it moves)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "UPDATE dispatch.providers SET lat = %s, lon = %s, location_at = %s WHERE id = %s RETURNING *",
+            (location.lat, location.lon, at, provider_id),
+        ).fetchone()
+    if row is None:
+        raise NotFound(f"provider {provider_id} not found")
+    return row
+
+
+@dataclass(frozen=True)
+class ProviderState:
+    """A provider with what matching needs: its jobs, pending offers, history, shift end."""
+
+    row: dict
+    jobs: list[ActiveJobRow]
+    pending_offers: int
+    visits_with_resident: int
+    recent_assignments: int
+    shift_ends_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ActiveJobRow:
+    request_id: str
+    status: str
+    service: str
+    priority: int
+    lat: float | None
+    lon: float | None
+    assigned_at: datetime | None
+    eta_minutes: int | None
+    arrived_at: datetime | None
+
+
+def states(
+    conn: psycopg.Connection, service: str | None, resident_id: str, recent_since: datetime, now: datetime,
+    *, on_shift_only: bool = True, provider_ids: list[str] | None = None,
+) -> list[ProviderState]:
+    """Providers (of a service, or all), with their jobs, pending offers, visits to the resident,
+    recent assignments and the end of the shift they are in."""
+    where = ["true"]
+    params: list = [resident_id, recent_since, now, now]
+    if service is not None:
+        where.append("%s = ANY (p.services)")
+        params.append(service)
+    if on_shift_only:
+        where.append("p.on_shift")
+    if provider_ids is not None:
+        where.append("p.id = ANY(%s)")
+        params.append(list(provider_ids))
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            "SELECT p.id, p.name, p.services, p.lat, p.lon, p.capacity, p.on_shift,"
-            f" (SELECT count(*) FROM dispatch.requests r WHERE r.provider_id = p.id AND r.status IN {_BUSY})"
-            "   AS active,"
+            "SELECT p.*,"
             " (SELECT count(*) FROM dispatch.offers o WHERE o.provider_id = p.id AND o.status = 'pending')"
             "   AS pending_offers,"
             " (SELECT count(*) FROM dispatch.requests r WHERE r.provider_id = p.id AND r.resident_id = %s"
             "   AND r.status = 'completed') AS visits,"
             " (SELECT count(*) FROM dispatch.requests r WHERE r.provider_id = p.id AND r.assigned_at >= %s)"
-            "   AS recent"
-            " FROM dispatch.providers p WHERE %s = ANY (p.services) AND p.on_shift",
-            (resident_id, recent_since, service),
+            "   AS recent,"
+            " (SELECT min(s.ends_at) FROM dispatch.shifts s WHERE s.provider_id = p.id AND s.starts_at <= %s"
+            "   AND s.ends_at > %s) AS shift_ends_at"
+            f" FROM dispatch.providers p WHERE {' AND '.join(where)} ORDER BY p.id",
+            params,
+        ).fetchall()
+        ids = [r["id"] for r in rows]
+        jobs = cur.execute(
+            "SELECT id, provider_id, status, service, priority, lat, lon, assigned_at, eta_minutes, arrived_at"
+            f" FROM dispatch.requests WHERE provider_id = ANY(%s) AND status IN {_BUSY} ORDER BY id",
+            (ids,),
+        ).fetchall() if ids else []
+    by_provider: dict[str, list[ActiveJobRow]] = {i: [] for i in ids}
+    for j in jobs:
+        by_provider[j["provider_id"]].append(ActiveJobRow(
+            j["id"], j["status"], j["service"], j["priority"], j["lat"], j["lon"], j["assigned_at"],
+            j["eta_minutes"], j["arrived_at"],
+        ))
+    return [
+        ProviderState(r, by_provider[r["id"]], r["pending_offers"], r["visits"], r["recent"], r["shift_ends_at"])
+        for r in rows
+    ]
+
+
+def active_jobs(conn: psycopg.Connection, provider_id: str) -> list[ActiveJobRow]:
+    """The requests a provider holds now."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT id, status, service, priority, lat, lon, assigned_at, eta_minutes, arrived_at"
+            f" FROM dispatch.requests WHERE provider_id = %s AND status IN {_BUSY} ORDER BY id",
+            (provider_id,),
         ).fetchall()
     return [
-        Candidate(
-            provider_id=r["id"], name=r["name"], services=frozenset(r["services"]),
-            location=Location(r["lat"], r["lon"]), capacity=r["capacity"], on_shift=r["on_shift"],
-            active=r["active"], pending_offers=r["pending_offers"], visits_with_resident=r["visits"],
-            recent_assignments=r["recent"],
-        )
+        ActiveJobRow(r["id"], r["status"], r["service"], r["priority"], r["lat"], r["lon"], r["assigned_at"],
+                     r["eta_minutes"], r["arrived_at"])
         for r in rows
     ]

@@ -11,6 +11,7 @@ from psycopg.rows import dict_row
 from homecare.contract.models import Service
 from homecare.errors import Conflict, NotFound
 
+from ..domain.matching import Location
 from ..domain.requests import ACTIVE, STAMPS, Change, ServiceRequest, Source, Status, TimelineEntry
 from . import timeline
 
@@ -35,6 +36,10 @@ def from_row(row: dict) -> ServiceRequest:
         source=Source(row["source"]),
         eta_minutes=row["eta_minutes"],
         assigned_at=row["assigned_at"],
+        assign_warn_at=row.get("assign_warn_at"),
+        location=Location(row["lat"], row["lon"]) if row.get("lat") is not None else None,
+        district=row.get("district"),
+        handed_back=row.get("handed_back") or 0,
     )
 
 
@@ -51,12 +56,15 @@ def insert(
     active request of the same resident and service, already exists."""
     row = conn.execute(
         "INSERT INTO dispatch.requests (id, resident_id, device_id, service, priority, urgency, status,"
-        " source, source_key, note, created_at, pressed_at, assign_due_at, sla_due_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " source, source_key, note, created_at, pressed_at, assign_due_at, sla_due_at, assign_warn_at,"
+        " lat, lon, district)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT DO NOTHING RETURNING id",
         (request.id, request.resident_id, request.device_id, request.service.value, request.priority,
          request.urgency, request.status.value, request.source.value, source_key, note,
-         request.created_at, pressed_at, request.assign_due_at, request.sla_due_at),
+         request.created_at, pressed_at, request.assign_due_at, request.sla_due_at, request.assign_warn_at,
+         request.location.lat if request.location else None, request.location.lon if request.location else None,
+         request.district),
     ).fetchone()
     if row is None:
         return False
@@ -96,7 +104,9 @@ def save(conn: psycopg.Connection, change: Change) -> ServiceRequest:
     r = change.request
     sets = [
         sql.SQL("status = %(status)s, provider_id = %(provider_id)s, urgency = %(urgency)s,"
-                " eta_minutes = %(eta)s, assigned_at = %(assigned_at)s, updated_at = now()")
+                " eta_minutes = %(eta)s, assigned_at = %(assigned_at)s, assign_due_at = %(assign_due_at)s,"
+                " assign_warn_at = %(assign_warn_at)s, handed_back = %(handed_back)s,"
+                " retry_at = CASE WHEN %(status)s::text = 'open' THEN retry_at END, updated_at = now()")
     ]
     stamp = change.stamp
     if stamp and stamp != "assigned_at":
@@ -108,6 +118,7 @@ def save(conn: psycopg.Connection, change: Change) -> ServiceRequest:
     cur = conn.execute(query, {
         "status": r.status.value, "provider_id": r.provider_id, "urgency": r.urgency, "eta": r.eta_minutes,
         "assigned_at": r.assigned_at, "at": change.entry.at, "id": r.id, "expected": change.from_status.value,
+        "assign_due_at": r.assign_due_at, "assign_warn_at": r.assign_warn_at, "handed_back": r.handed_back,
     })
     if cur.rowcount != 1:
         raise Conflict(f"request {r.id} changed meanwhile; it is no longer {change.from_status.value}")
@@ -123,11 +134,41 @@ def set_acknowledged(conn: psycopg.Connection, request_id: str, at: datetime) ->
     )
 
 
+def set_ack_shown(conn: psycopg.Connection, request_id: str, at: datetime) -> None:
+    """Stamp when the button confirmed it showed the acknowledgement."""
+    conn.execute(
+        "UPDATE dispatch.requests SET ack_shown_at = coalesce(ack_shown_at, %s) WHERE id = %s", (at, request_id)
+    )
+
+
+def retry_of(conn: psycopg.Connection, request_id: str) -> datetime | None:
+    """When a queued request is due for another try (None: not queued)."""
+    row = conn.execute("SELECT retry_at FROM dispatch.requests WHERE id = %s", (request_id,)).fetchone()
+    if row is None:
+        return None
+    return row["retry_at"] if isinstance(row, dict) else row[0]
+
+
+def set_retry(conn: psycopg.Connection, request_id: str, at: datetime | None) -> None:
+    """When a queued request is to be offered again (None: not before something changes)."""
+    conn.execute("UPDATE dispatch.requests SET retry_at = %s WHERE id = %s", (at, request_id))
+
+
 def flag_at_risk(conn: psycopg.Connection, request_id: str, at: datetime) -> bool:
-    """Mark an assigned request as late, once."""
+    """Mark a request as at risk of missing its targets, once (rung 1 of the ladder)."""
     cur = conn.execute(
         "UPDATE dispatch.requests SET sla_at_risk_at = %s WHERE id = %s AND sla_at_risk_at IS NULL",
         (at, request_id),
+    )
+    return cur.rowcount == 1
+
+
+def flag_late(conn: psycopg.Connection, request_id: str, at: datetime) -> bool:
+    """Mark an assigned request as arriving late, once; it counts as at risk from then on."""
+    cur = conn.execute(
+        "UPDATE dispatch.requests SET late_flagged_at = %s, sla_at_risk_at = coalesce(sla_at_risk_at, %s)"
+        " WHERE id = %s AND late_flagged_at IS NULL",
+        (at, at, request_id),
     )
     return cur.rowcount == 1
 
@@ -142,10 +183,30 @@ def overdue_waiting(conn: psycopg.Connection, now: datetime, limit: int = 50) ->
     return [_first(r) for r in rows]
 
 
+def warn_due(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list[str]:
+    """Ids of waiting requests whose assignment target is near and not yet flagged, locked."""
+    rows = conn.execute(
+        "SELECT id FROM dispatch.requests WHERE status IN ('open', 'offered') AND sla_at_risk_at IS NULL"
+        " AND assign_warn_at <= %s ORDER BY assign_warn_at LIMIT %s FOR UPDATE SKIP LOCKED",
+        (now, limit),
+    ).fetchall()
+    return [_first(r) for r in rows]
+
+
+def queued(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list[str]:
+    """Ids of queued requests due for another try, most urgent first, locked; others' are skipped."""
+    rows = conn.execute(
+        "SELECT id FROM dispatch.requests WHERE status = 'open' AND (retry_at IS NULL OR retry_at <= %s)"
+        " ORDER BY priority, urgency DESC, created_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
+        (now, limit),
+    ).fetchall()
+    return [_first(r) for r in rows]
+
+
 def maybe_late(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list[str]:
     """Ids of assigned requests not yet flagged that miss, or will miss, their arrival target."""
     rows = conn.execute(
-        "SELECT id FROM dispatch.requests WHERE status IN ('assigned', 'en_route') AND sla_at_risk_at IS NULL"
+        "SELECT id FROM dispatch.requests WHERE status IN ('assigned', 'en_route') AND late_flagged_at IS NULL"
         " AND (sla_due_at <= %s OR assigned_at + make_interval(mins => coalesce(eta_minutes, 0)) > sla_due_at)"
         " ORDER BY sla_due_at LIMIT %s FOR UPDATE SKIP LOCKED",
         (now, limit),

@@ -43,11 +43,16 @@ def button_of(conn: psycopg.Connection, resident_id: str) -> str | None:
 
 def resident_location(conn: psycopg.Connection, resident_id: str) -> Location | None:
     """Where the resident lives, or None when the directory does not know them."""
+    return resident_home(conn, resident_id)[0]
+
+
+def resident_home(conn: psycopg.Connection, resident_id: str) -> tuple[Location | None, str | None]:
+    """(where the resident lives, their district), or (None, None) when the directory does not know them."""
     try:
         resident = residents.get(conn, resident_id)
     except NotFound:
-        return None
-    return Location(resident.location.lat, resident.location.lon)
+        return None, None
+    return Location(resident.location.lat, resident.location.lon), resident.district
 
 
 @dataclass
@@ -59,3 +64,4 @@ class Dispatch:
     fairness_window: timedelta = timedelta(hours=12)
     clock: Callable[[], datetime] = utc_now
     find_button: ButtonLookup = button_of
+    requeue: timedelta = timedelta(seconds=3)  # a queued request is offered again this often

@@ -18,7 +18,7 @@ from .. import metrics
 from ..domain.requests import WAITING, ServiceRequest, Source, Status, TimelineEntry, open_request, press_again
 from ..domain.sla import expected_arrival
 from ..store import events, new_id, providers, requests, timeline
-from .context import Dispatch
+from .context import Dispatch, resident_home
 from .notify import notify
 from .offering import offer_next
 from .progress import cancel_locked
@@ -108,9 +108,10 @@ def _open_or_join(
     now = ctx.clock()
     existing = requests.find_active(conn, resident_id, service.value, lock=True)
     if existing is None:
+        location, district = resident_home(conn, resident_id)
         request, entry = open_request(
             new_id("r"), resident_id, service, ctx.policy.for_service(service), now, origin.actor,
-            source=origin.source, device_id=origin.device_id, **detail,
+            source=origin.source, device_id=origin.device_id, location=location, district=district, **detail,
         )
         if requests.insert(
             conn, request, entry, source_key=origin.source_key, note=origin.note, pressed_at=origin.pressed_at
@@ -126,6 +127,8 @@ def _open_or_join(
         if existing is None:
             raise Conflict(f"could not open a {service.value} request for {resident_id}; try again")
     requests.save(conn, press_again(existing, now, origin.actor, origin.join_kind, **detail))
+    if existing.status is Status.OPEN:
+        requests.set_retry(conn, existing.id, now)  # more urgent now: try again at the next pass
     metrics.PRESSES_JOINED.labels(service.value).inc()
     _remind(conn, ctx, existing, origin, now)
     return Intake("joined", existing.id)

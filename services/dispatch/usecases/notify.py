@@ -48,7 +48,7 @@ def notify(
     order = CommandOrder(device_id=target, command=command)
     outbox.put(
         conn, Internal.COMMANDS, order.model_dump(mode="json"), kind=command_type.value,
-        request_id=request.id, origin_at=origin_at,
+        request_id=request.id, origin_at=origin_at, command_id=command["command_id"],
     )
     timeline.append(conn, request.id, TimelineEntry(at, "system", "notified", {
         "command": command_type.value, "command_id": command["command_id"], "device_id": target,

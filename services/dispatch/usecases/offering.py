@@ -1,5 +1,5 @@
-"""Offers: ask the best provider, take the answer, move on after a decline or a time-out,
-escalate when nobody is left."""
+"""Offers: climb the escalation ladder (offer the best provider, queue, flag, escalate), take the
+answer, move on after a decline or a time-out, hand back a routine job for an emergency."""
 
 from __future__ import annotations
 
@@ -12,38 +12,100 @@ from homecare.contract.models import CommandType
 from homecare.errors import Conflict, Forbidden
 
 from .. import metrics
-from ..domain.matching import Job, rank
-from ..domain.offers import OfferStatus, answer, new_offer, next_step
-from ..domain.requests import ServiceRequest, Status, TimelineEntry, assign, transition
+from ..domain.escalation import Decision, decide
+from ..domain.matching import Scored
+from ..domain.offers import OfferStatus, answer, new_offer
+from ..domain.requests import ServiceRequest, Status, TimelineEntry, assign, hand_back, transition
+from ..domain.workload import NOT_STARTED, to_hand_back
 from ..store import new_id, offers, providers, requests, timeline
-from .context import Dispatch, resident_location
+from .context import Dispatch
 from .notify import notify
+from .pool import active_job, candidates, job_of
 
 log = logging.getLogger(__name__)
 
+_ATTEMPTS = 4  # providers another replica is matching at the same moment are skipped this often
+
 
 def offer_next(conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, now: datetime) -> ServiceRequest:
-    """Offer the request to the best provider not yet tried, or escalate it. The request is locked."""
+    """Offer the request to the best provider not yet tried, queue it, or escalate it. The request is locked."""
+    if request.status is Status.ESCALATED:
+        return request  # the dispatchers decide
     policy = ctx.policy.for_service(request.service)
     failures, tried = offers.history(conn, request.id)
-    job = Job(
-        service=request.service.value, priority=request.priority, urgency=request.urgency,
-        location=resident_location(conn, request.resident_id), excluded=tried,
-    )
-    pool = providers.candidates(conn, request.service.value, request.resident_id, now - ctx.fairness_window)
-    step = next_step(failures, policy, rank(pool, job, ctx.weights))
-    if step.choice is None:
-        return escalate(conn, ctx, request, step.escalate_reason or "no provider", now)
-    offer = new_offer(new_id("o"), request.id, step.choice, policy, now)
-    offers.insert(conn, offer, score=step.choice.cost)
-    change = transition(
-        request, Status.OFFERED, now, "system", "offer.made", offer_id=offer.id, provider_id=offer.provider_id,
-        provider=step.choice.candidate.name, eta_minutes=offer.eta_minutes, deadline_at=offer.deadline_at.isoformat(),
-    )
+    job = job_of(conn, ctx, request, tried)
+    decision, skip = Decision(wait="providers are being matched by another replica"), set()
+    for _ in range(_ATTEMPTS):
+        pool = [c for c in candidates(conn, ctx, request, now) if c.provider_id not in skip]
+        decision = decide(request, policy, failures, pool, job, ctx.weights, now)
+        if decision.choice is None or _reserve(conn, decision.choice):
+            break
+        skip.add(decision.choice.candidate.provider_id)
+        decision = Decision(wait="providers are being matched by another replica")
+    if decision.at_risk:
+        flag_at_risk(conn, request, decision.at_risk, now)
+    if decision.choice is not None:
+        request = _make_offer(conn, ctx, request, decision.choice, now)
+    elif decision.escalate is None:
+        request = _queue(conn, ctx, request, decision.wait or "waiting", now)
+    if decision.escalate is not None:
+        request = escalate(conn, ctx, request, decision.escalate, now)
+    return request
+
+
+def _reserve(conn: psycopg.Connection, choice: Scored) -> bool:
+    """Lock the chosen provider and make sure its load is what was scored; False: someone else has it."""
+    c = choice.candidate
+    if not providers.try_lock(conn, c.provider_id):
+        return False
+    active, pending = providers.load_counts(conn, c.provider_id)
+    return (active, pending) == (c.active, c.pending_offers) or active + pending < c.capacity
+
+
+def _make_offer(
+    conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, choice: Scored, now: datetime
+) -> ServiceRequest:
+    policy = ctx.policy.for_service(request.service)
+    preempts = None
+    if choice.preempts:
+        jobs = [active_job(ctx, j) for j in providers.active_jobs(conn, choice.candidate.provider_id)]
+        victim = to_hand_back(jobs, request.priority)
+        preempts = victim.request_id if victim else None
+    offer = new_offer(new_id("o"), request.id, choice, policy, now, preempts)
+    offers.insert(conn, offer, score=round(choice.cost, 3), parts={k: round(v, 3) for k, v in choice.parts.items()})
+    detail = {
+        "offer_id": offer.id, "provider_id": offer.provider_id, "provider": choice.candidate.name,
+        "eta_minutes": offer.eta_minutes, "deadline_at": offer.deadline_at.isoformat(), "score": round(choice.cost, 2),
+        **({"preempts_request_id": preempts} if preempts else {}),
+    }
+    change = transition(request, Status.OFFERED, now, "system", "offer.made", **detail)
     metrics.OFFERS.labels("made").inc()
     if change.stamp:
         metrics.TRANSITIONS.labels(Status.OFFERED.value).inc()
     return requests.save(conn, change)
+
+
+def _queue(conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, why: str, now: datetime) -> ServiceRequest:
+    """Wait for a provider with room; the timer offers again at the next retry."""
+    if request.status is Status.OFFERED:
+        request = requests.save(conn, transition(request, Status.OPEN, now, "system", "queued", reason=why))
+    elif requests.retry_of(conn, request.id) is None:  # first time in the queue: say so once
+        timeline.append(conn, request.id, TimelineEntry(now, "system", "queued", {"reason": why}))
+    requests.set_retry(conn, request.id, now + ctx.requeue)
+    return request
+
+
+def flag_at_risk(conn: psycopg.Connection, request: ServiceRequest, reason: str, now: datetime) -> bool:
+    """Rung 1: record once that the request may miss its targets, so dispatchers see it."""
+    if not requests.flag_at_risk(conn, request.id, now):
+        return False
+    timeline.append(conn, request.id, TimelineEntry(now, "system", "sla.at_risk", {
+        "reason": reason, "assign_due_at": request.assign_due_at.isoformat(),
+        "sla_due_at": request.sla_due_at.isoformat(),
+    }))
+    metrics.AT_RISK.labels(request.service.value).inc()
+    log.warning("request %s at risk: %s", request.id, reason, extra={"request_id": request.id})
+    return True
 
 
 def withdraw_pending(conn: psycopg.Connection, request: ServiceRequest, now: datetime, actor: str, why: str) -> None:
@@ -61,10 +123,10 @@ def withdraw_pending(conn: psycopg.Connection, request: ServiceRequest, now: dat
 def escalate(
     conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, reason: str, now: datetime
 ) -> ServiceRequest:
-    """Hand the request to the dispatchers: no more automatic offers."""
+    """Rung 2: hand the request to the dispatchers. No new automatic offers; one already made
+    stays open until it lapses, so its provider can still take it."""
     if request.status is Status.ESCALATED:
         return request
-    withdraw_pending(conn, request, now, "system", "escalated")
     change = transition(request, Status.ESCALATED, now, "system", reason=reason)
     log.warning("request %s escalated: %s", request.id, reason, extra={"request_id": request.id})
     metrics.ESCALATIONS.labels(request.service.value).inc()
@@ -96,6 +158,10 @@ def accept_offer(
     now = ctx.clock()
     request, offer = _locked(conn, offer_id, provider_id)
     accepted = answer(offer, OfferStatus.ACCEPTED, now)
+    victim = requests.load(conn, offer.preempts_request_id, lock=True) if offer.preempts_request_id else None
+    provider = providers.get(conn, offer.provider_id, lock=True)
+    if victim is not None and providers.active_count(conn, offer.provider_id) >= provider["capacity"]:
+        _hand_back(conn, ctx, victim, provider, request, now, actor)
     provider = check_capacity(conn, offer.provider_id)
     change = assign(request, offer.provider_id, offer.eta_minutes or 1, now, actor, offer_id=offer.id)
     offers.save_answer(conn, accepted)
@@ -104,6 +170,23 @@ def accept_offer(
     metrics.OFFERS.labels("accepted").inc()
     metrics.TRANSITIONS.labels(Status.ASSIGNED.value).inc()
     return request
+
+
+def _hand_back(
+    conn: psycopg.Connection, ctx: Dispatch, victim: ServiceRequest, provider: dict, cause: ServiceRequest,
+    now: datetime, actor: str,
+) -> None:
+    """The provider gives a routine job back to the queue to take `cause`; its resident is told."""
+    if victim.provider_id != provider["id"] or victim.status not in NOT_STARTED:
+        return  # finished or moved meanwhile; the capacity check decides
+    reason = f"{provider['name']} was called to a {cause.service.value} request"
+    victim = requests.save(conn, hand_back(
+        victim, ctx.policy.for_service(victim.service), now, actor, reason, for_request_id=cause.id,
+    ))
+    requests.set_retry(conn, victim.id, now)  # offered to someone else at the next timer pass
+    notify(conn, ctx, victim, CommandType.ACKNOWLEDGED, now)  # back to "received, waiting"
+    metrics.PREEMPTIONS.labels(victim.service.value).inc()
+    log.info("request %s handed back: %s", victim.id, reason, extra={"request_id": victim.id})
 
 
 def decline_offer(

@@ -4,7 +4,7 @@ SLA clocks act on it."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -13,36 +13,57 @@ from homecare.contract.models import CommandType
 from homecare.errors import Conflict
 
 from .. import metrics
-from ..domain.matching import Location, eta_minutes, travel_minutes
+from ..domain.escalation import at_risk, spoken
+from ..domain.matching import arrival, eta_minutes
 from ..domain.requests import ServiceRequest, Status, TimelineEntry, assign, check_actor_is_provider, transition
 from ..domain.sla import arrival_at_risk, assign_overdue, expected_arrival
-from ..store import requests, timeline
-from .context import Dispatch, resident_location
+from ..store import providers, requests, timeline
+from .context import Dispatch
 from .notify import notify
-from .offering import check_capacity, escalate, withdraw_pending
+from .offering import check_capacity, escalate, flag_at_risk, withdraw_pending
+from .pool import candidates, job_of
 
 log = logging.getLogger(__name__)
 
 
 def assign_manually(
-    conn: psycopg.Connection, ctx: Dispatch, request_id: str, provider_id: str, actor: str
+    conn: psycopg.Connection, ctx: Dispatch, request_id: str, provider_id: str, actor: str,
+    *, override_shift: bool | None = None,
 ) -> ServiceRequest:
-    """A dispatcher assigns (or reassigns) a request to a provider of that service with room."""
+    """A dispatcher assigns (or reassigns) a request to a provider of that service with room.
+
+    A provider off shift: `override_shift=False` refuses (409, saying so); True sends them anyway
+    and the timeline records the override; None (the default for Python callers written before
+    the check) assigns and records `off_shift` in the timeline. The API passes False unless asked."""
     now = ctx.clock()
     request = requests.load(conn, request_id, lock=True)
     if not request.can(Status.ASSIGNED):
         raise Conflict(f"request {request_id} is {request.status.value}; it cannot be assigned")
     withdraw_pending(conn, request, now, actor, "assigned by a dispatcher")
-    provider = check_capacity(conn, provider_id)
+    provider = providers.get(conn, provider_id, lock=True)
     if request.service.value not in provider["services"]:
         raise Conflict(f"provider {provider_id} does not provide {request.service.value}")
-    minutes = travel_minutes(
-        Location(provider["lat"], provider["lon"]), resident_location(conn, request.resident_id), ctx.weights
-    )
-    request = requests.save(conn, assign(request, provider_id, eta_minutes(minutes), now, actor))
+    if not provider["on_shift"] and override_shift is False:
+        raise Conflict(f"provider {provider_id} is off shift; assign with override_shift to send them anyway")
+    provider = check_capacity(conn, provider_id)
+    detail: dict = {}
+    if not provider["on_shift"]:
+        detail = {"off_shift": True, **({"override_shift": True} if override_shift else {})}
+        log.warning("request %s assigned to %s, who is off shift", request_id, provider_id)
+    request = requests.save(conn, assign(request, provider_id, _eta(conn, ctx, request, provider_id, now), now, actor,
+                                         **detail))
     notify(conn, ctx, request, CommandType.ASSIGNED, now, provider=provider["name"], eta_minutes=request.eta_minutes)
     metrics.TRANSITIONS.labels(Status.ASSIGNED.value).inc()
     return request
+
+
+def _eta(conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, provider_id: str, now: datetime) -> int:
+    """Minutes until the provider can be at the door: the jobs it holds first, then the drive."""
+    job = job_of(conn, ctx, request, frozenset())
+    (candidate,) = candidates(conn, ctx, request, now, on_shift_only=False, every_service=True,
+                              provider_ids=[provider_id])
+    wait, travel = arrival(candidate, job, ctx.weights)
+    return eta_minutes(wait + travel)
 
 
 def advance(
@@ -87,25 +108,33 @@ def escalate_if_overdue(conn: psycopg.Connection, ctx: Dispatch, request_id: str
     if not assign_overdue(request, now):
         return False
     target = ctx.policy.for_service(request.service).assign_within
-    escalate(conn, ctx, request, f"not assigned within {_spoken(target)}", now)
+    escalate(conn, ctx, request, f"not assigned within {spoken(target)}", now)
     return True
 
 
-def _spoken(duration: timedelta) -> str:
-    seconds = duration.total_seconds()
-    if seconds < 120:
-        return f"{seconds:g} seconds"
-    return f"{seconds / 60:g} minutes"
+def flag_if_at_risk(conn: psycopg.Connection, ctx: Dispatch, request_id: str, now: datetime) -> bool:
+    """Rung 1 by the clock: the assignment target is near (timer; request locked). Services that
+    escalate when at risk go on to rung 2."""
+    request = requests.load(conn, request_id, lock=True)
+    policy = ctx.policy.for_service(request.service)
+    reason = at_risk(request, policy, now)
+    if reason is None:
+        return False
+    flagged = flag_at_risk(conn, request, reason, now)
+    if policy.escalate_when_at_risk:
+        escalate(conn, ctx, request, reason, now)
+    return flagged
 
 
 def flag_if_late(conn: psycopg.Connection, ctx: Dispatch, request_id: str, now: datetime) -> bool:
     """Record, once, that an assigned request misses or will miss its arrival target."""
     request = requests.load(conn, request_id, lock=True)
-    if not arrival_at_risk(request, now) or not requests.flag_at_risk(conn, request.id, now):
+    if not arrival_at_risk(request, now) or not requests.flag_late(conn, request.id, now):
         return False
     arrival = expected_arrival(request)
+    reason = "arrival target missed" if now >= request.sla_due_at else "expected arrival is after the target"
     timeline.append(conn, request.id, TimelineEntry(now, "system", "sla.at_risk", {
-        "sla_due_at": request.sla_due_at.isoformat(),
+        "reason": reason, "sla_due_at": request.sla_due_at.isoformat(),
         "expected_arrival": arrival.isoformat() if arrival else None,
         "provider_id": request.provider_id,
     }))

@@ -1,4 +1,4 @@
-"""Consumes button events and open-request messages. Each message is handled in its own
+"""Consumes button events, open-request messages and command delivery states. Each message is handled in its own
 transaction on a worker thread (never on paho's network thread) and acknowledged to the broker
 only after that transaction committed; a redelivery is harmless because intake is idempotent."""
 
@@ -16,18 +16,19 @@ from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
 
 from homecare.errors import Conflict, HomecareError
-from homecare.internal import DeviceEvent, OpenRequest
+from homecare.internal import CommandState, DeviceEvent, OpenRequest
 from homecare.mqtt import MessageHandler, MqttLink
 from homecare.topics import Internal, event_type_of, internal_event_topic, shared
 
 from .. import metrics
-from ..usecases import intake
+from ..usecases import delivery, intake
 from ..usecases.context import Dispatch
 
 log = logging.getLogger(__name__)
 
 PRESSED = internal_event_topic("button.pressed")
 CANCELLED = internal_event_topic("button.cancelled")
+_KINDS = {Internal.OPEN_REQUEST: "open-request", Internal.COMMAND_STATE: "command-state"}
 _STOP = object()
 _MAX_ATTEMPTS = 3  # for unexpected errors; a database outage is waited out instead
 
@@ -45,7 +46,7 @@ class EventConsumer:
 
     def subscriptions(self, group: str, shared_enabled: bool = True) -> dict[str, MessageHandler]:
         """Topic filters and the handler for each, for the MqttLink."""
-        topics = (PRESSED, CANCELLED, Internal.OPEN_REQUEST)
+        topics = (PRESSED, CANCELLED, Internal.OPEN_REQUEST, Internal.COMMAND_STATE)
         return {shared(group, topic, shared_enabled): self._enqueue for topic in topics}
 
     def _enqueue(self, client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
@@ -75,7 +76,7 @@ class EventConsumer:
 
     def process(self, message: mqtt.MQTTMessage) -> bool:
         """Handle one message; True when it may be acknowledged (done, or rejected for good)."""
-        kind = "open-request" if message.topic == Internal.OPEN_REQUEST else event_type_of(message.topic)
+        kind = _KINDS.get(message.topic) or event_type_of(message.topic)
         attempt = 0
         while True:
             attempt += 1
@@ -104,6 +105,10 @@ class EventConsumer:
 
     def _handle(self, message: mqtt.MQTTMessage) -> str:
         use_case: Callable
+        if message.topic == Internal.COMMAND_STATE:
+            state = CommandState.model_validate_json(message.payload)
+            with self.pool.connection() as conn, conn.transaction():
+                return delivery.command_state(conn, self.ctx, state)
         if message.topic == Internal.OPEN_REQUEST:
             body = OpenRequest.model_validate_json(message.payload)
             use_case = intake.alert_opened

@@ -8,15 +8,17 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from .. import metrics, queries
-from ..store import offers, requests
+from ..store import offers, requests, shifts
 from ..usecases.context import Dispatch
-from ..usecases.offering import expire_offer
-from ..usecases.progress import escalate_if_overdue, flag_if_late
+from ..usecases.offering import expire_offer, offer_next
+from ..usecases.progress import escalate_if_overdue, flag_if_at_risk, flag_if_late
+from ..usecases.providers import apply_shift_end, apply_shift_start
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,14 @@ class TimerLoop:
     def tick(self, now: datetime | None = None) -> dict[str, int]:
         """One pass over every kind of timer; returns how many of each fired."""
         now = now or self.ctx.clock()
+        n = self.batch_size
         fired = {
+            "shifts_started": self._each(
+                lambda conn: shifts.to_start(conn, now, n), lambda conn, s: apply_shift_start(conn, self.ctx, s, now),
+            ),
+            "shifts_ended": self._each(
+                lambda conn: shifts.to_end(conn, now, n), lambda conn, s: apply_shift_end(conn, self.ctx, s, now),
+            ),
             "offers_expired": self._each(
                 lambda conn: [oid for oid, _ in offers.due(conn, now, self.batch_size)],
                 lambda conn, oid: expire_offer(conn, self.ctx, oid, now) is not None,
@@ -63,6 +72,14 @@ class TimerLoop:
             "escalated": self._each(
                 lambda conn: requests.overdue_waiting(conn, now, self.batch_size),
                 lambda conn, rid: escalate_if_overdue(conn, self.ctx, rid, now),
+            ),
+            "at_risk": self._each(
+                lambda conn: requests.warn_due(conn, now, n),
+                lambda conn, rid: flag_if_at_risk(conn, self.ctx, rid, now),
+            ),
+            "requeued": self._each(
+                lambda conn: requests.queued(conn, now, n),
+                lambda conn, rid: _offer_queued(conn, self.ctx, rid, now),
             ),
             "late": self._each(
                 lambda conn: requests.maybe_late(conn, now, self.batch_size),
@@ -72,9 +89,7 @@ class TimerLoop:
         self._update_gauges(now)
         return fired
 
-    def _each(
-        self, claim: Callable[[psycopg.Connection], list[str]], act: Callable[[psycopg.Connection, str], bool]
-    ) -> int:
+    def _each(self, claim: Callable[[psycopg.Connection], list], act: Callable[[psycopg.Connection, Any], bool]) -> int:
         fired = 0
         with self.pool.connection() as conn, conn.transaction():
             for item in claim(conn):
@@ -82,7 +97,7 @@ class TimerLoop:
                     with conn.transaction():
                         fired += bool(act(conn, item))
                 except Exception:
-                    log.exception("timer action on %s failed", item)
+                    log.exception("timer action on %s failed", item.get("id") if isinstance(item, dict) else item)
         return fired
 
     def _update_gauges(self, now: datetime) -> None:
@@ -92,3 +107,9 @@ class TimerLoop:
         with self.pool.connection() as conn:
             for status, n in queries.count_by_status(conn).items():
                 metrics.REQUESTS_BY_STATUS.labels(status).set(n)
+
+
+def _offer_queued(conn: psycopg.Connection, ctx: Dispatch, request_id: str, now: datetime) -> bool:
+    """A queued request's turn (most urgent first): offer it if a provider has room now."""
+    request = requests.load(conn, request_id, lock=True)
+    return offer_next(conn, ctx, request, now).status is not request.status

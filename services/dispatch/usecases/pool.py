@@ -1,0 +1,61 @@
+"""The candidates of a request: providers from the database, turned into what matching scores."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+
+from ..domain.matching import Candidate, Job, Location
+from ..domain.requests import ServiceRequest, Status
+from ..domain.workload import ActiveJob, workload
+from ..store import providers
+from ..store.providers import ActiveJobRow, ProviderState
+from .context import Dispatch, resident_location
+
+
+def active_job(ctx: Dispatch, row: ActiveJobRow) -> ActiveJob:
+    """A held request as the workload sees it."""
+    return ActiveJob(
+        request_id=row.request_id, status=Status(row.status), priority=row.priority,
+        location=Location(row.lat, row.lon) if row.lat is not None else None,
+        assigned_at=row.assigned_at, eta_minutes=row.eta_minutes, arrived_at=row.arrived_at,
+        service_time=ctx.policy.for_service(row.service).expected_service,
+    )
+
+
+def candidate(ctx: Dispatch, state: ProviderState, priority: int, now: datetime) -> Candidate:
+    """A provider with its load, as matching sees it for a job of `priority`."""
+    row = state.row
+    load = workload([active_job(ctx, j) for j in state.jobs], now, priority)
+    left = (state.shift_ends_at - now).total_seconds() / 60 if state.shift_ends_at else None
+    return Candidate(
+        provider_id=row["id"], name=row["name"], services=frozenset(row["services"]),
+        location=Location(row["lat"], row["lon"]), capacity=row["capacity"], on_shift=row["on_shift"],
+        active=len(state.jobs), pending_offers=state.pending_offers,
+        visits_with_resident=state.visits_with_resident, recent_assignments=state.recent_assignments,
+        busy_minutes=load.busy_minutes, serving_minutes=load.serving_minutes, free_location=load.free_location,
+        preemptible=load.preemptible, minutes_left_on_shift=left,
+    )
+
+
+def job_of(conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, excluded: frozenset[str]) -> Job:
+    """What the request needs, for matching."""
+    policy = ctx.policy.for_service(request.service)
+    return Job(
+        service=request.service.value, priority=request.priority, urgency=request.urgency,
+        location=request.location or resident_location(conn, request.resident_id), excluded=excluded,
+        service_minutes=policy.expected_service.total_seconds() / 60, may_preempt=policy.may_preempt,
+    )
+
+
+def candidates(
+    conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, now: datetime, *, on_shift_only: bool = True,
+    every_service: bool = False, provider_ids: list[str] | None = None,
+) -> list[Candidate]:
+    """Providers for the request (on shift and of its service, unless told otherwise)."""
+    states = providers.states(
+        conn, None if every_service else request.service.value, request.resident_id, now - ctx.fairness_window, now,
+        on_shift_only=on_shift_only, provider_ids=provider_ids,
+    )
+    return [candidate(ctx, s, request.priority, now) for s in states]

@@ -1,0 +1,51 @@
+"""Providers move and work shifts: positions reported by their app, planned shifts applied by the clock."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import psycopg
+
+from homecare.errors import Invalid
+
+from ..domain.matching import Location
+from ..store import providers, shifts
+from .context import Dispatch
+
+log = logging.getLogger(__name__)
+
+
+def move(conn: psycopg.Connection, ctx: Dispatch, provider_id: str, location: Location) -> dict:
+    """Where the provider is now; the next match measures travel from here."""
+    return providers.set_location(conn, provider_id, location, ctx.clock())
+
+
+def plan_shift(
+    conn: psycopg.Connection, ctx: Dispatch, provider_id: str, starts_at: datetime, ends_at: datetime
+) -> dict:
+    """Plan a shift; the timer puts the provider on shift at its start and off at its end."""
+    if ends_at <= starts_at:
+        raise Invalid("ends_at: a shift must end after it starts")
+    if ends_at <= ctx.clock():
+        raise Invalid("ends_at: the shift is already over")
+    providers.get(conn, provider_id)  # NotFound for an unknown provider
+    return shifts.add(conn, provider_id, starts_at, ends_at)
+
+
+def apply_shift_start(conn: psycopg.Connection, ctx: Dispatch, shift: dict, now: datetime) -> bool:
+    """A planned shift begins (timer; the shift row is locked)."""
+    providers.set_on_shift(conn, shift["provider_id"], True)
+    shifts.mark(conn, shift["id"], "started_at", now)
+    log.info("provider %s on shift (planned)", shift["provider_id"])
+    return True
+
+
+def apply_shift_end(conn: psycopg.Connection, ctx: Dispatch, shift: dict, now: datetime) -> bool:
+    """A planned shift ends; back-to-back shifts keep the provider on. Jobs in hand are finished."""
+    shifts.mark(conn, shift["id"], "ended_at", now)
+    if shifts.covering(conn, shift["provider_id"], now, other_than=shift["id"]):
+        return False
+    providers.set_on_shift(conn, shift["provider_id"], False)
+    log.info("provider %s off shift (planned)", shift["provider_id"])
+    return True

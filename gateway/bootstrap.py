@@ -13,6 +13,7 @@ from homecare.settings import Settings
 from .accounts import AnonymousBroker, BrokerAccounts
 from .api import devices_router
 from .cache import DeviceCache
+from .dynsec import DynsecAccounts
 from .edge import Edge
 from .service import DeviceAdmin
 from .settings import GatewaySettings
@@ -61,4 +62,11 @@ def build(
     accounts: BrokerAccounts | None = None,
 ) -> GatewayComponent:
     """The gateway on this pool; nothing connects until start()."""
-    return GatewayComponent(settings, config or GatewaySettings(), pool, accounts or AnonymousBroker())
+    return GatewayComponent(settings, config or GatewaySettings(), pool, accounts or accounts_for(settings))
+
+
+def accounts_for(settings: Settings) -> BrokerAccounts:
+    """Device accounts on the broker: its account manager when configured, else none."""
+    if settings.mqtt_admin_url:
+        return DynsecAccounts(settings.mqtt_admin_url)
+    return AnonymousBroker()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import getpass
+import json
 import logging
 import os
 import shutil
@@ -56,6 +57,10 @@ class Embedded:
     url: str
     _stop: Callable[[], None] = field(repr=False)
     process: subprocess.Popen | None = field(default=None, repr=False)
+    # A broker with authentication: component -> (username, password), and the account
+    # manager's URL (mqtt://admin:password@host:port); empty for an open broker.
+    accounts: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+    admin_url: str = field(default="", repr=False)
 
     def stop(self) -> None:
         """Stop it and wait; safe to call twice."""
@@ -114,14 +119,57 @@ def mosquitto_available() -> bool:
     return shutil.which("mosquitto") is not None
 
 
+DYNSEC_PLUGIN = "mosquitto_dynamic_security.so"
+DYNSEC_PLUGIN_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib",
+                      "/usr/local/lib")
+
+
+def dynsec_plugin() -> str | None:
+    """Path of mosquitto's dynamic-security plugin, when installed."""
+    for folder in DYNSEC_PLUGIN_DIRS:
+        path = Path(folder) / DYNSEC_PLUGIN
+        if path.exists():
+            return str(path)
+    return None
+
+
 def start_mosquitto(
     data_dir: str | Path | None = None, port: int | None = None, extra_conf: str = "",
-    anonymous: bool = True,
+    anonymous: bool = True, dynsec: bool = False,
 ) -> Embedded:
-    """A mosquitto child process on a free port with persistence in data_dir."""
+    """A mosquitto child process on a free port with persistence in data_dir.
+
+    With `dynsec`, authentication is on through the dynamic-security plugin: an admin account
+    for device accounts, one account per platform service (gateway.broker_config), and
+    everything else denied; the returned handle carries their credentials.
+    """
     folder = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="homecare-mqtt-"))
     folder.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
+    accounts: dict[str, tuple[str, str]] = {}
+    admin_url = ""
+    if dynsec:
+        from gateway.broker_config import ADMIN_USERNAME, write_dynsec_file
+
+        plugin = dynsec_plugin()
+        if plugin is None:
+            raise RuntimeError(f"mosquitto's {DYNSEC_PLUGIN} is not installed")
+        # Kept in a data_dir across restarts (the plugin saves device accounts there too), with
+        # the service credentials beside it; a temp dir starts afresh.
+        config, saved = folder / "dynamic-security.json", folder / "service-accounts.json"
+        if config.exists() and saved.exists():
+            known = json.loads(saved.read_text())
+            admin_password = known["admin"]
+            accounts = {k: tuple(v) for k, v in known["services"].items()}
+        else:
+            admin_password, accounts = write_dynsec_file(config)
+            saved.write_text(json.dumps({"admin": admin_password, "services": accounts}))
+            saved.chmod(0o600)
+        admin_url = f"mqtt://{ADMIN_USERNAME}:{admin_password}@127.0.0.1:{port}"
+        anonymous = False
+        extra_conf += (
+            f"\nplugin {plugin}\nplugin_opt_config_file {folder / 'dynamic-security.json'}\n"
+        )
     conf = folder / "mosquitto.conf"
     conf.write_text(
         MOSQUITTO_CONF.format(
@@ -154,13 +202,19 @@ def start_mosquitto(
         if not data_dir:
             shutil.rmtree(folder, ignore_errors=True)
 
-    return Embedded("mosquitto", f"mqtt://127.0.0.1:{port}", stop, proc)
+    return Embedded("mosquitto", f"mqtt://127.0.0.1:{port}", stop, proc, accounts, admin_url)
 
 
-def start_broker(kind: str = "auto", data_dir: str | Path | None = None) -> Embedded:
-    """mosquitto when on PATH (or asked for), else the in-process amqtt broker."""
+def start_broker(
+    kind: str = "auto", data_dir: str | Path | None = None, dynsec: bool = False
+) -> Embedded:
+    """mosquitto when on PATH (or asked for), else the in-process amqtt broker.
+
+    `dynsec` asks for authentication (mosquitto's dynamic security); amqtt has none here and
+    stays open (see homecare.embedded_amqtt).
+    """
     if kind == "mosquitto" or (kind == "auto" and mosquitto_available()):
-        return start_mosquitto(data_dir)
+        return start_mosquitto(data_dir, dynsec=dynsec)
     from homecare.embedded_amqtt import start_amqtt
 
     return start_amqtt(data_dir)

@@ -22,8 +22,13 @@ class Infrastructure:
             service.stop()
 
 
-def resolve(settings: Settings, allow_embedded: bool = True) -> Infrastructure:
-    """Use the configured URLs; start embedded services for the missing ones when allowed."""
+def resolve(settings: Settings, allow_embedded: bool = True, broker_auth: bool = False) -> Infrastructure:
+    """Use the configured URLs; start embedded services for the missing ones when allowed.
+
+    `broker_auth`: an embedded mosquitto runs with authentication (dynamic security); the
+    settings then carry each component's account (`mqtt_accounts`, see
+    `Settings.for_component`) and the account manager's URL (`mqtt_admin_url`).
+    """
     started: list[embedded.Embedded] = []
     updates: dict = {}
     if not settings.database_url or not settings.mqtt_url:
@@ -37,9 +42,14 @@ def resolve(settings: Settings, allow_embedded: bool = True) -> Infrastructure:
             started.append(db)
             updates["database_url"] = db.url
         if not settings.mqtt_url:
-            broker = embedded.start_broker(settings.embedded_broker, _sub(settings.data_dir, "broker"))
+            broker = embedded.start_broker(
+                settings.embedded_broker, _sub(settings.data_dir, "broker"), dynsec=broker_auth
+            )
             started.append(broker)
             updates["mqtt_url"] = broker.url
+            if broker.accounts:
+                updates["mqtt_accounts"] = broker.accounts
+                updates["mqtt_admin_url"] = broker.admin_url
             if broker.name == "amqtt":  # no $share/ support there
                 updates["mqtt_shared_subscriptions"] = False
     except BaseException:

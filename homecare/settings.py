@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     # Service accounts the platform components use on the broker.
     mqtt_service_username: str = ""
     mqtt_service_password: str = ""
+    # Per-component accounts when one process runs several components (`homecare demo`):
+    # component -> [username, password]; `for_component` puts one into the two fields above.
+    mqtt_accounts: dict[str, tuple[str, str]] = Field(default_factory=dict)
+    # The broker's account manager (mosquitto dynamic security), for the process that serves
+    # POST/DELETE /api/v1/devices: mqtt://admin:password@host:port. Empty: an open broker.
+    mqtt_admin_url: str = ""
     # Shared subscriptions ($share/<group>/...) let replicas split a topic; off for amqtt.
     mqtt_shared_subscriptions: bool = True
 
@@ -49,6 +55,16 @@ class Settings(BaseSettings):
                 raise ValueError("HOMECARE_SECRET_KEY must be set in production")
             self.secret_key = secrets.token_urlsafe(32)
         return self
+
+    def for_component(self, component: str) -> Settings:
+        """These settings with the component's own broker account, when one is listed."""
+        account = self.mqtt_accounts.get(component)
+        if account is None:
+            return self
+        username, password = account
+        return self.model_copy(
+            update={"mqtt_service_username": username, "mqtt_service_password": password}
+        )
 
     def client_id(self, component: str) -> str:
         """The MQTT client id of a component in this replica."""

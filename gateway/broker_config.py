@@ -1,0 +1,164 @@
+"""Who may do what on the broker: the device role, the platform's service roles, and the
+Mosquitto dynamic-security file that starts a broker with them.
+
+Mosquitto 2.0's dynamic-security ACLs take no `%u` / `%c` substitution (tested on 2.0.11: an ACL
+on `homecare/v1/devices/%u/status` matches nothing), so every device gets a role of its own.
+A subscription through `$share/<group>/...` is checked with its `$share/<group>/` prefix, so the
+service roles name both forms.
+
+`python -m gateway.broker_config FILE` writes a file for a deployment's mosquitto (passwords are
+read from the environment or generated, and printed once as `HOMECARE_*` variables).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+from homecare.topics import (
+    DEVICE_PUBLISHES,
+    DEVICE_SUBSCRIBES,
+    DeviceChannel,
+    Internal,
+    all_devices_filter,
+    device_topic,
+)
+
+CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
+ADMIN_USERNAME = "homecare-admin"
+# Components that use the broker, each with an account of its own (username homecare-<name>).
+SERVICES = ("gateway", "telemetry", "dispatch")
+
+Acl = dict[str, Any]
+
+
+def _acl(acltype: str, topic: str, allow: bool = True, priority: int = 0) -> Acl:
+    return {"acltype": acltype, "topic": topic, "allow": allow, "priority": priority}
+
+
+def _subscribe(*filters: str) -> list[Acl]:
+    """Subscribing to each filter, plainly or through any shared-subscription group."""
+    out: list[Acl] = []
+    for f in filters:
+        out += [_acl("subscribePattern", f), _acl("subscribePattern", f"$share/+/{f}")]
+    return out
+
+
+def _publish(*topics: str) -> list[Acl]:
+    return [_acl("publishClientSend", t) for t in topics]
+
+
+def device_role_name(device_id: str) -> str:
+    return f"device-{device_id}"
+
+
+def device_acls(device_id: str) -> list[Acl]:
+    """mqtt-v1: publish only its own status, telemetry, events, acks; subscribe only its own
+    commands and errors (literally: no wildcard filter), and receive nothing else."""
+    acls = [_acl("publishClientSend", device_topic(device_id, c)) for c in DEVICE_PUBLISHES]
+    for channel in DEVICE_SUBSCRIBES:
+        topic = device_topic(device_id, channel)
+        acls += [_acl("subscribeLiteral", topic), _acl("publishClientReceive", topic, priority=1)]
+    acls.append(_acl("publishClientReceive", "#", allow=False))
+    return acls
+
+
+def service_acls(name: str) -> list[Acl]:
+    """Least privilege of each platform component on the broker."""
+    internal_events = f"{Internal.EVENTS}/+"
+    if name == "gateway":
+        return [
+            *_subscribe(*(all_devices_filter(c) for c in DEVICE_PUBLISHES), Internal.COMMANDS),
+            *_publish(
+                all_devices_filter(DeviceChannel.COMMANDS), all_devices_filter(DeviceChannel.ERRORS),
+                Internal.TELEMETRY, internal_events, Internal.DEVICE_STATE, Internal.COMMAND_STATE,
+            ),
+        ]
+    if name == "telemetry":
+        return [
+            *_subscribe(Internal.TELEMETRY, internal_events, Internal.DEVICE_STATE,
+                        Internal.COMMAND_STATE),
+            *_publish(Internal.COMMANDS, Internal.OPEN_REQUEST),
+        ]
+    if name == "dispatch":
+        return [
+            *_subscribe(internal_events, Internal.DEVICE_STATE, Internal.COMMAND_STATE,
+                        Internal.OPEN_REQUEST),
+            *_publish(Internal.COMMANDS),
+        ]
+    raise ValueError(f"no broker role for {name!r}")
+
+
+def admin_acls() -> list[Acl]:
+    """Account management only: the control topic, nothing of the network's own traffic."""
+    return [
+        _acl("publishClientSend", f"{CONTROL_TOPIC}"),
+        _acl("subscribeLiteral", f"{CONTROL_TOPIC}/response"),
+        _acl("publishClientReceive", f"{CONTROL_TOPIC}/response"),
+    ]
+
+
+def password_fields(password: str, iterations: int = 101) -> dict[str, Any]:
+    """A password as the dynamic-security file stores it (PBKDF2-SHA512, 12-byte salt)."""
+    salt = os.urandom(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations, 64)
+    return {
+        "password": base64.b64encode(digest).decode(),
+        "salt": base64.b64encode(salt).decode(),
+        "iterations": iterations,
+    }
+
+
+def service_username(name: str) -> str:
+    return f"homecare-{name}"
+
+
+def dynsec_config(admin_password: str, service_passwords: dict[str, str]) -> dict[str, Any]:
+    """A dynamic-security file: the admin, one account per service, and deny by default."""
+    clients = [{"username": ADMIN_USERNAME, "textName": "homecare account management",
+                "roles": [{"rolename": "homecare-admin"}], **password_fields(admin_password)}]
+    roles = [{"rolename": "homecare-admin", "acls": admin_acls()}]
+    for name, password in service_passwords.items():
+        clients.append({"username": service_username(name), "textName": f"homecare {name}",
+                        "roles": [{"rolename": service_username(name)}],
+                        **password_fields(password)})
+        roles.append({"rolename": service_username(name), "acls": service_acls(name)})
+    return {
+        "defaultACLAccess": {"publishClientSend": False, "publishClientReceive": True,
+                             "subscribe": False, "unsubscribe": True},
+        "clients": clients, "groups": [], "roles": roles,
+    }
+
+
+def write_dynsec_file(
+    path: str | Path, admin_password: str | None = None, services: tuple[str, ...] = SERVICES,
+) -> tuple[str, dict[str, tuple[str, str]]]:
+    """Write a fresh file; returns the admin password and (username, password) per service."""
+    admin_password = admin_password or secrets.token_urlsafe(18)
+    passwords = {name: secrets.token_urlsafe(18) for name in services}
+    path = Path(path)
+    path.write_text(json.dumps(dynsec_config(admin_password, passwords), indent=1))
+    path.chmod(0o600)
+    return admin_password, {n: (service_username(n), p) for n, p in passwords.items()}
+
+
+def _main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m gateway.broker_config DYNSEC_JSON_FILE", file=sys.stderr)
+        return 2
+    admin, accounts = write_dynsec_file(argv[0], os.environ.get("HOMECARE_MQTT_ADMIN_PASSWORD"))
+    print(f"# {argv[0]} written; give each process its credentials:")
+    print(f"HOMECARE_MQTT_ADMIN_URL=mqtt://{ADMIN_USERNAME}:{admin}@BROKER:1883")
+    for name, (user, password) in accounts.items():
+        print(f"# {name}: HOMECARE_MQTT_SERVICE_USERNAME={user} HOMECARE_MQTT_SERVICE_PASSWORD={password}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
@@ -17,7 +17,7 @@ from .alert_pages import alert_router
 from .auth_pages import auth_router
 from .board_pages import board_router
 from .changes import ALERT, ChangeHub
-from .csrf import CsrfSigner, secret_key
+from .csrf import HEADER, CsrfSigner, secret_key
 from .provider_pages import provider_router
 from .request_pages import request_router
 from .resident_pages import resident_router
@@ -55,6 +55,11 @@ class ConsoleComponent:
             provider_router(self.ctx), alert_router(self.ctx),
             resident_router(self.ctx), roster_router(self.ctx), static,
         ]
+
+    def mount(self, app: FastAPI) -> None:
+        """Register the CSRF check the API applies to cookie-signed unsafe requests."""
+        csrf = self.ctx.csrf
+        app.state.cookie_csrf_check = lambda request, token: csrf.is_valid(token, request.headers.get(HEADER))
 
     def checks(self) -> dict[str, ReadinessCheck]:
         """Ready while the LISTEN connection is up (boards are live)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 import psycopg
@@ -13,6 +13,13 @@ from psycopg_pool import ConnectionPool
 from homecare.auth import AuthError, Role, User, user_for_token
 
 SESSION_COOKIE = "homecare_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A browser sends the session cookie with any request, also one another site makes it send, so a
+# request signed in by the cookie with an unsafe method must prove it came from the console: the
+# console registers `app.state.cookie_csrf_check(request, session_token) -> bool` (it checks the
+# X-CSRF-Token header). Without a registered check such requests are refused. Bearer tokens are
+# never sent by a browser on its own and need no such proof.
+CookieCsrfCheck = Callable[[Request, str], bool]
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
@@ -37,7 +44,9 @@ def current_user(
     pool: Annotated[ConnectionPool, Depends(get_pool)],
     token: Annotated[str | None, Depends(_bearer)],
 ) -> User:
-    """The user of the bearer token, or of the console session cookie; 401 otherwise."""
+    """The user of the bearer token, or of the console session cookie; 401 otherwise, and 403
+    for a cookie-signed unsafe request without a valid CSRF token."""
+    from_cookie = not token
     token = token or request.cookies.get(SESSION_COOKIE)
     if not token:
         raise HTTPException(
@@ -45,11 +54,19 @@ def current_user(
         )
     try:
         with pool.connection() as conn:
-            return user_for_token(conn, token)
+            user = user_for_token(conn, token)
     except AuthError as exc:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}
         ) from None
+    if from_cookie and request.method not in SAFE_METHODS:
+        check: CookieCsrfCheck | None = getattr(request.app.state, "cookie_csrf_check", None)
+        if check is None or not check(request, token):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                "signed in by the session cookie: this request needs a valid X-CSRF-Token header",
+            )
+    return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -24,10 +24,11 @@ from homecare.topics import (
 from .announce import Announcer
 from .cache import DeviceCache
 from .commands import Commands
+from .flood import FloodGate, Verdict
 from .forwarder import EventForwarder, TelemetryCoalescer
 from .housekeeping import Housekeeper
 from .liveness import Liveness
-from .metrics import MESSAGES
+from .metrics import MESSAGES, THROTTLED
 from .rejections import Rejections
 from .settings import GatewaySettings
 from .worker import Worker
@@ -69,6 +70,10 @@ class Edge:
             self.link, config.telemetry_window_ms / 1000, config.telemetry_max_batches,
             config.telemetry_max_bytes,
         )
+        self.flood = FloodGate(
+            config.device_rate_per_s, config.device_burst, config.flood_event_repeat_s,
+            config.flood_reply_every_s, config.flood_backlog_s,
+        )
         self.worker = Worker("gateway-edge", config.queue_size, idle=self._idle)
         self.announcer = Announcer(self.link)
         self.rejections = Rejections(self.link, config.log_payload_bytes)
@@ -101,9 +106,36 @@ class Edge:
 
     def _received(self, client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
         received_at = datetime.now(UTC)
+        # Retained replays come because we subscribed, not because the device spoke.
+        if not message.retain and not self._within_budget(message):
+            return
         self.worker.put(
             lambda: self._handle(message, received_at), give_up=lambda: self.link.ack(message)
         )
+
+    def _within_budget(self, message: mqtt.MQTTMessage) -> bool:
+        """The flood gate; an over-budget message is dealt with here, off the worker's queue."""
+        try:
+            topic = parse_device_topic(message.topic)
+        except TopicError:
+            return True  # the worker rejects it, saying why
+        verdict = self.flood.admit(topic.device_id, topic.channel, message.payload)
+        if verdict is Verdict.PASS:
+            return True
+        channel = topic.channel.value
+        if verdict is Verdict.NEWS:
+            THROTTLED.labels(channel, "passed").inc()
+            return True
+        THROTTLED.labels(channel, "dropped").inc()
+        dropped = self.flood.reply_due(topic.device_id)
+        gate = self.flood
+        reason = (
+            f"rate: over the budget of {gate.rate:g} messages/s (burst {gate.burst:g});"
+            f" {dropped or 0} dropped since the last reply. Repeats are dropped; a new"
+            " kind of event, a change of online and a backlog of old samples still pass"
+        )
+        self.rejections.throttle(message, topic.device_id, reason, reply=dropped is not None)
+        return False
 
     def _received_order(self, client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
         self.worker.put(lambda: self.commands.order(message), give_up=lambda: self.link.ack(message))

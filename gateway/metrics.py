@@ -27,3 +27,12 @@ TELEMETRY_FLUSHES = Histogram(
 COMMANDS = Counter(
     "homecare_gateway_commands_total", "Command states announced, by state.", ["state"]
 )
+THROTTLED = Counter(
+    "homecare_gateway_throttled_total",
+    "Device messages over their device's budget, by channel and outcome (dropped, or passed as news).",
+    ["channel", "outcome"],
+)
+COMMANDS_HELD = Counter(
+    "homecare_gateway_commands_held_total",
+    "Commands kept back for a device that has never connected (sent when it first does).",
+)

@@ -39,6 +39,11 @@ class Device(BaseModel):
     report_interval_s: int = 10
     created_at: datetime
     revoked_at: datetime | None = None
+    # Flood control: messages dropped over the device's budget, and when the last one was.
+    throttled_messages: int = 0
+    last_throttled_at: datetime | None = None
+    # Rejected messages by reason code (schema, range, rate, ...): filled for one device only.
+    rejected: dict[str, int] = {}
 
 
 @dataclass(frozen=True)
@@ -76,21 +81,31 @@ def provision(
     return Device(**row), secret
 
 
+# Reading devices for operators: with their throttling, from the rejection tallies.
+_READ = (
+    "SELECT d.*, coalesce(r.count, 0) AS throttled_messages, r.last_at AS last_throttled_at"
+    f" FROM (SELECT {_COLUMNS} FROM gateway.devices) d"
+    " LEFT JOIN gateway.rejections r ON r.device_id = d.id AND r.code = 'rate'"
+)
+
+
 def get(conn: psycopg.Connection, device_id: str) -> Device:
-    """One device, revoked or not, or NotFound."""
+    """One device, revoked or not, with its rejections by reason; or NotFound."""
     with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(f"SELECT {_COLUMNS} FROM gateway.devices WHERE id = %s", (device_id,)).fetchone()
-    if row is None:
-        raise NotFound(f"device {device_id} not found")
-    return Device(**row)
+        row = cur.execute(f"{_READ} WHERE d.id = %s", (device_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"device {device_id} not found")
+        rejected = cur.execute(
+            "SELECT code, count FROM gateway.rejections WHERE device_id = %s", (device_id,)
+        ).fetchall()
+    return Device(**row, rejected={r["code"]: r["count"] for r in rejected})
 
 
 def devices_of(conn: psycopg.Connection, resident_id: str) -> list[Device]:
     """The active (not revoked) devices of a resident, by id."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            f"SELECT {_COLUMNS} FROM gateway.devices WHERE resident_id = %s AND revoked_at IS NULL"
-            " ORDER BY id",
+            f"{_READ} WHERE d.resident_id = %s AND d.revoked_at IS NULL ORDER BY d.id",
             (resident_id,),
         ).fetchall()
     return [Device(**r) for r in rows]
@@ -100,13 +115,13 @@ def list_devices(
     conn: psycopg.Connection, *, kind: DeviceKind | None = None, limit: int = 100, offset: int = 0
 ) -> list[Device]:
     """Active devices, by id, a page at a time."""
-    where, params = "revoked_at IS NULL", []
+    where, params = "d.revoked_at IS NULL", []
     if kind is not None:
-        where += " AND kind = %s"
+        where += " AND d.kind = %s"
         params.append(DeviceKind(kind).value)
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            f"SELECT {_COLUMNS} FROM gateway.devices WHERE {where} ORDER BY id LIMIT %s OFFSET %s",
+            f"{_READ} WHERE {where} ORDER BY d.id LIMIT %s OFFSET %s",
             (*params, limit, offset),
         ).fetchall()
     return [Device(**r) for r in rows]

@@ -58,6 +58,28 @@ class Rejections:
             )
         self._link.ack(message)
 
+    def throttle(
+        self, message: mqtt.MQTTMessage, device_id: str, reason: str, reply: bool
+    ) -> None:
+        """A message over its device's budget: counted, logged (rate-limited), acknowledged;
+        the device is told only when `reply` (the flood gate limits replies too)."""
+        REJECTED.labels("rate").inc()
+        key = (device_id, "rate")
+        with self._lock:
+            count, _, _ = self._tally.get(key, (0, "", None))
+            self._tally[key] = (count + 1, reason, datetime.now(UTC))
+            suppressed = self._should_log(key)
+        if suppressed is not None:
+            log.warning("throttled %s: %s", device_id, reason,
+                        extra={"device_id": device_id, "code": "rate", "suppressed": suppressed,
+                               "topic": message.topic})
+        if reply:
+            self._link.publish(
+                device_topic(device_id, DeviceChannel.ERRORS),
+                ErrorReply(topic=message.topic, reason=reason).model_dump_json(), qos=0,
+            )
+        self._link.ack(message)
+
     def _should_log(self, key: tuple[str, str]) -> int | None:
         """None to stay quiet; otherwise how many were not logged since the last line."""
         now = time.monotonic()

@@ -36,6 +36,18 @@ class GatewaySettings(BaseSettings):
     device_cache_ttl_s: float = Field(default=600.0, ge=0)
     unknown_device_ttl_s: float = Field(default=5.0, ge=0)
 
+    # Flood control (gateway/flood.py): each device's budget of messages, all channels together,
+    # as a token bucket: `device_rate_per_s` sustained, `device_burst` at once. A bed reports
+    # every 10 s and a button a few times a day; 5/s is far above either.
+    device_rate_per_s: float = Field(default=5.0, gt=0)
+    device_burst: int = Field(default=30, ge=1)
+    # Over budget, an event of a (type, service) not passed for this long still passes.
+    flood_event_repeat_s: float = Field(default=60.0, ge=0)
+    # A throttled device is told on `errors` at most this often.
+    flood_reply_every_s: float = Field(default=5.0, ge=0)
+    # Over budget, telemetry whose first sample is older than this is a backlog and passes.
+    flood_backlog_s: float = Field(default=60.0, ge=1)
+
     # How much of a rejected payload the warning log shows.
     log_payload_bytes: int = Field(default=200, ge=0)
     # Messages waiting for the worker; the broker holds the rest (its in-flight window).

@@ -12,11 +12,10 @@ from homecare.contract.models import Service
 from homecare.errors import Invalid, NotFound
 from homecare.residents import store as residents
 from services.dispatch import queries as dispatch
-from services.dispatch.domain.matching import Job, rank
 from services.dispatch.domain.requests import TRANSITIONS, Status
 from services.dispatch.store import providers as provider_store
 from services.dispatch.usecases import intake, progress
-from services.dispatch.usecases.context import Dispatch, resident_location
+from services.dispatch.usecases.context import Dispatch
 
 from .board import board_row
 from .timeline import describe_all
@@ -58,27 +57,8 @@ def request_view(conn: psycopg.Connection, ctx: Dispatch, request_id: str) -> di
 def candidates(conn: psycopg.Connection, ctx: Dispatch, request: dict[str, Any]) -> list[dict[str, Any]]:
     """Qualified providers, best first, with ETA and score (lower is better); those that cannot
     take it now come after, with the reason."""
-    if hasattr(dispatch, "candidates"):  # dispatch's own read model (phase 2)
-        found = dispatch.candidates(conn, ctx, request["id"])
-    else:
-        found = _ranked(conn, ctx, request)
-    return [c for c in found if c.get("qualified", True) and not c.get("assigned")]
-
-
-def _ranked(conn: psycopg.Connection, ctx: Dispatch, request: dict[str, Any]) -> list[dict[str, Any]]:
-    # The ranking dispatch's offers use (dispatch.domain.matching), in the shape of
-    # dispatch's candidates(): on-shift providers of the service that can take the request.
-    job = Job(service=request["service"], priority=request["priority"], urgency=request["urgency"],
-              location=resident_location(conn, request["resident_id"]))
-    pool = provider_store.candidates(conn, request["service"], request["resident_id"],
-                                     ctx.clock() - ctx.fairness_window)
-    return [{
-        "provider_id": s.candidate.provider_id, "name": s.candidate.name, "rank": i,
-        "eta_minutes": s.eta_minutes, "score": round(s.cost, 2), "eligible": True, "reason": None,
-        "qualified": True, "on_shift": True, "load": s.candidate.active, "capacity": s.candidate.capacity,
-        "free_capacity": s.candidate.free_capacity, "visits_with_resident": s.candidate.visits_with_resident,
-        "assigned": s.candidate.provider_id == request.get("provider_id"),
-    } for i, s in enumerate(rank(pool, job, ctx.weights), start=1)]
+    found = dispatch.candidates(conn, ctx, request["id"])
+    return [c for c in found if c["qualified"] and not c["assigned"]]
 
 
 def open_by_phone(

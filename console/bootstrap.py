@@ -19,6 +19,7 @@ from .board_pages import board_router
 from .changes import ALERT, ChangeHub
 from .csrf import HEADER, CsrfSigner, secret_key
 from .provider_pages import provider_router
+from .report_pages import report_router
 from .request_pages import request_router
 from .resident_pages import resident_router
 from .roster_pages import roster_router
@@ -53,7 +54,8 @@ class ConsoleComponent:
         return [
             auth_router(self.ctx), board_router(self.ctx, self.feed), request_router(self.ctx),
             provider_router(self.ctx), alert_router(self.ctx),
-            resident_router(self.ctx), roster_router(self.ctx), static,
+            resident_router(self.ctx), roster_router(self.ctx),
+            report_router(self.ctx), static,
         ]
 
     def mount(self, app: FastAPI) -> None:

@@ -22,5 +22,6 @@ class ConsoleSettings(BaseSettings):
     active_limit: int = Field(default=200, ge=1, le=2000)
     recent_limit: int = Field(default=15, ge=0, le=200)
     sla_warn_minutes: float = Field(default=5.0, ge=0)  # countdown turns amber below this
+    timezone: str = "Asia/Shanghai"  # where a report's days begin and end
     # None: Secure cookies in production only (development runs over plain http).
     cookie_secure: bool | None = None

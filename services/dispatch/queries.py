@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import psycopg
@@ -106,11 +107,14 @@ def candidates(conn: psycopg.Connection, ctx_or_settings: Dispatch | Any | None,
     now = ctx.clock()
     _, tried = offers.history(conn, request.id)
     job = job_of(conn, ctx, request, tried)
-    pool = provider_pool(conn, ctx, request, now, on_shift_only=False, every_service=True)
-    ranked = {s.candidate.provider_id: (i, s) for i, s in enumerate(rank(pool, job, ctx.weights), start=1)}
     pending = offers.pending_for(conn, request.id, lock=False)
+    shown = provider_pool(conn, ctx, request, now, on_shift_only=False, every_service=True)
+    # Scored as matching saw them: the request's own pending offer does not count against its provider.
+    pool = [replace(c, pending_offers=c.pending_offers - 1) if pending and pending.provider_id == c.provider_id else c
+            for c in shown]
+    ranked = {s.candidate.provider_id: (i, s) for i, s in enumerate(rank(pool, job, ctx.weights), start=1)}
     rows = []
-    for c in pool:
+    for c, seen in zip(pool, shown, strict=True):
         wait, travel = arrival(c, job, ctx.weights)
         position, scored = ranked.get(c.provider_id, (None, None))
         rows.append({
@@ -121,8 +125,8 @@ def candidates(conn: psycopg.Connection, ctx_or_settings: Dispatch | Any | None,
             "components": {k: round(v, 2) for k, v in scored.parts.items()} if scored else None,
             "eligible": scored is not None, "reason": why_not(c, job, ctx.weights),
             "qualified": request.service.value in c.services, "on_shift": c.on_shift,
-            "load": c.active, "pending_offers": c.pending_offers, "capacity": c.capacity,
-            "free_capacity": max(0, c.free_capacity), "preempts": bool(scored and scored.preempts),
+            "load": c.active, "pending_offers": seen.pending_offers, "capacity": c.capacity,
+            "free_capacity": max(0, seen.free_capacity), "preempts": bool(scored and scored.preempts),
             "visits_with_resident": c.visits_with_resident, "recent_assignments": c.recent_assignments,
             "minutes_left_on_shift": round(c.minutes_left_on_shift, 1) if c.minutes_left_on_shift is not None else None,
             "location": {"lat": c.location.lat, "lon": c.location.lon},

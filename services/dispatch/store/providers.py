@@ -75,12 +75,20 @@ def candidates(
     ]
 
 
-def try_lock(conn: psycopg.Connection, provider_id: str) -> bool:
-    """Lock a provider row for this transaction unless another transaction holds it (never waits)."""
-    row = conn.execute(
-        "SELECT id FROM dispatch.providers WHERE id = %s FOR UPDATE SKIP LOCKED", (provider_id,)
-    ).fetchone()
-    return row is not None
+def try_lock(conn: psycopg.Connection, provider_id: str, wait_ms: int = 150) -> bool:
+    """Lock a provider row for this transaction, waiting at most `wait_ms` for another transaction
+    to let go; False when it did not (the caller picks someone else). The short wait also breaks a
+    lock cycle between two matchers at once, where waiting for ever would deadlock."""
+    try:
+        with conn.transaction():  # a savepoint: a lock time-out leaves the caller's transaction usable
+            previous = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
+            previous = previous["current_setting"] if isinstance(previous, dict) else previous[0]
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{wait_ms}ms",))
+            conn.execute("SELECT id FROM dispatch.providers WHERE id = %s FOR UPDATE", (provider_id,))
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (previous,))
+        return True
+    except psycopg.errors.LockNotAvailable:
+        return False
 
 
 def load_counts(conn: psycopg.Connection, provider_id: str) -> tuple[int, int]:

@@ -179,7 +179,7 @@ def _hand_back(
     """The provider gives a routine job back to the queue to take `cause`; its resident is told."""
     if victim.provider_id != provider["id"] or victim.status not in NOT_STARTED:
         return  # finished or moved meanwhile; the capacity check decides
-    reason = f"{provider['name']} was called to a {cause.service.value} request"
+    reason = f"{provider['name']} was called away to a more urgent request ({cause.service.value})"
     victim = requests.save(conn, hand_back(
         victim, ctx.policy.for_service(victim.service), now, actor, reason, for_request_id=cause.id,
     ))

@@ -43,6 +43,7 @@ class EventConsumer:
         self._queue: queue.Queue = queue.Queue()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self.handled = 0  # messages this replica finished (for tests and logs)
 
     def subscriptions(self, group: str, shared_enabled: bool = True) -> dict[str, MessageHandler]:
         """Topic filters and the handler for each, for the MqttLink."""
@@ -101,6 +102,7 @@ class EventConsumer:
                     continue
                 outcome = "failed"
             metrics.EVENTS.labels(kind, outcome).inc()
+            self.handled += 1
             return True
 
     def _handle(self, message: mqtt.MQTTMessage) -> str:

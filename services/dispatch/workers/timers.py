@@ -1,6 +1,7 @@
-"""The timer loop: every timer is a row (offer deadlines, SLA clocks), so a restarted or a
-second replica resumes them. Rows are claimed with `FOR UPDATE SKIP LOCKED`; each item runs in a
-savepoint, so one failing item does not undo the others."""
+"""The timer loop: every timer is a row (offer deadlines, SLA clocks, queued requests, planned
+shifts), so a restarted or a second replica resumes them. Rows are claimed one at a time with
+`FOR UPDATE SKIP LOCKED`, each in its own transaction: two replicas work side by side, and a
+failing item undoes nothing else."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class TimerLoop:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._gauges_at = 0.0
+        self.fired: dict[str, int] = {}  # totals since start, per kind of timer
 
     def start(self) -> None:
         self._stopping.clear()
@@ -57,7 +59,7 @@ class TimerLoop:
     def tick(self, now: datetime | None = None) -> dict[str, int]:
         """One pass over every kind of timer; returns how many of each fired."""
         now = now or self.ctx.clock()
-        n = self.batch_size
+        n = 1  # claimed one at a time; see _each
         fired = {
             "shifts_started": self._each(
                 lambda conn: shifts.to_start(conn, now, n), lambda conn, s: apply_shift_start(conn, self.ctx, s, now),
@@ -66,11 +68,11 @@ class TimerLoop:
                 lambda conn: shifts.to_end(conn, now, n), lambda conn, s: apply_shift_end(conn, self.ctx, s, now),
             ),
             "offers_expired": self._each(
-                lambda conn: [oid for oid, _ in offers.due(conn, now, self.batch_size)],
+                lambda conn: [oid for oid, _ in offers.due(conn, now, n)],
                 lambda conn, oid: expire_offer(conn, self.ctx, oid, now) is not None,
             ),
             "escalated": self._each(
-                lambda conn: requests.overdue_waiting(conn, now, self.batch_size),
+                lambda conn: requests.overdue_waiting(conn, now, n),
                 lambda conn, rid: escalate_if_overdue(conn, self.ctx, rid, now),
             ),
             "at_risk": self._each(
@@ -82,22 +84,35 @@ class TimerLoop:
                 lambda conn, rid: _offer_queued(conn, self.ctx, rid, now),
             ),
             "late": self._each(
-                lambda conn: requests.maybe_late(conn, now, self.batch_size),
+                lambda conn: requests.maybe_late(conn, now, n),
                 lambda conn, rid: flag_if_late(conn, self.ctx, rid, now),
             ),
         }
+        for kind, n in fired.items():
+            self.fired[kind] = self.fired.get(kind, 0) + n
         self._update_gauges(now)
         return fired
 
     def _each(self, claim: Callable[[psycopg.Connection], list], act: Callable[[psycopg.Connection, Any], bool]) -> int:
-        fired = 0
-        with self.pool.connection() as conn, conn.transaction():
-            for item in claim(conn):
+        """Claim and handle one item per transaction, so row locks (requests, providers) are held
+        for one item only and intake is never kept waiting behind a whole batch."""
+        fired, seen = 0, set()
+        for _ in range(self.batch_size):
+            with self.pool.connection() as conn, conn.transaction():
+                items = claim(conn)
+                if not items:
+                    return fired
+                item = items[0]
+                key = item["id"] if isinstance(item, dict) else item
+                if key in seen:  # handled this tick and still due: leave it to the next tick
+                    return fired
+                seen.add(key)
                 try:
                     with conn.transaction():
                         fired += bool(act(conn, item))
                 except Exception:
-                    log.exception("timer action on %s failed", item.get("id") if isinstance(item, dict) else item)
+                    log.exception("timer action on %s failed", key)
+                    return fired
         return fired
 
     def _update_gauges(self, now: datetime) -> None:

@@ -21,10 +21,11 @@ class StoredCommand:
     payload: dict[str, Any]
     state: str
     announced: str | None
+    held: bool  # waiting for the device's first connection
     inserted: bool  # False: the order is a redelivery of one already stored
 
 
-_RETURNING = "command_id, device_id, type, payload, state, announced"
+_RETURNING = "command_id, device_id, type, payload, state, announced, held"
 
 
 def _state(row: dict) -> CommandState:
@@ -52,6 +53,76 @@ def store(
             (command["command_id"],),
         ).fetchone()
     return StoredCommand(**row, inserted=False)
+
+
+def hold_if_never_seen(conn: psycopg.Connection, command_id: str, device_id: str) -> bool:
+    """Hold a queued command when its device has never connected (no broker session yet).
+
+    The device row is read FOR SHARE: a status that brings the device online (FOR UPDATE)
+    either commits first, and the command is not held, or waits, and then releases it.
+    """
+    row = conn.execute(
+        "UPDATE gateway.commands c SET held = true"
+        " FROM (SELECT id FROM gateway.devices WHERE id = %s AND state = 'never_seen' FOR SHARE) d"
+        " WHERE c.command_id = %s AND c.device_id = d.id AND c.state = 'queued' RETURNING 1",
+        (device_id, command_id),
+    ).fetchone()
+    return row is not None
+
+
+@dataclass(frozen=True)
+class Deliverable:
+    command_id: str
+    device_id: str
+    payload: dict[str, Any]
+
+
+def release_held(conn: psycopg.Connection, device_ids: list[str]) -> list[Deliverable]:
+    """Commands held for these devices, now to be published."""
+    if not device_ids:
+        return []
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "UPDATE gateway.commands SET held = false, updated_at = now()"
+            " WHERE device_id = ANY(%s) AND held AND state = 'queued'"
+            " RETURNING command_id, device_id, payload",
+            (device_ids,),
+        ).fetchall()
+    return [Deliverable(**r) for r in sorted(rows, key=lambda r: r["command_id"])]
+
+
+def unsent(conn: psycopg.Connection, older_than_s: int, limit: int = 500) -> list[Deliverable]:
+    """Commands to publish again: queued, not held, yet not PUBACKed for older_than_s (a crash
+    between release and publish, or a publish whose acknowledgement was lost)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "UPDATE gateway.commands c SET updated_at = now()"
+            " FROM (SELECT c2.command_id FROM gateway.commands c2"
+            "       JOIN gateway.devices d ON d.id = c2.device_id AND d.state <> 'never_seen'"
+            "       WHERE c2.state = 'queued' AND NOT c2.held"
+            "       AND c2.updated_at < now() - make_interval(secs => %s)"
+            "       ORDER BY c2.updated_at LIMIT %s FOR UPDATE OF c2 SKIP LOCKED) p"
+            " WHERE c.command_id = p.command_id RETURNING c.command_id, c.device_id, c.payload",
+            (older_than_s, limit),
+        ).fetchall()
+    return [Deliverable(**r) for r in rows]
+
+
+def list_for_device(
+    conn: psycopg.Connection, device_id: str, state: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """A device's commands, newest first."""
+    where, params = "device_id = %s", [device_id]
+    if state is not None:
+        where += " AND state = %s"
+        params.append(state)
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT command_id, type, state, held, payload, created_at, updated_at, sent_at,"
+            " acked_at, deadline_at FROM gateway.commands"
+            f" WHERE {where} ORDER BY created_at DESC, command_id LIMIT %s",
+            (*params, limit),
+        ).fetchall()
 
 
 def mark_sent(conn: psycopg.Connection, command_id: str) -> CommandState | None:

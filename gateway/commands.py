@@ -19,6 +19,7 @@ from homecare.topics import DeviceChannel, device_topic
 from . import command_store, edge_store
 from .announce import Announcer
 from .cache import DeviceCache
+from .metrics import COMMANDS_HELD
 from .registry import DeviceRef
 from .rejections import Rejections
 
@@ -58,27 +59,56 @@ class Commands:
                         command.command_id, order.device_id)
             return self._link.ack(message)
         body = command.model_dump(mode="json", exclude_none=True)
+        held = False
         with self._pool.connection() as conn:
             stored = command_store.store(conn, ref.id, body, order.deadline_s)
             current = None if stored.state == "queued" else command_store.current_state(conn, stored.command_id)
+            if stored.device_id == ref.id and stored.state == "queued":
+                held = stored.held or command_store.hold_if_never_seen(conn, stored.command_id, ref.id)
         if stored.device_id != ref.id:
             log.error("dropping command %s for %s: that command id belongs to device %s",
                       stored.command_id, ref.id, stored.device_id)
             return self._link.ack(message)
         if current is not None:  # a redelivered order: say again where it stands
             return self._announcer.command_state(current, then=lambda: self._link.ack(message))
+        if held:  # the device has no broker session yet: it gets the command when it connects
+            if stored.inserted:
+                COMMANDS_HELD.inc()
+                log.info("command %s held until %s first connects", stored.command_id, ref.id,
+                         extra={"command_id": stored.command_id, "device_id": ref.id})
+            return self._link.ack(message)
+        self._publish(command_store.Deliverable(stored.command_id, ref.id, stored.payload), message)
+
+    def _publish(self, command: command_store.Deliverable, order: mqtt.MQTTMessage | None) -> None:
         self._link.publish(
-            device_topic(ref.id, DeviceChannel.COMMANDS), json.dumps(stored.payload).encode(), qos=1,
-            on_done=lambda: self._submit(lambda: self._sent(stored.command_id, message)),
+            device_topic(command.device_id, DeviceChannel.COMMANDS),
+            json.dumps(command.payload).encode(), qos=1,
+            on_done=lambda: self._submit(lambda: self._sent(command.command_id, order)),
         )
 
-    def _sent(self, command_id: str, order: mqtt.MQTTMessage) -> None:
+    def release(self, conn, device_ids: list[str]) -> list[command_store.Deliverable]:
+        """In the transaction that brings devices online: take their held commands."""
+        return command_store.release_held(conn, device_ids)
+
+    def deliver(self, commands: list[command_store.Deliverable]) -> None:
+        """After that transaction commits: publish them into the devices' sessions."""
+        for command in commands:
+            log.info("sending held command %s to %s", command.command_id, command.device_id,
+                     extra={"command_id": command.command_id, "device_id": command.device_id})
+            self._publish(command, None)
+
+    def _sent(self, command_id: str, order: mqtt.MQTTMessage | None) -> None:
         """The broker holds the command for the device: record it, announce it, ack the order."""
         with self._pool.connection() as conn:
             state = command_store.mark_sent(conn, command_id)
+
+        def done() -> None:
+            if order is not None:
+                self._link.ack(order)
+
         if state is None:  # acknowledged or expired meanwhile; that was announced on its own
-            return self._link.ack(order)
-        self._announcer.command_state(state, then=lambda: self._link.ack(order))
+            return done()
+        self._announcer.command_state(state, then=done)
 
     def ack(self, ref: DeviceRef, ack: Ack, message: mqtt.MQTTMessage) -> bool:
         """A device confirms it showed or applied a command; False when the ack was rejected."""
@@ -100,10 +130,15 @@ class Commands:
             self._link.ack(message)
         return True
 
-    def sweep(self, pool: ConnectionPool) -> None:
-        """Expire commands past their deadline."""
+    def sweep(self, pool: ConnectionPool, resend_after_s: int = 30) -> None:
+        """Expire commands past their deadline; publish again those whose publish was lost."""
         with pool.connection() as conn:
             expired = command_store.expire_overdue(conn)
+            unsent = command_store.unsent(conn, resend_after_s)
+        if unsent:
+            log.info("publishing %d queued commands again", len(unsent))
+        for command in unsent:
+            self._publish(command, None)
         for state in expired:
             log.warning("command %s to %s expired unacknowledged", state.command_id, state.device_id,
                         extra={"command_id": state.command_id, "device_id": state.device_id})

@@ -78,10 +78,10 @@ class Edge:
         self.announcer = Announcer(self.link)
         self.rejections = Rejections(self.link, config.log_payload_bytes)
         self.events = EventForwarder(self.link, pool)
-        self.liveness = Liveness(self.link, pool, self.announcer)
         self.commands = Commands(
             self.link, pool, cache, self.announcer, self.rejections, self.worker.submit
         )
+        self.liveness = Liveness(self.link, pool, self.announcer, self.commands)
         self.housekeeper = Housekeeper(self, pool, config)
 
     def start(self, timeout: float = 15.0) -> None:

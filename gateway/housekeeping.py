@@ -76,7 +76,8 @@ class Housekeeper:
         self._step("invalidate revoked devices", self._invalidate_revoked)
         self._step("detect silent beds", lambda: edge.liveness.sweep(
             self._pool, config.silent_after_intervals, config.silent_min_s))
-        self._step("expire commands", lambda: edge.commands.sweep(self._pool))
+        self._step("expire and resend commands", lambda: edge.commands.sweep(
+            self._pool, config.announce_retry_s))
         self._step("re-announce", lambda: edge.announcer.resend_owed(
             self._pool, config.announce_retry_s))
 

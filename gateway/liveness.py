@@ -14,6 +14,7 @@ from homecare.mqtt import MqttLink
 
 from . import edge_store
 from .announce import Announcer
+from .commands import Commands
 from .registry import DeviceRef
 
 log = logging.getLogger(__name__)
@@ -22,10 +23,11 @@ log = logging.getLogger(__name__)
 class Liveness:
     """Tracks whether devices are online, offline or silent, and announces each transition."""
 
-    def __init__(self, link: MqttLink, pool: ConnectionPool, announcer: Announcer):
+    def __init__(self, link: MqttLink, pool: ConnectionPool, announcer: Announcer, commands: Commands):
         self._link = link
         self._pool = pool
         self._announcer = announcer
+        self._commands = commands  # commands held for a device's first connection
         self._lock = threading.Lock()
         self._seen: dict[str, datetime] = {}
 
@@ -38,11 +40,15 @@ class Liveness:
 
     def status(self, ref: DeviceRef, status: Status, message: mqtt.MQTTMessage, at: datetime) -> None:
         """Apply a status message; acknowledge it once its effect is durable and announced."""
+        held = []
         with self._pool.connection() as conn:
             change = edge_store.record_status(
                 conn, ref.id, online=status.online, fw=status.fw, battery=status.battery,
                 rssi=status.rssi, at=at,
             )
+            if change is not None and change.state == "online":
+                held = self._commands.release(conn, [ref.id])
+        self._commands.deliver(held)
         if change is None:
             self._link.ack(message)
         else:
@@ -57,6 +63,7 @@ class Liveness:
         try:
             with pool.connection() as conn:
                 revived = edge_store.touch(conn, seen)
+                held = self._commands.release(conn, [s.device_id for s in revived])
         except Exception:
             with self._lock:  # keep the stamps for the next flush
                 for device_id, at in seen.items():
@@ -64,6 +71,7 @@ class Liveness:
                     if previous is None or at > previous:
                         self._seen[device_id] = at
             raise
+        self._commands.deliver(held)
         for state in revived:
             self._announcer.device_state(state)
 

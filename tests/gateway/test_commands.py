@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -11,9 +12,9 @@ from homecare.contract import DeviceKind
 from homecare.internal import CommandOrder
 from homecare.mqtt import BrokerAddress, MqttLink
 from homecare.topics import Internal
-from tests.support import unique, wait_for
+from tests.support import FakeDevice, unique, wait_for
 
-from .conftest import device_row
+from .conftest import counter, device_row
 
 
 @pytest.fixture
@@ -127,3 +128,54 @@ def test_a_malformed_order_is_dropped(gateway, device_factory, orders, caplog):
             "service": "meal", "reason": "resident cancelled"}
     _order(orders, button.device_id, good)
     assert button.next_command() == good
+
+
+def test_a_command_to_a_device_that_never_connected_waits_for_its_first_connection(
+    gateway, device_factory, listener_factory, orders, pool
+):
+    states = listener_factory(Internal.COMMAND_STATE)
+    button = device_factory(DeviceKind.BUTTON, connect=False)  # provisioned, never connected
+    held = counter("homecare_gateway_commands_held_total")
+    first, second = unique("c"), unique("c")
+    for command_id in (first, second):
+        _order(orders, button.device_id, {"command_id": command_id, "type": "request.acknowledged",
+                                          "request_id": "r-1", "service": "meal"})
+    wait_for(lambda: all((r := _command(pool, c)) and r["held"] for c in (first, second)), what="held")
+    assert counter("homecare_gateway_commands_held_total") == held + 2
+    assert _command(pool, first)["state"] == "queued"
+    _order(orders, button.device_id, {"command_id": first, "type": "request.acknowledged",
+                                      "request_id": "r-1", "service": "meal"})  # redelivered order
+    time.sleep(0.3)
+    assert _command(pool, first)["held"]
+
+    button.connect()  # subscribes, then says it is online
+    delivered = {button.next_command()["command_id"], button.next_command()["command_id"]}
+    assert delivered == {first, second}
+    for command_id in (first, second):
+        states.next(lambda t, p, c=command_id: p.get("command_id") == c and p["state"] == "sent")
+        row = _command(pool, command_id)
+        assert row["state"] == "sent" and not row["held"]
+    button.ack(first)
+    states.next(lambda t, p: p.get("command_id") == first and p["state"] == "acknowledged")
+    assert button.commands.empty()  # each was delivered once
+
+
+def test_a_command_to_a_device_seen_before_goes_to_its_session_while_it_is_offline(
+    gateway, broker_url, resident_id, orders, pool
+):
+    with pool.connection() as conn:
+        device, secret = gateway.admin.provision(conn, unique("btn"), DeviceKind.BUTTON, resident_id)
+    button = FakeDevice(broker_url, device.id, secret).connect()
+    wait_for(lambda: device_row(pool, device.id)["state"] == "online", what="online")
+    button.close()  # a clean disconnect: its persistent session stays at the broker
+    command_id = unique("c")
+    _order(orders, device.id, {"command_id": command_id, "type": "request.completed",
+                               "request_id": "r-2", "service": "meal"})
+    wait_for(lambda: (r := _command(pool, command_id)) and r["state"] == "sent", what="sent into the session")
+    assert not _command(pool, command_id)["held"]
+    back = FakeDevice(broker_url, device.id, secret)
+    try:
+        back.link.start()  # reconnects to its session: the command is waiting there
+        assert back.next_command()["command_id"] == command_id
+    finally:
+        back.close()

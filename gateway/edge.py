@@ -18,7 +18,6 @@ from homecare.topics import (
     TopicError,
     all_devices_filter,
     parse_device_topic,
-    shared,
 )
 
 from .announce import Announcer
@@ -55,13 +54,12 @@ class Edge:
         self, settings: Settings, config: GatewaySettings, pool: ConnectionPool, cache: DeviceCache
     ):
         self.cache = cache
-        share = settings.mqtt_shared_subscriptions
         # One filter per channel a device publishes on, so our own commands/errors don't echo.
         subscriptions = {
-            shared(GROUP, all_devices_filter(channel), share): self._received
+            settings.share(GROUP, all_devices_filter(channel)): self._received
             for channel in DEVICE_PUBLISHES
         }
-        subscriptions[shared(GROUP, Internal.COMMANDS, share)] = self._received_order
+        subscriptions[settings.share(GROUP, Internal.COMMANDS)] = self._received_order
         self.link = MqttLink(
             broker_address(settings), settings.client_id("gateway"),
             subscriptions=subscriptions, manual_ack=True, clean_session=False,

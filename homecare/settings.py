@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     mqtt_admin_url: str = ""
     # Shared subscriptions ($share/<group>/...) let replicas split a topic; off for amqtt.
     mqtt_shared_subscriptions: bool = True
+    # Prefix of the share groups, so two deployments (or two test runs) on one broker never
+    # split each other's messages: a group keeps a persistent session's share after it is gone.
+    mqtt_share_namespace: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")
 
     # Names this replica: MQTT client ids are "<component>-<instance>", stable across restarts so
     # a persistent session resumes. Defaults to the host name (a container's name in compose).
@@ -65,6 +68,12 @@ class Settings(BaseSettings):
         return self.model_copy(
             update={"mqtt_service_username": username, "mqtt_service_password": password}
         )
+
+    def share(self, group: str, topic_filter: str) -> str:
+        """The subscription filter of a component's replicas: `$share/<ns><group>/<filter>`."""
+        from homecare.topics import shared
+
+        return shared(f"{self.mqtt_share_namespace}{group}", topic_filter, self.mqtt_shared_subscriptions)
 
     def client_id(self, component: str) -> str:
         """The MQTT client id of a component in this replica."""

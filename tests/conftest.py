@@ -55,6 +55,20 @@ def pool(database_url: str):
     p.close()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def share_namespace() -> Iterator[str]:
+    """Share groups of this test run only: a long-lived broker keeps earlier runs' sessions in
+    `$share/gateway/...` and would hand them a share of our messages."""
+    namespace = f"t{uuid.uuid4().hex[:8]}-"
+    previous = os.environ.get("HOMECARE_MQTT_SHARE_NAMESPACE")
+    os.environ["HOMECARE_MQTT_SHARE_NAMESPACE"] = namespace
+    yield namespace
+    if previous is None:
+        os.environ.pop("HOMECARE_MQTT_SHARE_NAMESPACE", None)
+    else:
+        os.environ["HOMECARE_MQTT_SHARE_NAMESPACE"] = previous
+
+
 @pytest.fixture(scope="session")
 def broker_url() -> Iterator[str]:
     url = os.environ.get("HOMECARE_MQTT_URL")

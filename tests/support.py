@@ -98,3 +98,11 @@ class FakeDevice:
 
     def close(self) -> None:
         self.link.stop()
+
+
+def forget_session(broker_url: str, client_id: str) -> None:
+    """Drop a stopped client's persistent session: mosquitto would go on queueing its share of
+    shared-subscription messages for it, and a later test would never see them."""
+    link = MqttLink(BrokerAddress.parse(broker_url), client_id, clean_session=True)
+    link.start()
+    link.stop()

@@ -35,7 +35,7 @@ class DispatchComponent:
         self.consumer = EventConsumer(pool, ctx)
         self.link = MqttLink(
             _broker(settings), settings.client_id("dispatch"),
-            subscriptions=self.consumer.subscriptions(dispatch.share_group, settings.mqtt_shared_subscriptions),
+            subscriptions=self.consumer.subscriptions(lambda topic: settings.share(dispatch.share_group, topic)),
             manual_ack=True,
         )
         self.publisher = OutboxPublisher(

@@ -10,7 +10,7 @@ from psycopg_pool import ConnectionPool
 from homecare.api.health import ReadinessCheck, database_check
 from homecare.mqtt import BrokerAddress, MqttLink
 from homecare.settings import Settings
-from homecare.topics import Internal, shared
+from homecare.topics import Internal
 
 from .acks import AckGate
 from .alerts.config import defaults_from
@@ -43,11 +43,10 @@ class TelemetryComponent:
             address = address.with_credentials(
                 settings.mqtt_service_username, settings.mqtt_service_password
             )
-        use_shared = settings.mqtt_shared_subscriptions
         # Handlers are bound after the link exists, so the link gets forwarding lambdas.
-        subscriptions = {shared(GROUP, Internal.TELEMETRY, use_shared): self._on_telemetry}
+        subscriptions = {settings.share(GROUP, Internal.TELEMETRY): self._on_telemetry}
         for topic in ALERT_TOPICS:
-            subscriptions[shared(GROUP, topic, use_shared)] = self._on_alert_input
+            subscriptions[settings.share(GROUP, topic)] = self._on_alert_input
         self.link = MqttLink(
             address, settings.client_id(self.name), subscriptions=subscriptions, manual_ack=True
         )

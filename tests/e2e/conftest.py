@@ -12,6 +12,7 @@ from homecare.auth import Role, create_user
 from homecare.embedded import free_port
 from homecare.serve import HttpServer
 from homecare.settings import Settings
+from tests.support import forget_session
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,11 @@ def network(database_url, broker_url, pool, instance):
         server.start()
         yield Network(server.url, broker_url)
     finally:
-        server.stop()
         for component in reversed(started):
             component.stop()
+        server.stop()
+        for name in ("gateway", "telemetry", "dispatch"):
+            forget_session(broker_url, settings.client_id(name))
 
 
 class Api:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from homecare.errors import Conflict, HomecareError
 from homecare.internal import CommandState, DeviceEvent, OpenRequest
 from homecare.mqtt import MessageHandler, MqttLink
-from homecare.topics import Internal, event_type_of, internal_event_topic, shared
+from homecare.topics import Internal, event_type_of, internal_event_topic
 
 from .. import metrics
 from ..usecases import delivery, intake
@@ -45,10 +45,10 @@ class EventConsumer:
         self._thread: threading.Thread | None = None
         self.handled = 0  # messages this replica finished (for tests and logs)
 
-    def subscriptions(self, group: str, shared_enabled: bool = True) -> dict[str, MessageHandler]:
-        """Topic filters and the handler for each, for the MqttLink."""
+    def subscriptions(self, share: Callable[[str], str]) -> dict[str, MessageHandler]:
+        """Topic filters (made shared by `share`, e.g. Settings.share) and their handler."""
         topics = (PRESSED, CANCELLED, Internal.OPEN_REQUEST, Internal.COMMAND_STATE)
-        return {shared(group, topic, shared_enabled): self._enqueue for topic in topics}
+        return {share(topic): self._enqueue for topic in topics}
 
     def _enqueue(self, client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
         self._queue.put(message)

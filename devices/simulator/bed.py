@@ -60,6 +60,7 @@ class BedBehaviour(CommandHandling):
         self._plan_seed = f"{seed}:{resident.index}"
         self._rssi = -self.rng.randint(45, 75)
         self._plans: dict[Any, NightPlan] = {}
+        self._events: dict[date, list[tuple[datetime, str, dict[str, Any]]]] = {}
         self._last_sim: datetime | None = None
         self._last_report: datetime | None = None
         self._last_ms = 0
@@ -86,6 +87,11 @@ class BedBehaviour(CommandHandling):
             self._last_report = moment.wall
             out.extend(self.take_batches())
         return out
+
+    def power_restored(self) -> None:
+        """Booted after a power cut: nothing was sampled or noticed while off."""
+        self._pending = []
+        self._last_sim = self._last_report = None
 
     def apply(self, command: Any, moment: Moment) -> list[Outgoing]:
         if isinstance(command, Config):
@@ -116,18 +122,30 @@ class BedBehaviour(CommandHandling):
         self._last_sim = now
         if last is None or now <= last:
             return []
-        found: list[tuple[datetime, str, dict[str, Any]]] = []
+        out: list[Outgoing] = []
         day, last_day = window_day(last, self.tz), window_day(now, self.tz)
         while day <= last_day:
+            for at, kind, extra in self._events_of(day):
+                if last < at <= now:
+                    out.append(messages.event(self.rng, moment.wall_of(at), kind, **extra))
+            day += timedelta(days=1)
+        return out
+
+    def _events_of(self, day: date) -> list[tuple[datetime, str, dict[str, Any]]]:
+        """The window's events in time order (cached with its plan)."""
+        events = self._events.get(day)
+        if events is None:
             plan = self._plan_of(day)
+            found: list[tuple[datetime, str, dict[str, Any]]] = []
             for span in plan.spans:
                 found.append((span.start, "bed.entry", {}))
                 found.append((span.end, "bed.exit", {}))
             for fall in plan.falls:
                 found.append((fall.at, "fall.suspected", {"confidence": fall.confidence}))
-            day += timedelta(days=1)
-        happened = sorted((f for f in found if last < f[0] <= now), key=lambda f: f[0])
-        return [messages.event(self.rng, moment.wall_of(at), kind, **extra) for at, kind, extra in happened]
+            events = self._events[day] = sorted(found, key=lambda f: f[0])
+            for old in sorted(self._events)[:-3]:
+                del self._events[old]
+        return events
 
     def sample(self, moment: Moment) -> dict[str, Any]:
         """One sample of the bed at `moment`: the state at sim time, stamped with wall time."""

@@ -108,6 +108,11 @@ class ButtonBehaviour(CommandHandling):
             out.append(messages.event(self.rng, moment.wall, "battery.low", battery=level))
         return out
 
+    def power_restored(self) -> None:
+        """Booted after a power cut: the light is off; what happened while off is unknown."""
+        self.waiting.clear()
+        self._last_sim = None
+
     def apply(self, command: Any, moment: Moment) -> list[Outgoing]:
         """Show what the platform says about a request."""
         service = Service(command.service) if hasattr(command, "service") else None

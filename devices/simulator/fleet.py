@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -11,9 +12,11 @@ from homecare.mqtt import BrokerAddress
 
 from .behaviour import Behaviour
 from .clock import SimClock
+from .ledger import Ledger
+from .scenario import PowerCut
 from .session import DeviceSession
 from .stats import SimStats
-from .transport import DeviceLoop, raise_open_files_limit
+from .transport import DeviceLoop, raise_open_files_limit, settle_garbage
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,10 @@ class DeviceSpec:
 
     behaviour: Behaviour
     secret: str
+
+    @property
+    def misbehaving(self) -> bool:
+        return getattr(self.behaviour, "fault", None) is not None
 
 
 class Fleet:
@@ -38,13 +45,21 @@ class Fleet:
         *,
         connect_rate: float = 200.0,
         keepalive: int = 60,
+        power_cuts: Iterable[PowerCut] = (),
+        ledger: Ledger | None = None,
+        seed: int = 1,
     ):
         self.clock, self.stats = clock, stats
         self.connect_rate = connect_rate
+        self.power_cuts = list(power_cuts)
+        self._seed = seed
         self.loop = DeviceLoop()
         broker = BrokerAddress.parse(broker_url)
         self.sessions = [
-            DeviceSession(self.loop, broker, d.secret, d.behaviour, clock, stats, keepalive=keepalive)
+            DeviceSession(
+                self.loop, broker, d.secret, d.behaviour, clock, stats, keepalive=keepalive,
+                time_presses=not d.misbehaving, ledger=ledger,
+            )
             for d in devices
         ]
         self._by_id = {s.device_id: s for s in self.sessions}
@@ -52,7 +67,8 @@ class Fleet:
 
     def start(self) -> None:
         """Start the loop and power the devices on, `connect_rate` per second."""
-        raise_open_files_limit(len(self.sessions) + 256)
+        raise_open_files_limit(len(self.sessions) + 1024)
+        settle_garbage()  # the sessions just built are long-lived: keep them out of collections
         self.loop.start()
         self._started = True
         self.loop.call_soon_threadsafe(self._open_all)
@@ -60,6 +76,18 @@ class Fleet:
     def _open_all(self) -> None:
         for i, session in enumerate(self.sessions):
             self.loop.call_later(i / self.connect_rate, session.open)
+        opened_after = len(self.sessions) / self.connect_rate
+        # Once connected, what the connections allocated is long-lived too.
+        self.loop.call_later(opened_after + 10.0, lambda: settle_garbage(collect=False))
+        for n, cut in enumerate(self.power_cuts):
+            self.loop.call_later(cut.at_s, lambda cut=cut, n=n: self._power_cut(cut, n))
+
+    def _power_cut(self, cut: PowerCut, n: int) -> None:
+        rng = random.Random(f"power-cut:{self._seed}:{n}")
+        hit = rng.sample(self.sessions, round(cut.share * len(self.sessions)))
+        log.info("power cut: %d devices off for %ss, back within %ss", len(hit), cut.outage_s, cut.jitter_s)
+        for session in hit:
+            session.power_cut(cut.outage_s, cut.jitter_s)
 
     def stop(self, timeout: float = 15.0) -> bool:
         """Power every device off cleanly (offline status, DISCONNECT), then stop the loop.
@@ -95,6 +123,10 @@ class Fleet:
     def connected(self) -> int:
         """How many devices are connected right now."""
         return sum(1 for s in self.sessions if s.connected)
+
+    def unanswered_presses(self) -> int:
+        """Presses the devices still wait an answer for (read from another thread: approximate)."""
+        return sum(s.presses.unanswered() for s in self.sessions if s.presses)
 
     def session(self, device_id: str) -> DeviceSession:
         return self._by_id[device_id]

@@ -22,13 +22,33 @@ QOS: dict[DeviceChannel, int] = {
 }
 
 
+# Labels of misbehaving messages that the platform should still accept (counted as sent too).
+ACCEPTABLE_LABELS = frozenset({"skew.accepted"})
+
+
 @dataclass(frozen=True)
 class Outgoing:
-    """One message a device wants published on one of its own channels."""
+    """One message a device wants published on one of its own channels.
+
+    A misbehaving device sets `label` (what is wrong with the message, for counting) and may
+    set `raw`, the exact bytes to publish instead of the encoded payload (e.g. broken JSON).
+    """
 
     channel: DeviceChannel
     payload: dict[str, Any]
     retain: bool = False
+    raw: bytes | None = None
+    label: str | None = None
+
+    @property
+    def wire(self) -> bytes:
+        """The bytes published."""
+        return self.raw if self.raw is not None else encode(self.payload)
+
+    @property
+    def well_formed(self) -> bool:
+        """Whether the platform should accept it: counted with the normal traffic then."""
+        return self.label is None or self.label in ACCEPTABLE_LABELS
 
     @property
     def qos(self) -> int:

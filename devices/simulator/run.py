@@ -14,10 +14,13 @@ from .button import ButtonBehaviour
 from .clock import SimClock, sim_start_at
 from .crew import ProviderCrew
 from .fleet import DeviceSpec, Fleet
+from .ledger import Ledger
+from .misbehaviour import Misbehaving, assign_faults
 from .providers import ProviderPolicy
 from .provisioning import new_run_tag, provision
 from .roster import Roster
 from .scenario import Scenario
+from .shards import Shard
 from .stats import DEVICE_COUNTERS, PROVIDER_COUNTERS, TYPED_GROUPS, SimStats
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,10 @@ class Simulation:
     `start()` enrols everything through the operator API as `admin_username` (unless a roster
     from an earlier run is given), connects every device to the broker and sets the providers
     to work; `stop()` powers the devices off cleanly and stops the providers.
+
+    Several processes can share one population: each is given the same roster and its own
+    `shard` (i of n); shard i runs the homes whose index is i modulo n, and only shard 0 runs
+    the providers. `ledger=True` keeps the account of what the broker accepted (`self.ledger`).
     """
 
     def __init__(
@@ -42,10 +49,17 @@ class Simulation:
         admin_password: str,
         *,
         roster: Roster | None = None,
+        shard: Shard | None = None,
+        ledger: bool = False,
+        providers: bool | None = None,
     ):
         self.api_url, self.broker_url, self.scenario = api_url, broker_url, scenario
         self._admin = (admin_username, admin_password)
         self.roster = roster
+        self.shard = shard or Shard(0, 1)
+        self.run_providers = self.shard.index == 0 if providers is None else providers
+        self.ledger = Ledger() if ledger else None
+        self.faults: dict[str, str] = {}
         self._stats = SimStats()
         self.clock: SimClock | None = None
         self.fleet: Fleet | None = None
@@ -77,36 +91,53 @@ class Simulation:
         self.clock = SimClock(s.speed, sim_start_at(s.tz(), s.start_time))
         self.fleet = Fleet(
             self.broker_url, self._devices(roster), self.clock, self._stats,
-            connect_rate=s.connect_rate, keepalive=s.keepalive_s,
+            connect_rate=s.connect_rate, keepalive=s.keepalive_s, power_cuts=s.power_cuts,
+            ledger=self.ledger, seed=s.seed,
         )
-        crew = [
-            (p, ProviderPolicy(p.name, (p.lat, p.lon), p.capacity, s.provider, f"{s.seed}:{p.index}"))
-            for p in roster.providers
-        ]
-        homes = {r.id: (r.lat, r.lon) for r in roster.residents}
-        self.crew = ProviderCrew(
-            self.api_url, crew, s.speed, self._stats, homes, poll_interval_s=s.provider.poll_interval_s,
-        )
+        if self.run_providers:
+            crew = [
+                (p, ProviderPolicy(p.name, (p.lat, p.lon), p.capacity, s.provider, f"{s.seed}:{p.index}"))
+                for p in roster.providers
+            ]
+            homes = {r.id: (r.lat, r.lon) for r in roster.residents}
+            self.crew = ProviderCrew(
+                self.api_url, crew, s.speed, self._stats, homes, poll_interval_s=s.provider.poll_interval_s,
+            )
         self._started_at = time.monotonic()
-        self.crew.start()
+        if self.crew is not None:
+            self.crew.start()
         self.fleet.start()
         log.info(
-            "simulation %s started: %d homes, %d providers, speed %sx, simulated time %s",
-            s.name, len(roster.residents), len(roster.providers), s.speed,
+            "simulation %s started: %d of %d homes (shard %s), %d providers, %d misbehaving devices,"
+            " speed %sx, simulated time %s",
+            s.name, len(self.fleet.sessions) // 2, len(roster.residents), self.shard,
+            len(roster.providers) if self.crew else 0, len(self.faults), s.speed,
             self.clock.sim_now().isoformat(timespec="minutes"),
         )
 
     def _devices(self, roster: Roster) -> list[DeviceSpec]:
         s = self.scenario
+        homes = [h for h in roster.residents if self.shard.owns(h.index)]
+        # Drawn over the whole population, so every shard agrees on who misbehaves.
+        everyone = [(d.id, d.kind) for d in roster.devices()]
+        faults = assign_faults(everyone, s.misbehaviour, s.seed)
         specs = []
-        for home in roster.residents:
+        for home in homes:
             plan = population.resident(home.index, s.seed, s.districts)
             bed = BedBehaviour(
                 home.bed.id, plan, s.seed, s.tz(), fw=s.bed_fw,
                 report_interval_s=s.report_interval_s, sample_interval_s=s.sample_interval_s,
             )
-            button = ButtonBehaviour(home.button.id, plan, s.seed, press_rate_factor=s.press_rate, fw=s.button_fw)
-            specs += [DeviceSpec(bed, home.bed.secret), DeviceSpec(button, home.button.secret)]
+            button = ButtonBehaviour(
+                home.button.id, plan, s.seed, press_rate_factor=s.press_rate, fw=s.button_fw,
+                tick_s=s.button_tick(),
+            )
+            for behaviour, secret in ((bed, home.bed.secret), (button, home.button.secret)):
+                fault = faults.get(behaviour.device_id)
+                if fault is not None:
+                    self.faults[behaviour.device_id] = fault.value
+                    behaviour = Misbehaving(behaviour, fault, s.misbehaviour, s.seed)
+                specs.append(DeviceSpec(behaviour, secret))
         return specs
 
     def stop(self) -> None:
@@ -128,6 +159,15 @@ class Simulation:
         finally:
             self.stop()
 
+    @property
+    def counters(self) -> SimStats:
+        """The live counters and series (e.g. `series("press_to_ack_ms")`)."""
+        return self._stats
+
+    def take_lag_max_ms(self) -> float:
+        """The loop's worst timer lateness since the last call, in ms."""
+        return round(self.fleet.loop.take_lag_max() * 1000, 1) if self.fleet else 0.0
+
     def provider_logins(self) -> list[tuple[str, str]]:
         """(username, password) of every simulated provider, e.g. to sign in as one in the console."""
         return [(p.username, p.password) for p in self.roster.providers] if self.roster else []
@@ -138,10 +178,12 @@ class Simulation:
         out: dict[str, Any] = {key: snapshot.get(key, 0) for key in (*DEVICE_COUNTERS, *PROVIDER_COUNTERS)}
         out.update({group: snapshot.get(group, {}) for group in TYPED_GROUPS})
         fleet = self.fleet
-        out["devices_total"] = len(self.roster.devices()) if self.roster else 0
+        out["devices_total"] = len(fleet.sessions) if fleet else 0
         out["devices_connected"] = fleet.connected() if fleet else 0
+        out["devices_misbehaving"] = len(self.faults)
         out["loop_lag_ms"] = round(fleet.loop.lag_s * 1000, 1) if fleet else 0.0
-        out["providers"] = len(self.roster.providers) if self.roster else 0
+        out["press_to_ack_ms"] = self._stats.summary("press_to_ack_ms")
+        out["providers"] = len(self.roster.providers) if self.roster and self.crew else 0
         out["speed"] = self.scenario.speed
         out["elapsed_s"] = round(time.monotonic() - self._started_at, 1) if self._started_at else 0.0
         out["sim_time"] = self.clock.sim_now().isoformat(timespec="seconds") if self.clock else None  # local

@@ -35,6 +35,58 @@ class ProviderConduct(BaseModel):
         return value
 
 
+class Misbehaviour(BaseModel):
+    """Which share of the devices misbehave, and how (see `misbehaviour.py`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    share: float = Field(0.0, ge=0, le=1, description="of all devices")
+    kinds: dict[str, float] = Field(
+        default_factory=lambda: dict.fromkeys(FAULT_KINDS, 1.0),
+        description="relative weight of each fault among the misbehaving devices",
+    )
+    break_rate: float = Field(0.2, ge=0, le=1, description="share of a malformed / out-of-range device's messages")
+    duplicate_rate: float = Field(0.5, ge=0, le=1, description="share of a duplicating device's messages sent twice")
+    skews_s: list[float] = Field(
+        default_factory=lambda: [600.0, -8 * 86400.0, 120.0, -3600.0],
+        description="clock offsets drawn from; beyond +300 s or -7 days every stamped message is rejected",
+    )
+    stuck_presses_per_s: float = Field(1.0, gt=0, le=20)
+    stuck_after_s: tuple[float, float] = (5.0, 60.0)
+    silent_after_s: tuple[float, float] = (10.0, 60.0)
+
+    @field_validator("kinds")
+    @classmethod
+    def _known(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {', '.join(FAULT_KINDS)}")
+        if any(w < 0 for w in value.values()):
+            raise ValueError("weights must be >= 0")
+        return value
+
+    @field_validator("stuck_after_s", "silent_after_s")
+    @classmethod
+    def _span(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 <= value[0] <= value[1]:
+            raise ValueError("must be [low, high] with 0 <= low <= high")
+        return value
+
+
+class PowerCut(BaseModel):
+    """A district loses power: `share` of the devices drop off at once and come back with jitter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at_s: float = Field(ge=0, description="real seconds after the devices start")
+    share: float = Field(1.0, gt=0, le=1)
+    outage_s: float = Field(30.0, ge=0)
+    jitter_s: float = Field(30.0, ge=0, description="reconnects spread uniformly over this after the power is back")
+
+
+FAULT_KINDS = ("malformed", "out_of_range", "duplicate", "clock_skew", "stuck_button", "silent")
+
+
 class Scenario(BaseModel):
     """A simulation: homes (a resident with a bed and a button each), providers, clock, rates."""
 
@@ -54,6 +106,11 @@ class Scenario(BaseModel):
     sample_interval_s: int = Field(1, ge=1, le=60)
     keepalive_s: int = Field(60, ge=30, le=300)
     connect_rate: float = Field(200.0, gt=0, description="device connections opened per second")
+    button_tick_s: float | None = Field(
+        None, gt=0, le=60, description="real seconds between a button's looks at the clock; None: 60/speed, 1-10 s",
+    )
+    misbehaviour: Misbehaviour = Field(default_factory=Misbehaviour)
+    power_cuts: list[PowerCut] = Field(default_factory=list)
     run_tag: str | None = Field(None, description="makes device ids and logins unique; random when None")
     bed_fw: str = "2.3.1"
     button_fw: str = "1.4.2"
@@ -81,6 +138,10 @@ class Scenario(BaseModel):
 
     def tz(self) -> tzinfo:
         return timezone(timedelta(hours=self.utc_offset_hours))
+
+    def button_tick(self) -> float:
+        """Real seconds between button ticks: a simulated minute, within 1-10 s of real time."""
+        return self.button_tick_s or min(10.0, max(1.0, 60.0 / self.speed))
 
     # -- loading ------------------------------------------------------------------------------
 

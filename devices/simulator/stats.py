@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections import Counter, defaultdict
 from typing import Any
+
+MAX_OBSERVATIONS = 500_000  # per series; later ones are dropped (and counted)
 
 
 class SimStats:
@@ -14,6 +18,7 @@ class SimStats:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._typed: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self._series: defaultdict[str, list[tuple[float, float]]] = defaultdict(list)
 
     def add(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -22,6 +27,25 @@ class SimStats:
     def add_typed(self, group: str, type_: str, n: int = 1) -> None:
         with self._lock:
             self._typed[group][type_] += n
+
+    def observe(self, series: str, value: float) -> None:
+        """Record a measurement (e.g. a latency) with the wall time it was taken."""
+        with self._lock:
+            values = self._series[series]
+            if len(values) < MAX_OBSERVATIONS:
+                values.append((time.time(), value))
+            else:
+                self._counts[f"{series}_dropped"] += 1
+
+    def series(self, name: str, since: float | None = None) -> list[tuple[float, float]]:
+        """(wall time, value) pairs of a series, optionally only those taken at or after `since`."""
+        with self._lock:
+            values = list(self._series[name])
+        return values if since is None else [v for v in values if v[0] >= since]
+
+    def summary(self, name: str, since: float | None = None) -> dict[str, float | int | None]:
+        """count, p50, p90, p99 and max of a series."""
+        return summarize([v for _, v in self.series(name, since)])
 
     def get(self, key: str) -> int:
         with self._lock:
@@ -43,9 +67,31 @@ class SimStats:
 DEVICE_COUNTERS = (
     "connects", "disconnects", "connect_failures", "status_sent", "telemetry_batches_sent",
     "samples_sent", "presses", "cancels", "acks_sent", "errors_received", "invalid_commands",
+    "power_cuts", "silent_devices", "presses_unanswered",
 )
 PROVIDER_COUNTERS = (
     "offers_seen", "offers_accepted", "offers_declined", "offer_conflicts", "requests_arrived",
     "requests_completed", "request_conflicts", "provider_errors",
 )
-TYPED_GROUPS = ("events_sent", "commands_received")
+TYPED_GROUPS = ("events_sent", "commands_received", "misbehaviour_sent", "errors_by_label")
+
+
+def percentile(ordered: list[float], p: float) -> float | None:
+    """The nearest-rank percentile of an ascending list (None when empty)."""
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def summarize(values: list[float]) -> dict[str, float | int | None]:
+    """count, p50, p90, p99 and max, rounded to 0.1."""
+    ordered = sorted(values)
+
+    def r(v: float | None) -> float | None:
+        return None if v is None else round(v, 1)
+
+    return {
+        "count": len(ordered), "p50": r(percentile(ordered, 50)), "p90": r(percentile(ordered, 90)),
+        "p99": r(percentile(ordered, 99)), "max": r(ordered[-1] if ordered else None),
+    }

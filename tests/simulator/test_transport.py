@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import threading
 import time
@@ -145,10 +144,7 @@ def test_after_a_broker_restart_devices_reconnect_and_send_what_they_kept(tmp_pa
     """Samples taken while the broker was down arrive afterwards (no gap in the series), and a
     command queued for the offline device in its persistent session reaches it and is acked."""
     port = free_port()
-    # Run as root, mosquitto drops to user "mosquitto", who cannot write its persistence file in
-    # our temp dir; staying the current user keeps sessions across the restart.
-    conf = f"user {getpass.getuser()}"
-    broker = embedded.start_mosquitto(tmp_path / "broker", port=port, extra_conf=conf)
+    broker = embedded.start_mosquitto(tmp_path / "broker", port=port)
     url = broker.url
     stats = SimStats()
     fleet, beds, buttons = _fleet(url, 1, stats)
@@ -164,7 +160,7 @@ def test_after_a_broker_restart_devices_reconnect_and_send_what_they_kept(tmp_pa
         # Reconnection attempts back off (about 1, 2, 4 s): the third comes after the broker is
         # back and the command is queued, so the button is offline when the command is sent.
         time.sleep(4)
-        broker = embedded.start_mosquitto(tmp_path / "broker", port=port, extra_conf=conf)
+        broker = embedded.start_mosquitto(tmp_path / "broker", port=port)
         commander = MqttLink(BrokerAddress.parse(url), unique("commander"), clean_session=True)
         commander.start()
         assert not fleet.session(buttons[0]).connected

@@ -47,18 +47,18 @@ def request_view(conn: psycopg.Connection, ctx: Dispatch, request_id: str) -> di
         "devices": registry.devices_of(conn, request["resident_id"]) if resident else [],
         "timeline": describe_all(request["timeline"], names),
         "offers": request["offers"],
-        "candidates": candidates(conn, ctx, request) if status in ASSIGNABLE else [],
+        **(candidates(conn, ctx, request) if status in ASSIGNABLE else {"candidates": [], "off_shift": 0}),
         "can_assign": status in ASSIGNABLE,
         "can_cancel": status in CANCELLABLE,
         "others": [r for r in dispatch.open_requests_for(conn, request["resident_id"]) if r["id"] != request_id],
     }
 
 
-def candidates(conn: psycopg.Connection, ctx: Dispatch, request: dict[str, Any]) -> list[dict[str, Any]]:
-    """Qualified providers, best first, with ETA and score (lower is better); those that cannot
-    take it now come after, with the reason."""
-    found = dispatch.candidates(conn, ctx, request["id"])
-    return [c for c in found if c["qualified"] and not c["assigned"]]
+def candidates(conn: psycopg.Connection, ctx: Dispatch, request: dict[str, Any]) -> dict[str, Any]:
+    """On-shift providers of the service, best first, with ETA and score (lower is better); those
+    that cannot take it now come after, with the reason. And how many more are off shift."""
+    found = [c for c in dispatch.candidates(conn, ctx, request["id"]) if c["qualified"] and not c["assigned"]]
+    return {"candidates": [c for c in found if c["on_shift"]], "off_shift": sum(1 for c in found if not c["on_shift"])}
 
 
 def open_by_phone(

@@ -17,8 +17,9 @@ TONES = {
     "en_route": "good", "escalated": "bad", "cancelled": "muted", "sla.at_risk": "bad",
     "offer.declined": "warn", "offer.expired": "warn", "pressed_again": "warn", "called_again": "warn",
     "alert_joined": "warn", "note": "note", "not_notified": "warn", "cancel_refused": "warn",
+    "queued": "warn", "handed_back": "warn", "command.expired": "bad",
 }
-ROUTINE = frozenset({"notified", "offer.withdrawn"})
+ROUTINE = frozenset({"notified", "offer.withdrawn", "command.sent", "command.acknowledged"})
 
 
 def actor_label(actor: str, providers: Mapping[str, str]) -> str:
@@ -52,8 +53,7 @@ def describe(entry: Mapping[str, Any], providers: Mapping[str, str]) -> dict[str
         + (f": {d['note']}" if d.get("note") else ""),
         "alert_joined": lambda: f"An alert joined this request; urgency now {d.get('urgency')}"
         + (f": {d['reason']}" if d.get("reason") else ""),
-        "offer.made": lambda: f"Offered to {who()}{eta}"
-        + (f"; answer by {_clock(d['deadline_at'])}" if d.get("deadline_at") else ""),
+        "offer.made": lambda: f"Offered to {who()}{eta}" + _within(entry.get("at"), d.get("deadline_at")),
         "offer.declined": lambda: f"{who()} declined" + (f": {d['reason']}" if d.get("reason") else ""),
         "offer.expired": lambda: f"{who()} did not answer in time",
         "offer.withdrawn": lambda: f"Offer to {who()} withdrawn" + (f": {d['reason']}" if d.get("reason") else ""),
@@ -66,6 +66,12 @@ def describe(entry: Mapping[str, Any], providers: Mapping[str, str]) -> dict[str
         "cancelled": lambda: "Cancelled" + (f": {d['reason']}" if d.get("reason") else ""),
         "escalated": lambda: "Escalated to the dispatchers" + (f": {d['reason']}" if d.get("reason") else ""),
         "notified": lambda: f"Button told: {COMMANDS.get(d.get('command'), d.get('command'))}",
+        "command.sent": lambda: f"Sent to the button: {COMMANDS.get(d.get('command'), d.get('command'))}",
+        "command.acknowledged": lambda: f"The button shows: {COMMANDS.get(d.get('command'), d.get('command'))}",
+        "command.expired": lambda: f"Never reached the button: {COMMANDS.get(d.get('command'), d.get('command'))}",
+        "queued": lambda: "Waiting for a provider with room" + (f": {d['reason']}" if d.get("reason") else ""),
+        "handed_back": lambda: f"{who('previous_provider_id')} handed it back"
+        + (f": {d['reason']}" if d.get("reason") else ""),
         "not_notified": lambda: f"Button not told ({d.get('reason') or 'no button'})",
         "sla.at_risk": lambda: "Arrival target at risk"
         + (f": expected {_clock(d['expected_arrival'])}, due {_clock(d['sla_due_at'])}"
@@ -87,6 +93,17 @@ def describe(entry: Mapping[str, Any], providers: Mapping[str, str]) -> dict[str
 def describe_all(entries: list[Mapping[str, Any]], providers: Mapping[str, str]) -> list[dict[str, Any]]:
     """The whole timeline, oldest first, in words."""
     return [describe(e, providers) for e in entries]
+
+
+def _within(at: Any, deadline: Any) -> str:
+    """"; answer within 2 min" from the entry's time and the offer's deadline."""
+    try:
+        start = at if isinstance(at, datetime) else datetime.fromisoformat(str(at))
+        end = deadline if isinstance(deadline, datetime) else datetime.fromisoformat(str(deadline))
+    except (TypeError, ValueError):
+        return ""
+    minutes = max(1, round((end - start).total_seconds() / 60))
+    return f"; answer within {minutes} min"
 
 
 def _generic(kind: str, detail: Mapping[str, Any]) -> str:

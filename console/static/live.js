@@ -56,6 +56,8 @@
 
   function connect() {
     source = new EventSource(page.dataset.liveStream);
+    source.addEventListener("open", () => { document.body.dataset.live = "open"; });
+    source.addEventListener("error", () => { document.body.dataset.live = "reconnecting"; });
     source.addEventListener("snapshot", () => {
       if (snapshots++ > 0) refresh(); // a reconnect: something may have changed meanwhile
     });

@@ -60,6 +60,7 @@ class Simulation:
         self.run_providers = self.shard.index == 0 if providers is None else providers
         self.ledger = Ledger() if ledger else None
         self.faults: dict[str, str] = {}
+        self._device_count = 0
         self._stats = SimStats()
         self.clock: SimClock | None = None
         self.fleet: Fleet | None = None
@@ -94,6 +95,7 @@ class Simulation:
             connect_rate=s.connect_rate, keepalive=s.keepalive_s, power_cuts=s.power_cuts,
             ledger=self.ledger, seed=s.seed,
         )
+        self._device_count = len(self.fleet.sessions)
         if self.run_providers:
             crew = [
                 (p, ProviderPolicy(p.name, (p.lat, p.lon), p.capacity, s.provider, f"{s.seed}:{p.index}"))
@@ -178,7 +180,7 @@ class Simulation:
         out: dict[str, Any] = {key: snapshot.get(key, 0) for key in (*DEVICE_COUNTERS, *PROVIDER_COUNTERS)}
         out.update({group: snapshot.get(group, {}) for group in TYPED_GROUPS})
         fleet = self.fleet
-        out["devices_total"] = len(fleet.sessions) if fleet else 0
+        out["devices_total"] = self._device_count
         out["devices_connected"] = fleet.connected() if fleet else 0
         out["devices_misbehaving"] = len(self.faults)
         out["loop_lag_ms"] = round(fleet.loop.lag_s * 1000, 1) if fleet else 0.0

@@ -284,6 +284,7 @@ class DeviceSession:
     def _count_sent(self, out: Outgoing) -> None:
         """Count a message once the broker has it (PUBACK)."""
         stats = self._stats
+        stats.add("messages_sent")
         if out.label is not None:
             stats.add_typed("misbehaviour_sent", out.label)
             if not out.well_formed:

@@ -65,9 +65,9 @@ class SimStats:
 
 # The counters a Simulation reports, present (as 0 or {}) even before anything happened.
 DEVICE_COUNTERS = (
-    "connects", "disconnects", "connect_failures", "status_sent", "telemetry_batches_sent",
+    "connects", "disconnects", "connect_failures", "messages_sent", "status_sent", "telemetry_batches_sent",
     "samples_sent", "presses", "cancels", "acks_sent", "errors_received", "invalid_commands",
-    "power_cuts", "silent_devices", "presses_unanswered",
+    "power_cuts", "boots_after_power_cut", "silent_devices", "presses_unanswered",
 )
 PROVIDER_COUNTERS = (
     "offers_seen", "offers_accepted", "offers_declined", "offer_conflicts", "requests_arrived",

@@ -1,0 +1,83 @@
+"""Shards split a population exactly; the ledger and the press timer count what they should."""
+
+from __future__ import annotations
+
+import pytest
+
+from devices.simulator.ledger import Ledger, expand
+from devices.simulator.messages import Outgoing
+from devices.simulator.presses import PressTimer
+from devices.simulator.shards import Shard, split
+from devices.simulator.stats import SimStats, percentile, summarize
+from homecare.topics import DeviceChannel
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 7])
+def test_every_home_is_in_exactly_one_shard(count):
+    homes = list(range(1000))
+    shards = split(homes, count)
+    assert len(shards) == count
+    assert sorted(i for shard in shards for i in shard) == homes
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    for n, shard in enumerate(shards):
+        assert all(Shard(n, count).owns(i) for i in shard)
+
+
+def test_shard_text():
+    assert Shard.parse("1/4") == Shard(1, 4) and str(Shard(1, 4)) == "1/4"
+    for bad in ("4/4", "1", "a/b", "-1/2", "0/0"):
+        with pytest.raises(ValueError):
+            Shard.parse(bad)
+
+
+def _batch(stamps_ms: list[int], label: str | None = None) -> Outgoing:
+    samples = [{"ts": ms, "occupied": False, "heart_rate": None, "respiration_rate": None, "movement": 0.0}
+               for ms in stamps_ms]
+    return Outgoing(DeviceChannel.TELEMETRY, {"samples": samples}, label=label)
+
+
+def test_the_ledger_keeps_accepted_samples_as_runs_and_ignores_broken_messages():
+    ledger = Ledger()
+    base = 1_790_000_000_000
+    ledger.accepted("bed-a", _batch([base + i * 1000 for i in range(10)]))
+    ledger.accepted("bed-a", _batch([base + i * 1000 for i in range(10, 20)]))
+    ledger.accepted("bed-a", _batch([base + 60_000, base + 61_000]))  # after a gap
+    ledger.accepted("bed-a", _batch([base + 5000]))  # a redelivery of one already counted
+    ledger.accepted("bed-a", _batch([base + 99_000], label="malformed.type"))
+    ledger.accepted("bed-a", _batch([base + 98_000], label="skew.accepted"))
+    event = Outgoing(DeviceChannel.EVENTS, {"event_id": "e-1", "ts": base, "type": "bed.exit"})
+    ledger.accepted("bed-a", event)
+    stamps = ledger.samples("bed-a")
+    assert stamps == sorted({base + i * 1000 for i in range(20)} | {base + 60_000, base + 61_000, base + 98_000})
+    body = ledger.to_json()
+    assert len(body["samples"]["bed-a"]) <= 5  # runs, not one entry per sample
+    assert expand(body["samples"]["bed-a"]) == stamps
+    assert body["events"]["bed-a"] == [["e-1", "bed.exit", base]]
+
+
+def test_presses_are_timed_to_their_answer_and_a_redelivered_answer_counts_once():
+    now = [100.0]
+    stats = SimStats()
+    timer = PressTimer(stats, clock=lambda: now[0])
+    timer.pressed("meal")
+    now[0] += 0.05
+    timer.pressed("meal")  # pressed again before the first answer
+    timer.pressed("bathing")
+    now[0] += 0.1
+    answer = {"command_id": "c-1", "type": "request.acknowledged", "request_id": "r-1", "service": "meal"}
+    assert timer.command(answer) == pytest.approx(150.0)
+    assert timer.command(answer) is None  # QoS 1 redelivery
+    assert timer.command({**answer, "command_id": "c-2", "type": "request.completed"}) is None
+    now[0] += 0.2
+    assert timer.command({**answer, "command_id": "c-3", "type": "request.assigned"}) == pytest.approx(300.0)
+    assert timer.command({**answer, "command_id": "c-4"}) is None  # nothing pending for meal
+    assert timer.unanswered() == 1
+    assert [round(v) for _, v in stats.series("press_to_ack_ms")] == [150, 300]
+    timer.forget()
+    assert timer.unanswered() == 0 and stats.get("presses_unanswered") == 1
+
+
+def test_percentiles_are_nearest_rank():
+    values = list(range(1, 101))
+    assert percentile(values, 50) == 50 and percentile(values, 99) == 99 and percentile([], 50) is None
+    assert summarize([3.0, 1.0, 2.0]) == {"count": 3, "p50": 2.0, "p90": 3.0, "p99": 3.0, "max": 3.0}

@@ -47,9 +47,10 @@ def roster(conn: psycopg.Connection) -> dict[str, Any]:
         "provider_id": r["provider_id"] if r["status"] in {s.value for s in WITH_PROVIDER} else None,
         "service": r["service"], "status": r["status"], "name": people[r["resident_id"]].name,
     } for r in active if r["resident_id"] in people]
-    on_map = [r for r in rows if r["on_shift"] or r["load"]]
+    working = [r for r in rows if r["on_shift"] or r["load"]]
     return {
-        "providers": rows, "map": layout(on_map, places),
+        "providers": rows, "working": working, "resting": [r for r in rows if r not in working],
+        "map": layout(working, places),
         "on_shift": sum(1 for r in rows if r["on_shift"]), "busy": sum(1 for r in rows if r["load"]),
     }
 

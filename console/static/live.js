@@ -44,7 +44,6 @@
       const next = fresh.querySelector('[data-live-region="' + region.dataset.liveRegion + '"]');
       if (next) {
         region.replaceWith(next);
-        next.classList.add("changed");
       }
     }
     if (window.Homecare) {

@@ -13,17 +13,38 @@ from tests.support import FakeDevice, unique
 
 PASSWORD = "browser-pass-1"
 
-HOMES = [
-    ("Wang Xiuying", "88 Wuning Road, Apt 1203", "Putuo", 31.2397, 121.4260,
-     [{"name": "Wang Lei", "phone": "+86 138 0000 0001", "relation": "son"}], "Diabetic; uses a walker."),
-    ("Chen Guilan", "12 Changshou Road, Apt 502", "Putuo", 31.2440, 121.4380,
-     [{"name": "Chen Min", "phone": "+86 139 0000 0002", "relation": "daughter"}], None),
-    ("Zhao Meiling", "301 Yanping Road, Apt 8", "Jing'an", 31.2310, 121.4470,
-     [{"name": "Zhao Qiang", "phone": "+86 137 0000 0003", "relation": "nephew"}], "Hard of hearing: knock loudly."),
-    ("Liu Shufen", "45 Kangding Road, Apt 1101", "Jing'an", 31.2350, 121.4520, [], None),
-    ("Sun Yulan", "9 Caoyang Road, Apt 304", "Putuo", 31.2480, 121.4200,
-     [{"name": "Sun Hao", "phone": "+86 136 0000 0005", "relation": "grandson"}], None),
+# Each test takes its own five homes and carers from these, so screenshots show no namesakes.
+NAMES = [
+    "Wang Xiuying", "Chen Guilan", "Zhao Meiling", "Liu Shufen", "Sun Yulan", "Zhou Fengying", "Wu Xiulan",
+    "Xu Yuying", "Hu Guiying", "Zhu Lanying", "Gao Shuzhen", "Lin Meihua", "He Cuiping", "Guo Yuzhen",
+    "Ma Fengzhi", "Luo Huilan", "Liang Suqin", "Song Jinfeng", "Zheng Aihua", "Xie Guizhi", "Han Shulan",
+    "Tang Yumei", "Feng Xiuzhen", "Yu Lihua", "Dong Guifang",
 ]
+STREETS = [
+    "88 Wuning Road, Apt 1203", "12 Changshou Road, Apt 502", "301 Yanping Road, Apt 8",
+    "45 Kangding Road, Apt 1101", "9 Caoyang Road, Apt 304",
+]
+DISTRICTS = ["Putuo", "Putuo", "Jing'an", "Jing'an", "Putuo"]
+SPOTS = [(31.2397, 121.4260), (31.2440, 121.4380), (31.2310, 121.4470), (31.2350, 121.4520), (31.2480, 121.4200)]
+RELATIONS = ["son", "daughter", "nephew", None, "grandson"]
+NOTES = ["Diabetic; uses a walker.", None, "Hard of hearing: knock loudly.", None, None]
+CARERS = [
+    "Li Mei", "Zhang Wei", "Huang Jun", "Xu Ping", "Gao Lin", "Ma Li", "Sun Qiang", "Zhou Yan", "Wu Hao",
+    "Deng Fang", "Cao Jing", "Peng Bo", "Lu Xin", "Jiang Tao", "Yang Fan", "Shen Yu", "Fan Rui", "Qian Ning",
+    "Tian Ye", "Du Juan", "Kong Wen", "Lei Yun", "Bai Hong", "Yao Lin", "Mo Chen",
+]
+
+
+def homes(offset: int) -> list[tuple]:
+    """Five homes with the names from `offset` on."""
+    out = []
+    for i in range(5):
+        name = NAMES[(offset + i) % len(NAMES)]
+        family = name.split()[0]
+        contacts = ([{"name": f"{family} {['Lei', 'Min', 'Qiang', 'Jie', 'Hao'][i]}",
+                      "phone": f"+86 13{8 - i} 0000 000{i + 1}", "relation": RELATIONS[i]}] if RELATIONS[i] else [])
+        out.append((name, STREETS[i], DISTRICTS[i], *SPOTS[i], contacts, NOTES[i]))
+    return out
 
 
 @dataclass
@@ -32,6 +53,8 @@ class City:
 
     admin: Api
     tag: str
+    offset: int = 0
+    people: list[str] = field(default_factory=list)  # the residents' names, in order
     residents: dict[str, dict] = field(default_factory=dict)  # name -> resident
     devices: dict[str, dict] = field(default_factory=dict)  # "<name>/<kind>" -> {id, secret, ...}
     providers: dict[str, dict] = field(default_factory=dict)  # name -> provider
@@ -46,13 +69,19 @@ class City:
         body = {"name": name, "address": address, "district": district, "location": {"lat": lat, "lon": lon},
                 "contacts": contacts, **({"notes": notes} if notes else {})}
         self.residents[name] = resident = self.admin.call("POST", "/api/v1/residents", 201, json=body)
+        self.people.append(name)
         for kind in ("button", "bed"):
             self.devices[f"{name}/{kind}"] = self.admin.call("POST", "/api/v1/devices", 201, json={
                 "id": unique(kind[:3]), "kind": kind, "resident_id": resident["id"]})
         return resident
 
-    def hire(self, name: str, services: list[str], lat: float, lon: float, capacity: int = 3,
+    def carer(self, i: int) -> str:
+        """The name of this test's i-th carer."""
+        return CARERS[(self.offset + i) % len(CARERS)]
+
+    def hire(self, i: int, services: list[str], lat: float, lon: float, capacity: int = 3,
              on_shift: bool = True) -> dict:
+        name = self.carer(i)
         self.providers[name] = provider = self.admin.call("POST", "/api/v1/providers", 201, json={
             "name": name, "services": services, "location": {"lat": lat, "lon": lon},
             "capacity": capacity, "on_shift": on_shift})
@@ -78,13 +107,13 @@ class City:
     def connect(self, broker_url: str, name: str, kind: str) -> FakeDevice:
         device = self.device(name, kind)
         return FakeDevice(broker_url, device["id"], device["secret"]).connect(
-            {"online": True, "fw": "1.4.2", "battery": 0.18 if kind == "button" and name == "Liu Shufen" else 0.87})
+            {"online": True, "fw": "1.4.2", "battery": 0.87} if kind == "button" else {"online": True, "fw": "2.0.1"})
 
 
-def build(admin: Api, tag: str, homes=HOMES) -> City:
-    """Residents with a button and a bed each."""
-    city = City(admin, tag)
-    for home in homes:
+def build(admin: Api, tag: str, offset: int) -> City:
+    """Five residents with a button and a bed each; names and carers from `offset` on."""
+    city = City(admin, tag, offset)
+    for home in homes(offset):
         city.enrol(*home)
     return city
 

@@ -4,6 +4,7 @@ main pages are saved on the way."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 import uuid
@@ -21,14 +22,17 @@ from .conftest import no_horizontal_scroll, shoot, sign_in
 pytestmark = pytest.mark.browser
 
 
+_OFFSETS = itertools.count(0, 5)  # each test its own residents and carers
+
+
 @pytest.fixture
 def town(admin, instance):
-    """The homes, three carers on shift and one off; everyone off shift afterwards."""
-    town = c.build(admin, instance)
-    town.hire("Li Mei", ["emergency", "meal", "mobility"], 31.2410, 121.4300)
-    town.hire("Zhang Wei", ["emergency", "escort", "mobility"], 31.2330, 121.4480)
-    town.hire("Huang Jun", ["meal", "escort"], 31.2460, 121.4230)
-    town.hire("Xu Ping", ["bathing", "meal"], 31.2370, 121.4410, on_shift=False)
+    """Five homes, three carers on shift and one off; everyone off shift afterwards."""
+    town = c.build(admin, instance, next(_OFFSETS))
+    town.hire(0, ["emergency", "meal", "mobility"], 31.2410, 121.4300)
+    town.hire(1, ["emergency", "escort", "mobility"], 31.2330, 121.4480)
+    town.hire(2, ["meal", "escort"], 31.2460, 121.4230)
+    town.hire(3, ["bathing", "meal"], 31.2370, 121.4410, on_shift=False)
     yield town
     town.off_shift()
 
@@ -44,24 +48,33 @@ def test_sign_in_shows_the_live_board(laptop, town, shots):
 
     assert urlparse(page.url).path == "/"  # the board
     page.wait_for_selector('#live[data-state="live"]')
-    assert page.inner_text(".who").startswith(dispatcher)
+    assert page.inner_text(".username").startswith(dispatcher)
     assert no_horizontal_scroll(page)
 
 
 def test_a_press_appears_live_and_the_dispatcher_assigns_it(laptop, town, network, shots):
     page = laptop
-    for name, service, note in [("Chen Guilan", "meal", "Lunch was not delivered"),
-                                ("Zhao Meiling", "escort", "Hospital appointment at 10:00"),
-                                ("Sun Yulan", "mobility", None)]:
-        town.phone_in(name, service, note)
+    first, second, third, fourth, fifth = town.people
+    meal = town.phone_in(second, "meal", "Lunch was not delivered")
+    town.phone_in(third, "escort", "Hospital appointment at 10:00")
+    town.admin.call("POST", f"/api/v1/requests/{meal['id']}/assign",
+                    json={"provider_id": town.providers[town.carer(2)]["id"]})
+    town.phone_in(fifth, "mobility")
+    gone = town.phone_in(fourth, "bathing")
+    town.admin.call("POST", f"/api/v1/requests/{gone['id']}/cancel", json={"reason": "her daughter came"})
+    bed = town.connect(network.broker_url, fourth, "bed")
+    bed.publish(DeviceChannel.EVENTS, {"event_id": str(uuid.uuid4()), "ts": now_ts(), "type": "fall.suspected",
+                                       "confidence": 0.81})
+    bed.close()
     sign_in(page, town.account("dispatcher"), c.PASSWORD)
     page.wait_for_selector('#live[data-state="live"]')
     page.evaluate("window.__sameDocument = 'yes'")  # gone if the page reloads
-    button = town.connect(network.broker_url, "Wang Xiuying", "button")
+    page.wait_for_selector(f'#alerts li[data-alert]:has-text("{fourth}")')
+    button = town.connect(network.broker_url, first, "button")
     try:
         pressed = time.monotonic()
         button.press("emergency")
-        row = page.wait_for_selector('#active tr.request:has-text("Wang Xiuying")', timeout=2000)
+        row = page.wait_for_selector(f'#active tr.request:has-text("{first}")', timeout=2000)
         seen_after = time.monotonic() - pressed
         assert seen_after < 2.0
         assert page.evaluate("window.__sameDocument") == "yes"  # no reload
@@ -73,11 +86,11 @@ def test_a_press_appears_live_and_the_dispatcher_assigns_it(laptop, town, networ
         row.click()
         page.wait_for_url(f"**/requests/{request_id}")
         page.wait_for_selector("#candidates")
-        zhang = town.providers["Zhang Wei"]["id"]
-        page.click(f'[data-assign="{zhang}"]')
+        chosen = town.carer(1)
+        page.click(f'[data-assign="{town.providers[chosen]["id"]}"]')
         page.wait_for_selector("#flash.flash-ok")
-        assert "Assigned to Zhang Wei" in page.inner_text("#flash")
-        page.wait_for_selector('.tl[data-kind="assigned"]:has-text("Zhang Wei")')
+        assert f"Assigned to {chosen}" in page.inner_text("#flash")
+        page.wait_for_selector(f'.tl[data-kind="assigned"]:has-text("{chosen}")')
         assert "Reassign" in page.inner_text("#candidates")
         assert no_horizontal_scroll(page)
         shoot(page, shots, "request")
@@ -85,24 +98,25 @@ def test_a_press_appears_live_and_the_dispatcher_assigns_it(laptop, town, networ
         assigned = button.next_command(timeout=10)
         while assigned["type"] != "request.assigned":
             assigned = button.next_command(timeout=10)
-        assert assigned["provider"] == "Zhang Wei" and assigned["request_id"] == request_id
+        assert assigned["provider"] == chosen and assigned["request_id"] == request_id
     finally:
         button.close()
 
 
 def test_the_other_dispatcher_pages_at_laptop_size(laptop, town, network, shots):
     page = laptop
-    bed = town.connect(network.broker_url, "Liu Shufen", "bed")
+    first, second, third, fourth, fifth = town.people
+    bed = town.connect(network.broker_url, fourth, "bed")
     try:
         bed.publish(DeviceChannel.EVENTS, {"event_id": str(uuid.uuid4()), "ts": now_ts(), "type": "fall.suspected",
                                            "confidence": 0.92})
-        town.phone_in("Chen Guilan", "bathing", "Needs help with a shower")
+        town.phone_in(second, "bathing", "Needs help with a shower")
+        town.phone_in(first, "meal")
         sign_in(page, town.account("dispatcher"), c.PASSWORD)
-        page.wait_for_selector('#alerts li[data-alert]:has-text("Liu Shufen")')
+        page.wait_for_selector(f'#alerts li[data-alert]:has-text("{fourth}")')
 
         for path, name, ready in [
-            ("/alerts", "alerts", 'li.alert-card:has-text("Liu Shufen")'),
-            ("/intake?q=putuo", "intake", "#search-results"),
+            ("/alerts", "alerts", f'li.alert-card:has-text("{fourth}")'),
             ("/providers", "providers", "svg.schematic"),
             ("/reports", "reports", "#volume-chart"),
         ]:
@@ -115,20 +129,20 @@ def test_the_other_dispatcher_pages_at_laptop_size(laptop, town, network, shots)
 
         # Phone intake: find the caller, choose the service, open the request.
         page.goto("/intake")
-        page.fill("#q", "Sun Yulan")
+        page.fill("#q", fifth.split()[0])
         page.press("#q", "Enter")
-        page.click(f'[data-choose="{town.resident("Sun Yulan")["id"]}"]')
+        page.click(f'[data-choose="{town.resident(fifth)["id"]}"]')
         page.check('input[name="service"][value="meal"]')
         page.fill("#intake-note", "Her son calls: no food in the house")
         shoot(page, shots, "intake")
         page.click(".intake-form button[type=submit]")
         page.wait_for_url(re.compile(r".*/requests/r-[0-9a-f]+"))
-        assert "Meal" in page.inner_text("h1") and "Sun Yulan" in page.inner_text("h1")
+        assert "Meal" in page.inner_text("h1") and fifth in page.inner_text("h1")
         assert "no food in the house" in page.inner_text("#timeline")
 
         # The alert: acknowledge it, then resolve it with a note.
         page.goto("/alerts")
-        card = 'li.alert-card:has-text("Liu Shufen")'
+        card = f'li.alert-card:has-text("{fourth}")'
         page.click(f'{card} [data-action="acknowledge"]')
         page.wait_for_selector(f"{card}.state-acknowledged")
         page.fill(f'{card} input[name="note"]', "Called her: she slipped, no injury; daughter on the way")
@@ -141,7 +155,7 @@ def test_the_other_dispatcher_pages_at_laptop_size(laptop, town, network, shots)
 
 def test_the_resident_chart_draws_the_beds_week(laptop, town, network, admin, shots):
     page = laptop
-    name = "Wang Xiuying"
+    name = town.people[0]
     bed = town.connect(network.broker_url, name, "bed")
     try:
         sent = c.bed_history(bed)
@@ -179,15 +193,16 @@ def test_the_resident_chart_draws_the_beds_week(laptop, town, network, admin, sh
 
 def test_a_provider_accepts_an_offer_on_its_phone(phone, town, network, shots):
     page = phone
-    town.hire("Gao Lin", ["bathing"], 31.2350, 121.4521)  # next door to Liu Shufen
-    sign_in(page, town.account("provider", provider="Gao Lin"), c.PASSWORD)
+    resident = town.people[3]
+    town.hire(4, ["bathing"], 31.2350, 121.4521)  # next door
+    sign_in(page, town.account("provider", provider=town.carer(4)), c.PASSWORD)
     assert page.url.endswith("/provider")
     page.wait_for_selector('body[data-live="open"]')
-    button = town.connect(network.broker_url, "Liu Shufen", "button")
+    button = town.connect(network.broker_url, resident, "button")
     try:
         button.press("bathing")
         offer = page.wait_for_selector("[data-accept]", timeout=10_000)  # arrives without a reload
-        assert "Liu Shufen" in page.inner_text(".offer-card")
+        assert resident in page.inner_text(".offer-card")
         assert no_horizontal_scroll(page)
         shoot(page, shots, "provider-offer")
 

@@ -55,18 +55,14 @@ def pool(database_url: str):
     p.close()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def share_namespace() -> Iterator[str]:
-    """Share groups of this test run only: a long-lived broker keeps earlier runs' sessions in
-    `$share/gateway/...` and would hand them a share of our messages."""
+@pytest.fixture(autouse=True)
+def share_namespace(monkeypatch) -> str:
+    """Share groups of this test only. A broker keeps the persistent sessions of components that
+    earlier tests (or runs) stopped inside `$share/<group>/...` and hands them a share of every
+    message; a group of our own never meets them. Publishers are unaffected."""
     namespace = f"t{uuid.uuid4().hex[:8]}-"
-    previous = os.environ.get("HOMECARE_MQTT_SHARE_NAMESPACE")
-    os.environ["HOMECARE_MQTT_SHARE_NAMESPACE"] = namespace
-    yield namespace
-    if previous is None:
-        os.environ.pop("HOMECARE_MQTT_SHARE_NAMESPACE", None)
-    else:
-        os.environ["HOMECARE_MQTT_SHARE_NAMESPACE"] = previous
+    monkeypatch.setenv("HOMECARE_MQTT_SHARE_NAMESPACE", namespace)
+    return namespace
 
 
 @pytest.fixture(scope="session")

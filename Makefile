@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench lint schema compose-config clean
+.PHONY: demo test bench lint schema compose-config screenshots clean
 
 $(BIN)/homecare: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -30,3 +30,6 @@ compose-config: $(BIN)/homecare
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+screenshots: $(BIN)/homecare
+	HOMECARE_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/browser

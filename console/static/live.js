@@ -13,8 +13,11 @@
   let pending = null;
   let snapshots = 0;
 
+  const anyAlert = ids.has("*alerts"); // a list of alerts: any alert that changes may belong in it
+
   function concerns(data) {
     if (everything) return true;
+    if (anyAlert && ((data.alerts || []).length || (data.alerts_removed || []).length)) return true;
     const touched = [];
     for (const row of data.rows || []) touched.push(row.id);
     for (const row of data.alerts || []) touched.push(row.id);

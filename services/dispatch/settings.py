@@ -23,6 +23,7 @@ class DispatchSettings(BaseSettings):
     fallback_travel_minutes: float = Field(default=30.0, ge=0)
     # Matching weights, in minutes of arrival time; see README "Matching".
     weight_urgency: float = Field(default=0.25, ge=0)
+    weight_wait: float = Field(default=0.8, ge=0)
     weight_load_minutes: float = Field(default=4.0, ge=0)
     weight_fairness_minutes: float = Field(default=1.0, ge=0)
     fairness_cap: int = Field(default=5, ge=0)
@@ -49,7 +50,7 @@ class DispatchSettings(BaseSettings):
         """The matcher's weights."""
         return MatchWeights(
             speed_kmh=self.travel_speed_kmh, fallback_travel_minutes=self.fallback_travel_minutes,
-            urgency_factor=self.weight_urgency, load_minutes=self.weight_load_minutes,
+            urgency_factor=self.weight_urgency, wait_factor=self.weight_wait, load_minutes=self.weight_load_minutes,
             fairness_minutes=self.weight_fairness_minutes, fairness_cap=self.fairness_cap,
             continuity_minutes=self.weight_continuity_minutes, continuity_cap=self.continuity_cap,
             continuity_slack_minutes=self.continuity_slack_minutes, preempt_minutes=self.weight_preempt_minutes,

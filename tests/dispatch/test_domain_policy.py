@@ -33,7 +33,7 @@ def test_overrides_change_only_what_they_name():
     assert meal.offer_timeout == timedelta(seconds=2)
     assert meal.declines_before_escalation == 1
     assert meal.arrive_within == timedelta(minutes=60)
-    assert policy.for_service("bathing").offer_timeout == timedelta(seconds=300)
+    assert policy.for_service("bathing").offer_timeout == timedelta(seconds=90)
 
 
 def test_star_override_applies_to_every_service():

@@ -73,9 +73,9 @@ def history(pool, clean):
     new_provider(pool, services=("meal", "mobility"), km=1, capacity=5)
     tag = uuid.uuid4().hex[:6]
     north, south = f"North-{tag}", f"South-{tag}"
-    run(pool, ctx, clock, base, "meal", north, [(1, "accept"), (20, "arrived"), (35, "completed")])
+    run(pool, ctx, clock, base, "meal", north, [(0.5, "accept"), (20, "arrived"), (35, "completed")])
     run(pool, ctx, clock, base + timedelta(minutes=10), "meal", north,
-        [(1.5, "accept"), (70, "arrived"), (80, "completed")])  # arrives 10 minutes late
+        [(0.75, "accept"), (70, "arrived"), (80, "completed")])  # arrives 10 minutes late
     run(pool, ctx, clock, base + timedelta(minutes=20), "meal", north, [(5, "cancel")])  # withdrawn: not judged
     run(pool, ctx, clock, base + timedelta(minutes=30), "meal", north, [])  # never taken: misses both targets
     run(pool, ctx, clock, base + timedelta(days=1), "mobility", south,
@@ -98,11 +98,11 @@ def test_per_service_and_district_counts_percentiles_and_targets(pool, history):
     assert (meal["assign_judged"], meal["assign_met"]) == (3, 2)  # the cancelled one is not judged
     assert (meal["arrive_judged"], meal["arrive_met"], meal["met"]) == (3, 1, 1)
     assert meal["met_share"] == pytest.approx(1 / 3, abs=1e-4)
-    # assigned -> arrived: 19 and 68.5 minutes; percentile_cont interpolates between them.
-    assert meal["step_arrived_p50_s"] == pytest.approx((1140 + 4110) / 2)
-    assert meal["step_arrived_p90_s"] == pytest.approx(1140 + 0.9 * 2970, abs=0.1)
-    assert meal["step_arrived_p99_s"] == pytest.approx(1140 + 0.99 * 2970, abs=0.1)
-    assert meal["step_assigned_p50_s"] == pytest.approx(75)  # 60 s and 90 s after the acknowledgement
+    # assigned -> arrived: 1170 and 4155 seconds; percentile_cont interpolates between them.
+    assert meal["step_arrived_p50_s"] == pytest.approx((1170 + 4155) / 2, abs=0.1)
+    assert meal["step_arrived_p90_s"] == pytest.approx(1170 + 0.9 * 2985, abs=0.1)
+    assert meal["step_arrived_p99_s"] == pytest.approx(1170 + 0.99 * 2985, abs=0.1)
+    assert meal["step_assigned_p50_s"] == pytest.approx(37.5)  # 30 s and 45 s after the acknowledgement
     assert meal["step_completed_p50_s"] == pytest.approx(750)
     assert meal["total_arrived_p50_s"] == pytest.approx(2700)
     assert meal["step_acknowledged_p50_s"] == 0.0 and meal["step_shown_p50_s"] is None  # no button
@@ -139,7 +139,7 @@ def test_report_as_csv_and_through_the_api(pool, history):
     body = client.get("/api/v1/reports/sla", params=params, headers=headers)
     assert body.status_code == 200, body.text
     (group,) = body.json()["groups"]
-    assert group["service"] == "meal" and group["met"] == 1 and group["step_arrived_p50_s"] == 2625.0
+    assert group["service"] == "meal" and group["met"] == 1 and group["step_arrived_p50_s"] == pytest.approx(2662.5, abs=0.1)
     text = client.get("/api/v1/reports/sla", params={**params, "format": "csv", "by_day": True}, headers=headers)
     assert text.headers["content-type"].startswith("text/csv") and text.text.startswith("day,service,district,")
     assert client.get("/api/v1/reports/sla", params={**params, "service": "laundry"},

@@ -24,6 +24,7 @@ class ActiveJob:
     eta_minutes: int | None
     arrived_at: datetime | None
     service_time: timedelta
+    held: bool = True  # False: a pending offer, counted as work the provider will probably take
 
     def finishes_at(self, now: datetime) -> datetime:
         """When the provider should be done with it: arrival (or now, when late) plus the visit."""
@@ -59,13 +60,13 @@ def workload(jobs: Iterable[ActiveJob], now: datetime, priority: int) -> Workloa
         busy_minutes=_minutes(last_end - now),
         serving_minutes=_minutes(max(serving) - now) if serving else 0.0,
         free_location=last.location,
-        preemptible=sum(1 for job in jobs if job.status in NOT_STARTED and job.priority > priority),
+        preemptible=sum(1 for job in jobs if job.held and job.status in NOT_STARTED and job.priority > priority),
     )
 
 
 def to_hand_back(jobs: Iterable[ActiveJob], priority: int) -> ActiveJob | None:
     """The job a pre-empted provider hands back: the least urgent not started, the latest taken."""
-    options = [j for j in jobs if j.status in NOT_STARTED and j.priority > priority]
+    options = [j for j in jobs if j.held and j.status in NOT_STARTED and j.priority > priority]
     if not options:
         return None
     return max(options, key=lambda j: (j.priority, j.assigned_at.timestamp() if j.assigned_at else 0.0, j.request_id))

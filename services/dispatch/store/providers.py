@@ -68,7 +68,8 @@ def candidates(
         Candidate(
             provider_id=s.row["id"], name=s.row["name"], services=frozenset(s.row["services"]),
             location=Location(s.row["lat"], s.row["lon"]), capacity=s.row["capacity"], on_shift=s.row["on_shift"],
-            active=len(s.jobs), pending_offers=s.pending_offers, visits_with_resident=s.visits_with_resident,
+            active=sum(j.held for j in s.jobs), pending_offers=s.pending_offers,
+            visits_with_resident=s.visits_with_resident,
             recent_assignments=s.recent_assignments,
         )
         for s in states(conn, service, resident_id, recent_since, datetime.now(UTC))
@@ -145,6 +146,7 @@ class ActiveJobRow:
     assigned_at: datetime | None
     eta_minutes: int | None
     arrived_at: datetime | None
+    held: bool = True  # False: a pending offer to the provider, not (yet) its job
 
 
 def states(
@@ -179,15 +181,18 @@ def states(
         ).fetchall()
         ids = [r["id"] for r in rows]
         jobs = cur.execute(
-            "SELECT id, provider_id, status, service, priority, lat, lon, assigned_at, eta_minutes, arrived_at"
-            f" FROM dispatch.requests WHERE provider_id = ANY(%s) AND status IN {_BUSY} ORDER BY id",
-            (ids,),
+            "SELECT id, provider_id, status, service, priority, lat, lon, assigned_at, eta_minutes, arrived_at,"
+            f" true AS held FROM dispatch.requests WHERE provider_id = ANY(%s) AND status IN {_BUSY}"
+            " UNION ALL SELECT r.id, o.provider_id, 'assigned', r.service, r.priority, r.lat, r.lon, o.created_at,"
+            " o.eta_minutes, NULL, false FROM dispatch.offers o JOIN dispatch.requests r ON r.id = o.request_id"
+            " WHERE o.provider_id = ANY(%s) AND o.status = 'pending' ORDER BY 1",
+            (ids, ids),
         ).fetchall() if ids else []
     by_provider: dict[str, list[ActiveJobRow]] = {i: [] for i in ids}
     for j in jobs:
         by_provider[j["provider_id"]].append(ActiveJobRow(
             j["id"], j["status"], j["service"], j["priority"], j["lat"], j["lon"], j["assigned_at"],
-            j["eta_minutes"], j["arrived_at"],
+            j["eta_minutes"], j["arrived_at"], j["held"],
         ))
     return [
         ProviderState(r, by_provider[r["id"]], r["pending_offers"], r["visits"], r["recent"], r["shift_ends_at"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 import psycopg
@@ -150,7 +151,8 @@ def retry_of(conn: psycopg.Connection, request_id: str) -> datetime | None:
 
 
 def set_retry(conn: psycopg.Connection, request_id: str, at: datetime | None) -> None:
-    """When a queued request is to be offered again (None: not before something changes)."""
+    """When a queued request is expected to be tried again (the timer walks the whole queue, most
+    urgent first, every requeue interval; this records when, and that it is queued)."""
     conn.execute("UPDATE dispatch.requests SET retry_at = %s WHERE id = %s", (at, request_id))
 
 
@@ -193,12 +195,13 @@ def warn_due(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list[s
     return [_first(r) for r in rows]
 
 
-def queued(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list[str]:
-    """Ids of queued requests due for another try, most urgent first, locked; others' are skipped."""
+def queued(conn: psycopg.Connection, limit: int = 50, skip: Iterable[str] = ()) -> list[str]:
+    """Ids of queued requests, most urgent first (priority, urgency, age), locked; those another
+    replica holds, and those in `skip`, are skipped."""
     rows = conn.execute(
-        "SELECT id FROM dispatch.requests WHERE status = 'open' AND (retry_at IS NULL OR retry_at <= %s)"
+        "SELECT id FROM dispatch.requests WHERE status = 'open' AND id <> ALL(%s)"
         " ORDER BY priority, urgency DESC, created_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
-        (now, limit),
+        (list(skip), limit),
     ).fetchall()
     return [_first(r) for r in rows]
 

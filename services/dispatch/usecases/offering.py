@@ -68,7 +68,7 @@ def _make_offer(
     policy = ctx.policy.for_service(request.service)
     preempts = None
     if choice.preempts:
-        jobs = [active_job(ctx, j) for j in providers.active_jobs(conn, choice.candidate.provider_id)]
+        jobs = [active_job(ctx, j) for j in providers.active_jobs(conn, choice.candidate.provider_id)]  # held only
         victim = to_hand_back(jobs, request.priority)
         preempts = victim.request_id if victim else None
     offer = new_offer(new_id("o"), request.id, choice, policy, now, preempts)

@@ -20,19 +20,23 @@ def active_job(ctx: Dispatch, row: ActiveJobRow) -> ActiveJob:
         request_id=row.request_id, status=Status(row.status), priority=row.priority,
         location=Location(row.lat, row.lon) if row.lat is not None else None,
         assigned_at=row.assigned_at, eta_minutes=row.eta_minutes, arrived_at=row.arrived_at,
-        service_time=ctx.policy.for_service(row.service).expected_service,
+        service_time=ctx.policy.for_service(row.service).expected_service, held=row.held,
     )
 
 
-def candidate(ctx: Dispatch, state: ProviderState, priority: int, now: datetime) -> Candidate:
-    """A provider with its load, as matching sees it for a job of `priority`."""
+def candidate(
+    ctx: Dispatch, state: ProviderState, priority: int, now: datetime, request_id: str | None = None
+) -> Candidate:
+    """A provider with its load, as matching sees it for a job of `priority` (the offer of
+    `request_id` itself, if pending, is not counted as work ahead of it)."""
     row = state.row
-    load = workload([active_job(ctx, j) for j in state.jobs], now, priority)
+    jobs = [active_job(ctx, j) for j in state.jobs if j.held or j.request_id != request_id]
+    load = workload(jobs, now, priority)
     left = (state.shift_ends_at - now).total_seconds() / 60 if state.shift_ends_at else None
     return Candidate(
         provider_id=row["id"], name=row["name"], services=frozenset(row["services"]),
         location=Location(row["lat"], row["lon"]), capacity=row["capacity"], on_shift=row["on_shift"],
-        active=len(state.jobs), pending_offers=state.pending_offers,
+        active=sum(j.held for j in state.jobs), pending_offers=state.pending_offers,
         visits_with_resident=state.visits_with_resident, recent_assignments=state.recent_assignments,
         busy_minutes=load.busy_minutes, serving_minutes=load.serving_minutes, free_location=load.free_location,
         preemptible=load.preemptible, minutes_left_on_shift=left,
@@ -58,4 +62,4 @@ def candidates(
         conn, None if every_service else request.service.value, request.resident_id, now - ctx.fairness_window, now,
         on_shift_only=on_shift_only, provider_ids=provider_ids,
     )
-    return [candidate(ctx, s, request.priority, now) for s in states]
+    return [candidate(ctx, s, request.priority, now, request.id) for s in states]

@@ -36,6 +36,7 @@ class TimerLoop:
         self._thread: threading.Thread | None = None
         self._gauges_at = 0.0
         self.fired: dict[str, int] = {}  # totals since start, per kind of timer
+        self._queue_at: datetime | None = None  # the last pass over the queue
 
     def start(self) -> None:
         self._stopping.clear()
@@ -80,9 +81,10 @@ class TimerLoop:
                 lambda conn, rid: flag_if_at_risk(conn, self.ctx, rid, now),
             ),
             "requeued": self._each(
-                lambda conn: requests.queued(conn, now, n),
+                lambda conn, seen: requests.queued(conn, n, seen),
                 lambda conn, rid: _offer_queued(conn, self.ctx, rid, now),
-            ),
+                whole=True,
+            ) if self._queue_due(now) else 0,
             "late": self._each(
                 lambda conn: requests.maybe_late(conn, now, n),
                 lambda conn, rid: flag_if_late(conn, self.ctx, rid, now),
@@ -93,13 +95,23 @@ class TimerLoop:
         self._update_gauges(now)
         return fired
 
-    def _each(self, claim: Callable[[psycopg.Connection], list], act: Callable[[psycopg.Connection, Any], bool]) -> int:
+    def _queue_due(self, now: datetime) -> bool:
+        """The queue is walked, most urgent first, once per requeue interval."""
+        if self._queue_at is not None and now - self._queue_at < self.ctx.requeue:
+            return False
+        self._queue_at = now
+        return True
+
+    def _each(
+        self, claim: Callable[..., list], act: Callable[[psycopg.Connection, Any], bool], whole: bool = False
+    ) -> int:
         """Claim and handle one item per transaction, so row locks (requests, providers) are held
-        for one item only and intake is never kept waiting behind a whole batch."""
+        for one item only and intake is never kept waiting behind a whole batch. `whole`: walk
+        every item once, in the claim's order (the claim is told which it has seen)."""
         fired, seen = 0, set()
         for _ in range(self.batch_size):
             with self.pool.connection() as conn, conn.transaction():
-                items = claim(conn)
+                items = claim(conn, seen) if whole else claim(conn)
                 if not items:
                     return fired
                 item = items[0]

@@ -23,6 +23,7 @@ from homecare.topics import (
 from .announce import Announcer
 from .cache import DeviceCache
 from .commands import Commands
+from .fastpath import batch_part, fast_samples
 from .flood import FloodGate, Verdict
 from .forwarder import EventForwarder, TelemetryCoalescer
 from .housekeeping import Housekeeper
@@ -160,10 +161,15 @@ class Edge:
                 message, device_id, "unknown_device",
                 f"device: {device_id} is not provisioned or was decommissioned",
             )
-        if channel is DeviceChannel.TELEMETRY and ref.kind is not DeviceKind.BED:
-            return self.rejections.reject(
-                message, device_id, "kind", f"topic: a {ref.kind.value} does not send telemetry"
-            )
+        if channel is DeviceChannel.TELEMETRY:
+            if ref.kind is not DeviceKind.BED:
+                return self.rejections.reject(
+                    message, device_id, "kind", f"topic: a {ref.kind.value} does not send telemetry"
+                )
+            samples = fast_samples(message.payload)
+            if samples is not None:  # the common case, checked without the models
+                self.telemetry.add_part(batch_part(ref.id, ref.resident_id, samples), message)
+                return self.liveness.seen(device_id, received_at)
         try:
             payload = validate(channel, message.payload)
         except ContractError as exc:

@@ -60,7 +60,10 @@ class TelemetryCoalescer:
 
     def add(self, ref: DeviceRef, telemetry: Telemetry, message: mqtt.MQTTMessage) -> None:
         """Buffer one device's validated batch."""
-        part = batch_json(ref, telemetry)
+        self.add_part(batch_json(ref, telemetry), message)
+
+    def add_part(self, part: bytes, message: mqtt.MQTTMessage) -> None:
+        """Buffer one device's validated batch, already written as a DeviceBatch."""
         if self._parts and (
             len(self._parts) >= self._max_batches or self._size + len(part) + 16 > self._max_bytes
         ):

@@ -151,8 +151,11 @@ def test_a_command_to_a_device_that_never_connected_waits_for_its_first_connecti
     button.connect()  # subscribes, then says it is online
     delivered = {button.next_command()["command_id"], button.next_command()["command_id"]}
     assert delivered == {first, second}
+    announced = set()
+    while announced != {first, second}:  # in either order
+        _, state = states.next(lambda t, p: p.get("command_id") in (first, second) and p["state"] == "sent")
+        announced.add(state["command_id"])
     for command_id in (first, second):
-        states.next(lambda t, p, c=command_id: p.get("command_id") == c and p["state"] == "sent")
         row = _command(pool, command_id)
         assert row["state"] == "sent" and not row["held"]
     button.ack(first)

@@ -26,17 +26,16 @@ def insert(
     conn: psycopg.Connection, offer: Offer, score: float | None = None, parts: dict[str, float] | None = None
 ) -> None:
     """Record a new pending offer; Conflict when the request already has one."""
-    try:
-        with conn.transaction():  # a savepoint, so a violation leaves the caller's transaction usable
-            conn.execute(
-                "INSERT INTO dispatch.offers (id, request_id, provider_id, status, eta_minutes, score, score_parts,"
-                " created_at, deadline_at, preempts_request_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (offer.id, offer.request_id, offer.provider_id, offer.status.value, offer.eta_minutes,
-                 score, Jsonb(parts) if parts is not None else None, offer.created_at, offer.deadline_at,
-                 offer.preempts_request_id),
-            )
-    except psycopg.errors.UniqueViolation:
-        raise Conflict(f"request {offer.request_id} already has a pending offer") from None
+    cur = conn.execute(  # the partial unique index allows one pending offer per request
+        "INSERT INTO dispatch.offers (id, request_id, provider_id, status, eta_minutes, score, score_parts,"
+        " created_at, deadline_at, preempts_request_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (request_id) WHERE status = 'pending' DO NOTHING",
+        (offer.id, offer.request_id, offer.provider_id, offer.status.value, offer.eta_minutes,
+         score, Jsonb(parts) if parts is not None else None, offer.created_at, offer.deadline_at,
+         offer.preempts_request_id),
+    )
+    if cur.rowcount != 1:
+        raise Conflict(f"request {offer.request_id} already has a pending offer")
 
 
 def load(conn: psycopg.Connection, offer_id: str, *, lock: bool = False) -> Offer:

@@ -18,12 +18,11 @@ def put(
     origin_at: datetime | None = None, command_id: str | None = None,
 ) -> int:
     """Queue one message; the publisher is woken when the transaction commits."""
-    row = conn.execute(
-        "INSERT INTO dispatch.outbox (topic, request_id, kind, payload, origin_at, command_id)"
-        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-        (topic, request_id, kind, Jsonb(payload), origin_at, command_id),
+    row = conn.execute(  # one round trip: the row and the NOTIFY
+        "WITH added AS (INSERT INTO dispatch.outbox (topic, request_id, kind, payload, origin_at, command_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id) SELECT id, pg_notify(%s, '') FROM added",
+        (topic, request_id, kind, Jsonb(payload), origin_at, command_id, OUTBOX_CHANNEL),
     ).fetchone()
-    conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
     return row["id"] if isinstance(row, dict) else row[0]
 
 

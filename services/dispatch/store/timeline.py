@@ -18,11 +18,11 @@ def notify_changed(conn: psycopg.Connection, request_id: str) -> None:
 
 def append(conn: psycopg.Connection, request_id: str, entry: TimelineEntry) -> None:
     """Record one line of a request's history."""
-    conn.execute(
-        "INSERT INTO dispatch.timeline (request_id, at, actor, kind, detail) VALUES (%s, %s, %s, %s, %s)",
-        (request_id, entry.at, entry.actor, entry.kind, Jsonb(entry.detail)),
+    conn.execute(  # one round trip: the row and the NOTIFY
+        "WITH added AS (INSERT INTO dispatch.timeline (request_id, at, actor, kind, detail)"
+        " VALUES (%s, %s, %s, %s, %s) RETURNING request_id) SELECT pg_notify(%s, request_id) FROM added",
+        (request_id, entry.at, entry.actor, entry.kind, Jsonb(entry.detail), CHANGED_CHANNEL),
     )
-    notify_changed(conn, request_id)
 
 
 def entries(conn: psycopg.Connection, request_id: str) -> list[dict]:

@@ -125,6 +125,7 @@ def _write_outputs(sim: Simulation, args: Any) -> None:
         body = {
             "stats": stats,
             "press_to_ack_ms": sim.counters.series("press_to_ack_ms"),
+            "press_sent_at": sim.counters.marks("press_sent_at"),
             "faults": sim.faults,
             "shard": str(sim.shard),
             "run_tag": sim.roster.run_tag if sim.roster else None,

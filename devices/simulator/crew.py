@@ -100,7 +100,7 @@ class ProviderCrew:
                     await self._poll(agent, jobs)
                 except (httpx.TransportError, RuntimeError) as exc:
                     self._stats.add("provider_errors")
-                    log.warning("provider %s: %s", agent.login.username, exc)
+                    log.warning("provider %s: %r", agent.login.username, exc)
                 await asyncio.sleep(self._poll_s * agent.policy.rng.uniform(0.8, 1.2))
         finally:
             for job in jobs:
@@ -167,7 +167,7 @@ class ProviderCrew:
                 agent.active -= 1
         except httpx.TransportError as exc:
             self._stats.add("provider_errors")
-            log.warning("provider %s, offer %s: %s", agent.login.username, offer.get("id"), exc)
+            log.warning("provider %s, offer %s: %r", agent.login.username, offer.get("id"), exc)
 
     async def _serve(self, agent: _Agent, offer: dict[str, Any], request: dict[str, Any]) -> None:
         request_id = offer.get("request_id") or request.get("id")

@@ -23,7 +23,8 @@ class Ledger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._samples: dict[str, list[list[int]]] = {}  # device -> runs [first_ms, step_ms, count]
-        self._events: dict[str, list[tuple[str, str, int]]] = {}  # device -> (event_id, type, ts ms)
+        # device -> (event_id, type, ts ms, service or "")
+        self._events: dict[str, list[tuple[str, str, int, str]]] = {}
 
     def accepted(self, device_id: str, out: Outgoing) -> None:
         """The broker acknowledged `out` from `device_id`."""
@@ -38,7 +39,8 @@ class Ledger:
         elif out.channel is DeviceChannel.EVENTS:
             p = out.payload
             with self._lock:
-                self._events.setdefault(device_id, []).append((p["event_id"], p["type"], _ms(p["ts"])))
+                entry = (p["event_id"], p["type"], _ms(p["ts"]), p.get("service") or "")
+                self._events.setdefault(device_id, []).append(entry)
 
     def samples(self, device_id: str) -> list[int]:
         """Every accepted sample timestamp (ms) of a device, ascending."""
@@ -58,7 +60,8 @@ class Ledger:
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    """A saved ledger: `{"samples": {device: [[first_ms, step_ms, count], ...]}, "events": {...}}`."""
+    """A saved ledger: `{"samples": {device: [[first_ms, step_ms, count], ...]},
+    "events": {device: [[event_id, type, ts_ms, service], ...]}}`."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 

@@ -148,6 +148,7 @@ class Simulation:
             self.crew.stop()
             self.crew = None
         if self.fleet is not None:
+            self._stats.add("presses_unanswered", self.fleet.unanswered_presses())
             self.fleet.stop()
             self.fleet = None
         self._stopped.set()

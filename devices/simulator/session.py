@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -269,6 +270,7 @@ class DeviceSession:
         """Publish now, or keep it for when the connection is back (a fresh status is sent then)."""
         if self.presses and out.well_formed and out.kind == "button.pressed":
             self.presses.pressed(out.payload["service"])
+            self._stats.mark("press_sent_at", out.payload["event_id"], time.time())
         if self.connected:
             self._publish(out)
         elif out.channel is not DeviceChannel.STATUS:

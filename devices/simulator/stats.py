@@ -19,6 +19,7 @@ class SimStats:
         self._counts: Counter[str] = Counter()
         self._typed: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._series: defaultdict[str, list[tuple[float, float]]] = defaultdict(list)
+        self._marks: defaultdict[str, dict[str, float]] = defaultdict(dict)
 
     def add(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -36,6 +37,17 @@ class SimStats:
                 values.append((time.time(), value))
             else:
                 self._counts[f"{series}_dropped"] += 1
+
+    def mark(self, group: str, key: str, value: float) -> None:
+        """Remember a value under a key (e.g. when each press was sent, by event id)."""
+        with self._lock:
+            marks = self._marks[group]
+            if len(marks) < MAX_OBSERVATIONS:
+                marks[key] = value
+
+    def marks(self, group: str) -> dict[str, float]:
+        with self._lock:
+            return dict(self._marks[group])
 
     def series(self, name: str, since: float | None = None) -> list[tuple[float, float]]:
         """(wall time, value) pairs of a series, optionally only those taken at or after `since`."""

@@ -52,7 +52,7 @@ def test_the_ledger_keeps_accepted_samples_as_runs_and_ignores_broken_messages()
     body = ledger.to_json()
     assert len(body["samples"]["bed-a"]) <= 5  # runs, not one entry per sample
     assert expand(body["samples"]["bed-a"]) == stamps
-    assert body["events"]["bed-a"] == [["e-1", "bed.exit", base]]
+    assert body["events"]["bed-a"] == [["e-1", "bed.exit", base, ""]]
 
 
 def test_presses_are_timed_to_their_answer_and_a_redelivered_answer_counts_once():
@@ -81,3 +81,40 @@ def test_percentiles_are_nearest_rank():
     values = list(range(1, 101))
     assert percentile(values, 50) == 50 and percentile(values, 99) == 99 and percentile([], 50) is None
     assert summarize([3.0, 1.0, 2.0]) == {"count": 3, "p50": 2.0, "p90": 3.0, "p99": 3.0, "max": 3.0}
+
+
+def test_a_shard_runs_only_its_homes_and_no_providers(broker_url):
+    from devices.simulator.roster import DeviceCredentials, EnrolledProvider, EnrolledResident, Roster
+    from devices.simulator.run import Simulation
+    from devices.simulator.scenario import Scenario
+    from tests.support import unique, wait_for
+
+    tag = unique("sh").replace("-", "")[:10]
+    homes = [
+        EnrolledResident(
+            index=i, id=f"res-{i}", name=f"R {i}", district="Huangpu", lat=31.2, lon=121.4,
+            bed=DeviceCredentials(id=f"bed-{tag}-{i}", kind="bed", resident_id=f"res-{i}", secret="s"),
+            button=DeviceCredentials(id=f"btn-{tag}-{i}", kind="button", resident_id=f"res-{i}", secret="s"),
+        )
+        for i in range(7)
+    ]
+    provider = EnrolledProvider(index=0, id="p-0", name="P", services=["meal"], lat=31.2, lon=121.4, capacity=1,
+                                username="p", password="pw")
+    roster = Roster(run_tag=tag, residents=homes, providers=[provider])
+    scenario = Scenario(homes=7, providers=1, speed=60, misbehaviour={"share": 0.3, "kinds": {"silent": 1}})
+    shards = [Simulation("http://127.0.0.1:9", broker_url, scenario, "x", "y", roster=roster, shard=Shard(n, 2),
+                         providers=False) for n in range(2)]
+    for sim in shards:
+        sim.start()
+    try:
+        wait_for(lambda: sum(s.stats()["devices_connected"] for s in shards) == 14, timeout=15, what="all online")
+        owned = [{x.device_id for x in s.fleet.sessions} for s in shards]
+        assert owned[0] == {d for h in homes if h.index % 2 == 0 for d in (h.bed.id, h.button.id)}
+        assert owned[1] == {d for h in homes if h.index % 2 == 1 for d in (h.bed.id, h.button.id)}
+        assert all(s.crew is None for s in shards)
+        # Who misbehaves is drawn over the whole population: the shards agree and split it.
+        assert not set(shards[0].faults) & set(shards[1].faults)
+        assert len(shards[0].faults) + len(shards[1].faults) == round(0.3 * 14)
+    finally:
+        for sim in shards:
+            sim.stop()

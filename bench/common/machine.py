@@ -1,0 +1,119 @@
+"""What the benchmark ran on, and what else was using the machine meanwhile."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any
+
+import psutil
+
+
+def describe(database_url: str | None = None) -> dict[str, Any]:
+    """CPU, cores, memory, kernel, Python, mosquitto and PostgreSQL versions."""
+    return {
+        "cpu": _cpu_model(),
+        "logical_cores": psutil.cpu_count(logical=True),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "kernel": platform.release(),
+        "os": platform.platform(terse=True),
+        "python": sys.version.split()[0],
+        "mosquitto": _mosquitto_version(),
+        "postgresql": _postgres_version(database_url) if database_url else None,
+        "open_files_limit": _nofile(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _mosquitto_version() -> str | None:
+    exe = shutil.which("mosquitto")
+    if not exe:
+        return None
+    out = subprocess.run([exe, "-h"], capture_output=True, text=True, timeout=5).stdout
+    return out.splitlines()[0].strip() if out else None
+
+
+def _postgres_version(database_url: str) -> str | None:
+    import psycopg
+
+    try:
+        with psycopg.connect(database_url) as conn:
+            return conn.execute("SHOW server_version").fetchone()[0]
+    except psycopg.Error:
+        return None
+
+
+def _nofile() -> int:
+    import resource
+
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def other_load(ours: set[int], sample_s: float = 2.0, threshold: float = 5.0) -> dict[str, Any]:
+    """Load average and the processes outside this benchmark using more than `threshold` % CPU."""
+    procs = [p for p in psutil.process_iter(["pid", "name", "cmdline"]) if p.pid not in ours]
+    for p in procs:
+        try:
+            p.cpu_percent(None)
+        except psutil.Error:
+            pass
+    time.sleep(sample_s)
+    busy = []
+    for p in procs:
+        try:
+            cpu = p.cpu_percent(None)
+        except psutil.Error:
+            continue
+        if cpu >= threshold:
+            cmd = " ".join(p.info.get("cmdline") or [p.info.get("name") or "?"])[:120]
+            busy.append({"pid": p.pid, "cpu_percent": round(cpu, 1), "command": cmd})
+    busy.sort(key=lambda b: -b["cpu_percent"])
+    return {"load_average": [round(x, 2) for x in os.getloadavg()], "busy_processes": busy[:10]}
+
+
+def our_pids() -> set[int]:
+    """This process and all its descendants."""
+    me = psutil.Process()
+    return {me.pid, *(c.pid for c in me.children(recursive=True))}
+
+
+class CpuMeter:
+    """CPU time used by named groups of processes between `start()` and `stop()`, in cores."""
+
+    def __init__(self) -> None:
+        self._start: dict[str, float] = {}
+        self._t0 = 0.0
+
+    @staticmethod
+    def _cpu(pids: list[int]) -> float:
+        total = 0.0
+        for pid in pids:
+            try:
+                t = psutil.Process(pid).cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
+
+    def start(self, groups: dict[str, list[int]]) -> None:
+        self._t0 = time.monotonic()
+        self._start = {name: self._cpu(pids) for name, pids in groups.items()}
+
+    def stop(self, groups: dict[str, list[int]]) -> dict[str, float]:
+        span = max(time.monotonic() - self._t0, 1e-6)
+        return {name: round((self._cpu(pids) - self._start.get(name, 0.0)) / span, 2)
+                for name, pids in groups.items()}

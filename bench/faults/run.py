@@ -1,0 +1,200 @@
+"""The fault benchmark: under load, SIGKILL each service in turn and restart it, then restart the
+broker and crash-restart the database; after each fault, time the recovery; at the end, account
+for every sample and press the devices got the broker to accept."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from devices.simulator import Scenario
+from devices.simulator.stats import summarize
+
+from ..common import machine
+from ..common.broker_stats import STORED, BrokerStats
+from ..common.network import BenchNetwork
+from ..common.platform import ROOT
+from ..common.simulator import SimulatorProcess
+from .accounting import Windows, account
+from .probe import ProbeButton
+
+log = logging.getLogger("bench.faults")
+
+SERVICES = ("gateway", "telemetry", "dispatch")
+FAULTS = (*SERVICES, "broker", "database")
+
+
+@dataclass
+class FaultOptions:
+    devices: int = 2000
+    warmup_s: float = 30.0
+    settle_s: float = 30.0
+    recover_timeout_s: float = 240.0
+    faults: tuple[str, ...] = FAULTS
+    press_rate: float = 30.0
+    data_dir: Path | None = None
+    scenario: Path = ROOT / "devices/simulator/scenarios/bench-load.yaml"
+
+
+@dataclass
+class FaultResult:
+    name: str
+    injected_at: float
+    how: str
+    recovery_s: float | None = None
+    recovery: dict[str, Any] = field(default_factory=dict)
+
+
+def scenario_for(options: FaultOptions) -> Scenario:
+    data = Scenario.load(options.scenario).model_dump()
+    homes = options.devices // 2
+    data.update(homes=homes, providers=max(8, min(data["providers"], homes // 50)), press_rate=options.press_rate)
+    data["misbehaviour"]["share"] = 0.0  # every message should be accepted: losses are then exact
+    return Scenario.model_validate(data)
+
+
+def run(options: FaultOptions) -> dict[str, Any]:
+    scenario = scenario_for(options)
+    data_dir = options.data_dir or ROOT / "bench/.data" / f"faults-{scenario.homes * 2}"
+    net = BenchNetwork(data_dir, scenario)
+    sim = stats = probe = None
+    out: dict[str, Any] = {
+        "options": {**options.__dict__, "scenario": str(options.scenario), "data_dir": str(data_dir)},
+    }
+    try:
+        net.start()
+        platform = net.platform
+        assert platform is not None and net.roster is not None
+        out["machine"] = machine.describe(net.infra.database_url)
+        out["durability_settings"] = _durability(net)
+        stats = BrokerStats(net.observer_url)
+        probe = ProbeButton(net.infra.broker_url, net.meta["probe"]["id"], net.meta["probe"]["secret"])
+        run_start = time.time()
+        sim = SimulatorProcess(scenario, data_dir / "run", net.roster_path, net.infra.broker_url,
+                               platform.api_url, net.admin, ledger=True)
+        devices = len(net.roster.devices())
+        sim.wait_for(lambda r: r.get("devices_connected", 0) >= devices, devices / scenario.connect_rate + 120,
+                     "every device connected")
+        log.info("%d devices connected; warming up %ss", devices, options.warmup_s)
+        time.sleep(options.warmup_s)
+        out["other_load"] = machine.other_load(machine.our_pids() | set(net.infra.postgres_pids()))
+        results = []
+        for name in options.faults:
+            results.append(_fault(name, net, sim, stats, probe, devices, options))
+            log.info("%s: recovered in %ss; settling %ss", name, results[-1].recovery_s, options.settle_s)
+            time.sleep(options.settle_s)
+        report = sim.finish()
+        ledger = sim.ledger()
+        sim = None
+        _drain(net, stats)
+        windows = Windows(run_start, [(r.name, r.injected_at) for r in results])
+        log.info("accounting: every accepted sample and press against what was stored and processed")
+        totals = account(net.infra.database_url, ledger, windows, run_start)
+        out["faults"] = _per_fault(results, windows, report)
+        out["before_faults"] = windows.items[0].as_dict()
+        out["totals"] = totals
+        out["simulator"] = {k: report["stats"].get(k) for k in (
+            "samples_sent", "presses", "acks_sent", "connects", "disconnects", "connect_failures",
+            "presses_unanswered", "errors_received", "requests_completed")}
+        return out
+    finally:
+        if sim is not None:
+            sim.stop()
+        for closable in (probe, stats):
+            if closable is not None:
+                closable.close()
+        net.stop()
+
+
+def _fault(name: str, net: BenchNetwork, sim, stats: BrokerStats, probe: ProbeButton, devices: int,
+           options: FaultOptions) -> FaultResult:
+    platform = net.platform
+    baseline = stats.number(STORED) or 0.0
+    log.info("fault: %s (broker holds %s messages before)", name, baseline)
+    result = FaultResult(name, time.time(), "")
+    started = time.monotonic()
+    if name in SERVICES:
+        result.how = "SIGKILL, then started again"
+        platform.kill(name)
+        platform.start(name)
+    elif name == "broker":
+        result.how = "mosquitto stopped (SIGTERM: persistence saved) and started again on the same data"
+        net.infra.stop_broker()
+        net.infra.start_broker()
+    elif name == "broker-kill":
+        result.how = "mosquitto SIGKILL (no save), started again on the same data"
+        net.infra.stop_broker(kill=True)
+        net.infra.start_broker()
+    elif name == "database":
+        result.how = "pg_ctl restart -m immediate (a crash: no checkpoint, WAL recovery)"
+        net.infra.restart_database("immediate")
+    else:
+        raise ValueError(f"unknown fault {name}")
+    result.recovery = _recover(net, sim, stats, probe, devices, baseline, started, options.recover_timeout_s)
+    result.recovery_s = result.recovery.get("recovered_s")
+    return result
+
+
+def _recover(net: BenchNetwork, sim, stats: BrokerStats, probe: ProbeButton, devices: int, baseline: float,
+             started: float, timeout: float) -> dict[str, Any]:
+    """Recovered: every component ready, every device connected, a probe press answered within
+    2 s, and the broker's backlog back to what it held before the fault."""
+    platform = net.platform
+    marks: dict[str, float] = {}
+    while time.monotonic() - started < timeout:
+        elapsed = round(time.monotonic() - started, 1)
+        checks = {
+            "components_ready": all(platform.ready(n) for n in ("gateway", "telemetry", "dispatch", "console")),
+            "devices_connected": sim.latest.get("devices_connected", 0) >= devices,
+        }
+        if all(checks.values()):
+            checks["probe_answered"] = probe.press(2.0) is not None
+            store = stats.number(STORED)
+            checks["broker_backlog_drained"] = store is not None and store <= baseline * 1.1 + 100
+        for key, ok in checks.items():
+            if ok:
+                marks.setdefault(key + "_s", elapsed)
+        if len(checks) == 4 and all(checks.values()):
+            return {**marks, "recovered_s": elapsed}
+        time.sleep(0.5)
+    return {**marks, "recovered_s": None, "timed_out_after_s": timeout}
+
+
+def _drain(net: BenchNetwork, stats: BrokerStats, timeout: float = 120.0) -> None:
+    """Let the platform finish what the broker still holds for it."""
+    deadline = time.monotonic() + timeout
+    last, steady_since = None, time.monotonic()
+    while time.monotonic() < deadline:
+        store = stats.number(STORED)
+        if store != last:
+            last, steady_since = store, time.monotonic()
+        elif time.monotonic() - steady_since > 10:
+            return
+        time.sleep(1)
+
+
+def _per_fault(results: list[FaultResult], windows: Windows, report: dict[str, Any]) -> list[dict[str, Any]]:
+    series = report.get("press_to_ack_ms", [])
+    out = []
+    for result, window in zip(results, windows.items[1:], strict=True):
+        nxt = windows.items[windows.items.index(window) + 1].start if window is not windows.items[-1] else 1e18
+        latencies = [v for t, v in series if window.start <= t < nxt]
+        out.append({"fault": result.name, "how": result.how, **window.as_dict(), "recovery_s": result.recovery_s,
+                    "recovery": result.recovery, "press_to_ack_ms": summarize(latencies)})
+    return out
+
+
+def _durability(net: BenchNetwork) -> dict[str, Any]:
+    with psycopg.connect(net.infra.database_url) as conn:
+        pg = {name: conn.execute(f"SHOW {name}").fetchone()[0]
+              for name in ("fsync", "synchronous_commit", "full_page_writes", "wal_level")}
+    conf = (net.infra.broker_dir / "mosquitto.conf").read_text() if net.infra.embedded_broker else ""
+    broker = {line.split()[0]: line.split(None, 1)[1] for line in conf.splitlines()
+              if line.split() and line.split()[0] in ("persistence", "autosave_interval", "max_queued_messages",
+                                                      "max_inflight_messages")}
+    return {"postgresql": pg, "mosquitto": broker}

@@ -1,0 +1,1 @@
+"""The load benchmark: `python -m bench.load` (see bench/README.md)."""

@@ -1,0 +1,198 @@
+"""The load benchmark, phase by phase: the network and a city of devices, a steady window,
+then the capacity of the platform and of the bare pipe by draining a backlog."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devices.simulator import Scenario
+
+from ..common import machine
+from ..common.broker_stats import BrokerStats
+from ..common.children import JsonLinesChild
+from ..common.metrics import by_label, total
+from ..common.network import BenchNetwork
+from ..common.platform import ROOT
+from ..common.simulator import SimulatorProcess
+from .drain import Drain, measure_drain
+from .requests import press_to_offer
+
+log = logging.getLogger("bench.load")
+
+STORED = "homecare_telemetry_samples_stored_total"
+
+
+@dataclass
+class LoadOptions:
+    devices: int = 10_000
+    duration_s: float = 120.0
+    warmup_s: float = 30.0
+    backlog_s: float = 60.0
+    misbehaving: float = 0.02
+    broker_auth: bool = True
+    data_dir: Path | None = None
+    scenario: Path = ROOT / "devices/simulator/scenarios/bench-load.yaml"
+
+
+@dataclass
+class LoadRun:
+    """Everything measured; `report.compose` turns it into the result."""
+
+    options: LoadOptions
+    scenario: Scenario
+    machine: dict[str, Any] = field(default_factory=dict)
+    other_load: dict[str, Any] = field(default_factory=dict)
+    connect_s: float | None = None
+    window: dict[str, Any] = field(default_factory=dict)
+    broker_series: list[tuple[float, float | None]] = field(default_factory=list)
+    cpu_cores: dict[str, float] = field(default_factory=dict)
+    bare_drain: Drain | None = None
+    platform_drain: Drain | None = None
+    offers: dict[str, Any] = field(default_factory=dict)
+    end: dict[str, Any] = field(default_factory=dict)
+    sim_report: dict[str, Any] = field(default_factory=dict)
+    gateway_metrics: dict[str, Any] = field(default_factory=dict)
+    provision_s: float | None = None
+
+
+def scenario_for(options: LoadOptions) -> Scenario:
+    base = Scenario.load(options.scenario)
+    data = base.model_dump()
+    data["homes"] = options.devices // 2
+    # One provider per 50 homes (100 for the city): each polls its offers through the API.
+    data["providers"] = max(8, min(base.providers, data["homes"] // 50))
+    data["misbehaviour"]["share"] = options.misbehaving
+    return Scenario.model_validate(data)
+
+
+def run(options: LoadOptions) -> LoadRun:
+    scenario = scenario_for(options)
+    data_dir = options.data_dir or ROOT / "bench/.data" / f"load-{scenario.homes * 2}"
+    result = LoadRun(options, scenario)
+    net = BenchNetwork(data_dir, scenario, broker_auth=options.broker_auth)
+    sim = bare = stats = None
+    try:
+        log.info("starting the network in %s", data_dir)
+        net.start()
+        result.provision_s = net.meta.get("provision_s")
+        platform = net.platform
+        assert platform is not None and net.roster is not None
+        result.machine = machine.describe(net.infra.database_url)
+        stats = BrokerStats(net.observer_url)
+        bare = JsonLinesChild(
+            "bare-pipe", [sys.executable, "-m", "bench.common.bare_pipe", net.observer_url, net.infra.database_url],
+            _plain_env(), data_dir / "logs" / "bare-pipe.log", ROOT,
+        )
+        bare.wait_for(lambda r: "samples" in r, 60, "the bare pipe subscribed")
+        sim = SimulatorProcess(scenario, data_dir / "run", net.roster_path, net.infra.broker_url, platform.api_url,
+                               net.admin)
+        started = time.monotonic()
+        devices = len(net.roster.devices())
+        log.info("connecting %d devices", devices)
+        sim.wait_for(lambda r: r.get("devices_connected", 0) >= devices, devices / scenario.connect_rate + 120,
+                     "every device connected")
+        result.connect_s = round(time.monotonic() - started, 1)
+        log.info("all %d devices connected in %ss; warming up %ss", devices, result.connect_s, options.warmup_s)
+        time.sleep(options.warmup_s)
+        result.other_load = machine.other_load(machine.our_pids() | set(net.infra.postgres_pids()))
+        _steady_window(result, net, sim, bare, stats)
+        if options.backlog_s > 0:
+            offered = lambda: int(sim.latest.get("samples_sent", 0))  # noqa: E731
+            log.info("bare pipe: paused %ss, then draining", options.backlog_s)
+            result.bare_drain = measure_drain(
+                lambda: bare.send(signal.SIGSTOP), lambda: bare.send(signal.SIGCONT),
+                lambda: bare.latest.get("samples"),
+                offered, options.backlog_s,
+            )
+            time.sleep(10)
+            log.info("platform (gateway): paused %ss, then draining", options.backlog_s)
+            result.platform_drain = measure_drain(
+                lambda: platform.pause("gateway"), lambda: platform.resume("gateway"),
+                lambda: _stored(platform), offered, options.backlog_s,
+            )
+        time.sleep(15)
+        result.end = _end_state(net, sim, bare, stats)
+        result.gateway_metrics = _gateway_figures(platform.metrics("gateway"), platform.metrics("telemetry"))
+        result.sim_report = sim.finish()
+        sim = None
+        result.offers = press_to_offer(platform.api_url, net.admin, result.window["t0"], result.window["t1"],
+                                       result.sim_report.get("press_sent_at", {}))
+        return result
+    finally:
+        for child in (sim, bare):
+            if child is not None:
+                child.stop()
+        if stats is not None:
+            stats.close()
+        net.stop()
+
+
+def _plain_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("HOMECARE_")}
+
+
+def _stored(platform) -> int | None:
+    metrics = platform.metrics("telemetry")
+    return int(total(metrics, STORED)) if metrics else None
+
+
+def _steady_window(result: LoadRun, net: BenchNetwork, sim, bare, stats: BrokerStats) -> None:
+    platform = net.platform
+    groups = _cpu_groups(net, sim, bare)
+    meter = machine.CpuMeter()
+    t0 = time.time()
+    before = {"sim": sim.latest, "bare": bare.latest, "stored": _stored(platform), "broker": stats.snapshot()}
+    meter.start(groups)
+    log.info("steady window: %ss", result.options.duration_s)
+    end = time.monotonic() + result.options.duration_s
+    while time.monotonic() < end:
+        result.broker_series.append((round(time.time() - t0, 1), stats.number("$SYS/broker/store/messages/count")))
+        time.sleep(min(5.0, max(0.0, end - time.monotonic())))
+    result.cpu_cores = meter.stop(groups)
+    t1 = time.time()
+    after = {"sim": sim.latest, "bare": bare.latest, "stored": _stored(platform), "broker": stats.snapshot()}
+    rows = sim.since(t0)
+    lag_max = max((r.get("loop_lag_max_ms") or 0) for r in rows) if rows else None
+    result.window = {"t0": t0, "t1": t1, "before": before, "after": after, "lag_max_ms": lag_max}
+
+
+def _cpu_groups(net: BenchNetwork, sim, bare) -> dict[str, list[int]]:
+    platform = net.platform
+    groups = {name: [platform.pid(name)] for name in ("gateway", "telemetry", "dispatch", "console")}
+    groups["simulator"] = [sim.proc.pid]
+    groups["bare_pipe"] = [bare.proc.pid]
+    if net.infra.broker_pid:
+        groups["mosquitto"] = [net.infra.broker_pid]
+    groups["postgres"] = net.infra.postgres_pids()
+    return groups
+
+
+def _end_state(net: BenchNetwork, sim, bare, stats: BrokerStats) -> dict[str, Any]:
+    sent = int(sim.latest.get("samples_sent", 0))
+    stored = _stored(net.platform)
+    return {
+        "broker": stats.snapshot(),
+        "samples_sent": sent,
+        # Both counters start with this run: the simulator and the telemetry process are its own.
+        "platform_lag_samples": None if stored is None else sent - stored,
+        "bare_pipe_lag_samples": sent - int(bare.latest.get("samples", 0)),
+    }
+
+
+def _gateway_figures(gateway: dict, telemetry: dict) -> dict[str, Any]:
+    return {
+        "rejected_by_code": {
+            k: int(v) for k, v in by_label(gateway, "homecare_gateway_rejected_total", "code").items()
+        },
+        "event_duplicates": int(total(gateway, "homecare_gateway_duplicates_total")),
+        "sample_duplicates": int(total(telemetry, "homecare_telemetry_samples_duplicates_total")),
+        "messages_by_channel": {k: int(v) for k, v in
+                                by_label(gateway, "homecare_gateway_messages_total", "channel").items()},
+    }

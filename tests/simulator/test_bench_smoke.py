@@ -1,0 +1,45 @@
+"""The load and fault benchmarks' code paths on a tiny network (no timed asserts: a benchmark's
+numbers are not a test's business, that every stage runs and reports is)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.faults.run import FaultOptions
+from bench.faults.run import run as run_faults
+from bench.load.report import compose
+from bench.load.run import LoadOptions
+from bench.load.run import run as run_load
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def bare_environment(monkeypatch):
+    """The benchmark starts its own database and broker; it must not see a session's."""
+    for name in ("HOMECARE_DATABASE_URL", "HOMECARE_MQTT_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_the_load_benchmark_runs_end_to_end_on_twenty_devices(tmp_path, bare_environment):
+    options = LoadOptions(devices=20, duration_s=4, warmup_s=1, backlog_s=2, misbehaving=0.1,
+                          data_dir=tmp_path / "load")
+    body = compose(run_load(options))
+    assert body["devices"] == 20 and body["devices_total"] == 20
+    assert body["steady"]["offered_samples_per_s"] > 0
+    assert body["steady"]["platform_samples_per_s"] is not None
+    assert body["samples_per_s"] and body["bare_pipe_samples_per_s"] and body["ratio"]
+    assert body["machine"]["logical_cores"] >= 1 and body["machine"]["mosquitto"]
+    assert set(body["steady"]["cpu_cores"]) >= {"gateway", "telemetry", "dispatch", "simulator", "bare_pipe"}
+    assert body["rejections"]["sent_by_label"], "two misbehaving devices sent something"
+    assert set(body["targets"]) == {"devices >= 10000", "ratio >= 0.8", "press_to_ack_p99 < 250 ms"}
+
+
+def test_the_fault_benchmark_accounts_for_a_killed_service(tmp_path, bare_environment):
+    options = FaultOptions(devices=20, warmup_s=2, settle_s=2, faults=("telemetry",), data_dir=tmp_path / "faults")
+    body = run_faults(options)
+    (fault,) = body["faults"]
+    assert fault["fault"] == "telemetry" and fault["recovery_s"] is not None
+    assert body["totals"]["sent_samples"] > 0
+    assert body["totals"]["lost_samples"] == 0, body["faults"]
+    assert body["durability_settings"]["mosquitto"]["autosave_interval"] == "5"

@@ -32,7 +32,7 @@ class DispatchComponent:
         self.dispatch_settings = dispatch
         self.pool = pool
         self.ctx = ctx
-        self.consumer = EventConsumer(pool, ctx)
+        self.consumer = EventConsumer(pool, ctx, workers=dispatch.consumer_workers)
         self.link = MqttLink(
             _broker(settings), settings.client_id("dispatch"),
             subscriptions=self.consumer.subscriptions(lambda topic: settings.share(dispatch.share_group, topic)),

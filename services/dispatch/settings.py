@@ -23,7 +23,7 @@ class DispatchSettings(BaseSettings):
     fallback_travel_minutes: float = Field(default=30.0, ge=0)
     # Matching weights, in minutes of arrival time; see README "Matching".
     weight_urgency: float = Field(default=0.25, ge=0)
-    weight_wait: float = Field(default=0.8, ge=0)
+    weight_wait: float = Field(default=0.6, ge=0)
     weight_load_minutes: float = Field(default=4.0, ge=0)
     weight_fairness_minutes: float = Field(default=1.0, ge=0)
     fairness_cap: int = Field(default=5, ge=0)
@@ -37,6 +37,8 @@ class DispatchSettings(BaseSettings):
 
     # Shared-subscription group; replicas of one deployment share it.
     share_group: str = "dispatch"
+    # Intake workers per replica; one resident's messages always go to the same one.
+    consumer_workers: int = Field(default=4, ge=1, le=32)
     timer_interval_s: float = Field(default=1.0, gt=0)
     outbox_poll_s: float = Field(default=1.0, gt=0)
     puback_timeout_s: float = Field(default=10.0, gt=0)

@@ -49,7 +49,7 @@ class MatchWeights:
     # A minute of waiting for a busy provider against a minute of driving: below 1, a provider
     # finishing nearby is preferred to a free one further away, which stays free for the next
     # request (tuned with bench.dispatch).
-    wait_factor: float = 0.8
+    wait_factor: float = 0.6
     load_minutes: float = 4.0  # cost of a provider at full capacity (the wait itself is in the arrival)
     fairness_minutes: float = 1.0  # per recent assignment above the least busy candidate ...
     fairness_cap: int = 5  # ... counting at most this many

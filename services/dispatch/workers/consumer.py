@@ -1,13 +1,19 @@
-"""Consumes button events, open-request messages and command delivery states. Each message is handled in its own
-transaction on a worker thread (never on paho's network thread) and acknowledged to the broker
-only after that transaction committed; a redelivery is harmless because intake is idempotent."""
+"""Consumes button events, open-request messages and command delivery states. Each message is
+handled in its own transaction on a worker thread (never on paho's network thread) and
+acknowledged to the broker only after that transaction committed; a redelivery is harmless
+because intake is idempotent. Several workers run side by side; the messages of one resident
+always go to the same worker, so a press and the long press after it keep their order, and
+acknowledgements leave in the order the messages arrived."""
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 import time
+import zlib
+from collections import deque
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
@@ -33,16 +39,49 @@ _STOP = object()
 _MAX_ATTEMPTS = 3  # for unexpected errors; a database outage is waited out instead
 
 
-class EventConsumer:
-    """Queue fed by paho's thread, drained by one worker thread in arrival order."""
+def shard_key(payload: bytes) -> str:
+    """The resident a message is about (the command a delivery state is about), to pick its worker."""
+    try:
+        body = json.loads(payload)
+        return str(body.get("resident_id") or body.get("command_id") or "")
+    except (ValueError, AttributeError):
+        return ""  # malformed: any worker rejects it
 
-    def __init__(self, pool: ConnectionPool, ctx: Dispatch):
+
+class AckInOrder:
+    """Releases acknowledgements in the order the messages arrived, whichever worker finished first."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: deque[list] = deque()  # [message, state]: None while in work, True ack, False skip
+
+    def arrived(self, message: mqtt.MQTTMessage) -> list:
+        entry = [message, None]
+        with self._lock:
+            self._waiting.append(entry)
+        return entry
+
+    def finished(self, entry: list, ack: bool, send: Callable[[mqtt.MQTTMessage], None]) -> None:
+        with self._lock:
+            entry[1] = ack
+            while self._waiting and self._waiting[0][1] is not None:
+                message, state = self._waiting.popleft()
+                if state:
+                    send(message)  # paho queues the PUBACK; safe from any thread
+
+
+class EventConsumer:
+    """Queues fed by paho's thread, each drained by one worker thread in arrival order."""
+
+    def __init__(self, pool: ConnectionPool, ctx: Dispatch, workers: int = 1):
         self.pool = pool
         self.ctx = ctx
         self.link: MqttLink | None = None
-        self._queue: queue.Queue = queue.Queue()
+        self._queues: list[queue.Queue] = [queue.Queue() for _ in range(max(1, workers))]
+        self._acks = AckInOrder()
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._count = threading.Lock()
         self.handled = 0  # messages this replica finished (for tests and logs)
 
     def subscriptions(self, share: Callable[[str], str]) -> dict[str, MessageHandler]:
@@ -51,29 +90,40 @@ class EventConsumer:
         return {share(topic): self._enqueue for topic in topics}
 
     def _enqueue(self, client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
-        self._queue.put(message)
+        entry = self._acks.arrived(message)
+        shard = zlib.crc32(shard_key(message.payload).encode()) % len(self._queues)
+        self._queues[shard].put(entry)
 
     def start(self, link: MqttLink) -> None:
-        """Start the worker thread; messages are acknowledged through `link`."""
+        """Start the worker threads; messages are acknowledged through `link`."""
         self.link = link
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="dispatch-consumer", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, args=(q,), name=f"dispatch-consumer-{i}", daemon=True)
+            for i, q in enumerate(self._queues)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Finish the message in hand and stop; queued messages stay unacknowledged (redelivered)."""
+        """Finish the messages in hand and stop; queued messages stay unacknowledged (redelivered)."""
         self._stopping.set()
-        self._queue.put(_STOP)
-        if self._thread:
-            self._thread.join(timeout)
+        for q in self._queues:
+            q.put(_STOP)
+        for thread in self._threads:
+            thread.join(timeout)
 
-    def _run(self) -> None:
+    def _run(self, work: queue.Queue) -> None:
         while True:
-            message = self._queue.get()
-            if message is _STOP or self._stopping.is_set():
+            entry = work.get()
+            if entry is _STOP or self._stopping.is_set():
                 return
-            if self.process(message) and self.link is not None:
-                self.link.ack(message)  # paho queues the PUBACK; safe from this thread
+            done = self.process(entry[0])
+            self._acks.finished(entry, done and self.link is not None, self._ack)
+
+    def _ack(self, message: mqtt.MQTTMessage) -> None:
+        if self.link is not None:
+            self.link.ack(message)
 
     def process(self, message: mqtt.MQTTMessage) -> bool:
         """Handle one message; True when it may be acknowledged (done, or rejected for good)."""
@@ -102,7 +152,8 @@ class EventConsumer:
                     continue
                 outcome = "failed"
             metrics.EVENTS.labels(kind, outcome).inc()
-            self.handled += 1
+            with self._count:
+                self.handled += 1
             return True
 
     def _handle(self, message: mqtt.MQTTMessage) -> str:

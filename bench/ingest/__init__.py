@@ -1,0 +1,1 @@
+"""End-to-end ingest benchmark: `python -m bench.ingest` (see bench/README.md)."""

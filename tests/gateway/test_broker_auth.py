@@ -4,6 +4,7 @@ own, with the dynamic-security plugin, authentication on, on a free port."""
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import time
 from collections.abc import Iterator
@@ -295,3 +296,27 @@ def test_embedded_infrastructure_carries_each_components_account(database_url, t
         assert kept.accepted and not anonymous.accepted
     finally:
         again.stop()
+
+
+@pytest.mark.parametrize("component", ["telemetry", "dispatch"])
+def test_each_service_runs_on_its_own_least_privilege_account(
+    broker, pool, database_url, instance, component, caplog
+):
+    """The roles fit what the services really subscribe to: none of their subscriptions is refused."""
+    from homecare.assemble import build_component
+
+    settings = Settings(
+        mqtt_url=broker.url, database_url=database_url, instance=instance,
+        mqtt_accounts=broker.accounts, mqtt_admin_url=broker.admin_url,
+    ).for_component(component)
+    assert settings.mqtt_service_username == f"homecare-{component}"
+    service = build_component(component, settings, pool)
+    with caplog.at_level(logging.ERROR):
+        service.start()
+        try:
+            wait_for(lambda: all(check() for check in service.checks().values()), what="ready")
+            time.sleep(0.5)  # SUBACKs
+        finally:
+            service.stop()
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert refused == []

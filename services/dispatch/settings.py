@@ -31,6 +31,7 @@ class DispatchSettings(BaseSettings):
     continuity_cap: int = Field(default=3, ge=0)
     continuity_slack_minutes: float = Field(default=8.0, ge=0)
     weight_preempt_minutes: float = Field(default=10.0, ge=0)
+    shift_overrun_minutes: float = Field(default=15.0, ge=0)
     fairness_window_h: float = Field(default=12.0, gt=0)
     # A queued request (every qualified provider busy) is offered again this often.
     requeue_s: float = Field(default=3.0, gt=0)
@@ -56,4 +57,5 @@ class DispatchSettings(BaseSettings):
             fairness_minutes=self.weight_fairness_minutes, fairness_cap=self.fairness_cap,
             continuity_minutes=self.weight_continuity_minutes, continuity_cap=self.continuity_cap,
             continuity_slack_minutes=self.continuity_slack_minutes, preempt_minutes=self.weight_preempt_minutes,
+            shift_overrun_minutes=self.shift_overrun_minutes,
         )

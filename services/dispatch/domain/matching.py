@@ -19,10 +19,9 @@ NOT_QUALIFIED = "does not provide"
 OFF_SHIFT = "off shift"
 NO_CAPACITY = "no free capacity"
 SHIFT_ENDS = "shift ends before the job would be done"
-BUSY_TOO_LONG = "busy for too long: waiting for someone to be free instead"
 EXCLUDED = "already declined or let an offer expire"
 # Reasons that pass with time: the request may wait for these providers instead of escalating.
-TEMPORARY = (NO_CAPACITY, SHIFT_ENDS, BUSY_TOO_LONG)
+TEMPORARY = (NO_CAPACITY, SHIFT_ENDS)
 
 
 @dataclass(frozen=True)
@@ -58,9 +57,6 @@ class MatchWeights:
     continuity_slack_minutes: float = 8.0  # ... and only when at most this much later than the fastest
     preempt_minutes: float = 10.0  # cost of pulling a provider off a routine job
     shift_overrun_minutes: float = 15.0  # a routine job may end this long after the provider's shift
-    # A provider with more queued work than this is not offered the job: it waits for whoever is
-    # free first instead of committing to a long queue now (not for jobs that go first in a queue).
-    defer_wait_minutes: float = math.inf
 
     def __post_init__(self) -> None:
         if self.speed_kmh <= 0:
@@ -162,13 +158,10 @@ def why_not(candidate: Candidate, job: Job, weights: MatchWeights | None = None)
     if candidate.free_capacity <= 0 and not _preempts(candidate, job):
         return NO_CAPACITY
     weights = weights or MatchWeights()
-    if not job.may_preempt:
+    if candidate.minutes_left_on_shift is not None and not job.may_preempt:
         wait, travel = arrival(candidate, job, weights)
-        if candidate.minutes_left_on_shift is not None:
-            if wait + travel + job.service_minutes > candidate.minutes_left_on_shift + weights.shift_overrun_minutes:
-                return SHIFT_ENDS
-        if wait > weights.defer_wait_minutes:
-            return BUSY_TOO_LONG
+        if wait + travel + job.service_minutes > candidate.minutes_left_on_shift + weights.shift_overrun_minutes:
+            return SHIFT_ENDS
     return None
 
 

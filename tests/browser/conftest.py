@@ -35,7 +35,7 @@ def broker_url(monkeypatch) -> Iterator[str]:
     broker.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # module: Playwright leaves an event loop running in this thread until it stops
 def browser():
     """Debian's Chromium (Playwright's own browser download does not work here)."""
     if not CHROMIUM.exists():

@@ -73,8 +73,10 @@ def open_by_phone(
 
 
 def assign(conn: psycopg.Connection, ctx: Dispatch, request_id: str, provider_id: str, actor: str) -> str:
-    """Assign or reassign by hand; returns the provider's name for the confirmation."""
-    request = progress.assign_manually(conn, ctx, request_id, provider_id, actor)
+    """Assign or reassign by hand; returns the provider's name for the confirmation.
+
+    The page offers only providers on shift; one who went off shift meanwhile is refused (409)."""
+    request = progress.assign_manually(conn, ctx, request_id, provider_id, actor, override_shift=False)
     return provider_names(conn).get(request.provider_id or "", provider_id)
 
 

@@ -38,7 +38,7 @@ def run_demo(settings: Settings, args) -> int:
     server = simulation = None
     try:
         migrate(settings.database_url)
-        pool = open_pool(settings.database_url, max_size=12, name="demo")
+        pool = open_pool(settings.database_url, max_size=20, name="demo")
         components = [assemble.build_component(n, settings, pool) for n in assemble.BUILDERS]
         for component in components:
             component.start()

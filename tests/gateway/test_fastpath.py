@@ -121,3 +121,13 @@ def test_the_fast_path_never_passes_what_the_contract_rejects():
 def test_other_valid_timestamps_go_through_the_validator(ts):
     body = {"samples": [{"ts": ts, "occupied": False, "movement": 0}]}
     assert fast_samples(json.dumps(body).encode()) is None
+
+
+def test_one_instant_written_in_forms_of_different_lengths_is_a_duplicate():
+    base = (NOW - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S")
+    # lengths 22, 20 and 24: their sum is three times the first one's
+    stamps = [f"{base}.5Z", f"{base}Z", f"{base}.000Z"]
+    body = {"samples": [{"ts": t, "occupied": False, "movement": 0} for t in stamps]}
+    payload = json.dumps(body).encode()
+    assert _slow(payload) is None  # the contract sees the same second twice
+    assert fast_samples(payload) is None

@@ -48,6 +48,10 @@ class BenchNetwork:
         self.meta = json.loads(self.meta_path.read_text()) if self.meta_path.exists() else {}
         self.meta.setdefault("admin_password", secrets.token_urlsafe(12))
         self.meta.setdefault("observer_password", accounts.new_password())
+        # Every run starts with an empty broker: what an earlier run left queued (a paused
+        # consumer's backlog, say) would otherwise land on this run's services all at once.
+        # Accounts stay; sessions and subscriptions are made again as clients connect.
+        (self.infra.broker_dir / "mosquitto.db").unlink(missing_ok=True)
         self.infra.start()
         migrate(self.infra.database_url)
         with psycopg.connect(self.infra.database_url) as conn:

@@ -64,21 +64,27 @@ class Platform:
     def start(self, name: str, timeout: float = 90.0) -> float:
         """Start a component and wait until it is ready; seconds it took."""
         started = time.monotonic()
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
-        self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "homecare.cli", name, "--port", str(self.ports[name])],
-            env=self._env(name), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-        )
-        out.close()
-        self.starts[name] += 1
+        self.spawn(name)
         self.wait_ready(name, timeout)
         return time.monotonic() - started
 
+    def spawn(self, name: str) -> None:
+        """Start a component's process (not waiting for it)."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_dir / f"{name}.log", "ab") as out:
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "homecare.cli", name, "--port", str(self.ports[name])],
+                env=self._env(name), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            )
+        self.starts[name] += 1
+
     def start_all(self) -> None:
-        # One at a time: each runs the migrations at start.
-        for name in COMPONENTS:
-            self.start(name)
+        # The first runs the migrations; the others then start side by side.
+        self.start(COMPONENTS[0])
+        for name in COMPONENTS[1:]:
+            self.spawn(name)
+        for name in COMPONENTS[1:]:
+            self.wait_ready(name)
 
     def wait_ready(self, name: str, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout

@@ -37,6 +37,7 @@ class FaultOptions:
     recover_timeout_s: float = 240.0
     faults: tuple[str, ...] = FAULTS
     press_rate: float = 30.0
+    drain_quiet_s: float = 10.0  # at the end: the broker's backlog unchanged this long
     data_dir: Path | None = None
     scenario: Path = ROOT / "devices/simulator/scenarios/bench-load.yaml"
 
@@ -60,7 +61,7 @@ def scenario_for(options: FaultOptions) -> Scenario:
 
 def run(options: FaultOptions) -> dict[str, Any]:
     scenario = scenario_for(options)
-    data_dir = options.data_dir or ROOT / "bench/.data" / f"faults-{scenario.homes * 2}"
+    data_dir = options.data_dir or ROOT / "bench/.data" / f"net-{scenario.homes * 2}"
     net = BenchNetwork(data_dir, scenario)
     sim = stats = probe = None
     out: dict[str, Any] = {
@@ -91,7 +92,7 @@ def run(options: FaultOptions) -> dict[str, Any]:
         report = sim.finish()
         ledger = sim.ledger()
         sim = None
-        _drain(net, stats)
+        _drain(stats, options.drain_quiet_s)
         windows = Windows(run_start, [(r.name, r.injected_at) for r in results])
         log.info("accounting: every accepted sample and press against what was stored and processed")
         totals = account(net.infra.database_url, ledger, windows, run_start)
@@ -165,7 +166,7 @@ def _recover(net: BenchNetwork, sim, stats: BrokerStats, probe: ProbeButton, dev
     return {**marks, "recovered_s": None, "timed_out_after_s": timeout}
 
 
-def _drain(net: BenchNetwork, stats: BrokerStats, timeout: float = 120.0) -> None:
+def _drain(stats: BrokerStats, quiet_s: float, timeout: float = 120.0) -> None:
     """Let the platform finish what the broker still holds for it."""
     deadline = time.monotonic() + timeout
     last, steady_since = None, time.monotonic()
@@ -173,7 +174,7 @@ def _drain(net: BenchNetwork, stats: BrokerStats, timeout: float = 120.0) -> Non
         store = stats.number(STORED)
         if store != last:
             last, steady_since = store, time.monotonic()
-        elif time.monotonic() - steady_since > 10:
+        elif time.monotonic() - steady_since > quiet_s:
             return
         time.sleep(1)
 

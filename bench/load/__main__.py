@@ -17,11 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--devices", type=int, default=10_000, help="device connections (half beds, half buttons)")
     parser.add_argument("--duration", type=float, default=120.0, help="steady window in seconds")
     parser.add_argument("--warmup", type=float, default=30.0, help="seconds after every device is connected")
-    parser.add_argument("--backlog", type=float, default=60.0,
+    parser.add_argument("--backlog", type=float, default=25.0,
                         help="seconds each consumer is paused to measure capacity by draining (0: skip)")
     parser.add_argument("--misbehaving", type=float, default=0.02, help="share of misbehaving devices")
     parser.add_argument("--no-broker-auth", action="store_true", help="an open broker (no per-device accounts)")
-    parser.add_argument("--data-dir", type=Path, help="kept between runs (default bench/.data/load-<devices>)")
+    parser.add_argument("--data-dir", type=Path,
+                        help="kept between runs, shared with bench.faults (default bench/.data/net-<devices>)")
     parser.add_argument("--scenario", type=Path, help="scenario file (default: the bench-load scenario)")
     parser.add_argument("--note", action="append", default=[], help="a note for the result (repeatable)")
     parser.add_argument("--out", type=Path, help="result file (default bench/results/<date>-load.json)")

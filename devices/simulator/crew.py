@@ -24,6 +24,7 @@ from .stats import SimStats
 log = logging.getLogger(__name__)
 
 NOT_THERE = {404, 405}  # an optional endpoint this platform does not have
+MAX_IN_FLIGHT = 3
 
 
 @dataclass
@@ -82,8 +83,10 @@ class ProviderCrew:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         self._started.set()
-        limits = httpx.Limits(max_connections=max(10, len(self._agents)))
-        client = httpx.AsyncClient(base_url=self._api_url, timeout=15, limits=limits, transport=self._transport)
+        # A few requests in flight for the whole crew: more only queue in the API's worker threads,
+        # and an API whose requests each take two pooled connections can then starve its pool.
+        limits = httpx.Limits(max_connections=MAX_IN_FLIGHT)
+        client = httpx.AsyncClient(base_url=self._api_url, timeout=30, limits=limits, transport=self._transport)
         async with client as http:
             self._http = http
             tasks = [asyncio.create_task(self._work(agent)) for agent in self._agents]

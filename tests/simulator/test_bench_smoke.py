@@ -3,6 +3,10 @@ numbers are not a test's business, that every stage runs and reports is)."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from bench.faults.run import FaultOptions
@@ -15,15 +19,20 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def bare_environment(monkeypatch):
-    """The benchmark starts its own database and broker; it must not see a session's."""
+def data_dir(monkeypatch):
+    """A folder the embedded PostgreSQL's own user can reach (pytest's tmp_path is private to
+    root); the benchmark starts its own database and broker and must not see a session's."""
     for name in ("HOMECARE_DATABASE_URL", "HOMECARE_MQTT_URL"):
         monkeypatch.delenv(name, raising=False)
+    folder = Path(tempfile.mkdtemp(prefix="homecare-bench-test-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_the_load_benchmark_runs_end_to_end_on_twenty_devices(tmp_path, bare_environment):
-    options = LoadOptions(devices=20, duration_s=4, warmup_s=1, backlog_s=2, misbehaving=0.1,
-                          data_dir=tmp_path / "load")
+def test_the_load_benchmark_runs_end_to_end_on_twenty_devices(data_dir):
+    options = LoadOptions(devices=20, duration_s=4, warmup_s=1, backlog_s=2, misbehaving=0.1, data_dir=data_dir,
+                          between_s=0.5, settle_s=1)
     body = compose(run_load(options))
     assert body["devices"] == 20 and body["devices_total"] == 20
     assert body["steady"]["offered_samples_per_s"] > 0
@@ -35,8 +44,9 @@ def test_the_load_benchmark_runs_end_to_end_on_twenty_devices(tmp_path, bare_env
     assert set(body["targets"]) == {"devices >= 10000", "ratio >= 0.8", "press_to_ack_p99 < 250 ms"}
 
 
-def test_the_fault_benchmark_accounts_for_a_killed_service(tmp_path, bare_environment):
-    options = FaultOptions(devices=20, warmup_s=2, settle_s=2, faults=("telemetry",), data_dir=tmp_path / "faults")
+def test_the_fault_benchmark_accounts_for_a_killed_service(data_dir):
+    options = FaultOptions(devices=20, warmup_s=2, settle_s=1, faults=("telemetry",), data_dir=data_dir,
+                           drain_quiet_s=3)
     body = run_faults(options)
     (fault,) = body["faults"]
     assert fault["fault"] == "telemetry" and fault["recovery_s"] is not None

@@ -49,6 +49,16 @@ CASES = [
     (DeviceKind.BED, DeviceChannel.STATUS, {"fw": "1.0"}, "schema", "online: is required", None),
     (DeviceKind.BED, DeviceChannel.ACKS, {"command_id": "c-none", "ts": now_ts()},
      "unknown_command", "command_id: 'c-none' is not a command", None),
+    (DeviceKind.BED, DeviceChannel.TELEMETRY, {"samples": [_sample()], "pad": "x" * 70_000},
+     "size", "payload: ", None),
+    (DeviceKind.BED, DeviceChannel.STATUS, b"[true]", "json", "payload: must be a JSON object", None),
+    (DeviceKind.BED, DeviceChannel.TELEMETRY, {"samples": [_sample(heart_rate="62")]},
+     "schema", "samples[0].heart_rate: ", None),
+    (DeviceKind.BED, DeviceChannel.TELEMETRY, {"samples": [_sample(ts=now_ts(-8 * 86400))]},
+     "timestamp", "samples[0].ts: is older than 7 days", None),
+    (DeviceKind.BED, DeviceChannel.TELEMETRY, {"samples": [_sample(ts=now_ts(-60))] * 2},
+     "schema", "samples: ts ", None),
+    (DeviceKind.BED, DeviceChannel.TELEMETRY, {"samples": []}, "schema", "samples: ", None),
 ]
 
 
@@ -111,3 +121,18 @@ def test_repeated_rejections_are_tallied_per_device_and_code(gateway, device_fac
     bed.publish(DeviceChannel.TELEMETRY, {"samples": []})
     assert bed.next_error()["reason"].startswith("samples: ")
     wait_for(lambda: _rejections(pool, bed.device_id) == {"json": 3, "schema": 1}, what="tallies")
+
+
+def test_the_log_shows_a_rejected_payload_truncated(gateway, device_factory, caplog):
+    import logging
+
+    device = device_factory(DeviceKind.BED, connect=False)
+    device.link.start()
+    assert device.link.wait_subscribed(10)
+    with caplog.at_level(logging.WARNING, logger="gateway.rejections"):
+        device.publish(DeviceChannel.TELEMETRY, b'{"samples": "' + b"y" * 5000 + b'"}')
+        device.next_error()
+        record = wait_for(lambda: next((r for r in caplog.records if device.device_id in r.getMessage()
+                                        or getattr(r, "device_id", None) == device.device_id), None))
+    assert record.code == "schema" and len(record.payload) == 200
+    assert record.payload.startswith(b'{"samples": "yyy')

@@ -31,7 +31,9 @@ def run_demo(settings: Settings, args) -> int:
     from devices.simulator.run import Simulation
     from devices.simulator.scenario import Scenario
 
-    infra = resolve(settings)
+    # An embedded mosquitto enforces device identity: each device and each component has its own
+    # account (dynamic security), as in a deployment.
+    infra = resolve(settings, broker_auth=True)
     settings = infra.settings
     pool = None
     components = []
@@ -39,7 +41,9 @@ def run_demo(settings: Settings, args) -> int:
     try:
         migrate(settings.database_url)
         pool = open_pool(settings.database_url, max_size=20, name="demo")
-        components = [assemble.build_component(n, settings, pool) for n in assemble.BUILDERS]
+        components = [
+            assemble.build_component(n, settings.for_component(n), pool) for n in assemble.BUILDERS
+        ]
         for component in components:
             component.start()
         port = _port(settings.http_host, args.port or settings.http_port)

@@ -26,7 +26,7 @@ schema: $(BIN)/homecare
 	$(BIN)/homecare contract schema --out contract/schema
 
 compose-config: $(BIN)/homecare
-	$(BIN)/docker-compose -f deploy/docker-compose.yml config --quiet
+	$(BIN)/docker-compose --env-file deploy/.env.example -f deploy/docker-compose.yml config --quiet
 
 clean:
 	rm -rf $(VENV) .pytest_cache

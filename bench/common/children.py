@@ -20,7 +20,7 @@ class JsonLinesChild:
         self.name = name
         self.rows: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in wait()
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=self._log,
             stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL, text=True,

@@ -38,7 +38,8 @@ class SimulatorProcess(JsonLinesChild):
         if self.ledger_path:
             argv += ["--ledger", str(self.ledger_path)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("HOMECARE_")}
-        env.update({"HOMECARE_MQTT_URL": broker_url, "HOMECARE_LOG_JSON": "true", "HOMECARE_LOG_LEVEL": "WARNING"})
+        env.update({"HOMECARE_MQTT_URL": broker_url, "HOMECARE_LOG_JSON": "true",
+                    "HOMECARE_LOG_LEVEL": os.environ.get("BENCH_SIMULATOR_LOG_LEVEL", "WARNING")})
         super().__init__(name, argv, env, work_dir / f"{name}.log", ROOT, stdin_text=admin[1] + "\n")
 
     def finish(self, timeout: float = 120.0) -> dict[str, Any]:

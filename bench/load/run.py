@@ -38,6 +38,7 @@ class LoadOptions:
     misbehaving: float = 0.02
     broker_auth: bool = True
     between_s: float = 10.0  # quiet between the two drains
+    settle_timeout_s: float = 600.0
     settle_s: float = 15.0  # before the end state is read
     data_dir: Path | None = None
     scenario: Path = ROOT / "devices/simulator/scenarios/bench-load.yaml"
@@ -52,6 +53,7 @@ class LoadRun:
     machine: dict[str, Any] = field(default_factory=dict)
     other_load: dict[str, Any] = field(default_factory=dict)
     connect_s: float | None = None
+    settle_s: float | None = None  # from every device connected to the platform caught up
     window: dict[str, Any] = field(default_factory=dict)
     broker_series: list[tuple[float, float | None]] = field(default_factory=list)
     cpu_cores: dict[str, float] = field(default_factory=dict)
@@ -101,7 +103,10 @@ def run(options: LoadOptions) -> LoadRun:
         sim.wait_for(lambda r: r.get("devices_connected", 0) >= devices, devices / scenario.connect_rate + 120,
                      "every device connected")
         result.connect_s = round(time.monotonic() - started, 1)
-        log.info("all %d devices connected in %ss; warming up %ss", devices, result.connect_s, options.warmup_s)
+        log.info("all %d devices connected in %ss; waiting for the platform to catch up", devices, result.connect_s)
+        beds = len(net.roster.residents)  # a sample a second each
+        result.settle_s = settle(sim, lambda: _stored(platform), 3 * beds, options.settle_timeout_s)
+        log.info("platform caught up after %ss; warming up %ss", result.settle_s, options.warmup_s)
         time.sleep(options.warmup_s)
         result.other_load = machine.other_load(machine.our_pids() | set(net.infra.postgres_pids()))
         _steady_window(result, net, sim, bare, stats)
@@ -138,6 +143,19 @@ def run(options: LoadOptions) -> LoadRun:
         if stats is not None:
             stats.close()
         net.stop()
+
+
+def settle(sim, stored, allowance: int, timeout_s: float) -> float | None:
+    """Wait until the platform has stored what the devices sent, but for `allowance` samples (a
+    city connecting at once is a burst of statuses and backlog); the seconds it took, None if it
+    did not within `timeout_s`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        sent, done = sim.latest.get("samples_sent", 0), stored()
+        if done is not None and sent > 0 and sent - done <= allowance:
+            return round(time.monotonic() - started, 1)
+        time.sleep(1.0)
+    return None
 
 
 def _plain_env() -> dict[str, str]:

@@ -86,6 +86,7 @@ class ProviderCrew:
         # A few requests in flight for the whole crew: more only queue in the API's worker threads,
         # and an API whose requests each take two pooled connections can then starve its pool.
         limits = httpx.Limits(max_connections=MAX_IN_FLIGHT)
+        self._gate = asyncio.Semaphore(MAX_IN_FLIGHT)  # the rest wait here, not in httpx's pool
         client = httpx.AsyncClient(base_url=self._api_url, timeout=30, limits=limits, transport=self._transport)
         async with client as http:
             self._http = http
@@ -131,7 +132,8 @@ class ProviderCrew:
         for attempt in range(2):
             if not agent.headers:
                 await self._sign_in(agent)
-            response = await self._http.request(method, path, headers=agent.headers, **kwargs)
+            async with self._gate:
+                response = await self._http.request(method, path, headers=agent.headers, **kwargs)
             if response.status_code != 401 or attempt:
                 return response
             agent.headers = {}
@@ -139,7 +141,8 @@ class ProviderCrew:
 
     async def _sign_in(self, agent: _Agent) -> None:
         form = {"username": agent.login.username, "password": agent.login.password}
-        response = await self._http.post("/api/v1/auth/token", data=form)
+        async with self._gate:
+            response = await self._http.post("/api/v1/auth/token", data=form)
         if response.status_code != 200:
             raise RuntimeError(f"sign-in of {agent.login.username}: {response.status_code} {response.text[:200]}")
         agent.headers = {"Authorization": f"Bearer {response.json()['access_token']}"}

@@ -272,7 +272,8 @@ class _InternalListener(Probe):
 def test_embedded_infrastructure_carries_each_components_account(database_url, tmp_path):
     from homecare.infra import resolve
 
-    settings = Settings(database_url=database_url, embedded_broker="mosquitto", data_dir=str(tmp_path))
+    # mqtt_url empty on purpose: this is the embedded path, even where CI configures a broker.
+    settings = Settings(database_url=database_url, mqtt_url="", embedded_broker="mosquitto", data_dir=str(tmp_path))
     infra = resolve(settings, broker_auth=True)
     try:
         resolved = infra.settings

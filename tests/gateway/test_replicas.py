@@ -40,6 +40,8 @@ class GatewayProcess:
             "HOMECARE_DATABASE_URL": database_url, "HOMECARE_MQTT_URL": broker_url,
             "HOMECARE_INSTANCE": instance, "HOMECARE_HTTP_PORT": str(self.port),
             "HOMECARE_MQTT_SHARED_SUBSCRIPTIONS": os.environ.get("HOMECARE_MQTT_SHARED_SUBSCRIPTIONS", "true"),
+            # This test's share groups: a long-lived broker keeps dead sessions in the plain ones.
+            "HOMECARE_MQTT_SHARE_NAMESPACE": os.environ.get("HOMECARE_MQTT_SHARE_NAMESPACE", ""),
             "HOMECARE_GATEWAY_FLUSH_INTERVAL_S": "0.2", "HOMECARE_GATEWAY_SWEEP_INTERVAL_S": "1",
             "HOMECARE_GATEWAY_ANNOUNCE_RETRY_S": "2",
             # room for the backlog a restart leaves (flood control has tests of its own)

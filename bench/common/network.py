@@ -31,7 +31,8 @@ ADMIN = "bench-admin"
 class BenchNetwork:
     """Infra + platform + population, reusing what an earlier run left in `data_dir`."""
 
-    def __init__(self, data_dir: Path, scenario: Scenario, broker_auth: bool = True):
+    def __init__(self, data_dir: Path, scenario: Scenario, broker_auth: bool = True,
+                 platform_env: dict[str, str] | None = None):
         self.data_dir, self.scenario = data_dir, scenario
         self.infra = Infra(data_dir, broker_auth=broker_auth)
         self.platform: Platform | None = None
@@ -40,6 +41,7 @@ class BenchNetwork:
         self.meta: dict[str, Any] = {}
         self.roster: Roster | None = None
         self.provision_s: float | None = None
+        self.platform_env = platform_env or {}
 
     # -- setup ----------------------------------------------------------------------------------
 
@@ -58,6 +60,7 @@ class BenchNetwork:
             create_user(conn, ADMIN, self.meta["admin_password"], Role.ADMIN)
         self.platform = Platform(
             self.infra.database_url, self.infra.broker_url, self.data_dir / "logs", self.infra.accounts,
+            env=self.platform_env,
         )
         self.platform.start_all()
         self._population()

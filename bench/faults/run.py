@@ -38,6 +38,7 @@ class FaultOptions:
     faults: tuple[str, ...] = FAULTS
     press_rate: float = 30.0
     drain_quiet_s: float = 10.0  # at the end: the broker's backlog unchanged this long
+    shared_subscriptions: bool = True  # the services' $share/... subscriptions (the default deployment)
     data_dir: Path | None = None
     scenario: Path = ROOT / "devices/simulator/scenarios/bench-load.yaml"
 
@@ -62,7 +63,8 @@ def scenario_for(options: FaultOptions) -> Scenario:
 def run(options: FaultOptions) -> dict[str, Any]:
     scenario = scenario_for(options)
     data_dir = options.data_dir or ROOT / "bench/.data" / f"net-{scenario.homes * 2}"
-    net = BenchNetwork(data_dir, scenario)
+    env = {} if options.shared_subscriptions else {"HOMECARE_MQTT_SHARED_SUBSCRIPTIONS": "false"}
+    net = BenchNetwork(data_dir, scenario, platform_env=env)
     sim = stats = probe = None
     out: dict[str, Any] = {
         "options": {**options.__dict__, "scenario": str(options.scenario), "data_dir": str(data_dir)},
@@ -86,7 +88,11 @@ def run(options: FaultOptions) -> dict[str, Any]:
         out["other_load"] = machine.other_load(machine.our_pids() | set(net.infra.postgres_pids()))
         results = []
         for name in options.faults:
-            results.append(_fault(name, net, sim, stats, probe, devices, options))
+            try:
+                results.append(_fault(name, net, sim, stats, probe, devices, options))
+            except Exception as exc:  # the other faults and the accounting still stand
+                log.exception("fault %s could not be carried out", name)
+                results.append(FaultResult(name, time.time(), "failed", recovery={"error": repr(exc)}))
             log.info("%s: recovered in %ss; settling %ss", name, results[-1].recovery_s, options.settle_s)
             time.sleep(options.settle_s)
         report = sim.finish()

@@ -14,7 +14,6 @@ a compressed day; that is inherent in running faster than real time.
 from __future__ import annotations
 
 import math
-import random
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -56,7 +55,7 @@ class BedBehaviour(CommandHandling):
         self.fw = fw
         self.report_interval_s = report_interval_s
         self.sample_interval_s = sample_interval_s
-        self.rng = random.Random(f"bed:{seed}:{resident.index}")
+        self.rng = messages.DeviceRandom(f"bed:{seed}:{resident.index}")
         self._plan_seed = f"{seed}:{resident.index}"
         self._rssi = -self.rng.randint(45, 75)
         self._plans: dict[Any, NightPlan] = {}

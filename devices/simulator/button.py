@@ -5,7 +5,6 @@ resident whose request is not assigned after a while presses again."""
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -70,7 +69,7 @@ class ButtonBehaviour(CommandHandling):
         self.resident = resident
         self.fw = fw
         self.factor = press_rate_factor * resident.need
-        self.rng = random.Random(f"button:{seed}:{resident.index}")
+        self.rng = messages.DeviceRandom(f"button:{seed}:{resident.index}")
         self.battery = resident.battery
         self._rssi = -self.rng.randint(50, 80)
         self._tick_s = tick_s

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,9 +73,21 @@ def fits(payload: dict[str, Any]) -> bool:
     return len(encode(payload)) <= MAX_PAYLOAD_BYTES
 
 
+class DeviceRandom(random.Random):
+    """A device's seeded generator; event ids drawn from it are salted per instance.
+
+    Event ids must never repeat, also across runs of the same seeded population: the platform
+    takes a repeated (device, event_id) for a redelivery and drops it. The behaviour a seed
+    gives stays the same (the salt does not touch the draws)."""
+
+    def __init__(self, seed: object) -> None:
+        super().__init__(seed)
+        self.salt = secrets.randbits(128)
+
+
 def event_id(rng: random.Random) -> str:
-    """A UUID4 drawn from the device's own generator, so a seeded run repeats exactly."""
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    """A UUID4 from the device's own generator, salted per device instance (see DeviceRandom)."""
+    return str(uuid.UUID(int=rng.getrandbits(128) ^ getattr(rng, "salt", 0), version=4))
 
 
 def event(rng: random.Random, ts: datetime, type_: str, **fields: Any) -> Outgoing:

@@ -89,7 +89,7 @@ class Misbehaving:
             raise ValueError(f"a {inner.kind.value} cannot have the fault {fault.value}")
         self.inner, self.fault, self.config = inner, fault, config
         self.device_id, self.kind = inner.device_id, inner.kind
-        self.rng = random.Random(f"misbehave:{seed}:{inner.device_id}")
+        self.rng = messages.DeviceRandom(f"misbehave:{seed}:{inner.device_id}")
         self.skew = timedelta(seconds=self.rng.choice(config.skews_s)) if fault is Fault.CLOCK_SKEW else timedelta(0)
         after = config.silent_after_s if fault is Fault.SILENT else config.stuck_after_s
         self.after_s = self.rng.uniform(*after)

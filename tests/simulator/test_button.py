@@ -130,3 +130,18 @@ def test_battery_drains_and_low_battery_is_told_once():
     assert check_contract(low[0]).battery < 0.2
     statuses = [s.out for s in sent if s.out.channel is DeviceChannel.STATUS]
     assert [s.payload["battery"] for s in statuses] == [0.2]  # a new status when the level shown changes
+
+
+def test_a_rerun_of_the_same_seed_presses_alike_but_never_repeats_an_event_id():
+    """The platform drops a repeated (device, event_id) as a redelivery: a second run of the same
+    roster must send new ids, while the seed still decides when and what is pressed."""
+    plan = residents(1, seed=8)[0]
+    runs = []
+    for _ in range(2):
+        button = ButtonBehaviour("btn-rerun-000", plan, 8, press_rate_factor=30.0)
+        sent = [s.out.payload for s in run(button, START.replace(hour=7), 6, speed=600.0)]
+        runs.append([p for p in sent if p.get("type") == "button.pressed"])
+    first, second = runs
+    assert len(first) >= 3
+    assert [p["service"] for p in first] == [p["service"] for p in second]
+    assert not {p["event_id"] for p in first} & {p["event_id"] for p in second}

@@ -53,7 +53,7 @@ def compose(run: LoadRun, notes: list[str] | None = None) -> dict[str, Any]:
                              "sending, then resumed; samples durable per second (telemetry's stored counter, "
                              "after commit) while the backlog drains, least-squares slope",
             "bare_pipe_samples_per_s": "the same for the bare pipe (one paho subscriber COPYing every telemetry "
-                                       "payload into an index-less table, ack after commit, no validation)",
+                                       "payload into an index-less table, acknowledged on receipt, no validation)",
             "press_to_ack": "at the device: from sending button.pressed to the request.acknowledged (or, for a "
                             "repeat press on an assigned request, request.assigned) that answers it; presses "
                             "in the steady window only",

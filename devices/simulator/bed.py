@@ -62,6 +62,7 @@ class BedBehaviour(CommandHandling):
         self._events: dict[date, list[tuple[datetime, str, dict[str, Any]]]] = {}
         self._last_sim: datetime | None = None
         self._last_report: datetime | None = None
+        self._last_sample: datetime | None = None  # wall time of the last sampling instant
         self._last_ms = 0
         self._pending: list[dict[str, Any]] = []
         self._hr_drift = 0.0
@@ -76,9 +77,14 @@ class BedBehaviour(CommandHandling):
         return float(self.sample_interval_s)
 
     def tick(self, moment: Moment) -> list[Outgoing]:
-        """Events since the last tick, one sample, and a batch when the report is due."""
+        """Events since the last tick, the samples due, and a batch when the report is due.
+
+        A bed samples on its own clock: a tick that comes late (a busy simulator) takes the
+        samples it missed, stamped when they were due, so the data rate does not depend on
+        how punctual the simulator is."""
         out = self.events_until(moment)
-        self._pending.append(self.sample(moment))
+        for at in self._due(moment):
+            self._pending.append(self.sample(at))
         del self._pending[:-MAX_PENDING]
         if self._last_report is None:  # a random phase, so a fleet's reports do not come in waves
             self._last_report = moment.wall - timedelta(seconds=self.rng.uniform(0, self.report_interval_s))
@@ -87,10 +93,26 @@ class BedBehaviour(CommandHandling):
             out.extend(self.take_batches())
         return out
 
+    def _due(self, moment: Moment) -> list[Moment]:
+        """The sampling instants up to `moment`: one per interval since the last one taken."""
+        step = timedelta(seconds=self.sample_interval_s)
+        last = self._last_sample
+        if last is None or moment.wall - last > step * MAX_PENDING:
+            self._last_sample = moment.wall
+            return [moment]
+        due = []
+        at = last + step
+        while at <= moment.wall + step / 2:  # half a step early is on time (tick jitter)
+            wall = min(at, moment.wall)
+            due.append(Moment(moment.sim - (moment.wall - wall) * moment.speed, wall, moment.speed))
+            self._last_sample = at
+            at += step
+        return due
+
     def power_restored(self) -> None:
         """Booted after a power cut: nothing was sampled or noticed while off."""
         self._pending = []
-        self._last_sim = self._last_report = None
+        self._last_sim = self._last_report = self._last_sample = None
 
     def apply(self, command: Any, moment: Moment) -> list[Outgoing]:
         if isinstance(command, Config):

@@ -170,3 +170,15 @@ def test_wall_of_never_runs_ahead():
     moment = Moment(START, datetime.now(SHANGHAI), 120.0)
     assert moment.wall_of(START + timedelta(hours=1)) == moment.wall
     assert moment.wall - moment.wall_of(START - timedelta(minutes=2)) == timedelta(seconds=1)
+
+
+def test_a_late_simulator_still_gets_a_sample_a_second():
+    """Ticks three seconds apart (a busy simulator): the bed takes the samples it missed."""
+    plan = residents(1, seed=11)[0]
+    bed = BedBehaviour("bed-late-000", plan, 11, SHANGHAI)
+    sent = run(bed, START, 10, speed=60, real_step_s=3.0)  # ten real minutes
+    stamps = [parse_ts(x["ts"]) for s in sent if s.out.channel is DeviceChannel.TELEMETRY
+              for x in s.out.payload["samples"]]
+    assert len(stamps) >= 500
+    gaps = {round((b - a).total_seconds(), 1) for a, b in zip(stamps, stamps[1:], strict=False)}
+    assert gaps == {1.0}

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from services.telemetry.alerts import actions
 from tests.support import unique
 
@@ -55,10 +57,11 @@ def test_the_sustained_window_survives_a_restart(pool):
     assert found["rule"] == "respiration_rate_range" and "above 30" in found["summary"]
 
 
-def test_late_samples_that_close_a_gap_complete_a_sustained_run(pool):
+@pytest.mark.parametrize("second", [0, 20, 45])  # where the run starts in its minute matters to the window
+def test_late_samples_that_close_a_gap_complete_a_sustained_run(pool, second):
     analyser = worker(pool)
     bed, resident = unique("bed"), unique("res")
-    start = recent_start()
+    start = recent_start().replace(second=second)
     run = vitals_samples(start, 150, heart_rate=35)
     _stream(pool, bed, resident, run[:50] + run[100:], analyser)  # 50 s missing: wider than 30 s
     assert alerts_of(pool, resident) == []

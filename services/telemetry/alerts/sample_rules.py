@@ -58,16 +58,17 @@ def evaluate(conn: psycopg.Connection, touched: list[Touched], defaults: RuleLim
     return changed
 
 
-def _windows(touched: list[Touched], before: dict[str, timedelta]) -> tuple[list, list, list]:
+def _windows(touched: list[Touched], reach: dict[str, timedelta]) -> tuple[list, list, list]:
+    # Both ways: late samples can close a gap and join a run stored before them to one after them.
     return (
         [t.device_id for t in touched],
-        [t.first - before[t.device_id] for t in touched],
-        [t.last + MINUTE for t in touched],
+        [t.first - reach[t.device_id] for t in touched],
+        [t.last + MINUTE + reach[t.device_id] for t in touched],
     )
 
 
 def _vitals(conn: psycopg.Connection, touched: list[Touched], limit_of: dict[str, RuleLimits]) -> list[str]:
-    # Back far enough to see a whole sustained run ending in the first touched minute.
+    # Far enough to see a whole sustained run that ends (or starts) in a touched minute.
     before = {d: timedelta(seconds=lim.sustain_s + lim.max_gap_s) for d, lim in limit_of.items()}
     groups: dict[tuple[str, str], list[Sample]] = defaultdict(list)
     with conn.cursor(row_factory=dict_row) as cur:

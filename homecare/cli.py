@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--provision-only", action="store_true", help="provision (and save --roster), then exit")
     p.add_argument("--shard", help="i/n: run every n-th home starting at i (processes share a --roster)")
     p.add_argument("--no-providers", action="store_true", help="run devices only (shard 0 runs providers)")
+    p.add_argument("--no-devices", action="store_true", help="run the providers only")
     p.add_argument("--interval", type=float, help="seconds between progress updates (default 2)")
     p.add_argument("--report", help="write the final counters and press latencies here (JSON)")
     p.add_argument("--ledger", help="write what the broker accepted per device here (JSON)")

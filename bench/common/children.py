@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -16,7 +17,7 @@ class JsonLinesChild:
     """Runs a command; keeps every JSON line it prints (newest in `latest`)."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path, cwd: Path,
-                 stdin_text: str | None = None):
+                 stdin_text: str | None = None, nice: int = 0):
         self.name = name
         self.rows: list[dict[str, Any]] = []
         self._lock = threading.Lock()
@@ -24,6 +25,7 @@ class JsonLinesChild:
         self.proc = subprocess.Popen(
             argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=self._log,
             stdin=subprocess.PIPE if stdin_text is not None else subprocess.DEVNULL, text=True,
+            preexec_fn=(lambda: _renice(nice)) if nice else None,
         )
         if stdin_text is not None:
             assert self.proc.stdin is not None
@@ -84,3 +86,11 @@ class JsonLinesChild:
         self._reader.join(5)
         self._log.close()
         return code
+
+
+def _renice(nice: int) -> None:
+    """In the child before exec: a raised priority needs root; without it, run at the usual one."""
+    try:
+        os.nice(nice)
+    except OSError:
+        pass

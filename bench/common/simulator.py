@@ -17,13 +17,17 @@ from devices.simulator import Scenario
 from .children import JsonLinesChild
 from .platform import ROOT
 
+# The devices are not part of the system under test: on a shared machine they get the CPU first,
+# so the load they offer does not shrink when the platform is busy (real devices have their own).
+DEVICES_NICE = -10
+
 
 class SimulatorProcess(JsonLinesChild):
     """`python -m homecare.cli simulate` with a roster, a report and optionally a ledger."""
 
     def __init__(self, scenario: Scenario, work_dir: Path, roster: Path, broker_url: str, api_url: str,
                  admin: tuple[str, str], *, ledger: bool = False, name: str = "simulator",
-                 extra: list[str] | None = None):
+                 extra: list[str] | None = None, nice: int = 0):
         work_dir.mkdir(parents=True, exist_ok=True)
         scenario_file = work_dir / f"{name}-scenario.yaml"
         scenario_file.write_text(yaml.safe_dump(json.loads(scenario.model_dump_json()), sort_keys=False))
@@ -40,7 +44,7 @@ class SimulatorProcess(JsonLinesChild):
         env = {k: v for k, v in os.environ.items() if not k.startswith("HOMECARE_")}
         env.update({"HOMECARE_MQTT_URL": broker_url, "HOMECARE_LOG_JSON": "true",
                     "HOMECARE_LOG_LEVEL": os.environ.get("BENCH_SIMULATOR_LOG_LEVEL", "WARNING")})
-        super().__init__(name, argv, env, work_dir / f"{name}.log", ROOT, stdin_text=admin[1] + "\n")
+        super().__init__(name, argv, env, work_dir / f"{name}.log", ROOT, stdin_text=admin[1] + "\n", nice=nice)
 
     def finish(self, timeout: float = 120.0) -> dict[str, Any]:
         """Ctrl-C (the devices power off cleanly), wait, and return the final report."""
@@ -53,3 +57,13 @@ class SimulatorProcess(JsonLinesChild):
         if self.ledger_path is None or not self.ledger_path.exists():
             raise RuntimeError("no ledger was written")
         return json.loads(self.ledger_path.read_text())
+
+
+def start_city(scenario: Scenario, work_dir: Path, roster: Path, broker_url: str, api_url: str,
+               admin: tuple[str, str], *, ledger: bool = False) -> tuple[SimulatorProcess, SimulatorProcess]:
+    """The devices (one process, ahead of the platform for the CPU) and the providers (another)."""
+    devices = SimulatorProcess(scenario, work_dir, roster, broker_url, api_url, admin, ledger=ledger,
+                               extra=["--no-providers"], nice=DEVICES_NICE)
+    crew = SimulatorProcess(scenario, work_dir, roster, broker_url, api_url, admin, name="providers",
+                            extra=["--no-devices"])
+    return devices, crew

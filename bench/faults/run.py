@@ -19,7 +19,7 @@ from ..common import machine
 from ..common.broker_stats import STORED, BrokerStats
 from ..common.network import BenchNetwork
 from ..common.platform import ROOT
-from ..common.simulator import SimulatorProcess
+from ..common.simulator import start_city
 from .accounting import Windows, account
 from .probe import ProbeButton
 
@@ -65,7 +65,7 @@ def run(options: FaultOptions) -> dict[str, Any]:
     data_dir = options.data_dir or ROOT / "bench/.data" / f"net-{scenario.homes * 2}"
     env = {} if options.shared_subscriptions else {"HOMECARE_MQTT_SHARED_SUBSCRIPTIONS": "false"}
     net = BenchNetwork(data_dir, scenario, platform_env=env)
-    sim = stats = probe = None
+    sim = crew = stats = probe = None
     out: dict[str, Any] = {
         "options": {**options.__dict__, "scenario": str(options.scenario), "data_dir": str(data_dir)},
     }
@@ -78,7 +78,7 @@ def run(options: FaultOptions) -> dict[str, Any]:
         stats = BrokerStats(net.observer_url)
         probe = ProbeButton(net.infra.broker_url, net.meta["probe"]["id"], net.meta["probe"]["secret"])
         run_start = time.time()
-        sim = SimulatorProcess(scenario, data_dir / "run", net.roster_path, net.infra.broker_url,
+        sim, crew = start_city(scenario, data_dir / "run", net.roster_path, net.infra.broker_url,
                                platform.api_url, net.admin, ledger=True)
         devices = len(net.roster.devices())
         sim.wait_for(lambda r: r.get("devices_connected", 0) >= devices, devices / scenario.connect_rate + 120,
@@ -98,6 +98,8 @@ def run(options: FaultOptions) -> dict[str, Any]:
         report = sim.finish()
         ledger = sim.ledger()
         sim = None
+        crew.finish()
+        crew = None
         _drain(stats, options.drain_quiet_s)
         windows = Windows(run_start, [(r.name, r.injected_at) for r in results])
         log.info("accounting: every accepted sample and press against what was stored and processed")
@@ -110,8 +112,9 @@ def run(options: FaultOptions) -> dict[str, Any]:
             "presses_unanswered", "errors_received", "requests_completed")}
         return out
     finally:
-        if sim is not None:
-            sim.stop()
+        for child in (sim, crew):
+            if child is not None:
+                child.stop()
         for closable in (probe, stats):
             if closable is not None:
                 closable.close()

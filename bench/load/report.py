@@ -83,10 +83,14 @@ def compose(run: LoadRun, notes: list[str] | None = None) -> dict[str, Any]:
             "broker_stored_messages_series": run.broker_series,
             "at_end": run.end,
         },
-        "simulator": {k: stats.get(k) for k in (
-            "messages_sent", "samples_sent", "presses", "acks_sent", "errors_received", "connect_failures",
-            "disconnects", "devices_misbehaving", "commands_received", "offers_seen", "offers_accepted",
-            "requests_completed", "presses_unanswered")},
+        "simulator": {
+            **{k: stats.get(k) for k in (
+                "messages_sent", "samples_sent", "presses", "acks_sent", "errors_received", "connect_failures",
+                "disconnects", "devices_misbehaving", "commands_received", "presses_unanswered")},
+            **{k: run.crew_report.get("stats", {}).get(k) for k in (
+                "offers_seen", "offers_accepted", "offers_declined", "requests_arrived", "requests_completed",
+                "provider_errors")},
+        },
         "setup": {"connect_s": run.connect_s, "platform_caught_up_after_connect_s": run.settle_s,
                   "provision_s": run.provision_s,
                   "scenario": run.scenario.model_dump(mode="json"), "options": _options(run)},

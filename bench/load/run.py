@@ -20,7 +20,7 @@ from ..common.children import JsonLinesChild
 from ..common.metrics import by_label, total
 from ..common.network import BenchNetwork
 from ..common.platform import ROOT
-from ..common.simulator import SimulatorProcess
+from ..common.simulator import start_city
 from .drain import Drain, measure_drain
 from .requests import press_to_offer
 
@@ -38,7 +38,7 @@ class LoadOptions:
     misbehaving: float = 0.02
     broker_auth: bool = True
     between_s: float = 10.0  # quiet between the two drains
-    settle_timeout_s: float = 600.0
+    settle_timeout_s: float = 180.0
     settle_s: float = 15.0  # before the end state is read
     data_dir: Path | None = None
     scenario: Path = ROOT / "devices/simulator/scenarios/bench-load.yaml"
@@ -62,6 +62,7 @@ class LoadRun:
     offers: dict[str, Any] = field(default_factory=dict)
     end: dict[str, Any] = field(default_factory=dict)
     sim_report: dict[str, Any] = field(default_factory=dict)
+    crew_report: dict[str, Any] = field(default_factory=dict)
     gateway_metrics: dict[str, Any] = field(default_factory=dict)
     provision_s: float | None = None
 
@@ -81,7 +82,7 @@ def run(options: LoadOptions) -> LoadRun:
     data_dir = options.data_dir or ROOT / "bench/.data" / f"net-{scenario.homes * 2}"
     result = LoadRun(options, scenario)
     net = BenchNetwork(data_dir, scenario, broker_auth=options.broker_auth)
-    sim = bare = stats = None
+    sim = crew = bare = stats = None
     try:
         log.info("starting the network in %s", data_dir)
         net.start()
@@ -95,7 +96,7 @@ def run(options: LoadOptions) -> LoadRun:
             _plain_env(), data_dir / "logs" / "bare-pipe.log", ROOT,
         )
         bare.wait_for(lambda r: "samples" in r, 60, "the bare pipe subscribed")
-        sim = SimulatorProcess(scenario, data_dir / "run", net.roster_path, net.infra.broker_url, platform.api_url,
+        sim, crew = start_city(scenario, data_dir / "run", net.roster_path, net.infra.broker_url, platform.api_url,
                                net.admin)
         started = time.monotonic()
         devices = len(net.roster.devices())
@@ -109,7 +110,7 @@ def run(options: LoadOptions) -> LoadRun:
         log.info("platform caught up after %ss; warming up %ss", result.settle_s, options.warmup_s)
         time.sleep(options.warmup_s)
         result.other_load = machine.other_load(machine.our_pids() | set(net.infra.postgres_pids()))
-        _steady_window(result, net, sim, bare, stats)
+        _steady_window(result, net, sim, crew, bare, stats)
         if options.backlog_s > 0:
             offered = lambda: int(sim.latest.get("samples_sent", 0))  # noqa: E731
             log.info("bare pipe: paused %ss, then draining", options.backlog_s)
@@ -129,6 +130,8 @@ def run(options: LoadOptions) -> LoadRun:
         result.gateway_metrics = _gateway_figures(platform.metrics("gateway"), platform.metrics("telemetry"))
         result.sim_report = sim.finish()
         sim = None
+        result.crew_report = crew.finish()
+        crew = None
         try:
             result.offers = press_to_offer(platform.api_url, net.admin, result.window["t0"], result.window["t1"],
                                            result.sim_report.get("press_sent_at", {}))
@@ -137,7 +140,7 @@ def run(options: LoadOptions) -> LoadRun:
             result.offers = {"error": f"{type(exc).__name__}: {exc}"}
         return result
     finally:
-        for child in (sim, bare):
+        for child in (sim, crew, bare):
             if child is not None:
                 child.stop()
         if stats is not None:
@@ -167,9 +170,9 @@ def _stored(platform) -> int | None:
     return int(total(metrics, STORED)) if metrics else None
 
 
-def _steady_window(result: LoadRun, net: BenchNetwork, sim, bare, stats: BrokerStats) -> None:
+def _steady_window(result: LoadRun, net: BenchNetwork, sim, crew, bare, stats: BrokerStats) -> None:
     platform = net.platform
-    groups = _cpu_groups(net, sim, bare)
+    groups = _cpu_groups(net, sim, crew, bare)
     meter = machine.CpuMeter()
     t0 = time.time()
     before = {"sim": sim.latest, "bare": bare.latest, "stored": _stored(platform), "broker": stats.snapshot()}
@@ -187,10 +190,11 @@ def _steady_window(result: LoadRun, net: BenchNetwork, sim, bare, stats: BrokerS
     result.window = {"t0": t0, "t1": t1, "before": before, "after": after, "lag_max_ms": lag_max}
 
 
-def _cpu_groups(net: BenchNetwork, sim, bare) -> dict[str, list[int]]:
+def _cpu_groups(net: BenchNetwork, sim, crew, bare) -> dict[str, list[int]]:
     platform = net.platform
     groups = {name: [platform.pid(name)] for name in ("gateway", "telemetry", "dispatch", "console")}
-    groups["simulator"] = [sim.proc.pid]
+    groups["simulator_devices"] = [sim.proc.pid]
+    groups["simulator_providers"] = [crew.proc.pid]
     groups["bare_pipe"] = [bare.proc.pid]
     if net.infra.broker_pid:
         groups["mosquitto"] = [net.infra.broker_pid]

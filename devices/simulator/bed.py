@@ -47,6 +47,7 @@ class BedBehaviour(CommandHandling):
         fw: str = "2.3.1",
         report_interval_s: int = 10,
         sample_interval_s: int = 1,
+        epoch_ms: bool = False,
     ):
         super().__init__()
         self.device_id = device_id
@@ -55,6 +56,7 @@ class BedBehaviour(CommandHandling):
         self.fw = fw
         self.report_interval_s = report_interval_s
         self.sample_interval_s = sample_interval_s
+        self.epoch_ms = epoch_ms  # `ts` as integer milliseconds (mqtt-v1 takes both forms)
         self.rng = messages.DeviceRandom(f"bed:{seed}:{resident.index}")
         self._plan_seed = f"{seed}:{resident.index}"
         self._rssi = -self.rng.randint(45, 75)
@@ -175,7 +177,7 @@ class BedBehaviour(CommandHandling):
         span = plan.span_at(t)
         ms = max(int(moment.wall.timestamp() * 1000), self._last_ms + 1)
         self._last_ms = ms
-        ts = format_ts(datetime.fromtimestamp(ms / 1000, moment.wall.tzinfo))
+        ts: str | int = ms if self.epoch_ms else format_ts(datetime.fromtimestamp(ms / 1000, moment.wall.tzinfo))
         self._hr_drift = 0.98 * self._hr_drift + self.rng.gauss(0, 0.6)
         self._rr_drift = 0.98 * self._rr_drift + self.rng.gauss(0, 0.2)
         if span is None:
@@ -213,11 +215,15 @@ class BedBehaviour(CommandHandling):
         return [Outgoing(DeviceChannel.TELEMETRY, {"samples": chunk}) for chunk in _chunks(pending)]
 
 
+SURELY_FITS = 200  # samples: under 64 KiB whatever their values (a sample is < 130 bytes)
+
+
 def _chunks(samples: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     out = []
     for i in range(0, len(samples), MAX_BATCH):
         chunk = samples[i:i + MAX_BATCH]
-        while not messages.fits({"samples": chunk}):  # only a batch near 600 samples comes close
+        # Only a batch near 600 samples comes close; a short one is not encoded twice to know.
+        while len(chunk) > SURELY_FITS and not messages.fits({"samples": chunk}):
             half = len(chunk) // 2
             out.append(chunk[:half])
             chunk = chunk[half:]

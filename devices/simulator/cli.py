@@ -43,9 +43,13 @@ def run_simulate(settings: Settings, args: Any, password: str) -> int:
               " then give every shard the same --roster FILE", file=sys.stderr)
         return 2
     providers = False if getattr(args, "no_providers", False) else None
+    devices = not getattr(args, "no_devices", False)
+    if not devices and providers is None:
+        providers = True  # a crew-only process
     sim = Simulation(
         args.api_url, settings.mqtt_url, scenario, args.admin_user, password,
         roster=roster, shard=shard, ledger=bool(getattr(args, "ledger", None)), providers=providers,
+        devices=devices,
     )
     if roster is None:
         try:

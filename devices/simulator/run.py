@@ -52,12 +52,14 @@ class Simulation:
         shard: Shard | None = None,
         ledger: bool = False,
         providers: bool | None = None,
+        devices: bool = True,
     ):
         self.api_url, self.broker_url, self.scenario = api_url, broker_url, scenario
         self._admin = (admin_username, admin_password)
         self.roster = roster
         self.shard = shard or Shard(0, 1)
         self.run_providers = self.shard.index == 0 if providers is None else providers
+        self.run_devices = devices
         self.ledger = Ledger() if ledger else None
         self.faults: dict[str, str] = {}
         self._device_count = 0
@@ -119,6 +121,8 @@ class Simulation:
 
     def _devices(self, roster: Roster) -> list[DeviceSpec]:
         s = self.scenario
+        if not self.run_devices:
+            return []
         homes = [h for h in roster.residents if self.shard.owns(h.index)]
         # Drawn over the whole population, so every shard agrees on who misbehaves.
         everyone = [(d.id, d.kind) for d in roster.devices()]
@@ -129,6 +133,7 @@ class Simulation:
             bed = BedBehaviour(
                 home.bed.id, plan, s.seed, s.tz(), fw=s.bed_fw,
                 report_interval_s=s.report_interval_s, sample_interval_s=s.sample_interval_s,
+                epoch_ms=s.bed_timestamps == "ms",
             )
             button = ButtonBehaviour(
                 home.button.id, plan, s.seed, press_rate_factor=s.press_rate, fw=s.button_fw,

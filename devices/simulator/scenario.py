@@ -113,6 +113,7 @@ class Scenario(BaseModel):
     power_cuts: list[PowerCut] = Field(default_factory=list)
     run_tag: str | None = Field(None, description="makes device ids and logins unique; random when None")
     bed_fw: str = "2.3.1"
+    bed_timestamps: str = Field("rfc3339", pattern="^(rfc3339|ms)$", description="a bed's `ts` form")
     button_fw: str = "1.4.2"
     provider: ProviderConduct = Field(default_factory=ProviderConduct)
 

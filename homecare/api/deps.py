@@ -39,11 +39,7 @@ def get_conn(pool: Annotated[ConnectionPool, Depends(get_pool)]) -> Iterator[psy
 DbConn = Annotated[psycopg.Connection, Depends(get_conn, scope="function")]
 
 
-def current_user(
-    request: Request,
-    pool: Annotated[ConnectionPool, Depends(get_pool)],
-    token: Annotated[str | None, Depends(_bearer)],
-) -> User:
+def current_user(request: Request, conn: DbConn, token: Annotated[str | None, Depends(_bearer)]) -> User:
     """The user of the bearer token, or of the console session cookie; 401 otherwise, and 403
     for a cookie-signed unsafe request without a valid CSRF token."""
     from_cookie = not token
@@ -52,9 +48,10 @@ def current_user(
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "not signed in", headers={"WWW-Authenticate": "Bearer"}
         )
+    # The request's own connection (FastAPI hands the same one to the route): a request that held
+    # two pooled connections at once deadlocked the pool under concurrent load.
     try:
-        with pool.connection() as conn:
-            user = user_for_token(conn, token)
+        user = user_for_token(conn, token)
     except AuthError as exc:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -80,6 +81,7 @@ class MqttLink:
         # PUBACKs that arrived before publish() registered their callback: mid -> sequence.
         self._early: dict[int, int] = {}
         self._seq = 0
+        self._held: deque[tuple] = deque()  # publishes paho had no room for, oldest first
         self._lock = threading.RLock()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -139,7 +141,32 @@ class MqttLink:
         retain: bool = False,
         on_done: Callable[[], None] | None = None,
     ) -> mqtt.MQTTMessageInfo:
-        """Publish; `on_done` runs once the broker has it (PUBACK for QoS 1, sent for QoS 0)."""
+        """Publish; `on_done` runs once the broker has it (PUBACK for QoS 1, sent for QoS 0).
+
+        paho gives up (rc=15) when all 65,535 message ids are taken by unacknowledged messages;
+        such a publish is held here and sent as acknowledgements free ids, in order, so its
+        `on_done` still runs (a dropped callback left a device message un-acked forever). The info
+        returned for a held message has rc=MQTT_ERR_QUEUE_SIZE: wait on `on_done`, not on it."""
+        with self._lock:
+            if self._held:  # behind what is already waiting, to keep the order
+                self._held.append((topic, payload, qos, retain, on_done))
+                return _held_info()
+        info = self._send(topic, payload, qos, retain, on_done)
+        if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+            with self._lock:
+                self._held.appendleft((topic, payload, qos, retain, on_done))
+                if len(self._held) == 1:
+                    log.warning("%s: paho's queue is full; holding publishes until the broker catches up",
+                                self.client_id)
+        return info
+
+    @property
+    def held(self) -> int:
+        """Publishes waiting for paho to have room (a measure of backlog)."""
+        return len(self._held)
+
+    def _send(self, topic: str, payload: bytes | str, qos: int, retain: bool,
+              on_done: Callable[[], None] | None) -> mqtt.MQTTMessageInfo:
         # paho calls on_publish while holding its own message lock, which client.publish takes
         # too: holding self._lock across client.publish would deadlock against a PUBACK. So the
         # PUBACK may come first; _on_publish then leaves the mid in _early for us to find.
@@ -147,7 +174,7 @@ class MqttLink:
             self._seq += 1
             started = self._seq
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
-        if on_done is None:
+        if on_done is None or info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
             return info
         queued = info.rc == mqtt.MQTT_ERR_NO_CONN and qos > 0  # paho sends it on reconnect
         if info.rc != mqtt.MQTT_ERR_SUCCESS and not queued:
@@ -160,6 +187,18 @@ class MqttLink:
                 return info
         self._run(on_done)
         return info
+
+    def _release_held(self) -> None:
+        """An id was freed: send what was held, until paho is full again."""
+        while True:
+            with self._lock:
+                if not self._held:
+                    return
+                item = self._held.popleft()
+            if self._send(*item).rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                with self._lock:
+                    self._held.appendleft(item)
+                return
 
     def ack(self, message: mqtt.MQTTMessage) -> None:
         """Acknowledge a received message (manual-ack mode) now that its effect is durable."""
@@ -200,6 +239,8 @@ class MqttLink:
                     self._early = dict(keep)
         if done is not None:
             self._run(done)
+        if self._held:
+            self._release_held()
 
     def _run(self, done: Callable[[], None]) -> None:
         try:
@@ -218,6 +259,12 @@ class MqttLink:
                 )
 
         return guarded
+
+
+def _held_info() -> mqtt.MQTTMessageInfo:
+    info = mqtt.MQTTMessageInfo(0)
+    info.rc = mqtt.MQTT_ERR_QUEUE_SIZE
+    return info
 
 
 def _match_filter(topic_filter: str) -> str:

@@ -112,7 +112,9 @@ def test_command_delivery_joins_the_timeline(pool, start_dispatch, bus):
     state("sent", now + timedelta(seconds=2))  # late and out of order: not a step forward
     state("acknowledged", now + timedelta(seconds=1))  # a redelivery
     state("sent", now, cid="c-not-ours")  # e.g. a command telemetry sent
+    # The counter is the process's: a message of an earlier test can move it, so wait for ours too.
     wait_for(lambda: unknown._value.get() > before_unknown, what="the unknown command to be consumed")
+    wait_for(lambda: get_request(pool, request_id)["ack_shown_at"] is not None, what="the acknowledgement")
 
     request = get_request(pool, request_id)
     assert request["ack_shown_at"] == now + timedelta(seconds=1)

@@ -39,13 +39,17 @@ def resident_details(conn: psycopg.Connection, resident_id: str) -> dict[str, An
     }
 
 
-def http_app(title: str, pool, components: list[Component], with_residents: bool) -> FastAPI:
-    """One app for the given components, with health, metrics and auth."""
+def http_app(title: str, pool, components: list[Component], with_residents: bool,
+             running: list[Component] | None = None) -> FastAPI:
+    """One app for the given components, with health, metrics and auth. /readyz checks the
+    `running` ones (default: all): the console serves the routes of components it does not run,
+    and their broker links, never started here, are no reason to be unready."""
     checks = {"database": database_check(pool)}
-    routers = []
-    for component in components:
+    for component in components if running is None else running:
         for name, check in component.checks().items():
             checks[f"{component.name}.{name}"] = check
+    routers = []
+    for component in components:
         routers.extend(component.routers())
     if with_residents:
         routers.append(residents_router([resident_details]))

@@ -104,7 +104,7 @@ def _run_component(args) -> int:
     names = COMPONENTS if args.component == "console" else (args.component,)
     components = [assemble.build_component(n, settings, pool) for n in names]
     running = [c for c in components if c.name == args.component]
-    app = assemble.http_app(f"homecare {args.component}", pool, components, args.component == "console")
+    app = assemble.http_app(f"homecare {args.component}", pool, components, args.component == "console", running)
     server = HttpServer(app, settings.http_host, args.port or settings.http_port)
     try:
         for component in running:

@@ -1,0 +1,28 @@
+"""`homecare console` builds every component for its routes but runs only the console: /readyz
+checks what runs here (it was always 503, waiting on broker links nobody starts)."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from homecare import assemble
+from homecare.settings import Settings
+from tests.support import wait_for
+
+from .conftest import SECRET
+
+
+def test_the_console_alone_is_ready_when_its_listener_is_up(pool):
+    settings = Settings(secret_key=SECRET, environment="development")
+    components = [assemble.build_component(n, settings, pool) for n in assemble.BUILDERS]
+    console = next(c for c in components if c.name == "console")
+    app = assemble.http_app("homecare console", pool, components, True, [console])
+    with TestClient(app) as client:
+        before = client.get("/readyz")
+        assert before.status_code == 503 and before.json()["checks"]["console.listener"] is False
+        console.start()
+        try:
+            wait_for(lambda: client.get("/readyz").status_code == 200, timeout=15, what="the console ready")
+            assert set(client.get("/readyz").json()["checks"]) == {"database", "console.listener"}
+        finally:
+            console.stop()

@@ -62,3 +62,28 @@ class AckGate:
                 return False
             self._link.ack(receipt.message)
             return True
+
+
+class AckOrder:
+    """Acks windows in the order they were collected: a window committed early waits for the
+    ones before it (MQTT wants PUBACKs in the order the messages came)."""
+
+    def __init__(self, gate: AckGate):  # or anything with ack(receipt)
+        self._gate = gate
+        self._lock = threading.Lock()
+        self._next = 0  # ticket of the next window to collect
+        self._due = 0  # ticket of the next window to ack
+        self._done: dict[int, list[Receipt]] = {}
+
+    def ticket(self) -> int:
+        """Called with the collect lock held, so tickets follow arrival order."""
+        ticket, self._next = self._next, self._next + 1
+        return ticket
+
+    def done(self, ticket: int, receipts: list[Receipt]) -> None:
+        with self._lock:
+            self._done[ticket] = receipts
+            while self._due in self._done:
+                for receipt in self._done.pop(self._due):
+                    self._gate.ack(receipt)
+                self._due += 1

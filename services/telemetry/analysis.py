@@ -1,7 +1,11 @@
 """The analysis worker: after ingest commits (or every analysis_interval_s) it claims touched
 minutes, recomputes their rollups (plain PostgreSQL) and runs the sample rules; it also acts on
 due timers and, now and then, on ended nights. Replicas take turns through an advisory lock
-for the rollups (one writer); timers are claimed row by row (SKIP LOCKED)."""
+for the rollups (one writer); timers are claimed row by row (SKIP LOCKED).
+
+Claiming is a short transaction of its own, committed before the recompute and the rules, so
+ingest (which locks the markers it writes) never waits for them; the claims are deleted with the
+recompute, and a pass that fails or crashes leaves them for the next one."""
 
 from __future__ import annotations
 
@@ -24,7 +28,9 @@ from .settings import TelemetrySettings
 
 log = logging.getLogger(__name__)
 
-_LOCK = "SELECT pg_try_advisory_xact_lock(hashtext('telemetry.analysis'))"
+# Session-level: held across the claim's transaction and the recompute's.
+_LOCK = "SELECT pg_try_advisory_lock(hashtext('telemetry.analysis'))"
+_UNLOCK = "SELECT pg_advisory_unlock(hashtext('telemetry.analysis'))"
 
 
 class AnalysisWorker:
@@ -51,19 +57,27 @@ class AnalysisWorker:
         """Claim touched minutes until none are left (or another replica has the lock), recompute
         their rollups and run the sample rules; how many minutes were handled."""
         handled = 0
-        while True:
-            with self._pool.connection() as conn, conn.transaction():
-                if not _locked(conn):
-                    return handled
-                touched = rollups.claim_touched(conn, self._config.analysis_batch)
-                if not touched:
-                    return handled
-                minutes = sum(len(t.minutes) for t in touched)
-                if self._plain(conn):
-                    rollups.recompute(conn, touched)
-                self._rules(conn, touched)
-            handled += minutes
-            metrics.MINUTES_ANALYSED.inc(minutes)
+        with self._pool.connection() as conn:
+            locked = _locked(conn)
+            conn.commit()
+            if not locked:
+                return handled
+            try:
+                while True:
+                    with conn.transaction():
+                        touched = rollups.lease_touched(conn, self._config.analysis_batch)
+                    if not touched:
+                        return handled
+                    minutes = sum(len(t.minutes) for t in touched)
+                    with conn.transaction():
+                        if self._plain(conn):
+                            rollups.recompute(conn, touched)
+                        self._rules(conn, touched)
+                        rollups.release(conn, touched)
+                    handled += minutes
+                    metrics.MINUTES_ANALYSED.inc(minutes)
+            finally:
+                _unlock(conn)
 
     def timers_once(self, now: datetime | None = None) -> list[str]:
         """Act on due timers; ids of alerts raised."""
@@ -136,3 +150,16 @@ class AnalysisWorker:
 def _locked(conn: psycopg.Connection) -> bool:
     row = conn.execute(_LOCK).fetchone()
     return bool(row[0] if isinstance(row, tuple) else next(iter(row.values())))
+
+
+def _unlock(conn: psycopg.Connection) -> None:
+    """Release the analysis lock; a connection that cannot is closed (which releases it), so it
+    does not go back to the pool holding the lock."""
+    try:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+        conn.execute(_UNLOCK)
+        conn.commit()
+    except psycopg.Error as exc:
+        log.warning("closing a connection that could not release the analysis lock: %s", exc)
+        conn.close()

@@ -1,6 +1,7 @@
 """Ingest of Internal.TELEMETRY: batch messages for a short window, write them in one
-transaction, and ack them only after the commit. A writer thread does the work; the paho
-callback only queues the message."""
+transaction, and ack them only after the commit. Writer threads do the work (while one waits
+on the database, another parses and sends the next window); the paho callback only queues the
+message. Windows are acked in the order their messages arrived, whichever commits first."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from psycopg_pool import ConnectionPool
 from homecare.topics import Internal
 
 from . import metrics
-from .acks import AckGate, Receipt
-from .samples import BadMessage, SampleRow, parse_batches
+from .acks import AckGate, AckOrder, Receipt
+from .samples import BadMessage, Parsed, parse_for_copy
 from .settings import TelemetrySettings
-from .store import WriteResult, write_samples
+from .store import WriteResult, write_parsed
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ _PERMANENT = (psycopg.DataError, psycopg.IntegrityError)
 @dataclass
 class _Item:
     receipt: Receipt
-    rows: list[SampleRow] | None  # None: unparseable, acked with its window to keep ack order
+    rows: Parsed | None  # None: unparseable, acked with its window to keep ack order
 
 
 class TelemetryIngest:
@@ -45,22 +46,29 @@ class TelemetryIngest:
         self._config = config
         self._queue: queue.Queue[Receipt] = queue.Queue()
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._collecting = threading.Lock()  # one writer collects a window at a time
+        self._acks = AckOrder(gate)
+        self._threads: list[threading.Thread] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the writer thread."""
+        """Start the writer threads."""
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="telemetry-writer", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"telemetry-writer-{n}", daemon=True)
+            for n in range(self._config.writers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 15.0) -> None:
         """Write what is queued once more (no retries), then stop; the rest stays un-acked."""
         self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = []
 
     # -- paho callback -----------------------------------------------------------------------
 
@@ -72,13 +80,16 @@ class TelemetryIngest:
 
     def _run(self) -> None:
         while not self._stopping.is_set():
-            window = self._collect(wait=0.2)
-            if window:
-                self._process(window)
+            self._step(wait=0.2)
         # Stopping: one last attempt for what already arrived, so it is not left to a restart.
-        window = self._collect(wait=0)
+        self._step(wait=0)
+
+    def _step(self, wait: float) -> None:
+        with self._collecting:
+            window = self._collect(wait)
+            ticket = self._acks.ticket() if window else -1
         if window:
-            self._process(window)
+            self._process(ticket, window)
 
     def _collect(self, wait: float) -> list[_Item]:
         """Messages of one window: from the first one, for batch_window_ms or batch_max_rows."""
@@ -102,7 +113,7 @@ class TelemetryIngest:
 
     def _parse(self, receipt: Receipt) -> _Item:
         try:
-            return _Item(receipt, parse_batches(receipt.message.payload))
+            return _Item(receipt, parse_for_copy(receipt.message.payload))
         except BadMessage as exc:
             metrics.MESSAGES_REJECTED.labels(Internal.TELEMETRY, "unparseable").inc()
             log.warning(
@@ -111,12 +122,11 @@ class TelemetryIngest:
             )
             return _Item(receipt, None)
 
-    def _process(self, window: list[_Item]) -> None:
-        """Store the window's samples, then ack all its messages in arrival order."""
+    def _process(self, ticket: int, window: list[_Item]) -> None:
+        """Store the window's samples, then ack its messages (after earlier windows' acks)."""
         if not self._store([item for item in window if item.rows]):
-            return  # stopping: left un-acked, the broker redelivers them
-        for item in window:
-            self._gate.ack(item.receipt)
+            return  # stopping: left un-acked (and the windows after it), the broker redelivers them
+        self._acks.done(ticket, [item.receipt for item in window])
 
     def _store(self, items: list[_Item]) -> bool:
         """Write until every item is stored or rejected; False when stopped before that."""
@@ -125,7 +135,7 @@ class TelemetryIngest:
         while groups:
             group = groups[0]
             try:
-                self._write([row for item in group for row in item.rows or ()])
+                self._write(_merged(group))
             except _PERMANENT as exc:
                 metrics.WRITE_ERRORS.inc()
                 if len(group) == 1:
@@ -151,10 +161,10 @@ class TelemetryIngest:
             delay = self._config.retry_min_s
         return True
 
-    def _write(self, rows: list[SampleRow]) -> WriteResult:
+    def _write(self, rows: Parsed) -> WriteResult:
         began = time.perf_counter()
         with self._pool.connection() as conn, conn.transaction():
-            result = write_samples(conn, rows)
+            result = write_parsed(conn, rows)
         metrics.WRITE_SECONDS.observe(time.perf_counter() - began)
         metrics.BATCH_SAMPLES.observe(result.received)
         metrics.SAMPLES_STORED.inc(result.stored)
@@ -162,3 +172,13 @@ class TelemetryIngest:
         if result.stored and self._on_stored is not None:
             self._on_stored()
         return result
+
+
+def _merged(items: list[_Item]) -> Parsed:
+    if len(items) == 1 and items[0].rows is not None:
+        return items[0].rows
+    merged = Parsed()
+    for item in items:
+        if item.rows is not None:
+            merged.extend(item.rows)
+    return merged

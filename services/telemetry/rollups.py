@@ -1,10 +1,13 @@
 """Rollups kept by the service on plain PostgreSQL, and the touched minutes that drive them.
 
-`claim_touched` takes markers written by ingest; `recompute` rebuilds those minute buckets from
-the raw rows and their hours from the minutes, so late and repeated data always end up in
-rollups equal to aggregates of the raw rows. The caller holds the analysis lock (one writer of
-the rollups at a time) and owns the transaction. On TimescaleDB continuous aggregates do the
-recompute; the markers still tell the sample rules what is new.
+`lease_touched` moves markers written by ingest into claims (the caller commits at once, so
+writers never wait for what follows); `recompute` rebuilds those minute buckets from the raw
+rows and their hours from the minutes, so late and repeated data always end up in rollups equal
+to aggregates of the raw rows; `release` deletes the claims with the recompute. The caller
+holds the analysis lock (one writer of the rollups at a time) and owns the transactions.
+`claim_touched` does the taking in the caller's one transaction instead (tools and tests that
+recompute alone). On TimescaleDB continuous aggregates do the recompute; the markers still tell
+the sample rules what is new.
 """
 
 from __future__ import annotations
@@ -28,6 +31,19 @@ USING (
 ) c
 WHERE t.device_id = c.device_id AND t.minute = c.minute
 RETURNING t.device_id, t.minute
+"""
+
+# Markers a writer holds (its transaction is open) are skipped: they are taken once it commits.
+_TAKE = f"""
+WITH taken AS ({_CLAIM}), claimed AS (
+    INSERT INTO telemetry.touched_claims (device_id, minute)
+    SELECT device_id, minute FROM taken ON CONFLICT DO NOTHING
+)
+SELECT device_id, minute FROM taken
+"""
+
+_LEFTOVER = """
+SELECT device_id, minute FROM telemetry.touched_claims ORDER BY claimed_at, device_id, minute LIMIT %s
 """
 
 _TOUCHED = "unnest(%(devices)s::text[], %(minutes)s::timestamptz[]) AS t(device_id, minute)"
@@ -85,10 +101,29 @@ class Touched:
 
 
 def claim_touched(conn: psycopg.Connection, limit: int) -> list[Touched]:
-    """Take up to `limit` touched-minute markers (skipping ones a writer holds), per bed."""
+    """Take up to `limit` touched-minute markers (skipping ones a writer holds), per bed, in the
+    caller's transaction: writers marking the same minutes wait until it ends."""
     with conn.cursor(row_factory=tuple_row) as cur:
         rows = cur.execute(_CLAIM, (limit,)).fetchall()
     return group(rows)
+
+
+def lease_touched(conn: psycopg.Connection, limit: int) -> list[Touched]:
+    """Claims left by a failed pass, else up to `limit` markers moved into claims, per bed; the
+    caller commits before working on them and calls `release` when done."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(_LEFTOVER, (limit,)).fetchall() or cur.execute(_TAKE, (limit,)).fetchall()
+    return group(rows)
+
+
+def release(conn: psycopg.Connection, touched: list[Touched]) -> None:
+    """Delete the claims of minutes whose rollups and rules are done (in that transaction)."""
+    pairs = [(t.device_id, minute) for t in touched for minute in t.minutes]
+    conn.execute(
+        f"DELETE FROM telemetry.touched_claims c USING {_TOUCHED}"
+        " WHERE c.device_id = t.device_id AND c.minute = t.minute",
+        {"devices": [p[0] for p in pairs], "minutes": [p[1] for p in pairs]},
+    )
 
 
 def group(rows: list[tuple[str, datetime]]) -> list[Touched]:

@@ -15,6 +15,9 @@ class TelemetrySettings(BaseSettings):
     # one transaction: fewer, larger commits instead of one per message.
     batch_window_ms: int = Field(default=100, ge=0, le=10_000)
     batch_max_rows: int = Field(default=20_000, ge=1)
+    # Writer threads, each with its own connection: while one waits for the database (COPY,
+    # commit), another parses and sends the next window. Acks still go out in arrival order.
+    writers: int = Field(default=2, ge=1, le=8)
     # Backoff between retries of a failed write (the messages stay un-acked meanwhile).
     retry_min_s: float = Field(default=0.5, gt=0)
     retry_max_s: float = Field(default=10.0, gt=0)

@@ -1,4 +1,4 @@
-"""Writing bed samples: COPY into a staging table, then insert each (device, ts) once.
+"""Writing bed samples: COPY, each (device, ts) stored once, minutes marked, latest kept.
 
 Data functions: they take a connection and do not commit; the caller owns the transaction.
 """
@@ -12,7 +12,7 @@ from datetime import date
 import psycopg
 from psycopg.rows import tuple_row
 
-from .samples import COLUMNS, SampleRow
+from .samples import COLUMNS, Parsed, SampleRow, from_rows
 
 _COLS = ", ".join(COLUMNS)
 # Buckets are aligned on this origin (UTC), as date_bin and the rollups use it.
@@ -26,33 +26,50 @@ CREATE TEMP TABLE IF NOT EXISTS {_STAGING} (
 ) ON COMMIT DELETE ROWS
 """
 
-# New samples only (a redelivered one is not stored again) mark their minute as touched, for the
-# rollups and the sample rules. Markers are upserted in key order, so that writers lock them in
-# the same order, and so that a marker being claimed makes the writer wait and leave a new one.
-_INSERT_SAMPLES = f"""
-WITH new AS (
-    INSERT INTO telemetry.bed_samples ({_COLS})
-    SELECT {_COLS} FROM {_STAGING}
-    ON CONFLICT (device_id, ts) DO NOTHING
-    RETURNING device_id, ts
-), touched AS (
-    INSERT INTO telemetry.touched_minutes AS t (device_id, minute)
-    SELECT DISTINCT device_id, date_bin('1 minute', ts, {ORIGIN}) FROM new ORDER BY 1, 2
-    ON CONFLICT (device_id, minute) DO UPDATE SET marked_at = now()
-)
-SELECT count(*) FROM new
+# Markers are written in key order, so that writers lock them in the same order. An existing
+# marker is locked, not rewritten (`WHERE false` still locks it): a claim skips a marker a writer
+# holds, so samples committed after a claim always leave a marker behind, at no new row version.
+_MARK = """
+INSERT INTO telemetry.touched_minutes AS t (device_id, minute)
+SELECT DISTINCT device_id, minute FROM {source} ORDER BY 1, 2
+ON CONFLICT (device_id, minute) DO UPDATE SET marked_at = t.marked_at WHERE false
 """
 
-# Ordered by device so that replicas writing the same beds lock their rows in the same order.
-_UPSERT_LATEST = f"""
+# Ordered by device so that writers lock the rows in the same order.
+_LATEST = f"""
 INSERT INTO telemetry.latest_samples AS l ({_COLS})
-SELECT DISTINCT ON (device_id) {_COLS} FROM {_STAGING} ORDER BY device_id, ts DESC
+SELECT DISTINCT ON (device_id) {_COLS} FROM {{source}} ORDER BY device_id, ts DESC
 ON CONFLICT (device_id) DO UPDATE SET
     ts = EXCLUDED.ts, resident_id = EXCLUDED.resident_id, occupied = EXCLUDED.occupied,
     heart_rate = EXCLUDED.heart_rate, respiration_rate = EXCLUDED.respiration_rate,
     movement = EXCLUDED.movement, updated_at = now()
 WHERE EXCLUDED.ts > l.ts
 """
+
+# Common case: every sample is new, so they are COPied straight into the table (as fast as a
+# plain COPY); the markers and the newest samples come as arrays, in the same round trip.
+_MARKED = "unnest(%(m_devices)s::text[], %(m_minutes)s::timestamptz[]) AS m(device_id, minute)"
+_NEWEST = (
+    "unnest(%(ts)s::timestamptz[], %(devices)s::text[], %(residents)s::text[], %(occupied)s::bool[],"
+    " %(hr)s::int2[], %(rr)s::int2[], %(movement)s::real[]) AS n(" + _COLS + ")"
+)
+_AFTER_COPY = f"""
+WITH marked AS ({_MARK.format(source=_MARKED)}), latest AS ({_LATEST.format(source=_NEWEST)})
+SELECT 1
+"""
+
+# A sample stored before (a redelivery): through a staging table, each (device, ts) inserted
+# once, and only new samples mark their minute.
+_INSERT_NEW = f"""
+WITH new AS (
+    INSERT INTO telemetry.bed_samples ({_COLS})
+    SELECT {_COLS} FROM {_STAGING}
+    ON CONFLICT (device_id, ts) DO NOTHING
+    RETURNING device_id, date_bin('1 minute', ts, {ORIGIN}) AS minute
+), marked AS ({_MARK.format(source="new")})
+SELECT count(*) FROM new
+"""
+_UPSERT_LATEST = _LATEST.format(source=_STAGING)
 
 
 @dataclass(frozen=True)
@@ -70,17 +87,46 @@ class WriteResult:
 def write_samples(conn: psycopg.Connection, rows: Sequence[SampleRow]) -> WriteResult:
     """Store samples once each by (device_id, ts), mark their minutes as touched, and keep each
     bed's latest sample current."""
-    if not rows:
+    return write_parsed(conn, from_rows(list(rows)))
+
+
+def write_parsed(conn: psycopg.Connection, parsed: Parsed) -> WriteResult:
+    """`write_samples` for samples parsed for COPY (`samples.parse_for_copy`)."""
+    if not parsed.lines:
         return WriteResult(0, 0)
+    # A savepoint (not conn.transaction(), which would commit when no transaction is open yet):
+    # a sample stored before undoes only this attempt.
+    conn.execute("SAVEPOINT telemetry_copy")
+    try:
+        _copy(conn, "telemetry.bed_samples", parsed.lines)
+        conn.execute(_AFTER_COPY, _arrays(parsed))
+    except psycopg.errors.UniqueViolation:
+        conn.execute("ROLLBACK TO SAVEPOINT telemetry_copy")
+    else:
+        conn.execute("RELEASE SAVEPOINT telemetry_copy")
+        return WriteResult(len(parsed), len(parsed))
     with conn.cursor(row_factory=tuple_row) as cur:
         cur.execute(_CREATE_STAGING)
         cur.execute(f"DELETE FROM {_STAGING}")  # rows of an earlier write in this transaction
-        with cur.copy(f"COPY {_STAGING} ({_COLS}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        stored = cur.execute(_INSERT_SAMPLES).fetchone()[0]
+        _copy(conn, _STAGING, parsed.lines)
+        stored = cur.execute(_INSERT_NEW).fetchone()[0]
         cur.execute(_UPSERT_LATEST)
-    return WriteResult(len(rows), stored)
+    return WriteResult(len(parsed), stored)
+
+
+def _copy(conn: psycopg.Connection, table: str, lines: list[str]) -> None:
+    with conn.cursor() as cur, cur.copy(f"COPY {table} ({_COLS}) FROM STDIN") as copy:
+        for i in range(0, len(lines), 2000):
+            copy.write("".join(lines[i:i + 2000]))
+
+
+def _arrays(parsed: Parsed) -> dict[str, list]:
+    minutes = sorted(parsed.minutes)
+    columns = [list(column) for column in zip(*parsed.latest, strict=True)]
+    return {
+        "m_devices": [m[0] for m in minutes], "m_minutes": [m[1] for m in minutes],
+        **dict(zip(("ts", "devices", "residents", "occupied", "hr", "rr", "movement"), columns, strict=True)),
+    }
 
 
 def ensure_partitions(conn: psycopg.Connection, first_day: date, days: int) -> int:

@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 from homecare.topics import Internal
+from services.telemetry.acks import AckOrder
 from services.telemetry.queries import count_samples
 from tests.support import unique, wait_for
 
@@ -180,3 +181,21 @@ def test_two_replicas_share_the_topic_and_store_overlapping_batches_once(
             )
         }
     assert latest == {bed: start + timedelta(seconds=65) for bed in beds}
+
+
+def test_windows_are_acked_in_arrival_order_whichever_commits_first():
+    acked: list[str] = []
+
+    class Gate:  # records what AckOrder hands to the real gate
+        def ack(self, receipt) -> bool:
+            acked.append(receipt)
+            return True
+
+    order = AckOrder(Gate())
+    first, second, third = order.ticket(), order.ticket(), order.ticket()
+    order.done(second, ["m3", "m4"])  # the second writer committed first
+    assert acked == []
+    order.done(first, ["m1", "m2"])
+    assert acked == ["m1", "m2", "m3", "m4"]
+    order.done(third, ["m5"])
+    assert acked == ["m1", "m2", "m3", "m4", "m5"]

@@ -7,13 +7,15 @@ import random
 import threading
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
 from homecare.db.migrate import Flavour, current_flavour
+from services.telemetry import rollups
 from services.telemetry.maintenance import PartitionKeeper
-from services.telemetry.samples import parse_batches
+from services.telemetry.samples import parse_for_copy
 from services.telemetry.settings import TelemetrySettings
-from services.telemetry.store import write_samples
+from services.telemetry.store import write_parsed
 from tests.support import unique
 
 from .helpers import analyse, base_time, message, series
@@ -39,8 +41,9 @@ FROM telemetry.{table} WHERE device_id = ANY(%(beds)s) ORDER BY 1, 2, 3
 
 
 def _write(pool, *batches) -> int:
+    """As ingest writes a message."""
     with pool.connection() as conn, conn.transaction():
-        return write_samples(conn, parse_batches(message(*batches).dumps())).stored
+        return write_parsed(conn, parse_for_copy(message(*batches).dumps())).stored
 
 
 def _assert_rollups_equal_raw(pool, beds: list[str]) -> int:
@@ -128,6 +131,50 @@ def test_rollups_stay_exact_while_writers_and_analysis_run_at_once(pool):
     assert not errors, errors
     analyse(pool)
     assert _assert_rollups_equal_raw(pool, beds) > 10
+
+
+def test_writers_never_wait_for_the_analysis_of_the_same_minutes(pool):
+    """The analysis claims markers in a transaction of its own: while it recomputes (its
+    transaction open), a writer adding samples to the very minutes it works on goes through,
+    and leaves new markers, so the next pass includes its samples."""
+    bed = unique("bed")
+    start = base_time(days_ago=1)
+    _write(pool, (bed, "res-w", series(start, 120, seed=1)))
+    with pool.connection() as worker:
+        worker.commit()
+        with worker.transaction():
+            touched = rollups.lease_touched(worker, 100_000)
+        assert any(t.device_id == bed for t in touched)
+        with worker.transaction():
+            rollups.recompute(worker, touched)
+            with pool.connection() as writer, writer.transaction():
+                # Waiting for the worker would block here until it commits; fail instead.
+                writer.execute("SET LOCAL lock_timeout = '2s'")
+                late = series(start + timedelta(milliseconds=500), 120, seed=2)
+                assert write_parsed(writer, parse_for_copy(message((bed, "res-w", late)).dumps())).stored == 120
+            rollups.release(worker, touched)
+    analyse(pool)
+    _assert_rollups_equal_raw(pool, [bed])
+
+
+def test_minutes_claimed_by_a_pass_that_died_are_analysed_by_the_next(pool):
+    bed = unique("bed")
+    _write(pool, (bed, "res-d", series(base_time(days_ago=1), 200, seed=4)))
+    with pool.connection() as conn:
+        with conn.transaction():
+            assert rollups.lease_touched(conn, 100_000)
+        with pytest.raises(psycopg.Error), conn.transaction():  # the pass fails after its claim
+            conn.execute("SELECT 1 / 0")
+    with pool.connection() as conn:
+        left = conn.execute("SELECT count(*) AS n FROM telemetry.touched_claims WHERE device_id = %s",
+                            (bed,)).fetchone()["n"]
+        assert left > 0
+        assert conn.execute("SELECT count(*) AS n FROM telemetry.vitals_1m WHERE device_id = %s",
+                            (bed,)).fetchone()["n"] == 0
+    assert analyse(pool) >= left
+    _assert_rollups_equal_raw(pool, [bed])
+    with pool.connection() as conn:
+        assert conn.execute("SELECT count(*) AS n FROM telemetry.touched_claims").fetchone()["n"] == 0
 
 
 def test_retention_drops_old_daily_partitions_and_old_rollup_rows(pool):

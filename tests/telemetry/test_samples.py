@@ -11,7 +11,7 @@ from homecare.errors import Invalid
 from homecare.internal import DeviceEvent
 from services.telemetry.falls import open_request_for
 from services.telemetry.queries import choose_resolution, resolve_resolution
-from services.telemetry.samples import BadMessage, parse_batches
+from services.telemetry.samples import BadMessage, Parsed, parse_batches, parse_common_form, parse_for_copy
 
 from .helpers import message, series
 
@@ -51,9 +51,76 @@ def test_parse_batches_normalises_times_to_utc():
          b'"2026-11-29T03:00:00Z", "occupied": true, "movement": 1e39}]}]}', "movement"),
     ],
 )
-def test_parse_batches_rejects_what_cannot_be_stored(payload, reason):
+@pytest.mark.parametrize("parse", [parse_batches, parse_for_copy])
+def test_parse_batches_rejects_what_cannot_be_stored(payload, reason, parse):
     with pytest.raises(BadMessage, match=reason.replace("[", r"\[").replace("]", r"\]")):
-        parse_batches(payload)
+        parse(payload)
+
+
+def _decoded(parsed: Parsed) -> tuple[list[tuple], set, dict]:
+    """The rows, touched minutes and newest sample per bed of Parsed, as values."""
+    rows = []
+    for line in parsed.lines:
+        ts, device, resident, occupied, hr, rr, movement = line.removesuffix("\n").split("\t")
+        rows.append((datetime.fromisoformat(ts), device, resident, occupied == "t",
+                     None if hr == r"\N" else int(hr), None if rr == r"\N" else int(rr), float(movement)))
+    minutes = {(device, datetime.fromisoformat(minute)) for device, minute in parsed.minutes}
+    newest: dict[str, datetime] = {}
+    for ts, device, *_ in parsed.latest:
+        at = datetime.fromisoformat(ts)
+        newest[device] = max(newest.get(device, at), at)
+    return rows, minutes, newest
+
+
+def _expected(payload) -> tuple[list[tuple], set, dict]:
+    rows = [tuple(r[:6]) + (float(r.movement),) for r in parse_batches(payload)]
+    minutes = {(r[1], r[0].replace(second=0, microsecond=0)) for r in rows}
+    newest: dict[str, datetime] = {}
+    for r in rows:
+        newest[r[1]] = max(newest.get(r[1], r[0]), r[0])
+    return rows, minutes, newest
+
+
+def _batch(samples: list[dict], device: str = "bed-a") -> bytes:
+    return json.dumps({"batches": [{"device_id": device, "resident_id": "r", "samples": samples}]}).encode()
+
+
+_COMMON = [
+    message(("bed-a", "res-a", series(T0 + timedelta(milliseconds=250), 90, seed=3)),
+            ("bed-b", "res-b", series(T0, 3, seed=4))).dumps(),
+    # As devices send them (whole seconds), out of order, with ints for movement.
+    _batch([{"ts": "2026-11-29T03:00:59Z", "occupied": True, "heart_rate": 61, "respiration_rate": 12,
+             "movement": 1},
+            {"ts": "2026-11-29T03:01:00Z", "occupied": False, "movement": 0.25, "extra": "ignored"},
+            {"ts": "2026-11-29T02:59:00Z", "occupied": True, "heart_rate": 60, "respiration_rate": None,
+             "movement": 0.5}]),
+]
+# Forms only parse_batches decides on: offsets, naive times, times of mixed lengths, a float
+# heart rate, a truthy number for occupied.
+_OTHER = [
+    _batch([{"ts": "2026-11-29T05:00:00+02:00", "occupied": True, "movement": 0.1}]),
+    _batch([{"ts": "2026-11-29T03:00:00", "occupied": True, "movement": 0.1}]),
+    _batch([{"ts": "2026-11-29T03:00:00Z", "occupied": True, "movement": 0.1},
+            {"ts": "2026-11-29T03:00:00.5Z", "occupied": True, "movement": 0.1}]),
+    _batch([{"ts": "2026-11-29T03:00:00Z", "occupied": True, "heart_rate": 70.0, "movement": 0.1}]),
+    _batch([{"ts": "2026-11-29T03:00:00Z", "occupied": 1, "movement": 0.1}]),
+]
+
+
+@pytest.mark.parametrize("payload", _COMMON + _OTHER)
+def test_the_copy_path_gives_what_parse_batches_gives(payload):
+    assert _decoded(parse_for_copy(payload)) == _expected(payload)
+
+
+def test_the_common_form_is_taken_by_the_hot_path_and_nothing_else():
+    assert all(parse_common_form(p) is not None for p in _COMMON)
+    assert all(parse_common_form(p) is None for p in _OTHER)
+    # A day past the month's end, an hour past 23: for parse_batches to refuse.
+    for ts in ("2026-02-30T03:00:00Z", "2026-11-29T24:00:00Z"):
+        payload = _batch([{"ts": ts, "occupied": True, "movement": 0.1}])
+        assert parse_common_form(payload) is None
+        with pytest.raises(BadMessage):
+            parse_for_copy(payload)
 
 
 def test_auto_resolution_keeps_charts_under_max_points():

@@ -12,8 +12,8 @@ import pytest
 from homecare.db.migrate import Flavour, current_flavour
 from homecare.errors import Invalid
 from services.telemetry.queries import count_samples, latest_states, vitals
-from services.telemetry.samples import parse_batches
-from services.telemetry.store import ensure_partitions, write_samples
+from services.telemetry.samples import Parsed, parse_batches, parse_common_form, parse_for_copy
+from services.telemetry.store import ensure_partitions, write_parsed, write_samples
 from tests.support import unique
 
 from .helpers import analyse, as_tuples, base_time, message, sample, series, stored_rows
@@ -37,6 +37,44 @@ def test_each_device_and_ts_is_stored_once(pool):
     with pool.connection() as conn:
         assert count_samples(conn, bed) == 15
     assert stored_rows(pool, bed) == as_tuples(first + second[5:])
+
+
+def test_a_window_of_new_and_redelivered_messages_stores_each_sample_once(pool):
+    """Ingest's path: messages in the common form, COPied as they are; a window with a sample
+    stored before falls back to inserting each (device, ts) once, with the same result."""
+    bed, other = unique("bed"), unique("bed")
+    first, second = series(base_time(), 30, seed=1), series(base_time() + timedelta(seconds=20), 30, seed=2)
+    one = parse_common_form(message((bed, "res-1", first)).dumps())
+    two = parse_common_form(message((bed, "res-1", second), (other, "res-2", first)).dumps())
+    assert one is not None and two is not None
+    window = Parsed()
+    window.extend(one)
+    with pool.connection() as conn, conn.transaction():
+        result = write_parsed(conn, window)
+    assert (result.received, result.stored) == (30, 30)
+    window.extend(two)  # `one` redelivered with new messages
+    with pool.connection() as conn, conn.transaction():
+        result = write_parsed(conn, window)
+    assert (result.received, result.stored) == (90, 20 + 30)
+    assert stored_rows(pool, bed) == as_tuples(first + second[10:])
+    assert stored_rows(pool, other) == as_tuples(first)
+    with pool.connection() as conn:
+        latest = latest_states(conn, [bed, other])
+    assert {d: s["ts"] for d, s in latest.items()} == {bed: second[-1].ts, other: first[-1].ts}
+
+
+def test_names_that_copy_must_escape_round_trip(pool):
+    bed = unique("bed") + "\\x\t\n\r"
+    samples = series(base_time(), 5, seed=3)
+    payload = message((bed, "res\\\t", samples)).dumps()
+    assert parse_common_form(payload) is not None
+    with pool.connection() as conn, conn.transaction():
+        assert write_parsed(conn, parse_for_copy(payload)).stored == 5
+    assert stored_rows(pool, bed) == as_tuples(samples)
+    with pool.connection() as conn:
+        rows = conn.execute("SELECT DISTINCT resident_id FROM telemetry.bed_samples WHERE device_id = %s",
+                            (bed,)).fetchall()
+    assert [r["resident_id"] for r in rows] == ["res\\\t"]
 
 
 def test_values_round_trip_exactly(pool):

@@ -98,7 +98,9 @@ class MqttLink:
             self.client.will_set(*will)
         self.client.max_inflight_messages_set(max_inflight)
         self.client.max_queued_messages_set(0)  # unbounded: never drop our own output
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        # Services are few: back soon after a broker restart. A shared subscription ($share/...)
+        # with no member connected loses what devices publish meanwhile (mosquitto 2.0).
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish

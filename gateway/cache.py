@@ -55,6 +55,19 @@ class DeviceCache:
             self._entries[device_id] = (ref, expires)
         return ref
 
+    def remember(self, refs: list[DeviceRef]) -> None:
+        """Cache active devices read by some other query (a batch of statuses), so their next
+        messages cost no lookup; devices invalidated a moment ago are left to be read again."""
+        now = self._clock()
+        expires = now + self._ttl
+        with self._lock:
+            for ref in refs:
+                if self._volatile.get(ref.id, 0.0) > now:
+                    continue
+                if len(self._entries) >= self._max:
+                    self._prune(now)
+                self._entries[ref.id] = (ref, expires)
+
     def _prune(self, now: float) -> None:
         self._entries = {k: v for k, v in self._entries.items() if v[1] > now and v[0] is not None}
         if len(self._entries) >= self._max:  # still full of live devices: start over

@@ -14,6 +14,7 @@ from homecare.settings import Settings
 from homecare.topics import (
     DEVICE_PUBLISHES,
     DeviceChannel,
+    DeviceTopic,
     Internal,
     TopicError,
     all_devices_filter,
@@ -80,11 +81,15 @@ class Edge:
         self.commands = Commands(
             self.link, pool, cache, self.announcer, self.rejections, self.worker.submit
         )
-        self.liveness = Liveness(self.link, pool, self.announcer, self.commands)
+        self.liveness = Liveness(
+            self.link, pool, self.announcer, self.commands, self.rejections, cache,
+            config.status_window_ms / 1000, config.status_max_batch,
+        )
         self.housekeeper = Housekeeper(self, pool, config)
 
     def start(self, timeout: float = 15.0) -> None:
         """Start the worker and housekeeper, connect, and wait until the subscriptions hold."""
+        self.liveness.reset()
         self.worker.start()
         self.housekeeper.start()
         try:
@@ -105,19 +110,37 @@ class Edge:
 
     def _received(self, client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
         received_at = datetime.now(UTC)
+        device_id = None
         # Retained replays come because we subscribed, not because the device spoke.
-        if not message.retain and not self._within_budget(message):
+        if not message.retain:
+            try:
+                topic = parse_device_topic(message.topic)
+            except TopicError:
+                topic = None  # the worker rejects it, saying why
+            if topic is not None:
+                if not self._within_budget(message, topic):
+                    return
+                device_id = topic.device_id
+        if device_id is None:
+            self.worker.put(
+                lambda: self._handle(message, received_at), give_up=lambda: self.link.ack(message)
+            )
             return
-        self.worker.put(
-            lambda: self._handle(message, received_at), give_up=lambda: self.link.ack(message)
-        )
+        # The device is heard from now, though the worker may take a while to get to it.
+        self.liveness.received(device_id)
 
-    def _within_budget(self, message: mqtt.MQTTMessage) -> bool:
+        def handle() -> None:
+            self._handle(message, received_at)
+            self.liveness.handled(device_id)
+
+        def give_up() -> None:
+            self.link.ack(message)
+            self.liveness.handled(device_id)
+
+        self.worker.put(handle, give_up=give_up)
+
+    def _within_budget(self, message: mqtt.MQTTMessage, topic: DeviceTopic) -> bool:
         """The flood gate; an over-budget message is dealt with here, off the worker's queue."""
-        try:
-            topic = parse_device_topic(message.topic)
-        except TopicError:
-            return True  # the worker rejects it, saying why
         verdict = self.flood.admit(topic.device_id, topic.channel, message.payload)
         if verdict is Verdict.PASS:
             return True
@@ -143,7 +166,11 @@ class Edge:
 
     def _idle(self) -> float | None:
         self.telemetry.flush_if_due()
-        return self.telemetry.due_in()
+        statuses = self.liveness.take(idle=self.worker.backlog() == 0)
+        if statuses:
+            self.liveness.write(statuses, self.worker.attempt)
+        waits = [w for w in (self.telemetry.due_in(), self.liveness.due_in()) if w is not None]
+        return min(waits, default=None)
 
     def _handle(self, message: mqtt.MQTTMessage, received_at: datetime) -> None:
         """Check one device message against the registry and the contract, then act on it."""
@@ -155,12 +182,11 @@ class Edge:
         if message.retain:
             return self._replayed(message, device_id, channel, received_at)
         MESSAGES.labels(channel.value).inc()
+        if channel is DeviceChannel.STATUS:
+            return self._status(message, device_id, received_at)
         ref = self.cache.get(device_id)
         if ref is None:
-            return self.rejections.reject(
-                message, device_id, "unknown_device",
-                f"device: {device_id} is not provisioned or was decommissioned",
-            )
+            return self.rejections.unknown_device(message, device_id)
         if channel is DeviceChannel.TELEMETRY:
             if ref.kind is not DeviceKind.BED:
                 return self.rejections.reject(
@@ -184,13 +210,23 @@ class Edge:
             self.telemetry.add(ref, payload, message)
         elif channel is DeviceChannel.EVENTS:
             self.events.forward(ref, payload, message, received_at)
-        elif channel is DeviceChannel.STATUS:
-            self.liveness.status(ref, payload, message, received_at)
         else:
             accepted = self.commands.ack(ref, payload, message)
-        # The last will ({"online": false}) is the broker speaking for a device that is gone.
-        if accepted and (channel is not DeviceChannel.STATUS or payload.online):
+        if accepted:
             self.liveness.seen(device_id, received_at)
+
+    def _status(self, message: mqtt.MQTTMessage, device_id: str, received_at: datetime) -> None:
+        """Statuses go to the next batch, whose statement also finds the device: a connect
+        storm costs neither a registry lookup nor a commit per device."""
+        try:
+            status = validate(DeviceChannel.STATUS, message.payload)
+        except ContractError as exc:
+            if self.cache.get(device_id) is None:  # an unknown device is told that first
+                return self.rejections.unknown_device(message, device_id)
+            return self.rejections.reject(message, device_id, exc.code, exc.reason, exc.event_id)
+        # Its row then stamps last_seen, unless it is the last will: the broker speaking for a
+        # device that is gone.
+        self.liveness.status(device_id, status, message, received_at)
 
     def _replayed(
         self, message: mqtt.MQTTMessage, device_id: str, channel: DeviceChannel,
@@ -203,11 +239,11 @@ class Edge:
         a retained last will says something reliable: the device is not connected now.
         """
         MESSAGES.labels("retained").inc()
-        ref = self.cache.get(device_id) if channel is DeviceChannel.STATUS else None
-        try:
-            status = validate(channel, message.payload) if ref is not None else None
-        except ContractError:
-            status = None
-        if status is not None and not status.online:
-            return self.liveness.status(ref, status, message, received_at)
+        if channel is DeviceChannel.STATUS:
+            try:
+                status = validate(channel, message.payload)
+            except ContractError:
+                status = None
+            if status is not None and not status.online:  # unknown devices are skipped then
+                return self.liveness.status(device_id, status, message, received_at, replayed=True)
         self.link.ack(message)

@@ -5,7 +5,8 @@ Data functions take a connection and do not commit; the caller owns the transact
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -73,31 +74,68 @@ def forget_events(conn: psycopg.Connection, older_than_days: int) -> int:
 # --- status and liveness ----------------------------------------------------------------------
 
 
-def record_status(
-    conn: psycopg.Connection, device_id: str, *, online: bool, fw: str | None,
-    battery: float | None, rssi: int | None, at: datetime,
-) -> DeviceState | None:
-    """Apply a status message; the device's new state when this changed it, else None."""
-    state = "online" if online else "offline"
+@dataclass(frozen=True)
+class StatusUpdate:
+    """One status message to apply: `at` is when the gateway received it."""
+
+    device_id: str
+    online: bool
+    fw: str | None
+    battery: float | None
+    rssi: int | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class StatusApplied:
+    """What a status did to an active device: `change` is its new state when it changed."""
+
+    kind: str
+    resident_id: str
+    change: DeviceState | None
+
+
+def record_statuses(
+    conn: psycopg.Connection, updates: list[StatusUpdate]
+) -> dict[str, StatusApplied]:
+    """Apply status messages of distinct devices in one statement; by device id, what each did.
+
+    Devices that are unknown or revoked are left out of the result. Rows are locked in id order,
+    so two replicas applying overlapping batches wait for each other instead of deadlocking.
+    """
+    if not updates:
+        return {}
+    ids = [u.device_id for u in updates]
+    if len(set(ids)) != len(ids):
+        raise ValueError("record_statuses: one status per device per statement")
     with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(
-            "UPDATE gateway.devices d SET online = %(online)s, state = %(state)s,"
-            " state_changed_at = CASE WHEN p.state = %(state)s THEN d.state_changed_at"
-            "   ELSE now() END,"
-            " fw = coalesce(%(fw)s, d.fw), battery = coalesce(%(battery)s, d.battery),"
-            " rssi = coalesce(%(rssi)s, d.rssi),"
+        rows = cur.execute(
+            "UPDATE gateway.devices d SET online = v.online,"
+            " state = CASE WHEN v.online THEN 'online' ELSE 'offline' END,"
+            " state_changed_at = CASE WHEN p.state = CASE WHEN v.online THEN 'online' ELSE 'offline' END"
+            "   THEN d.state_changed_at ELSE now() END,"
+            " fw = coalesce(v.fw, d.fw), battery = coalesce(v.battery, d.battery),"
+            " rssi = coalesce(v.rssi, d.rssi),"
             # the last will is the broker speaking for a device that is gone: not a sighting
-            " last_seen = CASE WHEN %(online)s THEN greatest(d.last_seen, %(at)s) ELSE d.last_seen END"
-            " FROM (SELECT id, state FROM gateway.devices"
-            "       WHERE id = %(id)s AND revoked_at IS NULL FOR UPDATE) p"
-            f" WHERE d.id = p.id RETURNING {_STATE_COLUMNS}, p.state AS was",
-            {"id": device_id, "online": online, "state": state, "fw": fw, "battery": battery,
-             "rssi": rssi, "at": at},
-        ).fetchone()
-    # An announcement owed from before (a crash before the PUBACK) is left to the sweep.
-    if row is None or row["state"] == row["was"]:
-        return None
-    return _states([row])[0]
+            " last_seen = CASE WHEN v.online THEN greatest(d.last_seen, v.at) ELSE d.last_seen END"
+            " FROM unnest(%s::text[], %s::boolean[], %s::text[], %s::float8[], %s::integer[],"
+            "             %s::timestamptz[]) AS v(id, online, fw, battery, rssi, at)"
+            " JOIN (SELECT id, state FROM gateway.devices"
+            "       WHERE id = ANY(%s::text[]) AND revoked_at IS NULL ORDER BY id FOR UPDATE) p"
+            "   ON p.id = v.id"
+            f" WHERE d.id = v.id RETURNING {_STATE_COLUMNS}, p.state AS was",
+            (
+                ids, [u.online for u in updates], [u.fw for u in updates],
+                [u.battery for u in updates], [u.rssi for u in updates], [u.at for u in updates],
+                ids,
+            ),
+        ).fetchall()
+    applied = {}
+    for row in rows:
+        # An announcement owed from before (a crash before the PUBACK) is left to the sweep.
+        change = None if row["state"] == row["was"] else _states([row])[0]
+        applied[row["id"]] = StatusApplied(row["kind"], row["resident_id"], change)
+    return applied
 
 
 def touch(conn: psycopg.Connection, seen: dict[str, datetime]) -> list[DeviceState]:
@@ -105,7 +143,9 @@ def touch(conn: psycopg.Connection, seen: dict[str, datetime]) -> list[DeviceSta
     seen before, and heard from after that state began)."""
     if not seen:
         return []
-    ids, stamps = list(seen), list(seen.values())
+    # In id order, as status batches lock them: two writers of many rows then never deadlock.
+    ids = sorted(seen)
+    stamps = [seen[i] for i in ids]
     with conn.cursor(row_factory=dict_row) as cur:
         revived = cur.execute(
             "UPDATE gateway.devices d SET state = 'online', online = true, state_changed_at = now()"
@@ -122,16 +162,20 @@ def touch(conn: psycopg.Connection, seen: dict[str, datetime]) -> list[DeviceSta
     return _states(revived)
 
 
-def mark_silent(conn: psycopg.Connection, intervals: int, min_s: int) -> list[DeviceState]:
-    """Beds online but unheard for `intervals` report intervals (at least min_s) become silent."""
+def mark_silent(
+    conn: psycopg.Connection, intervals: int, min_s: int, heard: Sequence[str] = ()
+) -> list[DeviceState]:
+    """Beds online but unheard for `intervals` report intervals (at least min_s) become silent;
+    except the `heard` ones, whose messages the gateway has received but not yet written."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             "UPDATE gateway.devices d SET state = 'silent', state_changed_at = now()"
             " WHERE d.state = 'online' AND d.kind = 'bed' AND d.revoked_at IS NULL"
             " AND coalesce(d.last_seen, d.state_changed_at)"
             "   < now() - make_interval(secs => greatest(d.report_interval_s * %s, %s))"
+            " AND NOT d.id = ANY(%s::text[])"
             f" RETURNING {_STATE_COLUMNS}",
-            (intervals, min_s),
+            (intervals, min_s, list(heard)),
         ).fetchall()
     return _states(rows)
 

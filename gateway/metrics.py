@@ -36,3 +36,13 @@ COMMANDS_HELD = Counter(
     "homecare_gateway_commands_held_total",
     "Commands kept back for a device that has never connected (sent when it first does).",
 )
+STATUS_BATCHES = Histogram(
+    "homecare_gateway_status_batch_size",
+    "Status messages applied in one transaction.",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+)
+STATUS_WRITE = Histogram(
+    "homecare_gateway_status_write_seconds",
+    "Time to apply a batch of statuses: its transaction, announcements and acknowledgements.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)

@@ -58,6 +58,13 @@ class Rejections:
             )
         self._link.ack(message)
 
+    def unknown_device(self, message: mqtt.MQTTMessage, device_id: str) -> None:
+        """Reject a message of a device that is not provisioned, or was decommissioned."""
+        self.reject(
+            message, device_id, "unknown_device",
+            f"device: {device_id} is not provisioned or was decommissioned",
+        )
+
     def throttle(
         self, message: mqtt.MQTTMessage, device_id: str, reason: str, reply: bool
     ) -> None:

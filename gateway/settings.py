@@ -18,6 +18,12 @@ class GatewaySettings(BaseSettings):
     # Stay well below the broker's max_packet_size (256 KiB in the embedded mosquitto).
     telemetry_max_bytes: int = Field(default=192 * 1024, ge=4096)
 
+    # Status messages are applied in batches, one transaction each: a batch is written as soon
+    # as the worker has nothing else queued, or when its oldest status is this old, or full. A
+    # connect storm then costs one commit per batch instead of one per device.
+    status_window_ms: int = Field(default=50, ge=0, le=5000)
+    status_max_batch: int = Field(default=200, ge=1)
+
     # How often buffered last_seen stamps, rejection counts and PUBACK marks are written.
     flush_interval_s: float = Field(default=1.0, gt=0)
     # How often commands are expired, silent beds detected and owed announcements re-sent.

@@ -57,6 +57,15 @@ class Worker:
         """Queue a follow-up; never waits."""
         self._tasks.put(_Item(task, give_up, False))
 
+    def backlog(self) -> int:
+        """How many tasks are waiting (approximately: other threads add to it)."""
+        return self._tasks.qsize()
+
+    def attempt(self, task: Task, give_up: Task | None = None) -> None:
+        """Run a task now with the retry policy of queued ones; on the worker thread only
+        (from `idle`, for work gathered from several messages)."""
+        self._attempt(_Item(task, give_up, False))
+
     def start(self) -> None:
         # Whatever a previous run left queued belongs to a connection that is gone: the broker
         # redelivers those messages, so start empty.

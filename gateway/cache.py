@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +19,9 @@ class DeviceCache:
     """Active devices by id, read through from the database on a miss.
 
     `invalidate` makes a revocation take effect at once (the housekeeper also invalidates
-    devices that other processes revoked); entries expire after `ttl_s` all the same. Unknown ids
+    devices that other processes revoked); entries expire all the same, each after between half
+    of `ttl_s` and all of it, so devices first seen together (a connect storm) are not all read
+    again in the same second. Unknown ids
     are remembered for `unknown_ttl_s`, so a flood from an unprovisioned id does not become a
     flood of queries, and at most `max_entries` ids are kept.
     """
@@ -48,7 +51,7 @@ class DeviceCache:
             ref = registry.lookup(conn, device_id)
         if volatile:
             return ref
-        expires = now + (self._ttl if ref is not None else self._unknown_ttl)
+        expires = now + (self._known_ttl() if ref is not None else self._unknown_ttl)
         with self._lock:
             if len(self._entries) >= self._max:
                 self._prune(now)
@@ -59,14 +62,16 @@ class DeviceCache:
         """Cache active devices read by some other query (a batch of statuses), so their next
         messages cost no lookup; devices invalidated a moment ago are left to be read again."""
         now = self._clock()
-        expires = now + self._ttl
         with self._lock:
             for ref in refs:
                 if self._volatile.get(ref.id, 0.0) > now:
                     continue
                 if len(self._entries) >= self._max:
                     self._prune(now)
-                self._entries[ref.id] = (ref, expires)
+                self._entries[ref.id] = (ref, now + self._known_ttl())
+
+    def _known_ttl(self) -> float:
+        return self._ttl * random.uniform(0.5, 1.0)
 
     def _prune(self, now: float) -> None:
         self._entries = {k: v for k, v in self._entries.items() if v[1] > now and v[0] is not None}

@@ -95,3 +95,30 @@ def test_the_edge_cache_does_not_keep_a_device_revoked_by_a_pending_transaction(
         assert cache.get(device.id) is not None
     assert cache.get(device.id) is None
     assert cache.get(unique("bed")) is None
+
+
+def test_devices_cached_together_expire_spread_over_the_second_half_of_the_ttl(pool):
+    from gateway.cache import DeviceCache
+
+    now = [0.0]
+    cache = DeviceCache(pool, ttl_s=600, clock=lambda: now[0])
+    # Not in the database: a cached answer is told apart from a lookup (which finds nothing).
+    refs = [registry.DeviceRef(unique("bed"), DeviceKind.BED, "res-x") for _ in range(200)]
+    cache.remember(refs)
+    now[0] = 299.0
+    assert all(cache.get(r.id) == r for r in refs)
+    now[0] = 450.0
+    cached = [r for r in refs if cache.get(r.id) is not None]
+    assert 0 < len(cached) < len(refs)
+    now[0] = 601.0
+    assert all(cache.get(r.id) is None for r in refs)
+
+
+def test_a_device_invalidated_a_moment_ago_is_not_remembered_from_an_older_read(pool):
+    from gateway.cache import DeviceCache
+
+    cache = DeviceCache(pool)
+    ref = registry.DeviceRef(unique("bed"), DeviceKind.BED, "res-x")
+    cache.invalidate(ref.id)  # revoked meanwhile: a batch read before the commit must not stick
+    cache.remember([ref])
+    assert cache.get(ref.id) is None

@@ -101,7 +101,9 @@ def record_statuses(
     """Apply status messages of distinct devices in one statement; by device id, what each did.
 
     Devices that are unknown or revoked are left out of the result. Rows are locked in id order,
-    so two replicas applying overlapping batches wait for each other instead of deadlocking.
+    so two replicas applying overlapping batches wait for each other instead of deadlocking; and
+    FOR NO KEY UPDATE, so events' foreign-key checks are not held up, while a command order's
+    FOR SHARE read of a never-seen device still waits for the status that brings it online.
     """
     if not updates:
         return {}
@@ -121,7 +123,7 @@ def record_statuses(
             " FROM unnest(%s::text[], %s::boolean[], %s::text[], %s::float8[], %s::integer[],"
             "             %s::timestamptz[]) AS v(id, online, fw, battery, rssi, at)"
             " JOIN (SELECT id, state FROM gateway.devices"
-            "       WHERE id = ANY(%s::text[]) AND revoked_at IS NULL ORDER BY id FOR UPDATE) p"
+            "       WHERE id = ANY(%s::text[]) AND revoked_at IS NULL ORDER BY id FOR NO KEY UPDATE) p"
             "   ON p.id = v.id"
             f" WHERE d.id = v.id RETURNING {_STATE_COLUMNS}, p.state AS was",
             (

@@ -16,7 +16,7 @@ from .run import run
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
     parser.add_argument("--beds", type=int, default=400, help="bed connections (default 400)")
-    parser.add_argument("--messages", type=int, default=50, help="telemetry messages per bed (default 50)")
+    parser.add_argument("--messages", type=int, default=100, help="telemetry messages per bed (default 100)")
     parser.add_argument("--samples", type=int, default=60, help="samples per message (default 60)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds a phase may take")
     parser.add_argument("--out", type=Path, help="result file (default bench/results/<date>-ingest.json)")

@@ -109,7 +109,9 @@ def commit_series(database_url: str, prefix: str) -> list[tuple[float, int]] | N
 
 
 class Waits:
-    """Samples pg_stat_activity: how often telemetry's sample INSERT is waiting, and on what."""
+    """Samples pg_stat_activity: how often telemetry's sample write (the COPY into the samples
+    table, the markers and latest samples after it, or the INSERT of a redelivered window) is
+    waiting, and on what."""
 
     def __init__(self, database_url: str, interval: float = 0.25):
         self._conn = psycopg.connect(database_url, autocommit=True)
@@ -123,7 +125,8 @@ class Waits:
             rows = self._conn.execute(
                 "SELECT coalesce(wait_event_type || '/' || wait_event, 'running') FROM pg_stat_activity"
                 " WHERE datname = current_database() AND state = 'active'"
-                " AND query LIKE '%INSERT INTO telemetry.bed_samples%'"
+                " AND (query LIKE 'COPY telemetry.bed_samples %%' OR query LIKE '%%INSERT INTO telemetry.bed_samples%%'"
+                " OR query LIKE '%%INSERT INTO telemetry.touched_minutes%%')"
             ).fetchall()
             for (what,) in rows:
                 self.seen[what] = self.seen.get(what, 0) + 1
@@ -301,6 +304,7 @@ def platform_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeou
         sampler.start()
         phase = _run_phase("platform", "bench-bed", infra.database_url, broker, devices, timeout, stage=forwarded,
                            series_log=logs / "platform-series.json")
+        analysis = analysis_lag(infra.database_url)
         per_message = phase.samples / sum(len(d.payloads) for d in devices)
         gateway_rate, _, gateway_s = steady_rate(forwarded.series, base, sum(len(d.payloads) for d in devices))
         telemetry, gateway = (c.metrics() for c in children)
@@ -308,7 +312,8 @@ def platform_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeou
         details = {
             "machine_load_during_phase": others,
             "cpu_cores": cpu.stop(groups),
-            "telemetry_insert_observed": waits.stop(),
+            "telemetry_write_observed": waits.stop(),
+            "analysis_after_ingest": analysis,
             "gateway_forwarded_samples_per_s": round(gateway_rate * per_message),
             "gateway_forwarded_all_in_s": round(gateway_s, 1),
             "gateway_rejected": metric(gateway, "homecare_gateway_rejected_total"),
@@ -320,6 +325,22 @@ def platform_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeou
             child.stop()
         _purge(broker, [f"{c}-{instance}" for c in ("telemetry", "gateway")])
     return phase, details
+
+
+def analysis_lag(database_url: str, limit_s: float = 180.0) -> dict:
+    """Rollups and sample rules trail ingest (the analysis worker is paced and re-reads raw rows
+    around each touched minute): the bed-minutes still waiting when the last sample was stored,
+    and how long the worker then took to finish them."""
+    query = ("SELECT (SELECT count(*) FROM telemetry.touched_minutes)"
+             " + (SELECT count(*) FROM telemetry.touched_claims)")
+    began = time.monotonic()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        waiting = left = conn.execute(query).fetchone()[0]
+        while left and time.monotonic() - began < limit_s:
+            time.sleep(0.5)
+            left = conn.execute(query).fetchone()[0]
+    return {"minutes_waiting_at_end": waiting, "seconds_to_finish": round(time.monotonic() - began, 1),
+            "minutes_left_after_limit": left}
 
 
 def _purge(broker: BrokerAddress, client_ids: list[str]) -> None:

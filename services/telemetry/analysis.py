@@ -127,9 +127,10 @@ class AnalysisWorker:
         next_timers = next_nights = 0.0
         while not self._stopping.is_set():
             self._wake.wait(self._config.analysis_interval_s)
-            self._wake.clear()
             if self._stopping.is_set():
                 break
+            self._wake.clear()  # pokes from here on wake the next pass
+            began = time.monotonic()
             self._step("analysis", self.analyse_once)
             clock = time.monotonic()
             if clock >= next_timers:
@@ -138,6 +139,8 @@ class AnalysisWorker:
             if clock >= next_nights:
                 self._step("nights", self.nights_once)
                 next_nights = clock + self._config.baseline_check_s
+            # Paced: pokes meanwhile are coalesced into the next pass.
+            self._stopping.wait(max(0.0, began + self._config.analysis_min_interval_s - time.monotonic()))
 
     def _step(self, name: str, step: Callable[[], object]) -> None:
         try:

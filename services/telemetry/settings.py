@@ -39,6 +39,10 @@ class TelemetrySettings(BaseSettings):
     # The analysis worker: recomputes touched rollup buckets (plain) and runs the sample rules,
     # after each ingest commit or at least every `analysis_interval_s`.
     analysis_interval_s: float = Field(default=1.0, gt=0)
+    # ...but no sooner than this after the previous pass: the rules re-read a few minutes of raw
+    # samples around each touched minute, so a pass per ingest commit would read the same
+    # samples many times over while ingest is busy. Pokes in between are coalesced.
+    analysis_min_interval_s: float = Field(default=1.0, ge=0)
     analysis_batch: int = Field(default=5000, ge=1)
     # Due timers (bed exits, offline devices) are looked at this often.
     timer_interval_s: float = Field(default=5.0, gt=0)

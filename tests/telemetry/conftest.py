@@ -13,7 +13,7 @@ from homecare.settings import Settings
 from services.telemetry.bootstrap import TelemetryComponent, build
 from services.telemetry.settings import TelemetrySettings
 
-FAST = TelemetrySettings(batch_window_ms=50, retry_min_s=0.1, retry_max_s=0.5)
+FAST = TelemetrySettings(batch_window_ms=50, retry_min_s=0.1, retry_max_s=0.5, analysis_min_interval_s=0.1)
 
 
 def metric(name: str, **labels: str) -> float:

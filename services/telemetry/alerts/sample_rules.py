@@ -10,7 +10,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 
 from ..rollups import MINUTE, Touched
 from . import state, store
@@ -71,10 +71,12 @@ def _vitals(conn: psycopg.Connection, touched: list[Touched], limit_of: dict[str
     # Far enough to see a whole sustained run that ends (or starts) in a touched minute.
     before = {d: timedelta(seconds=lim.sustain_s + lim.max_gap_s) for d, lim in limit_of.items()}
     groups: dict[tuple[str, str], list[Sample]] = defaultdict(list)
-    with conn.cursor(row_factory=dict_row) as cur:
-        for r in cur.execute(_SAMPLES, _windows(touched, before)):
-            groups[(r["device_id"], r["resident_id"])].append(Sample(
-                r["ts"], r["occupied"], r["heart_rate"], r["respiration_rate"], r["movement"]))
+    # Tuples, not dicts: this reads every sample of the window again on each pass.
+    with conn.cursor(row_factory=tuple_row) as cur:
+        for device_id, resident_id, ts, occupied, heart_rate, respiration_rate, movement in cur.execute(
+            _SAMPLES, _windows(touched, before)
+        ):
+            groups[(device_id, resident_id)].append(Sample(ts, occupied, heart_rate, respiration_rate, movement))
     changed: list[str] = []
     for (device_id, resident_id), samples in groups.items():
         lim = limit_of[device_id]

@@ -14,7 +14,7 @@ from .accounts import AnonymousBroker, BrokerAccounts
 from .api import devices_router
 from .cache import DeviceCache
 from .dynsec import DynsecAccounts
-from .edge import Edge
+from .edge import BULK, CONTROL, Edge, flood_gate
 from .service import DeviceAdmin
 from .settings import GatewaySettings
 
@@ -35,26 +35,35 @@ class GatewayComponent:
         self.pool = pool
         self.cache = DeviceCache(pool, config.device_cache_ttl_s, config.unknown_device_ttl_s)
         self.admin = DeviceAdmin(accounts, self.cache)
-        self.edge = Edge(settings, config, pool, self.cache)
+        flood = flood_gate(config)
+        self.edge = Edge(settings, config, pool, self.cache, BULK, flood)  # telemetry, statuses
+        self.control = Edge(settings, config, pool, self.cache, CONTROL, flood)  # presses, commands
         self._started = False
 
     def start(self) -> None:
         """Connect to the broker and start consuming device messages and command orders."""
         if not self._started:
-            self.edge.start()
+            self.control.start()
+            try:
+                self.edge.start()
+            except Exception:
+                self.control.stop()
+                raise
             self._started = True
 
     def stop(self) -> None:
         """Stop consuming, disconnect cleanly and write what is buffered."""
         if self._started:
             self.edge.stop()
+            self.control.stop()
             self._started = False
 
     def routers(self) -> list[APIRouter]:
         return [devices_router(self.admin)]
 
     def checks(self) -> dict[str, ReadinessCheck]:
-        return {"database": database_check(self.pool), "broker": lambda: self.edge.link.connected}
+        return {"database": database_check(self.pool),
+                "broker": lambda: self.edge.link.connected and self.control.link.connected}
 
 
 def build(

@@ -1,8 +1,14 @@
-"""The device edge: one MQTT link, every device message checked, then forwarded or rejected."""
+"""The device edge: every device message checked, then forwarded or rejected.
+
+The edge runs in two lanes, each its own MQTT session, worker and housekeeper: `control` takes
+button events, command acks and command orders, `bulk` takes telemetry and statuses. A broker
+delivers a session's messages in order, so with one session a resident's press waited behind
+every sample queued before it; apart, a backlog of samples never delays a call for help."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
@@ -39,6 +45,37 @@ log = logging.getLogger(__name__)
 GROUP = "gateway"  # shared-subscription group: replicas split the devices' messages
 
 
+@dataclass(frozen=True)
+class Lane:
+    """One session of the edge: the device channels it takes, whether it takes command orders,
+    and which of the housekeeper's periodic jobs it runs (each job in one lane only)."""
+
+    name: str
+    channels: tuple[DeviceChannel, ...]
+    orders: bool
+    sweeps: frozenset[str]
+
+    def client_id(self, settings: Settings) -> str:
+        # The bulk lane keeps the id the single session had, so its persistent session resumes.
+        base = settings.client_id("gateway")
+        return f"{base}-{self.name}" if self.name != "bulk" else base
+
+
+BULK = Lane("bulk", (DeviceChannel.TELEMETRY, DeviceChannel.STATUS), False,
+            frozenset({"revoked", "silent", "announce", "prune"}))
+CONTROL = Lane("control", (DeviceChannel.EVENTS, DeviceChannel.ACKS), True, frozenset({"commands"}))
+LANES = (BULK, CONTROL)
+assert sorted(c for lane in LANES for c in lane.channels) == sorted(DEVICE_PUBLISHES)
+
+
+def lane_filters(settings: Settings, lane: Lane) -> list[str]:
+    """The topic filters a lane subscribes to."""
+    filters = [settings.share(GROUP, all_devices_filter(channel)) for channel in lane.channels]
+    if lane.orders:
+        filters.append(settings.share(GROUP, Internal.COMMANDS))
+    return filters
+
+
 def broker_address(settings: Settings) -> BrokerAddress:
     """The broker, with the service account when one is configured."""
     address = BrokerAddress.parse(settings.mqtt_url)
@@ -49,32 +86,42 @@ def broker_address(settings: Settings) -> BrokerAddress:
     return address
 
 
+def flood_gate(config: GatewaySettings) -> FloodGate:
+    """One per process, shared by the lanes: a device's budget covers all its channels."""
+    return FloodGate(
+        config.device_rate_per_s, config.device_burst, config.flood_event_repeat_s,
+        config.flood_reply_every_s, config.flood_backlog_s,
+    )
+
+
 class Edge:
-    """Receives every device message and every command order, on one persistent session."""
+    """One lane of the device edge on its own persistent session (see the module's doc)."""
 
     def __init__(
-        self, settings: Settings, config: GatewaySettings, pool: ConnectionPool, cache: DeviceCache
+        self, settings: Settings, config: GatewaySettings, pool: ConnectionPool, cache: DeviceCache,
+        lane: Lane = BULK, flood: FloodGate | None = None,
     ):
         self.cache = cache
-        # One filter per channel a device publishes on, so our own commands/errors don't echo.
+        self.lane = lane
+        # One filter per channel, so our own commands/errors don't echo.
         subscriptions = {
-            settings.share(GROUP, all_devices_filter(channel)): self._received
-            for channel in DEVICE_PUBLISHES
+            settings.share(GROUP, all_devices_filter(channel)): self._received for channel in lane.channels
         }
-        subscriptions[settings.share(GROUP, Internal.COMMANDS)] = self._received_order
+        if lane.orders:
+            subscriptions[settings.share(GROUP, Internal.COMMANDS)] = self._received_order
+        # A persistent session keeps its subscriptions: drop the other lanes' (a session of the
+        # single-lane edge had them all), or their messages would come here and never be acked.
+        others = [f for other in LANES if other is not lane for f in lane_filters(settings, other)]
         self.link = MqttLink(
-            broker_address(settings), settings.client_id("gateway"),
-            subscriptions=subscriptions, manual_ack=True, clean_session=False,
+            broker_address(settings), lane.client_id(settings),
+            subscriptions=subscriptions, manual_ack=True, clean_session=False, unsubscribe=others,
         )
         self.telemetry = TelemetryCoalescer(
             self.link, config.telemetry_window_ms / 1000, config.telemetry_max_batches,
             config.telemetry_max_bytes,
         )
-        self.flood = FloodGate(
-            config.device_rate_per_s, config.device_burst, config.flood_event_repeat_s,
-            config.flood_reply_every_s, config.flood_backlog_s,
-        )
-        self.worker = Worker("gateway-edge", config.queue_size, idle=self._idle)
+        self.flood = flood or flood_gate(config)
+        self.worker = Worker(f"gateway-{lane.name}", config.queue_size, idle=self._idle)
         self.announcer = Announcer(self.link)
         self.rejections = Rejections(self.link, config.log_payload_bytes)
         self.events = EventForwarder(self.link, pool)
@@ -85,7 +132,7 @@ class Edge:
             self.link, pool, self.announcer, self.commands, self.rejections, cache,
             config.status_window_ms / 1000, config.status_max_batch,
         )
-        self.housekeeper = Housekeeper(self, pool, config)
+        self.housekeeper = Housekeeper(self, pool, config, lane.sweeps)
 
     def start(self, timeout: float = 15.0) -> None:
         """Start the worker and housekeeper, connect, and wait until the subscriptions hold."""

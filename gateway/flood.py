@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,9 +64,14 @@ class FloodGate:
         self.backlog_s = backlog_s
         self._clock = clock
         self._devices: dict[str, _Device] = {}
+        self._lock = threading.Lock()  # the edge's lanes call from their own network threads
 
     def admit(self, device_id: str, channel: DeviceChannel, payload: bytes) -> Verdict:
         """Take a token for one message, or judge whether an over-budget one carries news."""
+        with self._lock:
+            return self._admit(device_id, channel, payload)
+
+    def _admit(self, device_id: str, channel: DeviceChannel, payload: bytes) -> Verdict:
         now = self._clock()
         device = self._devices.get(device_id)
         if device is None:
@@ -87,12 +93,13 @@ class FloodGate:
 
     def reply_due(self, device_id: str) -> int | None:
         """After a drop: how many were dropped since the last reply, when a reply is due."""
-        device = self._devices.get(device_id)
-        now = self._clock()
-        if device is None or now - device.replied < self.reply_every_s:
-            return None
-        device.replied, dropped, device.dropped = now, device.dropped, 0
-        return dropped
+        with self._lock:
+            device = self._devices.get(device_id)
+            now = self._clock()
+            if device is None or now - device.replied < self.reply_every_s:
+                return None
+            device.replied, dropped, device.dropped = now, device.dropped, 0
+            return dropped
 
     def _news(self, device: _Device, channel: DeviceChannel, payload: bytes, now: float,
               record: bool) -> bool:

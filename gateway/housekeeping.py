@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 3600.0
+SWEEPS = frozenset({"revoked", "silent", "commands", "announce", "prune"})
 
 
 class Housekeeper:
@@ -29,10 +30,12 @@ class Housekeeper:
     sweeping at once never do a transition twice.
     """
 
-    def __init__(self, edge: Edge, pool: ConnectionPool, config: GatewaySettings):
+    def __init__(self, edge: Edge, pool: ConnectionPool, config: GatewaySettings,
+                 sweeps: frozenset[str] = SWEEPS):
         self._edge = edge
         self._pool = pool
         self._config = config
+        self._sweeps = sweeps  # the periodic jobs of this lane (see gateway.edge.Lane)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_sweep = 0.0
@@ -40,7 +43,8 @@ class Housekeeper:
 
     def start(self) -> None:
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="gateway-housekeeper", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"gateway-{self._edge.lane.name}-housekeeper", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -58,7 +62,7 @@ class Housekeeper:
             if now >= self._next_sweep:
                 self._next_sweep = now + self._config.sweep_interval_s
                 self.sweep()
-            if now >= self._next_prune:
+            if "prune" in self._sweeps and now >= self._next_prune:
                 self._next_prune = now + PRUNE_EVERY_S
                 self._step("prune seen events", self._prune)
 
@@ -72,14 +76,18 @@ class Housekeeper:
 
     def sweep(self) -> None:
         """Time-driven transitions, and repair of what a crash may have left undone."""
-        edge, config = self._edge, self._config
-        self._step("invalidate revoked devices", self._invalidate_revoked)
-        self._step("detect silent beds", lambda: edge.liveness.sweep(
-            self._pool, config.silent_after_intervals, config.silent_min_s))
-        self._step("expire and resend commands", lambda: edge.commands.sweep(
-            self._pool, config.announce_retry_s))
-        self._step("re-announce", lambda: edge.announcer.resend_owed(
-            self._pool, config.announce_retry_s))
+        edge, config, sweeps = self._edge, self._config, self._sweeps
+        if "revoked" in sweeps:
+            self._step("invalidate revoked devices", self._invalidate_revoked)
+        if "silent" in sweeps:
+            self._step("detect silent beds", lambda: edge.liveness.sweep(
+                self._pool, config.silent_after_intervals, config.silent_min_s))
+        if "commands" in sweeps:
+            self._step("expire and resend commands", lambda: edge.commands.sweep(
+                self._pool, config.announce_retry_s))
+        if "announce" in sweeps:
+            self._step("re-announce", lambda: edge.announcer.resend_owed(
+                self._pool, config.announce_retry_s))
 
     def _invalidate_revoked(self) -> None:
         # Another process (an API replica) may have revoked a device this replica has cached.

@@ -70,10 +70,12 @@ class MqttLink:
         keepalive: int = 30,
         will: tuple[str, bytes, int, bool] | None = None,
         max_inflight: int = 100,
+        unsubscribe: list[str] | None = None,
     ):
         self.address = address
         self.client_id = client_id
         self._subscriptions = dict(subscriptions or {})
+        self._unsubscribe = list(unsubscribe or [])  # filters a resumed session may still hold
         self._keepalive = keepalive
         self._connected = threading.Event()
         self._subscribed = threading.Event()  # the broker acknowledged this connection's SUBSCRIBE
@@ -213,6 +215,8 @@ class MqttLink:
         if reason_code.is_failure:
             log.error("%s: broker refused connection: %s", self.client_id, reason_code)
             return
+        if self._unsubscribe and flags.session_present:
+            client.unsubscribe(self._unsubscribe)
         if self._subscriptions:
             client.subscribe([(f, 1) for f in self._subscriptions])
         self._connected.set()

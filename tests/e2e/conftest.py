@@ -38,8 +38,9 @@ def network(database_url, broker_url, pool, instance):
         for component in reversed(started):
             component.stop()
         server.stop()
-        for name in ("gateway", "telemetry", "dispatch"):
-            forget_session(broker_url, settings.client_id(name))
+        for client_id in (*(settings.client_id(n) for n in ("gateway", "telemetry", "dispatch")),
+                          f"{settings.client_id('gateway')}-control"):
+            forget_session(broker_url, client_id)
 
 
 class Api:

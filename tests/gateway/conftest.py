@@ -7,9 +7,7 @@ import queue
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import REGISTRY
 
 from gateway import registry
@@ -19,7 +17,7 @@ from homecare.contract import DeviceKind
 from homecare.mqtt import BrokerAddress, MqttLink
 from homecare.residents.store import Location, NewResident, enrol
 from homecare.settings import Settings
-from tests.support import FakeDevice, unique
+from tests.support import FakeDevice, forget_session, unique
 
 
 class Listener:
@@ -68,15 +66,11 @@ class Listener:
         self.link.stop()
 
 
-def purge_session(broker_url: str, client_id: str) -> None:
-    """Drop a stopped client's persistent session: mosquitto would keep sending its share of
-    shared-subscription messages to it."""
-    address = BrokerAddress.parse(broker_url)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-    client.connect(address.host, address.port)
-    client.loop_start()
-    client.disconnect()
-    client.loop_stop()
+def forget_gateway(broker_url: str, client_id: str) -> None:
+    """Drop the persistent sessions of a stopped gateway's lanes (`client_id`: its bulk lane's):
+    mosquitto would keep sending them their share of shared-subscription messages."""
+    for lane in (client_id, f"{client_id}-control"):
+        forget_session(broker_url, lane)
 
 
 def counter(name: str, **labels: str) -> float:
@@ -102,7 +96,7 @@ def gateway(settings: Settings, pool, config: GatewaySettings, broker_url: str) 
     component.start()
     yield component
     component.stop()
-    purge_session(broker_url, component.edge.link.client_id)
+    forget_gateway(broker_url, component.edge.link.client_id)
 
 
 @pytest.fixture

@@ -97,7 +97,7 @@ def test_retained_statuses_replayed_on_subscribe_are_not_sightings_except_a_last
     from gateway.bootstrap import build
     from tests.support import unique
 
-    from .conftest import counter, purge_session
+    from .conftest import counter, forget_gateway
 
     states = listener_factory(Internal.DEVICE_STATE)
     alive = device_factory(DeviceKind.BED)
@@ -128,5 +128,5 @@ def test_retained_statuses_replayed_on_subscribe_are_not_sightings_except_a_last
         assert row["last_seen"] == seen_before and row["state"] in ("online", "silent")
     finally:
         fresh.stop()
-        purge_session(broker_url, fresh.edge.link.client_id)
+        forget_gateway(broker_url, fresh.edge.link.client_id)
         gateway.start()

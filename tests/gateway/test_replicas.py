@@ -23,7 +23,7 @@ from homecare.embedded import free_port
 from homecare.topics import internal_event_topic
 from tests.support import FakeDevice, now_ts, unique, wait_for
 
-from .conftest import Listener, purge_session
+from .conftest import Listener, forget_gateway
 
 SERVICES = ("meal", "bathing", "escort", "mobility")
 
@@ -94,7 +94,7 @@ def processes(database_url, broker_url, tmp_path) -> Iterator:
     for process in started:
         process.stop()
     for client_id in {p.client_id for p in started}:
-        purge_session(broker_url, client_id)  # else mosquitto keeps a share for a dead replica
+        forget_gateway(broker_url, client_id)  # else mosquitto keeps a share for a dead replica
 
 
 @pytest.fixture

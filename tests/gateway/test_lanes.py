@@ -1,0 +1,73 @@
+"""The edge's two lanes: presses and command acks travel on a session of their own, so a
+backlog of telemetry never stands between a resident's press and the platform."""
+
+from __future__ import annotations
+
+import threading
+
+from gateway.edge import BULK, CONTROL, LANES
+from homecare.contract import DeviceKind
+from homecare.mqtt import BrokerAddress, MqttLink
+from homecare.topics import DEVICE_PUBLISHES, DeviceChannel, Internal, all_devices_filter, internal_event_topic
+from tests.support import now_ts
+
+
+def _for(device_id: str):
+    return lambda topic, payload: payload.get("device_id") == device_id
+
+
+def _has_bed(device_id: str):
+    return lambda topic, payload: any(b["device_id"] == device_id for b in payload.get("batches", []))
+
+
+def test_every_device_channel_has_exactly_one_lane():
+    channels = [c for lane in LANES for c in lane.channels]
+    assert sorted(channels) == sorted(DEVICE_PUBLISHES) and len(set(channels)) == len(channels)
+    assert CONTROL.orders and not BULK.orders
+    assert DeviceChannel.EVENTS in CONTROL.channels and DeviceChannel.TELEMETRY in BULK.channels
+
+
+def test_a_press_goes_through_while_the_telemetry_lane_is_stuck(gateway, device_factory, listener_factory):
+    events = listener_factory(internal_event_topic("button.pressed"))
+    telemetry = listener_factory(Internal.TELEMETRY)
+    bed, button = device_factory(DeviceKind.BED), device_factory(DeviceKind.BUTTON)
+    assert gateway.edge.link.client_id != gateway.control.link.client_id
+
+    stuck = threading.Event()
+    gateway.edge.worker.put(lambda: stuck.wait(30))  # the bulk lane's worker is busy for now
+    try:
+        bed.publish(DeviceChannel.TELEMETRY, {"samples": [
+            {"ts": now_ts(0), "occupied": True, "heart_rate": 60, "respiration_rate": 14, "movement": 0.1}]})
+        event_id = button.press("emergency")
+
+        _, payload = events.next(_for(button.device_id))
+        assert payload["event_id"] == event_id and payload["service"] == "emergency"
+        assert telemetry.pending(_has_bed(bed.device_id)) == []  # still waiting in the other lane
+    finally:
+        stuck.set()
+    telemetry.next(_has_bed(bed.device_id))  # and not lost
+
+
+def test_both_lanes_share_one_flood_budget_per_device(gateway):
+    assert gateway.edge.flood is gateway.control.flood
+
+
+def test_a_session_of_the_single_lane_edge_gives_its_presses_back_to_the_control_lane(
+    request, settings, broker_url, listener_factory,
+):
+    # Before the lanes, one session held every filter. Resumed by the bulk lane, it would keep
+    # taking its share of presses, and the bulk lane does not handle them.
+    presses = settings.share("gateway", all_devices_filter(DeviceChannel.EVENTS))
+    old = MqttLink(BrokerAddress.parse(broker_url), settings.client_id("gateway"), clean_session=False,
+                   subscriptions={presses: lambda client, message: None})
+    old.start()
+    assert old.wait_subscribed(10)
+    old.stop()
+
+    device_factory = request.getfixturevalue("device_factory")  # starts the gateway on that session
+    events = listener_factory(internal_event_topic("button.pressed"))
+    button = device_factory(DeviceKind.BUTTON)
+    sent = {button.press(service) for service in ("meal", "bathing", "escort", "mobility")}
+
+    got = {events.next(_for(button.device_id))[1]["event_id"] for _ in sent}
+    assert got == sent

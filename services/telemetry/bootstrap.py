@@ -43,17 +43,24 @@ class TelemetryComponent:
             address = address.with_credentials(
                 settings.mqtt_service_username, settings.mqtt_service_password
             )
-        # Handlers are bound after the link exists, so the link gets forwarding lambdas.
-        subscriptions = {settings.share(GROUP, Internal.TELEMETRY): self._on_telemetry}
-        for topic in ALERT_TOPICS:
-            subscriptions[settings.share(GROUP, topic)] = self._on_alert_input
+        # Two sessions: the alert inputs (a suspected fall, device states) must not wait behind a
+        # backlog of samples, and a broker delivers one session's messages in order. Each drops
+        # the other's filters, which a session of the one-link service had both of.
+        samples = [settings.share(GROUP, Internal.TELEMETRY)]
+        alert_inputs = [settings.share(GROUP, topic) for topic in ALERT_TOPICS]
         self.link = MqttLink(
-            address, settings.client_id(self.name), subscriptions=subscriptions, manual_ack=True
+            address, settings.client_id(self.name), subscriptions=dict.fromkeys(samples, self._on_telemetry),
+            manual_ack=True, unsubscribe=alert_inputs,
+        )
+        self.alert_link = MqttLink(
+            address, f"{settings.client_id(self.name)}-alerts",
+            subscriptions=dict.fromkeys(alert_inputs, self._on_alert_input), manual_ack=True, unsubscribe=samples,
         )
         self.gate = AckGate(self.link)
+        self.alert_gate = AckGate(self.alert_link)
         self.analysis = AnalysisWorker(pool, config, self.defaults)
         self.ingest = TelemetryIngest(pool, self.gate, config, on_stored=self.analysis.poke)
-        self.alerts = AlertConsumer(pool, self.link, self.gate, config, self.analysis.limits_of)
+        self.alerts = AlertConsumer(pool, self.alert_link, self.alert_gate, config, self.analysis.limits_of)
         self.partitions = PartitionKeeper(pool, config)
 
     def _on_telemetry(self, client, message) -> None:
@@ -69,11 +76,14 @@ class TelemetryComponent:
         self.ingest.start()
         self.alerts.start()
         try:
-            self.link.start()
-            # Consuming only once the broker has our subscriptions (first start of a session).
-            if not self.link.wait_subscribed(15):
-                raise TimeoutError(f"{self.link.client_id}: subscriptions not acknowledged")
+            for link in (self.alert_link, self.link):
+                link.start()
+                # Consuming only once the broker has our subscriptions (first start of a session).
+                if not link.wait_subscribed(15):
+                    raise TimeoutError(f"{link.client_id}: subscriptions not acknowledged")
         except Exception:
+            for link in (self.alert_link, self.link):
+                link.stop()
             self._stop_workers()
             raise
         log.info("telemetry started", extra={"client_id": self.link.client_id})
@@ -83,6 +93,7 @@ class TelemetryComponent:
         self.ingest.stop()
         self.alerts.stop()
         self.link.stop()
+        self.alert_link.stop()
         self._stop_workers()
 
     def _stop_workers(self) -> None:
@@ -95,7 +106,8 @@ class TelemetryComponent:
         return [vitals_router(self.config.max_points, self.config.fhir_max_hours), alerts_router(self.defaults)]
 
     def checks(self) -> dict[str, ReadinessCheck]:
-        return {"database": database_check(self.pool), "broker": lambda: self.link.connected}
+        return {"database": database_check(self.pool),
+                "broker": lambda: self.link.connected and self.alert_link.connected}
 
 
 def build(

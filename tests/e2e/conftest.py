@@ -39,7 +39,7 @@ def network(database_url, broker_url, pool, instance):
             component.stop()
         server.stop()
         for client_id in (*(settings.client_id(n) for n in ("gateway", "telemetry", "dispatch")),
-                          f"{settings.client_id('gateway')}-control"):
+                          f"{settings.client_id('gateway')}-control", f"{settings.client_id('telemetry')}-alerts"):
             forget_session(broker_url, client_id)
 
 

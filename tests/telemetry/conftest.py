@@ -12,6 +12,7 @@ from homecare.mqtt import BrokerAddress, MqttLink
 from homecare.settings import Settings
 from services.telemetry.bootstrap import TelemetryComponent, build
 from services.telemetry.settings import TelemetrySettings
+from tests.support import forget_session
 
 FAST = TelemetrySettings(batch_window_ms=50, retry_min_s=0.1, retry_max_s=0.5, analysis_min_interval_s=0.1)
 
@@ -19,13 +20,6 @@ FAST = TelemetrySettings(batch_window_ms=50, retry_min_s=0.1, retry_max_s=0.5, a
 def metric(name: str, **labels: str) -> float:
     """Current value of a metric sample (0 when it has none yet)."""
     return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def forget_session(broker_url: str, client_id: str) -> None:
-    """Drop a persistent session on the broker, so it queues nothing for later tests."""
-    link = MqttLink(BrokerAddress.parse(broker_url), client_id, clean_session=True)
-    link.start()
-    link.stop()
 
 
 @pytest.fixture
@@ -44,7 +38,7 @@ def make_component(pool, broker_url: str, instance: str) -> Iterator[Callable[..
     yield make
     for component in running:
         component.stop()
-    for client_id in {component.link.client_id for component in running}:
+    for client_id in {c.link.client_id for c in running} | {c.alert_link.client_id for c in running}:
         forget_session(broker_url, client_id)
 
 

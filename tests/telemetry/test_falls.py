@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 
 from homecare.internal import DeviceEvent, OpenRequest
 from homecare.topics import Internal, internal_event_topic
+from services.telemetry.queries import count_samples
 from tests.support import unique, wait_for
 
 from .conftest import FAST, Listener, metric
+from .helpers import base_time, message, series
 
 FALL = internal_event_topic("fall.suspected")
 
@@ -60,3 +63,25 @@ def test_unreadable_and_unconfident_falls_open_nothing(make_component, publisher
         what="the unreadable event counted",
     )
     assert requests.messages.empty()
+
+
+def test_a_fall_is_not_held_up_by_samples_waiting_for_the_database(make_component, publisher, requests, database_url):
+    """The alert inputs have a session of their own: with the samples' session full of messages
+    the writer cannot commit (the table is locked), a fall still opens its request."""
+    make_component()
+    with psycopg.connect(database_url) as blocker:
+        blocker.execute("LOCK TABLE telemetry.bed_samples IN ACCESS EXCLUSIVE MODE")
+        beds = [unique("bed") for _ in range(60)]  # more than any broker's in-flight window here
+        for bed in beds:
+            publisher.publish(Internal.TELEMETRY, message((bed, "res-x", series(base_time(), 5))).dumps())
+        bed = unique("bed")
+        publisher.publish(FALL, _fall(bed, "while-blocked", 0.9)).wait_for_publish(10)
+        assert OpenRequest.model_validate_json(requests.next()).source_id == f"{bed}:while-blocked"
+        blocker.rollback()
+    # and the samples are stored once the table is free
+    wait_for(lambda: _count(database_url, beds[-1]) == 5, what="the last bed's samples stored")
+
+
+def _count(database_url: str, device_id: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        return count_samples(conn, device_id)

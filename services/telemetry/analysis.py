@@ -29,6 +29,9 @@ from .settings import TelemetrySettings
 log = logging.getLogger(__name__)
 
 # Session-level: held across the claim's transaction and the recompute's.
+# Claims of `analysis_batch` minutes per pass of the worker's loop.
+_ROUNDS_PER_PASS = 4
+
 _LOCK = "SELECT pg_try_advisory_lock(hashtext('telemetry.analysis'))"
 _UNLOCK = "SELECT pg_advisory_unlock(hashtext('telemetry.analysis'))"
 
@@ -43,6 +46,7 @@ class AnalysisWorker:
         self._defaults = defaults
         self._clock = clock
         self._flavour: Flavour | None = None
+        self._more = False  # the last pass stopped with touched minutes left
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -53,10 +57,12 @@ class AnalysisWorker:
 
     # -- one step each (also what tests call) -----------------------------------------------
 
-    def analyse_once(self) -> int:
-        """Claim touched minutes until none are left (or another replica has the lock), recompute
-        their rollups and run the sample rules; how many minutes were handled."""
+    def analyse_once(self, rounds: int | None = None) -> int:
+        """Claim touched minutes until none are left (or another replica has the lock, or after
+        `rounds` claims of `analysis_batch`), recompute their rollups and run the sample rules;
+        how many minutes were handled."""
         handled = 0
+        self._more = False
         with self._pool.connection() as conn:
             locked = _locked(conn)
             conn.commit()
@@ -64,6 +70,11 @@ class AnalysisWorker:
                 return handled
             try:
                 while True:
+                    if rounds is not None and rounds <= 0:
+                        self._more = True  # the rest in the next pass, after the timers
+                        return handled
+                    if rounds is not None:
+                        rounds -= 1
                     with conn.transaction():
                         touched = rollups.lease_touched(conn, self._config.analysis_batch)
                     if not touched:
@@ -131,7 +142,9 @@ class AnalysisWorker:
                 break
             self._wake.clear()  # pokes from here on wake the next pass
             began = time.monotonic()
-            self._step("analysis", self.analyse_once)
+            # Bounded, so that due timers (a bed exit at night) do not wait for a backlog of
+            # touched minutes; what is left is taken up at once after them.
+            self._step("analysis", lambda: self.analyse_once(rounds=_ROUNDS_PER_PASS))
             clock = time.monotonic()
             if clock >= next_timers:
                 self._step("timers", self.timers_once)
@@ -139,8 +152,10 @@ class AnalysisWorker:
             if clock >= next_nights:
                 self._step("nights", self.nights_once)
                 next_nights = clock + self._config.baseline_check_s
-            # Paced: pokes meanwhile are coalesced into the next pass.
-            self._stopping.wait(max(0.0, began + self._config.analysis_min_interval_s - time.monotonic()))
+            if self._more:
+                self._wake.set()
+            else:  # paced: pokes meanwhile are coalesced into the next pass
+                self._stopping.wait(max(0.0, began + self._config.analysis_min_interval_s - time.monotonic()))
 
     def _step(self, name: str, step: Callable[[], object]) -> None:
         try:

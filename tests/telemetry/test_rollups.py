@@ -177,6 +177,29 @@ def test_minutes_claimed_by_a_pass_that_died_are_analysed_by_the_next(pool):
         assert conn.execute("SELECT count(*) AS n FROM telemetry.touched_claims").fetchone()["n"] == 0
 
 
+def test_a_bounded_pass_leaves_the_rest_for_the_next(pool):
+    """The worker's loop bounds each pass (due timers must not wait behind a backlog of touched
+    minutes); the minutes it did not reach are analysed by the next pass."""
+    from services.telemetry.alerts.config import defaults_from
+    from services.telemetry.analysis import AnalysisWorker
+
+    beds = [unique("bed") for _ in range(3)]
+    start = base_time(days_ago=1)
+    _write(pool, *[(bed, "res-b", series(start, 400, seed=n)) for n, bed in enumerate(beds)])
+    analyse(pool)  # whatever other tests left behind
+    config = TelemetrySettings(analysis_batch=5)
+    late = [(bed, "res-b", series(start + timedelta(milliseconds=500), 400, seed=9)) for bed in beds]
+    _write(pool, *late)  # 3 beds x 7 or 8 minutes
+    worker = AnalysisWorker(pool, config, defaults_from(config))
+    assert worker.analyse_once(rounds=2) <= 10
+    with pool.connection() as conn:
+        left = conn.execute("SELECT count(*) AS n FROM telemetry.touched_minutes WHERE device_id = ANY(%s)",
+                            (beds,)).fetchone()["n"]
+    assert left > 0
+    assert worker.analyse_once() >= left
+    _assert_rollups_equal_raw(pool, beds)
+
+
 def test_retention_drops_old_daily_partitions_and_old_rollup_rows(pool):
     with pool.connection() as conn:
         if current_flavour(conn) is not Flavour.PLAIN:

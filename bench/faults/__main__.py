@@ -21,7 +21,11 @@ GUARANTEES = {
     "broker": "mosquitto with `persistence true`, `autosave_interval 5`: a restart (SIGTERM) writes sessions, "
               "subscriptions, retained and queued QoS 1 messages to disk first; devices and services use "
               "persistent sessions (clean_session false) and resend QoS 1 messages not yet PUBACKed. Expected "
-              "loss for a restart: zero. A SIGKILL (fault `broker-kill`) loses what changed since the last "
+              "loss for a restart with plain subscriptions (HOMECARE_MQTT_SHARED_SUBSCRIPTIONS=false, one "
+              "replica per service): zero. With shared subscriptions ($share/..., the default, for replicas) "
+              "mosquitto 2.0 queues nothing for a share group while no member is connected: what devices "
+              "publish between their reconnection and the first replica's is lost (the services retry the "
+              "broker every 2 s at most). A SIGKILL (fault `broker-kill`) loses what changed since the last "
               "autosave (at most 5 s): messages the broker had PUBACKed but neither delivered nor saved.",
     "database": "PostgreSQL with fsync on and synchronous_commit on: a committed transaction is in the WAL "
                 "on disk before COMMIT returns. A crash (pg_ctl -m immediate) loses only uncommitted work, which "

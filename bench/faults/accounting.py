@@ -107,15 +107,16 @@ def account(database_url: str, ledger: dict[str, Any], windows: Windows, run_sta
 
 
 def _processed_presses(conn: psycopg.Connection, dispatch, since: datetime) -> tuple[Counter[str], set[str]]:
-    """How often each press (event id) appears in dispatch's timelines; the presses that opened one."""
+    """How often each press (event id) appears in dispatch's timelines; the presses that opened one.
+
+    Every request is looked at, not only those opened in this run: in a data folder an earlier
+    run used, a press can join a request that run left open."""
     seen: Counter[str] = Counter()
     opened: set[str] = set()
     for row in dispatch.list_requests(conn, None, limit=1_000_000):
-        if row["created_at"] < since:
-            break  # newest first
         for entry in dispatch.get_request(conn, row["id"])["timeline"]:
             event_id = (entry.get("detail") or {}).get("event_id")
-            if event_id and entry["kind"] in ("created", "pressed_again"):
+            if event_id and entry["at"] >= since and entry["kind"] in ("created", "pressed_again"):
                 seen[event_id] += 1
                 if entry["kind"] == "created":
                     opened.add(event_id)

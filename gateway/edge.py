@@ -110,11 +110,13 @@ class Edge:
         if lane.orders:
             subscriptions[settings.share(GROUP, Internal.COMMANDS)] = self._received_order
         # A persistent session keeps its subscriptions: drop the other lanes' (a session of the
-        # single-lane edge had them all), or their messages would come here and never be acked.
+        # single-lane edge had them all). Until the broker has done so, what it still sends for
+        # them is handled here all the same, never left un-acked.
         others = [f for other in LANES if other is not lane for f in lane_filters(settings, other)]
         self.link = MqttLink(
             broker_address(settings), lane.client_id(settings),
             subscriptions=subscriptions, manual_ack=True, clean_session=False, unsubscribe=others,
+            fallback=self._received_elsewhere,
         )
         self.telemetry = TelemetryCoalescer(
             self.link, config.telemetry_window_ms / 1000, config.telemetry_max_batches,
@@ -205,6 +207,12 @@ class Edge:
         )
         self.rejections.throttle(message, topic.device_id, reason, reply=dropped is not None)
         return False
+
+    def _received_elsewhere(self, client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
+        """A message of another lane's filter, which a resumed session still held."""
+        if message.topic == Internal.COMMANDS:
+            return self._received_order(client, message)
+        self._received(client, message)
 
     def _received_order(self, client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
         self.worker.put(lambda: self.commands.order(message), give_up=lambda: self.link.ack(message))

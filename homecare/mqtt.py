@@ -71,6 +71,7 @@ class MqttLink:
         will: tuple[str, bytes, int, bool] | None = None,
         max_inflight: int = 100,
         unsubscribe: list[str] | None = None,
+        fallback: MessageHandler | None = None,
     ):
         self.address = address
         self.client_id = client_id
@@ -109,6 +110,8 @@ class MqttLink:
         self.client.on_subscribe = self._on_subscribe
         for topic_filter, handler in self._subscriptions.items():
             self.client.message_callback_add(_match_filter(topic_filter), self._guard(handler))
+        if fallback is not None:  # a message no filter of ours matches (see `unsubscribe`)
+            self.client.on_message = self._guard(fallback)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -3,12 +3,22 @@ backlog of telemetry never stands between a resident's press and the platform.""
 
 from __future__ import annotations
 
+import json
 import threading
+
+import paho.mqtt.client as mqtt
 
 from gateway.edge import BULK, CONTROL, LANES
 from homecare.contract import DeviceKind
 from homecare.mqtt import BrokerAddress, MqttLink
-from homecare.topics import DEVICE_PUBLISHES, DeviceChannel, Internal, all_devices_filter, internal_event_topic
+from homecare.topics import (
+    DEVICE_PUBLISHES,
+    DeviceChannel,
+    Internal,
+    all_devices_filter,
+    device_topic,
+    internal_event_topic,
+)
 from tests.support import now_ts
 
 
@@ -71,3 +81,17 @@ def test_a_session_of_the_single_lane_edge_gives_its_presses_back_to_the_control
 
     got = {events.next(_for(button.device_id))[1]["event_id"] for _ in sent}
     assert got == sent
+
+
+def test_a_press_the_bulk_lane_still_receives_is_handled_there(gateway, device_factory, listener_factory):
+    # Between resuming an old session and the broker's UNSUBACK, presses can still reach the bulk
+    # lane: they are handled like any other, not dropped for want of a handler.
+    events = listener_factory(internal_event_topic("button.pressed"))
+    button = device_factory(DeviceKind.BUTTON)
+    message = mqtt.MQTTMessage(mid=0, topic=device_topic(button.device_id, DeviceChannel.EVENTS).encode())
+    message.payload = json.dumps({"event_id": "via-bulk", "ts": now_ts(), "type": "button.pressed",
+                                  "service": "meal"}).encode()
+    gateway.edge.link.client.on_message(gateway.edge.link.client, None, message)  # no filter of its own matches
+
+    _, payload = events.next(_for(button.device_id))
+    assert payload["event_id"] == "via-bulk" and payload["service"] == "meal"

@@ -14,7 +14,7 @@ from .accounts import AnonymousBroker, BrokerAccounts
 from .api import devices_router
 from .cache import DeviceCache
 from .dynsec import DynsecAccounts
-from .edge import BULK, CONTROL, Edge, flood_gate
+from .edge import LANE_BY_NAME, Edge, flood_gate
 from .service import DeviceAdmin
 from .settings import GatewaySettings
 
@@ -36,26 +36,33 @@ class GatewayComponent:
         self.cache = DeviceCache(pool, config.device_cache_ttl_s, config.unknown_device_ttl_s)
         self.admin = DeviceAdmin(accounts, self.cache)
         flood = flood_gate(config)
-        self.edge = Edge(settings, config, pool, self.cache, BULK, flood)  # telemetry, statuses
-        self.control = Edge(settings, config, pool, self.cache, CONTROL, flood)  # presses, commands
+        # The lanes this process runs, control first: it starts first and stops last.
+        self.edges = [Edge(settings, config, pool, self.cache, LANE_BY_NAME[name], flood)
+                      for name in sorted(config.lane_names(), key=lambda n: n != "control")]
+        by_lane = {edge.lane.name: edge for edge in self.edges}
+        self.edge = by_lane.get("bulk")  # telemetry, statuses
+        self.control = by_lane.get("control")  # presses, command acks and orders
         self._started = False
 
     def start(self) -> None:
         """Connect to the broker and start consuming device messages and command orders."""
         if not self._started:
-            self.control.start()
+            started: list[Edge] = []
             try:
-                self.edge.start()
+                for edge in self.edges:
+                    edge.start()
+                    started.append(edge)
             except Exception:
-                self.control.stop()
+                for edge in reversed(started):
+                    edge.stop()
                 raise
             self._started = True
 
     def stop(self) -> None:
         """Stop consuming, disconnect cleanly and write what is buffered."""
         if self._started:
-            self.edge.stop()
-            self.control.stop()
+            for edge in reversed(self.edges):
+                edge.stop()
             self._started = False
 
     def routers(self) -> list[APIRouter]:
@@ -63,7 +70,7 @@ class GatewayComponent:
 
     def checks(self) -> dict[str, ReadinessCheck]:
         return {"database": database_check(self.pool),
-                "broker": lambda: self.edge.link.connected and self.control.link.connected}
+                "broker": lambda: all(edge.link.connected for edge in self.edges)}
 
 
 def build(

@@ -61,10 +61,12 @@ class Lane:
         return f"{base}-{self.name}" if self.name != "bulk" else base
 
 
+# Each lane invalidates revoked devices in its process's cache (the lanes may run apart).
 BULK = Lane("bulk", (DeviceChannel.TELEMETRY, DeviceChannel.STATUS), False,
             frozenset({"revoked", "silent", "announce", "prune"}))
-CONTROL = Lane("control", (DeviceChannel.EVENTS, DeviceChannel.ACKS), True, frozenset({"commands"}))
+CONTROL = Lane("control", (DeviceChannel.EVENTS, DeviceChannel.ACKS), True, frozenset({"revoked", "commands"}))
 LANES = (BULK, CONTROL)
+LANE_BY_NAME = {lane.name: lane for lane in LANES}
 assert sorted(c for lane in LANES for c in lane.channels) == sorted(DEVICE_PUBLISHES)
 
 

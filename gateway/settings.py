@@ -58,3 +58,10 @@ class GatewaySettings(BaseSettings):
     log_payload_bytes: int = Field(default=200, ge=0)
     # Messages waiting for the worker; the broker holds the rest (its in-flight window).
     queue_size: int = Field(default=10000, ge=100)
+
+    # The edge's lanes this process runs (gateway/edge.py): both by default; "control" and "bulk"
+    # in processes of their own keep a call for help off the interpreter that parses samples.
+    lanes: str = Field(default="bulk,control", pattern=r"^(bulk|control)(,(bulk|control))?$")
+
+    def lane_names(self) -> list[str]:
+        return list(dict.fromkeys(name.strip() for name in self.lanes.split(",")))

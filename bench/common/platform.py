@@ -21,11 +21,26 @@ from .metrics import scrape
 log = logging.getLogger(__name__)
 
 COMPONENTS = ("gateway", "telemetry", "dispatch", "console")
+# The processes of each component: the gateway's lanes run apart (HOMECARE_GATEWAY_LANES), so a
+# press is handled by an interpreter that is not busy parsing samples. Process -> extra settings.
+PROCESSES: dict[str, dict[str, str]] = {
+    "gateway": {"HOMECARE_GATEWAY_LANES": "bulk"},
+    "gateway-control": {"HOMECARE_GATEWAY_LANES": "control"},
+    "telemetry": {}, "dispatch": {}, "console": {},
+}
+GROUPS = {"gateway": ("gateway", "gateway-control")}  # a component's processes, where several
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def processes_of(name: str) -> tuple[str, ...]:
+    """The processes of a component (a process name stands for itself)."""
+    return GROUPS.get(name, (name,))
+
+
 class Platform:
-    """gateway, telemetry, dispatch and console, started as `python -m homecare.cli <name>`."""
+    """gateway (two processes, one per lane), telemetry, dispatch and console, started as
+    `python -m homecare.cli <component>`. `kill`, `start`, `ready` and `metrics` take a component
+    (all its processes); `pause`, `resume` and `pid` take a process."""
 
     def __init__(self, database_url: str, broker_url: str, log_dir: Path,
                  accounts: dict[str, tuple[str, str]] | None = None, instance: str = "bench",
@@ -36,9 +51,9 @@ class Platform:
         self.instance = instance
         self.extra_env = env or {}
         self.secret_key = secrets.token_urlsafe(32)
-        self.ports = {name: free_port() for name in COMPONENTS}
+        self.ports = {name: free_port() for name in PROCESSES}
         self.procs: dict[str, subprocess.Popen] = {}
-        self.starts: dict[str, int] = dict.fromkeys(COMPONENTS, 0)
+        self.starts: dict[str, int] = dict.fromkeys(PROCESSES, 0)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -55,72 +70,75 @@ class Platform:
             "HOMECARE_SECRET_KEY": self.secret_key, "HOMECARE_LOG_JSON": "true",
             "HOMECARE_LOG_LEVEL": "WARNING",
         })
-        account = self.accounts.get(name)
+        account = self.accounts.get(_component(name))
         if account:
             env["HOMECARE_MQTT_SERVICE_USERNAME"], env["HOMECARE_MQTT_SERVICE_PASSWORD"] = account
+        env.update(PROCESSES[name])
         env.update(self.extra_env)
         return env
 
     def start(self, name: str, timeout: float = 90.0) -> float:
-        """Start a component and wait until it is ready; seconds it took."""
+        """Start a component's processes and wait until they are ready; seconds it took."""
         started = time.monotonic()
-        self.spawn(name)
+        for process in processes_of(name):
+            self.spawn(process)
         self.wait_ready(name, timeout)
         return time.monotonic() - started
 
     def spawn(self, name: str) -> None:
-        """Start a component's process (not waiting for it)."""
+        """Start one process (not waiting for it)."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{name}.log", "ab") as out:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "homecare.cli", name, "--port", str(self.ports[name])],
+                [sys.executable, "-m", "homecare.cli", _component(name), "--port", str(self.ports[name])],
                 env=self._env(name), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
             )
         self.starts[name] += 1
 
     def start_all(self) -> None:
-        # The first runs the migrations; the others then start side by side.
-        self.start(COMPONENTS[0])
-        for name in COMPONENTS[1:]:
+        # The first process runs the migrations; the others then start side by side.
+        first, *rest = PROCESSES
+        self.spawn(first)
+        self._wait_ready([first], 90.0)
+        for name in rest:
             self.spawn(name)
-        for name in COMPONENTS[1:]:
-            self.wait_ready(name)
+        self._wait_ready(rest, 90.0)
 
     def wait_ready(self, name: str, timeout: float = 90.0) -> None:
+        """Wait until a component's processes are all ready."""
+        self._wait_ready(processes_of(name), timeout)
+
+    def _wait_ready(self, processes, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            proc = self.procs[name]
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.log_dir / (name + '.log')}")
-            if self.ready(name):
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"{name} not ready within {timeout}s")
+        for process in processes:
+            while True:
+                proc = self.procs[process]
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{process} exited with {proc.returncode}; "
+                                       f"see {self.log_dir / (process + '.log')}")
+                if self._ready(process):
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{process} not ready within {timeout}s")
+                time.sleep(0.2)
 
     def ready(self, name: str) -> bool:
-        """/readyz says so. The console's /readyz also lists the broker checks of the components
-        it builds but does not start (their routes only), which never pass in a process of its
-        own; for the console only its own checks count."""
+        """Every process of the component says so on /readyz."""
+        return all(self._ready(process) for process in processes_of(name))
+
+    def _ready(self, process: str) -> bool:
         try:
-            response = httpx.get(f"{self.url(name)}/readyz", timeout=2)
+            return httpx.get(f"{self.url(process)}/readyz", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
-        if response.status_code == 200:
-            return True
-        if name != "console":
-            return False
-        try:
-            checks = response.json().get("checks", {})
-        except ValueError:
-            return False
-        own = {k: v for k, v in checks.items() if k.split(".")[0] not in COMPONENTS[:3]}
-        return bool(own) and all(own.values())
 
     def kill(self, name: str) -> None:
-        """SIGKILL: no shutdown, no flush; what it held in memory is gone."""
-        proc = self.procs[name]
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        """SIGKILL every process of the component: no shutdown, no flush; what they held in
+        memory is gone."""
+        for process in processes_of(name):
+            proc = self.procs[process]
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
 
     def pause(self, name: str) -> None:
         self.procs[name].send_signal(signal.SIGSTOP)
@@ -132,10 +150,15 @@ class Platform:
         return self.procs[name].pid
 
     def metrics(self, name: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        return scrape(f"{self.url(name)}/metrics")
+        """A component's metrics, summed over its processes."""
+        out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        for process in processes_of(name):
+            for key, value in scrape(f"{self.url(process)}/metrics").items():
+                out[key] = out.get(key, 0.0) + value
+        return out
 
     def stop(self, timeout: float = 20.0) -> None:
-        for name in reversed(COMPONENTS):
+        for name in reversed(PROCESSES):
             proc = self.procs.get(name)
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGCONT)
@@ -147,3 +170,7 @@ class Platform:
                 log.warning("%s did not stop in %ss; killed", name, timeout)
                 proc.kill()
                 proc.wait()
+
+
+def _component(process: str) -> str:
+    return next((c for c, members in GROUPS.items() if process in members), process)

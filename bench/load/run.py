@@ -195,6 +195,7 @@ def _steady_window(result: LoadRun, net: BenchNetwork, sim, crew, bare, stats: B
 def _cpu_groups(net: BenchNetwork, sim, crew, bare) -> dict[str, list[int]]:
     platform = net.platform
     groups = {name: [platform.pid(name)] for name in ("gateway", "telemetry", "dispatch", "console")}
+    groups["gateway_control"] = [platform.pid("gateway-control")]  # the gateway's control lane
     groups["simulator_devices"] = [sim.proc.pid]
     groups["simulator_providers"] = [crew.proc.pid]
     groups["bare_pipe"] = [bare.proc.pid]

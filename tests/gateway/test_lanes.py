@@ -8,6 +8,7 @@ import threading
 
 import paho.mqtt.client as mqtt
 
+from gateway.bootstrap import build
 from gateway.edge import BULK, CONTROL, LANES
 from homecare.contract import DeviceKind
 from homecare.mqtt import BrokerAddress, MqttLink
@@ -19,7 +20,9 @@ from homecare.topics import (
     device_topic,
     internal_event_topic,
 )
-from tests.support import now_ts
+from tests.support import FakeDevice, now_ts, unique
+
+from .conftest import forget_gateway
 
 
 def _for(device_id: str):
@@ -95,3 +98,36 @@ def test_a_press_the_bulk_lane_still_receives_is_handled_there(gateway, device_f
 
     _, payload = events.next(_for(button.device_id))
     assert payload["event_id"] == "via-bulk" and payload["service"] == "meal"
+
+
+def test_the_lanes_can_run_in_processes_of_their_own(settings, pool, config, broker_url, resident_id,
+                                                     listener_factory):
+    # Two components in this test stand for the two processes (HOMECARE_GATEWAY_LANES).
+    control = build(settings, pool, config.model_copy(update={"lanes": "control"}))
+    bulk = build(settings, pool, config.model_copy(update={"lanes": "bulk"}))
+    assert (control.edge, bulk.control) == (None, None)
+    assert [e.lane for e in control.edges] == [CONTROL] and [e.lane for e in bulk.edges] == [BULK]
+    events = listener_factory(internal_event_topic("button.pressed"))
+    telemetry = listener_factory(Internal.TELEMETRY)
+    devices = []
+    control.start()
+    bulk.start()
+    try:
+        with pool.connection() as conn:
+            made = [control.admin.provision(conn, unique(k), kind, resident_id)
+                    for k, kind in (("btn", DeviceKind.BUTTON), ("bed", DeviceKind.BED))]
+        button, bed = (FakeDevice(broker_url, device.id, secret).connect() for device, secret in made)
+        devices = [button, bed]
+        event_id = button.press("escort")
+        bed.publish(DeviceChannel.TELEMETRY, {"samples": [
+            {"ts": now_ts(0), "occupied": True, "heart_rate": 61, "respiration_rate": 13, "movement": 0.2}]})
+
+        assert events.next(_for(button.device_id))[1]["event_id"] == event_id
+        telemetry.next(_has_bed(bed.device_id))
+        assert all(check() for check in (*control.checks().values(), *bulk.checks().values()))
+    finally:
+        for device in devices:
+            device.close()
+        bulk.stop()
+        control.stop()
+        forget_gateway(broker_url, settings.client_id("gateway"))

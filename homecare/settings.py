@@ -30,8 +30,12 @@ class Settings(BaseSettings):
     # The broker's account manager (mosquitto dynamic security), for the process that serves
     # POST/DELETE /api/v1/devices: mqtt://admin:password@host:port. Empty: an open broker.
     mqtt_admin_url: str = ""
-    # Shared subscriptions ($share/<group>/...) let replicas split a topic; off for amqtt.
-    mqtt_shared_subscriptions: bool = True
+    # Shared subscriptions ($share/<group>/...) let replicas of a service split a topic. Off by
+    # default: mosquitto 2.0 queues nothing for a share group while none of its members is
+    # connected, so across a broker restart (devices back first) it loses what devices send,
+    # presses included; a plain subscription's persistent session keeps it. Turn on to scale a
+    # service out, knowing that. Always off for amqtt, which has none.
+    mqtt_shared_subscriptions: bool = False
     # Prefix of the share groups, so two deployments (or two test runs) on one broker never
     # split each other's messages: a group keeps a persistent session's share after it is gone.
     mqtt_share_namespace: str = Field(default="", pattern=r"^[A-Za-z0-9_-]*$")

@@ -67,17 +67,19 @@ def share_namespace(monkeypatch) -> str:
 
 @pytest.fixture(scope="session")
 def broker_url() -> Iterator[str]:
-    url = os.environ.get("HOMECARE_MQTT_URL")
-    if url:
-        yield url
-        return
-    broker = embedded.start_broker(os.environ.get("HOMECARE_EMBEDDED_BROKER", "auto"))
-    # amqtt has no shared subscriptions; components read this from the environment.
+    # Components read the subscription mode from the environment. On a broker that has them the
+    # tests run with shared subscriptions, so replicas really split the work; the default (plain)
+    # is what the end-to-end run on embedded infrastructure and the demo use. amqtt has none.
     previous = os.environ.get("HOMECARE_MQTT_SHARED_SUBSCRIPTIONS")
-    if broker.name == "amqtt":
+    url = os.environ.get("HOMECARE_MQTT_URL")
+    broker = None if url else embedded.start_broker(os.environ.get("HOMECARE_EMBEDDED_BROKER", "auto"))
+    if broker is not None and broker.name == "amqtt":
         os.environ["HOMECARE_MQTT_SHARED_SUBSCRIPTIONS"] = "false"
-    yield broker.url
-    broker.stop()
+    elif url and previous is None:
+        os.environ["HOMECARE_MQTT_SHARED_SUBSCRIPTIONS"] = "true"
+    yield url or broker.url
+    if broker is not None:
+        broker.stop()
     if previous is None:
         os.environ.pop("HOMECARE_MQTT_SHARED_SUBSCRIPTIONS", None)
     else:

@@ -21,8 +21,8 @@ GUARANTEES = {
     "broker": "mosquitto with `persistence true`, `autosave_interval 5`: a restart (SIGTERM) writes sessions, "
               "subscriptions, retained and queued QoS 1 messages to disk first; devices and services use "
               "persistent sessions (clean_session false) and resend QoS 1 messages not yet PUBACKed. Expected "
-              "loss for a restart with plain subscriptions (HOMECARE_MQTT_SHARED_SUBSCRIPTIONS=false, one "
-              "replica per service): zero. With shared subscriptions ($share/..., the default, for replicas) "
+              "loss for a restart with plain subscriptions (the default, one replica per service): zero. "
+              "With shared subscriptions ($share/..., HOMECARE_MQTT_SHARED_SUBSCRIPTIONS=true, for replicas) "
               "mosquitto 2.0 queues nothing for a share group while no member is connected: what devices "
               "publish between their reconnection and the first replica's is lost (the services retry the "
               "broker every 2 s at most). A SIGKILL (fault `broker-kill`) loses what changed since the last "
@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=30.0, help="seconds between a recovery and the next fault")
     parser.add_argument("--faults", default=",".join(FAULTS),
                         help=f"comma-separated, in order (default {','.join(FAULTS)}; also: broker-kill)")
-    parser.add_argument("--no-shared-subscriptions", action="store_true",
-                        help="services subscribe plainly instead of through $share/<component>/")
+    parser.add_argument("--shared-subscriptions", action="store_true",
+                        help="services subscribe through $share/<component>/ (as replicas would), not plainly")
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--note", action="append", default=[])
     parser.add_argument("--out", type=Path)
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     options = FaultOptions(devices=args.devices, warmup_s=args.warmup, settle_s=args.settle,
                            faults=tuple(f.strip() for f in args.faults.split(",") if f.strip()), data_dir=args.data_dir,
-                           shared_subscriptions=not args.no_shared_subscriptions)
+                           shared_subscriptions=args.shared_subscriptions)
     body = {"benchmark": "faults", "finished_at": None, **run(options)}
     body["finished_at"] = now_iso()
     for fault in body["faults"]:

@@ -38,7 +38,7 @@ class FaultOptions:
     faults: tuple[str, ...] = FAULTS
     press_rate: float = 30.0
     drain_quiet_s: float = 10.0  # at the end: the broker's backlog unchanged this long
-    shared_subscriptions: bool = True  # the services' $share/... subscriptions (the default deployment)
+    shared_subscriptions: bool = False  # the services' $share/... subscriptions (for replicas; off by default)
     data_dir: Path | None = None
     scenario: Path = ROOT / "devices/simulator/scenarios/bench-load.yaml"
 
@@ -63,7 +63,7 @@ def scenario_for(options: FaultOptions) -> Scenario:
 def run(options: FaultOptions) -> dict[str, Any]:
     scenario = scenario_for(options)
     data_dir = options.data_dir or ROOT / "bench/.data" / f"net-{scenario.homes * 2}"
-    env = {} if options.shared_subscriptions else {"HOMECARE_MQTT_SHARED_SUBSCRIPTIONS": "false"}
+    env = {"HOMECARE_MQTT_SHARED_SUBSCRIPTIONS": "true" if options.shared_subscriptions else "false"}
     net = BenchNetwork(data_dir, scenario, platform_env=env)
     sim = crew = stats = probe = None
     out: dict[str, Any] = {

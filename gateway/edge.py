@@ -101,14 +101,12 @@ class Edge:
 
     def __init__(
         self, settings: Settings, config: GatewaySettings, pool: ConnectionPool, cache: DeviceCache,
-        lane: Lane = BULK, flood: FloodGate | None = None,
+        lane: Lane, flood: FloodGate,
     ):
         self.cache = cache
         self.lane = lane
         # One filter per channel, so our own commands/errors don't echo.
-        subscriptions = {
-            settings.share(GROUP, all_devices_filter(channel)): self._received for channel in lane.channels
-        }
+        subscriptions = dict.fromkeys(lane_filters(settings, lane), self._received)
         if lane.orders:
             subscriptions[settings.share(GROUP, Internal.COMMANDS)] = self._received_order
         # A persistent session keeps its subscriptions: drop the other lanes' (a session of the
@@ -124,7 +122,7 @@ class Edge:
             self.link, config.telemetry_window_ms / 1000, config.telemetry_max_batches,
             config.telemetry_max_bytes,
         )
-        self.flood = flood or flood_gate(config)
+        self.flood = flood  # shared with the process's other lane (see flood_gate)
         self.worker = Worker(f"gateway-{lane.name}", config.queue_size, idle=self._idle)
         self.announcer = Announcer(self.link)
         self.rejections = Rejections(self.link, config.log_payload_bytes)
@@ -136,7 +134,7 @@ class Edge:
             self.link, pool, self.announcer, self.commands, self.rejections, cache,
             config.status_window_ms / 1000, config.status_max_batch,
         )
-        self.housekeeper = Housekeeper(self, pool, config, lane.sweeps)
+        self.housekeeper = Housekeeper(self, pool, config)
 
     def start(self, timeout: float = 15.0) -> None:
         """Start the worker and housekeeper, connect, and wait until the subscriptions hold."""

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY_S = 3600.0
-SWEEPS = frozenset({"revoked", "silent", "commands", "announce", "prune"})
 
 
 class Housekeeper:
@@ -30,12 +29,11 @@ class Housekeeper:
     sweeping at once never do a transition twice.
     """
 
-    def __init__(self, edge: Edge, pool: ConnectionPool, config: GatewaySettings,
-                 sweeps: frozenset[str] = SWEEPS):
+    def __init__(self, edge: Edge, pool: ConnectionPool, config: GatewaySettings):
         self._edge = edge
         self._pool = pool
         self._config = config
-        self._sweeps = sweeps  # the periodic jobs of this lane (see gateway.edge.Lane)
+        self._sweeps = edge.lane.sweeps  # the periodic jobs of this lane (see gateway.edge.Lane)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_sweep = 0.0

@@ -18,7 +18,7 @@ from devices.simulator.stats import summarize
 from ..common import machine
 from ..common.broker_stats import STORED, BrokerStats
 from ..common.network import BenchNetwork
-from ..common.platform import ROOT
+from ..common.platform import COMPONENTS, ROOT
 from ..common.simulator import start_city
 from .accounting import Windows, account
 from .probe import ProbeButton
@@ -159,7 +159,7 @@ def _recover(net: BenchNetwork, sim, stats: BrokerStats, probe: ProbeButton, dev
     while time.monotonic() - started < timeout:
         elapsed = round(time.monotonic() - started, 1)
         checks = {
-            "components_ready": all(platform.ready(n) for n in ("gateway", "telemetry", "dispatch", "console")),
+            "components_ready": all(platform.ready(n) for n in COMPONENTS),
             "devices_connected": sim.latest.get("devices_connected", 0) >= devices,
         }
         if all(checks.values()):

@@ -19,7 +19,7 @@ from ..common.broker_stats import BrokerStats
 from ..common.children import JsonLinesChild
 from ..common.metrics import by_label, total
 from ..common.network import BenchNetwork
-from ..common.platform import ROOT
+from ..common.platform import PROCESSES, ROOT
 from ..common.simulator import start_city
 from .drain import Drain, measure_drain
 from .requests import press_to_offer
@@ -194,8 +194,7 @@ def _steady_window(result: LoadRun, net: BenchNetwork, sim, crew, bare, stats: B
 
 def _cpu_groups(net: BenchNetwork, sim, crew, bare) -> dict[str, list[int]]:
     platform = net.platform
-    groups = {name: [platform.pid(name)] for name in ("gateway", "telemetry", "dispatch", "console")}
-    groups["gateway_control"] = [platform.pid("gateway-control")]  # the gateway's control lane
+    groups = {name.replace("-", "_"): [platform.pid(name)] for name in PROCESSES}  # gateway_control: its lane
     groups["simulator_devices"] = [sim.proc.pid]
     groups["simulator_providers"] = [crew.proc.pid]
     groups["bare_pipe"] = [bare.proc.pid]

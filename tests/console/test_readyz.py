@@ -12,8 +12,9 @@ from tests.support import wait_for
 from .conftest import SECRET
 
 
-def test_the_console_alone_is_ready_when_its_listener_is_up(pool):
-    settings = Settings(secret_key=SECRET, environment="development")
+def test_the_console_alone_is_ready_when_its_listener_is_up(pool, broker_url):
+    # The broker URL only because the other components are built (never started) here.
+    settings = Settings(secret_key=SECRET, environment="development", mqtt_url=broker_url)
     components = [assemble.build_component(n, settings, pool) for n in assemble.BUILDERS]
     console = next(c for c in components if c.name == "console")
     app = assemble.http_app("homecare console", pool, components, True, [console])

@@ -115,7 +115,7 @@ class AnalysisWorker:
         # A savepoint: a failing rule must not hold back the rollups (or retry them forever).
         try:
             with conn.transaction():
-                sample_rules.evaluate(conn, touched, self._defaults)
+                sample_rules.evaluate(conn, touched, self._defaults, minutes_current=self._plain(conn))
         except Exception:
             metrics.RULE_ERRORS.labels("samples").inc()
             log.exception("sample rules failed for %d beds", len(touched))

@@ -1,7 +1,11 @@
 """Runs the sample rules (heart and breathing rate ranges, stillness) over the minutes of beds
 that got new samples. Reads the raw rows and the minute rollups, so late and repeated samples
 are looked at again; episodes in the database make a repeated look at the same run of samples
-the same occurrence."""
+the same occurrence.
+
+Most windows hold no value out of the resident's range, and then no run either: a cheap screen
+(the minute rollups' min and max, or the raw rows inside the database) picks the beds whose raw
+samples are worth reading into Python at all."""
 
 from __future__ import annotations
 
@@ -29,6 +33,28 @@ JOIN telemetry.bed_samples s ON s.device_id = w.device_id AND s.ts >= w.lo AND s
 ORDER BY s.device_id, s.ts
 """
 
+_WINDOWS = (
+    "unnest(%s::text[], %s::timestamptz[], %s::timestamptz[], %s::int[], %s::int[], %s::int[], %s::int[])"
+    " AS w(device_id, lo, hi, hr_low, hr_high, rr_low, rr_high)"
+)
+
+# A minute bucket that overlaps the window counts whole: the screen may pass a bed whose outlier
+# lies just outside its window (its samples are then read for nothing), never miss one inside.
+_OUT_OF_RANGE_MINUTES = f"""
+SELECT DISTINCT w.device_id FROM {_WINDOWS}
+JOIN telemetry.vitals_1m m
+  ON m.device_id = w.device_id AND m.bucket > w.lo - INTERVAL '1 minute' AND m.bucket < w.hi
+WHERE m.heart_rate_max > w.hr_high OR m.heart_rate_min < w.hr_low
+   OR m.respiration_rate_max > w.rr_high OR m.respiration_rate_min < w.rr_low
+"""
+
+_OUT_OF_RANGE_SAMPLES = f"""
+SELECT DISTINCT w.device_id FROM {_WINDOWS}
+JOIN telemetry.bed_samples s ON s.device_id = w.device_id AND s.ts >= w.lo AND s.ts < w.hi
+WHERE s.heart_rate > w.hr_high OR s.heart_rate < w.hr_low
+   OR s.respiration_rate > w.rr_high OR s.respiration_rate < w.rr_low
+"""
+
 _MINUTES = """
 SELECT m.device_id, m.resident_id, m.bucket, m.samples, m.occupied_samples, m.movement_max
 FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS w(device_id, lo, hi)
@@ -46,19 +72,28 @@ def residents_of(conn: psycopg.Connection, device_ids: list[str]) -> dict[str, s
     return {r["device_id"]: r["resident_id"] for r in rows}
 
 
-def evaluate(conn: psycopg.Connection, touched: list[Touched], defaults: RuleLimits) -> list[str]:
-    """Run the sample rules over touched beds; the ids of alerts opened or noted."""
+def evaluate(conn: psycopg.Connection, touched: list[Touched], defaults: RuleLimits,
+             minutes_current: bool = False) -> list[str]:
+    """Run the sample rules over touched beds; the ids of alerts opened or noted.
+
+    `minutes_current`: the caller has just rebuilt the touched minutes' rollups from the raw
+    rows (plain PostgreSQL), so the heart and breathing rate screen may read those instead of
+    the raw rows. A neighbouring minute whose rollup is not rebuilt yet has a marker of its own,
+    and its pass reads this window again. TimescaleDB's real-time aggregate does not see late
+    rows in a materialized bucket, so there the screen reads the raw rows.
+    """
     if not touched:
         return []
     residents = residents_of(conn, [t.device_id for t in touched])
     limits = limits_for(conn, residents.values(), defaults)
     limit_of = {t.device_id: limits.get(residents.get(t.device_id, ""), defaults) for t in touched}
-    changed = _vitals(conn, touched, limit_of)
+    changed = _vitals(conn, touched, limit_of, minutes_current)
     changed += _stillness(conn, touched, limit_of, limits, defaults)
     return changed
 
 
-def _windows(touched: list[Touched], reach: dict[str, timedelta]) -> tuple[list, list, list]:
+def windows(touched: list[Touched], reach: dict[str, timedelta]) -> tuple[list, list, list]:
+    """Each touched bed's (device, from, until), `reach` around its touched minutes."""
     # Both ways: late samples can close a gap and join a run stored before them to one after them.
     return (
         [t.device_id for t in touched],
@@ -67,14 +102,31 @@ def _windows(touched: list[Touched], reach: dict[str, timedelta]) -> tuple[list,
     )
 
 
-def _vitals(conn: psycopg.Connection, touched: list[Touched], limit_of: dict[str, RuleLimits]) -> list[str]:
+def out_of_range(conn: psycopg.Connection, touched: list[Touched], spans: tuple[list, list, list],
+                 limit_of: dict[str, RuleLimits], minutes_current: bool) -> list[Touched]:
+    """The touched beds whose window holds a heart or breathing rate outside their range (the
+    screen; `evaluate` says when the minute rollups may stand in for the raw rows)."""
+    limits = [limit_of[t.device_id] for t in touched]
+    params = (*spans, [lim.hr_low for lim in limits], [lim.hr_high for lim in limits],
+              [lim.rr_low for lim in limits], [lim.rr_high for lim in limits])
+    query = _OUT_OF_RANGE_MINUTES if minutes_current else _OUT_OF_RANGE_SAMPLES
+    with conn.cursor(row_factory=tuple_row) as cur:
+        hot = {row[0] for row in cur.execute(query, params)}
+    return [t for t in touched if t.device_id in hot]
+
+
+def _vitals(conn: psycopg.Connection, touched: list[Touched], limit_of: dict[str, RuleLimits],
+            minutes_current: bool) -> list[str]:
     # Far enough to see a whole sustained run that ends (or starts) in a touched minute.
     before = {d: timedelta(seconds=lim.sustain_s + lim.max_gap_s) for d, lim in limit_of.items()}
+    touched = out_of_range(conn, touched, windows(touched, before), limit_of, minutes_current)
+    if not touched:
+        return []
     groups: dict[tuple[str, str], list[Sample]] = defaultdict(list)
-    # Tuples, not dicts: this reads every sample of the window again on each pass.
+    # Tuples, not dicts: this reads every sample of a window the screen passed again on each pass.
     with conn.cursor(row_factory=tuple_row) as cur:
         for device_id, resident_id, ts, occupied, heart_rate, respiration_rate, movement in cur.execute(
-            _SAMPLES, _windows(touched, before)
+            _SAMPLES, windows(touched, before)
         ):
             groups[(device_id, resident_id)].append(Sample(ts, occupied, heart_rate, respiration_rate, movement))
     changed: list[str] = []
@@ -98,7 +150,7 @@ def _stillness(
     before = {d: timedelta(minutes=lim.still_minutes) for d, lim in limit_of.items()}
     groups: dict[tuple[str, str], list[Minute]] = defaultdict(list)
     with conn.cursor(row_factory=dict_row) as cur:
-        for r in cur.execute(_MINUTES, _windows(touched, before)):
+        for r in cur.execute(_MINUTES, windows(touched, before)):
             groups[(r["device_id"], r["resident_id"])].append(
                 Minute(r["bucket"], r["samples"], r["occupied_samples"], r["movement_max"]))
     changed: list[str] = []

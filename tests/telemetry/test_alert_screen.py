@@ -1,0 +1,77 @@
+"""The heart and breathing rate screen of the sample rules: only beds whose window holds a value
+out of their resident's range have their raw samples read, and the screen hides no run. Both
+screens run here: from the minute rollups (plain PostgreSQL, rebuilt just before) and from the
+raw rows (TimescaleDB, whose real-time aggregate misses late rows in materialized buckets)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from services.telemetry import rollups
+from services.telemetry.alerts import sample_rules
+from services.telemetry.alerts.config import ResidentAlertSettings, limits_for, save_settings
+from services.telemetry.alerts.rules.limits import RuleLimits
+from tests.support import unique
+
+from .alert_support import alerts_of, recent_start, store, vitals_samples
+
+SCREENS = pytest.mark.parametrize("minutes_current", [True, False], ids=["rollups", "raw-rows"])
+REACH = timedelta(seconds=150)
+
+
+def _claim(conn, devices: set[str]) -> list[rollups.Touched]:
+    """The given beds' touched minutes, claimed and rebuilt as the analysis worker does."""
+    touched = [t for t in rollups.claim_touched(conn, 100_000) if t.device_id in devices]
+    rollups.recompute(conn, touched)
+    return touched
+
+
+def _evaluate(pool, minutes_current: bool, devices: set[str]) -> None:
+    with pool.connection() as conn, conn.transaction():
+        sample_rules.evaluate(conn, _claim(conn, devices), RuleLimits(), minutes_current=minutes_current)
+
+
+@SCREENS
+def test_only_beds_with_a_value_out_of_their_range_pass_the_screen(pool, minutes_current):
+    on_limits, low_rr, own_range, normal = (unique("bed") for _ in range(4))
+    residents = {bed: unique("res") for bed in (on_limits, low_rr, own_range, normal)}
+    start = recent_start()
+    store(pool, on_limits, residents[on_limits], vitals_samples(start, 300, heart_rate=120, respiration_rate=30))
+    store(pool, low_rr, residents[low_rr], vitals_samples(start, 300, respiration_rate=7))
+    store(pool, own_range, residents[own_range], vitals_samples(start, 300, heart_rate=110))
+    store(pool, normal, residents[normal], vitals_samples(start, 300))
+    with pool.connection() as conn, conn.transaction():
+        save_settings(conn, residents[own_range], ResidentAlertSettings(hr_high=100), by="dispatcher:test")
+        touched = _claim(conn, set(residents))
+        limits = limits_for(conn, residents.values(), RuleLimits())
+        limit_of = {bed: limits[resident] for bed, resident in residents.items()}
+        spans = sample_rules.windows(touched, dict.fromkeys(residents, REACH))
+        passed = sample_rules.out_of_range(conn, touched, spans, limit_of, minutes_current)
+    assert sorted(t.device_id for t in passed) == sorted([low_rr, own_range])
+
+
+@SCREENS
+def test_late_samples_that_complete_a_run_pass_the_screen_and_alert(pool, minutes_current):
+    bed, resident = unique("bed"), unique("res")
+    start = recent_start().replace(second=50)
+    run = vitals_samples(start, 150, heart_rate=130)
+    store(pool, bed, resident, run[:100])  # 100 s: not sustained yet
+    _evaluate(pool, minutes_current, {bed})
+    assert alerts_of(pool, resident) == []
+    store(pool, bed, resident, run[100:])  # its other minutes: the window reaches back to the start
+    _evaluate(pool, minutes_current, {bed})
+    [found] = alerts_of(pool, resident)
+    assert found["rule"] == "heart_rate_range" and found["started_at"] == start
+
+
+@SCREENS
+def test_a_residents_own_range_alerts_through_the_screen(pool, minutes_current):
+    bed, resident = unique("bed"), unique("res")
+    with pool.connection() as conn:
+        save_settings(conn, resident, ResidentAlertSettings(hr_high=100), by="dispatcher:test")
+    store(pool, bed, resident, vitals_samples(recent_start(), 200, heart_rate=110))  # within the default range
+    _evaluate(pool, minutes_current, {bed})
+    [found] = alerts_of(pool, resident)
+    assert found["rule"] == "heart_rate_range" and "above 100" in found["summary"]

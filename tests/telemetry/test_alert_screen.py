@@ -75,3 +75,32 @@ def test_a_residents_own_range_alerts_through_the_screen(pool, minutes_current):
     _evaluate(pool, minutes_current, {bed})
     [found] = alerts_of(pool, resident)
     assert found["rule"] == "heart_rate_range" and "above 100" in found["summary"]
+
+
+def test_only_beds_with_a_still_new_minute_have_their_hours_read(pool):
+    moving, still, out_of_bed = unique("bed"), unique("bed"), unique("bed")
+    residents = {bed: unique("res") for bed in (moving, still, out_of_bed)}
+    start = recent_start()
+    store(pool, moving, residents[moving], vitals_samples(start, 180, movement=0.4))
+    store(pool, still, residents[still], vitals_samples(start, 180, movement=0.05))
+    store(pool, out_of_bed, residents[out_of_bed], vitals_samples(start, 180, movement=0.0, occupied=False,
+                                                                   heart_rate=None, respiration_rate=None))
+    with pool.connection() as conn, conn.transaction():
+        touched = _claim(conn, set(residents))
+        passed = sample_rules.with_still_minutes(conn, touched, {}, RuleLimits())
+    assert [t.device_id for t in passed] == [still]
+
+
+@SCREENS
+def test_a_late_still_minute_that_joins_two_still_runs_raises_the_reminder(pool, minutes_current):
+    bed, resident = unique("bed"), unique("res")
+    start = recent_start(180).replace(second=0)
+    still = vitals_samples(start, 121 * 60, step=10, movement=0.05)  # 121 minutes in bed, still
+    gap = slice(60 * 6, 61 * 6)  # its 61st minute arrives last
+    store(pool, bed, resident, still[:gap.start] + still[gap.stop:])
+    _evaluate(pool, minutes_current, {bed})
+    assert alerts_of(pool, resident) == []  # 60 and 60 minutes: neither run is long enough
+    store(pool, bed, resident, still[gap])
+    _evaluate(pool, minutes_current, {bed})
+    [found] = alerts_of(pool, resident)
+    assert found["rule"] == "no_movement" and found["started_at"] == start

@@ -55,6 +55,14 @@ WHERE s.heart_rate > w.hr_high OR s.heart_rate < w.hr_low
    OR s.respiration_rate > w.rr_high OR s.respiration_rate < w.rr_low
 """
 
+# The touched minutes' own rollups: a bed none of whose new minutes is still cannot have a new
+# still run (a minute that is not still only ends one), so its hours of minutes are not read.
+_TOUCHED_MINUTES = """
+SELECT m.device_id, m.resident_id, m.bucket, m.samples, m.occupied_samples, m.movement_max
+FROM unnest(%s::text[], %s::timestamptz[]) AS t(device_id, minute)
+JOIN telemetry.vitals_1m m ON m.device_id = t.device_id AND m.bucket = t.minute
+"""
+
 _MINUTES = """
 SELECT m.device_id, m.resident_id, m.bucket, m.samples, m.occupied_samples, m.movement_max
 FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS w(device_id, lo, hi)
@@ -147,12 +155,14 @@ def _stillness(
     conn: psycopg.Connection, touched: list[Touched], limit_of: dict[str, RuleLimits],
     limits: dict[str, RuleLimits], defaults: RuleLimits,
 ) -> list[str]:
+    touched = with_still_minutes(conn, touched, limits, defaults)
+    if not touched:
+        return []
     before = {d: timedelta(minutes=lim.still_minutes) for d, lim in limit_of.items()}
     groups: dict[tuple[str, str], list[Minute]] = defaultdict(list)
-    with conn.cursor(row_factory=dict_row) as cur:
-        for r in cur.execute(_MINUTES, windows(touched, before)):
-            groups[(r["device_id"], r["resident_id"])].append(
-                Minute(r["bucket"], r["samples"], r["occupied_samples"], r["movement_max"]))
+    with conn.cursor(row_factory=tuple_row) as cur:
+        for device_id, resident_id, *minute in cur.execute(_MINUTES, windows(touched, before)):
+            groups[(device_id, resident_id)].append(Minute(*minute))
     changed: list[str] = []
     for (device_id, resident_id), minutes in groups.items():
         lim = limits.get(resident_id, defaults)
@@ -162,6 +172,17 @@ def _stillness(
             if alert:
                 changed.append(alert)
     return changed
+
+
+def with_still_minutes(conn: psycopg.Connection, touched: list[Touched], limits: dict[str, RuleLimits],
+                       defaults: RuleLimits) -> list[Touched]:
+    """The touched beds with a touched minute that is still, by the limits the rule applies to it."""
+    pairs = [(t.device_id, minute) for t in touched for minute in t.minutes]
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(_TOUCHED_MINUTES, ([p[0] for p in pairs], [p[1] for p in pairs])).fetchall()
+    still = {device_id for device_id, resident_id, *minute in rows
+             if stillness.is_still(Minute(*minute), limits.get(resident_id, defaults))}
+    return [t for t in touched if t.device_id in still]
 
 
 def _episode(conn: psycopg.Connection, rule: str, device_id: str, start: datetime, end: datetime,

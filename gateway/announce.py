@@ -15,7 +15,7 @@ from collections.abc import Callable
 from psycopg_pool import ConnectionPool
 
 from homecare.internal import CommandState, DeviceState
-from homecare.mqtt import MqttLink
+from homecare.mqtt import SplitLink
 from homecare.topics import Internal
 
 from . import command_store, edge_store
@@ -29,7 +29,7 @@ Then = Callable[[], None] | None
 class Announcer:
     """Publishes DeviceState and CommandState, and records which were acknowledged."""
 
-    def __init__(self, link: MqttLink):
+    def __init__(self, link: SplitLink):
         self._link = link
         self._lock = threading.Lock()
         self._devices: list[tuple[str, str]] = []

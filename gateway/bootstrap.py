@@ -70,7 +70,7 @@ class GatewayComponent:
 
     def checks(self) -> dict[str, ReadinessCheck]:
         return {"database": database_check(self.pool),
-                "broker": lambda: all(edge.link.connected for edge in self.edges)}
+                "broker": lambda: all(edge.link.connected and edge.output.connected for edge in self.edges)}
 
 
 def build(

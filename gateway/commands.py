@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 from homecare.contract import Ack, Command
 from homecare.contract.validate import explain
 from homecare.internal import CommandOrder
-from homecare.mqtt import MqttLink
+from homecare.mqtt import SplitLink
 from homecare.topics import DeviceChannel, device_topic
 
 from . import command_store, edge_store
@@ -33,7 +33,7 @@ class Commands:
     """Delivers commands into devices' persistent sessions and tracks what became of them."""
 
     def __init__(
-        self, link: MqttLink, pool: ConnectionPool, cache: DeviceCache, announcer: Announcer,
+        self, link: SplitLink, pool: ConnectionPool, cache: DeviceCache, announcer: Announcer,
         rejections: Rejections, submit: Submit,
     ):
         self._link = link

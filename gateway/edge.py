@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 from psycopg_pool import ConnectionPool
 
 from homecare.contract import EVENTS_BY_KIND, ContractError, DeviceKind, validate
-from homecare.mqtt import BrokerAddress, MqttLink
+from homecare.mqtt import BrokerAddress, MqttLink, SplitLink
 from homecare.settings import Settings
 from homecare.topics import (
     DEVICE_PUBLISHES,
@@ -118,20 +118,25 @@ class Edge:
             subscriptions=subscriptions, manual_ack=True, clean_session=False, unsubscribe=others,
             fallback=self._received_elsewhere,
         )
+        # What the lane publishes goes out on a connection of its own, so that its PUBACKs do
+        # not queue behind the device messages the broker sends (see SplitLink). Nothing is
+        # kept there: an unfinished forward is redone from the unacknowledged device message.
+        self.output = MqttLink(broker_address(settings), f"{lane.client_id(settings)}-out", clean_session=True)
+        io = SplitLink(self.link, self.output)
         self.telemetry = TelemetryCoalescer(
-            self.link, config.telemetry_window_ms / 1000, config.telemetry_max_batches,
+            io, config.telemetry_window_ms / 1000, config.telemetry_max_batches,
             config.telemetry_max_bytes,
         )
         self.flood = flood  # shared with the process's other lane (see flood_gate)
         self.worker = Worker(f"gateway-{lane.name}", config.queue_size, idle=self._idle)
-        self.announcer = Announcer(self.link)
-        self.rejections = Rejections(self.link, config.log_payload_bytes)
-        self.events = EventForwarder(self.link, pool)
+        self.announcer = Announcer(io)
+        self.rejections = Rejections(io, config.log_payload_bytes)
+        self.events = EventForwarder(io, pool)
         self.commands = Commands(
-            self.link, pool, cache, self.announcer, self.rejections, self.worker.submit
+            io, pool, cache, self.announcer, self.rejections, self.worker.submit
         )
         self.liveness = Liveness(
-            self.link, pool, self.announcer, self.commands, self.rejections, cache,
+            io, pool, self.announcer, self.commands, self.rejections, cache,
             config.status_window_ms / 1000, config.status_max_batch,
         )
         self.housekeeper = Housekeeper(self, pool, config)
@@ -142,6 +147,7 @@ class Edge:
         self.worker.start()
         self.housekeeper.start()
         try:
+            self.output.start(wait=timeout)
             self.link.start(wait=timeout)
             if not self.link.wait_subscribed(timeout):
                 raise TimeoutError(f"{self.link.client_id}: subscriptions not acknowledged")
@@ -154,6 +160,7 @@ class Edge:
         self.worker.stop()
         self.link.stop()
         self.housekeeper.stop()
+        self.output.stop()
 
     # -- network thread: hand over to the worker -------------------------------------------
 

@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from homecare.contract import Telemetry
 from homecare.internal import DeviceEvent
-from homecare.mqtt import MqttLink
+from homecare.mqtt import SplitLink
 from homecare.topics import Internal, internal_event_topic
 
 from . import edge_store
@@ -48,7 +48,7 @@ class TelemetryCoalescer:
     acknowledged only once the broker has the coalesced one. Used from one thread only.
     """
 
-    def __init__(self, link: MqttLink, window_s: float, max_batches: int, max_bytes: int):
+    def __init__(self, link: SplitLink, window_s: float, max_batches: int, max_bytes: int):
         self._link = link
         self._window = window_s
         self._max_batches = max_batches
@@ -109,7 +109,7 @@ class EventForwarder:
     dropped. A repeat that arrives while the first is still on its way is acknowledged with it.
     """
 
-    def __init__(self, link: MqttLink, pool: ConnectionPool):
+    def __init__(self, link: SplitLink, pool: ConnectionPool):
         self._link = link
         self._pool = pool
         self._lock = threading.Lock()

@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 from psycopg_pool import ConnectionPool
 
 from homecare.contract import DeviceKind, Status
-from homecare.mqtt import MqttLink
+from homecare.mqtt import SplitLink
 
 from . import edge_store
 from .announce import Announcer
@@ -63,7 +63,7 @@ class Liveness:
     """
 
     def __init__(
-        self, link: MqttLink, pool: ConnectionPool, announcer: Announcer, commands: Commands,
+        self, link: SplitLink, pool: ConnectionPool, announcer: Announcer, commands: Commands,
         rejections: Rejections, cache: DeviceCache, window_s: float = 0.05, max_batch: int = 200,
     ):
         self._link = link

@@ -93,7 +93,7 @@ def _run_component(args) -> int:
     from homecare import assemble
     from homecare.db import migrate, open_pool
     from homecare.infra import resolve
-    from homecare.serve import HttpServer, wait_for_stop
+    from homecare.serve import HttpServer, tune_gc, wait_for_stop
 
     settings = _setup(args.component)
     settings = resolve(settings, allow_embedded=False).settings
@@ -107,6 +107,7 @@ def _run_component(args) -> int:
     app = assemble.http_app(f"homecare {args.component}", pool, components, args.component == "console", running)
     server = HttpServer(app, settings.http_host, args.port or settings.http_port)
     try:
+        tune_gc()
         for component in running:
             component.start()
         server.start()

@@ -13,7 +13,7 @@ from homecare.auth import Role, create_user
 from homecare.db import migrate, open_pool
 from homecare.infra import resolve
 from homecare.logs import error_counter
-from homecare.serve import HttpServer, wait_for_stop
+from homecare.serve import HttpServer, tune_gc, wait_for_stop
 from homecare.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ def run_demo(settings: Settings, args) -> int:
         components = [
             assemble.build_component(n, settings.for_component(n), pool) for n in assemble.BUILDERS
         ]
+        tune_gc()
         for component in components:
             component.start()
         port = _port(settings.http_host, args.port or settings.http_port)

@@ -91,12 +91,26 @@ def our_pids() -> set[int]:
     return {me.pid, *(c.pid for c in me.children(recursive=True))}
 
 
+def server_pids() -> dict[str, list[int]]:
+    """The PostgreSQL and mosquitto processes on this machine, by server: a benchmark's
+    embedded ones (and the machine's own, idle ones beside them)."""
+    out: dict[str, list[int]] = {"postgresql": [], "mosquitto": []}
+    for proc in psutil.process_iter(["pid", "name"]):
+        if proc.info["name"] in ("postgres", "mosquitto"):
+            out["postgresql" if proc.info["name"] == "postgres" else "mosquitto"].append(proc.pid)
+    return out
+
+
 class CpuMeter:
-    """CPU time used by named groups of processes between `start()` and `stop()`, in cores."""
+    """CPU time used by named groups of processes between `start()` and `stop()`, in cores.
+
+    A process counts with the children it has reaped (a PostgreSQL server's exited backends);
+    live children are in their own groups or not counted."""
 
     def __init__(self) -> None:
         self._start: dict[str, float] = {}
         self._t0 = 0.0
+        self.seconds: dict[str, float] = {}  # CPU seconds of each group, after stop()
 
     @staticmethod
     def _cpu(pids: list[int]) -> float:
@@ -104,7 +118,7 @@ class CpuMeter:
         for pid in pids:
             try:
                 t = psutil.Process(pid).cpu_times()
-                total += t.user + t.system
+                total += t.user + t.system + t.children_user + t.children_system
             except psutil.Error:
                 pass
         return total
@@ -115,5 +129,5 @@ class CpuMeter:
 
     def stop(self, groups: dict[str, list[int]]) -> dict[str, float]:
         span = max(time.monotonic() - self._t0, 1e-6)
-        return {name: round((self._cpu(pids) - self._start.get(name, 0.0)) / span, 2)
-                for name, pids in groups.items()}
+        self.seconds = {name: round(self._cpu(pids) - self._start.get(name, 0.0), 2) for name, pids in groups.items()}
+        return {name: round(seconds / span, 2) for name, seconds in self.seconds.items()}

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from bench.common.machine import CpuMeter, describe, other_load, our_pids
+from bench.common.machine import CpuMeter, describe, other_load, our_pids, server_pids
 from homecare.embedded import free_port
 from homecare.mqtt import BrokerAddress
 
@@ -264,17 +264,16 @@ def bare_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeout: f
     child = Child(["-m", "bench.ingest.bare", infra.broker_url, infra.database_url,
                    "homecare/v1/devices/+/telemetry"], _env(infra.database_url, infra.broker_url),
                   logs / "bare.log")
-    groups = {"bare_pipe": [child.proc.pid]}
     cpu = CpuMeter()
     try:
         child.wait_ready()
-        cpu.start(groups)
+        cpu.start({"bare_pipe": [child.proc.pid], **server_pids()})
         phase = _run_phase("bare pipe", "bench-bare", infra.database_url, broker, devices, timeout,
                            series_log=logs / "bare-series.json")
-        cores = cpu.stop(groups)
+        cores = cpu.stop({"bare_pipe": [child.proc.pid], **server_pids()})  # backends born meanwhile too
     finally:
         out = child.stop()
-    return phase, {"committed": out.strip(), "cpu_cores": cores}
+    return phase, {"committed": out.strip(), "cpu_cores": cores, "cpu_seconds": cpu.seconds}
 
 
 def platform_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeout: float) -> tuple[Phase, dict]:
@@ -298,12 +297,13 @@ def platform_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeou
         waits.start()
         groups = {"telemetry": [children[0].proc.pid], "gateway": [children[1].proc.pid]}
         cpu = CpuMeter()
-        cpu.start(groups)
+        cpu.start({**groups, **server_pids()})
         others: dict = {}  # what else used the machine, sampled during the phase
         sampler = threading.Timer(10, lambda: others.update(other_load(our_pids())))
         sampler.start()
         phase = _run_phase("platform", "bench-bed", infra.database_url, broker, devices, timeout, stage=forwarded,
                            series_log=logs / "platform-series.json")
+        cores = cpu.stop({**groups, **server_pids()})
         analysis = analysis_lag(infra.database_url)
         per_message = phase.samples / sum(len(d.payloads) for d in devices)
         gateway_rate, _, gateway_s = steady_rate(forwarded.series, base, sum(len(d.payloads) for d in devices))
@@ -311,7 +311,8 @@ def platform_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeou
         sampler.join()
         details = {
             "machine_load_during_phase": others,
-            "cpu_cores": cpu.stop(groups),
+            "cpu_cores": cores,
+            "cpu_seconds": cpu.seconds,
             "telemetry_write_observed": waits.stop(),
             "analysis_after_ingest": analysis,
             "gateway_forwarded_samples_per_s": round(gateway_rate * per_message),

@@ -46,10 +46,11 @@ _LEFTOVER = """
 SELECT device_id, minute FROM telemetry.touched_claims ORDER BY claimed_at, device_id, minute LIMIT %s
 """
 
-_TOUCHED = "unnest(%(devices)s::text[], %(minutes)s::timestamptz[]) AS t(device_id, minute)"
+# The (device_id, minute) pairs of `touched_params`, as a table `t`.
+TOUCHED = "unnest(%(devices)s::text[], %(minutes)s::timestamptz[]) AS t(device_id, minute)"
 
 _DELETE_1M = f"""
-DELETE FROM telemetry.vitals_1m v USING {_TOUCHED}
+DELETE FROM telemetry.vitals_1m v USING {TOUCHED}
 WHERE v.device_id = t.device_id AND v.bucket = t.minute
 """
 
@@ -60,14 +61,14 @@ SELECT s.device_id, t.minute, s.resident_id,
        count(s.heart_rate), sum(s.heart_rate), min(s.heart_rate), max(s.heart_rate),
        count(s.respiration_rate), sum(s.respiration_rate), min(s.respiration_rate), max(s.respiration_rate),
        sum(s.movement::numeric), max(s.movement)
-FROM {_TOUCHED}
+FROM {TOUCHED}
 JOIN telemetry.bed_samples s
   ON s.device_id = t.device_id AND s.ts >= t.minute AND s.ts < t.minute + INTERVAL '1 minute'
 GROUP BY s.device_id, t.minute, s.resident_id
 """
 
 _HOURS = f"""
-SELECT DISTINCT t.device_id, date_bin('1 hour', t.minute, {ORIGIN}) AS hour FROM {_TOUCHED}
+SELECT DISTINCT t.device_id, date_bin('1 hour', t.minute, {ORIGIN}) AS hour FROM {TOUCHED}
 """
 
 _DELETE_1H = f"""
@@ -118,12 +119,19 @@ def lease_touched(conn: psycopg.Connection, limit: int) -> list[Touched]:
 
 def release(conn: psycopg.Connection, touched: list[Touched]) -> None:
     """Delete the claims of minutes whose rollups and rules are done (in that transaction)."""
-    pairs = [(t.device_id, minute) for t in touched for minute in t.minutes]
     conn.execute(
-        f"DELETE FROM telemetry.touched_claims c USING {_TOUCHED}"
+        f"DELETE FROM telemetry.touched_claims c USING {TOUCHED}"
         " WHERE c.device_id = t.device_id AND c.minute = t.minute",
-        {"devices": [p[0] for p in pairs], "minutes": [p[1] for p in pairs]},
+        touched_params(touched),
     )
+
+
+def touched_params(touched: list[Touched]) -> dict[str, list]:
+    """Every touched (bed, minute) pair, as the `devices` and `minutes` arrays of `TOUCHED`."""
+    return {
+        "devices": [t.device_id for t in touched for _ in t.minutes],
+        "minutes": [minute for t in touched for minute in t.minutes],
+    }
 
 
 def group(rows: list[tuple[str, datetime]]) -> list[Touched]:
@@ -140,16 +148,15 @@ def group(rows: list[tuple[str, datetime]]) -> list[Touched]:
 def recompute(conn: psycopg.Connection, touched: list[Touched]) -> int:
     """Rebuild the 1m buckets of the touched minutes from raw rows and their 1h buckets from the
     1m rows (plain PostgreSQL); how many minute buckets were rebuilt."""
-    pairs = [(t.device_id, minute) for t in touched for minute in t.minutes]
-    if not pairs:
+    params = touched_params(touched)
+    if not params["minutes"]:
         return 0
-    params = {"devices": [p[0] for p in pairs], "minutes": [p[1] for p in pairs]}
     with conn.cursor() as cur:
         cur.execute(_DELETE_1M, params)
         cur.execute(_INSERT_1M, params)
         cur.execute(_DELETE_1H, params)
         cur.execute(_INSERT_1H, params)
-    return len(pairs)
+    return len(params["minutes"])
 
 
 def prune(conn: psycopg.Connection, table: str, before: datetime) -> int:

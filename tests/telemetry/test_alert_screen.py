@@ -47,8 +47,8 @@ def test_only_beds_with_a_value_out_of_their_range_pass_the_screen(pool, minutes
         touched = _claim(conn, set(residents))
         limits = limits_for(conn, residents.values(), RuleLimits())
         limit_of = {bed: limits[resident] for bed, resident in residents.items()}
-        spans = sample_rules.windows(touched, dict.fromkeys(residents, REACH))
-        passed = sample_rules.out_of_range(conn, touched, spans, limit_of, minutes_current)
+        passed = sample_rules.out_of_range(conn, touched, dict.fromkeys(residents, REACH), limit_of,
+                                           minutes_current)
     assert sorted(t.device_id for t in passed) == sorted([low_rr, own_range])
 
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg.rows import dict_row, tuple_row
 
+from .. import rollups
 from ..rollups import MINUTE, Touched
 from . import state, store
 from .config import limits_for
@@ -57,9 +58,9 @@ WHERE s.heart_rate > w.hr_high OR s.heart_rate < w.hr_low
 
 # The touched minutes' own rollups: a bed none of whose new minutes is still cannot have a new
 # still run (a minute that is not still only ends one), so its hours of minutes are not read.
-_TOUCHED_MINUTES = """
+_TOUCHED_MINUTES = f"""
 SELECT m.device_id, m.resident_id, m.bucket, m.samples, m.occupied_samples, m.movement_max
-FROM unnest(%s::text[], %s::timestamptz[]) AS t(device_id, minute)
+FROM {rollups.TOUCHED}
 JOIN telemetry.vitals_1m m ON m.device_id = t.device_id AND m.bucket = t.minute
 """
 
@@ -110,12 +111,13 @@ def windows(touched: list[Touched], reach: dict[str, timedelta]) -> tuple[list, 
     )
 
 
-def out_of_range(conn: psycopg.Connection, touched: list[Touched], spans: tuple[list, list, list],
+def out_of_range(conn: psycopg.Connection, touched: list[Touched], reach: dict[str, timedelta],
                  limit_of: dict[str, RuleLimits], minutes_current: bool) -> list[Touched]:
-    """The touched beds whose window holds a heart or breathing rate outside their range (the
-    screen; `evaluate` says when the minute rollups may stand in for the raw rows)."""
+    """The touched beds whose window (`reach` around their touched minutes) holds a heart or
+    breathing rate outside their range (the screen; `evaluate` says when the minute rollups may
+    stand in for the raw rows)."""
     limits = [limit_of[t.device_id] for t in touched]
-    params = (*spans, [lim.hr_low for lim in limits], [lim.hr_high for lim in limits],
+    params = (*windows(touched, reach), [lim.hr_low for lim in limits], [lim.hr_high for lim in limits],
               [lim.rr_low for lim in limits], [lim.rr_high for lim in limits])
     query = _OUT_OF_RANGE_MINUTES if minutes_current else _OUT_OF_RANGE_SAMPLES
     with conn.cursor(row_factory=tuple_row) as cur:
@@ -127,7 +129,7 @@ def _vitals(conn: psycopg.Connection, touched: list[Touched], limit_of: dict[str
             minutes_current: bool) -> list[str]:
     # Far enough to see a whole sustained run that ends (or starts) in a touched minute.
     before = {d: timedelta(seconds=lim.sustain_s + lim.max_gap_s) for d, lim in limit_of.items()}
-    touched = out_of_range(conn, touched, windows(touched, before), limit_of, minutes_current)
+    touched = out_of_range(conn, touched, before, limit_of, minutes_current)
     if not touched:
         return []
     groups: dict[tuple[str, str], list[Sample]] = defaultdict(list)
@@ -177,9 +179,8 @@ def _stillness(
 def with_still_minutes(conn: psycopg.Connection, touched: list[Touched], limits: dict[str, RuleLimits],
                        defaults: RuleLimits) -> list[Touched]:
     """The touched beds with a touched minute that is still, by the limits the rule applies to it."""
-    pairs = [(t.device_id, minute) for t in touched for minute in t.minutes]
     with conn.cursor(row_factory=tuple_row) as cur:
-        rows = cur.execute(_TOUCHED_MINUTES, ([p[0] for p in pairs], [p[1] for p in pairs])).fetchall()
+        rows = cur.execute(_TOUCHED_MINUTES, rollups.touched_params(touched)).fetchall()
     still = {device_id for device_id, resident_id, *minute in rows
              if stillness.is_still(Minute(*minute), limits.get(resident_id, defaults))}
     return [t for t in touched if t.device_id in still]

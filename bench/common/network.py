@@ -14,10 +14,11 @@ from typing import Any
 import psycopg
 
 from devices.simulator import Roster, Scenario, Simulation
-from devices.simulator.api import OperatorApi
+from devices.simulator.api import ApiError, OperatorApi
 from homecare.auth import Role, create_user
 from homecare.db import migrate
 from homecare.mqtt import BrokerAddress
+from services.dispatch.domain.requests import TERMINAL, Status
 
 from . import accounts
 from .infra import Infra
@@ -136,6 +137,37 @@ class BenchNetwork:
     @property
     def admin(self) -> tuple[str, str]:
         return ADMIN, self.meta["admin_password"]
+
+    def close_earlier_requests(self) -> int:
+        """Close the requests earlier runs left open (cancelled; completed once the provider is
+        there); how many.
+
+        A simulated provider's visit takes minutes, so a run ends with its requests still open:
+        the next run's presses would join them (a resident has one open request per service)
+        and its providers would be busy with them, so no press of that run would get an offer."""
+        assert self.platform is not None
+        active = [s.value for s in Status if s not in TERMINAL]
+        api = OperatorApi(self.platform.api_url)
+        closed = 0
+        try:
+            api.sign_in(ADMIN, self.meta["admin_password"])
+            while batch := api.requests(active):
+                before = closed
+                for request in batch:
+                    try:
+                        if request["status"] == Status.ARRIVED:
+                            api.complete_request(request["id"])
+                        else:
+                            api.cancel_request(request["id"], "benchmark: left open by an earlier run")
+                        closed += 1
+                    except ApiError as exc:
+                        if exc.status != 409:  # 409: it moved on meanwhile; the next listing shows it
+                            raise
+                if closed == before:
+                    raise RuntimeError(f"{len(batch)} requests of earlier runs cannot be closed: {batch[0]}")
+        finally:
+            api.close()
+        return closed
 
     def stop(self) -> None:
         if self.platform is not None:

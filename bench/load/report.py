@@ -93,6 +93,7 @@ def compose(run: LoadRun, notes: list[str] | None = None) -> dict[str, Any]:
         },
         "setup": {"connect_s": run.connect_s, "platform_caught_up_after_connect_s": run.settle_s,
                   "provision_s": run.provision_s,
+                  "closed_earlier_requests": run.closed_earlier_requests,
                   "scenario": run.scenario.model_dump(mode="json"), "options": _options(run)},
         "machine": run.machine,
         "other_load": run.other_load,

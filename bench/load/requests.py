@@ -3,6 +3,7 @@ offer's creation time minus the moment the device sent the press (the simulator'
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ def press_to_offer(
         http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
         listed = http.get("/api/v1/requests", params={"limit": 1000})
         listed.raise_for_status()
-        latencies, without_offer, unmatched, considered = [], 0, 0, 0
+        latencies, without_offer, unmatched, considered = [], Counter(), 0, 0
         for row in listed.json():
             created = _ts(row["created_at"])
             if not t0 <= created <= t1 or row.get("source") not in (None, "button"):
@@ -36,11 +37,12 @@ def press_to_offer(
             if pressed is None:
                 unmatched += 1  # pressed by a misbehaving device (not timed) or before the marks
                 continue
-            if not offers:
-                without_offer += 1
+            if not offers:  # by the status it has: why it got none (assigned by hand, no one free...)
+                without_offer[detail["status"]] += 1
                 continue
             latencies.append((min(offers) - pressed) * 1000)
-    return {"requests": considered, "timed": len(latencies), "without_offer": without_offer,
+    return {"requests": considered, "timed": len(latencies), "without_offer": sum(without_offer.values()),
+            "without_offer_by_status": dict(without_offer),
             "unmatched": unmatched, **{f"press_to_offer_{k}_ms" if k != "count" else "count": v
                                        for k, v in summarize(latencies).items()}}
 

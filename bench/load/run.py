@@ -65,6 +65,7 @@ class LoadRun:
     crew_report: dict[str, Any] = field(default_factory=dict)
     gateway_metrics: dict[str, Any] = field(default_factory=dict)
     provision_s: float | None = None
+    closed_earlier_requests: int = 0
 
 
 def scenario_for(options: LoadOptions) -> Scenario:
@@ -87,6 +88,8 @@ def run(options: LoadOptions) -> LoadRun:
         log.info("starting the network in %s", data_dir)
         net.start()
         result.provision_s = net.meta.get("provision_s")
+        result.closed_earlier_requests = net.close_earlier_requests()
+        log.info("closed %d requests earlier runs left open", result.closed_earlier_requests)
         platform = net.platform
         assert platform is not None and net.roster is not None
         result.machine = machine.describe(net.infra.database_url)

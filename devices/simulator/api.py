@@ -87,3 +87,18 @@ class OperatorApi:
         """`POST /api/v1/users` (admin only)."""
         body = {"username": username, "password": password, "role": role, "provider_id": provider_id}
         return self._post("/api/v1/users", body)
+
+    def requests(self, statuses: list[str], limit: int = 1000) -> list[dict[str, Any]]:
+        """`GET /api/v1/requests?status=...`: newest first, at most `limit`."""
+        response = self._http.get("/api/v1/requests", params={"status": ",".join(statuses), "limit": limit})
+        if response.status_code != 200:
+            raise ApiError("GET", "/api/v1/requests", response.status_code, _detail(response))
+        return response.json()
+
+    def cancel_request(self, request_id: str, reason: str) -> dict[str, Any]:
+        """`POST /api/v1/requests/{id}/cancel`; the request as it is now."""
+        return self._post(f"/api/v1/requests/{request_id}/cancel", {"reason": reason})
+
+    def complete_request(self, request_id: str) -> dict[str, Any]:
+        """`POST /api/v1/requests/{id}/complete`; the request as it is now."""
+        return self._post(f"/api/v1/requests/{request_id}/complete", {})

@@ -16,6 +16,10 @@ from homecare.internal import TelemetryBatches
 COLUMNS = ("ts", "device_id", "resident_id", "occupied", "heart_rate", "respiration_rate", "movement")
 _SMALLINT = (-32768, 32767)
 _REAL_MAX = 3.4e38
+# The smallest normal `real` (FLT_MIN). PostgreSQL refuses a non-zero value that would round to
+# zero as a `real` (1e-50 is "out of range"), yet the contract allows it: movement is 0.0-1.0.
+# Such a movement is stored as 0.0, which is what float32 makes of it anyway.
+_REAL_MIN = 1.1754943508222875e-38
 
 
 class BadMessage(ValueError):
@@ -63,6 +67,13 @@ def parse_batches(payload: bytes | str) -> list[SampleRow]:
                 )
             )
     return rows
+
+
+def storable_real(value: float) -> float:
+    """`value` as a `real` column takes it: magnitudes below the smallest normal become 0.0."""
+    if value and -_REAL_MIN < value < _REAL_MIN:
+        return 0.0
+    return value
 
 
 def _utc(ts: datetime) -> datetime:
@@ -114,12 +125,13 @@ def from_rows(rows: list[SampleRow]) -> Parsed:
     out = Parsed()
     newest: dict[str, SampleRow] = {}
     for row in rows:
+        row = row._replace(movement=storable_real(float(row.movement)))
         ts = row.ts.astimezone(UTC)
         text = ts.isoformat()
         out.lines.append("\t".join((
             text, _copy_text(row.device_id), _copy_text(row.resident_id), "t" if row.occupied else "f",
             _NULL if row.heart_rate is None else str(row.heart_rate),
-            _NULL if row.respiration_rate is None else str(row.respiration_rate), repr(float(row.movement)),
+            _NULL if row.respiration_rate is None else str(row.respiration_rate), repr(row.movement),
         )) + "\n")
         out.minutes.add((row.device_id, ts.replace(second=0, microsecond=0).isoformat()))
         if row.device_id not in newest or row.ts > newest[row.device_id].ts:
@@ -179,6 +191,8 @@ def parse_common_form(payload: bytes | str) -> Parsed | None:
                 return None
             if type(mv) is not float and type(mv) is not int or not -_REAL_MAX <= mv <= _REAL_MAX:
                 return None
+            if mv and -_REAL_MIN < mv < _REAL_MIN:
+                return None  # for from_rows, which stores it as 0.0
             lines.append(f"{s['ts']}{head}{'t' if occupied else 'f'}\t{hr}\t{rr}\t{mv!r}\n")
         for stamp in {stamp[:16] for stamp in stamps}:
             minutes.add((device_id, stamp + ":00+00:00"))

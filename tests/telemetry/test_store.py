@@ -98,6 +98,22 @@ def test_values_round_trip_exactly(pool):
     assert all(p["ts"].tzinfo == UTC for p in points)
 
 
+def test_a_movement_too_small_for_a_real_is_stored_as_zero_with_the_rest_of_its_message(pool):
+    """The contract allows any movement in 0.0-1.0; PostgreSQL refuses 1e-50 as a `real` (out
+    of range), and one such sample must not cost the other beds of the message their samples."""
+    tiny, other, t = unique("bed"), unique("bed"), base_time()
+    samples = [sample(t + timedelta(seconds=i), occupied=True) for i in range(3)]
+    odd = [samples[0].model_copy(update={"movement": 1e-50}), samples[1].model_copy(update={"movement": 1e-40}),
+           samples[2].model_copy(update={"movement": 0.5})]
+    normal = series(t, 3, seed=5)
+    payload = message((tiny, "res-tiny", odd), (other, "res-other", normal)).dumps()
+    assert parse_common_form(payload) is None  # the slow path makes it storable
+    with pool.connection() as conn, conn.transaction():
+        assert write_parsed(conn, parse_for_copy(payload)).stored == 6
+    assert [row[4] for row in stored_rows(pool, tiny)] == [0.0, 0.0, 0.5]  # below the smallest normal real
+    assert stored_rows(pool, other) == as_tuples(normal)
+
+
 def _vitals(pool, bed, start, end, resolution, **kw):
     with pool.connection() as conn:
         return vitals(conn, bed, start, end, resolution, **kw)

@@ -16,6 +16,11 @@ from .harness import Bus
 def clean(pool):
     """After the test: providers off shift, nothing left open (this session's own database)."""
     yield
+    close_everything(pool)
+
+
+def close_everything(pool) -> None:
+    """Every provider off shift, every offer withdrawn, every request cancelled."""
     with pool.connection() as conn:
         conn.execute("UPDATE dispatch.providers SET on_shift = false")
         conn.execute("UPDATE dispatch.offers SET status = 'withdrawn', answered_at = now() WHERE status = 'pending'")

@@ -9,10 +9,11 @@ from homecare.errors import Conflict
 from services.dispatch.store import outbox
 from services.dispatch.usecases.context import Dispatch, utc_now
 from services.dispatch.usecases.intake import phoned
-from services.dispatch.usecases.progress import assign_manually
+from services.dispatch.usecases.progress import assign_manually, cancel
 from services.dispatch.workers.timers import TimerLoop
 from tests.support import unique, wait_for
 
+from .conftest import close_everything
 from .harness import button_event, get_request, kinds, new_provider, new_resident, pending_offer
 
 ACTOR = "dispatcher:tests"
@@ -103,6 +104,37 @@ def test_timer_escalates_overdue_and_flags_late_with_an_injected_clock(pool, cle
     assert request["status"] == "assigned" and request["late_flagged_at"] == after_target
     assert request["sla_at_risk_at"] < after_target  # flagged first while it waited
     assert kinds(request).count("sla.at_risk") == 2
+
+
+def test_a_queue_pass_tries_one_request_of_a_service_whose_providers_are_all_busy(pool, clean):
+    close_everything(pool)  # what earlier tests left open would be walked too
+    ctx = Dispatch()
+    cook = new_provider(pool, services=("meal",), capacity=1)
+    driver = new_provider(pool, services=("mobility",), capacity=1)
+    first_meal, first_ride = open_by_phone(pool, ctx, "meal"), open_by_phone(pool, ctx, "mobility")
+    with pool.connection() as conn:
+        assign_manually(conn, ctx, first_meal, cook["id"], ACTOR)
+        assign_manually(conn, ctx, first_ride, driver["id"], ACTOR)
+    meals = [open_by_phone(pool, ctx, "meal") for _ in range(3)]
+    ride = open_by_phone(pool, ctx, "mobility")
+    assert {get_request(pool, rid)["status"] for rid in (*meals, ride)} == {"open"}
+
+    def tried(at) -> set[str]:
+        with pool.connection() as conn:
+            rows = conn.execute("SELECT id FROM dispatch.requests WHERE retry_at = %s",
+                                (at + ctx.requeue,)).fetchall()
+        return {r["id"] for r in rows}
+
+    later = utc_now() + timedelta(minutes=1)
+    TimerLoop(pool, ctx).tick(now=later)
+    assert tried(later) == {meals[0], ride}, "the most urgent of each service only"
+
+    with pool.connection() as conn:  # the cook is free again: the next pass offers the first meal
+        cancel(conn, ctx, first_meal, "tests", ACTOR)
+    again = later + ctx.requeue
+    TimerLoop(pool, ctx).tick(now=again)
+    assert pending_offer(get_request(pool, meals[0]))["provider_id"] == cook["id"]
+    assert tried(again) == {meals[1], ride}  # the cook has an offer pending now: busy again
 
 
 def test_phone_request_notifies_the_residents_button_found_in_the_registry(pool, clean):

@@ -63,6 +63,16 @@ def test_when_every_qualified_provider_is_busy_the_request_waits_instead_of_esca
     assert d.wait == "every qualified provider on shift is busy"
 
 
+def test_a_service_is_full_only_when_every_provider_is_busy_for_any_request_of_it():
+    busy = cand("busy", active=1)
+    assert decide(request(), MEAL, 0, [busy], job(), W, T0).full
+    # A provider with room that this request may not have (it declined it) has room for others.
+    declined = cand("declined")
+    d = decide(request(), MEAL, 0, [busy, declined], job(excluded=frozenset({"declined"})), W, T0)
+    assert d.choice is None and d.wait == "every qualified provider on shift is busy" and not d.full
+    assert not decide(request(), MEAL, 0, [busy, cand("free")], job(), W, T0).full  # offered
+
+
 def test_the_queue_serves_priority_then_urgency_then_age():
     meal_old = request("meal", T0)
     meal_new = request("meal", T0 + timedelta(minutes=1))

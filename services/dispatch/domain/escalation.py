@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .matching import EXCLUDED, TEMPORARY, Candidate, Job, MatchWeights, Scored, rank, why_not
+from .matching import EXCLUDED, NO_CAPACITY, TEMPORARY, Candidate, Job, MatchWeights, Scored, rank, why_not
 from .policy import ServicePolicy
 from .requests import ServiceRequest, Status
 from .sla import assign_overdue
@@ -31,6 +31,9 @@ class Decision:
     escalate: str | None = None
     at_risk: str | None = None
     ranked: list[Scored] = field(default_factory=list)
+    # Every candidate is busy for any request of this service and priority, not only this one
+    # (nobody excluded, no shift too short for this trip): the others can wait for the next pass.
+    full: bool = False
 
 
 def spoken(duration: timedelta) -> str:
@@ -88,6 +91,7 @@ def decide(
         return Decision(
             wait="every qualified provider on shift is busy", at_risk=risk,
             escalate=risk if risk and policy.escalate_when_at_risk else None,
+            full=all(r == NO_CAPACITY for r in reasons),
         )
     best = ranked[0]
     risk = at_risk(request, policy, now, best.wait_minutes + best.travel_minutes)

@@ -195,13 +195,18 @@ def warn_due(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list[s
     return [_first(r) for r in rows]
 
 
-def queued(conn: psycopg.Connection, limit: int = 50, skip: Iterable[str] = ()) -> list[str]:
+def queued(
+    conn: psycopg.Connection, limit: int = 50, skip: Iterable[str] = (), kinds_to_skip: Iterable[tuple[str, int]] = (),
+) -> list[str]:
     """Ids of queued requests, most urgent first (priority, urgency, age), locked; those another
-    replica holds, and those in `skip`, are skipped."""
+    replica holds, those in `skip` and those of a (service, priority) in `kinds_to_skip` are skipped."""
+    kinds = list(kinds_to_skip)
     rows = conn.execute(
         "SELECT id FROM dispatch.requests WHERE status = 'open' AND id <> ALL(%s)"
+        " AND NOT EXISTS (SELECT 1 FROM unnest(%s::text[], %s::int[]) AS k(service, priority)"
+        "   WHERE k.service = requests.service AND k.priority = requests.priority)"
         " ORDER BY priority, urgency DESC, created_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
-        (list(skip), limit),
+        (list(skip), [k[0] for k in kinds], [k[1] for k in kinds], limit),
     ).fetchall()
     return [_first(r) for r in rows]
 

@@ -29,8 +29,15 @@ _ATTEMPTS = 4  # providers another replica is matching at the same moment are sk
 
 def offer_next(conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, now: datetime) -> ServiceRequest:
     """Offer the request to the best provider not yet tried, queue it, or escalate it. The request is locked."""
+    return offer_or_queue(conn, ctx, request, now)[0]
+
+
+def offer_or_queue(
+    conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, now: datetime
+) -> tuple[ServiceRequest, Decision]:
+    """`offer_next`, with the decision it acted on."""
     if request.status is Status.ESCALATED:
-        return request  # the dispatchers decide
+        return request, Decision(wait="escalated: the dispatchers decide")
     policy = ctx.policy.for_service(request.service)
     failures, tried = offers.history(conn, request.id)
     job = job_of(conn, ctx, request, tried)
@@ -50,7 +57,7 @@ def offer_next(conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest,
         request = _queue(conn, ctx, request, decision.wait or "waiting", now)
     if decision.escalate is not None:
         request = escalate(conn, ctx, request, decision.escalate, now)
-    return request
+    return request, decision
 
 
 def _reserve(conn: psycopg.Connection, choice: Scored) -> bool:

@@ -17,7 +17,7 @@ from psycopg_pool import ConnectionPool
 from .. import metrics, queries
 from ..store import offers, requests, shifts
 from ..usecases.context import Dispatch
-from ..usecases.offering import expire_offer, offer_next
+from ..usecases.offering import expire_offer, offer_or_queue
 from ..usecases.progress import escalate_if_overdue, flag_if_at_risk, flag_if_late
 from ..usecases.providers import apply_shift_end, apply_shift_start
 
@@ -61,6 +61,9 @@ class TimerLoop:
         """One pass over every kind of timer; returns how many of each fired."""
         now = now or self.ctx.clock()
         n = 1  # claimed one at a time; see _each
+        # (service, priority) whose providers are all busy: in a morning peak hundreds of requests
+        # wait, and trying each one every pass kept the database from the presses coming in.
+        full: set[tuple[str, int]] = set()
         fired = {
             "shifts_started": self._each(
                 lambda conn: shifts.to_start(conn, now, n), lambda conn, s: apply_shift_start(conn, self.ctx, s, now),
@@ -81,8 +84,8 @@ class TimerLoop:
                 lambda conn, rid: flag_if_at_risk(conn, self.ctx, rid, now),
             ),
             "requeued": self._each(
-                lambda conn, seen: requests.queued(conn, n, seen),
-                lambda conn, rid: _offer_queued(conn, self.ctx, rid, now),
+                lambda conn, seen: requests.queued(conn, n, seen, full),
+                lambda conn, rid: _offer_queued(conn, self.ctx, rid, now, full),
                 whole=True,
             ) if self._queue_due(now) else 0,
             "late": self._each(
@@ -136,7 +139,13 @@ class TimerLoop:
                 metrics.REQUESTS_BY_STATUS.labels(status).set(n)
 
 
-def _offer_queued(conn: psycopg.Connection, ctx: Dispatch, request_id: str, now: datetime) -> bool:
-    """A queued request's turn (most urgent first): offer it if a provider has room now."""
+def _offer_queued(
+    conn: psycopg.Connection, ctx: Dispatch, request_id: str, now: datetime, full: set[tuple[str, int]]
+) -> bool:
+    """A queued request's turn (most urgent first): offer it if a provider has room now. Adds its
+    (service, priority) to `full` when every provider of it is busy for any such request."""
     request = requests.load(conn, request_id, lock=True)
-    return offer_next(conn, ctx, request, now).status is not request.status
+    after, decision = offer_or_queue(conn, ctx, request, now)
+    if decision.full:
+        full.add((request.service.value, request.priority))
+    return after.status is not request.status

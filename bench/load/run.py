@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,9 +131,12 @@ def run(options: LoadOptions) -> LoadRun:
             )
         time.sleep(options.settle_s)
         result.end = _end_state(net, sim, bare, stats)
-        result.gateway_metrics = _gateway_figures(platform.metrics("gateway"), platform.metrics("telemetry"))
         result.sim_report = sim.finish()
         sim = None
+        # Scraped once the devices have stopped and the gateway has handled their last messages:
+        # what they sent is then compared with what the gateway made of all of it.
+        result.gateway_metrics = _settled(lambda: _gateway_figures(platform.metrics("gateway"),
+                                                                   platform.metrics("telemetry")))
         result.crew_report = crew.finish()
         crew = None
         try:
@@ -217,6 +221,19 @@ def _end_state(net: BenchNetwork, sim, bare, stats: BrokerStats) -> dict[str, An
         "platform_lag_samples": None if stored is None else sent - stored,
         "bare_pipe_lag_samples": sent - int(bare.latest.get("samples", 0)),
     }
+
+
+def _settled(read: Callable[[], dict[str, Any]], quiet_s: float = 2.0, timeout_s: float = 30.0) -> dict[str, Any]:
+    """`read()` once two readings `quiet_s` apart agree (or at `timeout_s`)."""
+    deadline = time.monotonic() + timeout_s
+    last = read()
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = read()
+        if now == last:
+            break
+        last = now
+    return last
 
 
 def _gateway_figures(gateway: dict, telemetry: dict) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from psycopg_pool import ConnectionPool
 
@@ -61,14 +61,17 @@ class PartitionKeeper:
         return upkeep
 
     def _retention(self, conn, now: datetime) -> tuple[int, int, int]:
+        # In whole UTC days, as the raw samples go (a daily partition at a time): with equal
+        # retentions a day's minutes never go before its samples, whatever the hour of the run.
         config = self._config
+        midnight = datetime.combine(now.date(), time.min, tzinfo=UTC)
         dropped = pruned_1m = pruned_1h = 0
         if config.raw_retention_days:
             dropped = drop_partitions(conn, now.date() - timedelta(days=config.raw_retention_days))
         if config.rollup_1m_retention_days:
-            pruned_1m = rollups.prune(conn, "vitals_1m", now - timedelta(days=config.rollup_1m_retention_days))
+            pruned_1m = rollups.prune(conn, "vitals_1m", midnight - timedelta(days=config.rollup_1m_retention_days))
         if config.rollup_1h_retention_days:
-            pruned_1h = rollups.prune(conn, "vitals_1h", now - timedelta(days=config.rollup_1h_retention_days))
+            pruned_1h = rollups.prune(conn, "vitals_1h", midnight - timedelta(days=config.rollup_1h_retention_days))
         return dropped, pruned_1m, pruned_1h
 
     def start(self) -> None:

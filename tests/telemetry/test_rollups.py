@@ -200,11 +200,12 @@ def test_a_bounded_pass_leaves_the_rest_for_the_next(pool):
     _assert_rollups_equal_raw(pool, beds)
 
 
-def test_retention_drops_old_daily_partitions_and_old_rollup_rows(pool):
+@pytest.mark.parametrize("hour", [0, 23])  # retention is in whole days, whatever the hour of the upkeep
+def test_retention_drops_old_daily_partitions_and_old_rollup_rows(pool, hour):
     with pool.connection() as conn:
         if current_flavour(conn) is not Flavour.PLAIN:
             pytest.skip("the plain flavour's retention; TimescaleDB has policies")
-    today = datetime.now(UTC)
+    today = datetime.now(UTC).replace(hour=hour, minute=30)
     old_day = (today - timedelta(days=30)).replace(hour=12, minute=0, second=0, microsecond=0)
     bed = unique("bed")
     _write(pool, (bed, "res-old", series(old_day, 10)), (bed, "res-old", series(old_day + timedelta(days=1), 10)))

@@ -18,7 +18,7 @@ _SMALLINT = (-32768, 32767)
 _REAL_MAX = 3.4e38
 # The smallest normal `real` (FLT_MIN). PostgreSQL refuses a non-zero value that would round to
 # zero as a `real` (1e-50 is "out of range"), yet the contract allows it: movement is 0.0-1.0.
-# Such a movement is stored as 0.0, which is what float32 makes of it anyway.
+# Such a movement is stored as 0.0; no reader of it could tell the difference.
 _REAL_MIN = 1.1754943508222875e-38
 
 

@@ -56,13 +56,15 @@ class Monitor(threading.Thread):
 class Providers(threading.Thread):
     """A provider app: answers pending offers at random (accept, decline or let lapse), finishes jobs."""
 
-    def __init__(self, pool, provider_ids, seed, ctx: Dispatch):
+    def __init__(self, pool, provider_ids, seed, ctx: Dispatch, rolls: dict[str, float]):
         super().__init__(daemon=True)
         self.pool, self.ids, self.rng = pool, set(provider_ids), random.Random(seed)
         self.ctx = ctx  # the API of a replica answers with that replica's configuration
         self.stop = threading.Event()
         self.refused = Counter()
-        self.choice: dict[str, float] = {}  # each offer gets one roll: some are never answered
+        # Each offer gets one roll, shared by the apps: some are never answered. (With a roll per
+        # app an offer lapsed only when both rolled it, and a run could end with none lapsed.)
+        self.choice = rolls
 
     def _try(self, kind, fn, *args):
         try:
@@ -107,7 +109,8 @@ def test_two_replicas_never_double_offer_nor_over_assign(pool, broker_url, insta
     carers = [new_provider(pool, services=SERVICES, km=0.5 + i, capacity=2) for i in range(6)]
     ids = [c["id"] for c in carers]
     monitor = Monitor(pool, ids)
-    apps = [Providers(pool, ids, seed, replica.ctx) for seed, replica in zip((1, 2), replicas, strict=True)]
+    rolls: dict[str, float] = {}
+    apps = [Providers(pool, ids, seed, replica.ctx, rolls) for seed, replica in zip((1, 2), replicas, strict=True)]
     for thread in (monitor, *apps):
         thread.start()
 

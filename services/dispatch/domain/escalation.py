@@ -36,6 +36,10 @@ class Decision:
     full: bool = False
 
 
+# An escalated request gets no automatic offer: the dispatchers decide.
+ESCALATED_WAITS = Decision(wait="escalated: the dispatchers decide")
+
+
 def spoken(duration: timedelta) -> str:
     """A duration as a dispatcher would say it."""
     seconds = duration.total_seconds()
@@ -75,7 +79,7 @@ def decide(
     """The next rung for a request without a pending offer, after `failures` declined or expired offers."""
     pool = list(pool)
     if request.status is Status.ESCALATED:
-        return Decision(wait="escalated: the dispatchers decide")
+        return ESCALATED_WAITS
     if failures >= policy.declines_before_escalation:
         return Decision(escalate=f"{failures} offers declined or expired")
     if assign_overdue(request, now):

@@ -12,7 +12,7 @@ from homecare.contract.models import CommandType
 from homecare.errors import Conflict, Forbidden
 
 from .. import metrics
-from ..domain.escalation import Decision, decide
+from ..domain.escalation import ESCALATED_WAITS, Decision, decide
 from ..domain.matching import Scored
 from ..domain.offers import OfferStatus, answer, new_offer
 from ..domain.requests import ServiceRequest, Status, TimelineEntry, assign, hand_back, transition
@@ -37,7 +37,7 @@ def offer_or_queue(
 ) -> tuple[ServiceRequest, Decision]:
     """`offer_next`, with the decision it acted on."""
     if request.status is Status.ESCALATED:
-        return request, Decision(wait="escalated: the dispatchers decide")
+        return request, ESCALATED_WAITS  # before any matching: no offer is made
     policy = ctx.policy.for_service(request.service)
     failures, tried = offers.history(conn, request.id)
     job = job_of(conn, ctx, request, tried)

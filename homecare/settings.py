@@ -20,6 +20,15 @@ class Settings(BaseSettings):
     # `auto`: mosquitto when on PATH, else the in-process amqtt broker.
     embedded_broker: str = Field(default="auto", pattern="^(auto|mosquitto|amqtt)$")
     data_dir: str = ""  # where embedded broker/database keep their files; temp dir when empty
+    # The internal log (NATS JetStream): `nats://host:4222`, several comma-separated for a
+    # cluster. Empty means "start an embedded single node" (demo and tests on a bare machine).
+    nats_url: str = ""
+    # Copies of each stream kept by the cluster: 3 on a 3-node cluster (a publish is
+    # acknowledged once a quorum stored it), 1 on a single node.
+    log_replicas: int = Field(default=1, ge=1, le=5)
+    # Prefix of every stream and durable consumer name, so two deployments (or test runs) on
+    # one NATS server never share a stream: `HC` by default.
+    log_namespace: str = Field(default="HC", pattern=r"^[A-Za-z0-9_-]+$")
 
     # Service accounts the platform components use on the broker.
     mqtt_service_username: str = ""

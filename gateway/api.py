@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from homecare.api.deps import AdminUser, DbConn, DispatcherUser
+from homecare.api.guard import INT64
 from homecare.contract import DeviceKind
 
 from . import command_store, registry
@@ -60,7 +61,7 @@ def devices_router(admin: DeviceAdmin) -> APIRouter:
     def list_devices(
         conn: DbConn, _: DispatcherUser, resident_id: str | None = None,
         kind: DeviceKind | None = None, limit: int = Query(100, ge=1, le=1000),
-        offset: int = Query(0, ge=0),
+        offset: int = Query(0, ge=0, le=INT64),
     ) -> list[Device]:
         """Active devices: those of one resident, or all of them a page at a time."""
         if resident_id is not None:

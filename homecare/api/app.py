@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from homecare.errors import HomecareError
 
 from .auth_routes import router as auth_router
+from .guard import InputGuard, install_error_handlers
 from .health import ReadinessCheck, health_router
 
 
@@ -25,6 +26,8 @@ def build_app(
     """A FastAPI app with health, metrics, auth, the given routers and domain-error mapping."""
     app = FastAPI(title=title, version="1", lifespan=lifespan)
     app.state.pool = pool
+    app.add_middleware(InputGuard)
+    install_error_handlers(app)
     app.include_router(health_router(checks or {}))
     if with_auth:
         app.include_router(auth_router)

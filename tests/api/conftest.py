@@ -1,0 +1,56 @@
+"""The whole operator API and console as `homecare demo` serves them, on the session database
+(components built, none started: no broker traffic), and a bearer token per role."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+from homecare import assemble
+from homecare.auth import Role, User, create_user, issue_token
+from homecare.settings import Settings
+
+SECRET = "api-test-secret"
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture(scope="module")
+def app(pool, broker_url):
+    # The broker URL only because the components are built (never started) here.
+    settings = Settings(secret_key=SECRET, environment="development", mqtt_url=broker_url)
+    components = [assemble.build_component(n, settings, pool) for n in assemble.BUILDERS]
+    return assemble.http_app("homecare", pool, components, True, [])
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as c:
+        yield c
+
+
+def new_account(pool, role: Role, provider_id: str | None = None, password: str = PASSWORD) -> str:
+    name = f"{role.value}-{uuid.uuid4().hex[:8]}"
+    with pool.connection() as conn:
+        create_user(conn, name, password, role, provider_id)
+    return name
+
+
+def bearer(pool, username: str) -> dict[str, str]:
+    """Authorization header of a new token of that account."""
+    with pool.connection() as conn:
+        row = conn.execute("SELECT role, provider_id FROM auth.users WHERE username = %s", (username,)).fetchone()
+        role, provider_id = (row["role"], row["provider_id"]) if isinstance(row, dict) else row
+        token = issue_token(conn, User(username, Role(role), provider_id))
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def admin(pool) -> dict[str, str]:
+    return bearer(pool, new_account(pool, Role.ADMIN))
+
+
+@pytest.fixture
+def dispatcher(pool) -> dict[str, str]:
+    return bearer(pool, new_account(pool, Role.DISPATCHER))

@@ -101,3 +101,55 @@ def event_type_of(topic: str) -> str:
 def shared(group: str, topic_filter: str, enabled: bool = True) -> str:
     """A shared subscription `$share/{group}/{filter}` so replicas split the load."""
     return f"$share/{group}/{topic_filter}" if enabled else topic_filter
+
+
+class Subjects:
+    """Subjects of the internal log (NATS JetStream), under the deployment's namespace.
+
+    Each stream's subjects are `<ns>.<stream token>.` followed by what consumers filter on, the
+    device id last: `hc.telemetry.{device}`, `hc.events.button.pressed.{device}`,
+    `hc.state.{device}`, `hc.acks.{device}`, `hc.requests.{source}`, `hc.dead.{consumer}`.
+    """
+
+    def __init__(self, namespace: str):
+        self.root = namespace.lower()
+
+    def of_stream(self, token: str) -> str:
+        """Every subject of one stream."""
+        return f"{self.root}.{token}.>"
+
+    def telemetry(self, device_id: str) -> str:
+        return f"{self.root}.telemetry.{device_id}"
+
+    def event(self, event_type: str, device_id: str) -> str:
+        """An event of the contract's types (`button.pressed` is two tokens: filterable by family)."""
+        return f"{self.root}.events.{event_type}.{device_id}"
+
+    def events_of(self, family: str) -> str:
+        """Every event of a family, e.g. `button` or `bed`."""
+        return f"{self.root}.events.{family}.>"
+
+    def state(self, device_id: str) -> str:
+        """A liveness transition of a device (online, offline, silent)."""
+        return f"{self.root}.state.{device_id}"
+
+    def ack(self, device_id: str) -> str:
+        """A device's acknowledgement of a command."""
+        return f"{self.root}.acks.{device_id}"
+
+    def request(self, source: str) -> str:
+        """A service asks dispatch to open a request (a suspected fall: source `alert`)."""
+        return f"{self.root}.requests.{source}"
+
+    def dead(self, consumer: str) -> str:
+        """A message a consumer gave up on, kept for an operator to read and replay."""
+        return f"{self.root}.dead.{consumer}"
+
+    def device_of(self, subject: str) -> str:
+        """The device id a device-scoped subject ends with."""
+        return subject.rsplit(".", 1)[-1]
+
+    def event_type_of(self, subject: str) -> str:
+        """`button.pressed` of `hc.events.button.pressed.{device}`."""
+        parts = subject.split(".")
+        return ".".join(parts[2:-1])

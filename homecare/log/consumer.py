@@ -1,0 +1,324 @@
+"""The one consumer runtime of the platform: fetch a batch from a durable JetStream consumer,
+handle it, acknowledge it once its effect is committed. One loop type, one retry policy, one
+acknowledgement rule, for every service.
+
+- A batch that fails is tried again message by message, so one bad message never holds back
+  the others.
+- A message that fails on its own is handed back (`nak`) with a growing delay; once it has been
+  delivered `max_deliveries` times it goes to the dead-letter stream with the reason and is
+  acknowledged, so it never blocks the consumer.
+- A transient failure (the database away) is not the message's fault: the batch is kept, its
+  acknowledgement deadline extended, and tried again until it works or the runtime stops.
+- Lag, acknowledgements pending and the age of the oldest unacknowledged message are read from
+  the server every few seconds; readiness fails when that age passes `stuck_after_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import psycopg
+from nats.aio.msg import Msg
+from nats.js import api
+from nats.js.errors import APIError, NotFoundError
+from psycopg_pool import PoolTimeout
+
+from . import metrics
+from .client import Log
+from .streams import DEAD, StreamSpec
+
+log = logging.getLogger(__name__)
+
+# The same batch will work later: the database restarts, fails over, or the pool is exhausted.
+TRANSIENT: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A durable consumer: every replica of a service pulls from the same one."""
+
+    durable: str
+    stream: StreamSpec
+    filter_subject: str = ""  # within the stream; empty: all of it
+    batch: int = 100
+    fetch_wait_s: float = 0.5  # how long one fetch waits for messages
+    max_ack_pending: int = 2000  # delivered and unacknowledged, over all replicas
+    ack_wait_s: float = 30.0  # redelivered to another replica when not acked by then
+    max_deliveries: int = 5  # then dead-lettered
+    stuck_after_s: float = 60.0  # readiness: the oldest unacknowledged message is older
+    workers: int = 1  # threads of this replica; >1 gives up the order of handling
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message as a handler sees it."""
+
+    subject: str
+    data: bytes
+    headers: dict[str, str]
+    deliveries: int  # 1 on the first delivery
+    stream_seq: int
+    stored_at: datetime
+    msg: Msg
+
+
+Handler = Callable[[Sequence[Delivery]], None]
+
+
+class PermanentError(Exception):
+    """A message that will never be handled, whatever is retried: dead-lettered at once."""
+
+
+class Consumer:
+    """Runs a handler over a durable consumer, on `spec.workers` threads of this replica."""
+
+    def __init__(self, log_: Log, spec: ConsumerSpec, handler: Handler,
+                 transient: tuple[type[BaseException], ...] = TRANSIENT, monitor_s: float = 2.0):
+        self.log = log_
+        self.spec = spec
+        self.handler = handler
+        self.transient = transient
+        self.monitor_s = monitor_s
+        self.name = f"{log_.namespace.lower()}-{spec.durable}"
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._sub = None
+        self._monitor: asyncio.Future | None = None
+        self.oldest_unacked_s = 0.0
+        self.lag = 0
+        self.handled = 0  # messages this replica finished (for tests and logs)
+        self._count = threading.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create or bind the durable consumer and start pulling."""
+        self._stopping.clear()
+        self._sub = self.log.call(self._subscribe(), 15)
+        self._monitor = asyncio.run_coroutine_threadsafe(self._watch(), self.log._loop)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"consume-{self.spec.durable}-{n}", daemon=True)
+            for n in range(max(1, self.spec.workers))
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the batches in hand and stop; what was fetched and not handled is handed back."""
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
+        if self._monitor is not None:
+            self._monitor.cancel()
+            self._monitor = None
+
+    def ready(self) -> bool:
+        """False while the oldest unacknowledged message is older than `stuck_after_s`."""
+        return self.oldest_unacked_s <= self.spec.stuck_after_s
+
+    def config(self) -> api.ConsumerConfig:
+        return api.ConsumerConfig(
+            durable_name=self.name,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            deliver_policy=api.DeliverPolicy.ALL,
+            filter_subject=self.spec.filter_subject or None,
+            ack_wait=self.spec.ack_wait_s,
+            max_ack_pending=self.spec.max_ack_pending,
+            # The runtime dead-letters on the last delivery; the server's limit is a backstop.
+            max_deliver=self.spec.max_deliveries + 1,
+        )
+
+    async def _subscribe(self):
+        stream = self.log.stream(self.spec.stream)
+        try:  # creates it, or brings a changed setting (ack wait, pending limit) to it
+            await self.log.js.add_consumer(stream, self.config())
+        except APIError as exc:  # a setting the server cannot change in place: keep the old one
+            log.warning("%s: consumer settings not updated: %s", self.name, exc)
+        return await self.log.js.pull_subscribe_bind(self.name, stream=stream)
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                batch = self._fetch()
+            except Exception as exc:  # the log away: the client reconnects by itself
+                log.warning("%s: fetch failed: %s", self.name, exc)
+                self._stopping.wait(0.5)
+                continue
+            if batch:
+                self._handle_batch(batch)
+
+    def _fetch(self) -> list[Delivery]:
+        wait = self.spec.fetch_wait_s
+        try:
+            msgs = self.log.call(self._sub.fetch(self.spec.batch, timeout=wait), wait + 5)
+        except (TimeoutError, asyncio.TimeoutError):
+            return []
+        return [_delivery(m) for m in msgs]
+
+    def _handle_batch(self, batch: list[Delivery]) -> None:
+        started = time.perf_counter()
+        outcome = self._attempt(batch)
+        if isinstance(outcome, _Failed) and len(batch) > 1:
+            for delivery in batch:  # find the message at fault; the others go through
+                if self._stopping.is_set():
+                    self._hand_back([delivery])
+                    continue
+                self._settle([delivery], self._attempt([delivery]))
+        else:
+            self._settle(batch, outcome)
+        metrics.HANDLE_SECONDS.labels(self.spec.durable).observe(time.perf_counter() - started)
+
+    def _attempt(self, batch: list[Delivery]):
+        """Handle a batch until it is done, fails, or the runtime stops (transient failures)."""
+        pause = 0.2
+        while True:
+            try:
+                self.handler(batch)
+                return _DONE
+            except PermanentError as exc:
+                return _Failed(str(exc), permanent=True)
+            except self.transient as exc:
+                if self._stopping.is_set():
+                    return _STOPPED
+                log.warning("%s: unavailable, retrying in %.1f s: %s", self.name, pause, exc)
+                self._progress(batch)
+                if self._stopping.wait(pause):
+                    return _STOPPED
+                pause = min(pause * 2, 10.0)
+            except Exception as exc:
+                if len(batch) == 1:
+                    log.warning("%s: message %s failed (delivery %d): %r", self.name, batch[0].subject,
+                                batch[0].deliveries, exc, extra={"payload": batch[0].data[:200]})
+                return _Failed(f"{type(exc).__name__}: {exc}"[:500])
+
+    def _settle(self, batch: list[Delivery], outcome) -> None:
+        if outcome is _DONE:
+            self._ack(batch, "done")
+        elif outcome is _STOPPED:
+            self._hand_back(batch)
+        else:  # a single message that failed
+            delivery = batch[0]
+            if outcome.permanent or delivery.deliveries >= self.spec.max_deliveries:
+                self._dead_letter(delivery, outcome.reason)
+            else:
+                delay = min(0.5 * 2 ** (delivery.deliveries - 1), 30.0)
+                self._call(delivery.msg.nak(delay=delay))
+                metrics.CONSUMED.labels(self.spec.durable, "retried").inc()
+
+    def _ack(self, batch: list[Delivery], outcome: str) -> None:
+        async def ack_all() -> None:
+            for delivery in batch:
+                await delivery.msg.ack()
+
+        self._call(ack_all())
+        metrics.CONSUMED.labels(self.spec.durable, outcome).inc(len(batch))
+        with self._count:
+            self.handled += len(batch)
+
+    def _hand_back(self, batch: list[Delivery]) -> None:
+        """Stopping: another replica (or the next start) gets these at once, not after ack_wait."""
+        async def nak_all() -> None:
+            for delivery in batch:
+                await delivery.msg.nak()
+
+        self._call(nak_all())
+
+    def _progress(self, batch: list[Delivery]) -> None:
+        async def in_progress() -> None:
+            for delivery in batch:
+                await delivery.msg.in_progress()
+
+        self._call(in_progress())
+
+    def _dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Keep the message, with why and where it came from, then let the consumer move on."""
+        headers = {
+            "Homecare-Consumer": self.spec.durable,
+            "Homecare-Subject": delivery.subject,
+            "Homecare-Stream-Seq": str(delivery.stream_seq),
+            "Homecare-Deliveries": str(delivery.deliveries),
+            "Homecare-Reason": reason.replace("\r", " ").replace("\n", " ")[:500],
+            "Homecare-Failed-At": datetime.now(UTC).isoformat(),
+        }
+        try:
+            self.log.publish_wait(self.log.subjects.dead(self.spec.durable), delivery.data, 10, headers)
+        except Exception as exc:  # the log away: hand it back, it comes again
+            log.warning("%s: could not dead-letter %s: %s", self.name, delivery.subject, exc)
+            self._call(delivery.msg.nak(delay=5))
+            return
+        log.error("%s: dead-lettered %s after %d deliveries: %s", self.name, delivery.subject,
+                  delivery.deliveries, reason)
+        metrics.DEAD_LETTERED.labels(self.spec.durable).inc()
+        self._ack([delivery], "dead-lettered")
+
+    def _call(self, coroutine) -> None:
+        try:
+            self.log.call(coroutine, 10)
+        except Exception as exc:  # an ack lost: the message comes again, handlers are idempotent
+            log.warning("%s: acknowledgement not sent: %s", self.name, exc)
+
+    # -- monitoring --------------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                await self._measure()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.debug("%s: consumer info: %s", self.name, exc)
+            await asyncio.sleep(self.monitor_s)
+
+    async def _measure(self) -> None:
+        stream = self.log.stream(self.spec.stream)
+        info = await self.log.js.consumer_info(stream, self.name)
+        self.lag = info.num_pending or 0
+        metrics.LAG.labels(self.spec.durable).set(self.lag)
+        metrics.ACK_PENDING.labels(self.spec.durable).set(info.num_ack_pending or 0)
+        age = 0.0
+        if self.lag or info.num_ack_pending:
+            floor = info.ack_floor.stream_seq if info.ack_floor else 0
+            try:
+                oldest = await self.log.js.get_msg(
+                    stream, seq=floor + 1, subject=self.spec.filter_subject or None,
+                    next=bool(self.spec.filter_subject),
+                )
+            except NotFoundError:
+                oldest = None
+            if oldest is not None and oldest.time is not None:
+                age = max(0.0, (datetime.now(UTC) - oldest.time).total_seconds())
+        self.oldest_unacked_s = age
+        metrics.OLDEST_AGE.labels(self.spec.durable).set(age)
+        if age > self.spec.stuck_after_s:
+            log.error("%s: oldest unacknowledged message is %.0f s old (limit %.0f s)",
+                      self.name, age, self.spec.stuck_after_s)
+
+
+@dataclass(frozen=True)
+class _Failed:
+    reason: str
+    permanent: bool = False
+
+
+_DONE = object()
+_STOPPED = object()
+
+
+def _delivery(msg: Msg) -> Delivery:
+    meta = msg.metadata
+    return Delivery(
+        subject=msg.subject, data=msg.data, headers=dict(msg.headers or {}),
+        deliveries=meta.num_delivered, stream_seq=meta.sequence.stream, stored_at=meta.timestamp, msg=msg,
+    )
+
+
+__all__ = ["DEAD", "Consumer", "ConsumerSpec", "Delivery", "Handler", "PermanentError", "TRANSIENT"]

@@ -1,0 +1,16 @@
+"""Prometheus metrics of the internal log, labelled by durable consumer."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+PUBLISHED = Counter("homecare_log_published_total", "Messages stored in the log (publish acknowledged)", ["stream"])
+PUBLISH_RETRIES = Counter("homecare_log_publish_retries_total", "Publishes tried again (no ack in time, or refused)")
+PUBLISH_PENDING = Gauge("homecare_log_publish_pending", "Publishes waiting for the log's acknowledgement")
+CONSUMED = Counter("homecare_log_consumed_total", "Messages a consumer finished", ["consumer", "outcome"])
+LAG = Gauge("homecare_log_consumer_lag", "Messages in the stream not yet delivered to the consumer", ["consumer"])
+ACK_PENDING = Gauge("homecare_log_consumer_ack_pending", "Messages delivered and not yet acknowledged", ["consumer"])
+OLDEST_AGE = Gauge(
+    "homecare_log_consumer_oldest_unacked_seconds",
+    "Age of the oldest message the consumer has not acknowledged (0 when none)", ["consumer"],
+)
+HANDLE_SECONDS = Histogram("homecare_log_handle_seconds", "Time to handle one fetched batch", ["consumer"])
+DEAD_LETTERED = Counter("homecare_log_dead_lettered_total", "Messages put on the dead-letter stream", ["consumer"])

@@ -1,0 +1,172 @@
+"""The consumer runtime on a real NATS server: acknowledgement after the effect, retries,
+dead letters, transient failures, replicas sharing a durable consumer, and readiness."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import psycopg
+import pytest
+
+from homecare.log import Consumer, ConsumerSpec, Log, streams
+
+
+@pytest.fixture
+def log_(nats_url):
+    log = Log(nats_url, "test", f"T{uuid.uuid4().hex[:8]}")
+    log.start()
+    yield log
+    log.call(_drop_streams(log), 10)
+    log.stop()
+
+
+async def _drop_streams(log: Log) -> None:
+    for spec in streams.ALL:
+        try:
+            await log.js.delete_stream(log.stream(spec))
+        except Exception:
+            pass
+
+
+def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def spec(**overrides) -> ConsumerSpec:
+    values = dict(durable="test", stream=streams.EVENTS, batch=50, fetch_wait_s=0.2, max_deliveries=3,
+                  ack_wait_s=5)
+    values.update(overrides)
+    return ConsumerSpec(**values)
+
+
+def publish(log: Log, n: int, prefix: str = "m") -> list[bytes]:
+    payloads = [f"{prefix}{i}".encode() for i in range(n)]
+    for p in payloads:
+        log.publish_wait(log.subjects.event("button.pressed", "dev-1"), p)
+    return payloads
+
+
+def test_every_message_is_handled_and_acknowledged_once(log_):
+    payloads = publish(log_, 120)
+    seen: list[bytes] = []
+    consumer = Consumer(log_, spec(), lambda batch: seen.extend(d.data for d in batch), monitor_s=0.2)
+    consumer.start()
+    try:
+        wait_for(lambda: len(seen) >= 120, what="all messages")
+        wait_for(lambda: consumer.handled == 120, what="all acknowledged")
+        time.sleep(0.5)
+        info = log_.call(log_.js.consumer_info(log_.stream(streams.EVENTS), consumer.name))
+        assert info.num_ack_pending == 0 and info.num_pending == 0
+        assert sorted(seen) == sorted(payloads)
+        assert seen == payloads  # one worker: in stream order
+    finally:
+        consumer.stop()
+
+
+def test_a_poison_message_is_dead_lettered_with_its_reason_and_the_rest_go_through(log_):
+    publish(log_, 10)
+    log_.publish_wait(log_.subjects.event("button.pressed", "dev-2"), b"poison")
+    publish(log_, 10, "n")
+    handled: list[bytes] = []
+    attempts: list[int] = []
+
+    def handler(batch):
+        for d in batch:
+            if d.data == b"poison":
+                attempts.append(d.deliveries)
+                raise ValueError("cannot parse this")
+        handled.extend(d.data for d in batch)
+
+    consumer = Consumer(log_, spec(max_deliveries=3), handler)
+    consumer.start()
+    try:
+        wait_for(lambda: len(handled) == 20, what="the good messages")
+        wait_for(lambda: len(attempts) == 3, timeout=20, what="three deliveries of the poison")
+        dead = log_.stream(streams.DEAD)
+        wait_for(lambda: log_.call(log_.js.stream_info(dead)).state.messages == 1, what="a dead letter")
+        msg = log_.call(log_.js.get_msg(dead, seq=1))
+        assert msg.data == b"poison"
+        assert msg.headers["Homecare-Reason"] == "ValueError: cannot parse this"
+        assert msg.headers["Homecare-Subject"] == log_.subjects.event("button.pressed", "dev-2")
+        assert msg.headers["Homecare-Deliveries"] == "3"
+        wait_for(lambda: consumer.handled == 21, what="the poison acknowledged too")
+    finally:
+        consumer.stop()
+    assert attempts == [1, 1, 2, 3]  # once in its batch, then alone on each delivery
+
+
+def test_a_transient_failure_is_waited_out_without_counting_against_the_message(log_):
+    publish(log_, 5)
+    failures = [2]
+    handled: list[bytes] = []
+
+    def handler(batch):
+        if failures[0]:
+            failures[0] -= 1
+            raise psycopg.OperationalError("the database is restarting")
+        handled.extend(d.data for d in batch)
+
+    consumer = Consumer(log_, spec(max_deliveries=1), handler)
+    consumer.start()
+    try:
+        wait_for(lambda: len(handled) == 5, what="the batch after the outage")
+        time.sleep(0.5)
+        assert log_.call(log_.js.stream_info(log_.stream(streams.DEAD))).state.messages == 0
+        assert len(handled) == 5
+    finally:
+        consumer.stop()
+
+
+def test_replicas_share_one_durable_consumer_and_handle_each_message_once(nats_url, log_):
+    payloads = publish(log_, 300)
+    other = Log(nats_url, "test-2", log_.namespace)
+    other.start()
+    seen: dict[str, list[bytes]] = {"a": [], "b": []}
+    lock = threading.Lock()
+
+    def handler_of(name):
+        def handle(batch):
+            time.sleep(0.01)
+            with lock:
+                seen[name].extend(d.data for d in batch)
+        return handle
+
+    a = Consumer(log_, spec(batch=10), handler_of("a"))
+    b = Consumer(other, spec(batch=10), handler_of("b"))
+    a.start()
+    b.start()
+    try:
+        wait_for(lambda: len(seen["a"]) + len(seen["b"]) >= 300, what="all messages")
+        time.sleep(0.5)
+        assert sorted(seen["a"] + seen["b"]) == sorted(payloads)  # none twice, none lost
+        assert seen["a"] and seen["b"]
+    finally:
+        a.stop()
+        b.stop()
+        other.stop()
+
+
+def test_readiness_fails_while_the_oldest_message_waits_too_long(log_):
+    publish(log_, 1)
+    release = threading.Event()
+
+    def handler(batch):
+        release.wait(20)
+
+    consumer = Consumer(log_, spec(stuck_after_s=0.5, ack_wait_s=30), handler, monitor_s=0.2)
+    consumer.start()
+    try:
+        wait_for(lambda: not consumer.ready(), what="not ready")
+        assert consumer.oldest_unacked_s > 0.5
+        release.set()
+        wait_for(consumer.ready, what="ready again")
+        assert consumer.handled == 1
+    finally:
+        release.set()
+        consumer.stop()

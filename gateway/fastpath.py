@@ -17,6 +17,7 @@ import orjson
 
 from homecare.contract import MAX_PAYLOAD_BYTES
 from homecare.contract.timestamps import MAX_AGE, MAX_FUTURE
+from homecare.contract.validate import MAX_DEPTH, nested_deeper_than
 
 # RFC 3339 in UTC with a Z, the calendar's ranges checked here (a day past the month's end is
 # caught by parsing each distinct date): the form the fast path passes on as it came.
@@ -30,7 +31,9 @@ MAX_SAMPLES = 600
 
 def fast_samples(payload: bytes, now: datetime | None = None) -> list[dict[str, Any]] | None:
     """The samples of a telemetry payload that is certainly valid, each reduced to the contract's
-    fields; None when the contract's validator must decide."""
+    fields; None when the contract's validator must decide. Never raises: orjson refuses what
+    the validator would (NaN, lone surrogates, invalid UTF-8, nesting beyond its limit) with an
+    error caught here, and nesting the contract refuses below orjson's limit is handed over."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         return None
     try:
@@ -38,6 +41,8 @@ def fast_samples(payload: bytes, now: datetime | None = None) -> list[dict[str, 
     except orjson.JSONDecodeError:
         return None
     if type(data) is not dict:
+        return None
+    if len(data) != 1 and nested_deeper_than(data, MAX_DEPTH):  # unknown fields, nested
         return None
     samples = data.get("samples")
     if type(samples) is not list or not 1 <= len(samples) <= MAX_SAMPLES:
@@ -59,7 +64,12 @@ def fast_samples(payload: bytes, now: datetime | None = None) -> list[dict[str, 
         movement = sample.get("movement")
         if type(movement) not in (float, int) or not 0.0 <= movement <= 1.0:
             return None
-        out.append(sample if sample.keys() == _FIELD_SET else {k: sample.get(k) for k in _FIELDS})
+        if sample.keys() == _FIELD_SET:
+            out.append(sample)
+        elif nested_deeper_than(sample, MAX_DEPTH - 2):  # inside the batch and its list
+            return None
+        else:
+            out.append({k: sample.get(k) for k in _FIELDS})
     return out
 
 

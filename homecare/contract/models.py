@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -40,6 +41,18 @@ class DeviceKind(StrEnum):
 
 
 Fraction = Annotated[StrictFloat, Field(ge=0.0, le=1.0)]  # strict float still takes 0 and 1
+
+
+def _no_nul(value: str) -> str:
+    # Valid JSON (`\u0000`), but PostgreSQL text cannot hold it: a string the platform keeps
+    # with one would fail every write of it, so it is refused here, naming the field.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000)")
+    return value
+
+
+# A device string the platform stores (event ids, command ids, firmware versions).
+NoNul = AfterValidator(_no_nul)
 
 
 class _Message(BaseModel):
@@ -81,7 +94,7 @@ class Status(_Message):
     """`status`: published on connect and on battery/firmware change; the will sends online=false."""
 
     online: StrictBool
-    fw: StrictStr | None = Field(default=None, max_length=64)
+    fw: Annotated[StrictStr, Field(max_length=64), NoNul] | None = None
     battery: Fraction | None = None
     rssi: StrictInt | None = Field(default=None, ge=-150, le=0)
 
@@ -109,7 +122,7 @@ class Telemetry(_Message):
         return samples
 
 
-EventId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+EventId = Annotated[StrictStr, Field(min_length=1, max_length=64), NoNul]
 
 
 class _Event(_Timestamped):
@@ -161,7 +174,7 @@ EVENTS_BY_KIND: dict[DeviceKind, frozenset[str]] = {
 class Ack(_Timestamped):
     """`acks`: the device has shown or applied a command."""
 
-    command_id: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    command_id: Annotated[StrictStr, Field(min_length=1, max_length=64), NoNul]
 
 
 # --- platform -> device -------------------------------------------------------------------

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from homecare.topics import DeviceChannel
@@ -81,19 +81,62 @@ def explain(error: ValidationError) -> str:
     return f"{path}: {message}"
 
 
+# The deepest a contract payload is is 3 (telemetry: object, samples, sample); unknown fields
+# may nest a little more. Deeper is refused before any model, log line or repr walks it (a few
+# thousand `[` made json.loads raise RecursionError, which no caller expected).
+MAX_DEPTH = 32
+
+
 def decode(payload: bytes) -> dict[str, Any]:
-    """Size-check and parse a payload into a JSON object, or raise ContractError."""
+    """Size-check and parse a payload into a JSON object, or raise ContractError.
+
+    The one parser of device JSON (orjson, as the telemetry fast path): strict RFC 8259, so
+    NaN, Infinity, lone surrogates, invalid UTF-8 and control characters in strings are refused,
+    as is nesting deeper than MAX_DEPTH. It raises nothing but ContractError, whatever the bytes.
+    """
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise ContractError(f"payload: {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}", "size")
     try:
-        data = json.loads(payload.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ContractError("payload: not UTF-8", "encoding") from None
-    except json.JSONDecodeError as exc:
-        raise ContractError(f"payload: invalid JSON ({exc.msg} at {exc.pos})", "json") from None
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise _undecodable(bytes(payload), exc) from None
     if not isinstance(data, dict):
         raise ContractError("payload: must be a JSON object", "json")
+    if nested_deeper_than(data, MAX_DEPTH):
+        raise ContractError(f"payload: invalid JSON (nested deeper than {MAX_DEPTH} levels)", "json")
     return data
+
+
+def _undecodable(payload: bytes, exc: orjson.JSONDecodeError) -> ContractError:
+    """Why orjson refused a payload, said the way a firmware engineer can act on."""
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        return ContractError(f"payload: not UTF-8 (byte {bad.start})", "encoding")
+    pos = exc.pos if isinstance(exc.pos, int) else 0
+    what = exc.msg
+    if what.startswith("depth limit exceeded"):
+        what = f"nested deeper than {MAX_DEPTH} levels"
+    elif payload[pos:pos + 3] == b"NaN" or payload[pos:pos + 8] == b"Infinity":
+        what = f"NaN and Infinity are not JSON numbers, at {pos}"
+    elif "surrogate" in what:
+        what = f"{what} (lone UTF-16 surrogate escape), at {pos}"
+    else:
+        what = f"{what} at {pos}"
+    return ContractError(f"payload: invalid JSON ({what})", "json")
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether a parsed JSON value has containers nested more than `limit` deep; iterative, and
+    it stops at the first container too deep."""
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def validate(channel: DeviceChannel, payload: bytes, now: datetime | None = None) -> Any:

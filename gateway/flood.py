@@ -15,7 +15,6 @@ Over its budget a device's messages are dropped (acknowledged, counted, and the 
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -24,13 +23,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 
-from homecare.contract import EVENTS_BY_KIND, DeviceKind
+import orjson
+
+from homecare.contract import EVENTS_BY_KIND, MAX_PAYLOAD_BYTES, DeviceKind
 from homecare.topics import DeviceChannel
 
 _KNOWN_EVENTS = frozenset(t for kind in DeviceKind for t in EVENTS_BY_KIND[kind])
 # The first sample's timestamp, either form, without parsing a payload of up to 64 KiB.
 _FIRST_TS = re.compile(rb'"ts"\s*:\s*(?:"([^"]{10,40})"|(\d{10,16}))')
 MAX_DEVICES = 200_000
+# The key of every event payload the gate cannot read (not JSON, too big, no known type): one
+# key for all of them, and never news, so over budget they are repeats and dropped. The worker
+# rejects them with the validator's reason when they pass within budget.
+UNREADABLE: tuple[str, str | None] = ("", None)
 
 
 class Verdict(Enum):
@@ -106,7 +111,7 @@ class FloodGate:
         """Whether the message carries news; `record`: it passes anyway, remember what it says."""
         if channel is DeviceChannel.EVENTS:
             key = _event_key(payload)
-            if key is None:
+            if key is UNREADABLE:
                 return False
             seen = device.events if device.events is not None else {}
             fresh = now - seen.get(key, -1e9) >= self.event_repeat_s
@@ -134,23 +139,34 @@ class FloodGate:
             self._devices.clear()
 
 
-def _event_key(payload: bytes) -> tuple[str, str | None] | None:
+def _parse(payload: bytes) -> object:
+    """A payload parsed on the network thread, or None: bounded (the contract's size, orjson's
+    depth limit, no Python recursion) and it raises nothing whatever the bytes."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return None
     try:
-        body = json.loads(payload)
-        kind, service = body["type"], body.get("service")
-    except (ValueError, TypeError, KeyError):
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
         return None
-    if kind not in _KNOWN_EVENTS or not isinstance(service, str | None) or (service and len(service) > 32):
-        return None
+
+
+def _event_key(payload: bytes) -> tuple[str, str | None]:
+    """(type, service) of an event, or UNREADABLE; never raises."""
+    body = _parse(payload)
+    if type(body) is not dict:
+        return UNREADABLE
+    kind, service = body.get("type"), body.get("service")
+    if type(kind) is not str or kind not in _KNOWN_EVENTS:  # a list or object is not hashable
+        return UNREADABLE
+    if not (service is None or type(service) is str) or (service and len(service) > 32):
+        return UNREADABLE
     return kind, service
 
 
 def _online(payload: bytes) -> bool | None:
-    try:
-        online = json.loads(payload).get("online")
-    except (ValueError, AttributeError):
-        return None
-    return online if isinstance(online, bool) else None
+    body = _parse(payload)
+    online = body.get("online") if type(body) is dict else None
+    return online if type(online) is bool else None
 
 
 def _first_sample_age(payload: bytes) -> float:

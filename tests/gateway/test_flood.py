@@ -141,3 +141,39 @@ def test_a_stuck_button_is_throttled_and_does_not_starve_another(
                       what="throttling visible on the device")
     assert device.last_throttled_at is not None and device.rejected["rate"] >= 300
     assert get_device(pool, normal.device_id).throttled_messages == 0
+
+
+POISON = {
+    "10,000 [": b"[" * 10_000,
+    "10,000 [ closed": b"[" * 10_000 + b"]" * 10_000,
+    "type nested 5,000 deep": b'{"type": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",
+    "type a list": b'{"type": ["button.pressed"], "service": "meal"}',
+    "type an object": b'{"type": {"a": 1}, "online": {"a": 1}}',
+    "service a list": b'{"type": "button.pressed", "service": ["meal"]}',
+    "invalid UTF-8": b'{"type": "button.pressed", "service": "\xff\xfe"}',
+    "lone surrogate": b'{"type": "button.pressed", "service": "\\ud800"}',
+    "NaN": b'{"type": "button.pressed", "service": "meal", "x": NaN}',
+    "64 KiB of junk": bytes(range(256)) * 256,
+    "64 KiB of [": b"[" * 65_536,
+    "over 64 KiB": b'{"type": "button.pressed", "service": "meal", "pad": "' + b"x" * 70_000 + b'"}',
+    "not an object": b'"button.pressed"',
+}
+
+
+@pytest.mark.parametrize("payload", POISON.values(), ids=POISON.keys())
+def test_the_event_key_of_a_payload_it_cannot_read_is_its_own_and_never_raises(payload):
+    from gateway.flood import UNREADABLE, _event_key, _online
+
+    assert _event_key(payload) == UNREADABLE
+    assert _online(payload) is None
+
+
+@pytest.mark.parametrize("channel", [EVENTS, STATUS, TELEMETRY, ACKS])
+def test_unreadable_payloads_over_budget_are_repeats_not_news(channel):
+    clock = Clock()
+    gate = FloodGate(rate_per_s=1, burst=1, event_repeat_s=60, clock=clock)
+    assert gate.admit("btn-1", channel, b"[" * 10_000) is Verdict.PASS
+    for payload in POISON.values():
+        assert gate.admit("btn-1", channel, payload) is Verdict.DROP
+    # and an emergency from the same device is still news
+    assert gate.admit("btn-1", EVENTS, _press("emergency")) is Verdict.NEWS

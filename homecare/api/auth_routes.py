@@ -8,7 +8,16 @@ from fastapi import APIRouter, Depends, HTTPException, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
-from homecare.auth import AuthError, Role, authenticate, create_user, issue_token
+from homecare.auth import (
+    AuthError,
+    Role,
+    UnknownUser,
+    UserExists,
+    add_user,
+    authenticate,
+    issue_token,
+    update_user,
+)
 
 from .deps import AdminUser, CurrentUser, DbConn
 
@@ -44,10 +53,31 @@ class UserOut(BaseModel):
 
 
 @router.post("/users", response_model=UserOut, status_code=201)
-def add_user(body: NewUser, conn: DbConn, _: AdminUser) -> UserOut:
-    """Create (or reset) an account; admin only."""
+def create_account(body: NewUser, conn: DbConn, _: AdminUser) -> UserOut:
+    """Create an account; admin only. An existing username is 409: change it with PATCH."""
     try:
-        user = create_user(conn, body.username, body.password, body.role, body.provider_id)
+        user = add_user(conn, body.username, body.password, body.role, body.provider_id)
+    except UserExists as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return UserOut(username=user.username, role=user.role, provider_id=user.provider_id)
+
+
+class UserChange(BaseModel):
+    password: str | None = Field(default=None, min_length=8)
+    role: Role | None = None
+    provider_id: str | None = None
+
+
+@router.patch("/users/{username}", response_model=UserOut)
+def change_account(username: str, body: UserChange, conn: DbConn, _: AdminUser) -> UserOut:
+    """Reset a password or change a role; admin only. Every token and console session of the
+    account ends at once."""
+    try:
+        user = update_user(conn, username, body.password, body.role, body.provider_id)
+    except UnknownUser as exc:
+        raise HTTPException(404, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     return UserOut(username=user.username, role=user.role, provider_id=user.provider_id)

@@ -1,9 +1,21 @@
 """Accounts, passwords and bearer tokens (http-v1 Access)."""
 
 from .passwords import hash_secret, verify_secret
-from .users import AuthError, Role, User, authenticate, create_user, issue_token, user_for_token
+from .users import (
+    AuthError,
+    Role,
+    UnknownUser,
+    User,
+    UserExists,
+    add_user,
+    authenticate,
+    create_user,
+    issue_token,
+    update_user,
+    user_for_token,
+)
 
 __all__ = [
-    "AuthError", "Role", "User", "authenticate", "create_user", "hash_secret", "issue_token",
-    "user_for_token", "verify_secret",
+    "AuthError", "Role", "UnknownUser", "User", "UserExists", "add_user", "authenticate", "create_user",
+    "hash_secret", "issue_token", "update_user", "user_for_token", "verify_secret",
 ]

@@ -34,21 +34,81 @@ class User:
         return self.role is Role.ADMIN or self.role in roles
 
 
-def create_user(
-    conn: psycopg.Connection, username: str, password: str, role: Role, provider_id: str | None = None
-) -> User:
-    """Create or replace an account (a re-run of `users add` resets the password)."""
+class UserExists(Exception):
+    """An account with this username exists already."""
+
+
+class UnknownUser(Exception):
+    """No account has this username."""
+
+
+def _check(username: str, password: str, role: Role, provider_id: str | None) -> None:
     if not username or len(password) < 8:
         raise ValueError("a username and a password of at least 8 characters are required")
     if role is Role.PROVIDER and not provider_id:
         raise ValueError("a provider account must name its provider")
+
+
+def create_user(
+    conn: psycopg.Connection, username: str, password: str, role: Role, provider_id: str | None = None
+) -> User:
+    """Create or replace an account (a re-run of `users add` resets the password). A reset ends
+    every token and console session the account had."""
+    _check(username, password, role, provider_id)
     conn.execute(
         "INSERT INTO auth.users (username, password_hash, role, provider_id) VALUES (%s, %s, %s, %s)"
         " ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash,"
         " role = EXCLUDED.role, provider_id = EXCLUDED.provider_id, disabled_at = NULL",
         (username, hash_secret(password), role.value, provider_id),
     )
+    revoke_tokens_of(conn, username)
     return User(username, role, provider_id)
+
+
+def add_user(
+    conn: psycopg.Connection, username: str, password: str, role: Role, provider_id: str | None = None
+) -> User:
+    """Create an account; UserExists when the username is taken (never a silent replacement)."""
+    _check(username, password, role, provider_id)
+    inserted = conn.execute(
+        "INSERT INTO auth.users (username, password_hash, role, provider_id) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (username) DO NOTHING RETURNING username",
+        (username, hash_secret(password), role.value, provider_id),
+    ).fetchone()
+    if inserted is None:
+        raise UserExists(f"username {username} is taken")
+    return User(username, role, provider_id)
+
+
+def update_user(
+    conn: psycopg.Connection, username: str, password: str | None = None, role: Role | None = None,
+    provider_id: str | None = None,
+) -> User:
+    """Change an account's password and/or role; any change ends all its tokens and sessions."""
+    row = conn.execute(
+        "SELECT role, provider_id FROM auth.users WHERE username = %s FOR UPDATE", (username,)
+    ).fetchone()
+    if row is None:
+        raise UnknownUser(f"user {username} not found")
+    new_role = role or Role(_get(row, "role", 0))
+    new_provider = provider_id if provider_id is not None else _get(row, "provider_id", 1)
+    if new_role is not Role.PROVIDER:
+        new_provider = None
+    elif not new_provider:
+        raise ValueError("a provider account must name its provider")
+    if password is not None:
+        _check(username, password, new_role, new_provider)
+        conn.execute("UPDATE auth.users SET password_hash = %s WHERE username = %s",
+                     (hash_secret(password), username))
+    conn.execute("UPDATE auth.users SET role = %s, provider_id = %s WHERE username = %s",
+                 (new_role.value, new_provider, username))
+    revoke_tokens_of(conn, username)
+    return User(username, new_role, new_provider)
+
+
+def revoke_tokens_of(conn: psycopg.Connection, username: str) -> None:
+    """End every token (API and console session) of an account."""
+    conn.execute("DELETE FROM auth.tokens WHERE username = %s", (username,))
 
 
 def authenticate(conn: psycopg.Connection, username: str, password: str) -> User:

@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from homecare.api.auth_routes import client_address, throttle_of
 from homecare.api.deps import SESSION_COOKIE
-from homecare.auth import AuthError, Role, User, authenticate, issue_token
+from homecare.auth import AuthError, Role, User, issue_token
+from homecare.auth.throttle import LockedOut, sign_in
 from homecare.auth.users import TOKEN_LIFETIME, revoke_token
 
 from .csrf import LOGIN_COOKIE, new_login_token, same_token
@@ -47,11 +49,16 @@ def auth_router(ctx: ConsoleContext) -> APIRouter:
                                error="The sign-in form expired. Please sign in again.")
         try:
             with ctx.pool.connection() as conn:
-                user = authenticate(conn, username.strip(), password)
+                user = sign_in(throttle_of(request), conn, username.strip(), password, client_address(request))
                 token = issue_token(conn, user)
                 old = request.cookies.get(SESSION_COOKIE)
                 if old:  # a new sign-in replaces whatever session this browser had
                     revoke_token(conn, old)
+        except LockedOut as exc:
+            page = _login_page(ctx, request, next, username, status_code=429,
+                               error=f"Too many failed sign-ins. Try again in {exc.retry_after} s.")
+            page.headers["Retry-After"] = str(exc.retry_after)
+            return page
         except AuthError:
             return _login_page(ctx, request, next, username, status_code=401,
                                error="Incorrect username or password.")

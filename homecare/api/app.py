@@ -8,11 +8,13 @@ from contextlib import AbstractContextManager
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from homecare.auth.throttle import LoginThrottle
 from homecare.errors import HomecareError
 
 from .auth_routes import router as auth_router
 from .guard import InputGuard, install_error_handlers
 from .health import ReadinessCheck, health_router
+from .settings import ApiSettings
 
 
 def build_app(
@@ -26,6 +28,8 @@ def build_app(
     """A FastAPI app with health, metrics, auth, the given routers and domain-error mapping."""
     app = FastAPI(title=title, version="1", lifespan=lifespan)
     app.state.pool = pool
+    settings = ApiSettings()
+    app.state.login_throttle = LoginThrottle.from_settings(settings)  # the API's and the console's
     app.add_middleware(InputGuard)
     install_error_handlers(app)
     app.include_router(health_router(checks or {}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
@@ -14,12 +14,13 @@ from homecare.auth import (
     UnknownUser,
     UserExists,
     add_user,
-    authenticate,
     issue_token,
     update_user,
 )
+from homecare.auth.throttle import LockedOut, LoginThrottle, sign_in
 
 from .deps import AdminUser, CurrentUser, DbConn
+from .settings import ApiSettings
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -29,14 +30,36 @@ class Token(BaseModel):
     token_type: str = "bearer"
 
 
+def throttle_of(request: Request) -> LoginThrottle:
+    """The app's sign-in throttle (the token endpoint and the console's login share it)."""
+    throttle = getattr(request.app.state, "login_throttle", None)
+    if throttle is None:  # an app not made by build_app
+        throttle = request.app.state.login_throttle = LoginThrottle.from_settings(ApiSettings())
+    return throttle
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 @router.post("/auth/token", response_model=Token)
-def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: DbConn) -> Token:
-    """Exchange a username and password for a bearer token."""
+def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: DbConn) -> Token:
+    """Exchange a username and password for a bearer token. Repeated failures for a username or
+    from an address lock it out for a growing time: 429 with Retry-After."""
     try:
-        user = authenticate(conn, form.username, form.password)
+        user = sign_in(throttle_of(request), conn, form.username, form.password, client_address(request))
+    except LockedOut as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
     except AuthError as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
     return Token(access_token=issue_token(conn, user))
+
+
+@router.delete("/auth/lockouts/{username}", status_code=204)
+def lift_lockout(username: str, request: Request, admin: AdminUser) -> Response:
+    """End a username's sign-in lockout; admin only."""
+    throttle_of(request).lift(username, admin.username)
+    return Response(status_code=204)
 
 
 class NewUser(BaseModel):

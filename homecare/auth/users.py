@@ -11,6 +11,7 @@ import psycopg
 from .passwords import hash_secret, new_token, token_hash, verify_secret
 
 TOKEN_LIFETIME = timedelta(hours=12)
+_DUMMY_HASH = hash_secret(new_token())  # checked against when the username is unknown
 
 
 class Role(StrEnum):
@@ -118,7 +119,9 @@ def authenticate(conn: psycopg.Connection, username: str, password: str) -> User
         " WHERE username = %s AND disabled_at IS NULL",
         (username,),
     ).fetchone()
-    if row is None or not verify_secret(password, _get(row, "password_hash", 1)):
+    # An unknown username costs the same hash as a known one: the time taken tells nothing.
+    stored = _DUMMY_HASH if row is None else _get(row, "password_hash", 1)
+    if not verify_secret(password, stored) or row is None:
         raise AuthError("incorrect username or password")
     return User(_get(row, "username", 0), Role(_get(row, "role", 2)), _get(row, "provider_id", 3))
 

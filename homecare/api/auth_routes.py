@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from homecare.auth import (
     AuthError,
@@ -17,6 +18,7 @@ from homecare.auth import (
     issue_token,
     update_user,
 )
+from homecare.auth.policy import MIN_LENGTH, password_problem
 from homecare.auth.throttle import LockedOut, LoginThrottle, sign_in
 
 from .deps import AdminUser, CurrentUser, DbConn
@@ -64,9 +66,17 @@ def lift_lockout(username: str, request: Request, admin: AdminUser) -> Response:
 
 class NewUser(BaseModel):
     username: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=8)
+    password: str = Field(min_length=MIN_LENGTH, max_length=256, description=(
+        f"At least {MIN_LENGTH} characters, not the username, not one of the most common passwords."))
     role: Role
     provider_id: str | None = None
+
+    @model_validator(mode="after")
+    def strong_password(self) -> NewUser:
+        problem = password_problem(self.password, self.username)
+        if problem:
+            raise PydanticCustomError("weak_password", "password " + problem)
+        return self
 
 
 class UserOut(BaseModel):
@@ -88,7 +98,7 @@ def create_account(body: NewUser, conn: DbConn, _: AdminUser) -> UserOut:
 
 
 class UserChange(BaseModel):
-    password: str | None = Field(default=None, min_length=8)
+    password: str | None = Field(default=None, min_length=MIN_LENGTH, max_length=256)
     role: Role | None = None
     provider_id: str | None = None
 
@@ -97,6 +107,9 @@ class UserChange(BaseModel):
 def change_account(username: str, body: UserChange, conn: DbConn, _: AdminUser) -> UserOut:
     """Reset a password or change a role; admin only. Every token and console session of the
     account ends at once."""
+    problem = body.password is not None and password_problem(body.password, username)
+    if problem:
+        raise HTTPException(422, f"password: {problem}")
     try:
         user = update_user(conn, username, body.password, body.role, body.provider_id)
     except UnknownUser as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from homecare.auth import Role
 
 from .conftest import PASSWORD, bearer, new_account
@@ -55,3 +57,19 @@ def test_changing_an_unknown_user_is_404_and_only_admins_change_users(pool, clie
     assert client.patch(f"/api/v1/users/{name}", json={"role": "admin"}, headers=dispatcher).status_code == 403
     changed = client.patch(f"/api/v1/users/{name}", json={"role": "provider", "provider_id": "p-1"}, headers=admin)
     assert changed.json() == {"username": name, "role": "provider", "provider_id": "p-1"}
+
+
+@pytest.mark.parametrize("password, why", [
+    ("12345678", "at least 12 characters"),
+    ("password", "at least 12 characters"),
+    ("password1234", "most common"),
+    ("Qwertyuiop123!", "most common"),
+    ("same-as-username", "the username"),
+    ("aaaaaaaaaaaaaaaa", "repeated"),
+])
+def test_weak_passwords_are_refused_with_the_reason(client, admin, password, why):
+    r = client.post("/api/v1/users", json={"username": "same-as-username", "password": password,
+                                           "role": "dispatcher"}, headers=admin)
+    assert r.status_code == 422 and why in r.text, r.text
+    change = client.patch("/api/v1/users/same-as-username", json={"password": password}, headers=admin)
+    assert change.status_code == 422 and why in change.text, change.text

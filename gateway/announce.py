@@ -1,7 +1,7 @@
-"""Announcements of state changes on the internal topics, with the outbox marks they owe.
+"""Announcements of state changes into the internal log, with the outbox marks they owe.
 
 A state change is committed first (its row then differs from what was announced); the
-announcement is published, and once the broker has it the row is marked announced. A crash in
+announcement is published, and once the log has stored it the row is marked announced. A crash in
 between leaves the row owed, and the sweep announces it again. Consumers treat a repeat as a
 no-op, so at-least-once is enough.
 """
@@ -15,8 +15,7 @@ from collections.abc import Callable
 from psycopg_pool import ConnectionPool
 
 from homecare.internal import CommandState, DeviceState
-from homecare.mqtt import SplitLink
-from homecare.topics import Internal
+from homecare.log import Log
 
 from . import command_store, edge_store
 from .metrics import COMMANDS
@@ -29,14 +28,14 @@ Then = Callable[[], None] | None
 class Announcer:
     """Publishes DeviceState and CommandState, and records which were acknowledged."""
 
-    def __init__(self, link: SplitLink):
-        self._link = link
+    def __init__(self, log_: Log):
+        self._log = log_
         self._lock = threading.Lock()
         self._devices: list[tuple[str, str]] = []
         self._commands: list[tuple[str, str]] = []
 
     def device_state(self, state: DeviceState, then: Then = None) -> None:
-        """Publish a device's liveness transition; `then` runs on the broker's acknowledgement."""
+        """Publish a device's liveness transition; `then` runs once the log has stored it."""
 
         def done() -> None:
             with self._lock:
@@ -46,10 +45,10 @@ class Announcer:
 
         log.info("device %s is %s", state.device_id, state.state,
                  extra={"device_id": state.device_id, "state": state.state})
-        self._link.publish(Internal.DEVICE_STATE, state.dumps(), qos=1, on_done=done)
+        self._log.publish(self._log.subjects.state(state.device_id), state.dumps(), done)
 
     def command_state(self, state: CommandState, then: Then = None) -> None:
-        """Publish what became of a command; `then` runs on the broker's acknowledgement."""
+        """Publish what became of a command; `then` runs once the log has stored it."""
 
         def done() -> None:
             with self._lock:
@@ -58,7 +57,7 @@ class Announcer:
                 then()
 
         COMMANDS.labels(state.state).inc()
-        self._link.publish(Internal.COMMAND_STATE, state.dumps(), qos=1, on_done=done)
+        self._log.publish(self._log.subjects.ack(state.device_id), state.dumps(), done)
 
     def flush(self, pool: ConnectionPool) -> None:
         """Mark the acknowledged announcements in the database."""

@@ -7,6 +7,7 @@ import logging
 from fastapi import APIRouter
 from psycopg_pool import ConnectionPool
 
+from homecare import log as internal_log
 from homecare.api.health import ReadinessCheck, database_check
 from homecare.settings import Settings
 
@@ -36,8 +37,9 @@ class GatewayComponent:
         self.cache = DeviceCache(pool, config.device_cache_ttl_s, config.unknown_device_ttl_s)
         self.admin = DeviceAdmin(accounts, self.cache)
         flood = flood_gate(config)
+        self.log = internal_log.connect(settings, "gateway")
         # The lanes this process runs, control first: it starts first and stops last.
-        self.edges = [Edge(settings, config, pool, self.cache, LANE_BY_NAME[name], flood)
+        self.edges = [Edge(settings, config, pool, self.cache, LANE_BY_NAME[name], flood, self.log)
                       for name in sorted(config.lane_names(), key=lambda n: n != "control")]
         by_lane = {edge.lane.name: edge for edge in self.edges}
         self.edge = by_lane.get("bulk")  # telemetry, statuses
@@ -47,6 +49,7 @@ class GatewayComponent:
     def start(self) -> None:
         """Connect to the broker and start consuming device messages and command orders."""
         if not self._started:
+            self.log.start()  # before any device message is taken: forwards go there
             started: list[Edge] = []
             try:
                 for edge in self.edges:
@@ -55,6 +58,7 @@ class GatewayComponent:
             except Exception:
                 for edge in reversed(started):
                     edge.stop()
+                self.log.stop()
                 raise
             self._started = True
 
@@ -63,14 +67,21 @@ class GatewayComponent:
         if self._started:
             for edge in reversed(self.edges):
                 edge.stop()
+            self.log.stop()  # after the lanes: their forwards in flight are waited for
             self._started = False
+
+    def edge_flowing(self) -> bool:
+        """No lane holds a device message unacknowledged for longer than `stuck_after_s`."""
+        return all(edge.oldest_unacked_s() <= self.config.stuck_after_s for edge in self.edges)
 
     def routers(self) -> list[APIRouter]:
         return [devices_router(self.admin)]
 
     def checks(self) -> dict[str, ReadinessCheck]:
         return {"database": database_check(self.pool),
-                "broker": lambda: all(edge.link.connected and edge.output.connected for edge in self.edges)}
+                "broker": lambda: all(edge.link.connected and edge.output.connected for edge in self.edges),
+                "edge": self.edge_flowing,
+                "log": lambda: self.log.connected}
 
 
 def build(

@@ -1,4 +1,4 @@
-"""SQL of the device side of the edge: seen events, status, last_seen, silence, rejections.
+"""SQL of the device side of the edge: status, last_seen, silence, rejections.
 
 Data functions take a connection and do not commit; the caller owns the transaction.
 """
@@ -8,14 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 import psycopg
 from psycopg.rows import dict_row
 
 from homecare.internal import DeviceState
-
-EventClaim = Literal["new", "forwarded", "pending"]
 
 _STATE_COLUMNS = "d.id, d.kind, d.resident_id, d.state, d.state_changed_at, d.battery, d.fw"
 
@@ -28,47 +25,6 @@ def _states(rows: Iterable[dict]) -> list[DeviceState]:
         )
         for r in rows
     ]
-
-
-# --- events -----------------------------------------------------------------------------------
-
-
-def claim_event(conn: psycopg.Connection, device_id: str, event_id: str) -> EventClaim:
-    """Record an event id: `new` the first time, else whether it was already forwarded."""
-    inserted = conn.execute(
-        "INSERT INTO gateway.seen_events (device_id, event_id) VALUES (%s, %s)"
-        " ON CONFLICT (device_id, event_id) DO NOTHING RETURNING 1",
-        (device_id, event_id),
-    ).fetchone()
-    if inserted is not None:
-        return "new"
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(
-            "SELECT forwarded FROM gateway.seen_events WHERE device_id = %s AND event_id = %s",
-            (device_id, event_id),
-        ).fetchone()
-    return "forwarded" if row and row["forwarded"] else "pending"
-
-
-def mark_forwarded(conn: psycopg.Connection, keys: list[tuple[str, str]]) -> None:
-    """Mark (device_id, event_id) pairs as forwarded and acknowledged by the broker."""
-    if not keys:
-        return
-    conn.execute(
-        "UPDATE gateway.seen_events s SET forwarded = true"
-        " FROM unnest(%s::text[], %s::text[]) AS k(device_id, event_id)"
-        " WHERE s.device_id = k.device_id AND s.event_id = k.event_id",
-        ([k[0] for k in keys], [k[1] for k in keys]),
-    )
-
-
-def forget_events(conn: psycopg.Connection, older_than_days: int) -> int:
-    """Delete event ids received longer ago than any redelivery can come; returns how many."""
-    cur = conn.execute(
-        "DELETE FROM gateway.seen_events WHERE received_at < now() - make_interval(days => %s)",
-        (older_than_days,),
-    )
-    return cur.rowcount
 
 
 # --- status and liveness ----------------------------------------------------------------------

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PRUNE_EVERY_S = 3600.0
 
 
 class Housekeeper:
@@ -37,7 +36,6 @@ class Housekeeper:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_sweep = 0.0
-        self._next_prune = 0.0
 
     def start(self) -> None:
         self._stopping.clear()
@@ -60,15 +58,11 @@ class Housekeeper:
             if now >= self._next_sweep:
                 self._next_sweep = now + self._config.sweep_interval_s
                 self.sweep()
-            if "prune" in self._sweeps and now >= self._next_prune:
-                self._next_prune = now + PRUNE_EVERY_S
-                self._step("prune seen events", self._prune)
 
     def flush(self) -> None:
         """Write buffered last_seen stamps, PUBACK marks and rejection tallies."""
         edge = self._edge
         self._step("flush last_seen", lambda: edge.liveness.flush(self._pool))
-        self._step("flush forwarded events", lambda: edge.events.flush(self._pool))
         self._step("flush announcements", lambda: edge.announcer.flush(self._pool))
         self._step("flush rejections", lambda: edge.rejections.flush(self._pool))
 
@@ -93,12 +87,6 @@ class Housekeeper:
         with self._pool.connection() as conn:
             for device_id in edge_store.recently_revoked(conn, window):
                 self._edge.cache.invalidate(device_id)
-
-    def _prune(self) -> None:
-        with self._pool.connection() as conn:
-            removed = edge_store.forget_events(conn, self._config.seen_events_retention_days)
-        if removed:
-            log.info("forgot %d old event ids", removed)
 
     @staticmethod
     def _step(what: str, step) -> None:

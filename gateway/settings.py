@@ -11,13 +11,6 @@ class GatewaySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="HOMECARE_GATEWAY_", extra="ignore")
 
-    # Telemetry of many devices is coalesced into one internal message: flushed when the oldest
-    # buffered batch is this old, or when the next batch would exceed the count or size limit.
-    telemetry_window_ms: int = Field(default=75, ge=0, le=5000)
-    telemetry_max_batches: int = Field(default=100, ge=1)
-    # Stay well below the broker's max_packet_size (256 KiB in the embedded mosquitto).
-    telemetry_max_bytes: int = Field(default=192 * 1024, ge=4096)
-
     # Status messages are applied in batches, one transaction each: a batch is written as soon
     # as the worker has nothing else queued, or when its oldest status is this old, or full. A
     # connect storm then costs one commit per batch instead of one per device.
@@ -33,9 +26,6 @@ class GatewaySettings(BaseSettings):
     silent_min_s: int = Field(default=30, ge=1)
     # A state change whose announcement was not PUBACKed within this time is announced again.
     announce_retry_s: int = Field(default=30, ge=1)
-    # Event ids older than this are forgotten; contract timestamps older than 7 days are
-    # rejected anyway, so a redelivery cannot outlive it.
-    seen_events_retention_days: int = Field(default=8, ge=8)
 
     # The in-memory device registry: how long an entry is trusted before it is re-read. Devices
     # revoked by another process are invalidated by the sweep well before that.
@@ -53,6 +43,14 @@ class GatewaySettings(BaseSettings):
     flood_reply_every_s: float = Field(default=5.0, ge=0)
     # Over budget, telemetry whose first sample is older than this is a backlog and passes.
     flood_backlog_s: float = Field(default=60.0, ge=1)
+
+    # A lane whose oldest received, not yet acknowledged device message is older than this is
+    # stuck: the gateway reports not ready (/readyz) until it is acknowledged.
+    stuck_after_s: float = Field(default=30.0, gt=0)
+
+    # A lane whose oldest received, not yet acknowledged device message is older than this is
+    # stuck: the gateway reports not ready (/readyz) until it is acknowledged.
+    stuck_after_s: float = Field(default=30.0, gt=0)
 
     # How much of a rejected payload the warning log shows.
     log_payload_bytes: int = Field(default=200, ge=0)

@@ -152,7 +152,8 @@ class Log:
         await asyncio.gather(*others, return_exceptions=True)
 
     async def _disconnected(self) -> None:
-        log.warning("log %s: disconnected from NATS", self.name)
+        if not self._stopping:
+            log.warning("log %s: disconnected from NATS", self.name)
 
     async def _reconnected(self) -> None:
         log.info("log %s: reconnected to NATS at %s", self.name, self._nc.connected_url.netloc if self._nc else "?")

@@ -160,7 +160,7 @@ class Consumer:
         wait = self.spec.fetch_wait_s
         try:
             msgs = self.log.call(self._sub.fetch(self.spec.batch, timeout=wait), wait + 5)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             return []
         return [_delivery(m) for m in msgs]
 

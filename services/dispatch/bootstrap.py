@@ -1,4 +1,4 @@
-"""Builds the dispatch component: settings -> use-case context -> MQTT link -> workers -> routes."""
+"""Builds the dispatch component: settings -> use-case context -> log and MQTT link -> workers -> routes."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from datetime import timedelta
 from fastapi import APIRouter
 from psycopg_pool import ConnectionPool
 
+from homecare import log as internal_log
 from homecare.api.health import ReadinessCheck, database_check
+from homecare.log import Consumer
 from homecare.mqtt import BrokerAddress, MqttLink
 from homecare.settings import Settings
 
 from .api import build_router
 from .settings import DispatchSettings
 from .usecases.context import Dispatch
-from .workers.consumer import EventConsumer
+from .workers.consumer import Intake, consumer_specs
 from .workers.publisher import OutboxPublisher
 from .workers.timers import TimerLoop
 
@@ -32,12 +34,11 @@ class DispatchComponent:
         self.dispatch_settings = dispatch
         self.pool = pool
         self.ctx = ctx
-        self.consumer = EventConsumer(pool, ctx, workers=dispatch.consumer_workers)
-        self.link = MqttLink(
-            _broker(settings), settings.client_id("dispatch"),
-            subscriptions=self.consumer.subscriptions(lambda topic: settings.share(dispatch.share_group, topic)),
-            manual_ack=True,
-        )
+        self.log = internal_log.connect(settings, self.name)
+        self.intake = Intake(pool, ctx)
+        self.consumers = [Consumer(self.log, spec, self.intake) for spec in consumer_specs(self.log)]
+        # The outbox's commands still go to the gateway over the broker (Internal.COMMANDS).
+        self.link = MqttLink(_broker(settings), settings.client_id("dispatch"), clean_session=True)
         self.publisher = OutboxPublisher(
             pool, self.link, poll_s=dispatch.outbox_poll_s, puback_timeout_s=dispatch.puback_timeout_s,
             batch_size=dispatch.batch_size,
@@ -46,9 +47,11 @@ class DispatchComponent:
         self._router = build_router(ctx)
 
     def start(self) -> None:
-        """Connect to the broker and start consuming, publishing and the timers."""
-        self.consumer.start(self.link)  # ready before the first message can arrive
+        """Connect to the log and the broker and start consuming, publishing and the timers."""
+        self.log.start()
         self.link.start()
+        for consumer in self.consumers:
+            consumer.start()
         self.publisher.start()
         self.timers.start()
         log.info("dispatch started", extra={"client_id": self.link.client_id})
@@ -56,16 +59,24 @@ class DispatchComponent:
     def stop(self) -> None:
         """Stop the workers, then disconnect; unacknowledged messages are redelivered later."""
         self.timers.stop()
-        self.consumer.stop()
+        for consumer in self.consumers:
+            consumer.stop()
         self.publisher.stop()
         self.link.stop()
+        self.log.stop()
         log.info("dispatch stopped")
 
     def routers(self) -> list[APIRouter]:
         return [self._router]
 
     def checks(self) -> dict[str, ReadinessCheck]:
-        return {"database": database_check(self.pool), "broker": lambda: self.link.connected}
+        checks: dict[str, ReadinessCheck] = {
+            "database": database_check(self.pool), "broker": lambda: self.link.connected,
+            "log": lambda: self.log.connected,
+        }
+        for consumer in self.consumers:  # not ready while a consumer's oldest message waits too long
+            checks[consumer.spec.durable] = consumer.ready
+        return checks
 
 
 def _broker(settings: Settings) -> BrokerAddress:

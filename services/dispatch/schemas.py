@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from homecare.api.types import Identifier, Line, Name, Note
 from homecare.contract.models import Service
 
 
@@ -16,8 +17,8 @@ class LocationIn(BaseModel):
 
 
 class NewProvider(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    services: list[Service] = Field(min_length=1)
+    name: Name
+    services: list[Service] = Field(min_length=1, max_length=len(Service))
     location: LocationIn
     capacity: int = Field(ge=1, le=1000)
     on_shift: bool = True
@@ -49,13 +50,13 @@ class Shift(BaseModel):
 
 
 class NewRequest(BaseModel):
-    resident_id: str = Field(min_length=1, max_length=64)
+    resident_id: Identifier
     service: Service
-    note: str | None = Field(default=None, max_length=2000)
+    note: Note | None = None
 
 
 class AssignBody(BaseModel):
-    provider_id: str = Field(min_length=1, max_length=64)
+    provider_id: Identifier
     override_shift: bool = False  # send a provider who is off shift anyway
 
 
@@ -104,7 +105,7 @@ class CandidateOut(BaseModel):
 
 
 class CancelBody(BaseModel):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Line
 
 
 class DeclineBody(BaseModel):

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from homecare.api.deps import DbConn, DispatcherUser
+from homecare.api.types import Name
 from homecare.auth import User
 from homecare.errors import Invalid
 from homecare.residents import store as residents
@@ -54,7 +55,7 @@ class AlertDetail(AlertOut):
 
 
 class AssignBody(BaseModel):
-    assignee: str = Field(min_length=1, max_length=200)
+    assignee: Name
 
 
 class ResolveBody(BaseModel):

@@ -1,4 +1,4 @@
-"""Builds the telemetry service: settings, pool and MQTT link in, a runnable Component out."""
+"""Builds the telemetry service: settings, pool and the internal log in, a runnable Component out."""
 
 from __future__ import annotations
 
@@ -7,25 +7,21 @@ import logging
 from fastapi import APIRouter
 from psycopg_pool import ConnectionPool
 
+from homecare import log as internal_log
 from homecare.api.health import ReadinessCheck, database_check
-from homecare.mqtt import BrokerAddress, MqttLink
+from homecare.log import Consumer
 from homecare.settings import Settings
-from homecare.topics import Internal
 
-from .acks import AckGate
+from .alerts import consumer as alert_inputs
 from .alerts.config import defaults_from
-from .alerts.consumer import TOPICS as ALERT_TOPICS
-from .alerts.consumer import AlertConsumer
 from .alerts_api import alerts_router
 from .analysis import AnalysisWorker
 from .api import vitals_router
-from .ingest import TelemetryIngest
+from .ingest import TelemetryIngest, consumer_spec
 from .maintenance import PartitionKeeper
 from .settings import TelemetrySettings
 
 log = logging.getLogger(__name__)
-
-GROUP = "telemetry"
 
 
 class TelemetryComponent:
@@ -38,67 +34,42 @@ class TelemetryComponent:
         self.config = config
         self.pool = pool
         self.defaults = defaults_from(config)
-        address = BrokerAddress.parse(settings.mqtt_url)
-        if settings.mqtt_service_username:
-            address = address.with_credentials(
-                settings.mqtt_service_username, settings.mqtt_service_password
-            )
-        # Two sessions: the alert inputs (a suspected fall, device states) must not wait behind a
-        # backlog of samples, and a broker delivers one session's messages in order. Each drops
-        # the other's filters, which a session of the one-link service had both of.
-        samples = [settings.share(GROUP, Internal.TELEMETRY)]
-        alert_inputs = [settings.share(GROUP, topic) for topic in ALERT_TOPICS]
-        self.link = MqttLink(
-            address, settings.client_id(self.name), subscriptions=dict.fromkeys(samples, self._on_telemetry),
-            manual_ack=True, unsubscribe=alert_inputs,
-        )
-        self.alert_link = MqttLink(
-            address, f"{settings.client_id(self.name)}-alerts",
-            subscriptions=dict.fromkeys(alert_inputs, self._on_alert_input), manual_ack=True, unsubscribe=samples,
-        )
-        self.gate = AckGate(self.link)
-        self.alert_gate = AckGate(self.alert_link)
+        self.log = internal_log.connect(settings, self.name)
         self.analysis = AnalysisWorker(pool, config, self.defaults)
-        self.ingest = TelemetryIngest(pool, self.gate, config, on_stored=self.analysis.poke)
-        self.alerts = AlertConsumer(pool, self.alert_link, self.alert_gate, config, self.analysis.limits_of)
+        self.ingest = TelemetryIngest(pool, on_stored=self.analysis.poke)
+        self.alerts = alert_inputs.AlertConsumer(pool, self.log, config, self.analysis.limits_of)
+        # Samples, and the alert inputs apart: a fall never waits behind a backlog of samples.
+        self.consumers = [
+            Consumer(self.log, alert_inputs.EVENTS, self.alerts),
+            Consumer(self.log, alert_inputs.STATES, self.alerts),
+            Consumer(self.log, consumer_spec(config), self.ingest),
+        ]
         self.partitions = PartitionKeeper(pool, config)
 
-    def _on_telemetry(self, client, message) -> None:
-        self.ingest.on_message(client, message)
-
-    def _on_alert_input(self, client, message) -> None:
-        self.alerts.on_message(client, message)
-
     def start(self) -> None:
-        """Start upkeep, analysis and the writers, then connect and consume."""
+        """Start upkeep and analysis, then connect to the log and consume."""
         self.partitions.start()
         self.analysis.start()
-        self.ingest.start()
-        self.alerts.start()
+        started: list[Consumer] = []
         try:
-            for link in (self.alert_link, self.link):
-                link.start()
-                # Consuming only once the broker has our subscriptions (first start of a session).
-                if not link.wait_subscribed(15):
-                    raise TimeoutError(f"{link.client_id}: subscriptions not acknowledged")
+            self.log.start()
+            for consumer in self.consumers:
+                consumer.start()
+                started.append(consumer)
         except Exception:
-            for link in (self.alert_link, self.link):
-                link.stop()
-            self._stop_workers()
+            for consumer in started:
+                consumer.stop()
+            self.log.stop()
+            self.analysis.stop()
+            self.partitions.stop()
             raise
-        log.info("telemetry started", extra={"client_id": self.link.client_id})
+        log.info("telemetry started", extra={"consumers": [c.name for c in self.consumers]})
 
     def stop(self) -> None:
-        """Flush and ack what arrived, then disconnect; un-acked messages are redelivered later."""
-        self.ingest.stop()
-        self.alerts.stop()
-        self.link.stop()
-        self.alert_link.stop()
-        self._stop_workers()
-
-    def _stop_workers(self) -> None:
-        self.ingest.stop()
-        self.alerts.stop()
+        """Finish the batches in hand, hand back the rest, then disconnect."""
+        for consumer in self.consumers:
+            consumer.stop()
+        self.log.stop()
         self.analysis.stop()
         self.partitions.stop()
 
@@ -106,8 +77,10 @@ class TelemetryComponent:
         return [vitals_router(self.config.max_points, self.config.fhir_max_hours), alerts_router(self.defaults)]
 
     def checks(self) -> dict[str, ReadinessCheck]:
-        return {"database": database_check(self.pool),
-                "broker": lambda: self.link.connected and self.alert_link.connected}
+        checks: dict[str, ReadinessCheck] = {"database": database_check(self.pool), "log": lambda: self.log.connected}
+        for consumer in self.consumers:  # not ready while a consumer's oldest message waits too long
+            checks[consumer.spec.durable] = consumer.ready
+        return checks
 
 
 def build(

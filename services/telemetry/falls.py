@@ -1,14 +1,12 @@
 """A suspected fall opens an emergency request: fall.suspected events become OpenRequest
-messages for dispatch (published by the alert consumer, which acks the event on PUBACK)."""
+messages for dispatch (put into the log by the alert consumer before it acknowledges the event)."""
 
 from __future__ import annotations
 
 from homecare.contract.models import Service
 from homecare.internal import DeviceEvent, OpenRequest
-from homecare.topics import internal_event_topic
 
 FALL_EVENT = "fall.suspected"
-FALL_TOPIC = internal_event_topic(FALL_EVENT)
 
 
 def open_request_for(event: DeviceEvent, min_confidence: float = 0.0) -> OpenRequest | None:

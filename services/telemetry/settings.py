@@ -11,16 +11,14 @@ class TelemetrySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="HOMECARE_TELEMETRY_", extra="ignore")
 
-    # Messages are accumulated for this long (or up to batch_max_rows samples) and written in
-    # one transaction: fewer, larger commits instead of one per message.
-    batch_window_ms: int = Field(default=100, ge=0, le=10_000)
-    batch_max_rows: int = Field(default=20_000, ge=1)
-    # Writer threads, each with its own connection: while one waits for the database (COPY,
-    # commit), another parses and sends the next window. Acks still go out in arrival order.
+    # Device batches fetched from the log at once and written in one transaction: fewer,
+    # larger commits instead of one per device message (a bed's message holds ~10 samples).
+    fetch_batch: int = Field(default=500, ge=1, le=10_000)
+    # Writer threads, each fetching and writing on its own connection: while one waits for the
+    # database (COPY, commit), another parses the next batch.
     writers: int = Field(default=2, ge=1, le=8)
-    # Backoff between retries of a failed write (the messages stay un-acked meanwhile).
-    retry_min_s: float = Field(default=0.5, gt=0)
-    retry_max_s: float = Field(default=10.0, gt=0)
+    # Readiness fails when the oldest message a consumer has not acknowledged is older.
+    stuck_after_s: float = Field(default=60.0, gt=0)
 
     # Plain PostgreSQL: daily partitions from `partitions_behind_days` ago to
     # `partitions_ahead_days` ahead, re-checked every `partition_check_s`.

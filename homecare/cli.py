@@ -30,7 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(metavar="COMMAND")
 
     for name in COMPONENTS:
-        p = sub.add_parser(name, help=f"run the {name} (needs HOMECARE_DATABASE_URL and HOMECARE_MQTT_URL)")
+        p = sub.add_parser(
+            name, help=f"run the {name} (needs HOMECARE_DATABASE_URL, HOMECARE_MQTT_URL and HOMECARE_NATS_URL)"
+        )
         p.add_argument("--port", type=int, help="HTTP port for health, metrics and API (HOMECARE_HTTP_PORT)")
         p.set_defaults(func=_run_component, component=name)
 

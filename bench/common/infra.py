@@ -1,6 +1,7 @@
-"""The database and the broker a benchmark runs on: embedded in a data folder (kept between runs,
-so a large population is provisioned once), or the URLs in the environment. Embedded ones can be
-restarted (gracefully or killed), which the fault benchmark needs."""
+"""The database, the broker and the internal log (NATS) a benchmark runs on: embedded in a data
+folder (kept between runs, so a large population is provisioned once), or the URLs in the
+environment. Embedded database and broker can be restarted (gracefully or killed), which the fault
+benchmark needs."""
 
 from __future__ import annotations
 
@@ -32,19 +33,22 @@ def raise_fd_limit(wanted: int = OPEN_FILES) -> int:
 
 
 class Infra:
-    """Database and broker for a benchmark; `embedded` tells whether they can be restarted."""
+    """Database, broker and NATS for a benchmark; `embedded_*` tells whether they can be restarted."""
 
     def __init__(self, data_dir: Path, broker_auth: bool = True):
         self.data_dir = data_dir
         self.broker_auth = broker_auth
         self.database_url = os.environ.get("HOMECARE_DATABASE_URL", "")
         self.broker_url = os.environ.get("HOMECARE_MQTT_URL", "")
+        self.nats_url = os.environ.get("HOMECARE_NATS_URL", "")
         self.embedded_db = not self.database_url
         self.embedded_broker = not self.broker_url
+        self.embedded_nats = not self.nats_url
         self.accounts: dict[str, tuple[str, str]] = {}
         self.admin_url = ""
         self._db: embedded.Embedded | None = None
         self._broker: embedded.Embedded | None = None
+        self._nats: embedded.Embedded | None = None
         self._broker_port: int | None = None
         self._restarted_db = False
 
@@ -64,6 +68,9 @@ class Infra:
             self.database_url = self._db.url
         if self.embedded_broker:
             self.start_broker()
+        if self.embedded_nats:
+            self._nats = embedded.start_nats(self.data_dir / "nats")
+            self.nats_url = self._nats.url
 
     def start_broker(self) -> None:
         """Start (or start again) the embedded mosquitto, on the same port and data folder."""
@@ -120,6 +127,9 @@ class Infra:
             return []
 
     def stop(self) -> None:
+        if self._nats is not None:
+            self._nats.stop()
+            self._nats = None
         self.stop_broker()
         if self._db is not None:
             if self._restarted_db:

@@ -61,7 +61,7 @@ class BenchNetwork:
             create_user(conn, ADMIN, self.meta["admin_password"], Role.ADMIN)
         self.platform = Platform(
             self.infra.database_url, self.infra.broker_url, self.data_dir / "logs", self.infra.accounts,
-            env=self.platform_env,
+            env=self.platform_env, nats_url=self.infra.nats_url,
         )
         self.platform.start_all()
         self._population()

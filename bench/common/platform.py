@@ -44,8 +44,9 @@ class Platform:
 
     def __init__(self, database_url: str, broker_url: str, log_dir: Path,
                  accounts: dict[str, tuple[str, str]] | None = None, instance: str = "bench",
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, nats_url: str = ""):
         self.database_url, self.broker_url = database_url, broker_url
+        self.nats_url = nats_url or os.environ.get("HOMECARE_NATS_URL", "")
         self.log_dir = log_dir
         self.accounts = accounts or {}
         self.instance = instance
@@ -66,10 +67,13 @@ class Platform:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HOMECARE_")}
         env.update({
             "HOMECARE_DATABASE_URL": self.database_url, "HOMECARE_MQTT_URL": self.broker_url,
+            "HOMECARE_NATS_URL": self.nats_url,
             "HOMECARE_INSTANCE": self.instance, "HOMECARE_HTTP_PORT": str(self.ports[name]),
             "HOMECARE_SECRET_KEY": self.secret_key, "HOMECARE_LOG_JSON": "true",
             "HOMECARE_LOG_LEVEL": "WARNING",
         })
+        if os.environ.get("HOMECARE_LOG_NAMESPACE"):  # a test's streams of its own
+            env["HOMECARE_LOG_NAMESPACE"] = os.environ["HOMECARE_LOG_NAMESPACE"]
         account = self.accounts.get(_component(name))
         if account:
             env["HOMECARE_MQTT_SERVICE_USERNAME"], env["HOMECARE_MQTT_SERVICE_PASSWORD"] = account

@@ -190,7 +190,7 @@ def _run(settings: Settings, paced: int, rate_per_s: float, burst: int, resident
         two_result = burst_of(burst)
         with pool.connection() as conn:
             version = conn.execute("SHOW server_version").fetchone()["server_version"]
-        brokers = [e.name for e in infra.embedded if e.name != "postgresql"]
+        brokers = [e.name for e in infra.embedded if e.name not in ("postgresql", "nats")]
         return {
             "paced": {**paced_result, "rate_per_s": rate_per_s},
             "small_burst": small_result,

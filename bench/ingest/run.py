@@ -284,8 +284,8 @@ def platform_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeou
         for component in ("telemetry", "gateway"):
             port = free_port()
             # The beds send their data in a burst and then nothing: not silence to report here.
-            env = _env(infra.database_url, infra.broker_url, HOMECARE_INSTANCE=instance,
-                       HOMECARE_HTTP_PORT=str(port), HOMECARE_GATEWAY_SILENT_MIN_S="86400")
+            env = _env(infra.database_url, infra.broker_url, HOMECARE_NATS_URL=infra.nats_url,
+                       HOMECARE_INSTANCE=instance, HOMECARE_HTTP_PORT=str(port), HOMECARE_GATEWAY_SILENT_MIN_S="86400")
             children.append(Child(["-m", "homecare.cli", component], env, logs / f"{component}.log", port))
         for child in children:
             child.wait_ready()

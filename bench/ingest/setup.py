@@ -1,4 +1,4 @@
-"""What the ingest benchmark runs on: a fresh database and a broker (the configured ones or
+"""What the ingest benchmark runs on: a fresh database, a broker and NATS (the configured ones or
 embedded ones), beds with pre-generated valid telemetry, and a description of the machine."""
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from .publisher import Device
 
 @dataclass
 class Infra:
-    """A fresh, migrated database and a broker; `stop()` drops and stops what was made here."""
+    """A fresh, migrated database, a broker and NATS; `stop()` drops and stops what was made here."""
 
     database_url: str
     broker_url: str
     _server_url: str
     _dbname: str
     _embedded: list[embedded.Embedded] = field(default_factory=list)
+    nats_url: str = ""
 
     @classmethod
     def start(cls) -> Infra:
@@ -41,6 +42,10 @@ class Infra:
         if not broker:
             made.append(embedded.start_mosquitto())
             broker = made[-1].url
+        nats = os.environ.get("HOMECARE_NATS_URL")
+        if not nats:
+            made.append(embedded.start_nats())
+            nats = made[-1].url
         name = f"homecare_bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -48,7 +53,7 @@ class Infra:
         info["dbname"] = name
         url = psycopg.conninfo.make_conninfo(**info)
         migrate(url)
-        return cls(url, broker, server, name, made)
+        return cls(url, broker, server, name, made, nats)
 
     def stop(self) -> None:
         with suppress(Exception), psycopg.connect(self._server_url, autocommit=True) as conn:

@@ -12,8 +12,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_demo_check_passes_and_stops_cleanly(tmp_path):
-    # Always the embedded path of `make demo`: no service URLs, its own database and broker.
-    env = {k: v for k, v in os.environ.items() if k not in ("HOMECARE_DATABASE_URL", "HOMECARE_MQTT_URL")}
+    # Always the embedded path of `make demo`: no service URLs, its own database, broker and NATS.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("HOMECARE_DATABASE_URL", "HOMECARE_MQTT_URL", "HOMECARE_NATS_URL")}
     env.update(HOMECARE_DATA_DIR=str(tmp_path), HOMECARE_LOG_JSON="true")
     result = subprocess.run(
         [sys.executable, "-m", "homecare.cli", "demo", "--duration", "50", "--check", "--port", "0"],
@@ -22,6 +23,6 @@ def test_demo_check_passes_and_stops_cleanly(tmp_path):
     output = result.stderr[-4000:]
     assert result.returncode == 0, output
     assert "demo check passed" in result.stderr, output
-    # Ctrl-C / the end of --duration leaves no broker or database running behind it.
+    # Ctrl-C / the end of --duration leaves no broker, NATS server or database running behind it.
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
     assert leftovers.stdout.strip() == "", f"processes left running: {leftovers.stdout}"

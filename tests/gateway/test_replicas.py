@@ -42,6 +42,9 @@ class GatewayProcess:
             "HOMECARE_MQTT_SHARED_SUBSCRIPTIONS": os.environ.get("HOMECARE_MQTT_SHARED_SUBSCRIPTIONS", "true"),
             # This test's share groups: a long-lived broker keeps dead sessions in the plain ones.
             "HOMECARE_MQTT_SHARE_NAMESPACE": os.environ.get("HOMECARE_MQTT_SHARE_NAMESPACE", ""),
+            # The session's NATS server (tests/conftest.py exports it) and this test's streams.
+            "HOMECARE_NATS_URL": os.environ["HOMECARE_NATS_URL"],
+            "HOMECARE_LOG_NAMESPACE": os.environ["HOMECARE_LOG_NAMESPACE"],
             "HOMECARE_GATEWAY_FLUSH_INTERVAL_S": "0.2", "HOMECARE_GATEWAY_SWEEP_INTERVAL_S": "1",
             "HOMECARE_GATEWAY_ANNOUNCE_RETRY_S": "2",
             # room for the backlog a restart leaves (flood control has tests of its own)

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def data_dir(monkeypatch):
     """A folder the embedded PostgreSQL's own user can reach (pytest's tmp_path is private to
-    root); the benchmark starts its own database and broker and must not see a session's."""
-    for name in ("HOMECARE_DATABASE_URL", "HOMECARE_MQTT_URL"):
+    root); the benchmark starts its own database, broker and NATS and must not see a session's."""
+    for name in ("HOMECARE_DATABASE_URL", "HOMECARE_MQTT_URL", "HOMECARE_NATS_URL"):
         monkeypatch.delenv(name, raising=False)
     folder = Path(tempfile.mkdtemp(prefix="homecare-bench-test-"))
     folder.chmod(0o755)

@@ -159,3 +159,16 @@ def test_the_fast_path_hands_deep_telemetry_to_the_validator():
         assert fast_samples(payload) is None
     sample = {"ts": now_ts(), "occupied": True, "movement": 0.1, "x": json.loads("[" * 40 + "]" * 40)}
     assert fast_samples(json.dumps({"samples": [sample]}).encode()) is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ({"event_id": "e", "ts": now_ts(), "type": {"{x}": 4}}, "type: unknown event type {'{x}': 4}"),
+        ({"event_id": "e", "ts": now_ts(), "type": "{0}"}, "type: unknown event type '{0}'"),
+        ({"event_id": "e", "ts": now_ts(), "type": "x" * 10_000}, "type: unknown event type 'xxx"),
+    ],
+)
+def test_a_reason_quoting_the_devices_input_is_never_formatted_and_stays_short(payload, reason):
+    error = _error(C.EVENTS, json.dumps(payload).encode())
+    assert error.code == "schema" and error.reason.startswith(reason) and len(error.reason) <= 300

@@ -70,15 +70,29 @@ def explain(error: ValidationError) -> str:
     """The first validation error as `field: message`, short enough for an errors topic."""
     first = error.errors(include_url=False)[0]
     path = field_path(_loc_without_union_tags(tuple(first["loc"]))) or "payload"
-    message = _MESSAGES.get(first["type"], first["msg"]).format(**first.get("ctx", {}))
+    template = _MESSAGES.get(first["type"])
+    # Only our own templates are formatted: pydantic's message may quote the device's input,
+    # braces and all (an event type of {"{": 1} once made this raise KeyError).
+    message = template.format(**first.get("ctx", {})) if template else first["msg"]
     if first["type"] == "missing":
         message = "is required"
     elif first["type"] == "union_tag_invalid":
-        path, message = "type", f"unknown event type {first['input'].get('type')!r}"
+        path, message = "type", f"unknown event type {_quoted(first['input'].get('type'))}"
     elif first["type"] == "union_tag_not_found":
         path, message = "type", "is required"
     message = message.removeprefix("Value error, ")
-    return f"{path}: {message}"
+    return _shortened(f"{_shortened(path, 100)}: {message}", MAX_REASON)
+
+
+MAX_REASON = 300  # characters of a reason: the device's input is quoted, never in full
+
+
+def _quoted(value: object) -> str:
+    return _shortened(repr(value), 60)
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # The deepest a contract payload is is 3 (telemetry: object, samples, sample); unknown fields

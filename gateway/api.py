@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from homecare.api.deps import AdminUser, DbConn, DispatcherUser
 from homecare.api.guard import INT64
+from homecare.api.types import Identifier
 from homecare.contract import DeviceKind
 
 from . import command_store, registry
@@ -18,9 +19,9 @@ from .service import DeviceAdmin
 
 
 class NewDevice(BaseModel):
-    id: str = Field(max_length=64, examples=["bed-000123"])
+    id: Identifier = Field(examples=["bed-000123"])
     kind: DeviceKind
-    resident_id: str
+    resident_id: Identifier
 
 
 class DeviceCommand(BaseModel):

@@ -9,6 +9,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from homecare.api.types import Identifier
 from homecare.auth import (
     AuthError,
     Role,
@@ -65,11 +66,11 @@ def lift_lockout(username: str, request: Request, admin: AdminUser) -> Response:
 
 
 class NewUser(BaseModel):
-    username: str = Field(min_length=1, max_length=64)
+    username: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
     password: str = Field(min_length=MIN_LENGTH, max_length=256, description=(
         f"At least {MIN_LENGTH} characters, not the username, not one of the most common passwords."))
     role: Role
-    provider_id: str | None = None
+    provider_id: Identifier | None = None
 
     @model_validator(mode="after")
     def strong_password(self) -> NewUser:
@@ -82,7 +83,7 @@ class NewUser(BaseModel):
 class UserOut(BaseModel):
     username: str
     role: Role
-    provider_id: str | None = None
+    provider_id: Identifier | None = None
 
 
 @router.post("/users", response_model=UserOut, status_code=201)
@@ -100,7 +101,7 @@ def create_account(body: NewUser, conn: DbConn, _: AdminUser) -> UserOut:
 class UserChange(BaseModel):
     password: str | None = Field(default=None, min_length=MIN_LENGTH, max_length=256)
     role: Role | None = None
-    provider_id: str | None = None
+    provider_id: Identifier | None = None
 
 
 @router.patch("/users/{username}", response_model=UserOut)

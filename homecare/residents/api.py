@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from homecare.api.deps import DbConn, DispatcherUser
 
@@ -27,9 +27,12 @@ def residents_router(details: list[Detail] | None = None) -> APIRouter:
         return store.enrol(conn, body)
 
     @router.get("")
-    def search(conn: DbConn, _: DispatcherUser, q: str = "", limit: int = 50) -> list[store.Resident]:
+    def search(
+        conn: DbConn, _: DispatcherUser, q: Annotated[str, Query(max_length=200)] = "",
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> list[store.Resident]:
         """Find residents by name, address, district or id."""
-        return store.search(conn, q, min(max(limit, 1), 500))
+        return store.search(conn, q, limit)
 
     @router.get("/{resident_id}")
     def get(resident_id: str, conn: DbConn, _: DispatcherUser) -> dict[str, Any]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Annotated, Any
 
 import psycopg
 from psycopg.types.json import Jsonb
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
+from homecare.api.types import District, Line, Name, Note, Phone, no_control_characters
 from homecare.errors import NotFound
 
 
@@ -19,18 +20,18 @@ class Location(BaseModel):
 
 
 class Contact(BaseModel):
-    name: str
-    phone: str | None = None
-    relation: str | None = None
+    name: Name
+    phone: Phone | None = None
+    relation: Annotated[str, Field(max_length=100), AfterValidator(no_control_characters)] | None = None
 
 
 class NewResident(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    address: str = Field(min_length=1, max_length=500)
-    district: str = Field(min_length=1, max_length=100)
+    name: Name
+    address: Line
+    district: District
     location: Location
-    notes: str | None = None
-    contacts: list[Contact] = Field(default_factory=list)
+    notes: Note | None = None
+    contacts: list[Contact] = Field(default_factory=list, max_length=10)
 
 
 class Resident(NewResident):
@@ -43,10 +44,11 @@ def new_id(prefix: str) -> str:
 
 
 def _from_row(row: dict[str, Any]) -> Resident:
-    return Resident(
+    # Built without validation: rows stored before the bounds were tightened must still read.
+    return Resident.model_construct(
         id=row["id"], name=row["name"], address=row["address"], district=row["district"],
         location=Location(lat=row["lat"], lon=row["lon"]), notes=row["notes"],
-        contacts=[Contact(**c) for c in row["contacts"]],
+        contacts=[Contact.model_construct(**c) for c in row["contacts"]],
     )
 
 

@@ -304,7 +304,8 @@ def wait_for_jetstream(url: str, timeout: float = 15.0) -> dict:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                nc = await nats.connect(url, connect_timeout=1, allow_reconnect=False,
+                servers = [u.strip() for u in url.split(",") if u.strip()]  # a cluster: several
+                nc = await nats.connect(servers=servers, connect_timeout=1, allow_reconnect=False,
                                         max_reconnect_attempts=0, error_cb=quiet)
                 try:
                     info = await nc.jetstream().account_info()

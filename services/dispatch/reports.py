@@ -177,5 +177,16 @@ def sla_csv(rows: Iterable[dict]) -> str:
     writer = csv.DictWriter(out, fieldnames=columns(), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        writer.writerow({k: ("" if v is None else csv_cell(v)) for k, v in row.items()})
     return out.getvalue()
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A text cell a spreadsheet would run as a formula (a district named `=HYPERLINK(...)`)
+    starts with a quote instead, so it shows as text; numbers pass as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value

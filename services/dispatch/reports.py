@@ -186,7 +186,10 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def csv_cell(value):
     """A text cell a spreadsheet would run as a formula (a district named `=HYPERLINK(...)`)
-    starts with a quote instead, so it shows as text; numbers pass as they are."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    starts with a quote instead, so it shows as text; numbers pass as they are. A lone carriage
+    return becomes a newline, which the writer quotes (it left a CR bare, splitting the row)."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_FORMULA_START):
+        value = "'" + value
+    return value.replace("\r\n", "\n").replace("\r", "\n")

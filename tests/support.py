@@ -106,3 +106,62 @@ def forget_session(broker_url: str, client_id: str) -> None:
     link = MqttLink(BrokerAddress.parse(broker_url), client_id, clean_session=True)
     link.start()
     link.stop()
+
+
+class LogTap:
+    """The internal log as a test sees it: publish as a component would, and read what is stored
+    in a stream. Drops the namespace's streams when closed, so the machine's NATS keeps none."""
+
+    def __init__(self, nats_url: str, namespace: str):
+        from homecare.log import Log
+
+        self.log = Log(nats_url, f"tap-{uuid.uuid4().hex[:6]}", namespace)
+        self.log.start()
+        self.subjects = self.log.subjects
+
+    def publish(self, subject: str, payload: bytes) -> None:
+        """Store one message and wait for the log's acknowledgement."""
+        self.log.publish_wait(subject, payload)
+
+    def messages(self, spec, subject_filter: str | None = None) -> list[Any]:
+        """Every message of a stream (optionally of some subjects), oldest first."""
+        return self.log.call(self._read(spec, subject_filter), 30)
+
+    def wait_messages(self, spec, count: int, subject_filter: str | None = None, timeout: float = 10.0) -> list[Any]:
+        """The stream's messages once there are at least `count` of them."""
+        return wait_for(lambda: (found := self.messages(spec, subject_filter)) and len(found) >= count and found,
+                        timeout, 0.1, f"{count} messages in {spec.name}")
+
+    def payloads(self, spec, subject_filter: str | None = None) -> list[dict]:
+        return [json.loads(m.data) for m in self.messages(spec, subject_filter)]
+
+    async def _read(self, spec, subject_filter):
+        from nats.js.errors import NotFoundError
+
+        name = self.log.stream(spec)
+        info = await self.log.js.stream_info(name)
+        found, seq = [], max(info.state.first_seq, 1)
+        if not info.state.messages:
+            return found
+        while seq <= info.state.last_seq:
+            try:
+                msg = await self.log.js.get_msg(name, seq=seq, subject=subject_filter or None,
+                                                next=bool(subject_filter))
+            except NotFoundError:
+                break
+            found.append(msg)
+            seq = msg.seq + 1
+        return found
+
+    def close(self) -> None:
+        self.log.call(self._drop(), 30)
+        self.log.stop()
+
+    async def _drop(self) -> None:
+        from homecare.log import streams
+
+        for spec in streams.ALL:
+            try:
+                await self.log.js.delete_stream(self.log.stream(spec))
+            except Exception:  # never created, or gone already
+                pass

@@ -35,8 +35,16 @@ from .streams import DEAD, StreamSpec
 
 log = logging.getLogger(__name__)
 
-# The same batch will work later: the database restarts, fails over, or the pool is exhausted.
-TRANSIENT: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+
+
+def system_fault(exc: BaseException) -> bool:
+    """Whether a failure is not the message's fault: the database restarts, fails over or is out
+    of connections, or refuses every statement (a migration not applied). Such a batch is held
+    and tried again, never dead-lettered, and readiness reports it once it lasts. Of the
+    database's refusals only values it cannot take (DataError, IntegrityError) are the message's."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    return isinstance(exc, psycopg.Error) and not isinstance(exc, psycopg.DataError | psycopg.IntegrityError)
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,7 @@ class Consumer:
     """Runs a handler over a durable consumer, on `spec.workers` threads of this replica."""
 
     def __init__(self, log_: Log, spec: ConsumerSpec, handler: Handler,
-                 transient: tuple[type[BaseException], ...] = TRANSIENT, monitor_s: float = 2.0):
+                 transient: Callable[[BaseException], bool] = system_fault, monitor_s: float = 2.0):
         self.log = log_
         self.spec = spec
         self.handler = handler
@@ -186,15 +194,16 @@ class Consumer:
                 return _DONE
             except PermanentError as exc:
                 return _Failed(str(exc), permanent=True)
-            except self.transient as exc:
-                if self._stopping.is_set():
-                    return _STOPPED
-                log.warning("%s: unavailable, retrying in %.1f s: %s", self.name, pause, exc)
-                self._progress(batch)
-                if self._stopping.wait(pause):
-                    return _STOPPED
-                pause = min(pause * 2, 10.0)
             except Exception as exc:
+                if self.transient(exc):
+                    if self._stopping.is_set():
+                        return _STOPPED
+                    log.warning("%s: unavailable, retrying in %.1f s: %s", self.name, pause, exc)
+                    self._progress(batch)
+                    if self._stopping.wait(pause):
+                        return _STOPPED
+                    pause = min(pause * 2, 10.0)
+                    continue
                 if len(batch) == 1:
                     log.warning("%s: message %s failed (delivery %d): %r", self.name, batch[0].subject,
                                 batch[0].deliveries, exc, extra={"payload": batch[0].data[:200]})
@@ -321,4 +330,4 @@ def _delivery(msg: Msg) -> Delivery:
     )
 
 
-__all__ = ["DEAD", "Consumer", "ConsumerSpec", "Delivery", "Handler", "PermanentError", "TRANSIENT"]
+__all__ = ["DEAD", "Consumer", "ConsumerSpec", "Delivery", "Handler", "PermanentError", "system_fault"]

@@ -51,8 +51,10 @@ class TelemetryIngest:
             raise PermanentError(f"not a device batch: {exc}") from None
         try:
             self._write(rows)
-        except _PERMANENT as exc:
+        except Exception as exc:
             metrics.WRITE_ERRORS.inc()
+            if not isinstance(exc, _PERMANENT):
+                raise  # the database away or broken: the runtime holds the batch and tries again
             if len(batch) == 1:
                 metrics.MESSAGES_REJECTED.labels("telemetry", "unstorable").inc()
                 raise PermanentError(f"the database refuses it: {exc}") from None

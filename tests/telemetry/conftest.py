@@ -1,20 +1,19 @@
-"""Fixtures of the telemetry tests: a running component on the real broker and database."""
+"""Fixtures of the telemetry tests: a running component on the real log and database."""
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Callable, Iterator
 
 import pytest
 from prometheus_client import REGISTRY
 
-from homecare.mqtt import BrokerAddress, MqttLink
+from homecare.internal import DeviceEvent, DeviceState, TelemetryBatches
 from homecare.settings import Settings
 from services.telemetry.bootstrap import TelemetryComponent, build
 from services.telemetry.settings import TelemetrySettings
-from tests.support import forget_session
+from tests.support import LogTap
 
-FAST = TelemetrySettings(batch_window_ms=50, retry_min_s=0.1, retry_max_s=0.5, analysis_min_interval_s=0.1)
+FAST = TelemetrySettings(analysis_min_interval_s=0.1)
 
 
 def metric(name: str, **labels: str) -> float:
@@ -38,31 +37,38 @@ def make_component(pool, broker_url: str, instance: str) -> Iterator[Callable[..
     yield make
     for component in running:
         component.stop()
-    for client_id in {c.link.client_id for c in running} | {c.alert_link.client_id for c in running}:
-        forget_session(broker_url, client_id)
+
+
+class Gateway:
+    """Stands in for the gateway: puts validated device data into the log."""
+
+    def __init__(self, tap: LogTap):
+        self.tap = tap
+
+    def telemetry(self, batches: TelemetryBatches) -> None:
+        """Each device's batch as the gateway forwards it: one message per device."""
+        for batch in batches.batches:
+            self.tap.publish(self.tap.subjects.telemetry(batch.device_id), batch.dumps())
+
+    def raw_telemetry(self, device_id: str, payload: bytes) -> None:
+        self.tap.publish(self.tap.subjects.telemetry(device_id), payload)
+
+    def event(self, event: DeviceEvent) -> None:
+        self.tap.publish(self.tap.subjects.event(event.type, event.device_id), event.dumps())
+
+    def state(self, state: DeviceState) -> None:
+        self.tap.publish(self.tap.subjects.state(state.device_id), state.dumps())
 
 
 @pytest.fixture
-def publisher(broker_url: str, instance: str) -> Iterator[MqttLink]:
-    """A plain client standing in for the gateway."""
-    link = MqttLink(BrokerAddress.parse(broker_url), f"gw-{instance}", clean_session=True)
-    link.start()
-    yield link
-    link.stop()
+def log_tap(nats_url: str, log_namespace: str) -> Iterator[LogTap]:
+    """This test's streams, to publish into and read from; dropped after the test."""
+    tap = LogTap(nats_url, log_namespace)
+    yield tap
+    tap.close()
 
 
-class Listener:
-    """Collects what arrives on one topic."""
-
-    def __init__(self, broker_url: str, client_id: str, topic: str):
-        self.messages: queue.Queue[bytes] = queue.Queue()
-        self.link = MqttLink(
-            BrokerAddress.parse(broker_url), client_id, clean_session=True,
-            subscriptions={topic: lambda client, message: self.messages.put(bytes(message.payload))},
-        )
-
-    def next(self, timeout: float = 10.0) -> bytes:
-        try:
-            return self.messages.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"nothing arrived within {timeout}s") from None
+@pytest.fixture
+def publisher(log_tap: LogTap) -> Gateway:
+    """A stand-in for the gateway, publishing into this test's streams."""
+    return Gateway(log_tap)

@@ -1,12 +1,11 @@
-"""Ingest through the real broker: at least once delivery, each sample stored once."""
+"""Ingest from the real log: at least once delivery, each sample stored once."""
 
 from __future__ import annotations
 
 import time
 from datetime import timedelta
 
-from homecare.topics import Internal
-from services.telemetry.acks import AckOrder
+from homecare.log import streams
 from services.telemetry.queries import count_samples
 from tests.support import unique, wait_for
 
@@ -24,8 +23,8 @@ def _count(pool, device_id: str) -> int:
         return count_samples(conn, device_id)
 
 
-def _publish(publisher, payload: bytes) -> None:
-    publisher.publish(Internal.TELEMETRY, payload, qos=1).wait_for_publish(10)
+def _dead_letters(log_tap) -> list:
+    return log_tap.messages(streams.DEAD)
 
 
 def test_a_batch_sent_twice_and_overlapping_batches_are_stored_once(pool, make_component, publisher):
@@ -35,33 +34,38 @@ def test_a_batch_sent_twice_and_overlapping_batches_are_stored_once(pool, make_c
     a1, a2 = series(start, 20, seed=1), series(start + timedelta(seconds=10), 20, seed=2)
     b = series(start, 15, seed=3)
     duplicates = metric(DUPLICATES)
-    first = message((bed_a, "res-a", a1), (bed_b, "res-b", b)).dumps()
-    _publish(publisher, first)
-    _publish(publisher, first)  # a redelivery
-    _publish(publisher, message((bed_a, "res-a", a2)).dumps())  # overlaps a1 by 10 samples
+    first = message((bed_a, "res-a", a1), (bed_b, "res-b", b))
+    publisher.telemetry(first)
+    publisher.telemetry(first)  # stored twice in the log (a bridge's ack lost, say)
+    publisher.telemetry(message((bed_a, "res-a", a2)))  # overlaps a1 by 10 samples
     wait_for(lambda: metric(DUPLICATES) - duplicates == 35 + 10, what="every sample processed")
     assert _count(pool, bed_a) == 30 and _count(pool, bed_b) == 15
     assert stored_rows(pool, bed_a) == as_tuples(a1 + a2[10:])
     assert stored_rows(pool, bed_b) == as_tuples(b)
 
 
-def test_unparseable_messages_are_dropped_and_acked_without_blocking_others(
-    pool, make_component, publisher
+def test_an_unparseable_message_is_dead_lettered_with_its_reason_and_the_others_are_stored(
+    pool, make_component, publisher, log_tap
 ):
     component = make_component()
-    rejected, stored = metric(REJECTED, topic=Internal.TELEMETRY, reason="unparseable"), metric(STORED)
+    rejected, stored = metric(REJECTED, topic="telemetry", reason="unparseable"), metric(STORED)
     bed = unique("bed")
-    _publish(publisher, b'{"batches": [{"device_id": 5}]}')
-    _publish(publisher, message((bed, "res", series(base_time(), 5))).dumps())
+    publisher.raw_telemetry("bed-x", b'{"device_id": 5}')
+    publisher.telemetry(message((bed, "res", series(base_time(), 5))))
     wait_for(lambda: _count(pool, bed) == 5, what="the good message stored")
     wait_for(lambda: metric(STORED) - stored == 5, what="the write counted")
-    assert metric(REJECTED, topic=Internal.TELEMETRY, reason="unparseable") - rejected == 1
-    # Both were acked: a restart of the replica (same persistent session) gets neither again.
+    dead = log_tap.wait_messages(streams.DEAD, 1)
+    assert dead[0].data == b'{"device_id": 5}'
+    assert dead[0].headers["Homecare-Consumer"] == "telemetry-samples"
+    assert "not a device batch" in dead[0].headers["Homecare-Reason"]
+    assert metric(REJECTED, topic="telemetry", reason="unparseable") - rejected == 1
+    # Both were acknowledged: a restart of the replica (same durable consumer) gets neither again.
     component.stop()
     make_component()
     time.sleep(1.0)
-    assert metric(REJECTED, topic=Internal.TELEMETRY, reason="unparseable") - rejected == 1
+    assert metric(REJECTED, topic="telemetry", reason="unparseable") - rejected == 1
     assert metric(STORED) - stored == 5 and _count(pool, bed) == 5
+    assert len(_dead_letters(log_tap)) == 1
 
 
 def _break_database(pool) -> None:
@@ -83,7 +87,7 @@ def test_a_failing_database_leaves_messages_unacked_and_they_are_retried(
     errors = metric(WRITE_ERRORS)
     _break_database(pool)
     try:
-        _publish(publisher, message((bed, "res", samples)).dumps())
+        publisher.telemetry(message((bed, "res", samples)))
         wait_for(lambda: metric(WRITE_ERRORS) - errors >= 2, what="the write failing and retried")
         assert _count(pool, bed) == 0
     finally:
@@ -101,13 +105,13 @@ def test_messages_unacked_at_stop_are_redelivered_to_the_restarted_replica(
     errors = metric(WRITE_ERRORS)
     _break_database(pool)
     try:
-        _publish(publisher, message((bed, "res", samples)).dumps())
+        publisher.telemetry(message((bed, "res", samples)))
         wait_for(lambda: metric(WRITE_ERRORS) > errors, what="the write failing")
-        component.stop()  # its final attempt fails too: the message stays un-acked
+        component.stop()  # its final attempt fails too: the message is handed back, not acked
     finally:
         _repair_database(pool)
     assert _count(pool, bed) == 0
-    make_component()  # same client id: the broker resumes the session and redelivers
+    make_component()  # the same durable consumer delivers it again
     wait_for(lambda: _count(pool, bed) == 8, what="the redelivered message stored")
     assert stored_rows(pool, bed) == as_tuples(samples)
 
@@ -117,7 +121,7 @@ def test_many_messages_in_one_window_are_written_together(pool, make_component, 
     beds = [unique("bed") for _ in range(30)]
     start = base_time()
     for i, bed in enumerate(beds):
-        publisher.publish(Internal.TELEMETRY, message((bed, f"res-{i}", series(start, 10, seed=i))).dumps())
+        publisher.telemetry(message((bed, f"res-{i}", series(start, 10, seed=i))))
     wait_for(lambda: all(_count(pool, bed) == 10 for bed in beds), what="all beds stored")
     with pool.connection() as conn:
         latest = conn.execute(
@@ -127,35 +131,38 @@ def test_many_messages_in_one_window_are_written_together(pool, make_component, 
 
 
 def test_a_message_the_database_refuses_is_dropped_and_the_others_are_stored(
-    pool, make_component, publisher
+    pool, make_component, publisher, log_tap
 ):
-    make_component()
     with pool.connection() as conn:
         conn.execute(
             "ALTER TABLE telemetry.bed_samples ADD CONSTRAINT test_poison"
             " CHECK (heart_rate IS DISTINCT FROM 249)"
         )
-    rejected = metric(REJECTED, topic=Internal.TELEMETRY, reason="unstorable")
+    rejected = metric(REJECTED, topic="telemetry", reason="unstorable")
     good, poisoned, later = unique("bed"), unique("bed"), unique("bed")
     poison = series(base_time(), 3)
     poison[1] = poison[1].model_copy(update={"occupied": True, "heart_rate": 249})
     try:
-        # Published back to back so that they usually share one window (one transaction).
-        publisher.publish(Internal.TELEMETRY, message((good, "res", series(base_time(), 4))).dumps())
-        publisher.publish(Internal.TELEMETRY, message((poisoned, "res", poison)).dumps())
-        publisher.publish(Internal.TELEMETRY, message((later, "res", series(base_time(), 6))).dumps())
+        # Stored before the consumer starts, so that they come in one fetch (one transaction).
+        publisher.telemetry(message((good, "res", series(base_time(), 4))))
+        publisher.telemetry(message((poisoned, "res", poison)))
+        publisher.telemetry(message((later, "res", series(base_time(), 6))))
+        make_component()
         wait_for(lambda: _count(pool, good) == 4 and _count(pool, later) == 6, what="good ones stored")
         wait_for(
-            lambda: metric(REJECTED, topic=Internal.TELEMETRY, reason="unstorable") - rejected == 1,
+            lambda: metric(REJECTED, topic="telemetry", reason="unstorable") - rejected == 1,
             what="the refused message counted",
         )
         assert _count(pool, poisoned) == 0
+        dead = log_tap.wait_messages(streams.DEAD, 1)
+        assert dead[0].headers["Homecare-Subject"] == log_tap.subjects.telemetry(poisoned)
+        assert "the database refuses it" in dead[0].headers["Homecare-Reason"]
     finally:
         with pool.connection() as conn:
             conn.execute("ALTER TABLE telemetry.bed_samples DROP CONSTRAINT test_poison")
 
 
-def test_two_replicas_share_the_topic_and_store_overlapping_batches_once(
+def test_two_replicas_share_the_consumer_and_store_overlapping_batches_once(
     pool, make_component, publisher
 ):
     make_component()
@@ -171,7 +178,7 @@ def test_two_replicas_share_the_topic_and_store_overlapping_batches_once(
         for k in range(10)
     ]
     for payload in payloads:
-        publisher.publish(Internal.TELEMETRY, payload.dumps())
+        publisher.telemetry(payload)
     wait_for(lambda: all(_count(pool, bed) == 66 for bed in beds), what="every bed's samples stored")
     with pool.connection() as conn:
         latest = {
@@ -181,21 +188,3 @@ def test_two_replicas_share_the_topic_and_store_overlapping_batches_once(
             )
         }
     assert latest == {bed: start + timedelta(seconds=65) for bed in beds}
-
-
-def test_windows_are_acked_in_arrival_order_whichever_commits_first():
-    acked: list[str] = []
-
-    class Gate:  # records what AckOrder hands to the real gate
-        def ack(self, receipt) -> bool:
-            acked.append(receipt)
-            return True
-
-    order = AckOrder(Gate())
-    first, second, third = order.ticket(), order.ticket(), order.ticket()
-    order.done(second, ["m3", "m4"])  # the second writer committed first
-    assert acked == []
-    order.done(first, ["m1", "m2"])
-    assert acked == ["m1", "m2", "m3", "m4"]
-    order.done(third, ["m5"])
-    assert acked == ["m1", "m2", "m3", "m4", "m5"]

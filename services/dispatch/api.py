@@ -105,8 +105,9 @@ def build_router(ctx: Dispatch) -> APIRouter:
             raise Forbidden(f"a provider may change only its own {what}")
 
     @router.post("/providers/{provider_id}/location", response_model=ProviderOut)
-    def move(provider_id: str, body: LocationIn, conn: DbConn, user: StaffUser) -> ProviderOut:
-        """Where the provider is now (its app reports it as it moves): the provider itself, or a dispatcher."""
+    def move(provider_id: str, body: LocationIn, conn: DbConn, user: ProviderRole) -> ProviderOut:
+        """Where the provider is now (its app reports it as it moves): the provider itself, or an
+        admin. Dispatchers only read providers (http-v1 Access)."""
         _own_or_staff(user, provider_id, "location")
         with conn.transaction():
             provider_cases.move(conn, ctx, provider_id, Location(body.lat, body.lon))

@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
 from homecare.api.health import ReadinessCheck
+from homecare.api.settings import ApiSettings
 from homecare.settings import Settings
 from services.dispatch.bootstrap import context as dispatch_context
 from services.dispatch.settings import DispatchSettings
@@ -59,8 +60,11 @@ class ConsoleComponent:
         ]
 
     def mount(self, app: FastAPI) -> None:
-        """Register the CSRF check the API applies to cookie-signed unsafe requests."""
+        """Register the CSRF check the API applies to cookie-signed unsafe requests, and keep
+        /metrics for admins on this public port."""
         csrf = self.ctx.csrf
+        # The console's port is the public one: its /metrics is for admins (see ApiSettings).
+        app.state.metrics_admin_only = not ApiSettings().metrics_public
         app.state.cookie_csrf_check = lambda request, token: csrf.is_valid(token, request.headers.get(HEADER))
 
     def checks(self) -> dict[str, ReadinessCheck]:

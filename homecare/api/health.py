@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 ReadinessCheck = Callable[[], bool]
@@ -30,11 +30,33 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
         ready = all(results.values())
         return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
 
-    @router.get("/metrics")
-    def metrics() -> Response:
+    @router.get("/metrics", response_class=PlainTextResponse, responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+              "description": "Prometheus text exposition format"}})
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics. On a port the public reaches (the console's) only for an admin's
+        bearer token, unless HOMECARE_API_METRICS_PUBLIC=true; open on the components' own ports."""
+        if getattr(request.app.state, "metrics_admin_only", False):
+            _require_admin(request)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def _require_admin(request: Request) -> None:
+    from homecare.auth import AuthError, Role, user_for_token
+
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "metrics on this port need an admin's bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    try:
+        with request.app.state.pool.connection() as conn:
+            user = user_for_token(conn, token.strip())
+    except AuthError as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    if user.role is not Role.ADMIN:
+        raise HTTPException(403, f"role {user.role.value} may not read metrics")
 
 
 def database_check(pool) -> ReadinessCheck:

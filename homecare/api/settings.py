@@ -20,3 +20,7 @@ class ApiSettings(BaseSettings):
     lockout_base_s: float = Field(default=1.0, gt=0)
     lockout_max_s: float = Field(default=900.0, gt=0)
     failure_window_s: float = Field(default=900.0, gt=0)
+
+    # /metrics on the console's port (the one the public reaches) needs an admin's bearer token
+    # unless this is set; the components' own ports always serve it openly.
+    metrics_public: bool = False

@@ -144,7 +144,8 @@ def build_router(ctx: Dispatch) -> APIRouter:
             raise Forbidden(f"request {request_id} is not yours")
         return request
 
-    @router.post("/requests", response_model=RequestDetail, status_code=201)
+    @router.post("/requests", response_model=RequestDetail, status_code=201, responses={
+        200: {"model": RequestDetail, "description": "An open request for that service was joined"}})
     def open_request(body: NewRequest, conn: DbConn, user: DispatcherUser, response: Response) -> dict:
         """Open a request for a caller; a request already open for that service is joined (200)."""
         with conn.transaction():
@@ -226,7 +227,10 @@ def build_router(ctx: Dispatch) -> APIRouter:
 
     # -- reports -----------------------------------------------------------------------------
 
-    @router.get("/reports/sla", response_model=None)
+    @router.get("/reports/sla", response_model=None, responses={200: {
+        "description": "The report as JSON, or as CSV with `format=csv`",
+        "content": {"application/json": {"schema": {"type": "object"}},
+                    "text/csv": {"schema": {"type": "string"}}}}})
     def sla(
         conn: DbConn, _: DispatcherUser, start: datetime | None = None, end: datetime | None = None,
         service: str | None = None, district: str | None = None, by_day: bool = False,

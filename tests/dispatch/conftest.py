@@ -1,5 +1,5 @@
-"""Fixtures of the dispatch integration tests: a running component on the session's broker and
-database, a bus client, and cleanup so one test's providers and requests never meet another's."""
+"""Fixtures of the dispatch integration tests: a running component on the session's log, broker
+and database, a bus client, and cleanup so one test's providers and requests never meet another's."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 from homecare.settings import Settings
 from services.dispatch.bootstrap import build
 from services.dispatch.settings import DispatchSettings
+from tests.support import LogTap
 
 from .harness import Bus
 
@@ -31,7 +32,7 @@ def close_everything(pool) -> None:
 
 
 def dispatch_settings(instance: str, **overrides) -> DispatchSettings:
-    values = dict(share_group=f"dispatch-{instance}", timer_interval_s=0.2, outbox_poll_s=0.5, puback_timeout_s=5)
+    values = dict(timer_interval_s=0.2, outbox_poll_s=0.5, puback_timeout_s=5)
     values.update(overrides)
     return DispatchSettings(**values)
 
@@ -45,7 +46,6 @@ def start_dispatch(pool, broker_url, instance, clean):
         settings = Settings(mqtt_url=broker_url, instance=instance)
         component = build(settings, pool, dispatch_settings(instance, **overrides))
         component.start()
-        assert component.link.wait_subscribed(10), "dispatch did not subscribe"
         started.append(component)
         return component
 
@@ -55,7 +55,9 @@ def start_dispatch(pool, broker_url, instance, clean):
 
 
 @pytest.fixture
-def bus(broker_url, instance):
-    client = Bus(broker_url, instance).start()
+def bus(broker_url, instance, nats_url, log_namespace):
+    tap = LogTap(nats_url, log_namespace)
+    client = Bus(broker_url, instance, tap).start()
     yield client
     client.stop()
+    tap.close()

@@ -11,13 +11,14 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from homecare.auth import Role, create_user, issue_token
-from homecare.internal import CommandOrder, DeviceEvent
+from homecare.internal import CommandOrder, CommandState, DeviceEvent, OpenRequest
 from homecare.mqtt import BrokerAddress, MqttLink
 from homecare.residents import store as residents
-from homecare.topics import Internal, internal_event_topic
+from homecare.topics import Internal
 from services.dispatch import queries
 from services.dispatch.domain.matching import Location
 from services.dispatch.store import new_id, providers
+from tests.support import LogTap
 
 HOME = Location(31.2304, 121.4737)
 
@@ -81,9 +82,11 @@ def pending_offer(request: dict) -> dict | None:
 
 
 class Bus:
-    """A test client on the broker: publishes internal messages, collects command orders."""
+    """A test client standing in for the gateway and telemetry: puts their messages into the log,
+    and collects the command orders dispatch sends to the gateway over the broker."""
 
-    def __init__(self, broker_url: str, instance: str):
+    def __init__(self, broker_url: str, instance: str, tap: LogTap):
+        self.tap = tap
         self.orders: queue.Queue[CommandOrder] = queue.Queue()
         self.seen: list[CommandOrder] = []
         self.link = MqttLink(
@@ -102,13 +105,19 @@ class Bus:
     def stop(self) -> None:
         self.link.stop()
 
-    def send(self, topic: str, body) -> None:
+    def send(self, subject: str, body) -> None:
         payload = body.dumps() if hasattr(body, "dumps") else json.dumps(body).encode()
-        self.link.publish(topic, payload, qos=1).wait_for_publish(10)
+        self.tap.publish(subject, payload)
 
     def press(self, event: DeviceEvent) -> DeviceEvent:
-        self.send(internal_event_topic(event.type), event)
+        self.send(self.tap.subjects.event(event.type, event.device_id), event)
         return event
+
+    def open_request(self, message: OpenRequest) -> None:
+        self.send(self.tap.subjects.request(message.source), message)
+
+    def command_state(self, state: CommandState) -> None:
+        self.send(self.tap.subjects.ack(state.device_id), state)
 
     def command(self, device_id: str, type_: str, timeout: float = 10.0) -> dict[str, Any]:
         """The next command of that type for that device (others are kept in `seen`)."""

@@ -3,7 +3,6 @@
 from prometheus_client import REGISTRY
 
 from homecare.internal import OpenRequest
-from homecare.topics import Internal
 from services.dispatch import metrics
 from tests.support import unique, wait_for
 
@@ -116,13 +115,13 @@ def test_open_request_message_opens_an_emergency_once(pool, start_dispatch, bus)
         source="alert", source_id=unique("alert"), resident_id=resident, service="emergency",
         reason="fall suspected (confidence 0.92)", device_id=unique("bed"),
     )
-    bus.send(Internal.OPEN_REQUEST, message)
+    bus.open_request(message)
     request = wait_for(lambda: request_of(pool, resident, "emergency"), what="emergency request")
     assert request["source"] == "alert" and request["priority"] == 1
     assert request["note"] == "fall suspected (confidence 0.92)"
     assert pending_provider(request) == medic["id"]
 
-    bus.send(Internal.OPEN_REQUEST, message)  # redelivered: still one request
+    bus.open_request(message)  # stored twice in the log: still one request
     wait_for(lambda: metrics.EVENTS.labels("open-request", "duplicate")._value.get() >= 1, what="duplicate seen")
     with pool.connection() as conn:
         n = conn.execute(

@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 
 from homecare.auth import Role
 from homecare.internal import CommandState
-from homecare.topics import Internal
 from services.dispatch import metrics
 from tests.support import unique, wait_for
 
@@ -105,7 +104,7 @@ def test_command_delivery_joins_the_timeline(pool, start_dispatch, bus):
     now = datetime.now(UTC)
 
     def state(name, at, cid=command_id):
-        bus.send(Internal.COMMAND_STATE, CommandState(command_id=cid, device_id=device, state=name, at=at))
+        bus.command_state(CommandState(command_id=cid, device_id=device, state=name, at=at))
 
     state("sent", now)
     state("acknowledged", now + timedelta(seconds=1))

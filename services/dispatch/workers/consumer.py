@@ -50,8 +50,10 @@ class Intake:
 
     def handle(self, message: Delivery) -> str:
         """Apply one message; returns the outcome, raises when it must be tried again."""
-        stream = message.subject.split(".")[1]
-        kind = {streams.REQUESTS.token: "open-request", streams.ACKS.token: "command-state"}.get(stream)
+        parts = message.subject.split(".")  # <ns>.<stream>.<...>
+        stream = parts[1]
+        kind = {streams.REQUESTS.token: "open-request", streams.ACKS.token: "command-state"}.get(
+            stream, ".".join(parts[2:-1]))  # an event's type: <ns>.events.<type>.<device>
         attempt = 0
         while True:
             attempt += 1
@@ -64,9 +66,9 @@ class Intake:
                     continue
                 raise
             except (ValidationError, HomecareError, ValueError) as exc:
-                metrics.EVENTS.labels(kind or "event", "rejected").inc()
+                metrics.EVENTS.labels(kind, "rejected").inc()
                 raise PermanentError(f"rejected: {exc}") from None
-            metrics.EVENTS.labels(kind or "event", outcome).inc()
+            metrics.EVENTS.labels(kind, outcome).inc()
             return outcome
 
     def _apply(self, stream: str, message: Delivery) -> str:

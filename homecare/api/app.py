@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from homecare.auth.throttle import LoginThrottle
 from homecare.errors import HomecareError
 
+from . import openapi
 from .auth_routes import router as auth_router
 from .guard import InputGuard, install_error_handlers
 from .health import ReadinessCheck, health_router
@@ -37,6 +38,8 @@ def build_app(
         app.include_router(auth_router)
     for router in routers:
         app.include_router(router)
+
+    openapi.install(app)
 
     @app.exception_handler(HomecareError)
     async def domain_error(_: Request, exc: HomecareError) -> JSONResponse:

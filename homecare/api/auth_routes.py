@@ -28,6 +28,10 @@ from .settings import ApiSettings
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 
+class ErrorOut(BaseModel):
+    detail: str
+
+
 class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"
@@ -45,7 +49,11 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-@router.post("/auth/token", response_model=Token)
+@router.post("/auth/token", response_model=Token, responses={
+    401: {"model": ErrorOut, "description": "Wrong username or password"},
+    429: {"model": ErrorOut, "description": "Too many failed sign-ins; see Retry-After",
+          "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait"}}},
+})
 def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: DbConn) -> Token:
     """Exchange a username and password for a bearer token. Repeated failures for a username or
     from an address lock it out for a growing time: 429 with Retry-After."""

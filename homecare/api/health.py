@@ -19,7 +19,7 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
     def healthz() -> dict:
         return {"status": "ok"}
 
-    @router.get("/readyz")
+    @router.get("/readyz", responses={503: {"description": "A dependency does not answer"}})
     def readyz() -> JSONResponse:
         results = {}
         for name, check in checks.items():
@@ -32,7 +32,9 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
 
     @router.get("/metrics", response_class=PlainTextResponse, responses={
         200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
-              "description": "Prometheus text exposition format"}})
+              "description": "Prometheus text exposition format"},
+        401: {"description": "On the console's port: no admin token"},
+        403: {"description": "On the console's port: not an admin"}})
     def metrics(request: Request) -> Response:
         """Prometheus metrics. On a port the public reaches (the console's) only for an admin's
         bearer token, unless HOMECARE_API_METRICS_PUBLIC=true; open on the components' own ports."""

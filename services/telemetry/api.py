@@ -86,7 +86,9 @@ def vitals_router(max_points: int = DEFAULT_MAX_POINTS, fhir_max_hours: int = 24
         """The newest sample of a bed (404 when it has sent none)."""
         return LatestState(**latest_state(conn, device_id))
 
-    @router.get("/residents/{resident_id}/observations", response_class=JSONResponse)
+    @router.get("/residents/{resident_id}/observations", response_class=JSONResponse, responses={200: {
+        "description": "A FHIR R4 searchset Bundle of vital-signs Observations",
+        "content": {FHIR_JSON: {"schema": {"type": "object"}}}}})
     def observations(
         resident_id: str, request: Request, conn: DbConn, _: DispatcherUser,
         start: datetime | None = None, end: datetime | None = None,

@@ -1,6 +1,6 @@
 """Press -> first offer through the real running dispatch: the real broker and PostgreSQL (the
 configured ones, or embedded ones started here), the component `homecare dispatch` runs, button
-presses published on the internal topic as the gateway would, and the clock stopped when the
+presses put into the internal log as the gateway would, and the clock stopped when the
 transaction that made the request's first offer commits (its NOTIFY reaches a listener).
 
 Providers have room for every press, so what is measured is the system, not a queue for people.
@@ -22,13 +22,13 @@ from datetime import UTC, datetime
 
 import psycopg
 
+from homecare import log as internal_log
 from homecare.db import migrate, open_pool
 from homecare.infra import resolve
 from homecare.internal import DeviceEvent
-from homecare.mqtt import BrokerAddress, MqttLink
+from homecare.log import Log
 from homecare.residents import store as residents
 from homecare.settings import Settings
-from homecare.topics import internal_event_topic
 from services.dispatch.bootstrap import build
 from services.dispatch.domain.matching import Location
 from services.dispatch.settings import DispatchSettings
@@ -96,14 +96,14 @@ def _populate(pool, resident_count: int, provider_count: int) -> list[str]:
     return ids
 
 
-def _press(link: MqttLink, resident_id: str, service: str) -> float:
+def _press(log_: Log, resident_id: str, service: str) -> float:
     now = datetime.now(UTC)
     event = DeviceEvent(
         device_id=f"btn-{resident_id[-10:]}", device_kind="button", resident_id=resident_id,
         event_id=str(uuid.uuid4()), ts=now, type="button.pressed", received_at=now, service=service,
     )
     sent = time.time()
-    link.publish(internal_event_topic("button.pressed"), event.dumps(), qos=1)
+    log_.publish(log_.subjects.event(event.type, event.device_id), event.dumps())
     return sent
 
 
@@ -155,38 +155,34 @@ def measure(paced: int = 250, rate_per_s: float = 10.0, burst: int = 100, reside
 def _run(settings: Settings, paced: int, rate_per_s: float, burst: int, resident_count: int,
          provider_count: int, infra) -> dict:
     pool = open_pool(settings.database_url, max_size=12, name="bench")
-    dispatch = DispatchSettings(share_group="dispatch-bench", policies=QUIET)
+    dispatch = DispatchSettings(policies=QUIET)
     component = build(settings, pool, dispatch)
     second = build(settings.model_copy(update={"instance": "bench-2"}), pool, dispatch)
     listener = Listener(settings.database_url)
-    link = MqttLink(BrokerAddress.parse(settings.mqtt_url), "bench-presses", clean_session=True)
+    presses_log = internal_log.connect(settings, "bench-presses")
     try:
         people = _populate(pool, resident_count, provider_count)
         small = max(1, burst // 4)
         if paced + small + 2 * burst >= len(people):
             raise ValueError("more presses than residents: each press must open its own request")
         component.start()
-        if not component.link.wait_subscribed(15):
-            raise RuntimeError("dispatch did not subscribe")
         listener.start()
-        link.start()
-        warm = {people[-1]: _press(link, people[-1], "meal")}  # first queries, connections, caches
+        presses_log.start()
+        warm = {people[-1]: _press(presses_log, people[-1], "meal")}  # first queries, connections, caches
         _latencies(pool, listener, warm)
         paced_presses = {}
         for i, resident in enumerate(people[:paced]):
-            paced_presses[resident] = _press(link, resident, SERVICES[i % len(SERVICES)])
+            paced_presses[resident] = _press(presses_log, resident, SERVICES[i % len(SERVICES)])
             time.sleep(1.0 / rate_per_s)
         paced_result = _latencies(pool, listener, paced_presses)
         rest = iter(people[paced:])
 
         def burst_of(n: int) -> dict:
-            presses = {r: _press(link, r, SERVICES[i % 4]) for i, r in zip(range(n), rest, strict=False)}
+            presses = {r: _press(presses_log, r, SERVICES[i % 4]) for i, r in zip(range(n), rest, strict=False)}
             return _latencies(pool, listener, presses)
 
         small_result, burst_result = burst_of(small), burst_of(burst)
-        second.start()  # the scaling path: replicas split the presses through the shared subscription
-        if not second.link.wait_subscribed(15):
-            raise RuntimeError("the second replica did not subscribe")
+        second.start()  # the scaling path: replicas pull from the same durable consumer
         two_result = burst_of(burst)
         with pool.connection() as conn:
             version = conn.execute("SHOW server_version").fetchone()["server_version"]
@@ -200,7 +196,7 @@ def _run(settings: Settings, paced: int, rate_per_s: float, burst: int, resident
             "broker": brokers[0] if brokers else "configured (HOMECARE_MQTT_URL)",
         }
     finally:
-        link.stop()
+        presses_log.stop()
         second.stop()
         component.stop()
         listener.close()

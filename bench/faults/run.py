@@ -17,6 +17,7 @@ from devices.simulator.stats import summarize
 
 from ..common import machine
 from ..common.broker_stats import STORED, BrokerStats
+from ..common.log_stats import LogStats
 from ..common.network import BenchNetwork
 from ..common.platform import COMPONENTS, ROOT
 from ..common.simulator import start_city
@@ -65,7 +66,7 @@ def run(options: FaultOptions) -> dict[str, Any]:
     data_dir = options.data_dir or ROOT / "bench/.data" / f"net-{scenario.homes * 2}"
     env = {"HOMECARE_MQTT_SHARED_SUBSCRIPTIONS": "true" if options.shared_subscriptions else "false"}
     net = BenchNetwork(data_dir, scenario, platform_env=env)
-    sim = crew = stats = probe = None
+    sim = crew = stats = probe = backlog = None
     out: dict[str, Any] = {
         "options": {**options.__dict__, "scenario": str(options.scenario), "data_dir": str(data_dir)},
     }
@@ -76,6 +77,7 @@ def run(options: FaultOptions) -> dict[str, Any]:
         out["machine"] = machine.describe(net.infra.database_url)
         out["durability_settings"] = _durability(net)
         stats = BrokerStats(net.observer_url)
+        backlog = LogStats(net.infra.nats_url)
         probe = ProbeButton(net.infra.broker_url, net.meta["probe"]["id"], net.meta["probe"]["secret"])
         run_start = time.time()
         sim, crew = start_city(scenario, data_dir / "run", net.roster_path, net.infra.broker_url,
@@ -89,7 +91,7 @@ def run(options: FaultOptions) -> dict[str, Any]:
         results = []
         for name in options.faults:
             try:
-                results.append(_fault(name, net, sim, stats, probe, devices, options))
+                results.append(_fault(name, net, sim, stats, backlog, probe, devices, options))
             except Exception as exc:  # the other faults and the accounting still stand
                 log.exception("fault %s could not be carried out", name)
                 results.append(FaultResult(name, time.time(), "failed", recovery={"error": repr(exc)}))
@@ -100,13 +102,13 @@ def run(options: FaultOptions) -> dict[str, Any]:
         sim = None
         crew.finish()
         crew = None
-        _drain(stats, options.drain_quiet_s)
+        _drain(stats, backlog, options.drain_quiet_s)
         windows = Windows(run_start, [(r.name, r.injected_at) for r in results])
         log.info("accounting: every accepted sample and press against what was stored and processed")
         totals = account(net.infra.database_url, ledger, windows, run_start)
         out["faults"] = _per_fault(results, windows, report)
         out["before_faults"] = windows.items[0].as_dict()
-        out["totals"] = totals
+        out["totals"] = {**totals, "dead_letters": backlog.dead_letters()}
         out["simulator"] = {k: report["stats"].get(k) for k in (
             "samples_sent", "presses", "acks_sent", "connects", "disconnects", "connect_failures",
             "presses_unanswered", "errors_received", "requests_completed")}
@@ -115,14 +117,14 @@ def run(options: FaultOptions) -> dict[str, Any]:
         for child in (sim, crew):
             if child is not None:
                 child.stop()
-        for closable in (probe, stats):
+        for closable in (probe, stats, backlog):
             if closable is not None:
                 closable.close()
         net.stop()
 
 
-def _fault(name: str, net: BenchNetwork, sim, stats: BrokerStats, probe: ProbeButton, devices: int,
-           options: FaultOptions) -> FaultResult:
+def _fault(name: str, net: BenchNetwork, sim, stats: BrokerStats, backlog: LogStats, probe: ProbeButton,
+           devices: int, options: FaultOptions) -> FaultResult:
     platform = net.platform
     baseline = stats.number(STORED) or 0.0
     log.info("fault: %s (broker holds %s messages before)", name, baseline)
@@ -145,15 +147,16 @@ def _fault(name: str, net: BenchNetwork, sim, stats: BrokerStats, probe: ProbeBu
         net.infra.restart_database("immediate")
     else:
         raise ValueError(f"unknown fault {name}")
-    result.recovery = _recover(net, sim, stats, probe, devices, baseline, started, options.recover_timeout_s)
+    result.recovery = _recover(net, sim, stats, backlog, probe, devices, baseline, started, options.recover_timeout_s)
     result.recovery_s = result.recovery.get("recovered_s")
     return result
 
 
-def _recover(net: BenchNetwork, sim, stats: BrokerStats, probe: ProbeButton, devices: int, baseline: float,
-             started: float, timeout: float) -> dict[str, Any]:
+def _recover(net: BenchNetwork, sim, stats: BrokerStats, backlog: LogStats, probe: ProbeButton, devices: int,
+             baseline: float, started: float, timeout: float) -> dict[str, Any]:
     """Recovered: every component ready, every device connected, a probe press answered within
-    2 s, and the broker's backlog back to what it held before the fault."""
+    2 s, the broker's backlog back to what it held before the fault, and the log's consumers
+    caught up (a SIGKILLed replica's batch is redelivered after the consumer's ack wait)."""
     platform = net.platform
     marks: dict[str, float] = {}
     while time.monotonic() - started < timeout:
@@ -166,24 +169,26 @@ def _recover(net: BenchNetwork, sim, stats: BrokerStats, probe: ProbeButton, dev
             checks["probe_answered"] = probe.press(2.0) is not None
             store = stats.number(STORED)
             checks["broker_backlog_drained"] = store is not None and store <= baseline * 1.1 + 100
+            owed = backlog.backlog()
+            checks["log_caught_up"] = owed is not None and owed <= max(100, devices // 5)
         for key, ok in checks.items():
             if ok:
                 marks.setdefault(key + "_s", elapsed)
-        if len(checks) == 4 and all(checks.values()):
+        if len(checks) == 5 and all(checks.values()):
             return {**marks, "recovered_s": elapsed}
         time.sleep(0.5)
     return {**marks, "recovered_s": None, "timed_out_after_s": timeout}
 
 
-def _drain(stats: BrokerStats, quiet_s: float, timeout: float = 120.0) -> None:
-    """Let the platform finish what the broker still holds for it."""
+def _drain(stats: BrokerStats, backlog: LogStats, quiet_s: float, timeout: float = 120.0) -> None:
+    """Let the platform finish what the broker and the log still hold for it."""
     deadline = time.monotonic() + timeout
     last, steady_since = None, time.monotonic()
     while time.monotonic() < deadline:
-        store = stats.number(STORED)
-        if store != last:
-            last, steady_since = store, time.monotonic()
-        elif time.monotonic() - steady_since > quiet_s:
+        state = (stats.number(STORED), backlog.backlog())
+        if state != last:
+            last, steady_since = state, time.monotonic()
+        elif time.monotonic() - steady_since > quiet_s and state[1] == 0:
             return
         time.sleep(1)
 

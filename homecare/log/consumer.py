@@ -57,7 +57,9 @@ class ConsumerSpec:
     batch: int = 100
     fetch_wait_s: float = 0.5  # how long one fetch waits for messages
     max_ack_pending: int = 2000  # delivered and unacknowledged, over all replicas
-    ack_wait_s: float = 30.0  # redelivered to another replica when not acked by then
+    # Redelivered (to another replica) when not acknowledged by then: how long a SIGKILLed
+    # replica's batch waits. The runtime extends it while it holds a batch for a transient fault.
+    ack_wait_s: float = 10.0
     max_deliveries: int = 5  # then dead-lettered
     stuck_after_s: float = 60.0  # readiness: the oldest unacknowledged message is older
     workers: int = 1  # threads of this replica; >1 gives up the order of handling

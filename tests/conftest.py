@@ -8,6 +8,7 @@ dropped at the end; each test in streams of its own (HOMECARE_LOG_NAMESPACE).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import Iterator
@@ -85,12 +86,34 @@ def nats_url() -> Iterator[str]:
 
 
 @pytest.fixture(autouse=True)
-def log_namespace(monkeypatch) -> str:
+def log_namespace(monkeypatch, nats_url: str) -> Iterator[str]:
     """Streams and durable consumers of this test only: the machine's NATS server keeps what
-    earlier tests and runs left in theirs, and a test must never read or ack another's."""
+    earlier tests and runs left in theirs, and a test must never read or ack another's. The
+    streams the test made are deleted after it, so that server does not fill up run after run."""
     namespace = f"T{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("HOMECARE_LOG_NAMESPACE", namespace)
-    return namespace
+    yield namespace
+    asyncio.run(_drop_streams(nats_url, namespace))
+
+
+async def _drop_streams(nats_url: str, namespace: str) -> None:
+    import nats
+
+    from homecare.log import streams
+
+    try:
+        nc = await nats.connect(servers=nats_url.split(","), connect_timeout=2, allow_reconnect=False)
+    except Exception:  # the server is gone (a test stopped it): nothing to clean
+        return
+    try:
+        js = nc.jetstream()
+        for spec in streams.ALL:
+            try:
+                await js.delete_stream(spec.stream_name(namespace))
+            except Exception:  # never made by this test
+                pass
+    finally:
+        await nc.close()
 
 
 @pytest.fixture(scope="session")

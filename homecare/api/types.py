@@ -3,10 +3,12 @@ control characters (they end up in pages, CSV files and logs)."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, Strict
 
 
 def no_control_characters(value: str) -> str:
@@ -25,3 +27,18 @@ District = _name(100)
 Phone = Annotated[str, Field(max_length=40), AfterValidator(no_control_characters)]
 Identifier = _name(64)  # an id given by a client
 Note = Annotated[str, Field(max_length=2000)]  # free text, may span lines
+
+
+def _iso_only(value: object) -> object:
+    """Pydantic would read a number (or a string of digits) as seconds since 1970; the schema
+    says date-time, so only ISO 8601 text passes."""
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise ValueError("must be an ISO 8601 date-time, e.g. 2026-03-01T08:00:00Z")
+    return value
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+Timestamp = Annotated[datetime, BeforeValidator(_iso_only)]
+Flag = Annotated[bool, Strict()]  # true or false, not 0, 1 or "yes"
+Latitude = Annotated[float, Strict(), Field(ge=-90, le=90)]  # a number, not true or "1"
+Longitude = Annotated[float, Strict(), Field(ge=-180, le=180)]

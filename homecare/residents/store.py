@@ -10,13 +10,13 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AfterValidator, BaseModel, Field
 
-from homecare.api.types import District, Line, Name, Note, Phone, no_control_characters
+from homecare.api.types import District, Latitude, Line, Longitude, Name, Note, Phone, no_control_characters
 from homecare.errors import NotFound
 
 
 class Location(BaseModel):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: Latitude
+    lon: Longitude
 
 
 class Contact(BaseModel):

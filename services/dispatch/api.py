@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from homecare.api.deps import AdminUser, CurrentUser, DbConn, DispatcherUser, StaffUser, require
+from homecare.api.types import Timestamp
 from homecare.auth import Role, User
 from homecare.errors import Forbidden, Invalid
 
@@ -232,7 +233,7 @@ def build_router(ctx: Dispatch) -> APIRouter:
         "content": {"application/json": {"schema": {"type": "object"}},
                     "text/csv": {"schema": {"type": "string"}}}}})
     def sla(
-        conn: DbConn, _: DispatcherUser, start: datetime | None = None, end: datetime | None = None,
+        conn: DbConn, _: DispatcherUser, start: Timestamp | None = None, end: Timestamp | None = None,
         service: str | None = None, district: str | None = None, by_day: bool = False,
         format: Literal["json", "csv"] = "json",
     ):

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict
 
-from homecare.api.types import Identifier, Line, Name, Note
+from homecare.api.types import Flag, Identifier, Latitude, Line, Longitude, Name, Note, Timestamp
 from homecare.contract.models import Service
 
 
 class LocationIn(BaseModel):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: Latitude
+    lon: Longitude
 
 
 class NewProvider(BaseModel):
     name: Name
     services: list[Service] = Field(min_length=1, max_length=len(Service))
     location: LocationIn
-    capacity: int = Field(ge=1, le=1000)
-    on_shift: bool = True
+    capacity: Annotated[int, Strict(), Field(ge=1, le=1000)]
+    on_shift: Flag = True
 
 
 class ProviderOut(BaseModel):
@@ -46,7 +46,7 @@ class ProviderOut(BaseModel):
 
 
 class Shift(BaseModel):
-    on_shift: bool
+    on_shift: Flag
 
 
 class NewRequest(BaseModel):
@@ -57,12 +57,12 @@ class NewRequest(BaseModel):
 
 class AssignBody(BaseModel):
     provider_id: Identifier
-    override_shift: bool = False  # send a provider who is off shift anyway
+    override_shift: Flag = False  # send a provider who is off shift anyway
 
 
 class ShiftPlan(BaseModel):
-    starts_at: datetime
-    ends_at: datetime
+    starts_at: Timestamp
+    ends_at: Timestamp
 
 
 class ShiftOut(BaseModel):

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from homecare.api.deps import DbConn, DispatcherUser
+from homecare.api.types import Timestamp
 
 from .exports import resident_observations
 from .queries import DEFAULT_MAX_POINTS, latest_state, resolve_resolution, vitals
@@ -70,8 +71,8 @@ def vitals_router(max_points: int = DEFAULT_MAX_POINTS, fhir_max_hours: int = 24
         device_id: str,
         conn: DbConn,
         _: DispatcherUser,
-        start: datetime | None = None,
-        end: datetime | None = None,
+        start: Timestamp | None = None,
+        end: Timestamp | None = None,
         resolution: Literal["raw", "1m", "1h", "auto"] = Query("auto"),
     ) -> Vitals:
         """Samples of a bed over [start, end) (default: the last 24 hours), or their aggregates."""
@@ -91,7 +92,7 @@ def vitals_router(max_points: int = DEFAULT_MAX_POINTS, fhir_max_hours: int = 24
         "content": {FHIR_JSON: {"schema": {"type": "object"}}}}})
     def observations(
         resident_id: str, request: Request, conn: DbConn, _: DispatcherUser,
-        start: datetime | None = None, end: datetime | None = None,
+        start: Timestamp | None = None, end: Timestamp | None = None,
     ) -> JSONResponse:
         """The resident's heart and respiratory rate per minute over [start, end) (default: the
         last 24 hours) as a FHIR R4 searchset Bundle of vital-signs Observations."""

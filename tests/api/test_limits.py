@@ -46,3 +46,17 @@ def test_usernames_are_plain(client, admin):
     r = client.post("/api/v1/users", json={"username": "bad\tname", "password": "a long enough password",
                                            "role": "dispatcher"}, headers=admin)
     assert refused(r, ["body", "username"])
+
+
+def test_numbers_are_not_dates_and_not_flags(client, admin, dispatcher):
+    for path in ("/api/v1/reports/sla", "/api/v1/devices/bed-x/vitals", "/api/v1/residents/res-x/observations"):
+        assert refused(client.get(path, params={"start": "0.5"}, headers=dispatcher), ["query", "start"]), path
+        assert refused(client.get(path, params={"end": "-80079"}, headers=dispatcher), ["query", "end"]), path
+    body = {"name": "Team Flag", "services": ["meal"], "location": {"lat": 1, "lon": 1}, "capacity": 1}
+    assert refused(client.post("/api/v1/providers", json={**body, "on_shift": 0}, headers=admin), ["body", "on_shift"])
+    provider = client.post("/api/v1/providers", json=body, headers=admin).json()
+    r = client.post(f"/api/v1/providers/{provider['id']}/shift", json={"on_shift": 0}, headers=admin)
+    assert refused(r, ["body", "on_shift"])
+    plan = {"starts_at": 1767225600, "ends_at": "2026-01-01T10:00:00Z"}
+    assert refused(client.post(f"/api/v1/providers/{provider['id']}/shifts", json=plan, headers=admin),
+                   ["body", "starts_at"])

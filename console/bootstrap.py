@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
+from homecare import log as internal_log
 from homecare.api.health import ReadinessCheck
 from homecare.api.settings import ApiSettings
 from homecare.settings import Settings
@@ -19,6 +20,7 @@ from .auth_pages import auth_router
 from .board_pages import board_router
 from .changes import ALERT, ChangeHub
 from .csrf import HEADER, CsrfSigner, secret_key
+from .dead_letters_api import DeadLetterDesk, dead_letters_router
 from .provider_pages import provider_router
 from .report_pages import report_router
 from .request_pages import request_router
@@ -36,17 +38,25 @@ class ConsoleComponent:
 
     name = "console"
 
-    def __init__(self, ctx: ConsoleContext):
+    def __init__(self, ctx: ConsoleContext, log_: internal_log.Log):
         self.ctx = ctx
         self.feed = BoardFeed(ctx)
+        self.log = log_  # the internal log, for its dead letters
+        self.dead_letters = DeadLetterDesk(log_)
 
     def start(self) -> None:
-        """Start listening for request changes."""
+        """Start listening for request changes; connect to the internal log."""
         self.ctx.hub.start()
+        try:
+            self.log.start()
+        except Exception:
+            self.ctx.hub.stop()
+            raise
 
     def stop(self) -> None:
-        """Stop listening; open board streams end."""
+        """Stop listening; open board streams end; disconnect from the log."""
         self.ctx.hub.stop()
+        self.log.stop()
 
     def routers(self) -> list[APIRouter]:
         """Sign-in, the board and its stream, and the static assets."""
@@ -56,7 +66,7 @@ class ConsoleComponent:
             auth_router(self.ctx), board_router(self.ctx, self.feed), request_router(self.ctx),
             provider_router(self.ctx), alert_router(self.ctx),
             resident_router(self.ctx), roster_router(self.ctx),
-            report_router(self.ctx), static,
+            report_router(self.ctx), dead_letters_router(self.dead_letters), static,
         ]
 
     def mount(self, app: FastAPI) -> None:
@@ -68,8 +78,8 @@ class ConsoleComponent:
         app.state.cookie_csrf_check = lambda request, token: csrf.is_valid(token, request.headers.get(HEADER))
 
     def checks(self) -> dict[str, ReadinessCheck]:
-        """Ready while the LISTEN connection is up (boards are live)."""
-        return {"listener": lambda: self.ctx.hub.listening}
+        """Ready while the LISTEN connection is up (boards are live) and the log answers (dead letters)."""
+        return {"listener": lambda: self.ctx.hub.listening, "log": lambda: self.log.connected}
 
 
 def build(
@@ -89,4 +99,4 @@ def build(
         cookie_secure=secure,
         dispatch=dispatch_context(DispatchSettings()),
     )
-    return ConsoleComponent(ctx)
+    return ConsoleComponent(ctx, internal_log.connect(settings, "console"))

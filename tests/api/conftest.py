@@ -17,11 +17,28 @@ PASSWORD = "a long enough password"
 
 
 @pytest.fixture(scope="module")
-def app(pool, broker_url):
-    # The broker URL only because the components are built (never started) here.
-    settings = Settings(secret_key=SECRET, environment="development", mqtt_url=broker_url)
+def app(pool, broker_url, nats_url):
+    # The broker URL only because the components are built (never started) here. The console's
+    # connection to the log is started (dead letters), in streams of this module's own.
+    namespace = f"T{uuid.uuid4().hex[:10]}"
+    settings = Settings(secret_key=SECRET, environment="development", mqtt_url=broker_url, nats_url=nats_url,
+                        log_namespace=namespace)
     components = [assemble.build_component(n, settings, pool) for n in assemble.BUILDERS]
-    return assemble.http_app("homecare", pool, components, True, [])
+    console = next(c for c in components if c.name == "console")
+    console.log.start()
+    yield assemble.http_app("homecare", pool, components, True, [])
+    console.log.call(_drop_streams(console.log), 30)
+    console.log.stop()
+
+
+async def _drop_streams(log) -> None:
+    from homecare.log import streams
+
+    for spec in streams.ALL:
+        try:
+            await log.js.delete_stream(log.stream(spec))
+        except Exception:  # never made
+            pass
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from tests.support import wait_for
 from .conftest import SECRET
 
 
-def test_the_console_alone_is_ready_when_its_listener_is_up(pool, broker_url):
+def test_the_console_alone_is_ready_when_its_listener_and_log_are_up(pool, broker_url):
     # The broker URL only because the other components are built (never started) here.
     settings = Settings(secret_key=SECRET, environment="development", mqtt_url=broker_url)
     components = [assemble.build_component(n, settings, pool) for n in assemble.BUILDERS]
@@ -21,9 +21,10 @@ def test_the_console_alone_is_ready_when_its_listener_is_up(pool, broker_url):
     with TestClient(app) as client:
         before = client.get("/readyz")
         assert before.status_code == 503 and before.json()["checks"]["console.listener"] is False
+        assert before.json()["checks"]["console.log"] is False
         console.start()
         try:
             wait_for(lambda: client.get("/readyz").status_code == 200, timeout=15, what="the console ready")
-            assert set(client.get("/readyz").json()["checks"]) == {"database", "console.listener"}
+            assert set(client.get("/readyz").json()["checks"]) == {"database", "console.listener", "console.log"}
         finally:
             console.stop()

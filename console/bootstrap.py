@@ -20,6 +20,7 @@ from .auth_pages import auth_router
 from .board_pages import board_router
 from .changes import ALERT, ChangeHub
 from .csrf import HEADER, CsrfSigner, secret_key
+from .dead_letter_pages import dead_letter_router
 from .dead_letters_api import DeadLetterDesk, dead_letters_router
 from .provider_pages import provider_router
 from .report_pages import report_router
@@ -66,7 +67,8 @@ class ConsoleComponent:
             auth_router(self.ctx), board_router(self.ctx, self.feed), request_router(self.ctx),
             provider_router(self.ctx), alert_router(self.ctx),
             resident_router(self.ctx), roster_router(self.ctx),
-            report_router(self.ctx), dead_letters_router(self.dead_letters), static,
+            report_router(self.ctx), dead_letter_router(self.ctx, self.dead_letters),
+            dead_letters_router(self.dead_letters), static,
         ]
 
     def mount(self, app: FastAPI) -> None:

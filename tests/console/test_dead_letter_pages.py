@@ -1,0 +1,51 @@
+"""The console's dead-letters page, on dead letters made for real (see `dead_lettering`): an admin
+sees and replays one; a dispatcher only reads them."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote
+
+from console.web import FLASH_COOKIE
+from homecare.auth import Role
+from homecare.log import streams
+from tests.support import wait_for
+
+from .conftest import csrf_in, make_user, sign_in
+from .dead_lettering import broken, dead_letter, tap  # noqa: F401  (fixtures)
+
+
+def test_the_console_page_shows_dead_letters_and_replays_one(pool, client, tap, broken):  # noqa: F811
+    seq, subject = dead_letter(tap, b'{"event_id": "e-page", "note": "<b>not markup</b>"}')
+    assert sign_in(client, make_user(pool, Role.ADMIN)).status_code == 303
+
+    page = client.get("/dead-letters")
+    assert page.status_code == 200
+    assert 'href="/dead-letters"' in page.text  # in the navigation
+    row = page.text.split(f'data-dead-letter="{seq}"', 1)[1].split("</tr>", 1)[0]
+    assert "presses-under-test" in row and "ValueError: cannot handle this yet" in row and subject in row
+    assert "&lt;b&gt;not markup&lt;/b&gt;" in row and "<b>not markup" not in row
+    assert f'action="/dead-letters/{seq}/replay"' in row and f'action="/dead-letters/{seq}/discard"' in row
+
+    assert client.post(f"/dead-letters/{seq}/replay", data={}).status_code == 403  # no CSRF token
+    broken.fixed.set()
+    done = client.post(f"/dead-letters/{seq}/replay", data={"csrf_token": csrf_in(page.text)})
+    assert done.status_code == 303 and done.headers["location"] == "/dead-letters"
+    assert unquote(client.cookies.get(FLASH_COOKIE)) == f"ok:Dead letter {seq} replayed to {subject}."
+    wait_for(lambda: len(broken.handled) == 1, 15, what="the replayed press handled")
+
+    after = client.get("/dead-letters")
+    assert f"Dead letter {seq} replayed" in after.text and f'data-dead-letter="{seq}"' not in after.text
+    again = client.post(f"/dead-letters/{seq}/discard", data={"csrf_token": csrf_in(page.text)})
+    assert again.status_code == 303 and "no dead letter" in unquote(client.cookies.get(FLASH_COOKIE))
+
+
+def test_a_dispatcher_reads_the_page_but_cannot_replay(pool, client, tap, broken):  # noqa: F811
+    seq, _ = dead_letter(tap, b"a press nobody handled")
+    assert sign_in(client, make_user(pool, Role.DISPATCHER)).status_code == 303
+
+    page = client.get("/dead-letters")
+    assert page.status_code == 200 and f'data-dead-letter="{seq}"' in page.text
+    assert "a press nobody handled" in page.text and "/replay" not in page.text
+    refused = client.post(f"/dead-letters/{seq}/replay", data={"csrf_token": csrf_in(page.text)})
+    assert refused.status_code == 403
+    assert len(tap.messages(streams.DEAD)) == 1

@@ -50,6 +50,7 @@ class Infra:
         self._broker: embedded.Embedded | None = None
         self._nats: embedded.Embedded | None = None
         self._broker_port: int | None = None
+        self._nats_port: int | None = None
         self._restarted_db = False
 
     @property
@@ -69,8 +70,23 @@ class Infra:
         if self.embedded_broker:
             self.start_broker()
         if self.embedded_nats:
-            self._nats = embedded.start_nats(self.data_dir / "nats")
-            self.nats_url = self._nats.url
+            self.start_nats()
+
+    def start_nats(self) -> None:
+        """Start (or start again) the embedded nats-server, on the same port and store."""
+        self._nats = embedded.start_nats(self.data_dir / "nats", port=self._nats_port)
+        self.nats_url = self._nats.url
+        self._nats_port = int(self._nats.url.rsplit(":", 1)[1])
+
+    def kill_nats(self) -> None:
+        """SIGKILL the embedded nats-server: no flush; what it acknowledged is in its files."""
+        if self._nats is None:
+            return
+        if self._nats.process is not None:
+            self._nats.process.send_signal(signal.SIGKILL)
+            self._nats.process.wait()
+        self._nats.stop()
+        self._nats = None
 
     def start_broker(self) -> None:
         """Start (or start again) the embedded mosquitto, on the same port and data folder."""

@@ -14,22 +14,27 @@ from ..common.table import print_table
 from .run import FAULTS, FaultOptions, run
 
 GUARANTEES = {
-    "service kill": "Every consumer acknowledges a message to the broker only after its effect is committed "
-                    "(telemetry: COPY + commit; dispatch: its transaction; gateway: the forward PUBACKed), over "
-                    "persistent sessions: a SIGKILLed service's unacknowledged messages are redelivered to it "
-                    "when it restarts. Expected loss: zero; duplicates are absorbed by idempotent effects.",
+    "service kill": "The gateway acknowledges a device's message to mosquitto only once JetStream has stored its "
+                    "forward; telemetry and dispatch acknowledge a message to JetStream only after its effect is "
+                    "committed. A SIGKILLed gateway's unacknowledged device messages are redelivered by mosquitto "
+                    "(persistent sessions); a SIGKILLed service's batch is redelivered by JetStream after the "
+                    "consumer's ack wait (10 s), to a replica or the restarted process. Expected loss: zero; "
+                    "duplicates are absorbed by idempotent effects.",
     "broker": "mosquitto with `persistence true`, `autosave_interval 5`: a restart (SIGTERM) writes sessions, "
-              "subscriptions, retained and queued QoS 1 messages to disk first; devices and services use "
-              "persistent sessions (clean_session false) and resend QoS 1 messages not yet PUBACKed. Expected "
-              "loss for a restart with plain subscriptions (the default, one replica per service): zero. "
-              "With shared subscriptions ($share/..., HOMECARE_MQTT_SHARED_SUBSCRIPTIONS=true, for replicas) "
-              "mosquitto 2.0 queues nothing for a share group while no member is connected: what devices "
-              "publish between their reconnection and the first replica's is lost (the services retry the "
-              "broker every 2 s at most). A SIGKILL (fault `broker-kill`) loses what changed since the last "
-              "autosave (at most 5 s): messages the broker had PUBACKed but neither delivered nor saved.",
+              "subscriptions, retained and queued QoS 1 messages to disk first; devices and the gateway use "
+              "persistent sessions (clean_session false) and resend QoS 1 messages not yet PUBACKed. The "
+              "services do not use the broker for their input any more (it is in JetStream), so no shared "
+              "subscription can miss anything. Expected loss for a restart: zero. A SIGKILL (fault "
+              "`broker-kill`) loses what changed since the last autosave (at most 5 s): messages the broker "
+              "had PUBACKed to devices but neither delivered to the gateway nor saved.",
+    "nats": "JetStream writes a message to its store before acknowledging the publish; a SIGKILL of the "
+            "server process keeps what the kernel has (a machine crash could lose what was not yet synced "
+            "on a single node; a 3-node cluster acknowledges only once a quorum stored it). The gateway "
+            "retries publishes without an ack and keeps the device's message unacknowledged meanwhile; "
+            "consumers reconnect and resume from their durable state. Expected loss: zero.",
     "database": "PostgreSQL with fsync on and synchronous_commit on: a committed transaction is in the WAL "
                 "on disk before COMMIT returns. A crash (pg_ctl -m immediate) loses only uncommitted work, which "
-                "no service has acknowledged to the broker, so it is redelivered. Expected loss: zero.",
+                "no service has acknowledged to the log, so it is redelivered. Expected loss: zero.",
 }
 
 

@@ -27,7 +27,7 @@ from .probe import ProbeButton
 log = logging.getLogger("bench.faults")
 
 SERVICES = ("gateway", "telemetry", "dispatch")
-FAULTS = (*SERVICES, "broker", "database")
+FAULTS = (*SERVICES, "broker", "nats", "database")
 
 
 @dataclass
@@ -142,6 +142,10 @@ def _fault(name: str, net: BenchNetwork, sim, stats: BrokerStats, backlog: LogSt
         result.how = "mosquitto SIGKILL (no save), started again on the same data"
         net.infra.stop_broker(kill=True)
         net.infra.start_broker()
+    elif name == "nats":
+        result.how = "nats-server (the internal log, one node) SIGKILL, started again on the same store"
+        net.infra.kill_nats()
+        net.infra.start_nats()
     elif name == "database":
         result.how = "pg_ctl restart -m immediate (a crash: no checkpoint, WAL recovery)"
         net.infra.restart_database("immediate")

@@ -56,7 +56,7 @@ def roster(conn: psycopg.Connection) -> dict[str, Any]:
 
 
 def set_shift(conn: psycopg.Connection, ctx: Dispatch, provider_id: str, on_shift: bool) -> str:
-    """A dispatcher starts or ends a provider's shift; returns the provider's name."""
+    """An admin starts or ends a provider's shift; returns the provider's name."""
     return providers.set_on_shift(conn, provider_id, on_shift)["name"]
 
 

@@ -1,4 +1,5 @@
-"""The providers roster: `GET /providers`, and a dispatcher's shift switch for a provider."""
+"""The providers roster: `GET /providers` (dispatchers and admins), and an admin's shift switch
+for a provider (http-v1 gives dispatchers only read access to providers)."""
 
 # No `from __future__ import annotations`: FastAPI must evaluate the local `Depends(...)`.
 
@@ -17,10 +18,10 @@ from .web import ConsoleContext, ConsoleRoute, Session, form_guard, page_guard
 
 
 def roster_router(ctx: ConsoleContext) -> APIRouter:
-    """The roster page and its shift action (dispatchers and admins)."""
+    """The roster page (dispatchers and admins) and its shift action (admins)."""
     router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
     Page = Annotated[Session, Depends(page_guard(ctx, Role.DISPATCHER))]
-    Action = Annotated[Session, Depends(form_guard(ctx, Role.DISPATCHER))]
+    Action = Annotated[Session, Depends(form_guard(ctx, Role.ADMIN))]
 
     @router.get("/providers", response_class=HTMLResponse)
     def roster_page(request: Request, session: Page) -> Response:
@@ -31,7 +32,7 @@ def roster_router(ctx: ConsoleContext) -> APIRouter:
 
     @router.post("/providers/{provider_id}/shift")
     async def shift(provider_id: str, session: Action, on_shift: Annotated[str, Form(max_length=5)] = "") -> Response:
-        """Start or end a provider's shift."""
+        """Start or end a provider's shift (admins only)."""
         on = on_shift == "true"
         try:
             name = await run_in_threadpool(ctx.act, data.set_shift, provider_id, on)

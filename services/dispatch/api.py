@@ -88,11 +88,10 @@ def build_router(ctx: Dispatch) -> APIRouter:
         return [ProviderOut.of(r) for r in providers.list_all(conn)]
 
     @router.post("/providers/{provider_id}/shift", response_model=ProviderOut)
-    def set_shift(provider_id: str, body: Shift, conn: DbConn, user: StaffUser) -> ProviderOut:
-        """Start or end a shift: the provider itself, or a dispatcher."""
-        mine = own_provider(user)
-        if mine is not None and mine != provider_id:
-            raise Forbidden("a provider may change only its own shift")
+    def set_shift(provider_id: str, body: Shift, conn: DbConn, user: ProviderRole) -> ProviderOut:
+        """Start or end a shift: the provider itself, or an admin. Dispatchers only read providers
+        (http-v1 Access)."""
+        _own_or_staff(user, provider_id, "shift")
         with conn.transaction():
             providers.set_on_shift(conn, provider_id, body.on_shift)
         return _provider_out(conn, provider_id)
@@ -115,8 +114,9 @@ def build_router(ctx: Dispatch) -> APIRouter:
         return _provider_out(conn, provider_id)
 
     @router.post("/providers/{provider_id}/shifts", response_model=ShiftOut, status_code=201)
-    def plan_shift(provider_id: str, body: ShiftPlan, conn: DbConn, _: DispatcherUser) -> dict:
-        """Plan a shift: the provider goes on shift at its start and off at its end."""
+    def plan_shift(provider_id: str, body: ShiftPlan, conn: DbConn, _: AdminUser) -> dict:
+        """Plan a shift: the provider goes on shift at its start and off at its end. Admins only:
+        dispatchers only read providers (http-v1 Access)."""
         with conn.transaction():
             return provider_cases.plan_shift(conn, ctx, provider_id, body.starts_at, body.ends_at)
 

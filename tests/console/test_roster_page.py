@@ -1,10 +1,13 @@
-"""The providers roster: shift, load, jobs, the map, and the dispatcher's shift switch."""
+"""The providers roster: shift, load, jobs, the map, and the admin's shift switch (http-v1 gives
+dispatchers only read access to providers)."""
 
 from __future__ import annotations
 
 import re
 
-from .conftest import csrf_in, sign_in, valid_csrf
+from homecare.auth import Role
+
+from .conftest import csrf_in, make_user, sign_in, valid_csrf
 from .dispatching import assign, new_provider, new_resident, open_request, set_shift
 
 
@@ -29,16 +32,34 @@ def test_the_roster_shows_shift_load_jobs_and_the_map(pool, signed_in):
     assert re.search(r'<line class="map-link" x1="[\d.]+"', svg)  # provider linked to the job
 
 
-def test_a_dispatcher_switches_a_providers_shift(pool, signed_in):
+def _row(page: str, pid: str) -> str:
+    return page.split(f'data-provider="{pid}"', 1)[1].split("</tr>", 1)[0]
+
+
+def test_an_admin_switches_a_providers_shift(pool, client):
+    # An admin, not a dispatcher: http-v1 gives dispatchers only read access to providers.
     pid, _ = new_provider(pool, ["meal"], "Shifty Carer")
-    token = csrf_in(signed_in.get("/providers").text)
+    assert sign_in(client, make_user(pool, Role.ADMIN)).status_code == 303
+    token = csrf_in(client.get("/providers").text)
 
-    signed_in.post(f"/providers/{pid}/shift", data={"csrf_token": token, "on_shift": "true"})
-    row = signed_in.get("/providers").text.split(f'data-provider="{pid}"', 1)[1].split("</tr>", 1)[0]
-    signed_in.post(f"/providers/{pid}/shift", data={"csrf_token": token, "on_shift": "false"})
+    client.post(f"/providers/{pid}/shift", data={"csrf_token": token, "on_shift": "true"})
+    row = _row(client.get("/providers").text, pid)
+    client.post(f"/providers/{pid}/shift", data={"csrf_token": token, "on_shift": "false"})
 
-    assert "On shift" in row
-    assert "Off" in signed_in.get("/providers").text.split(f'data-provider="{pid}"', 1)[1].split("</tr>", 1)[0]
+    assert "On shift" in row and "End shift" in row
+    assert "Off" in _row(client.get("/providers").text, pid)
+
+
+def test_a_dispatcher_reads_the_roster_but_cannot_switch_a_shift(pool, signed_in):
+    pid, _ = new_provider(pool, ["meal"], "Fixed Carer")
+    page = signed_in.get("/providers")
+    assert page.status_code == 200
+    row = _row(page.text, pid)
+    assert "Fixed Carer" in row and "Start shift" not in row and "/shift" not in row
+
+    response = signed_in.post(f"/providers/{pid}/shift", data={"csrf_token": valid_csrf(signed_in), "on_shift": "true"})
+    assert response.status_code == 403
+    assert "Off" in _row(signed_in.get("/providers").text, pid)
 
 
 def test_a_provider_gets_403_on_the_roster_and_its_action(pool, client, provider_user):

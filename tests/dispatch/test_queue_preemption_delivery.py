@@ -133,10 +133,13 @@ def test_manual_assignment_checks_the_shift_and_can_override_it(pool, clean):
 
     client = api_client(pool, build_router(Dispatch()))
     dispatcher = token_for(pool, Role.DISPATCHER)
+    admin = token_for(pool, Role.ADMIN)  # shifts are an admin's (or the provider's): http-v1 Access
     resident = new_resident(pool)
     home = new_provider(pool, services=("bathing",))
     assert client.post(f"/api/v1/providers/{home['id']}/shift", json={"on_shift": False},
-                       headers=dispatcher).status_code == 200
+                       headers=dispatcher).status_code == 403
+    assert client.post(f"/api/v1/providers/{home['id']}/shift", json={"on_shift": False},
+                       headers=admin).status_code == 200
     request_id = client.post("/api/v1/requests", json={"resident_id": resident, "service": "bathing"},
                              headers=dispatcher).json()["id"]
 
@@ -179,15 +182,19 @@ def test_planned_shifts_put_providers_on_and_off_shift(pool, start_dispatch):
     component = start_dispatch()
     client = api_client(pool, component.routers()[0])
     dispatcher = token_for(pool, Role.DISPATCHER)
+    admin = token_for(pool, Role.ADMIN)  # shifts are planned by an admin: http-v1 Access
     carer = new_provider(pool)
-    client.post(f"/api/v1/providers/{carer['id']}/shift", json={"on_shift": False}, headers=dispatcher)
+    assert client.post(f"/api/v1/providers/{carer['id']}/shift", json={"on_shift": False},
+                       headers=_as(pool, carer)).status_code == 200  # the provider itself
     now = datetime.now(UTC)
     body = {"starts_at": now.isoformat(), "ends_at": (now + timedelta(seconds=3)).isoformat()}
-    r = client.post(f"/api/v1/providers/{carer['id']}/shifts", json=body, headers=dispatcher)
+    assert client.post(f"/api/v1/providers/{carer['id']}/shifts", json=body,
+                       headers=dispatcher).status_code == 403
+    r = client.post(f"/api/v1/providers/{carer['id']}/shifts", json=body, headers=admin)
     assert r.status_code == 201, r.text
     assert r.json()["provider_id"] == carer["id"] and r.json()["started_at"] is None
     bad = {"starts_at": now.isoformat(), "ends_at": (now - timedelta(hours=1)).isoformat()}
-    assert client.post(f"/api/v1/providers/{carer['id']}/shifts", json=bad, headers=dispatcher).status_code == 422
+    assert client.post(f"/api/v1/providers/{carer['id']}/shifts", json=bad, headers=admin).status_code == 422
     assert client.post(f"/api/v1/providers/{carer['id']}/shifts", json=body,
                        headers=_as(pool, carer)).status_code == 403
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from homecare.api.deps import AdminUser, DbConn, DispatcherUser
 from homecare.api.guard import INT64
 from homecare.api.types import Identifier
+from homecare.auth import audit
 from homecare.contract import DeviceKind
 
 from . import command_store, registry
@@ -51,9 +52,11 @@ def devices_router(admin: DeviceAdmin) -> APIRouter:
     router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
     @router.post("", status_code=201, response_model=ProvisionedDevice)
-    def provision(body: NewDevice, conn: DbConn, _: AdminUser) -> ProvisionedDevice:
+    def provision(body: NewDevice, conn: DbConn, user: AdminUser) -> ProvisionedDevice:
         """Provision a device for a resident; the secret is returned this once."""
         device, secret = admin.provision(conn, body.id, body.kind, body.resident_id)
+        audit.record(conn, audit.actor_of(user), "device.provisioned", f"device:{device.id}",
+                     {"kind": str(device.kind), "resident_id": device.resident_id})
         return ProvisionedDevice(
             id=device.id, kind=device.kind, resident_id=device.resident_id, secret=secret
         )
@@ -85,9 +88,11 @@ def devices_router(admin: DeviceAdmin) -> APIRouter:
         return [DeviceCommand(**row) for row in command_store.list_for_device(conn, device_id, state, limit)]
 
     @router.delete("/{device_id}", status_code=204)
-    def revoke(device_id: str, conn: DbConn, _: AdminUser) -> Response:
+    def revoke(device_id: str, conn: DbConn, user: AdminUser) -> Response:
         """Decommission a device: its credentials stop working at once."""
-        admin.revoke(conn, device_id)
+        device = admin.revoke(conn, device_id)
+        audit.record(conn, audit.actor_of(user), "device.revoked", f"device:{device_id}",
+                     {"resident_id": device.resident_id})
         return Response(status_code=204)
 
     return router

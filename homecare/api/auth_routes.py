@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -16,6 +17,7 @@ from homecare.auth import (
     UnknownUser,
     UserExists,
     add_user,
+    audit,
     issue_token,
     update_user,
 )
@@ -23,6 +25,7 @@ from homecare.auth.policy import MIN_LENGTH, password_problem
 from homecare.auth.throttle import LockedOut, LoginThrottle, sign_in
 
 from .deps import AdminUser, CurrentUser, DbConn
+from .guard import INT64
 from .settings import ApiSettings
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
@@ -62,14 +65,16 @@ def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()
     except LockedOut as exc:
         raise HTTPException(429, str(exc), headers={"Retry-After": str(exc.retry_after)}) from None
     except AuthError as exc:
+        conn.commit()  # a lockout this failure started is in the audit log
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
     return Token(access_token=issue_token(conn, user))
 
 
 @router.delete("/auth/lockouts/{username}", status_code=204)
-def lift_lockout(username: str, request: Request, admin: AdminUser) -> Response:
+def lift_lockout(username: str, request: Request, conn: DbConn, admin: AdminUser) -> Response:
     """End a username's sign-in lockout; admin only."""
-    throttle_of(request).lift(username, admin.username)
+    was_locked = throttle_of(request).lift(username, admin.username)
+    audit.record(conn, audit.actor_of(admin), "lockout.lifted", f"user:{username}", {"was_locked": was_locked})
     return Response(status_code=204)
 
 
@@ -95,7 +100,7 @@ class UserOut(BaseModel):
 
 
 @router.post("/users", response_model=UserOut, status_code=201)
-def create_account(body: NewUser, conn: DbConn, _: AdminUser) -> UserOut:
+def create_account(body: NewUser, conn: DbConn, admin: AdminUser) -> UserOut:
     """Create an account; admin only. An existing username is 409: change it with PATCH."""
     try:
         user = add_user(conn, body.username, body.password, body.role, body.provider_id)
@@ -103,6 +108,8 @@ def create_account(body: NewUser, conn: DbConn, _: AdminUser) -> UserOut:
         raise HTTPException(409, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
+    audit.record(conn, audit.actor_of(admin), "user.created", f"user:{user.username}",
+                 {"role": user.role.value, "provider_id": user.provider_id})
     return UserOut(username=user.username, role=user.role, provider_id=user.provider_id)
 
 
@@ -113,7 +120,7 @@ class UserChange(BaseModel):
 
 
 @router.patch("/users/{username}", response_model=UserOut)
-def change_account(username: str, body: UserChange, conn: DbConn, _: AdminUser) -> UserOut:
+def change_account(username: str, body: UserChange, conn: DbConn, admin: AdminUser) -> UserOut:
     """Reset a password or change a role; admin only. Every token and console session of the
     account ends at once."""
     problem = body.password is not None and password_problem(body.password, username)
@@ -125,6 +132,8 @@ def change_account(username: str, body: UserChange, conn: DbConn, _: AdminUser) 
         raise HTTPException(404, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
+    audit.record(conn, audit.actor_of(admin), "user.changed", f"user:{user.username}", {
+        "password_reset": body.password is not None, "role": user.role.value, "provider_id": user.provider_id})
     return UserOut(username=user.username, role=user.role, provider_id=user.provider_id)
 
 
@@ -132,3 +141,23 @@ def change_account(username: str, body: UserChange, conn: DbConn, _: AdminUser) 
 def me(user: CurrentUser) -> UserOut:
     """Who the token belongs to."""
     return UserOut(username=user.username, role=user.role, provider_id=user.provider_id)
+
+
+class AuditEntryOut(BaseModel):
+    id: int = Field(description="Increases with every entry; pass as `before` to page on")
+    at: datetime
+    actor: str = Field(description="`role:username` of who did it, or `system` (a lockout)")
+    action: str = Field(description="e.g. user.created, user.changed, lockout, lockout.lifted,"
+                        " device.provisioned, device.revoked, provider.created, provider.shift_set")
+    target: str = Field(description="What it was done to: `user:<name>`, `addr:<ip>`, `device:<id>`, `provider:<id>`")
+    detail: dict[str, Any]
+
+
+@router.get("/audit", response_model=list[AuditEntryOut], tags=["audit"])
+def audit_log(
+    conn: DbConn, _: AdminUser, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before: Annotated[int | None, Query(ge=1, le=INT64, description="Only entries older than this id")] = None,
+) -> list[dict]:
+    """The audit log, newest first: every admin action (accounts, lockouts lifted, devices,
+    providers) and every sign-in lockout, with actor, action, target and time; admin only."""
+    return audit.entries(conn, limit, before)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from . import audit
 from .users import AuthError, User, authenticate
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,16 @@ class _Count:
     failures: int = 0
     last_failure: float = 0.0
     locked_until: float = 0.0
+
+
+@dataclass(frozen=True)
+class Lockout:
+    """A lockout that started: the key (`user:<name>` or `addr:<ip>`), after how many failures,
+    for how long."""
+
+    key: str
+    failures: int
+    seconds: float
 
 
 class LockedOut(Exception):
@@ -70,9 +81,11 @@ class LoginThrottle:
                 if count is not None and count.locked_until > now:
                     raise LockedOut(count.locked_until - now, "account" if key[0] == "u" else "address")
 
-    def failed(self, username: str, address: str | None) -> None:
-        """Count a failure; past the free ones, lock the key out for a doubling time."""
+    def failed(self, username: str, address: str | None) -> list[Lockout]:
+        """Count a failure; past the free ones, lock the key out for a doubling time. Returns the
+        lockouts this failure started."""
         now = self.clock()
+        started: list[Lockout] = []
         with self._lock:
             for key in self._keys(username, address):
                 count = self._counts.setdefault(key, _Count())
@@ -84,8 +97,10 @@ class LoginThrottle:
                 if excess > 0:
                     seconds = min(self.max_s, self.base_s * 2 ** min(excess - 1, 30))
                     count.locked_until = now + seconds
+                    started.append(Lockout(key, count.failures, seconds))
                     log.warning("sign-in lockout: %s after %d failures, for %.0f s", key, count.failures, seconds)
             self._forget_old(now)
+        return started
 
     def succeeded(self, username: str) -> None:
         with self._lock:
@@ -110,12 +125,16 @@ class LoginThrottle:
 def sign_in(
     throttle: LoginThrottle, conn: psycopg.Connection, username: str, password: str, address: str | None
 ) -> User:
-    """`authenticate` behind the throttle: LockedOut, AuthError (counted) or the user."""
+    """`authenticate` behind the throttle: LockedOut, AuthError (counted) or the user. A lockout
+    that a failure starts is written to the audit log on `conn`: the caller commits also when
+    this raises AuthError (nothing else was written)."""
     throttle.check(username, address)
     try:
         user = authenticate(conn, username, password)
     except AuthError:
-        throttle.failed(username, address)
+        for lockout in throttle.failed(username, address):
+            audit.record(conn, audit.SYSTEM, "lockout", lockout.key,
+                         {"failures": lockout.failures, "seconds": lockout.seconds})
         raise
     throttle.succeeded(username)
     return user

@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse
 
 from homecare.api.deps import AdminUser, CurrentUser, DbConn, DispatcherUser, StaffUser, require
 from homecare.api.types import Timestamp
-from homecare.auth import Role, User
+from homecare.auth import Role, User, audit
 from homecare.errors import Forbidden, Invalid
 
 from . import queries
@@ -73,13 +73,15 @@ def build_router(ctx: Dispatch) -> APIRouter:
     # -- providers ---------------------------------------------------------------------------
 
     @router.post("/providers", response_model=ProviderOut, status_code=201)
-    def register_provider(body: NewProvider, conn: DbConn, _: AdminUser) -> ProviderOut:
+    def register_provider(body: NewProvider, conn: DbConn, admin: AdminUser) -> ProviderOut:
         """Register a provider (a caregiver or a team)."""
         with conn.transaction():
             row = providers.insert(
                 conn, new_id("p"), body.name, [s.value for s in body.services],
                 Location(body.location.lat, body.location.lon), body.capacity, body.on_shift,
             )
+            audit.record(conn, audit.actor_of(admin), "provider.created", f"provider:{row['id']}", {
+                "name": body.name, "services": [s.value for s in body.services], "capacity": body.capacity})
         return ProviderOut.of(row)
 
     @router.get("/providers", response_model=list[ProviderOut])
@@ -94,10 +96,16 @@ def build_router(ctx: Dispatch) -> APIRouter:
         _own_or_staff(user, provider_id, "shift")
         with conn.transaction():
             providers.set_on_shift(conn, provider_id, body.on_shift)
+            _audit_admin(conn, user, "provider.shift_set", provider_id, {"on_shift": body.on_shift})
         return _provider_out(conn, provider_id)
 
     def _provider_out(conn, provider_id: str) -> ProviderOut:
         return ProviderOut.of(next(r for r in providers.list_all(conn) if r["id"] == provider_id))
+
+    def _audit_admin(conn, user: User, action: str, provider_id: str, detail: dict) -> None:
+        # An admin's change to a provider is audited; a provider's own shift or place is its work.
+        if user.role is Role.ADMIN:
+            audit.record(conn, audit.actor_of(user), action, f"provider:{provider_id}", detail)
 
     def _own_or_staff(user: User, provider_id: str, what: str) -> None:
         mine = own_provider(user)
@@ -111,14 +119,18 @@ def build_router(ctx: Dispatch) -> APIRouter:
         _own_or_staff(user, provider_id, "location")
         with conn.transaction():
             provider_cases.move(conn, ctx, provider_id, Location(body.lat, body.lon))
+            _audit_admin(conn, user, "provider.moved", provider_id, {"lat": body.lat, "lon": body.lon})
         return _provider_out(conn, provider_id)
 
     @router.post("/providers/{provider_id}/shifts", response_model=ShiftOut, status_code=201)
-    def plan_shift(provider_id: str, body: ShiftPlan, conn: DbConn, _: AdminUser) -> dict:
+    def plan_shift(provider_id: str, body: ShiftPlan, conn: DbConn, admin: AdminUser) -> dict:
         """Plan a shift: the provider goes on shift at its start and off at its end. Admins only:
         dispatchers only read providers (http-v1 Access)."""
         with conn.transaction():
-            return provider_cases.plan_shift(conn, ctx, provider_id, body.starts_at, body.ends_at)
+            planned = provider_cases.plan_shift(conn, ctx, provider_id, body.starts_at, body.ends_at)
+            _audit_admin(conn, admin, "provider.shift_planned", provider_id, {
+                "starts_at": body.starts_at.isoformat(), "ends_at": body.ends_at.isoformat()})
+            return planned
 
     @router.get("/providers/{provider_id}/shifts", response_model=list[ShiftOut])
     def list_shifts(provider_id: str, conn: DbConn, user: StaffUser) -> list[dict]:

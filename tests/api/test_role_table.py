@@ -30,6 +30,7 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/api/v1/users"): ADMIN,
     ("PATCH", "/api/v1/users/{username}"): ADMIN,
     ("GET", "/api/v1/me"): ALL,
+    ("GET", "/api/v1/audit"): ADMIN,
     # devices: provisioning and decommissioning are an admin's; dispatchers read
     ("POST", "/api/v1/devices"): ADMIN,
     ("GET", "/api/v1/devices"): STAFF,

@@ -49,7 +49,11 @@ def auth_router(ctx: ConsoleContext) -> APIRouter:
                                error="The sign-in form expired. Please sign in again.")
         try:
             with ctx.pool.connection() as conn:
-                user = sign_in(throttle_of(request), conn, username.strip(), password, client_address(request))
+                try:
+                    user = sign_in(throttle_of(request), conn, username.strip(), password, client_address(request))
+                except AuthError:
+                    conn.commit()  # a lockout this failure started is in the audit log
+                    raise
                 token = issue_token(conn, user)
                 old = request.cookies.get(SESSION_COOKIE)
                 if old:  # a new sign-in replaces whatever session this browser had

@@ -16,6 +16,7 @@ from services.dispatch.bootstrap import context as dispatch_context
 from services.dispatch.settings import DispatchSettings
 
 from .alert_pages import alert_router
+from .audit_pages import audit_router
 from .auth_pages import auth_router
 from .board_pages import board_router
 from .changes import ALERT, ChangeHub
@@ -68,7 +69,7 @@ class ConsoleComponent:
             provider_router(self.ctx), alert_router(self.ctx),
             resident_router(self.ctx), roster_router(self.ctx),
             report_router(self.ctx), dead_letter_router(self.ctx, self.dead_letters),
-            dead_letters_router(self.dead_letters), static,
+            dead_letters_router(self.dead_letters), audit_router(self.ctx), static,
         ]
 
     def mount(self, app: FastAPI) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 
+from homecare.auth import audit
 from homecare.errors import NotFound
 from homecare.residents import store as residents
 from services.dispatch import queries as dispatch
@@ -55,9 +56,12 @@ def roster(conn: psycopg.Connection) -> dict[str, Any]:
     }
 
 
-def set_shift(conn: psycopg.Connection, ctx: Dispatch, provider_id: str, on_shift: bool) -> str:
-    """An admin starts or ends a provider's shift; returns the provider's name."""
-    return providers.set_on_shift(conn, provider_id, on_shift)["name"]
+def set_shift(conn: psycopg.Connection, ctx: Dispatch, provider_id: str, on_shift: bool, actor: str) -> str:
+    """An admin starts or ends a provider's shift (audited in the same transaction); returns the
+    provider's name."""
+    name = providers.set_on_shift(conn, provider_id, on_shift)["name"]
+    audit.record(conn, actor, "provider.shift_set", f"provider:{provider_id}", {"on_shift": on_shift})
+    return name
 
 
 def _state(on_shift: bool, load: int, capacity: int) -> str:

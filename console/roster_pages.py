@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from homecare.auth import Role
+from homecare.auth.audit import actor_of
 from homecare.errors import HomecareError
 
 from . import roster_data as data
@@ -35,7 +36,7 @@ def roster_router(ctx: ConsoleContext) -> APIRouter:
         """Start or end a provider's shift (admins only)."""
         on = on_shift == "true"
         try:
-            name = await run_in_threadpool(ctx.act, data.set_shift, provider_id, on)
+            name = await run_in_threadpool(ctx.act, data.set_shift, provider_id, on, actor_of(session.user))
         except HomecareError as exc:
             return ctx.done("/providers", str(exc), ok=False)
         return ctx.done("/providers", f"{name} is {'on' if on else 'off'} shift.")

@@ -12,6 +12,7 @@ from homecare.auth.throttle import LoginThrottle
 from homecare.errors import HomecareError
 
 from . import openapi
+from .allow import AllowHeader
 from .auth_routes import router as auth_router
 from .guard import InputGuard, install_error_handlers
 from .health import ReadinessCheck, health_router
@@ -32,6 +33,7 @@ def build_app(
     settings = ApiSettings()
     app.state.login_throttle = LoginThrottle.from_settings(settings)  # the API's and the console's
     app.add_middleware(InputGuard)
+    app.add_middleware(AllowHeader)  # outermost: OPTIONS is answered before the guard reads a body
     install_error_handlers(app)
     app.include_router(health_router(checks or {}))
     if with_auth:

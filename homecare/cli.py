@@ -143,7 +143,8 @@ def _simulate(args) -> int:
 def _users_add(args) -> int:
     import psycopg
 
-    from homecare.auth import Role, create_user
+    from homecare.auth import Role, audit, create_user
+    from homecare.auth.policy import password_problem
     from homecare.db import migrate
 
     settings = _setup("users")
@@ -151,10 +152,16 @@ def _users_add(args) -> int:
         print("set HOMECARE_DATABASE_URL to the network's database", file=sys.stderr)
         return 2
     password = _read_password()
+    problem = password_problem(password, args.name)  # the same policy as the API's
+    if problem:
+        print(f"error: password {problem}", file=sys.stderr)
+        return 2
     migrate(settings.database_url, ["core"])
     try:
         with psycopg.connect(settings.database_url) as conn:
             create_user(conn, args.name, password, Role(args.role), args.provider_id)
+            audit.record(conn, "cli", "user.saved", f"user:{args.name}",
+                         {"role": args.role, "provider_id": args.provider_id})
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

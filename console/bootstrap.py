@@ -44,7 +44,7 @@ class ConsoleComponent:
         self.ctx = ctx
         self.feed = BoardFeed(ctx)
         self.log = log_  # the internal log, for its dead letters
-        self.dead_letters = DeadLetterDesk(log_)
+        self.dead_letters = DeadLetterDesk(log_, ctx.pool)
 
     def start(self) -> None:
         """Start listening for request changes; connect to the internal log."""

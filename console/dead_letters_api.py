@@ -23,16 +23,16 @@ from typing import Annotated, TypeVar
 
 import nats.errors
 from fastapi import APIRouter, Path, Query, Response
+from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
 from homecare.api.deps import AdminUser, DispatcherUser
 from homecare.api.guard import INT64
 from homecare.api.openapi import ERROR
-from homecare.auth import User
+from homecare.auth import User, audit
 from homecare.errors import HomecareError, NotFound
 from homecare.log import Log
 from homecare.log import dead_letters as letters
-from services.dispatch.api import actor_of
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +94,9 @@ def letter_out(letter: letters.DeadLetter, limit: int = PAYLOAD_MAX) -> DeadLett
 class DeadLetterDesk:
     """The dead letters of this deployment's log, for operators."""
 
-    def __init__(self, log_: Log):
+    def __init__(self, log_: Log, pool: ConnectionPool):
         self.log = log_
+        self.pool = pool  # for the audit log
 
     def oldest(self, after: int = 0, limit: int = LIMIT_DEFAULT, preview: int = PAYLOAD_MAX) -> list[DeadLetterOut]:
         """Oldest first, with a sequence above `after`."""
@@ -119,7 +120,11 @@ class DeadLetterDesk:
         return letter
 
     def _audit(self, what: str, letter: letters.DeadLetter, user: User) -> None:
-        actor = actor_of(user)  # as in request and alert timelines
+        actor = audit.actor_of(user)
+        # Done already (the log has no transactions to share): recorded right after it.
+        with self.pool.connection() as conn:
+            audit.record(conn, actor, f"dead_letter.{what}", f"dead_letter:{letter.seq}",
+                         {"consumer": letter.consumer, "subject": letter.subject, "reason": letter.reason})
         log.warning("dead letter %d (%s, from %s) %s by %s", letter.seq, letter.consumer, letter.subject, what,
                     actor, extra={"dead_letter": letter.seq, "consumer": letter.consumer,
                                   "subject": letter.subject, "action": what, "actor": actor})

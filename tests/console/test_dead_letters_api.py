@@ -39,6 +39,12 @@ def test_an_admin_lists_and_replays_a_dead_letter_through_the_api(pool, client, 
     assert tap.messages(streams.DEAD) == []
     audit = [r for r in caplog.records if getattr(r, "action", None) == "replayed"]
     assert len(audit) == 1 and audit[0].actor.startswith("admin:") and audit[0].dead_letter == seq
+    with pool.connection() as conn:  # the subject carries this test's namespace: its entry only
+        [entry] = conn.execute(
+            "SELECT actor, action, target FROM auth.audit WHERE detail ->> 'subject' = %s", (subject,)
+        ).fetchall()
+    assert entry["action"] == "dead_letter.replayed" and entry["actor"] == audit[0].actor
+    assert entry["target"] == f"dead_letter:{seq}"
 
     again = client.post(f"/api/v1/dead-letters/{seq}/replay", headers=admin)
     assert again.status_code == 404 and f"no dead letter {seq}" in again.json()["detail"]

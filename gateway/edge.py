@@ -34,8 +34,9 @@ from .fastpath import batch_part, fast_samples
 from .flood import FloodGate, Verdict
 from .forwarder import EventForwarder, TelemetryCoalescer
 from .housekeeping import Housekeeper
+from .inflight import EdgeLink
 from .liveness import Liveness
-from .metrics import MESSAGES, THROTTLED
+from .metrics import MESSAGES, OLDEST_UNACKED, THROTTLED
 from .rejections import Rejections
 from .settings import GatewaySettings
 from .worker import Worker
@@ -43,6 +44,8 @@ from .worker import Worker
 log = logging.getLogger(__name__)
 
 GROUP = "gateway"  # shared-subscription group: replicas split the devices' messages
+# The reason a device is given when the gateway itself failed on its message (code `internal`).
+INTERNAL_REASON = "payload: the gateway could not process this message"
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ class Edge:
         # single-lane edge had them all). Until the broker has done so, what it still sends for
         # them is handled here all the same, never left un-acked.
         others = [f for other in LANES if other is not lane for f in lane_filters(settings, other)]
-        self.link = MqttLink(
+        self.link = EdgeLink(
             broker_address(settings), lane.client_id(settings),
             subscriptions=subscriptions, manual_ack=True, clean_session=False, unsubscribe=others,
             fallback=self._received_elsewhere,
@@ -140,6 +143,11 @@ class Edge:
             config.status_window_ms / 1000, config.status_max_batch,
         )
         self.housekeeper = Housekeeper(self, pool, config)
+        OLDEST_UNACKED.labels(lane.name).set_function(self.oldest_unacked_s)
+
+    def oldest_unacked_s(self) -> float:
+        """Age of the oldest device message this lane received and has not acknowledged."""
+        return self.link.in_flight.oldest_age()
 
     def start(self, timeout: float = 15.0) -> None:
         """Start the worker and housekeeper, connect, and wait until the subscriptions hold."""
@@ -165,7 +173,22 @@ class Edge:
     # -- network thread: hand over to the worker -------------------------------------------
 
     def _received(self, client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
+        """Every device message is handed to the worker, dealt with here (throttled), or, if
+        anything fails before the hand-off, rejected as `internal` and acknowledged: none is
+        left in flight, whatever its payload or whatever the code does with it."""
         received_at = datetime.now(UTC)
+        heard: list[str] = []  # the device counted as heard, to be uncounted on failure
+        try:
+            self._take(message, received_at, heard)
+        except Exception:
+            log.exception("%s: failed on a message on %s before handing it over",
+                          self.link.client_id, message.topic,
+                          extra={"payload": bytes(message.payload[:200])})
+            for device_id in heard:
+                self.liveness.handled(device_id)
+            self._unprocessable(message)
+
+    def _take(self, message: mqtt.MQTTMessage, received_at: datetime, heard: list[str]) -> None:
         device_id = None
         # Retained replays come because we subscribed, not because the device spoke.
         if not message.retain:
@@ -179,21 +202,40 @@ class Edge:
                 device_id = topic.device_id
         if device_id is None:
             self.worker.put(
-                lambda: self._handle(message, received_at), give_up=lambda: self.link.ack(message)
+                lambda: self._handle(message, received_at), give_up=lambda: self._unprocessable(message)
             )
             return
         # The device is heard from now, though the worker may take a while to get to it.
         self.liveness.received(device_id)
+        heard.append(device_id)
 
         def handle() -> None:
             self._handle(message, received_at)
             self.liveness.handled(device_id)
 
-        def give_up() -> None:
-            self.link.ack(message)
-            self.liveness.handled(device_id)
+        def give_up() -> None:  # the task failed MAX_ATTEMPTS times: a bug, not the database
+            try:
+                self._unprocessable(message)
+            finally:
+                self.liveness.handled(device_id)
 
         self.worker.put(handle, give_up=give_up)
+
+    def _unprocessable(self, message: mqtt.MQTTMessage) -> None:
+        """The gateway failed on a message: tell the device (code `internal`), count it and
+        acknowledge it. A retained replay is only acknowledged, like any replay."""
+        try:
+            device_id = None
+            if not message.retain:
+                try:
+                    device_id = parse_device_topic(message.topic).device_id
+                except TopicError:
+                    pass
+            self.rejections.reject(message, device_id, "internal", INTERNAL_REASON)
+        except Exception:
+            log.exception("%s: could not reject a message on %s; acknowledging it",
+                          self.link.client_id, message.topic)
+            self.link.ack(message)
 
     def _within_budget(self, message: mqtt.MQTTMessage, topic: DeviceTopic) -> bool:
         """The flood gate; an over-budget message is dealt with here, off the worker's queue."""

@@ -149,8 +149,11 @@ class Liveness:
             attempt(lambda p=pending: self.apply([p]), lambda p=pending: self._give_up(p))
 
     def _give_up(self, pending: PendingStatus) -> None:
-        self._link.ack(pending.message)
-        self.handled(pending.update.device_id)
+        try:  # the device is told, the message acknowledged: it must not stay in flight
+            self._rejections.reject(pending.message, pending.update.device_id, "internal",
+                                    "payload: the gateway could not process this message")
+        finally:
+            self.handled(pending.update.device_id)
 
     def apply(self, batch: list[PendingStatus]) -> None:
         """Commit a batch, then announce its transitions and acknowledge its messages.

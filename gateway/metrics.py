@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter(
     "homecare_gateway_messages_total", "Device messages received, by channel.", ["channel"]
@@ -45,4 +45,10 @@ STATUS_WRITE = Histogram(
     "homecare_gateway_status_write_seconds",
     "Time to apply a batch of statuses: its transaction, announcements and acknowledgements.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+OLDEST_UNACKED = Gauge(
+    "homecare_gateway_oldest_unacked_seconds",
+    "Age of the oldest device message an edge lane received and has not acknowledged, by lane;"
+    " above stuck_after_s the gateway reports not ready.",
+    ["lane"],
 )

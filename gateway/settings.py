@@ -48,10 +48,6 @@ class GatewaySettings(BaseSettings):
     # stuck: the gateway reports not ready (/readyz) until it is acknowledged.
     stuck_after_s: float = Field(default=30.0, gt=0)
 
-    # A lane whose oldest received, not yet acknowledged device message is older than this is
-    # stuck: the gateway reports not ready (/readyz) until it is acknowledged.
-    stuck_after_s: float = Field(default=30.0, gt=0)
-
     # How much of a rejected payload the warning log shows.
     log_payload_bytes: int = Field(default=200, ge=0)
     # Messages waiting for the worker; the broker holds the rest (its in-flight window).

@@ -22,7 +22,7 @@ MAX_ATTEMPTS = 3  # for failures that are not transient: a bug, which retrying w
 @dataclass
 class _Item:
     task: Task
-    give_up: Task | None  # what to do when the task cannot succeed (acknowledge its message)
+    give_up: Task | None  # when the task cannot succeed: reject (answer and acknowledge) its message
     holds_slot: bool
 
 
@@ -118,5 +118,8 @@ class Worker:
                     continue
                 log.exception("%s: task failed %d times, giving up", self._name, failures)
                 if item.give_up is not None:
-                    item.give_up()
+                    try:  # it answers and acknowledges the message; the worker must go on
+                        item.give_up()
+                    except Exception:
+                        log.exception("%s: giving up failed too", self._name)
                 return

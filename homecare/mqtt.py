@@ -261,11 +261,20 @@ class MqttLink:
         def guarded(client, userdata, message) -> None:
             try:
                 handler(client, message)
-            except Exception:  # a paho callback never raises: log, keep consuming
-                log.exception(
-                    "%s: handler failed for %s", self.client_id, message.topic,
-                    extra={"payload": bytes(message.payload[:200])},
-                )
+            except Exception:  # a paho callback never raises: log, acknowledge, keep consuming
+                # Acknowledged (a no-op unless manual_ack), so that it does not hold a slot of
+                # the broker's in-flight window until the connection ends: enough such messages
+                # stall the session, and every message behind them.
+                try:
+                    log.exception(
+                        "%s: handler failed for %s; acknowledging it", self.client_id, message.topic,
+                        extra={"payload": bytes(message.payload[:200]), "mid": message.mid},
+                    )
+                finally:
+                    try:
+                        self.ack(message)
+                    except Exception:
+                        log.exception("%s: could not acknowledge mid %s", self.client_id, message.mid)
 
         return guarded
 

@@ -134,7 +134,7 @@ def test_what_devices_send_while_the_gateway_is_down_is_forwarded_when_it_is_bac
 
 def test_the_component_reports_ready_and_counts_messages(gateway, device_factory):
     checks = gateway.checks()
-    assert set(checks) == {"database", "broker"} and all(check() for check in checks.values())
+    assert set(checks) == {"database", "broker", "edge", "log"} and all(check() for check in checks.values())
     assert [r.prefix for r in gateway.routers()] == ["/api/v1/devices"]
     before = counter("homecare_gateway_messages_total", channel="status")
     device_factory(DeviceKind.BED)  # connects and publishes its status

@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 from psycopg_pool import ConnectionPool
 
 from homecare.contract import EVENTS_BY_KIND, ContractError, DeviceKind, validate
+from homecare.log import Log
 from homecare.mqtt import BrokerAddress, MqttLink, SplitLink
 from homecare.settings import Settings
 from homecare.topics import (
@@ -32,7 +33,7 @@ from .cache import DeviceCache
 from .commands import Commands
 from .fastpath import batch_part, fast_samples
 from .flood import FloodGate, Verdict
-from .forwarder import EventForwarder, TelemetryCoalescer
+from .forwarder import Forwarder
 from .housekeeping import Housekeeper
 from .inflight import EdgeLink
 from .liveness import Liveness
@@ -104,7 +105,7 @@ class Edge:
 
     def __init__(
         self, settings: Settings, config: GatewaySettings, pool: ConnectionPool, cache: DeviceCache,
-        lane: Lane, flood: FloodGate,
+        lane: Lane, flood: FloodGate, log_: Log,
     ):
         self.cache = cache
         self.lane = lane
@@ -126,15 +127,12 @@ class Edge:
         # kept there: an unfinished forward is redone from the unacknowledged device message.
         self.output = MqttLink(broker_address(settings), f"{lane.client_id(settings)}-out", clean_session=True)
         io = SplitLink(self.link, self.output)
-        self.telemetry = TelemetryCoalescer(
-            io, config.telemetry_window_ms / 1000, config.telemetry_max_batches,
-            config.telemetry_max_bytes,
-        )
+        self.log = log_  # the process's connection to the internal log, shared by its lanes
+        self.forward = Forwarder(io, log_)
         self.flood = flood  # shared with the process's other lane (see flood_gate)
         self.worker = Worker(f"gateway-{lane.name}", config.queue_size, idle=self._idle)
-        self.announcer = Announcer(io)
+        self.announcer = Announcer(log_)
         self.rejections = Rejections(io, config.log_payload_bytes)
-        self.events = EventForwarder(io, pool)
         self.commands = Commands(
             io, pool, cache, self.announcer, self.rejections, self.worker.submit
         )
@@ -269,12 +267,10 @@ class Edge:
     # -- worker thread ---------------------------------------------------------------------
 
     def _idle(self) -> float | None:
-        self.telemetry.flush_if_due()
         statuses = self.liveness.take(idle=self.worker.backlog() == 0)
         if statuses:
             self.liveness.write(statuses, self.worker.attempt)
-        waits = [w for w in (self.telemetry.due_in(), self.liveness.due_in()) if w is not None]
-        return min(waits, default=None)
+        return self.liveness.due_in()
 
     def _handle(self, message: mqtt.MQTTMessage, received_at: datetime) -> None:
         """Check one device message against the registry and the contract, then act on it."""
@@ -298,7 +294,7 @@ class Edge:
                 )
             samples = fast_samples(message.payload)
             if samples is not None:  # the common case, checked without the models
-                self.telemetry.add_part(batch_part(ref.id, ref.resident_id, samples), message)
+                self.forward.telemetry_part(ref.id, batch_part(ref.id, ref.resident_id, samples), message)
                 return self.liveness.seen(device_id, received_at)
         try:
             payload = validate(channel, message.payload)
@@ -311,9 +307,9 @@ class Edge:
             )
         accepted = True
         if channel is DeviceChannel.TELEMETRY:
-            self.telemetry.add(ref, payload, message)
+            self.forward.telemetry(ref, payload, message)
         elif channel is DeviceChannel.EVENTS:
-            self.events.forward(ref, payload, message, received_at)
+            self.forward.event(ref, payload, message, received_at)
         else:
             accepted = self.commands.ack(ref, payload, message)
         if accepted:

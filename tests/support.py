@@ -165,3 +165,52 @@ class LogTap:
                 await self.log.js.delete_stream(self.log.stream(spec))
             except Exception:  # never created, or gone already
                 pass
+
+
+class SubjectListener:
+    """A plain NATS subscriber on some subjects of the log, collecting (subject, JSON payload) as
+    they are published: what the gateway forwards, as soon as JetStream has it."""
+
+    def __init__(self, tap: LogTap, *filters: str):
+        self._tap = tap
+        self.messages: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        self._subs = [tap.log.call(tap.log._nc.subscribe(f, cb=self._on_message), 10) for f in filters]
+        tap.log.call(tap.log._nc.flush(), 10)  # the server has the subscriptions before we go on
+
+    async def _on_message(self, msg) -> None:
+        try:
+            self.messages.put((msg.subject, json.loads(msg.data)))
+        except ValueError:
+            self.messages.put((msg.subject, {"raw": msg.data.decode(errors="replace")}))
+
+    def next(self, match: Callable[[str, dict], bool] = lambda s, p: True, timeout: float = 10.0) -> tuple[str, dict]:
+        """The next message that matches; fails the test after timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no matching message arrived")
+            try:
+                subject, payload = self.messages.get(timeout=left)
+            except queue.Empty:
+                continue
+            if match(subject, payload):
+                return subject, payload
+
+    def pending(self, match: Callable[[str, dict], bool] = lambda s, p: True) -> list[tuple[str, dict]]:
+        """Matching messages received and not yet taken."""
+        out = []
+        while True:
+            try:
+                subject, payload = self.messages.get_nowait()
+            except queue.Empty:
+                return out
+            if match(subject, payload):
+                out.append((subject, payload))
+
+    def close(self) -> None:
+        for sub in self._subs:
+            try:
+                self._tap.log.call(sub.unsubscribe(), 5)
+            except Exception:  # the connection is gone already
+                pass

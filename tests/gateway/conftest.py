@@ -1,4 +1,4 @@
-"""Fixtures of the gateway tests: a running gateway on the session's broker and database."""
+"""Fixtures of the gateway tests: a running gateway on the session's broker, log and database."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from homecare.contract import DeviceKind
 from homecare.mqtt import BrokerAddress, MqttLink
 from homecare.residents.store import Location, NewResident, enrol
 from homecare.settings import Settings
-from tests.support import FakeDevice, forget_session, unique
+from tests.support import FakeDevice, LogTap, SubjectListener, forget_session, unique
 
 
 class Listener:
@@ -80,9 +80,7 @@ def counter(name: str, **labels: str) -> float:
 
 @pytest.fixture
 def config() -> GatewaySettings:
-    return GatewaySettings(
-        telemetry_window_ms=50, flush_interval_s=0.1, sweep_interval_s=0.2,
-    )
+    return GatewaySettings(flush_interval_s=0.1, sweep_interval_s=0.2)
 
 
 @pytest.fixture
@@ -115,6 +113,30 @@ def listener_factory(broker_url: str) -> Iterator[Callable[..., Listener]]:
 
     def make(*filters: str) -> Listener:
         made.append(Listener(broker_url, *filters))
+        return made[-1]
+
+    yield make
+    for listener in made:
+        listener.close()
+
+
+@pytest.fixture
+def log_tap(nats_url: str, log_namespace: str) -> Iterator[LogTap]:
+    """This test's streams of the internal log (where the gateway under test forwards), to read
+    what is stored and to publish into; dropped after the test."""
+    tap = LogTap(nats_url, log_namespace)
+    yield tap
+    tap.close()
+
+
+@pytest.fixture
+def log_listener(log_tap: LogTap) -> Iterator[Callable[..., SubjectListener]]:
+    """Factory: a NATS subscriber on some subjects of this test's log (e.g.
+    `log_tap.subjects.of_stream("state")`), collecting what the gateway forwards as it is stored."""
+    made: list[SubjectListener] = []
+
+    def make(*filters: str) -> SubjectListener:
+        made.append(SubjectListener(log_tap, *filters))
         return made[-1]
 
     yield make

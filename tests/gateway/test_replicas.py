@@ -1,8 +1,10 @@
-"""The gateway as it is deployed: `homecare gateway` processes. One is killed with SIGKILL while
-devices publish; two replicas share the devices' messages through `$share/gateway/...`."""
+"""The gateway as it is deployed: `homecare gateway` processes forwarding into the internal log.
+One is killed with SIGKILL while devices publish; two replicas share the devices' messages
+through `$share/gateway/...`."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -20,10 +22,10 @@ from gateway.accounts import AnonymousBroker
 from gateway.service import DeviceAdmin
 from homecare.contract import DeviceKind
 from homecare.embedded import free_port
-from homecare.topics import internal_event_topic
-from tests.support import FakeDevice, now_ts, unique, wait_for
+from homecare.log import streams
+from tests.support import FakeDevice, LogTap, SubjectListener, now_ts, unique, wait_for
 
-from .conftest import Listener, forget_gateway
+from .conftest import forget_gateway
 
 SERVICES = ("meal", "bathing", "escort", "mobility")
 
@@ -135,31 +137,30 @@ def _press_all(buttons: list[FakeDevice], per_button: int, pace_s: float, sent: 
         info.wait_for_publish(30)
 
 
-def _collect(listener: Listener, ids: set[str], expected: int, timeout: float = 60.0) -> list[tuple[str, str]]:
+def _collect(listener: SubjectListener, ids: set[str], expected: int, timeout: float = 60.0) -> list[tuple[str, str]]:
     """Forwarded (device_id, event_id) of these devices, until `expected` distinct ones came."""
     got: list[tuple[str, str]] = []
 
     def enough() -> bool:
-        got.extend((p["device_id"], p["event_id"]) for _, p in listener.pending(lambda t, p: p["device_id"] in ids))
+        got.extend((p["device_id"], p["event_id"]) for _, p in listener.pending(lambda s, p: p["device_id"] in ids))
         return len(set(got)) >= expected
 
     wait_for(enough, timeout=timeout, interval=0.2, what=f"{expected} forwarded events")
     return got
 
 
-def _seen_events(pool, ids: set[str]) -> list[tuple[str, str, bool]]:
-    with pool.connection() as conn:
-        rows = conn.execute(
-            "SELECT device_id, event_id, forwarded FROM gateway.seen_events WHERE device_id = ANY(%s)",
-            (list(ids),),
-        ).fetchall()
-    return [(r["device_id"], r["event_id"], r["forwarded"]) for r in rows]
+def _stored(tap: LogTap, ids: set[str]) -> list[tuple[str, str]]:
+    """(device_id, event_id) of these devices' presses as the EVENTS stream keeps them."""
+    found = []
+    for message in tap.messages(streams.EVENTS, tap.subjects.events_of("button")):
+        payload = json.loads(message.data)
+        if payload["device_id"] in ids:
+            found.append((payload["device_id"], payload["event_id"]))
+    return found
 
 
-def test_a_gateway_killed_while_devices_publish_loses_nothing_and_forwards_once(
-    processes, buttons, broker_url, pool
-):
-    listener = Listener(broker_url, internal_event_topic("button.pressed"))
+def test_a_gateway_killed_while_devices_publish_loses_nothing(processes, buttons, log_tap):
+    listener = SubjectListener(log_tap, log_tap.subjects.events_of("button"))
     instance = f"k{uuid.uuid4().hex[:8]}"
     first = processes(instance)
     devices = buttons(4)
@@ -179,22 +180,20 @@ def test_a_gateway_killed_while_devices_publish_loses_nothing_and_forwards_once(
     forwarded = _collect(listener, ids, len(expected))
     listener.close()
     assert set(forwarded) == expected  # nothing lost, nothing invented
-    # At-least-once on the internal topic: a forward whose PUBACK the killed process never saw
-    # may go out again; consumers de-duplicate by (device_id, event_id), like this count does.
+    # At least once into the log: a device message whose forward the log stored but whose
+    # acknowledgement the killed process never sent to the broker comes again and is forwarded
+    # again; consumers de-duplicate by (device_id, event_id), like this count does.
     repeats = len(forwarded) - len(expected)
     assert repeats <= 100  # at most the in-flight window of the killed process
-    # and the gateway itself claimed each event once (a claim whose forward the killed process
-    # saw acknowledged but had not yet marked stays unmarked: its device message was acked, so
-    # it never comes again)
-    seen = _seen_events(pool, ids)
-    assert sorted((d, e) for d, e, _ in seen) == sorted(expected)
+    # what the subscriber saw is what the stream keeps for the consumers, repeats included
+    assert sorted(_stored(log_tap, ids)) == sorted(forwarded)
     assert second.counted("events") > 0
 
 
-def test_two_replicas_share_the_load_and_forward_each_event_once(processes, buttons, broker_url):
+def test_two_replicas_share_the_load_and_forward_each_event_once(processes, buttons, log_tap):
     if os.environ.get("HOMECARE_MQTT_SHARED_SUBSCRIPTIONS", "true").lower() == "false":
         pytest.skip("the broker has no shared subscriptions")
-    listener = Listener(broker_url, internal_event_topic("button.pressed"))
+    listener = SubjectListener(log_tap, log_tap.subjects.events_of("button"))
     one, two = processes(f"a{uuid.uuid4().hex[:8]}"), processes(f"b{uuid.uuid4().hex[:8]}")
     before = one.counted("events") + two.counted("events")
     devices = buttons(6)
@@ -206,6 +205,7 @@ def test_two_replicas_share_the_load_and_forward_each_event_once(processes, butt
     wait_for(lambda: one.counted("events") + two.counted("events") - before >= len(sent), what="counted")
     listener.close()
     assert sorted(forwarded) == sorted((d, e) for d, e, _ in sent)  # each exactly once
+    assert sorted(_stored(log_tap, ids)) == sorted(forwarded)  # and so stored
     shares = (one.counted("events"), two.counted("events"))
     assert all(share > 0 for share in shares), f"one replica did all the work: {shares}"
     assert sum(shares) - before == len(sent)  # no message went to both

@@ -9,25 +9,33 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from gateway.forwarder import TelemetryCoalescer
+from gateway.forwarder import Forwarder
 from gateway.registry import DeviceRef
 from gateway.worker import Worker
-from homecare.contract import DeviceKind, Telemetry
-from homecare.topics import Internal
+from homecare.contract import DeviceKind, Telemetry, validate
+from homecare.internal import DeviceBatch, DeviceEvent
+from homecare.topics import DeviceChannel, Subjects
 
 
 class FakeLink:
-    """Records publishes; the test decides when the broker 'acknowledges' them."""
+    """The device session: records which device messages were acknowledged to the broker."""
 
     def __init__(self):
-        self.published: list[tuple[str, bytes, object]] = []
         self.acked: list[object] = []
-
-    def publish(self, topic, payload, qos=1, retain=False, on_done=None):
-        self.published.append((topic, payload, on_done))
 
     def ack(self, message):
         self.acked.append(message)
+
+
+class FakeLog:
+    """Records publishes; the test decides when JetStream 'stores' them (calls on_done)."""
+
+    def __init__(self):
+        self.subjects = Subjects("hc")
+        self.published: list[tuple[str, bytes, object]] = []
+
+    def publish(self, subject, payload, on_done=None, headers=None):
+        self.published.append((subject, payload, on_done))
 
 
 class Message:
@@ -44,45 +52,46 @@ def _telemetry(samples: int = 1) -> Telemetry:
 
 
 BED = DeviceRef("bed-000001", DeviceKind.BED, "res-1")
+BUTTON = DeviceRef("btn-000001", DeviceKind.BUTTON, "res-1")
 
 
-def test_batches_are_coalesced_and_acked_only_on_the_brokers_acknowledgement():
-    link = FakeLink()
-    coalescer = TelemetryCoalescer(link, window_s=60, max_batches=3, max_bytes=1 << 20)
-    messages = [Message(i) for i in range(4)]
+def test_each_device_message_is_one_batch_acked_only_once_the_log_stored_it():
+    link, log_ = FakeLink(), FakeLog()
+    forwarder = Forwarder(link, log_)
+    messages = [Message(i) for i in range(3)]
     for m in messages:
-        coalescer.add(BED, _telemetry(), m)
-    assert len(link.published) == 1  # the first three filled a message, the fourth waits
-    topic, payload, on_done = link.published[0]
-    assert topic == Internal.TELEMETRY
-    assert [b["device_id"] for b in json.loads(payload)["batches"]] == [BED.id] * 3
+        forwarder.telemetry(BED, _telemetry(samples=2), m)
+    assert len(log_.published) == 3  # one per device message: nothing waits to be coalesced
+    for subject, payload, _ in log_.published:
+        batch = DeviceBatch.model_validate_json(payload)
+        assert subject == "hc.telemetry.bed-000001"
+        assert (batch.device_id, batch.resident_id, len(batch.samples)) == (BED.id, BED.resident_id, 2)
+    assert link.acked == []  # nothing acknowledged to the broker before the log has it
+    log_.published[1][2]()
+    assert link.acked == [messages[1]]  # each message on its own forward's acknowledgement
+    log_.published[0][2]()
+    log_.published[2][2]()
+    assert link.acked == [messages[1], messages[0], messages[2]]
+
+
+def test_an_event_goes_to_its_type_and_device_subject_and_is_acked_once_stored():
+    link, log_ = FakeLink(), FakeLog()
+    forwarder = Forwarder(link, log_)
+    event = validate(DeviceChannel.EVENTS, json.dumps(
+        {"event_id": "ev-1", "ts": datetime.now(UTC).isoformat(), "type": "button.pressed", "service": "meal"}
+    ).encode())
+    received_at = datetime.now(UTC)
+    message = Message(1)
+    forwarder.event(BUTTON, event, message, received_at)
+    forwarder.event(BUTTON, event, Message(2), received_at)  # a repeat is forwarded too
+    assert [subject for subject, _, _ in log_.published] == ["hc.events.button.pressed.btn-000001"] * 2
+    forward = DeviceEvent.model_validate_json(log_.published[0][1])
+    assert (forward.device_id, forward.device_kind, forward.resident_id, forward.event_id) == (
+        BUTTON.id, DeviceKind.BUTTON, "res-1", "ev-1")
+    assert forward.received_at == received_at and forward.service == "meal"
     assert link.acked == []
-    on_done()
-    assert link.acked == messages[:3]
-    coalescer.flush()
-    assert len(json.loads(link.published[1][1])["batches"]) == 1
-
-
-def test_a_flush_happens_when_the_window_has_passed():
-    link = FakeLink()
-    coalescer = TelemetryCoalescer(link, window_s=0.05, max_batches=100, max_bytes=1 << 20)
-    coalescer.add(BED, _telemetry(), Message(1))
-    coalescer.flush_if_due()
-    assert link.published == [] and 0 < coalescer.due_in() <= 0.05
-    time.sleep(0.06)
-    coalescer.flush_if_due()
-    assert len(link.published) == 1 and coalescer.due_in() is None
-
-
-def test_the_size_limit_starts_a_new_message_before_it_is_exceeded():
-    link = FakeLink()
-    coalescer = TelemetryCoalescer(link, window_s=60, max_batches=100, max_bytes=20_000)
-    for i in range(6):
-        coalescer.add(BED, _telemetry(samples=40), Message(i))  # about 4.5 kB each
-    coalescer.flush()
-    sizes = [len(p) for _, p, _ in link.published]
-    assert len(sizes) >= 2 and all(s <= 20_000 for s in sizes)
-    assert sum(len(json.loads(p)["batches"]) for _, p, _ in link.published) == 6
+    log_.published[0][2]()
+    assert link.acked == [message]
 
 
 def test_the_worker_retries_while_the_database_is_away_and_gives_up_on_bugs():

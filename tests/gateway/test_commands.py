@@ -1,4 +1,5 @@
-"""Command orders from services reach devices; acks and deadlines are recorded and announced."""
+"""Command orders from services (MQTT, `Internal.COMMANDS`) reach devices; acks and deadlines
+are recorded and announced as CommandState in the log's ACKS stream (`<ns>.acks.<device>`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from homecare.contract import DeviceKind
 from homecare.internal import CommandOrder
+from homecare.log import streams
 from homecare.mqtt import BrokerAddress, MqttLink
 from homecare.topics import Internal
 from tests.support import FakeDevice, unique, wait_for
@@ -38,13 +40,30 @@ def _command(pool, command_id: str) -> dict | None:
 
 
 def _state_of(command_id: str):
-    return lambda topic, payload: payload.get("command_id") == command_id
+    return lambda subject, payload: payload.get("command_id") == command_id
+
+
+class _CommandStates:
+    """The CommandStates the gateway stores in the ACKS stream, each checked to be on the
+    subject of its command's device."""
+
+    def __init__(self, tap, listener):
+        self._tap, self._listener = tap, listener
+
+    def next(self, match, timeout: float = 10.0) -> tuple[str, dict]:
+        subject, payload = self._listener.next(match, timeout)
+        assert subject == self._tap.subjects.ack(payload["device_id"])
+        return subject, payload
+
+
+@pytest.fixture
+def states(log_tap, log_listener) -> _CommandStates:
+    return _CommandStates(log_tap, log_listener(log_tap.subjects.of_stream("acks")))
 
 
 def test_an_order_reaches_the_device_and_its_ack_is_recorded(
-    gateway, device_factory, listener_factory, orders, pool
+    gateway, device_factory, states, log_tap, orders, pool
 ):
-    states = listener_factory(Internal.COMMAND_STATE)
     button = device_factory(DeviceKind.BUTTON)
     command_id = unique("c")
     _order(orders, button.device_id, {
@@ -68,10 +87,11 @@ def test_an_order_reaches_the_device_and_its_ack_is_recorded(
     row = _command(pool, command_id)
     assert row["state"] == "acknowledged" and row["acked_at"] is not None
     wait_for(lambda: _command(pool, command_id)["announced"] == "acknowledged", what="announced")
+    stored = log_tap.payloads(streams.ACKS, log_tap.subjects.ack(button.device_id))
+    assert [(p["command_id"], p["state"]) for p in stored] == [(command_id, "sent"), (command_id, "acknowledged")]
 
 
-def test_a_redelivered_order_is_not_sent_twice(gateway, device_factory, listener_factory, orders):
-    states = listener_factory(Internal.COMMAND_STATE)
+def test_a_redelivered_order_is_not_sent_twice(gateway, device_factory, states, orders):
     button = device_factory(DeviceKind.BUTTON)
     command = {"command_id": unique("c"), "type": "request.acknowledged", "request_id": "r-7",
                "service": "bathing"}
@@ -86,22 +106,20 @@ def test_a_redelivered_order_is_not_sent_twice(gateway, device_factory, listener
 
 
 def test_an_acknowledged_config_changes_the_report_interval(
-    gateway, device_factory, orders, listener_factory, pool
+    gateway, device_factory, orders, states, pool
 ):
-    states = listener_factory(Internal.COMMAND_STATE)
     bed = device_factory(DeviceKind.BED)
     command_id = unique("c")
     _order(orders, bed.device_id, {"command_id": command_id, "type": "config", "report_interval_s": 30})
     assert bed.next_command() == {"command_id": command_id, "type": "config", "report_interval_s": 30}
     bed.ack(command_id)
-    states.next(lambda t, p: p.get("command_id") == command_id and p["state"] == "acknowledged")
+    states.next(lambda s, p: p.get("command_id") == command_id and p["state"] == "acknowledged")
     assert device_row(pool, bed.device_id)["report_interval_s"] == 30
 
 
 def test_an_unacknowledged_command_expires(
-    gateway, device_factory, orders, listener_factory, pool, caplog
+    gateway, device_factory, orders, states, pool, caplog
 ):
-    states = listener_factory(Internal.COMMAND_STATE)
     button = device_factory(DeviceKind.BUTTON)
     command_id = unique("c")
     with caplog.at_level(logging.WARNING, logger="gateway.commands"):
@@ -109,9 +127,9 @@ def test_an_unacknowledged_command_expires(
             "command_id": command_id, "type": "request.completed", "request_id": "r-9",
             "service": "escort",
         }, deadline_s=1)
-        states.next(lambda t, p: p.get("command_id") == command_id and p["state"] == "sent")
+        states.next(lambda s, p: p.get("command_id") == command_id and p["state"] == "sent")
         _, expired = states.next(
-            lambda t, p: p.get("command_id") == command_id and p["state"] == "expired"
+            lambda s, p: p.get("command_id") == command_id and p["state"] == "expired"
         )
     assert expired["device_id"] == button.device_id
     assert _command(pool, command_id)["state"] == "expired"
@@ -131,9 +149,8 @@ def test_a_malformed_order_is_dropped(gateway, device_factory, orders, caplog):
 
 
 def test_a_command_to_a_device_that_never_connected_waits_for_its_first_connection(
-    gateway, device_factory, listener_factory, orders, pool
+    gateway, device_factory, states, orders, pool
 ):
-    states = listener_factory(Internal.COMMAND_STATE)
     button = device_factory(DeviceKind.BUTTON, connect=False)  # provisioned, never connected
     held = counter("homecare_gateway_commands_held_total")
     first, second = unique("c"), unique("c")
@@ -153,13 +170,13 @@ def test_a_command_to_a_device_that_never_connected_waits_for_its_first_connecti
     assert delivered == {first, second}
     announced = set()
     while announced != {first, second}:  # in either order
-        _, state = states.next(lambda t, p: p.get("command_id") in (first, second) and p["state"] == "sent")
+        _, state = states.next(lambda s, p: p.get("command_id") in (first, second) and p["state"] == "sent")
         announced.add(state["command_id"])
     for command_id in (first, second):
         row = _command(pool, command_id)
         assert row["state"] == "sent" and not row["held"]
     button.ack(first)
-    states.next(lambda t, p: p.get("command_id") == first and p["state"] == "acknowledged")
+    states.next(lambda s, p: p.get("command_id") == first and p["state"] == "acknowledged")
     assert button.commands.empty()  # each was delivered once
 
 

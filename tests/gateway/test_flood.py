@@ -12,7 +12,7 @@ import pytest
 from gateway.flood import FloodGate, Verdict
 from gateway.settings import GatewaySettings
 from homecare.contract import DeviceKind, format_ts
-from homecare.topics import DeviceChannel, device_topic, internal_event_topic
+from homecare.topics import DeviceChannel, device_topic
 from tests.support import now_ts, wait_for
 
 from .conftest import counter, get_device
@@ -98,15 +98,14 @@ def test_a_throttled_device_is_told_at_most_once_per_interval():
 @pytest.fixture
 def config() -> GatewaySettings:
     return GatewaySettings(
-        telemetry_window_ms=50, flush_interval_s=0.1, sweep_interval_s=0.2,
-        device_rate_per_s=2, device_burst=5, flood_reply_every_s=0.5,
+        flush_interval_s=0.1, sweep_interval_s=0.2, device_rate_per_s=2, device_burst=5, flood_reply_every_s=0.5,
     )
 
 
 def test_a_stuck_button_is_throttled_and_does_not_starve_another(
-    gateway, device_factory, listener_factory, pool
+    gateway, device_factory, log_tap, log_listener, pool
 ):
-    events = listener_factory(internal_event_topic("button.pressed"))
+    events = log_listener(log_tap.subjects.events_of("button"))
     stuck = device_factory(DeviceKind.BUTTON)
     normal = device_factory(DeviceKind.BUTTON)
     dropped = counter("homecare_gateway_throttled_total", channel="events", outcome="dropped")
@@ -122,7 +121,8 @@ def test_a_stuck_button_is_throttled_and_does_not_starve_another(
 
     forwarded = {}
     while normal_press not in forwarded or emergency not in forwarded:
-        _, payload = events.next(lambda t, p: p["device_id"] in (stuck.device_id, normal.device_id))
+        subject, payload = events.next(lambda s, p: p["device_id"] in (stuck.device_id, normal.device_id))
+        assert subject == log_tap.subjects.event("button.pressed", payload["device_id"])
         forwarded[payload["event_id"]] = payload
     assert forwarded[emergency]["service"] == "emergency"
     assert forwarded[normal_press]["device_id"] == normal.device_id
@@ -133,7 +133,7 @@ def test_a_stuck_button_is_throttled_and_does_not_starve_another(
     wait_for(lambda: counter("homecare_gateway_throttled_total", channel="events", outcome="dropped")
              >= dropped + 300, what="drops counted")
     # the gateway spent its work on the budget, not on the flood
-    more = events.pending(lambda t, p: p["device_id"] == stuck.device_id)
+    more = [p for _, p in events.pending(lambda s, p: p["device_id"] == stuck.device_id)]
     stuck_forwarded = [e for e in forwarded.values() if e["device_id"] == stuck.device_id] + more
     assert len(stuck_forwarded) < 60
 

@@ -1,22 +1,35 @@
-"""Status, last will and silence: the device's liveness in the registry and on device-state."""
+"""Status, last will and silence: the device's liveness in the registry and in the log's STATE
+stream (`<ns>.state.<device>`)."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 
 from homecare.contract import DeviceKind
-from homecare.topics import DeviceChannel, Internal
+from homecare.log import streams
+from homecare.topics import DeviceChannel
 from tests.support import now_ts, wait_for
 
 from .conftest import device_row, get_device
 
 
 def _state_of(device_id: str, state: str):
-    return lambda topic, payload: payload.get("device_id") == device_id and payload["state"] == state
+    """A DeviceState of this device, on its own subject of the STATE stream."""
+    return lambda subject, payload: (
+        subject.endswith(f".state.{device_id}") and payload.get("device_id") == device_id
+        and payload["state"] == state
+    )
 
 
-def test_status_online_then_last_will_offline(gateway, device_factory, listener_factory, pool):
-    states = listener_factory(Internal.DEVICE_STATE)
+@pytest.fixture
+def states(log_tap, log_listener):
+    """Every device-state transition the gateway stores in this test's log."""
+    return log_listener(log_tap.subjects.of_stream("state"))
+
+
+def test_status_online_then_last_will_offline(gateway, device_factory, states, log_tap, pool):
     button = device_factory(
         DeviceKind.BUTTON, status={"online": True, "fw": "1.4.2", "battery": 0.93, "rssi": -61}
     )
@@ -35,18 +48,23 @@ def test_status_online_then_last_will_offline(gateway, device_factory, listener_
     device = get_device(pool, button.device_id)
     assert (device.online, device.state, device.fw) == (False, "offline", "1.4.2")
     wait_for(lambda: device_row(pool, button.device_id)["announced_state"] == "offline")
+    # both transitions are kept in the STATE stream, in order, on the device's subject
+    stored = log_tap.payloads(streams.STATE, log_tap.subjects.state(button.device_id))
+    assert [p["state"] for p in stored] == ["online", "offline"]
 
 
 def test_a_status_update_without_a_change_of_state_is_not_announced(
-    gateway, device_factory, listener_factory, pool
+    gateway, device_factory, states, log_tap, pool
 ):
-    states = listener_factory(Internal.DEVICE_STATE)
     bed = device_factory(DeviceKind.BED, status={"online": True, "fw": "2.0.0"})
     states.next(_state_of(bed.device_id, "online"))
     bed.publish(DeviceChannel.STATUS, {"online": True, "fw": "2.0.1", "rssi": -70}, retain=True)
     wait_for(lambda: device_row(pool, bed.device_id)["fw"] == "2.0.1", what="fw update")
     assert device_row(pool, bed.device_id)["rssi"] == -70
+    time.sleep(0.3)  # a transition would be published right after its commit
     assert states.pending(lambda t, p: p.get("device_id") == bed.device_id) == []
+    stored = log_tap.payloads(streams.STATE, log_tap.subjects.state(bed.device_id))
+    assert [p["state"] for p in stored] == ["online"]
 
 
 @pytest.fixture
@@ -56,9 +74,8 @@ def config(config):
 
 
 def test_a_bed_that_stops_reporting_falls_silent_and_comes_back(
-    gateway, device_factory, listener_factory, pool
+    gateway, device_factory, states, pool
 ):
-    states = listener_factory(Internal.DEVICE_STATE)
     bed = device_factory(DeviceKind.BED)
     with pool.connection() as conn:
         conn.execute("UPDATE gateway.devices SET report_interval_s = 1 WHERE id = %s", (bed.device_id,))
@@ -73,9 +90,8 @@ def test_a_bed_that_stops_reporting_falls_silent_and_comes_back(
     assert device_row(pool, bed.device_id)["state"] in ("online", "silent")  # it may go quiet again
 
 
-def test_an_owed_announcement_is_made_again(settings, pool, broker_url, config, listener_factory,
+def test_an_owed_announcement_is_made_again(settings, pool, broker_url, config, states,
                                             device_factory, gateway):
-    states = listener_factory(Internal.DEVICE_STATE)
     button = device_factory(DeviceKind.BUTTON)
     states.next(_state_of(button.device_id, "online"))
     wait_for(lambda: device_row(pool, button.device_id)["announced_state"] == "online")
@@ -92,14 +108,13 @@ def test_an_owed_announcement_is_made_again(settings, pool, broker_url, config, 
 
 
 def test_retained_statuses_replayed_on_subscribe_are_not_sightings_except_a_last_will(
-    settings, config, pool, broker_url, gateway, device_factory, listener_factory
+    settings, config, pool, broker_url, gateway, device_factory, states
 ):
     from gateway.bootstrap import build
     from tests.support import unique
 
     from .conftest import counter, forget_gateway
 
-    states = listener_factory(Internal.DEVICE_STATE)
     alive = device_factory(DeviceKind.BED)
     gone = device_factory(DeviceKind.BUTTON)
     states.next(_state_of(alive.device_id, "online"))

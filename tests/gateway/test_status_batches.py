@@ -10,7 +10,8 @@ import paho.mqtt.client as mqtt
 from gateway.edge_store import StatusUpdate
 from gateway.liveness import PendingStatus, rounds
 from homecare.contract import DeviceKind
-from homecare.topics import DeviceChannel, Internal, device_topic
+from homecare.log import streams
+from homecare.topics import DeviceChannel, device_topic
 from tests.support import FakeDevice, unique, wait_for
 
 from .conftest import counter, device_row
@@ -36,9 +37,9 @@ def test_rounds_hold_one_status_per_device_in_the_order_received():
 
 
 def test_one_batch_announces_every_transition_in_order_and_rejects_the_unknown(
-    gateway, device_factory, listener_factory, pool, broker_url
+    gateway, device_factory, log_tap, log_listener, pool, broker_url
 ):
-    states = listener_factory(Internal.DEVICE_STATE)
+    states = log_listener(log_tap.subjects.of_stream("state"))
     bed = device_factory(DeviceKind.BED, connect=False)
     button = device_factory(DeviceKind.BUTTON, connect=False)
     gone = device_factory(DeviceKind.BUTTON, connect=False)
@@ -61,8 +62,9 @@ def test_one_batch_announces_every_transition_in_order_and_rejects_the_unknown(
         ])
 
         ours = (bed.device_id, button.device_id)
-        seen = [states.next(lambda t, p: p.get("device_id") in ours)[1] for _ in range(4)]
-        seen = [(p["device_id"], p["state"]) for p in seen]
+        seen = [states.next(lambda s, p: p.get("device_id") in ours) for _ in range(4)]
+        assert all(s == log_tap.subjects.state(p["device_id"]) for s, p in seen)  # the device's subject
+        seen = [(p["device_id"], p["state"]) for _, p in seen]
         assert [s for s in seen if s[0] == bed.device_id] == [
             (bed.device_id, "online"), (bed.device_id, "offline"), (bed.device_id, "online")]
         assert [s for s in seen if s[0] == button.device_id] == [(button.device_id, "online")]
@@ -79,6 +81,11 @@ def test_one_batch_announces_every_transition_in_order_and_rejects_the_unknown(
         # the batch warmed the registry cache for the devices' next messages
         assert gateway.edge.cache.get(bed.device_id).resident_id == row["resident_id"]
         wait_for(lambda: device_row(pool, bed.device_id)["announced_state"] == "online")
+        # stored in the STATE stream in that order; nothing for the unknown and revoked devices
+        stored = log_tap.payloads(streams.STATE, log_tap.subjects.state(bed.device_id))
+        assert [p["state"] for p in stored] == ["online", "offline", "online"]
+        for device in (gone, stranger):
+            assert log_tap.messages(streams.STATE, log_tap.subjects.state(device.device_id)) == []
     finally:
         stranger.close()
 

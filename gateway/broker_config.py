@@ -70,28 +70,20 @@ def device_acls(device_id: str) -> list[Acl]:
 
 
 def service_acls(name: str) -> list[Acl]:
-    """Least privilege of each platform component on the broker."""
-    internal_events = f"{Internal.EVENTS}/+"
+    """Least privilege of each platform component on the broker. The services' traffic goes
+    through the internal log (NATS JetStream); the broker carries only what devices send and
+    receive, and the command orders of dispatch's outbox (`Internal.COMMANDS`) to the gateway."""
     if name == "gateway":
         return [
             *_subscribe(*(all_devices_filter(c) for c in DEVICE_PUBLISHES), Internal.COMMANDS),
-            *_publish(
-                all_devices_filter(DeviceChannel.COMMANDS), all_devices_filter(DeviceChannel.ERRORS),
-                Internal.TELEMETRY, internal_events, Internal.DEVICE_STATE, Internal.COMMAND_STATE,
-            ),
+            *_publish(all_devices_filter(DeviceChannel.COMMANDS), all_devices_filter(DeviceChannel.ERRORS)),
         ]
     if name == "telemetry":
-        return [
-            *_subscribe(Internal.TELEMETRY, internal_events, Internal.DEVICE_STATE,
-                        Internal.COMMAND_STATE),
-            *_publish(Internal.COMMANDS, Internal.OPEN_REQUEST),
-        ]
+        # Nothing: telemetry reads and writes only the log. The account stays so that a
+        # deployment's credentials (deploy/docker-compose.yml asks for one) are still made.
+        return []
     if name == "dispatch":
-        return [
-            *_subscribe(internal_events, Internal.DEVICE_STATE, Internal.COMMAND_STATE,
-                        Internal.OPEN_REQUEST),
-            *_publish(Internal.COMMANDS),
-        ]
+        return _publish(Internal.COMMANDS)
     raise ValueError(f"no broker role for {name!r}")
 
 

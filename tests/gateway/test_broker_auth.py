@@ -1,5 +1,9 @@
 """Device identity and permissions enforced by the broker itself: a Mosquitto of this module's
-own, with the dynamic-security plugin, authentication on, on a free port."""
+own, with the dynamic-security plugin, authentication on, on a free port.
+
+The services talk through the internal log (NATS JetStream) now; on the broker there is only the
+devices' traffic and dispatch's command orders to the gateway (`Internal.COMMANDS`), and each
+service account may do only its part of that."""
 
 from __future__ import annotations
 
@@ -17,9 +21,11 @@ from gateway.bootstrap import build
 from gateway.dynsec import DynsecAccounts
 from homecare import embedded
 from homecare.contract import DeviceKind
+from homecare.internal import CommandOrder
+from homecare.log import streams
 from homecare.mqtt import BrokerAddress
 from homecare.settings import Settings
-from homecare.topics import DeviceChannel, Internal, device_topic, internal_event_topic
+from homecare.topics import INTERNAL_PREFIX, DeviceChannel, Internal, device_topic
 from tests.support import FakeDevice, now_ts, unique, wait_for
 
 pytestmark = pytest.mark.skipif(
@@ -28,6 +34,14 @@ pytestmark = pytest.mark.skipif(
 )
 
 QUIET_S = 1.0  # how long a message that must not arrive is waited for
+
+# The internal topics the services used before the log took their traffic: nobody may read or
+# write them on the broker any more.
+RETIRED = tuple(f"{INTERNAL_PREFIX}/{name}" for name in (
+    "telemetry", "events/button.pressed", "events/fall.suspected", "device-state", "command-state",
+    "open-request",
+))
+RETIRED_FILTERS = (f"{INTERNAL_PREFIX}/events/+", f"{INTERNAL_PREFIX}/#", *RETIRED)
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +103,20 @@ class Probe:
         self.client.loop_stop()
 
 
+@pytest.fixture(scope="module")
+def spy_account(accounts) -> tuple[str, str]:
+    """An account of the tests only that may read every topic: it sees whatever a publisher's
+    role let through, so a publish it never sees was refused by the broker."""
+    username, password = unique("spy"), unique("s")
+    accounts._run([
+        {"command": "createRole", "rolename": username,
+         "acls": [{"acltype": "subscribePattern", "topic": "#", "allow": True, "priority": 0}]},
+        {"command": "createClient", "username": username, "password": password,
+         "roles": [{"rolename": username}]},
+    ])
+    return username, password
+
+
 @pytest.fixture
 def probes(broker) -> Iterator:
     made: list[Probe] = []
@@ -140,12 +168,13 @@ def test_a_device_publishes_only_its_own_topics(broker, accounts, probes):
     )
     assert all(json.loads(p) == {"own": True} for _, p in got)  # the forgery never arrived
 
-    # nor anything outside the device topics, nor on channels a device only listens to
-    internal = _service(broker, probes, "telemetry")
-    assert internal.subscribe(Internal.TELEMETRY) == [True]
-    a.publish(Internal.TELEMETRY, b'{"batches": []}')
+    # nor anything outside the device topics (no forged command order), nor on channels a
+    # device only listens to
+    assert gateway.subscribe(Internal.COMMANDS) == [True]
+    assert a.subscribe(device_topic(a_id, DeviceChannel.COMMANDS)) == [True]
+    a.publish(Internal.COMMANDS, b'{"device_id": "forged"}')
     a.publish(device_topic(a_id, DeviceChannel.COMMANDS), b'{"command_id": "self-made"}')
-    assert internal.received() == []
+    assert gateway.received() == [] and a.received() == []
 
 
 def test_a_device_reads_only_its_own_commands_and_errors(broker, accounts, probes):
@@ -183,7 +212,7 @@ def test_provisioning_again_replaces_an_orphan_account(broker, accounts, probes)
     assert probes(device_id, "second-secret", client_id=device_id).accepted
 
 
-def test_service_accounts_have_least_privilege(broker, accounts, probes):
+def test_service_accounts_have_least_privilege(broker, accounts, probes, spy_account):
     device_id, _, device = _device(accounts, probes)
     assert device.subscribe(device_topic(device_id, DeviceChannel.COMMANDS)) == [True]
     telemetry = _service(broker, probes, "telemetry")
@@ -191,30 +220,42 @@ def test_service_accounts_have_least_privilege(broker, accounts, probes):
     gateway = _service(broker, probes, "gateway")
     admin_address = BrokerAddress.parse(broker.admin_url)
     admin = probes(admin_address.username, admin_address.password)
+    spy = probes(*spy_account)
+    assert spy.subscribe("#") == [True]
 
-    # what each needs, through shared subscriptions as they run
-    assert gateway.subscribe("$share/gateway/homecare/v1/devices/+/telemetry",
-                             f"$share/gateway/{Internal.COMMANDS}") == [True, True]
-    assert telemetry.subscribe(f"$share/telemetry/{Internal.TELEMETRY}",
-                               f"$share/telemetry/{internal_event_topic('fall.suspected')}",
-                               f"$share/telemetry/{Internal.DEVICE_STATE}") == [True, True, True]
-    assert dispatch.subscribe(f"$share/dispatch/{internal_event_topic('button.pressed')}",
-                              f"$share/dispatch/{Internal.OPEN_REQUEST}") == [True, True]
-    # and nothing more: services never read device topics, only the gateway does
-    assert telemetry.subscribe("homecare/v1/devices/+/telemetry", "#") == [False, False]
-    assert dispatch.subscribe(f"$share/dispatch/{Internal.TELEMETRY}", "homecare/v1/devices/#") == [False, False]
+    # what the gateway needs, plainly and through shared subscriptions as replicas run
+    assert gateway.subscribe("$share/gateway/homecare/v1/devices/+/telemetry", "homecare/v1/devices/+/events",
+                             f"$share/gateway/{Internal.COMMANDS}", Internal.COMMANDS) == [True] * 4
+    # the retired internal topics are read by no one, whether plainly or shared
+    for name, service in (("gateway", gateway), ("telemetry", telemetry), ("dispatch", dispatch)):
+        filters = [*RETIRED_FILTERS, *(f"$share/{name}/{f}" for f in RETIRED_FILTERS)]
+        assert service.subscribe(*filters) == [False] * len(filters), name
+    # only the gateway reads device topics and command orders; telemetry reads nothing at all,
+    # dispatch only sends; the gateway does not read what it sends to devices
+    assert telemetry.subscribe("homecare/v1/devices/+/telemetry", Internal.COMMANDS, "#") == [False] * 3
+    assert dispatch.subscribe(Internal.COMMANDS, f"$share/dispatch/{Internal.COMMANDS}",
+                              "homecare/v1/devices/#") == [False] * 3
+    assert gateway.subscribe("homecare/v1/devices/+/commands", "homecare/#") == [False, False]
     assert admin.subscribe("homecare/#", "$share/x/homecare/#") == [False, False]
     assert gateway.subscribe("$CONTROL/dynamic-security/v1/response") == [False]
 
-    # services cannot speak to devices or impersonate the gateway; the admin sends nothing
-    watcher = _service(broker, probes, "telemetry")
-    assert watcher.subscribe(Internal.TELEMETRY, f"{Internal.EVENTS}/+") == [True, True]
-    telemetry.publish(device_topic(device_id, DeviceChannel.COMMANDS), b'{"command_id": "t"}')
-    dispatch.publish(device_topic(device_id, DeviceChannel.COMMANDS), b'{"command_id": "d"}')
-    admin.publish(device_topic(device_id, DeviceChannel.COMMANDS), b'{"command_id": "a"}')
-    dispatch.publish(Internal.TELEMETRY, b'{"batches": []}')
-    telemetry.publish(internal_event_topic("button.pressed"), b"{}")
-    assert device.received() == [] and watcher.received() == []
+    # what gets through (the spy reads everything): dispatch's order, the gateway's command
+    commands = device_topic(device_id, DeviceChannel.COMMANDS)
+    dispatch.publish(Internal.COMMANDS, b'{"order": "dispatch"}')
+    gateway.publish(commands, b'{"command_id": "g"}')
+    # and what does not: no one else orders commands, services other than the gateway cannot
+    # speak to devices, nobody publishes on the retired topics, the admin sends nothing
+    for probe in (gateway, telemetry, admin):
+        probe.publish(Internal.COMMANDS, b'{"order": "forged"}')
+    for probe in (telemetry, dispatch, admin):
+        probe.publish(commands, b'{"command_id": "forged"}')
+        probe.publish(device_topic(device_id, DeviceChannel.ERRORS), b'{"reason": "forged"}')
+    for probe in (gateway, telemetry, dispatch):
+        for topic in RETIRED:
+            probe.publish(topic, b"{}")
+    assert sorted(spy.received()) == sorted(
+        [(Internal.COMMANDS, b'{"order": "dispatch"}'), (commands, b'{"command_id": "g"}')])
+    assert device.received() == [(commands, b'{"command_id": "g"}')]
     # and no service can manage accounts
     gateway.publish("$CONTROL/dynamic-security/v1", json.dumps(
         {"commands": [{"command": "createClient", "username": "intruder", "password": "x"}]}).encode())
@@ -223,7 +264,7 @@ def test_service_accounts_have_least_privilege(broker, accounts, probes):
 
 
 def test_the_gateway_runs_on_its_own_account_and_provisions_devices(
-    broker, accounts, pool, database_url, resident_id, instance
+    broker, accounts, pool, database_url, resident_id, instance, probes, log_tap, log_listener
 ):
     settings = Settings(
         mqtt_url=broker.url, database_url=database_url, instance=instance,
@@ -231,21 +272,33 @@ def test_the_gateway_runs_on_its_own_account_and_provisions_devices(
     ).for_component("gateway")
     gateway = build(settings, pool)
     assert isinstance(gateway.admin.accounts, DynsecAccounts)
+    events = log_listener(log_tap.subjects.events_of("button"))
+    acks = log_listener(log_tap.subjects.of_stream("acks"))
     gateway.start()
-    telemetry_user, telemetry_password = broker.accounts["telemetry"]
-    events = _InternalListener(broker, telemetry_user, telemetry_password)
     try:
         with pool.connection() as conn:
             device, secret = gateway.admin.provision(conn, unique("btn"), DeviceKind.BUTTON, resident_id)
         button = FakeDevice(broker.url, device.id, secret).connect()
         assert button.link.wait_subscribed(10)
+        # the gateway's account reads the device's press, which goes on into the log
         event_id = button.press("meal")
-        topic, payload = events.next()
-        assert (payload["device_id"], payload["event_id"]) == (device.id, event_id)
+        subject, payload = events.next(lambda s, p: p["event_id"] == event_id)
+        assert subject == log_tap.subjects.event("button.pressed", device.id)
+        assert payload["device_id"] == device.id
 
         # a reply on errors reaches the device through the gateway's account
         button.publish(DeviceChannel.EVENTS, {"event_id": "e1", "ts": now_ts(), "type": "nope"})
         assert "type" in button.next_error()["reason"]
+
+        # a command order from dispatch's account reaches the gateway, then the device
+        dispatch = _service(broker, probes, "dispatch")
+        command_id = unique("c")
+        dispatch.publish(Internal.COMMANDS, CommandOrder(device_id=device.id, command={
+            "command_id": command_id, "type": "request.acknowledged", "request_id": "r-1", "service": "meal",
+        }).dumps())
+        assert button.next_command()["command_id"] == command_id
+        subject, sent = acks.next(lambda s, p: p["command_id"] == command_id and p["state"] == "sent")
+        assert subject == log_tap.subjects.ack(device.id)
 
         with pool.connection() as conn:
             gateway.admin.revoke(conn, device.id)
@@ -253,20 +306,8 @@ def test_the_gateway_runs_on_its_own_account_and_provisions_devices(
         assert not Probe(broker, device.id, secret, client_id=device.id).accepted
         button.close()
     finally:
-        events.close()
         gateway.stop()
-
-
-class _InternalListener(Probe):
-    """The telemetry service's view of internal events."""
-
-    def __init__(self, broker, username, password):
-        super().__init__(broker, username, password)
-        assert self.subscribe(f"{Internal.EVENTS}/+") == [True]
-
-    def next(self, timeout: float = 10.0) -> tuple[str, dict]:
-        topic, payload = self.messages.get(timeout=timeout)
-        return topic, json.loads(payload)
+    assert [p["event_id"] for p in log_tap.payloads(streams.EVENTS)] == [event_id]
 
 
 def test_embedded_infrastructure_carries_each_components_account(database_url, tmp_path):
@@ -303,7 +344,9 @@ def test_embedded_infrastructure_carries_each_components_account(database_url, t
 def test_each_service_runs_on_its_own_least_privilege_account(
     broker, pool, database_url, instance, component, caplog
 ):
-    """The roles fit what the services really subscribe to: none of their subscriptions is refused."""
+    """The roles fit what the services really do on the broker: each starts and is ready on its
+    own account, and nothing it asks is refused (telemetry asks nothing: it uses only the log;
+    dispatch connects to send command orders)."""
     from homecare.assemble import build_component
 
     settings = Settings(

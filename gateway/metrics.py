@@ -10,9 +10,6 @@ MESSAGES = Counter(
 REJECTED = Counter(
     "homecare_gateway_rejected_total", "Device messages rejected, by reason code.", ["code"]
 )
-DUPLICATES = Counter(
-    "homecare_gateway_duplicates_total", "Device events dropped as redeliveries of a forwarded event."
-)
 FORWARD_LATENCY = Histogram(
     "homecare_gateway_forward_latency_seconds",
     "From receipt of a device message to the broker's acknowledgement of its forward.",

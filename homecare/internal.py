@@ -1,5 +1,6 @@
-"""Messages on the internal topics (see homecare.topics.Internal): validated and normalised by
-the gateway, or emitted by a service. All are JSON, QoS 1, and idempotent to re-process."""
+"""Messages between components, in the internal log (see homecare.topics.Subjects) or, for
+command orders, on the broker: validated and normalised by the gateway, or emitted by a service.
+All are JSON and idempotent to re-process."""
 
 from __future__ import annotations
 
@@ -34,13 +35,13 @@ class DeviceBatch(_Internal):
 
 
 class TelemetryBatches(_Internal):
-    """Internal.TELEMETRY: many devices' validated batches coalesced into one message."""
+    """Many devices' validated batches together: how telemetry parses a fetched batch at once."""
 
     batches: list[DeviceBatch]
 
 
 class DeviceEvent(_Internal):
-    """Internal.EVENTS/{type}: a validated, de-duplicated device event.
+    """`events.{type}.{device}` in the log: a validated device event (consumers de-duplicate it).
 
     Type-specific fields of mqtt-v1 (service, confidence, battery) are kept as they came.
     """
@@ -60,7 +61,7 @@ class DeviceEvent(_Internal):
 
 
 class DeviceState(_Internal):
-    """Internal.DEVICE_STATE: a liveness transition of a device."""
+    """`state.{device}` in the log: a liveness transition of a device."""
 
     device_id: str
     device_kind: DeviceKind
@@ -80,7 +81,7 @@ class CommandOrder(_Internal):
 
 
 class CommandState(_Internal):
-    """Internal.COMMAND_STATE: what became of a command."""
+    """`acks.{device}` in the log: what became of a command."""
 
     command_id: str
     device_id: str
@@ -89,7 +90,7 @@ class CommandState(_Internal):
 
 
 class OpenRequest(_Internal):
-    """Internal.OPEN_REQUEST: another service asks dispatch to open a request (e.g. a fall)."""
+    """`requests.{source}` in the log: another service asks dispatch to open a request (a fall)."""
 
     source: Literal["alert", "device"]
     source_id: str  # idempotency key, e.g. the alert id

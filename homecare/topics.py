@@ -71,31 +71,11 @@ def is_valid_device_id(device_id: str) -> bool:
     return bool(_DEVICE_ID.match(device_id))
 
 
-# Internal topics: validated, normalised messages between platform components.
 class Internal:
-    """Names of the internal topics (QoS 1, consumed through shared subscriptions)."""
+    """The one internal topic left on the device broker: services' command orders to the gateway
+    (the rest of the traffic between components is in the internal log, see `Subjects`)."""
 
-    TELEMETRY = f"{INTERNAL_PREFIX}/telemetry"  # coalesced bed sample batches
-    EVENTS = f"{INTERNAL_PREFIX}/events"  # + "/{type}", e.g. .../events/button.pressed
-    DEVICE_STATE = f"{INTERNAL_PREFIX}/device-state"  # online / offline / silent transitions
     COMMANDS = f"{INTERNAL_PREFIX}/commands"  # services -> gateway -> device
-    COMMAND_STATE = f"{INTERNAL_PREFIX}/command-state"  # gateway -> services: sent, acked, expired
-    OPEN_REQUEST = f"{INTERNAL_PREFIX}/open-request"  # other services -> dispatch (e.g. a fall)
-
-
-def internal_event_topic(event_type: str) -> str:
-    """Internal topic of one event type."""
-    return f"{Internal.EVENTS}/{event_type}"
-
-
-def internal_events_filter(*types: str) -> list[str]:
-    """Filters for some event types, or for all when none is named."""
-    return [internal_event_topic(t) for t in types] if types else [f"{Internal.EVENTS}/+"]
-
-
-def event_type_of(topic: str) -> str:
-    """Event type of an internal event topic."""
-    return topic.rsplit("/", 1)[-1]
 
 
 def shared(group: str, topic_filter: str, enabled: bool = True) -> str:

@@ -135,8 +135,8 @@ def run(options: LoadOptions) -> LoadRun:
         sim = None
         # Scraped once the devices have stopped and the gateway has handled their last messages:
         # what they sent is then compared with what the gateway made of all of it.
-        result.gateway_metrics = _settled(lambda: _gateway_figures(platform.metrics("gateway"),
-                                                                   platform.metrics("telemetry")))
+        result.gateway_metrics = _settled(lambda: _gateway_figures(
+            platform.metrics("gateway"), platform.metrics("telemetry"), platform.metrics("dispatch")))
         result.crew_report = crew.finish()
         crew = None
         try:
@@ -236,12 +236,13 @@ def _settled(read: Callable[[], dict[str, Any]], quiet_s: float = 2.0, timeout_s
     return last
 
 
-def _gateway_figures(gateway: dict, telemetry: dict) -> dict[str, Any]:
+def _gateway_figures(gateway: dict, telemetry: dict, dispatch: dict) -> dict[str, Any]:
     return {
         "rejected_by_code": {
             k: int(v) for k, v in by_label(gateway, "homecare_gateway_rejected_total", "code").items()
         },
-        "event_duplicates": int(total(gateway, "homecare_gateway_duplicates_total")),
+        # Repeats are dropped by their consumers now (dispatch: a press by its event id).
+        "event_duplicates": int(by_label(dispatch, "dispatch_events_total", "outcome").get("duplicate", 0)),
         "sample_duplicates": int(total(telemetry, "homecare_telemetry_samples_duplicates_total")),
         "messages_by_channel": {k: int(v) for k, v in
                                 by_label(gateway, "homecare_gateway_messages_total", "channel").items()},

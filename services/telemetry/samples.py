@@ -39,7 +39,7 @@ class SampleRow(NamedTuple):
 
 
 def parse_batches(payload: bytes | str) -> list[SampleRow]:
-    """The rows of one Internal.TELEMETRY message, or BadMessage saying what is wrong."""
+    """The rows of a TelemetryBatches message, or BadMessage saying what is wrong."""
     try:
         message = TelemetryBatches.model_validate_json(payload)
     except ValidationError as exc:
@@ -114,7 +114,7 @@ class Parsed:
 
 
 def parse_for_copy(payload: bytes | str) -> Parsed:
-    """The samples of one Internal.TELEMETRY message, ready to store; BadMessage as
+    """The samples of a TelemetryBatches message, ready to store; BadMessage as
     `parse_batches` says it."""
     common = parse_common_form(payload)
     return common if common is not None else from_rows(parse_batches(payload))

@@ -97,6 +97,14 @@ class FakeDevice:
             raise AssertionError(f"{self.device_id}: no error reply within {timeout}s") from None
 
     def close(self) -> None:
+        # Leave no retained status behind on a long-lived broker: every gateway a later test
+        # starts would replay it (a thousand of them slow each start by seconds).
+        if self.link.connected:
+            try:
+                self.link.publish(device_topic(self.device_id, DeviceChannel.STATUS), b"", qos=1,
+                                  retain=True).wait_for_publish(2)
+            except (RuntimeError, ValueError):
+                pass
         self.link.stop()
 
 

@@ -4,13 +4,15 @@ consumer, and messages delivered but not acknowledged, summed over the namespace
 from __future__ import annotations
 
 from homecare.log import Log, streams
+from homecare.settings import Settings
 
 
 class LogStats:
     """A connection of the benchmark's own to the log, read on demand."""
 
-    def __init__(self, nats_url: str, namespace: str = "HC"):
-        self._log = Log(nats_url, "bench-log-observer", namespace)
+    def __init__(self, nats_url: str, namespace: str | None = None):
+        # The platform's processes take the namespace from the environment, as this does.
+        self._log = Log(nats_url, "bench-log-observer", namespace or Settings().log_namespace)
         self._log.start()
 
     def consumers(self) -> dict[str, dict[str, int]]:

@@ -55,11 +55,12 @@ class ProbeButton:
                 self._answers[command.get("command_id", "")] = time.monotonic()
                 self._cond.notify_all()
 
-    def press(self, timeout: float = 2.0) -> float | None:
-        """Press once; seconds until an answer arrived, or None if none came within `timeout`."""
+    def press(self, timeout: float = 2.0, service: str | None = None) -> float | None:
+        """Press once (for `service`, else the next of SERVICES); seconds until an answer arrived,
+        or None if none came within `timeout`."""
         with self._cond:
             seen = set(self._answers)
-        service = SERVICES[self._presses % len(SERVICES)]
+        service = service or SERVICES[self._presses % len(SERVICES)]
         self._presses += 1
         sent = time.monotonic()
         if not self._event("button.pressed", service):

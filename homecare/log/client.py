@@ -141,6 +141,10 @@ class Log:
 
     async def _close(self) -> None:
         if self._nc is not None and not self._nc.is_closed:
+            try:  # what was sent last (the acks and naks of a stopping consumer) must go out
+                await asyncio.wait_for(self._nc.flush(), 2)
+            except Exception as exc:
+                log.debug("log %s: flush before close: %s", self.name, exc)
             try:
                 await asyncio.wait_for(self._nc.close(), 3)
             except Exception as exc:

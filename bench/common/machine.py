@@ -92,12 +92,14 @@ def our_pids() -> set[int]:
 
 
 def server_pids() -> dict[str, list[int]]:
-    """The PostgreSQL and mosquitto processes on this machine, by server: a benchmark's
+    """The PostgreSQL, mosquitto and NATS processes on this machine, by server: a benchmark's
     embedded ones (and the machine's own, idle ones beside them)."""
-    out: dict[str, list[int]] = {"postgresql": [], "mosquitto": []}
+    groups = {"postgres": "postgresql", "mosquitto": "mosquitto", "nats-server": "nats"}
+    out: dict[str, list[int]] = {group: [] for group in groups.values()}
     for proc in psutil.process_iter(["pid", "name"]):
-        if proc.info["name"] in ("postgres", "mosquitto"):
-            out["postgresql" if proc.info["name"] == "postgres" else "mosquitto"].append(proc.pid)
+        group = groups.get(proc.info["name"])
+        if group is not None:
+            out[group].append(proc.pid)
     return out
 
 

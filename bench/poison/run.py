@@ -23,7 +23,7 @@ from devices.simulator.stats import summarize
 from homecare.mqtt import BrokerAddress
 from homecare.topics import DeviceChannel, device_topic
 
-from ..common import machine
+from ..common import accounts, machine
 from ..common.log_stats import LogStats
 from ..common.metrics import by_label
 from ..common.network import ADMIN, BenchNetwork
@@ -35,11 +35,14 @@ from .payloads import poison
 
 log = logging.getLogger("bench.poison")
 
+TARGET_P99_MS = 250.0
+
 
 @dataclass
 class PoisonOptions:
     devices: int = 400  # simulated homes' devices around them: the usual load
     poison: int = 1000
+    poison_seconds: float = 30.0  # spread over this long, so that many presses overlap it
     presses: int = 60  # emergency presses timed before the poison, and at most as many during it
     press_every_s: float = 0.5
     warmup_s: float = 20.0
@@ -83,10 +86,11 @@ class PoisonDevice:
         with self._lock:
             self.acked += 1
 
-    def send(self, items: list[tuple[DeviceChannel, str, bytes]]) -> float:
-        """Publish them all (QoS 1) as fast as the client goes; seconds until the broker had all."""
+    def send(self, items: list[tuple[DeviceChannel, str, bytes]], seconds: float) -> float:
+        """Publish them all (QoS 1), evenly over `seconds`; seconds until the broker had all."""
         started = time.monotonic()
-        for channel, _, payload in items:
+        for i, (channel, _, payload) in enumerate(items):
+            time.sleep(max(0.0, started + seconds * i / len(items) - time.monotonic()))
             self._client.publish(device_topic(self.device_id, channel), payload, qos=1)
         while self.acked < len(items) and time.monotonic() - started < 120:
             time.sleep(0.05)
@@ -113,6 +117,14 @@ def _enrol(net: BenchNetwork) -> tuple[str, str]:
         device = api.provision_device(device_id, "button", resident["id"])
     finally:
         api.close()
+    if net.infra.embedded_broker and net.infra.broker_auth:
+        # The benchmark's broker takes device accounts by import, as for the probe and the homes.
+        net.infra.stop_broker()
+        accounts.import_accounts(net.infra.broker_dir / "dynamic-security.json", [(device_id, device["secret"])],
+                                 net.meta["observer_password"])
+        net.infra.start_broker()
+        for name in ("gateway", "telemetry", "dispatch"):
+            net.platform.wait_ready(name, timeout=60)
     return device_id, device["secret"]
 
 
@@ -145,14 +157,14 @@ def run(options: PoisonOptions) -> dict[str, Any]:
         out: dict[str, Any] = {"options": {**options.__dict__, "data_dir": str(data_dir)},
                                "machine": machine.describe(net.infra.database_url)}
         net.close_earlier_requests()
+        device_id, secret = _enrol(net)  # before the devices connect: it restarts the broker
         sim, crew = start_city(scenario, data_dir / "run", net.roster_path, net.infra.broker_url,
                                net.platform.api_url, net.admin)
         devices = len(net.roster.devices())
         sim.wait_for(lambda r: r.get("devices_connected", 0) >= devices, devices / scenario.connect_rate + 120,
                      "every device connected")
-        probe = ProbeButton(net.infra.broker_url, net.meta["probe"]["id"], net.meta["probe"]["secret"])
-        device_id, secret = _enrol(net)
         sender = PoisonDevice(net.infra.broker_url, device_id, secret)
+        probe = ProbeButton(net.infra.broker_url, net.meta["probe"]["id"], net.meta["probe"]["secret"])
         backlog = LogStats(net.infra.nats_url)
         log.info("%d devices connected; warming up %ss", devices, options.warmup_s)
         time.sleep(options.warmup_s)
@@ -166,7 +178,7 @@ def run(options: PoisonOptions) -> dict[str, Any]:
         sent: dict[str, float] = {}
 
         def send() -> None:
-            sent["seconds"] = sender.send(items)
+            sent["seconds"] = sender.send(items, options.poison_seconds)
             deadline = time.monotonic() + 60  # then every reply should be there
             while sender.reply_count() < len(items) and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -175,7 +187,7 @@ def run(options: PoisonOptions) -> dict[str, Any]:
         log.info("sending %d poison messages while timing presses", len(items))
         thread = threading.Thread(target=send, daemon=True)
         thread.start()
-        during = _time_presses(probe, options.presses, options.press_every_s, until=done)
+        during = _time_presses(probe, 10 * options.presses, options.press_every_s, until=done)
         thread.join(90)
         after = by_label(net.platform.metrics("gateway"), "homecare_gateway_rejected_total", "code")
         rejected = {k: int(after.get(k, 0) - before.get(k, 0)) for k in after if after.get(k, 0) != before.get(k, 0)}
@@ -193,10 +205,15 @@ def run(options: PoisonOptions) -> dict[str, Any]:
                 "dead_letters": dead, "without_reason": max(0, len(items) - replies - dead),
                 "sample_replies": sender.replies[:5],
             },
+            # "Within the usual p99": the press -> acknowledgement target the load benchmark holds
+            # the network to (250 ms), and, to see what poison costs, the same presses without it.
+            "targets": {"press_to_answer_p99_ms": TARGET_P99_MS},
+            "p99_over_baseline_ms": None if base["p99"] is None or under["p99"] is None
+            else round(under["p99"] - base["p99"], 1),
             "met": {
                 "every_poison_message_answered": replies + dead >= len(items),
-                "presses_answered_within_usual_p99": under["unanswered"] == 0 and base["p99"] is not None
-                and under["p99"] is not None and under["p99"] <= base["p99"],
+                "presses_answered_within_target_p99": under["unanswered"] == 0 and under["p99"] is not None
+                and under["p99"] < TARGET_P99_MS,
             },
         })
         return out

@@ -89,15 +89,19 @@ class BenchNetwork:
 
     def _enrol_probe(self) -> dict[str, str]:
         """A home with a button of the benchmark's own, to check the press path end to end."""
+        return self.enrol_button("probe", "Probe Resident", "Bench Lane 1")
+
+    def enrol_button(self, role: str, name: str, address: str) -> dict[str, str]:
+        """A resident with a button of the benchmark's own (`btn-<role>-<hex>`), through the API."""
         assert self.platform is not None
         api = OperatorApi(self.platform.api_url)
         try:
             api.sign_in(ADMIN, self.meta["admin_password"])
             resident = api.enrol_resident({
-                "name": "Probe Resident", "address": "Bench Lane 1", "district": "Huangpu",
+                "name": name, "address": address, "district": "Huangpu",
                 "location": {"lat": 31.2304, "lon": 121.4737}, "contacts": [],
             })
-            device_id = f"btn-probe-{secrets.token_hex(3)}"
+            device_id = f"btn-{role}-{secrets.token_hex(3)}"
             device = api.provision_device(device_id, "button", resident["id"])
         finally:
             api.close()

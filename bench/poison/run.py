@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from devices.simulator.api import OperatorApi
 from devices.simulator.stats import summarize
 from homecare.mqtt import BrokerAddress
 from homecare.topics import DeviceChannel, device_topic
@@ -26,7 +24,7 @@ from homecare.topics import DeviceChannel, device_topic
 from ..common import accounts, machine
 from ..common.log_stats import LogStats
 from ..common.metrics import by_label
-from ..common.network import ADMIN, BenchNetwork
+from ..common.network import BenchNetwork
 from ..common.platform import ROOT
 from ..common.simulator import start_city
 from ..faults.probe import ProbeButton
@@ -106,17 +104,8 @@ class PoisonDevice:
 
 
 def _enrol(net: BenchNetwork) -> tuple[str, str]:
-    api = OperatorApi(net.platform.api_url)
-    try:
-        api.sign_in(ADMIN, net.meta["admin_password"])
-        resident = api.enrol_resident({
-            "name": "Poison Resident", "address": "Bench Lane 2", "district": "Huangpu",
-            "location": {"lat": 31.2304, "lon": 121.4737}, "contacts": [],
-        })
-        device_id = f"btn-poison-{secrets.token_hex(3)}"
-        device = api.provision_device(device_id, "button", resident["id"])
-    finally:
-        api.close()
+    device = net.enrol_button("poison", "Poison Resident", "Bench Lane 2")
+    device_id = device["id"]
     if net.infra.embedded_broker and net.infra.broker_auth:
         # The benchmark's broker takes device accounts by import, as for the probe and the homes.
         net.infra.stop_broker()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import queue
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -14,56 +11,9 @@ from gateway import registry
 from gateway.bootstrap import GatewayComponent, build
 from gateway.settings import GatewaySettings
 from homecare.contract import DeviceKind
-from homecare.mqtt import BrokerAddress, MqttLink
 from homecare.residents.store import Location, NewResident, enrol
 from homecare.settings import Settings
 from tests.support import FakeDevice, LogTap, SubjectListener, forget_session, unique
-
-
-class Listener:
-    """A plain (not shared) subscriber collecting the JSON messages of some topics."""
-
-    def __init__(self, broker_url: str, *filters: str):
-        self.messages: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
-        self.link = MqttLink(
-            BrokerAddress.parse(broker_url), unique("listener"),
-            subscriptions={f: self._on_message for f in filters}, clean_session=True,
-        )
-        self.link.start()
-        assert self.link.wait_subscribed(10), "listener subscriptions not acknowledged"
-
-    def _on_message(self, client, message) -> None:
-        self.messages.put((message.topic, json.loads(message.payload)))
-
-    def next(self, match: Callable[[str, dict], bool], timeout: float = 10.0) -> tuple[str, dict]:
-        """The next message that matches; fails the test after timeout seconds."""
-        import time
-
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("no matching message arrived")
-            try:
-                topic, payload = self.messages.get(timeout=left)
-            except queue.Empty:
-                continue
-            if match(topic, payload):
-                return topic, payload
-
-    def pending(self, match: Callable[[str, dict], bool]) -> list[tuple[str, dict]]:
-        """Matching messages received and not yet taken."""
-        out = []
-        while True:
-            try:
-                topic, payload = self.messages.get_nowait()
-            except queue.Empty:
-                return out
-            if match(topic, payload):
-                out.append((topic, payload))
-
-    def close(self) -> None:
-        self.link.stop()
 
 
 def forget_gateway(broker_url: str, client_id: str) -> None:
@@ -105,19 +55,6 @@ def resident_id(pool) -> str:
     )
     with pool.connection() as conn:
         return enrol(conn, body).id
-
-
-@pytest.fixture
-def listener_factory(broker_url: str) -> Iterator[Callable[..., Listener]]:
-    made: list[Listener] = []
-
-    def make(*filters: str) -> Listener:
-        made.append(Listener(broker_url, *filters))
-        return made[-1]
-
-    yield make
-    for listener in made:
-        listener.close()
 
 
 @pytest.fixture

@@ -182,8 +182,8 @@ class SubjectListener:
     def __init__(self, tap: LogTap, *filters: str):
         self._tap = tap
         self.messages: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
-        self._subs = [tap.log.call(tap.log._nc.subscribe(f, cb=self._on_message), 10) for f in filters]
-        tap.log.call(tap.log._nc.flush(), 10)  # the server has the subscriptions before we go on
+        self._subs = [tap.log.call(tap.log.nc.subscribe(f, cb=self._on_message), 10) for f in filters]
+        tap.log.call(tap.log.nc.flush(), 10)  # the server has the subscriptions before we go on
 
     async def _on_message(self, msg) -> None:
         try:

@@ -5,13 +5,14 @@ and consume from it without an event loop of its own."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import nats
 from nats.aio.client import Client as NATS
@@ -104,6 +105,13 @@ class Log:
         return self._nc is not None and self._nc.is_connected
 
     @property
+    def nc(self) -> NATS:
+        """The NATS connection itself (core subscriptions: what is published, as it is)."""
+        if self._nc is None:
+            raise RuntimeError("the log is not started")
+        return self._nc
+
+    @property
     def js(self) -> JetStreamContext:
         if self._js is None:
             raise RuntimeError("the log is not started")
@@ -112,6 +120,10 @@ class Log:
     def stream(self, spec: StreamSpec) -> str:
         """The name of one of the streams in this deployment's namespace."""
         return spec.stream_name(self.namespace)
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any]) -> concurrent.futures.Future:
+        """Run a coroutine on the log's loop without waiting for it (cancel the future to stop it)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)
 
     def call(self, coroutine: Awaitable[T], timeout: float | None = None) -> T:
         """Run a coroutine on the log's loop and wait for its result (from any other thread)."""

@@ -16,6 +16,7 @@ acknowledgement rule, for every service.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
@@ -99,7 +100,7 @@ class Consumer:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._sub = None
-        self._monitor: asyncio.Future | None = None
+        self._monitor: concurrent.futures.Future | None = None
         self.oldest_unacked_s = 0.0
         self.lag = 0
         self.handled = 0  # messages this replica finished (for tests and logs)
@@ -111,7 +112,7 @@ class Consumer:
         """Create or bind the durable consumer and start pulling."""
         self._stopping.clear()
         self._sub = self.log.call(self._subscribe(), 15)
-        self._monitor = asyncio.run_coroutine_threadsafe(self._watch(), self.log._loop)
+        self._monitor = self.log.spawn(self._watch())
         self._threads = [
             threading.Thread(target=self._run, name=f"consume-{self.spec.durable}-{n}", daemon=True)
             for n in range(max(1, self.spec.workers))

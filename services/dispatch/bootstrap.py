@@ -35,7 +35,7 @@ class DispatchComponent:
         self.pool = pool
         self.ctx = ctx
         self.log = internal_log.connect(settings, self.name)
-        self.intake = Intake(pool, ctx)
+        self.intake = Intake(pool, ctx, workers=dispatch.intake_workers)
         self.consumers = [Consumer(self.log, spec, self.intake) for spec in consumer_specs(self.log)]
         # The outbox's commands still go to the gateway over the broker (Internal.COMMANDS).
         self.link = MqttLink(_broker(settings), settings.client_id("dispatch"), clean_session=True)
@@ -61,6 +61,7 @@ class DispatchComponent:
         self.timers.stop()
         for consumer in self.consumers:
             consumer.stop()
+        self.intake.close()
         self.publisher.stop()
         self.link.stop()
         self.log.stop()

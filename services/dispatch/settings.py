@@ -36,6 +36,8 @@ class DispatchSettings(BaseSettings):
     # A queued request (every qualified provider busy) is offered again this often.
     requeue_s: float = Field(default=3.0, gt=0)
 
+    # Threads that handle one fetched batch's devices side by side (each device's in order).
+    intake_workers: int = Field(default=4, ge=1, le=32)
     timer_interval_s: float = Field(default=1.0, gt=0)
     outbox_poll_s: float = Field(default=1.0, gt=0)
     puback_timeout_s: float = Field(default=10.0, gt=0)

@@ -3,13 +3,17 @@ open (a suspected fall), and what became of the commands it sent. Each message i
 own transaction and acknowledged by the consumer runtime only after the commit; a redelivery is
 harmless because intake records the event id in that same transaction (processed_events).
 
-One worker per replica, so one resident's press and the cancel after it are handled in order."""
+One consumer worker per replica fetches the batches, so one device's press and the cancel after
+it are handled in order; within a batch, different devices' messages are handled side by side
+(`workers` threads), so a stuck button pressing ten times a second delays only itself (with one
+thread for all, such a flood put every press of the city behind it: p50 0.9 s at 10,000 devices)."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
@@ -40,13 +44,38 @@ def consumer_specs(log_: Log) -> list[ConsumerSpec]:
 class Intake:
     """The consumer runtime's handler for dispatch's three consumers."""
 
-    def __init__(self, pool: ConnectionPool, ctx: Dispatch):
+    def __init__(self, pool: ConnectionPool, ctx: Dispatch, workers: int = 4):
         self.pool = pool
         self.ctx = ctx
+        self._size = max(1, workers)
+        self._workers: ThreadPoolExecutor | None = None  # made on first use, again after close()
 
     def __call__(self, batch: Sequence[Delivery]) -> None:
-        for message in batch:  # in order, each committed before the next
+        """Each device's messages in order, each committed before the next; devices side by side.
+        Raises the first failure once every device's part is done (the runtime then tries the
+        batch message by message: what was applied already is a no-op the second time)."""
+        by_device: dict[str, list[Delivery]] = {}
+        for message in batch:  # the device id is the last token of every subject
+            by_device.setdefault(message.subject.rsplit(".", 1)[-1], []).append(message)
+        if len(by_device) == 1:
+            return self._in_order(batch)
+        if self._workers is None:
+            self._workers = ThreadPoolExecutor(self._size, thread_name_prefix="dispatch-intake")
+        done = [self._workers.submit(self._in_order, part) for part in by_device.values()]
+        failures = [f.exception() for f in done]  # waits for every part
+        for failure in failures:
+            if failure is not None:
+                raise failure
+
+    def _in_order(self, messages: Sequence[Delivery]) -> None:
+        for message in messages:
             self.handle(message)
+
+    def close(self) -> None:
+        """Stop the threads (after the consumers stopped)."""
+        workers, self._workers = self._workers, None
+        if workers is not None:
+            workers.shutdown(wait=True)
 
     def handle(self, message: Delivery) -> str:
         """Apply one message; returns the outcome, raises when it must be tried again."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -93,7 +94,10 @@ def log_namespace(monkeypatch, nats_url: str) -> Iterator[str]:
     namespace = f"T{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("HOMECARE_LOG_NAMESPACE", namespace)
     yield namespace
-    asyncio.run(_drop_streams(nats_url, namespace))
+    # On a thread of its own: a test may leave an event loop running in this one (Playwright's).
+    cleanup = threading.Thread(target=lambda: asyncio.run(_drop_streams(nats_url, namespace)))
+    cleanup.start()
+    cleanup.join(30)
 
 
 async def _drop_streams(nats_url: str, namespace: str) -> None:

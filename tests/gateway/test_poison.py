@@ -176,14 +176,20 @@ def generate(channel: DeviceChannel, n: int) -> list[bytes]:
 def _draw(strategy: st.SearchStrategy[bytes], n: int, per_example: int = 10) -> list[bytes]:
     # Several per example: hypothesis spends more on an example than on a draw.
     out: dict[bytes, None] = {}
-    while len(out) < n:  # distinct ones; hypothesis also repeats what it found interesting
+    for _ in range(50):  # distinct ones; hypothesis also repeats what it found interesting
+        if len(out) >= n:
+            break
+        # derandomize=False: with CI set, hypothesis's default profile derandomizes, and every
+        # round would draw the same examples again (CI spun here until pytest's timeout).
         @settings(max_examples=max(int((n - len(out)) / per_example * 1.2), 20), database=None,
-                  deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+                  deadline=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck),
+                  derandomize=False)
         @given(st.lists(strategy, min_size=per_example, max_size=per_example, unique=True))
         def draw(batch: list[bytes]) -> None:
             out.update(dict.fromkeys(batch))
 
         draw()
+    assert len(out) >= n, f"hypothesis drew {len(out)} distinct payloads of {n}"
     return list(out)[:n]
 
 

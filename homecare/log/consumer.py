@@ -32,7 +32,7 @@ from psycopg_pool import PoolTimeout
 
 from . import metrics
 from .client import Log
-from .streams import DEAD, StreamSpec
+from .streams import StreamSpec
 
 log = logging.getLogger(__name__)
 
@@ -333,4 +333,4 @@ def _delivery(msg: Msg) -> Delivery:
     )
 
 
-__all__ = ["DEAD", "Consumer", "ConsumerSpec", "Delivery", "Handler", "PermanentError", "system_fault"]
+__all__ = ["Consumer", "ConsumerSpec", "Delivery", "Handler", "PermanentError", "system_fault"]

@@ -104,6 +104,7 @@ class Consumer:
         self.oldest_unacked_s = 0.0
         self.lag = 0
         self.handled = 0  # messages this replica finished (for tests and logs)
+        self._returned: list[Delivery] = []  # fetched while stopping: handed back by stop()
         self._count = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -126,6 +127,12 @@ class Consumer:
         for thread in self._threads:
             thread.join(timeout)
         self._threads = []
+        if self._returned:
+            # Only once this replica's pull requests have expired: JetStream would deliver a
+            # message handed back earlier to one of them, a dead end until the ack wait is over.
+            time.sleep(self.spec.fetch_wait_s + 0.2)
+            returned, self._returned = self._returned, []
+            self._nak(returned)
         if self._monitor is not None:
             self._monitor.cancel()
             self._monitor = None
@@ -237,7 +244,12 @@ class Consumer:
             self.handled += len(batch)
 
     def _hand_back(self, batch: list[Delivery]) -> None:
-        """Stopping: another replica (or the next start) gets these at once, not after ack_wait."""
+        """Stopping: another replica (or the next start) gets these at once, not after ack_wait
+        (handed back by stop(), once the fetches are over)."""
+        with self._count:
+            self._returned.extend(batch)
+
+    def _nak(self, batch: list[Delivery]) -> None:
         async def nak_all() -> None:
             for delivery in batch:
                 await delivery.msg.nak()

@@ -23,10 +23,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DeviceSpec:
-    """A device to run: its behaviour and the secret it connects with."""
+    """A device to run: its behaviour, the secret it connects with and the broker it was
+    placed on (empty: the fleet's)."""
 
     behaviour: Behaviour
     secret: str
+    broker_url: str = ""
 
     @property
     def misbehaving(self) -> bool:
@@ -54,10 +56,10 @@ class Fleet:
         self.power_cuts = list(power_cuts)
         self._seed = seed
         self.loop = DeviceLoop()
-        broker = BrokerAddress.parse(broker_url)
+        brokers: dict[str, BrokerAddress] = {}
         self.sessions = [
             DeviceSession(
-                self.loop, broker, d.secret, d.behaviour, clock, stats, keepalive=keepalive,
+                self.loop, _broker(brokers, d.broker_url or broker_url), d.secret, d.behaviour, clock, stats, keepalive=keepalive,
                 time_presses=not d.misbehaving, ledger=ledger,
             )
             for d in devices
@@ -130,3 +132,10 @@ class Fleet:
 
     def session(self, device_id: str) -> DeviceSession:
         return self._by_id[device_id]
+
+
+def _broker(known: dict[str, BrokerAddress], url: str) -> BrokerAddress:
+    """One parsed address per broker url, shared by its devices."""
+    if url not in known:
+        known[url] = BrokerAddress.parse(url)
+    return known[url]

@@ -58,8 +58,10 @@ def enrol_home(api: OperatorApi, plan: ResidentPlan, run_tag: str) -> EnrolledRe
     return EnrolledResident(
         index=plan.index, id=resident["id"], name=plan.name, district=plan.district, lat=plan.lat,
         lon=plan.lon,
-        bed=DeviceCredentials(id=bed_id, kind="bed", resident_id=resident["id"], secret=bed["secret"]),
-        button=DeviceCredentials(id=button_id, kind="button", resident_id=resident["id"], secret=button["secret"]),
+        bed=DeviceCredentials(id=bed_id, kind="bed", resident_id=resident["id"], secret=bed["secret"],
+                              mqtt_url=bed.get("mqtt_url") or ""),
+        button=DeviceCredentials(id=button_id, kind="button", resident_id=resident["id"], secret=button["secret"],
+                                 mqtt_url=button.get("mqtt_url") or ""),
     )
 
 

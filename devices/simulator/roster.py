@@ -14,6 +14,9 @@ class DeviceCredentials(BaseModel):
     kind: DeviceKind
     resident_id: str
     secret: str
+    # The broker (shard) provisioning placed the device on (`mqtt_url` in the API's answer);
+    # empty: the simulation's broker.
+    mqtt_url: str = ""
 
 
 class EnrolledResident(BaseModel):

@@ -139,12 +139,12 @@ class Simulation:
                 home.button.id, plan, s.seed, press_rate_factor=s.press_rate, fw=s.button_fw,
                 tick_s=s.button_tick(),
             )
-            for behaviour, secret in ((bed, home.bed.secret), (button, home.button.secret)):
+            for behaviour, device in ((bed, home.bed), (button, home.button)):
                 fault = faults.get(behaviour.device_id)
                 if fault is not None:
                     self.faults[behaviour.device_id] = fault.value
                     behaviour = Misbehaving(behaviour, fault, s.misbehaviour, s.seed)
-                specs.append(DeviceSpec(behaviour, secret))
+                specs.append(DeviceSpec(behaviour, device.secret, device.mqtt_url))
         return specs
 
     def stop(self) -> None:

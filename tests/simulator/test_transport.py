@@ -188,3 +188,36 @@ def test_after_a_broker_restart_devices_reconnect_and_send_what_they_kept(tmp_pa
         fleet.stop()
         listener.link.stop()
         broker.stop()
+
+
+def test_each_device_connects_to_the_broker_it_was_placed_on(broker_url, tmp_path, instance):
+    """A device with a broker of its own (the shard provisioning placed it on) connects there;
+    the others connect to the fleet's broker."""
+    shard = embedded.start_mosquitto(tmp_path / "shard-b")
+    try:
+        on_shard = Listener(shard.url, f"listener-b-{instance}")
+        on_main = Listener(broker_url, f"listener-a-{instance}")
+        on_shard.link.start()
+        on_main.link.start()
+        tag = unique("t")
+        clock = SimClock(60, datetime(2026, 11, 29, 3, 0, tzinfo=SHANGHAI))
+        plans = residents(2, seed=7)
+        placed = ButtonBehaviour(f"btn-{tag}-b", plans[0], 7)
+        default = ButtonBehaviour(f"btn-{tag}-a", plans[1], 7)
+        fleet = Fleet(broker_url, [DeviceSpec(placed, "s", shard.url), DeviceSpec(default, "s")], clock,
+                      SimStats(), connect_rate=500)
+        fleet.start()
+        try:
+            wait_for(lambda: fleet.connected() == 2, timeout=20, what="both devices connected")
+            wait_for(lambda: on_shard.devices_on(DeviceChannel.STATUS, {placed.device_id}),
+                     timeout=20, what="the placed device's status on its shard")
+            wait_for(lambda: on_main.devices_on(DeviceChannel.STATUS, {default.device_id}),
+                     timeout=20, what="the other device's status on the fleet's broker")
+            assert not on_main.of(DeviceChannel.STATUS, placed.device_id)
+            assert not on_shard.of(DeviceChannel.STATUS, default.device_id)
+        finally:
+            fleet.stop()
+            on_shard.link.stop()
+            on_main.link.stop()
+    finally:
+        shard.stop()

@@ -59,8 +59,8 @@ class Fleet:
         brokers: dict[str, BrokerAddress] = {}
         self.sessions = [
             DeviceSession(
-                self.loop, _broker(brokers, d.broker_url or broker_url), d.secret, d.behaviour, clock, stats, keepalive=keepalive,
-                time_presses=not d.misbehaving, ledger=ledger,
+                self.loop, _broker(brokers, d.broker_url or broker_url), d.secret, d.behaviour, clock, stats,
+                keepalive=keepalive, time_presses=not d.misbehaving, ledger=ledger,
             )
             for d in devices
         ]

@@ -238,12 +238,17 @@ def nats_server_binary() -> str | None:
     return shutil.which("nats-server")
 
 
-def start_nats(data_dir: str | Path | None = None, port: int | None = None) -> Embedded:
+def start_nats(data_dir: str | Path | None = None, port: int | None = None, *,
+               extra_args: list[str] | tuple[str, ...] = (), wait_jetstream: bool = True) -> Embedded:
     """A single-node nats-server child process with JetStream, its store in data_dir.
 
     The message size limit stays the server's default (1 MiB, as on Debian's package and the
     official image): the gateway's coalesced messages are kept under 192 KiB. The server logs to
     `nats-server.log` in the data folder, not to our output. Returns once JetStream answers.
+
+    `extra_args` go to nats-server as they are (a cluster node's name and routes, say); a node of
+    a cluster has no JetStream until a quorum of its peers is up, so it is started with
+    `wait_jetstream=False` and the caller waits for the cluster.
     """
     binary = nats_server_binary()
     if binary is None:
@@ -255,7 +260,7 @@ def start_nats(data_dir: str | Path | None = None, port: int | None = None) -> E
     log_file = folder / "nats-server.log"
     proc = subprocess.Popen(
         [binary, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(folder),
-         "-l", str(log_file)],
+         "-l", str(log_file), *extra_args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -278,7 +283,8 @@ def start_nats(data_dir: str | Path | None = None, port: int | None = None) -> E
 
     try:
         wait_for_port(port)
-        wait_for_jetstream(url)
+        if wait_jetstream:
+            wait_for_jetstream(url)
     except (TimeoutError, OSError) as exc:
         proc.kill()
         proc.wait()

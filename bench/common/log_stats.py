@@ -12,7 +12,8 @@ class LogStats:
 
     def __init__(self, nats_url: str, namespace: str | None = None):
         # The platform's processes take the namespace from the environment, as this does.
-        self._log = Log(nats_url, "bench-log-observer", namespace or Settings().log_namespace)
+        settings = Settings()  # replicas too: the observer must not bring the streams to another count
+        self._log = Log(nats_url, "bench-log-observer", namespace or settings.log_namespace, settings.log_replicas)
         self._log.start()
 
     def consumers(self) -> dict[str, dict[str, int]]:

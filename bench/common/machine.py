@@ -7,7 +7,9 @@ import platform
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psutil
@@ -133,3 +135,62 @@ class CpuMeter:
         span = max(time.monotonic() - self._t0, 1e-6)
         self.seconds = {name: round(self._cpu(pids) - self._start.get(name, 0.0), 2) for name, pids in groups.items()}
         return {name: round(seconds / span, 2) for name, seconds in self.seconds.items()}
+
+
+class CpuTracker:
+    """CPU seconds of named groups of processes whose members change (a killed process and the
+    one started in its place): a thread reads every member's CPU time each `interval_s`; a
+    process counts from its first reading after `start()` (from 0 if it was born since), up to
+    its last (a SIGKILLed process's last interval is not seen). `groups` maps a name to a
+    function giving its processes now."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]], interval_s: float = 1.0):
+        self._groups = groups
+        self._interval = interval_s
+        self._first: dict[tuple[str, int], float] = {}
+        self._last: dict[tuple[str, int], float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._started = False
+
+    def start(self) -> None:
+        self._read()
+        self._started = True
+        self._thread = threading.Thread(target=self._run, name="cpu-tracker", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._read()
+
+    def _read(self) -> None:
+        for name, pids in self._groups.items():
+            try:
+                members = pids()
+            except Exception:  # a group that cannot be listed right now (a restart under way)
+                continue
+            for pid in members:
+                try:
+                    t = psutil.Process(pid).cpu_times()
+                except psutil.Error:
+                    continue
+                used = t.user + t.system + t.children_user + t.children_system
+                with self._lock:
+                    self._first.setdefault((name, pid), used if not self._started else 0.0)
+                    self._last[(name, pid)] = used
+
+    def seconds(self) -> dict[str, float]:
+        """CPU seconds of each group so far."""
+        out = dict.fromkeys(self._groups, 0.0)
+        with self._lock:
+            for key, last in self._last.items():
+                out[key[0]] += last - self._first[key]
+        return {name: round(value, 2) for name, value in out.items()}
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._read()
+        return self.seconds()

@@ -18,5 +18,13 @@ def write_result(kind: str, body: dict[str, Any], out: Path | None = None) -> Pa
     return path
 
 
+def numbered(kind: str) -> Path:
+    """`bench/results/<date>-<kind>-<n>.json` with the first n not yet taken (runs of a day)."""
+    n = 1
+    while (path := RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-{kind}-{n}.json").exists():
+        n += 1
+    return path
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")

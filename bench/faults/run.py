@@ -6,23 +6,21 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from devices.simulator import Scenario
-from devices.simulator.stats import summarize
 
 from ..common import machine
+from ..common.accounting import Windows, account
 from ..common.broker_stats import STORED, BrokerStats
 from ..common.log_stats import LogStats
 from ..common.network import BenchNetwork
 from ..common.platform import COMPONENTS, ROOT
+from ..common.probe import ProbeButton
+from ..common.recovery import FaultResult, backlog_checks, drain, per_fault, wait_recovered
 from ..common.simulator import start_city
-from .accounting import Windows, account
-from .probe import ProbeButton
 
 log = logging.getLogger("bench.faults")
 
@@ -42,15 +40,6 @@ class FaultOptions:
     shared_subscriptions: bool = False  # the services' $share/... subscriptions (for replicas; off by default)
     data_dir: Path | None = None
     scenario: Path = ROOT / "devices/simulator/scenarios/bench-load.yaml"
-
-
-@dataclass
-class FaultResult:
-    name: str
-    injected_at: float
-    how: str
-    recovery_s: float | None = None
-    recovery: dict[str, Any] = field(default_factory=dict)
 
 
 def scenario_for(options: FaultOptions) -> Scenario:
@@ -75,7 +64,7 @@ def run(options: FaultOptions) -> dict[str, Any]:
         platform = net.platform
         assert platform is not None and net.roster is not None
         out["machine"] = machine.describe(net.infra.database_url)
-        out["durability_settings"] = _durability(net)
+        out["durability_settings"] = net.durability_settings()
         stats = BrokerStats(net.observer_url)
         backlog = LogStats(net.infra.nats_url)
         probe = ProbeButton(net.infra.broker_url, net.meta["probe"]["id"], net.meta["probe"]["secret"])
@@ -102,11 +91,11 @@ def run(options: FaultOptions) -> dict[str, Any]:
         sim = None
         crew.finish()
         crew = None
-        _drain(stats, backlog, options.drain_quiet_s)
+        drain([stats], backlog, options.drain_quiet_s)
         windows = Windows(run_start, [(r.name, r.injected_at) for r in results])
         log.info("accounting: every accepted sample and press against what was stored and processed")
         totals = account(net.infra.database_url, ledger, windows, run_start)
-        out["faults"] = _per_fault(results, windows, report)
+        out["faults"] = per_fault(results, windows, report)
         out["before_faults"] = windows.items[0].as_dict()
         out["totals"] = {**totals, "dead_letters": backlog.dead_letters()}
         out["simulator"] = {k: report["stats"].get(k) for k in (
@@ -162,58 +151,9 @@ def _recover(net: BenchNetwork, sim, stats: BrokerStats, backlog: LogStats, prob
     2 s, the broker's backlog back to what it held before the fault, and the log's consumers
     caught up (a SIGKILLed replica's batch is redelivered after the consumer's ack wait)."""
     platform = net.platform
-    marks: dict[str, float] = {}
-    while time.monotonic() - started < timeout:
-        elapsed = round(time.monotonic() - started, 1)
-        checks = {
-            "components_ready": all(platform.ready(n) for n in COMPONENTS),
-            "devices_connected": sim.latest.get("devices_connected", 0) >= devices,
-        }
-        if all(checks.values()):
-            checks["probe_answered"] = probe.press(2.0) is not None
-            store = stats.number(STORED)
-            checks["broker_backlog_drained"] = store is not None and store <= baseline * 1.1 + 100
-            owed = backlog.backlog()
-            checks["log_caught_up"] = owed is not None and owed <= max(100, devices // 5)
-        for key, ok in checks.items():
-            if ok:
-                marks.setdefault(key + "_s", elapsed)
-        if len(checks) == 5 and all(checks.values()):
-            return {**marks, "recovered_s": elapsed}
-        time.sleep(0.5)
-    return {**marks, "recovered_s": None, "timed_out_after_s": timeout}
-
-
-def _drain(stats: BrokerStats, backlog: LogStats, quiet_s: float, timeout: float = 120.0) -> None:
-    """Let the platform finish what the broker and the log still hold for it."""
-    deadline = time.monotonic() + timeout
-    last, steady_since = None, time.monotonic()
-    while time.monotonic() < deadline:
-        state = (stats.number(STORED), backlog.backlog())
-        if state != last:
-            last, steady_since = state, time.monotonic()
-        elif time.monotonic() - steady_since > quiet_s and state[1] == 0:
-            return
-        time.sleep(1)
-
-
-def _per_fault(results: list[FaultResult], windows: Windows, report: dict[str, Any]) -> list[dict[str, Any]]:
-    series = report.get("press_to_ack_ms", [])
-    out = []
-    for result, window in zip(results, windows.items[1:], strict=True):
-        nxt = windows.items[windows.items.index(window) + 1].start if window is not windows.items[-1] else 1e18
-        latencies = [v for t, v in series if window.start <= t < nxt]
-        out.append({"fault": result.name, "how": result.how, **window.as_dict(), "recovery_s": result.recovery_s,
-                    "recovery": result.recovery, "press_to_ack_ms": summarize(latencies)})
-    return out
-
-
-def _durability(net: BenchNetwork) -> dict[str, Any]:
-    with psycopg.connect(net.infra.database_url) as conn:
-        pg = {name: conn.execute(f"SHOW {name}").fetchone()[0]
-              for name in ("fsync", "synchronous_commit", "full_page_writes", "wal_level")}
-    conf = (net.infra.broker_dir / "mosquitto.conf").read_text() if net.infra.embedded_broker else ""
-    broker = {line.split()[0]: line.split(None, 1)[1] for line in conf.splitlines()
-              if line.split() and line.split()[0] in ("persistence", "autosave_interval", "max_queued_messages",
-                                                      "max_inflight_messages")}
-    return {"postgresql": pg, "mosquitto": broker}
+    return wait_recovered([
+        lambda: {"components_ready": all(platform.ready(n) for n in COMPONENTS),
+                 "devices_connected": sim.latest.get("devices_connected", 0) >= devices},
+        lambda: {"probe_answered": probe.press(2.0) is not None,
+                 **backlog_checks([stats], [baseline], backlog, max(100, devices // 5))},
+    ], started, timeout)

@@ -26,8 +26,8 @@ from ..common.log_stats import LogStats
 from ..common.metrics import by_label
 from ..common.network import BenchNetwork
 from ..common.platform import ROOT
+from ..common.probe import ProbeButton
 from ..common.simulator import start_city
-from ..faults.probe import ProbeButton
 from ..faults.run import FaultOptions, scenario_for
 from .payloads import poison
 

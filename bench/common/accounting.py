@@ -2,7 +2,7 @@
 stored and processed, read through the services' own query interfaces:
 
 - samples: every accepted (bed, ts) must be in telemetry (`services.telemetry.queries.vitals`,
-  raw resolution);
+  raw resolution), once (more rows for it: stored twice);
 - presses: every accepted `button.pressed` must appear exactly once in dispatch's request
   timelines (`services.dispatch.queries`: the `created` entry or a `pressed_again` entry carries
   the press's event id); missing is lost, twice is processed twice;
@@ -33,6 +33,7 @@ class Window:
     start: float  # wall time
     sent_samples: int = 0
     lost_samples: int = 0
+    duplicate_samples: int = 0
     sent_presses: int = 0
     lost_events: int = 0
     duplicate_events: int = 0
@@ -42,6 +43,7 @@ class Window:
     def as_dict(self) -> dict[str, Any]:
         return {
             "sent_samples": self.sent_samples, "lost_samples": self.lost_samples,
+            "duplicate_samples": self.duplicate_samples,
             "sent_presses": self.sent_presses, "lost_events": self.lost_events,
             "duplicate_events": self.duplicate_events, "lost_requests": self.lost_requests,
             "lost_examples": self.lost_examples[:10],
@@ -71,10 +73,12 @@ def account(database_url: str, ledger: dict[str, Any], windows: Windows, run_sta
         for device, runs in ledger.get("samples", {}).items():
             sent = expand(runs)
             points = telemetry.vitals(conn, device, start, end, "raw", max_points=len(sent) * 2 + 1000)
-            stored = {round(p["ts"].timestamp() * 1000) for p in points}
+            stored = Counter(round(p["ts"].timestamp() * 1000) for p in points)
             for ms in sent:
                 window = windows.at(ms / 1000)
                 window.sent_samples += 1
+                if stored[ms] > 1:
+                    window.duplicate_samples += stored[ms] - 1
                 if ms not in stored:
                     window.lost_samples += 1
                     if len(window.lost_examples) < 10:
@@ -100,8 +104,8 @@ def account(database_url: str, ledger: dict[str, Any], windows: Windows, run_sta
                 window.duplicate_events += count - 1
     totals = Window("total", run_start)
     for w in windows.items:
-        for key in ("sent_samples", "lost_samples", "sent_presses", "lost_events", "duplicate_events",
-                    "lost_requests"):
+        for key in ("sent_samples", "lost_samples", "duplicate_samples", "sent_presses", "lost_events",
+                    "duplicate_events", "lost_requests"):
             setattr(totals, key, getattr(totals, key) + getattr(w, key))
     return totals.as_dict()
 

@@ -1,0 +1,1 @@
+"""`python -m bench.scaleout`: the city shape on one machine under faults."""

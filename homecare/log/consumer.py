@@ -10,7 +10,8 @@ acknowledgement rule, for every service.
 - A transient failure (the database away) is not the message's fault: the batch is kept, its
   acknowledgement deadline extended, and tried again until it works or the runtime stops.
 - Lag, acknowledgements pending and the age of the oldest unacknowledged message are read from
-  the server every few seconds; readiness fails when that age passes `stuck_after_s`.
+  the server every few seconds (`health`, as the console reads them); readiness fails when that
+  age passes `stuck_after_s`, a limit the consumer's description carries on the server.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from datetime import UTC, datetime
 import psycopg
 from nats.aio.msg import Msg
 from nats.js import api
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError
 from psycopg_pool import PoolTimeout
 
-from . import metrics
+from . import health, metrics
 from .client import Log
 from .streams import StreamSpec
 
@@ -62,8 +63,10 @@ class ConsumerSpec:
     # replica's batch waits. The runtime extends it while it holds a batch for a transient fault.
     ack_wait_s: float = 10.0
     max_deliveries: int = 5  # then dead-lettered
-    stuck_after_s: float = 60.0  # readiness: the oldest unacknowledged message is older
+    stuck_after_s: float = health.STUCK_AFTER_S  # readiness: the oldest unacknowledged message is older
     workers: int = 1  # threads of this replica; >1 gives up the order of handling
+    # What it carries, for the console's dispatchers: a plural ("Button presses" are delayed).
+    title: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class Consumer:
         """Create or bind the durable consumer and start pulling."""
         self._stopping.clear()
         self._sub = self.log.call(self._subscribe(), 15)
+        metrics.STUCK_AFTER.labels(self.spec.durable).set(self.spec.stuck_after_s)
         self._monitor = self.log.spawn(self._watch())
         self._threads = [
             threading.Thread(target=self._run, name=f"consume-{self.spec.durable}-{n}", daemon=True)
@@ -144,6 +148,7 @@ class Consumer:
     def config(self) -> api.ConsumerConfig:
         return api.ConsumerConfig(
             durable_name=self.name,
+            description=health.describe(self.spec.title or self.spec.durable, self.spec.stuck_after_s),
             ack_policy=api.AckPolicy.EXPLICIT,
             deliver_policy=api.DeliverPolicy.ALL,
             filter_subject=self.spec.filter_subject or None,
@@ -308,18 +313,7 @@ class Consumer:
         self.lag = info.num_pending or 0
         metrics.LAG.labels(self.spec.durable).set(self.lag)
         metrics.ACK_PENDING.labels(self.spec.durable).set(info.num_ack_pending or 0)
-        age = 0.0
-        if self.lag or info.num_ack_pending:
-            floor = info.ack_floor.stream_seq if info.ack_floor else 0
-            try:
-                oldest = await self.log.js.get_msg(
-                    stream, seq=floor + 1, subject=self.spec.filter_subject or None,
-                    next=bool(self.spec.filter_subject),
-                )
-            except NotFoundError:
-                oldest = None
-            if oldest is not None and oldest.time is not None:
-                age = max(0.0, (datetime.now(UTC) - oldest.time).total_seconds())
+        age = await health.oldest_unacked_age(self.log.js, stream, info)
         self.oldest_unacked_s = age
         metrics.OLDEST_AGE.labels(self.spec.durable).set(age)
         if age > self.spec.stuck_after_s:

@@ -12,5 +12,10 @@ OLDEST_AGE = Gauge(
     "homecare_log_consumer_oldest_unacked_seconds",
     "Age of the oldest message the consumer has not acknowledged (0 when none)", ["consumer"],
 )
+STUCK_AFTER = Gauge(
+    "homecare_log_consumer_stuck_after_seconds",
+    "The consumer's limit: readiness fails, and the console raises an alert, while the oldest"
+    " unacknowledged message is older", ["consumer"],
+)
 HANDLE_SECONDS = Histogram("homecare_log_handle_seconds", "Time to handle one fetched batch", ["consumer"])
 DEAD_LETTERED = Counter("homecare_log_dead_lettered_total", "Messages put on the dead-letter stream", ["consumer"])

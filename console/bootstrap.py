@@ -20,6 +20,7 @@ from .audit_pages import audit_router
 from .auth_pages import auth_router
 from .board_pages import board_router
 from .changes import ALERT, ChangeHub
+from .consumer_watch import ConsumerWatch
 from .csrf import HEADER, CsrfSigner, secret_key
 from .dead_letter_pages import dead_letter_router
 from .dead_letters_api import DeadLetterDesk, dead_letters_router
@@ -30,6 +31,8 @@ from .resident_pages import resident_router
 from .roster_pages import roster_router
 from .settings import ConsoleSettings
 from .stream import BoardFeed
+from .system_api import system_router
+from .system_pages import system_page_router
 from .web import STATIC_DIR, STATIC_PREFIX, ConsoleContext, templates
 
 log = logging.getLogger(__name__)
@@ -43,21 +46,25 @@ class ConsoleComponent:
     def __init__(self, ctx: ConsoleContext, log_: internal_log.Log):
         self.ctx = ctx
         self.feed = BoardFeed(ctx)
-        self.log = log_  # the internal log, for its dead letters
+        self.log = log_  # the internal log, for its dead letters and its consumers' state
         self.dead_letters = DeadLetterDesk(log_, ctx.pool)
+        self.consumers = ConsumerWatch(log_, ctx.pool, ctx.settings.consumer_check_s)
+        ctx.notices = self.consumers.notices
 
     def start(self) -> None:
-        """Start listening for request changes; connect to the internal log."""
+        """Start listening for request changes; connect to the internal log and watch its consumers."""
         self.ctx.hub.start()
         try:
             self.log.start()
         except Exception:
             self.ctx.hub.stop()
             raise
+        self.consumers.start()
 
     def stop(self) -> None:
-        """Stop listening; open board streams end; disconnect from the log."""
+        """Stop listening; open board streams end; stop watching; disconnect from the log."""
         self.ctx.hub.stop()
+        self.consumers.stop()
         self.log.stop()
 
     def routers(self) -> list[APIRouter]:
@@ -69,7 +76,8 @@ class ConsoleComponent:
             provider_router(self.ctx), alert_router(self.ctx),
             resident_router(self.ctx), roster_router(self.ctx),
             report_router(self.ctx), dead_letter_router(self.ctx, self.dead_letters),
-            dead_letters_router(self.dead_letters), audit_router(self.ctx), static,
+            dead_letters_router(self.dead_letters), system_page_router(self.ctx, self.consumers),
+            system_router(self.consumers), audit_router(self.ctx), static,
         ]
 
     def mount(self, app: FastAPI) -> None:

@@ -23,5 +23,8 @@ class ConsoleSettings(BaseSettings):
     recent_limit: int = Field(default=15, ge=0, le=200)
     sla_warn_minutes: float = Field(default=5.0, ge=0)  # countdown turns amber below this
     timezone: str = "Asia/Shanghai"  # where a report's days begin and end
+    # How often the console reads every consumer of the internal log (the system page, the banner,
+    # the incidents it records).
+    consumer_check_s: float = Field(default=5.0, gt=0, le=300)
     # None: Secure cookies in production only (development runs over plain http).
     cookie_secure: bool | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,6 +91,8 @@ class ConsoleContext:
     templates: Jinja2Templates
     cookie_secure: bool
     dispatch: Dispatch  # the configuration dispatch's use cases run with
+    # The system banner's lines for staff pages (set by the bootstrap: the consumer watch's).
+    notices: Callable[[], list[str]] = field(default=lambda: [])
 
     def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run one data function or use case in one transaction: `fn(conn, *args)`."""
@@ -120,9 +122,11 @@ class ConsoleContext:
     ) -> HTMLResponse:
         """A page; templates see `session` (or None) and `flash` besides the given context."""
         flash = _read_flash(request.cookies.get(FLASH_COOKIE))
+        staff = session is not None and session.user.has_role(Role.DISPATCHER)
         response = self.templates.TemplateResponse(
             request, template, {"session": session, "flash": flash, "path": request.url.path,
-                                "server_time": now_iso(), **(context or {})}, status_code=status_code,
+                                "server_time": now_iso(), "system_notices": self.notices() if staff else [],
+                                **(context or {})}, status_code=status_code,
         )
         if flash:
             response.delete_cookie(FLASH_COOKIE, path="/")

@@ -144,6 +144,26 @@
   const flash = document.getElementById("flash");
   if (flash && flash.classList.contains("flash-ok")) setTimeout(() => flash.classList.add("fade"), 6000);
 
+  // The system banner of staff pages: while a queue of the internal log is stuck, what reaches
+  // dispatchers is late. Checked again every 15 s, so a board left open all night shows it too.
+  const banner = document.getElementById("system-banner");
+  if (banner && banner.dataset.source) {
+    const lines = banner.querySelector(".lines");
+    const show = (notices) => {
+      lines.replaceChildren(...notices.map((text) => {
+        const p = document.createElement("p");
+        p.textContent = text;
+        return p;
+      }));
+      banner.hidden = notices.length === 0;
+    };
+    const refresh = () => fetch(banner.dataset.source, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((r) => (r.ok ? r.json() : r.status === 503 ? { notices: ["Delays cannot be checked: the console does not reach the internal log."] } : null))
+      .then((body) => { if (body && Array.isArray(body.notices)) show(body.notices); })
+      .catch(() => {});
+    setInterval(refresh, 15000);
+  }
+
   window.Homecare = { localise, tick, beep, csrf, now, setOffset, clock, age };
   localise();
   tick();

@@ -77,6 +77,9 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/v1/dead-letters"): STAFF,
     ("POST", "/api/v1/dead-letters/{seq}/replay"): ADMIN,
     ("DELETE", "/api/v1/dead-letters/{seq}"): ADMIN,
+    # the platform keeping up (stuck consumers of the internal log): dispatchers see the delays
+    ("GET", "/api/v1/system/consumers"): STAFF,
+    ("GET", "/api/v1/system/incidents"): STAFF,
 }
 
 _PARAM = re.compile(r"\{(\w+)\}")

@@ -29,7 +29,7 @@ def consumer_spec(config: TelemetrySettings) -> ConsumerSpec:
     return ConsumerSpec(
         durable="telemetry-samples", stream=streams.TELEMETRY, batch=config.fetch_batch,
         workers=config.writers, max_ack_pending=config.fetch_batch * config.writers * 4,
-        stuck_after_s=config.stuck_after_s,
+        stuck_after_s=config.stuck_after_s, title="Bed sensor readings",
     )
 
 

@@ -23,8 +23,10 @@ from . import event_rules
 EVENT_TYPES = ("bed.exit", "bed.entry", FALL_EVENT, "battery.low")
 
 # A fall must not wait behind a backlog of samples: alert inputs have consumers of their own.
-EVENTS = ConsumerSpec(durable="telemetry-events", stream=streams.EVENTS, batch=50)
-STATES = ConsumerSpec(durable="telemetry-states", stream=streams.STATE, batch=200)
+EVENTS = ConsumerSpec(durable="telemetry-events", stream=streams.EVENTS, batch=50,
+                      title="Fall, bed-exit and battery events")
+STATES = ConsumerSpec(durable="telemetry-states", stream=streams.STATE, batch=200,
+                      title="Devices' online and offline changes")
 
 
 class AlertConsumer:

@@ -4,6 +4,7 @@ wait until the platform has recovered from it, the drain at the end, and the per
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from devices.simulator.stats import summarize
 from .accounting import Windows
 from .broker_stats import STORED, BrokerStats
 from .log_stats import LogStats
+
+log = logging.getLogger(__name__)
 
 Checks = Callable[[], dict[str, bool]]
 
@@ -26,6 +29,24 @@ class FaultResult:
     recovery_s: float | None = None
     recovery: dict[str, Any] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)  # what a fault found (the leader it killed, say)
+
+
+def run_faults(names: tuple[str, ...], inject: Callable[[str], FaultResult], settle_s: float,
+               before_each: Callable[[str], None] | None = None) -> list[FaultResult]:
+    """Inject each fault in turn (`inject` also waits for the recovery), a settle period after
+    each; a fault that cannot be carried out is recorded as failed and the others still run."""
+    results: list[FaultResult] = []
+    for name in names:
+        if before_each is not None:
+            before_each(name)
+        try:
+            results.append(inject(name))
+        except Exception as exc:  # the other faults and the accounting still stand
+            log.exception("fault %s could not be carried out", name)
+            results.append(FaultResult(name, time.time(), "failed", recovery={"error": repr(exc)}))
+        log.info("%s: recovered in %ss; settling %ss", name, results[-1].recovery_s, settle_s)
+        time.sleep(settle_s)
+    return results
 
 
 def wait_recovered(stages: list[Checks], started: float, timeout: float, poll_s: float = 0.5) -> dict[str, Any]:

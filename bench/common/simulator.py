@@ -67,3 +67,11 @@ def start_city(scenario: Scenario, work_dir: Path, roster: Path, broker_url: str
     crew = SimulatorProcess(scenario, work_dir, roster, broker_url, api_url, admin, name="providers",
                             extra=["--no-devices"])
     return devices, crew
+
+
+def finish_city(devices: SimulatorProcess, crew: SimulatorProcess) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Power the devices off, stop the providers; the devices' final report and ledger."""
+    report = devices.finish()
+    ledger = devices.ledger()
+    crew.finish()
+    return report, ledger

@@ -19,8 +19,8 @@ from ..common.log_stats import LogStats
 from ..common.network import BenchNetwork
 from ..common.platform import COMPONENTS, ROOT
 from ..common.probe import ProbeButton
-from ..common.recovery import FaultResult, backlog_checks, drain, per_fault, wait_recovered
-from ..common.simulator import start_city
+from ..common.recovery import FaultResult, backlog_checks, drain, per_fault, run_faults, wait_recovered
+from ..common.simulator import finish_city, start_city
 
 log = logging.getLogger("bench.faults")
 
@@ -77,20 +77,10 @@ def run(options: FaultOptions) -> dict[str, Any]:
         log.info("%d devices connected; warming up %ss", devices, options.warmup_s)
         time.sleep(options.warmup_s)
         out["other_load"] = machine.other_load(machine.our_pids() | set(net.infra.postgres_pids()))
-        results = []
-        for name in options.faults:
-            try:
-                results.append(_fault(name, net, sim, stats, backlog, probe, devices, options))
-            except Exception as exc:  # the other faults and the accounting still stand
-                log.exception("fault %s could not be carried out", name)
-                results.append(FaultResult(name, time.time(), "failed", recovery={"error": repr(exc)}))
-            log.info("%s: recovered in %ss; settling %ss", name, results[-1].recovery_s, options.settle_s)
-            time.sleep(options.settle_s)
-        report = sim.finish()
-        ledger = sim.ledger()
-        sim = None
-        crew.finish()
-        crew = None
+        results = run_faults(options.faults, lambda name: _fault(name, net, sim, stats, backlog, probe, devices,
+                                                                  options), options.settle_s)
+        report, ledger = finish_city(sim, crew)
+        sim = crew = None
         drain([stats], backlog, options.drain_quiet_s)
         windows = Windows(run_start, [(r.name, r.injected_at) for r in results])
         log.info("accounting: every accepted sample and press against what was stored and processed")

@@ -23,8 +23,8 @@ from ..common.log_stats import LogStats
 from ..common.network import BenchNetwork
 from ..common.platform import ROOT, Layout
 from ..common.probe import ProbeButton
-from ..common.recovery import FaultResult, backlog_checks, before_faults, drain, per_fault, wait_recovered
-from ..common.simulator import start_city
+from ..common.recovery import FaultResult, backlog_checks, before_faults, drain, per_fault, run_faults, wait_recovered
+from ..common.simulator import finish_city, start_city
 from ..faults.run import FaultOptions, scenario_for
 
 log = logging.getLogger("bench.scaleout")
@@ -129,23 +129,13 @@ def run(options: ScaleoutOptions) -> dict[str, Any]:
             log.warning("no answer to the probe press on shards %s before any fault: their probes are left out "
                         "of the recovery checks", sorted(set(probes) - set(required)))
         out["other_load"] = machine.other_load(machine.our_pids() | set(infra.postgres_pids()))
-        results: list[FaultResult] = []
         cpu_marks = [("before faults", dict.fromkeys(tracker.seconds(), 0.0))]  # (phase, CPU seconds at its start)
-        for name in options.faults:
-            cpu_marks.append((name, tracker.seconds()))
-            try:
-                results.append(_fault(name, net, sim, brokers, backlog, {s: probes[s] for s in required},
-                                      devices, options))
-            except Exception as exc:  # the other faults and the accounting still stand
-                log.exception("fault %s could not be carried out", name)
-                results.append(FaultResult(name, time.time(), "failed", recovery={"error": repr(exc)}))
-            log.info("%s: recovered in %ss; settling %ss", name, results[-1].recovery_s, options.settle_s)
-            time.sleep(options.settle_s)
-        report = sim.finish()
-        ledger = sim.ledger()
-        sim = None
-        crew.finish()
-        crew = None
+        probing = {s: probes[s] for s in required}
+        results = run_faults(options.faults,
+                             lambda name: _fault(name, net, sim, brokers, backlog, probing, devices, options),
+                             options.settle_s, before_each=lambda name: cpu_marks.append((name, tracker.seconds())))
+        report, ledger = finish_city(sim, crew)
+        sim = crew = None
         drain(list(brokers.values()), backlog, options.drain_quiet_s)
         cpu_total = tracker.stop()
         windows = Windows(run_start, [(r.name, r.injected_at) for r in results])

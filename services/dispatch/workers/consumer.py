@@ -35,9 +35,11 @@ def consumer_specs(log_: Log) -> list[ConsumerSpec]:
     """The durable consumers every dispatch replica pulls from."""
     return [
         ConsumerSpec(durable="dispatch-buttons", stream=streams.EVENTS,
-                     filter_subject=log_.subjects.events_of("button"), batch=20),
-        ConsumerSpec(durable="dispatch-requests", stream=streams.REQUESTS, batch=20),
-        ConsumerSpec(durable="dispatch-commands", stream=streams.ACKS, batch=100),
+                     filter_subject=log_.subjects.events_of("button"), batch=20, title="Button presses"),
+        ConsumerSpec(durable="dispatch-requests", stream=streams.REQUESTS, batch=20,
+                     title="Emergencies opened by fall alerts"),
+        ConsumerSpec(durable="dispatch-commands", stream=streams.ACKS, batch=100,
+                     title="Devices' acknowledgements of commands"),
     ]
 
 

@@ -13,7 +13,14 @@ import json
 import secrets
 from pathlib import Path
 
-from gateway.broker_config import device_acls, device_role_name, password_fields
+from gateway.broker_config import (
+    SERVICES,
+    device_acls,
+    device_role_name,
+    password_fields,
+    service_acls,
+    service_username,
+)
 from homecare.topics import DeviceChannel, all_devices_filter
 
 OBSERVER = "homecare-bench"
@@ -51,6 +58,21 @@ def import_accounts(dynsec_file: Path, devices: list[tuple[str, str]], observer_
     tmp.chmod(0o600)
     tmp.replace(dynsec_file)
     return added
+
+
+def refresh_service_roles(dynsec_file: Path) -> None:
+    """Give the services' roles in a kept dynamic-security file the ACLs of this version (a data
+    folder outlives a change of what a service may do on the broker). Run it only while the
+    broker is stopped."""
+    config = json.loads(dynsec_file.read_text())
+    wanted = {service_username(name): service_acls(name) for name in SERVICES}
+    for role in config["roles"]:
+        if role["rolename"] in wanted:
+            role["acls"] = wanted[role["rolename"]]
+    tmp = dynsec_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(config))
+    tmp.chmod(0o600)
+    tmp.replace(dynsec_file)
 
 
 def new_password() -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from homecare import embedded
 
+from . import accounts
 from .nats_cluster import NatsCluster
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,8 @@ class Infra:
             self.database_url = self._db.url
         if self.embedded_broker:
             for shard in self.shards:
+                if self.broker_auth and (self.shard_dir(shard) / "dynamic-security.json").exists():
+                    accounts.refresh_service_roles(self.shard_dir(shard) / "dynamic-security.json")
                 self.start_broker(shard)
         if self.embedded_nats:
             if self.nats_nodes > 1:

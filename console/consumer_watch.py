@@ -27,6 +27,8 @@ from .dead_letters_api import LogUnavailable
 
 log = logging.getLogger(__name__)
 
+_UNAVAILABLE = "the internal log does not answer: the services' queues cannot be checked; try again shortly"
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -111,7 +113,7 @@ class ConsumerWatch:
             if self._latest is not None and now - self._latest_at < 2 * self.interval_s + 1:
                 return self._latest
             if self._failed_at is not None and now - self._failed_at < self.interval_s:
-                raise LogUnavailable("the internal log does not answer: the services' queues cannot be checked")
+                raise LogUnavailable(_UNAVAILABLE)
             return self._check()
 
     def notices(self) -> list[str]:
@@ -131,11 +133,13 @@ class ConsumerWatch:
 
     def _check(self) -> Snapshot:
         try:
+            if not self.log.connected:  # not started, or away: asking would only wait
+                raise RuntimeError("not connected")
             states = self.log.call(consumer_states(self.log, self.default_limit), 15)
         except (TimeoutError, RuntimeError, nats.errors.Error) as exc:
             self._failed_at = time.monotonic()
             log.warning("consumer watch: the log did not answer: %s", exc)
-            raise LogUnavailable("the internal log does not answer: the services' queues cannot be checked") from None
+            raise LogUnavailable(_UNAVAILABLE) from None
         self._failed_at = None
         since = {s.consumer: s.stuck_since for s in states if s.stuck_since is not None}
         recorded = self._record(states)

@@ -173,3 +173,13 @@ def test_a_provider_sees_no_banner_and_may_not_read_the_system(pool, console, cl
 def test_hostile_paging_is_refused(signed_in, query):
     assert signed_in.get(f"/api/v1/system/incidents?{query}").status_code == 422
     assert signed_in.get(f"/system?{query}").status_code in (200, 422)  # the page ignores `limit`
+
+
+def test_the_log_away_is_said_not_hidden(console, client, signed_in):
+    assert consumers(signed_in)["checked_at"]  # checked while the log answers
+    console.log.stop()
+    wait_for(lambda: signed_in.get("/api/v1/system/consumers").status_code == 503, 10, 0.2, "503")
+    shown, text = banner(signed_in.get("/").text)
+    assert shown and "Delays cannot be checked: the console does not reach the internal log." in text
+    page = signed_in.get("/system")
+    assert page.status_code == 503 and "cannot be checked" in page.text

@@ -78,8 +78,9 @@ class NatsCluster:
             return None
 
         out: dict[str, str | None] = dict.fromkeys(streams)
+        running = [self.node_url(n) for n in self.names if n in self._nodes]  # not a killed node's
         try:
-            nc = await nats.connect(servers=self.url.split(","), connect_timeout=2, allow_reconnect=False,
+            nc = await nats.connect(servers=running, connect_timeout=2, allow_reconnect=False,
                                     max_reconnect_attempts=0, error_cb=quiet)
         except Exception as exc:
             log.warning("stream leaders: no connection to the cluster: %r", exc)
@@ -91,7 +92,7 @@ class NatsCluster:
                     info = await js.stream_info(stream)
                     out[stream] = info.cluster.leader if info.cluster else None
                 except Exception as exc:
-                    log.warning("stream info %s: %r", stream, exc)
+                    log.debug("stream info %s: %r", stream, exc)  # no leader right now, say
         finally:
             await nc.close()
         return out

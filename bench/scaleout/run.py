@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from ..common.accounting import Windows, account
 from ..common.broker_stats import STORED, BrokerStats
 from ..common.infra import Infra
 from ..common.log_stats import LogStats
+from ..common.nats_cluster import NatsCluster
 from ..common.network import BenchNetwork
 from ..common.platform import ROOT, Layout
 from ..common.probe import ProbeButton
@@ -179,12 +181,11 @@ def _fault(name: str, net: BenchNetwork, sim, brokers: dict[str, BrokerStats], b
                       "started again on the same store")
         infra.kill_nats(target)
         result.injected_at = time.time()
+        election = _watch_election(cluster, streams[1], target, started)
         time.sleep(options.down_s)
-        result.detail = {"killed_node": target, "leaders_before": before,
-                         "led_streams": sorted(s for s, n in before.items() if n == target),
-                         "leaders_while_down": cluster.stream_leaders(streams, timeout=3.0)}
         infra.start_nats(target)
-        result.detail["leaders_after"] = cluster.stream_leaders(streams)
+        result.detail = {"killed_node": target, "leaders_before": before,
+                         "led_streams": sorted(s for s, n in before.items() if n == target), "election": election}
     elif name in ("telemetry-replica", "dispatch-replica"):
         process = f"{name.split('-')[0]}-1"
         result.how = f"{process} SIGKILL (the other replica runs on), down {options.down_s}s, started again"
@@ -213,7 +214,26 @@ def _fault(name: str, net: BenchNetwork, sim, brokers: dict[str, BrokerStats], b
     result.recovery = _recover(net, sim, list(brokers.values()), baselines, backlog, probes, devices, started,
                                result.injected_at, options.recover_timeout_s)
     result.recovery_s = result.recovery.get("recovered_s")
+    if name == "nats-leader":
+        result.detail["leaders_after"] = infra.nats_cluster.stream_leaders(streams)
     return result
+
+
+def _watch_election(cluster: NatsCluster, stream: str, old: str, started: float, timeout: float = 60.0) -> dict:
+    """Poll, on a thread of its own, who leads `stream` until a node other than `old` does; the
+    dict it returns gets `new_leader` and `elected_s` (from `started`) when that happens."""
+    found: dict[str, Any] = {"stream": stream}
+
+    def watch() -> None:
+        while time.monotonic() - started < timeout:
+            leader = cluster.stream_leaders([stream], timeout=1.0)[stream]
+            if leader not in (None, old):
+                found.update(new_leader=leader, elected_s=round(time.monotonic() - started, 1))
+                return
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, name="election-watch", daemon=True).start()
+    return found
 
 
 def _recover(net: BenchNetwork, sim, brokers: list[BrokerStats], baselines: list[float], backlog: LogStats,

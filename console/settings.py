@@ -26,5 +26,6 @@ class ConsoleSettings(BaseSettings):
     # How often the console reads every consumer of the internal log (the system page, the banner,
     # the incidents it records).
     consumer_check_s: float = Field(default=5.0, gt=0, le=300)
+    banner_refresh_s: float = Field(default=15.0, ge=0.5, le=600)  # how often open pages ask again
     # None: Secure cookies in production only (development runs over plain http).
     cookie_secure: bool | None = None

@@ -126,6 +126,7 @@ class ConsoleContext:
         response = self.templates.TemplateResponse(
             request, template, {"session": session, "flash": flash, "path": request.url.path,
                                 "server_time": now_iso(), "system_notices": self.notices() if staff else [],
+                                "banner_refresh_s": self.settings.banner_refresh_s,
                                 **(context or {})}, status_code=status_code,
         )
         if flash:

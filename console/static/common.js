@@ -145,7 +145,8 @@
   if (flash && flash.classList.contains("flash-ok")) setTimeout(() => flash.classList.add("fade"), 6000);
 
   // The system banner of staff pages: while a queue of the internal log is stuck, what reaches
-  // dispatchers is late. Checked again every 15 s, so a board left open all night shows it too.
+  // dispatchers is late. Checked again (every 15 s by default), so a board left open all night
+  // shows it too.
   const banner = document.getElementById("system-banner");
   if (banner && banner.dataset.source) {
     const lines = banner.querySelector(".lines");
@@ -161,7 +162,7 @@
       .then((r) => (r.ok ? r.json() : r.status === 503 ? { notices: ["Delays cannot be checked: the console does not reach the internal log."] } : null))
       .then((body) => { if (body && Array.isArray(body.notices)) show(body.notices); })
       .catch(() => {});
-    setInterval(refresh, 15000);
+    setInterval(refresh, (Number(banner.dataset.every) || 15) * 1000);
   }
 
   window.Homecare = { localise, tick, beep, csrf, now, setOffset, clock, age };

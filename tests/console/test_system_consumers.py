@@ -6,7 +6,6 @@ Also a consumer no replica runs: its backlog ages just the same."""
 from __future__ import annotations
 
 import re
-import threading
 from datetime import datetime
 
 import pytest
@@ -14,13 +13,13 @@ import pytest
 from console.consumer_watch import ConsumerWatch
 from console.settings import ConsoleSettings
 from homecare.auth import Role
-from homecare.log import Consumer, ConsumerSpec, streams
+from homecare.log import Consumer
 from homecare.settings import Settings
-from tests.support import LogTap, wait_for
+from tests.support import wait_for
 
 from .conftest import SECRET, make_user, sign_in
+from .stalling import LIMIT_S, Blocking, intake_spec, tap  # noqa: F401  (fixture)
 
-LIMIT_S = 1.0
 _BANNER = re.compile(r'<div class="system-banner" id="system-banner"[^>]*>')
 
 
@@ -34,31 +33,6 @@ def console(pool):
     component.start()
     yield component
     component.stop()
-
-
-@pytest.fixture
-def tap(nats_url, log_namespace):
-    tap = LogTap(nats_url, log_namespace)
-    yield tap
-    tap.close()
-
-
-class Blocking:
-    """A handler that holds what it gets until released."""
-
-    def __init__(self):
-        self.release = threading.Event()
-        self.handled: list[bytes] = []
-
-    def __call__(self, batch) -> None:
-        self.release.wait(60)
-        self.handled.extend(d.data for d in batch)
-
-
-def intake_spec(tap: LogTap) -> ConsumerSpec:
-    return ConsumerSpec(durable="intake-under-test", stream=streams.EVENTS, title="Button presses",
-                        filter_subject=tap.subjects.events_of("button"), fetch_wait_s=0.2, ack_wait_s=60,
-                        stuck_after_s=LIMIT_S)
 
 
 def consumers(client) -> dict:
@@ -85,7 +59,7 @@ def banner(html: str) -> tuple[bool, str]:
     return " hidden" not in match.group(0), html[match.end():end]
 
 
-def test_a_stuck_consumer_is_reported_shown_recorded_and_cleared(pool, console, client, signed_in, tap):
+def test_a_stuck_consumer_is_reported_shown_recorded_and_cleared(pool, console, client, signed_in, tap):  # noqa: F811
     handler = Blocking()
     consumer = Consumer(tap.log, intake_spec(tap), handler, monitor_s=0.2)
     consumer.start()
@@ -149,7 +123,7 @@ def test_a_stuck_consumer_is_reported_shown_recorded_and_cleared(pool, console, 
         consumer.stop()
 
 
-def test_a_consumer_no_replica_runs_ages_its_backlog(console, client, signed_in, tap):
+def test_a_consumer_no_replica_runs_ages_its_backlog(console, client, signed_in, tap):  # noqa: F811
     consumer = Consumer(tap.log, intake_spec(tap), Blocking(), monitor_s=0.2)
     consumer.start()  # the durable consumer exists on the server, as a deployed service's does
     consumer.stop()
@@ -159,7 +133,7 @@ def test_a_consumer_no_replica_runs_ages_its_backlog(console, client, signed_in,
     assert row["lag"] == 1 and row["ack_pending"] == 0 and row["oldest_unacked_s"] > LIMIT_S
 
 
-def test_a_provider_sees_no_banner_and_may_not_read_the_system(pool, console, client, tap):
+def test_a_provider_sees_no_banner_and_may_not_read_the_system(pool, console, client, tap):  # noqa: F811
     username = make_user(pool, Role.PROVIDER, provider_id="prov-system")
     assert sign_in(client, username, next="/provider").status_code == 303
     assert "system-banner" not in client.get("/provider").text

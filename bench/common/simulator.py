@@ -69,9 +69,10 @@ def start_city(scenario: Scenario, work_dir: Path, roster: Path, broker_url: str
     return devices, crew
 
 
-def finish_city(devices: SimulatorProcess, crew: SimulatorProcess) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Power the devices off, stop the providers; the devices' final report and ledger."""
+def finish_city(devices: SimulatorProcess, crew: SimulatorProcess
+                ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Power the devices off, stop the providers; the devices' final report and ledger, and the
+    providers' report."""
     report = devices.finish()
     ledger = devices.ledger()
-    crew.finish()
-    return report, ledger
+    return report, ledger, crew.finish()

@@ -79,7 +79,7 @@ def run(options: FaultOptions) -> dict[str, Any]:
         out["other_load"] = machine.other_load(machine.our_pids() | set(net.infra.postgres_pids()))
         results = run_faults(options.faults, lambda name: _fault(name, net, sim, stats, backlog, probe, devices,
                                                                   options), options.settle_s)
-        report, ledger = finish_city(sim, crew)
+        report, ledger, _ = finish_city(sim, crew)
         sim = crew = None
         drain([stats], backlog, options.drain_quiet_s)
         windows = Windows(run_start, [(r.name, r.injected_at) for r in results])

@@ -108,6 +108,11 @@ def run(options: ScaleoutOptions) -> dict[str, Any]:
         out["machine"] = {**machine.describe(infra.database_url), "nats_server": _nats_version()}
         out["shape"] = _shape(net)
         out["durability_settings"] = net.durability_settings()
+        out["recovery_rule"] = (
+            "from the fault until: every process ready, every NATS node up, every device connected (a simulator "
+            "report after the fault); then a probe press on each shard answered within 2 s, each broker holding no "
+            f"more than before (x1.1 + 100), and at most {max(100, options.devices // 5)} messages owed by the "
+            "log's consumers (pending + unacknowledged: the steady flow)")
         brokers = {shard: BrokerStats(net.observer_url_of(shard), client_id=f"bench-sys-{shard}")
                    for shard in infra.shards}
         backlog = LogStats(infra.nats_url)
@@ -136,7 +141,7 @@ def run(options: ScaleoutOptions) -> dict[str, Any]:
         results = run_faults(options.faults,
                              lambda name: _fault(name, net, sim, brokers, backlog, probing, devices, options),
                              options.settle_s, before_each=lambda name: cpu_marks.append((name, tracker.seconds())))
-        report, ledger = finish_city(sim, crew)
+        report, ledger, providers = finish_city(sim, crew)
         sim = crew = None
         drain(list(brokers.values()), backlog, options.drain_quiet_s)
         cpu_total = tracker.stop()
@@ -149,7 +154,10 @@ def run(options: ScaleoutOptions) -> dict[str, Any]:
         out["cpu_seconds"] = {"total": cpu_total, "per_phase": _phases(cpu_marks, cpu_total)}
         out["simulator"] = {k: report["stats"].get(k) for k in (
             "samples_sent", "presses", "acks_sent", "connects", "disconnects", "connect_failures",
-            "presses_unanswered", "errors_received", "requests_completed")}
+            "presses_unanswered", "errors_received")}
+        out["providers"] = {k: providers["stats"].get(k) for k in (
+            "offers_seen", "offers_accepted", "offers_declined", "offer_conflicts", "requests_arrived",
+            "requests_completed", "provider_errors")}
         return out
     finally:
         if tracker is not None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from homecare.settings import Settings
+from homecare.shards import Shard, Shards
+
 
 class GatewaySettings(BaseSettings):
     """Tuning of the device edge; the defaults suit one broker and a few thousand devices."""
@@ -56,6 +59,15 @@ class GatewaySettings(BaseSettings):
     # The edge's lanes this process runs (gateway/edge.py): both by default; "control" and "bulk"
     # in processes of their own keep a call for help off the interpreter that parses samples.
     lanes: str = Field(default="bulk,control", pattern=r"^(bulk|control)(,(bulk|control))?$")
+
+    # The broker shard this process bridges (a name of HOMECARE_MQTT_SHARDS, homecare/shards.py):
+    # required when there are several; empty: the only one. Its liveness sweeps judge only that
+    # shard's devices, and it refuses (`wrong_shard`) messages of a device provisioned on another.
+    shard: str = Field(default="", pattern=r"^([a-z0-9][a-z0-9_-]{0,31})?$")
+
+    def bridged_shard(self, settings: Settings) -> Shard:
+        """The shard this gateway bridges; a ShardError (a ValueError) that says why not."""
+        return Shards.from_settings(settings).bridged(self.shard)
 
     def lane_names(self) -> list[str]:
         return list(dict.fromkeys(name.strip() for name in self.lanes.split(",")))

@@ -17,6 +17,13 @@ class Settings(BaseSettings):
     # Empty means "start an embedded one" (demo and tests on a bare machine).
     database_url: str = ""
     mqtt_url: str = ""
+    # Broker shards (homecare/shards.py): `name=url,...`, how the platform reaches each shard's
+    # broker. Empty: one shard named `main` at mqtt_url. When set, mqtt_url defaults to the
+    # first shard's url (what code that knows a single broker uses).
+    mqtt_shards: str = ""
+    # `name=url,...` told to devices when they are provisioned (`mqtt_url` of POST
+    # /api/v1/devices); a shard not listed: its url above, without credentials.
+    mqtt_public_urls: str = ""
     # `auto`: mosquitto when on PATH, else the in-process amqtt broker.
     embedded_broker: str = Field(default="auto", pattern="^(auto|mosquitto|amqtt)$")
     data_dir: str = ""  # where embedded broker/database keep their files; temp dir when empty
@@ -62,6 +69,23 @@ class Settings(BaseSettings):
     secret_key: str = ""
     environment: str = Field(default="development", pattern="^(development|production)$")
 
+
+    @model_validator(mode="after")
+    def _shards(self) -> Settings:
+        # Checked now, so a wrong shard setting stops a process at start with the reason.
+        from homecare.shards import Shards, parse_pairs
+
+        if self.mqtt_shards:
+            shards = parse_pairs(self.mqtt_shards, "HOMECARE_MQTT_SHARDS")
+            if not shards:
+                raise ValueError("HOMECARE_MQTT_SHARDS names no shard")
+            if not self.mqtt_url:
+                self.mqtt_url = next(iter(shards.values()))
+        if self.mqtt_url:
+            Shards.from_settings(self)
+        else:  # an embedded broker comes later: only the public urls can be checked now
+            Shards.parse("", self.mqtt_public_urls, "mqtt://127.0.0.1:1883")
+        return self
 
     @model_validator(mode="after")
     def _secret_key(self) -> Settings:

@@ -76,10 +76,11 @@ class Announcer:
                 self._commands[:0] = commands
             raise
 
-    def resend_owed(self, pool: ConnectionPool, older_than_s: int) -> int:
-        """Announce again every change not confirmed within older_than_s; returns how many."""
+    def resend_owed(self, pool: ConnectionPool, older_than_s: int, shard: str | None = None) -> int:
+        """Announce again every change not confirmed within older_than_s (of `shard`'s devices
+        when given: the broker this gateway bridges); returns how many."""
         with pool.connection() as conn:
-            devices = edge_store.unannounced_states(conn, older_than_s)
+            devices = edge_store.unannounced_states(conn, older_than_s, shard=shard)
             commands = command_store.unannounced(conn, older_than_s)
         for state in devices:
             self.device_state(state)

@@ -45,6 +45,10 @@ class ProvisionedDevice(BaseModel):
     kind: DeviceKind
     resident_id: str
     secret: str = Field(description="The device's MQTT password; shown this once.")
+    mqtt_url: str = Field(
+        description="The broker this device must use (`mqtts://host:port` or `mqtt://host:port`):"
+        " its shard's, for life.", examples=["mqtts://broker-a.example:8883"],
+    )
 
 
 def devices_router(admin: DeviceAdmin) -> APIRouter:
@@ -58,7 +62,8 @@ def devices_router(admin: DeviceAdmin) -> APIRouter:
         audit.record(conn, audit.actor_of(user), "device.provisioned", f"device:{device.id}",
                      {"kind": str(device.kind), "resident_id": device.resident_id})
         return ProvisionedDevice(
-            id=device.id, kind=device.kind, resident_id=device.resident_id, secret=secret
+            id=device.id, kind=device.kind, resident_id=device.resident_id, secret=secret,
+            mqtt_url=admin.mqtt_url(device),
         )
 
     @router.get("", response_model=list[Device])

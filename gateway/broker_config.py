@@ -6,8 +6,10 @@ on `homecare/v1/devices/%u/status` matches nothing), so every device gets a role
 A subscription through `$share/<group>/...` is checked with its `$share/<group>/` prefix, so the
 service roles name both forms.
 
-`python -m gateway.broker_config FILE` writes a file for a deployment's mosquitto (passwords are
-read from the environment or generated, and printed once as `HOMECARE_*` variables).
+`python -m gateway.broker_config FILE [FILE ...]` writes a file for a deployment's mosquitto, one
+per broker shard with the same accounts in each (passwords are read from the environment or
+generated, and printed once as `HOMECARE_*` variables): the platform uses one admin account and
+one account per service on every shard.
 """
 
 from __future__ import annotations
@@ -130,10 +132,12 @@ def dynsec_config(admin_password: str, service_passwords: dict[str, str]) -> dic
 
 def write_dynsec_file(
     path: str | Path, admin_password: str | None = None, services: tuple[str, ...] = SERVICES,
+    passwords: dict[str, str] | None = None,
 ) -> tuple[str, dict[str, tuple[str, str]]]:
-    """Write a fresh file; returns the admin password and (username, password) per service."""
+    """Write a fresh file; returns the admin password and (username, password) per service.
+    Passwords not given are generated; give another shard's to make its broker's file."""
     admin_password = admin_password or secrets.token_urlsafe(18)
-    passwords = {name: secrets.token_urlsafe(18) for name in services}
+    passwords = {name: (passwords or {}).get(name) or secrets.token_urlsafe(18) for name in services}
     path = Path(path)
     path.write_text(json.dumps(dynsec_config(admin_password, passwords), indent=1))
     path.chmod(0o600)
@@ -141,12 +145,16 @@ def write_dynsec_file(
 
 
 def _main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m gateway.broker_config DYNSEC_JSON_FILE", file=sys.stderr)
+    if not argv:
+        print("usage: python -m gateway.broker_config DYNSEC_JSON_FILE [one per broker shard ...]",
+              file=sys.stderr)
         return 2
     admin, accounts = write_dynsec_file(argv[0], os.environ.get("HOMECARE_MQTT_ADMIN_PASSWORD"))
-    print(f"# {argv[0]} written; give each process its credentials:")
-    print(f"HOMECARE_MQTT_ADMIN_URL=mqtt://{ADMIN_USERNAME}:{admin}@BROKER:1883")
+    for path in argv[1:]:  # the other shards: the same accounts, each file with its own salts
+        write_dynsec_file(path, admin, passwords={name: p for name, (_, p) in accounts.items()})
+    print(f"# {', '.join(argv)} written; give each process its credentials:")
+    print(f"HOMECARE_MQTT_ADMIN_URL=mqtt://{ADMIN_USERNAME}:{admin}@BROKER:1883"
+          "  # with several shards: used on each shard's host and port")
     for name, (user, password) in accounts.items():
         print(f"# {name}: HOMECARE_MQTT_SERVICE_USERNAME={user} HOMECARE_MQTT_SERVICE_PASSWORD={password}")
     return 0

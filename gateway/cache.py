@@ -24,12 +24,17 @@ class DeviceCache:
     again in the same second. Unknown ids
     are remembered for `unknown_ttl_s`, so a flood from an unprovisioned id does not become a
     flood of queries, and at most `max_entries` ids are kept.
+
+    `shard` is the broker shard the edge bridges (None: any): the cache still returns a device of
+    another shard, with its shard, so that the edge can tell it why it is refused.
     """
 
     def __init__(
         self, pool: ConnectionPool, ttl_s: float = 600.0, unknown_ttl_s: float = 5.0,
         max_entries: int = 200_000, clock: Callable[[], float] = time.monotonic,
+        shard: str | None = None,
     ):
+        self.shard = shard
         self._max = max_entries
         self._pool = pool
         self._ttl = ttl_s

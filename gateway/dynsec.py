@@ -27,14 +27,16 @@ class BrokerRefused(RuntimeError):
 
 
 class DynsecAccounts:
-    """Device accounts on the broker, managed with the admin account (HOMECARE_MQTT_ADMIN_URL).
+    """Device accounts on one broker, managed with the admin account (HOMECARE_MQTT_ADMIN_URL;
+    with several shards, one of these per shard, see gateway.bootstrap.accounts_for).
 
     Thread-safe; connects on first use and keeps the connection. Each call returns only once the
     broker has answered, so a provisioning or revocation that returns has taken effect.
     """
 
-    def __init__(self, admin_url: str, timeout: float = 10.0):
-        self.address = BrokerAddress.parse(admin_url)
+    def __init__(self, admin_url: str | BrokerAddress, timeout: float = 10.0):
+        # A URL, or an address (one shard's host and port with the admin's credentials).
+        self.address = admin_url if isinstance(admin_url, BrokerAddress) else BrokerAddress.parse(admin_url)
         self.timeout = timeout
         self._lock = threading.Lock()  # one exchange at a time
         self._client: mqtt.Client | None = None

@@ -18,6 +18,7 @@ from homecare.contract import EVENTS_BY_KIND, ContractError, DeviceKind, validat
 from homecare.log import Log
 from homecare.mqtt import BrokerAddress, MqttLink, SplitLink
 from homecare.settings import Settings
+from homecare.shards import Shard, Shards
 from homecare.topics import (
     DEVICE_PUBLISHES,
     DeviceChannel,
@@ -82,9 +83,11 @@ def lane_filters(settings: Settings, lane: Lane) -> list[str]:
     return filters
 
 
-def broker_address(settings: Settings) -> BrokerAddress:
-    """The broker, with the service account when one is configured."""
-    address = BrokerAddress.parse(settings.mqtt_url)
+def broker_address(settings: Settings, shard: Shard | None = None) -> BrokerAddress:
+    """The broker of the shard the gateway bridges (default: the only one), with the service
+    account when one is configured."""
+    shard = shard or Shards.from_settings(settings).bridged("")
+    address = BrokerAddress.parse(shard.url)
     if settings.mqtt_service_username:
         address = address.with_credentials(
             settings.mqtt_service_username, settings.mqtt_service_password
@@ -118,14 +121,14 @@ class Edge:
         # them is handled here all the same, never left un-acked.
         others = [f for other in LANES if other is not lane for f in lane_filters(settings, other)]
         self.link = EdgeLink(
-            broker_address(settings), lane.client_id(settings),
+            broker_address(settings, config.bridged_shard(settings)), lane.client_id(settings),
             subscriptions=subscriptions, manual_ack=True, clean_session=False, unsubscribe=others,
             fallback=self._received_elsewhere,
         )
         # What the lane publishes goes out on a connection of its own, so that its PUBACKs do
         # not queue behind the device messages the broker sends (see SplitLink). Nothing is
         # kept there: an unfinished forward is redone from the unacknowledged device message.
-        self.output = MqttLink(broker_address(settings), f"{lane.client_id(settings)}-out", clean_session=True)
+        self.output = MqttLink(self.link.address, f"{lane.client_id(settings)}-out", clean_session=True)
         io = SplitLink(self.link, self.output)
         self.log = log_  # the process's connection to the internal log, shared by its lanes
         self.forward = Forwarder(io, log_)
@@ -287,6 +290,8 @@ class Edge:
         ref = self.cache.get(device_id)
         if ref is None:
             return self.rejections.unknown_device(message, device_id)
+        if self.cache.shard is not None and ref.shard != self.cache.shard:  # an anonymous broker
+            return self.rejections.wrong_shard(message, device_id, ref.shard, self.cache.shard)
         if channel is DeviceChannel.TELEMETRY:
             if ref.kind is not DeviceKind.BED:
                 return self.rejections.reject(

@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 
 from homecare.internal import DeviceState
 
-_STATE_COLUMNS = "d.id, d.kind, d.resident_id, d.state, d.state_changed_at, d.battery, d.fw"
+_STATE_COLUMNS = "d.id, d.kind, d.resident_id, d.state, d.state_changed_at, d.battery, d.fw, d.shard"
 
 
 def _states(rows: Iterable[dict]) -> list[DeviceState]:
@@ -22,6 +22,7 @@ def _states(rows: Iterable[dict]) -> list[DeviceState]:
         DeviceState(
             device_id=r["id"], device_kind=r["kind"], resident_id=r["resident_id"],
             state=r["state"], at=r["state_changed_at"], battery=r["battery"], fw=r["fw"],
+            shard=r["shard"],
         )
         for r in rows
     ]
@@ -49,14 +50,16 @@ class StatusApplied:
     kind: str
     resident_id: str
     change: DeviceState | None
+    shard: str = "main"
 
 
 def record_statuses(
-    conn: psycopg.Connection, updates: list[StatusUpdate]
+    conn: psycopg.Connection, updates: list[StatusUpdate], shard: str | None = None
 ) -> dict[str, StatusApplied]:
     """Apply status messages of distinct devices in one statement; by device id, what each did.
 
-    Devices that are unknown or revoked are left out of the result. Rows are locked in id order,
+    Devices that are unknown or revoked, or not on `shard` (when given: the broker the statuses
+    came from), are left out of the result. Rows are locked in id order,
     so two replicas applying overlapping batches wait for each other instead of deadlocking; and
     FOR NO KEY UPDATE, so events' foreign-key checks are not held up, while a command order's
     FOR SHARE read of a never-seen device still waits for the status that brings it online.
@@ -79,20 +82,21 @@ def record_statuses(
             " FROM unnest(%s::text[], %s::boolean[], %s::text[], %s::float8[], %s::integer[],"
             "             %s::timestamptz[]) AS v(id, online, fw, battery, rssi, at)"
             " JOIN (SELECT id, state FROM gateway.devices"
-            "       WHERE id = ANY(%s::text[]) AND revoked_at IS NULL ORDER BY id FOR NO KEY UPDATE) p"
+            "       WHERE id = ANY(%s::text[]) AND revoked_at IS NULL AND (%s::text IS NULL OR shard = %s)"
+            "       ORDER BY id FOR NO KEY UPDATE) p"
             "   ON p.id = v.id"
             f" WHERE d.id = v.id RETURNING {_STATE_COLUMNS}, p.state AS was",
             (
                 ids, [u.online for u in updates], [u.fw for u in updates],
                 [u.battery for u in updates], [u.rssi for u in updates], [u.at for u in updates],
-                ids,
+                ids, shard, shard,
             ),
         ).fetchall()
     applied = {}
     for row in rows:
         # An announcement owed from before (a crash before the PUBACK) is left to the sweep.
         change = None if row["state"] == row["was"] else _states([row])[0]
-        applied[row["id"]] = StatusApplied(row["kind"], row["resident_id"], change)
+        applied[row["id"]] = StatusApplied(row["kind"], row["resident_id"], change, row["shard"])
     return applied
 
 
@@ -121,32 +125,38 @@ def touch(conn: psycopg.Connection, seen: dict[str, datetime]) -> list[DeviceSta
 
 
 def mark_silent(
-    conn: psycopg.Connection, intervals: int, min_s: int, heard: Sequence[str] = ()
+    conn: psycopg.Connection, intervals: int, min_s: int, heard: Sequence[str] = (),
+    shard: str | None = None,
 ) -> list[DeviceState]:
     """Beds online but unheard for `intervals` report intervals (at least min_s) become silent;
-    except the `heard` ones, whose messages the gateway has received but not yet written."""
+    except the `heard` ones, whose messages the gateway has received but not yet written. Only
+    those of `shard` when given: a gateway judges the devices of the broker it bridges."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             "UPDATE gateway.devices d SET state = 'silent', state_changed_at = now()"
             " WHERE d.state = 'online' AND d.kind = 'bed' AND d.revoked_at IS NULL"
             " AND coalesce(d.last_seen, d.state_changed_at)"
             "   < now() - make_interval(secs => greatest(d.report_interval_s * %s, %s))"
-            " AND NOT d.id = ANY(%s::text[])"
+            " AND NOT d.id = ANY(%s::text[]) AND (%s::text IS NULL OR d.shard = %s)"
             f" RETURNING {_STATE_COLUMNS}",
-            (intervals, min_s, list(heard)),
+            (intervals, min_s, list(heard), shard, shard),
         ).fetchall()
     return _states(rows)
 
 
-def unannounced_states(conn: psycopg.Connection, older_than_s: int, limit: int = 500) -> list[DeviceState]:
-    """State changes whose announcement was not confirmed within older_than_s."""
+def unannounced_states(
+    conn: psycopg.Connection, older_than_s: int, limit: int = 500, shard: str | None = None
+) -> list[DeviceState]:
+    """State changes whose announcement was not confirmed within older_than_s (of `shard`'s
+    devices only, when given)."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             f"SELECT {_STATE_COLUMNS} FROM gateway.devices d"
             " WHERE d.state <> 'never_seen' AND d.state IS DISTINCT FROM d.announced_state"
             " AND d.state_changed_at < now() - make_interval(secs => %s)"
+            " AND (%s::text IS NULL OR d.shard = %s)"
             " ORDER BY d.state_changed_at LIMIT %s",
-            (older_than_s, limit),
+            (older_than_s, shard, shard, limit),
         ).fetchall()
     return _states(rows)
 

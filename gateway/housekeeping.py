@@ -79,7 +79,7 @@ class Housekeeper:
                 self._pool, config.announce_retry_s))
         if "announce" in sweeps:
             self._step("re-announce", lambda: edge.announcer.resend_owed(
-                self._pool, config.announce_retry_s))
+                self._pool, config.announce_retry_s, edge.cache.shard))
 
     def _invalidate_revoked(self) -> None:
         # Another process (an API replica) may have revoked a device this replica has cached.

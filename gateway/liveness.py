@@ -163,7 +163,8 @@ class Liveness:
         """
         steps = rounds(batch)
         with self._pool.connection() as conn:
-            results = [edge_store.record_statuses(conn, [p.update for p in step]) for step in steps]
+            results = [edge_store.record_statuses(conn, [p.update for p in step], self._cache.shard)
+                       for step in steps]
             online = {
                 device_id for result in results for device_id, applied in result.items()
                 if applied.change is not None and applied.change.state == "online"
@@ -182,12 +183,15 @@ class Liveness:
     ) -> None:
         device_id, message = pending.update.device_id, pending.message
         self.handled(device_id)  # its row is committed: last_seen is in the database
-        if applied is None:  # unknown or revoked
+        if applied is None:  # unknown, revoked, or on another shard
             if pending.replayed:
                 return self._link.ack(message)
+            ref = self._cache.get(device_id)
+            if ref is not None and self._cache.shard is not None and ref.shard != self._cache.shard:
+                return self._rejections.wrong_shard(message, device_id, ref.shard, self._cache.shard)
             return self._rejections.unknown_device(message, device_id)
         if not pending.replayed:
-            refs[device_id] = DeviceRef(device_id, DeviceKind(applied.kind), applied.resident_id)
+            refs[device_id] = DeviceRef(device_id, DeviceKind(applied.kind), applied.resident_id, applied.shard)
         if applied.change is None:
             return self._link.ack(message)
         self._announcer.device_state(applied.change, then=lambda: self._link.ack(message))
@@ -221,7 +225,7 @@ class Liveness:
         with self._lock:
             heard = set(self._heard) | set(self._seen)
         with pool.connection() as conn:
-            silent = edge_store.mark_silent(conn, intervals, min_s, sorted(heard))
+            silent = edge_store.mark_silent(conn, intervals, min_s, sorted(heard), self._cache.shard)
         for state in silent:
             log.warning("bed %s fell silent", state.device_id, extra={"device_id": state.device_id})
             self._announcer.device_state(state)

@@ -14,12 +14,13 @@ from pydantic import BaseModel
 from homecare.auth import hash_secret
 from homecare.contract import DeviceKind
 from homecare.errors import Conflict, Invalid, NotFound
+from homecare.shards import DEFAULT_SHARD
 from homecare.topics import DEVICE_ID_PATTERN, is_valid_device_id
 
 DeviceStateName = Literal["never_seen", "online", "offline", "silent"]
 
 _COLUMNS = (
-    "id, kind, resident_id, online, state, last_seen, battery, fw, rssi, report_interval_s,"
+    "id, kind, resident_id, shard, online, state, last_seen, battery, fw, rssi, report_interval_s,"
     " created_at, revoked_at"
 )
 
@@ -30,6 +31,7 @@ class Device(BaseModel):
     id: str
     kind: DeviceKind
     resident_id: str
+    shard: str  # the broker shard the device uses, for life (homecare/shards.py)
     online: bool
     state: DeviceStateName
     last_seen: datetime | None = None
@@ -53,6 +55,7 @@ class DeviceRef:
     id: str
     kind: DeviceKind
     resident_id: str
+    shard: str = DEFAULT_SHARD
 
 
 def new_secret() -> str:
@@ -61,9 +64,11 @@ def new_secret() -> str:
 
 
 def provision(
-    conn: psycopg.Connection, device_id: str, kind: DeviceKind, resident_id: str
+    conn: psycopg.Connection, device_id: str, kind: DeviceKind, resident_id: str,
+    shard: str = DEFAULT_SHARD,
 ) -> tuple[Device, str]:
-    """Register a device for a resident; returns it and its secret, which is never shown again."""
+    """Register a device for a resident on a broker shard; returns it and its secret, which is
+    never shown again."""
     if not is_valid_device_id(device_id):
         raise Invalid(f"id: {device_id!r} does not match {DEVICE_ID_PATTERN}")
     kind = DeviceKind(kind)
@@ -72,9 +77,9 @@ def provision(
             raise NotFound(f"resident {resident_id} not found")
         secret = new_secret()
         row = cur.execute(
-            "INSERT INTO gateway.devices (id, kind, resident_id, secret_hash) VALUES (%s, %s, %s, %s)"
-            f" ON CONFLICT (id) DO NOTHING RETURNING {_COLUMNS}",
-            (device_id, kind.value, resident_id, hash_secret(secret)),
+            "INSERT INTO gateway.devices (id, kind, resident_id, shard, secret_hash)"
+            f" VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING {_COLUMNS}",
+            (device_id, kind.value, resident_id, shard, hash_secret(secret)),
         ).fetchone()
     if row is None:
         raise Conflict(f"device {device_id} already exists")
@@ -152,7 +157,18 @@ def lookup(conn: psycopg.Connection, device_id: str) -> DeviceRef | None:
     """The active device with this id, or None when unknown or revoked."""
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            "SELECT kind, resident_id FROM gateway.devices WHERE id = %s AND revoked_at IS NULL",
+            "SELECT kind, resident_id, shard FROM gateway.devices WHERE id = %s AND revoked_at IS NULL",
             (device_id,),
         ).fetchone()
-    return None if row is None else DeviceRef(device_id, DeviceKind(row["kind"]), row["resident_id"])
+    if row is None:
+        return None
+    return DeviceRef(device_id, DeviceKind(row["kind"]), row["resident_id"], row["shard"])
+
+
+def active_per_shard(conn: psycopg.Connection) -> dict[str, int]:
+    """How many active (not revoked) devices each shard has: what placement goes by."""
+    rows = conn.execute(
+        "SELECT shard, count(*) FROM gateway.devices WHERE revoked_at IS NULL GROUP BY shard"
+    ).fetchall()
+    return {r["shard"] if isinstance(r, dict) else r[0]: r["count"] if isinstance(r, dict) else r[1]
+            for r in rows}

@@ -65,6 +65,15 @@ class Rejections:
             f"device: {device_id} is not provisioned or was decommissioned",
         )
 
+    def wrong_shard(self, message: mqtt.MQTTMessage, device_id: str, shard: str, here: str) -> None:
+        """Reject a message of a device provisioned on another broker shard than this one (only
+        an anonymous broker lets it in: a device account exists on its own shard only)."""
+        self.reject(
+            message, device_id, "wrong_shard",
+            f"device: {device_id} is provisioned on broker shard {shard!r}, not {here!r}:"
+            " connect to the mqtt_url provisioning gave it",
+        )
+
     def throttle(
         self, message: mqtt.MQTTMessage, device_id: str, reason: str, reply: bool
     ) -> None:

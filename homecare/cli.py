@@ -96,10 +96,11 @@ def _run_component(args) -> int:
     from homecare.db import migrate, open_pool
     from homecare.infra import resolve
     from homecare.serve import HttpServer, tune_gc, wait_for_stop
+    from homecare.shards import first_name
 
     settings = _setup(args.component)
     settings = resolve(settings, allow_embedded=False).settings
-    migrate(settings.database_url)
+    migrate(settings.database_url, first_shard=first_name(settings))
     pool = open_pool(settings.database_url, name=args.component)
     # The console serves the whole operator API; its routes call the other packages' Python
     # interfaces, which it builds without starting their workers.
@@ -185,12 +186,13 @@ def _contract_schema(args) -> int:
 
 def _migrate(args) -> int:
     from homecare.db import migrate
+    from homecare.shards import first_name
 
     settings = _setup("migrate")
     if not settings.database_url:
         print("set HOMECARE_DATABASE_URL", file=sys.stderr)
         return 2
-    flavour = migrate(settings.database_url)
+    flavour = migrate(settings.database_url, first_shard=first_name(settings))
     print(f"migrations applied ({flavour.value})")
     return 0
 

@@ -70,6 +70,9 @@ class DeviceState(_Internal):
     at: datetime
     battery: float | None = None
     fw: str | None = None
+    # The broker shard the device uses (homecare/shards.py), where its commands go; filled by
+    # the gateway that bridges that shard. Announcements from before shards: the one shard.
+    shard: str = "main"
 
 
 class CommandOrder(_Internal):

@@ -67,10 +67,15 @@ def pending(package: str, flavour: Flavour) -> list[tuple[int, str, Path]]:
     return out
 
 
-def migrate(url: str, components: list[str] | None = None) -> Flavour:
-    """Apply every pending migration; safe to call from many processes at once."""
+def migrate(url: str, components: list[str] | None = None, first_shard: str = "main") -> Flavour:
+    """Apply every pending migration; safe to call from many processes at once.
+
+    `first_shard`: the broker shard that devices stored before there were shards are on (the
+    first of HOMECARE_MQTT_SHARDS, see homecare.shards.first_name); migrations read it as the
+    session setting `homecare.first_shard`."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
+        conn.execute("SELECT set_config('homecare.first_shard', %s, false)", (first_shard,))
         try:
             flavour = detect_flavour(conn)
             log.info("database flavour: %s", flavour.value, extra={"flavour": flavour.value})

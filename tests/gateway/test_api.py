@@ -10,12 +10,14 @@ from gateway.api import devices_router
 from gateway.service import DeviceAdmin
 from homecare.api.app import build_app
 from homecare.auth import Role, create_user
+from homecare.shards import Shards, without_credentials
 from tests.support import unique
 
 
 @pytest.fixture(scope="module")
-def client(pool):
-    app = build_app("gateway-test", pool, [devices_router(DeviceAdmin(AnonymousBroker()))])
+def client(pool, broker_url):
+    shards = Shards.parse("", "", broker_url)  # one shard, `main`
+    app = build_app("gateway-test", pool, [devices_router(DeviceAdmin(AnonymousBroker(), shards=shards))])
     with TestClient(app) as http:
         yield http
 
@@ -29,7 +31,7 @@ def _token(client, pool, role: Role) -> dict[str, str]:
     return {"Authorization": f"Bearer {reply.json()['access_token']}"}
 
 
-def test_admin_provisions_reads_lists_and_decommissions(client, pool, resident_id):
+def test_admin_provisions_reads_lists_and_decommissions(client, pool, resident_id, broker_url):
     admin = _token(client, pool, Role.ADMIN)
     device_id = unique("btn")
     reply = client.post(
@@ -39,10 +41,13 @@ def test_admin_provisions_reads_lists_and_decommissions(client, pool, resident_i
     assert reply.status_code == 201, reply.text
     body = reply.json()
     assert body["id"] == device_id and body["kind"] == "button" and len(body["secret"]) >= 32
+    # http-v1: the broker the device must use, never with the platform's credentials
+    assert body["mqtt_url"] == without_credentials(broker_url) and "@" not in body["mqtt_url"]
 
     shown = client.get(f"/api/v1/devices/{device_id}", headers=admin).json()
     assert shown["resident_id"] == resident_id and shown["online"] is False
     assert shown["state"] == "never_seen" and shown["last_seen"] is None and "secret" not in shown
+    assert shown["shard"] == "main"
 
     listed = client.get("/api/v1/devices", params={"resident_id": resident_id}, headers=admin).json()
     assert device_id in [d["id"] for d in listed]

@@ -10,7 +10,10 @@ from gateway.service import DeviceAdmin
 from homecare.auth import verify_secret
 from homecare.contract import DeviceKind
 from homecare.errors import Conflict, Invalid, NotFound
+from homecare.shards import Shards
 from tests.support import unique
+
+ONE_SHARD = Shards.parse("", "", "mqtt://127.0.0.1:1883")  # `main`: no broker is used here
 
 
 def test_provision_returns_the_secret_once_and_stores_only_a_salted_hash(pool, resident_id):
@@ -52,7 +55,7 @@ def test_provision_refuses_a_taken_id_an_unknown_resident_and_a_bad_id(pool, res
 
 
 def test_devices_of_lists_active_devices_and_revocation_removes_them(pool, resident_id):
-    admin = DeviceAdmin(AnonymousBroker())
+    admin = DeviceAdmin(AnonymousBroker(), shards=ONE_SHARD)
     with pool.connection() as conn:
         bed, _ = admin.provision(conn, unique("bed"), DeviceKind.BED, resident_id)
         button, _ = admin.provision(conn, unique("btn"), DeviceKind.BUTTON, resident_id)
@@ -85,7 +88,7 @@ def test_the_edge_cache_does_not_keep_a_device_revoked_by_a_pending_transaction(
     from gateway.cache import DeviceCache
 
     cache = DeviceCache(pool)
-    admin = DeviceAdmin(AnonymousBroker(), cache)
+    admin = DeviceAdmin(AnonymousBroker(), cache, ONE_SHARD)
     with pool.connection() as conn:
         device, _ = admin.provision(conn, unique("bed"), DeviceKind.BED, resident_id)
     assert cache.get(device.id) == registry.DeviceRef(device.id, DeviceKind.BED, resident_id)

@@ -23,6 +23,7 @@ from gateway.service import DeviceAdmin
 from homecare.contract import DeviceKind
 from homecare.embedded import free_port
 from homecare.log import streams
+from homecare.shards import Shards
 from tests.support import FakeDevice, LogTap, SubjectListener, now_ts, unique, wait_for
 
 from .conftest import forget_gateway
@@ -107,7 +108,7 @@ def buttons(pool, broker_url, resident_id) -> Iterator:
     made: list[FakeDevice] = []
 
     def make(count: int) -> list[FakeDevice]:
-        admin = DeviceAdmin(AnonymousBroker())
+        admin = DeviceAdmin(AnonymousBroker(), shards=Shards.parse("", "", broker_url))
         for _ in range(count):
             with pool.connection() as conn:
                 device, secret = admin.provision(conn, unique("btn"), DeviceKind.BUTTON, resident_id)

@@ -68,7 +68,8 @@ def describe(entry: Mapping[str, Any], providers: Mapping[str, str]) -> dict[str
         "notified": lambda: f"Button told: {COMMANDS.get(d.get('command'), d.get('command'))}",
         "command.sent": lambda: f"Sent to the button: {COMMANDS.get(d.get('command'), d.get('command'))}",
         "command.acknowledged": lambda: f"The button shows: {COMMANDS.get(d.get('command'), d.get('command'))}",
-        "command.expired": lambda: f"Never reached the button: {COMMANDS.get(d.get('command'), d.get('command'))}",
+        "command.expired": lambda: f"Never reached the button: {COMMANDS.get(d.get('command'), d.get('command'))}"
+        + (f" ({d['reason']})" if d.get("reason") else ""),
         "queued": lambda: "Waiting for a provider with room" + (f": {d['reason']}" if d.get("reason") else ""),
         "handed_back": lambda: f"{who('previous_provider_id')} handed it back"
         + (f": {d['reason']}" if d.get("reason") else ""),

@@ -14,11 +14,10 @@ from collections.abc import Callable
 
 from psycopg_pool import ConnectionPool
 
-from homecare.internal import CommandState, DeviceState
+from homecare.internal import DeviceState
 from homecare.log import Log
 
-from . import command_store, edge_store
-from .metrics import COMMANDS
+from . import edge_store
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +25,12 @@ Then = Callable[[], None] | None
 
 
 class Announcer:
-    """Publishes DeviceState and CommandState, and records which were acknowledged."""
+    """Publishes DeviceState, and records which were stored."""
 
     def __init__(self, log_: Log):
         self._log = log_
         self._lock = threading.Lock()
         self._devices: list[tuple[str, str]] = []
-        self._commands: list[tuple[str, str]] = []
 
     def device_state(self, state: DeviceState, then: Then = None) -> None:
         """Publish a device's liveness transition; `then` runs once the log has stored it."""
@@ -47,33 +45,18 @@ class Announcer:
                  extra={"device_id": state.device_id, "state": state.state})
         self._log.publish(self._log.subjects.state(state.device_id), state.dumps(), done)
 
-    def command_state(self, state: CommandState, then: Then = None) -> None:
-        """Publish what became of a command; `then` runs once the log has stored it."""
-
-        def done() -> None:
-            with self._lock:
-                self._commands.append((state.command_id, state.state))
-            if then is not None:
-                then()
-
-        COMMANDS.labels(state.state).inc()
-        self._log.publish(self._log.subjects.ack(state.device_id), state.dumps(), done)
-
     def flush(self, pool: ConnectionPool) -> None:
         """Mark the acknowledged announcements in the database."""
         with self._lock:
             devices, self._devices = self._devices, []
-            commands, self._commands = self._commands, []
-        if not devices and not commands:
+        if not devices:
             return
         try:
             with pool.connection() as conn:
                 edge_store.mark_announced(conn, devices)
-                command_store.mark_announced(conn, commands)
         except Exception:
             with self._lock:
                 self._devices[:0] = devices
-                self._commands[:0] = commands
             raise
 
     def resend_owed(self, pool: ConnectionPool, older_than_s: int, shard: str | None = None) -> int:
@@ -81,11 +64,8 @@ class Announcer:
         when given: the broker this gateway bridges); returns how many."""
         with pool.connection() as conn:
             devices = edge_store.unannounced_states(conn, older_than_s, shard=shard)
-            commands = command_store.unannounced(conn, older_than_s)
         for state in devices:
             self.device_state(state)
-        for cstate in commands:
-            self.command_state(cstate)
-        if devices or commands:
-            log.info("re-announced %d device and %d command states", len(devices), len(commands))
-        return len(devices) + len(commands)
+        if devices:
+            log.info("re-announced %d device states", len(devices))
+        return len(devices)

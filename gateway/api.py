@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
-
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
@@ -14,7 +11,7 @@ from homecare.api.types import Identifier
 from homecare.auth import audit
 from homecare.contract import DeviceKind
 
-from . import command_store, registry
+from . import registry
 from .registry import Device
 from .service import DeviceAdmin
 
@@ -23,21 +20,6 @@ class NewDevice(BaseModel):
     id: Identifier = Field(examples=["bed-000123"])
     kind: DeviceKind
     resident_id: Identifier
-
-
-class DeviceCommand(BaseModel):
-    """A command sent (or to be sent) to a device, and what became of it."""
-
-    command_id: str
-    type: str
-    state: Literal["queued", "sent", "acknowledged", "expired"]
-    held: bool = Field(description="Waiting for the device's first connection.")
-    payload: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    sent_at: datetime | None
-    acked_at: datetime | None
-    deadline_at: datetime
 
 
 class ProvisionedDevice(BaseModel):
@@ -81,16 +63,6 @@ def devices_router(admin: DeviceAdmin) -> APIRouter:
     def get_device(device_id: str, conn: DbConn, _: DispatcherUser) -> Device:
         """One device with its liveness, battery and firmware."""
         return registry.get(conn, device_id)
-
-    @router.get("/{device_id}/commands", response_model=list[DeviceCommand])
-    def device_commands(
-        device_id: str, conn: DbConn, _: DispatcherUser,
-        state: Literal["queued", "sent", "acknowledged", "expired"] | None = None,
-        limit: int = Query(100, ge=1, le=1000),
-    ) -> list[DeviceCommand]:
-        """The device's commands, newest first; `expired` ones were never acknowledged."""
-        registry.get(conn, device_id)  # 404 for an unknown device
-        return [DeviceCommand(**row) for row in command_store.list_for_device(conn, device_id, state, limit)]
 
     @router.delete("/{device_id}", status_code=204)
     def revoke(device_id: str, conn: DbConn, user: AdminUser) -> Response:

@@ -57,11 +57,11 @@ class GatewayComponent:
                       for name in lanes]
         by_lane = {edge.lane.name: edge for edge in self.edges}
         self.edge = by_lane.get("bulk")  # telemetry, statuses
-        self.control = by_lane.get("control")  # presses, command acks and orders
+        self.control = by_lane.get("control")  # presses, command acks
         self._started = False
 
     def start(self) -> None:
-        """Connect to the broker and start consuming device messages and command orders."""
+        """Connect to the broker and start consuming device messages."""
         if not self._started:
             if self._unbridged is not None:
                 raise self._unbridged
@@ -115,7 +115,7 @@ class GatewayComponent:
 
     def checks(self) -> dict[str, ReadinessCheck]:
         return {"database": database_check(self.pool),
-                "broker": lambda: all(edge.link.connected and edge.output.connected for edge in self.edges),
+                "broker": lambda: all(edge.link.connected for edge in self.edges),
                 "edge": self.edge_flowing,
                 "log": lambda: self.log.connected}
 

@@ -27,7 +27,6 @@ from homecare.topics import (
     DEVICE_PUBLISHES,
     DEVICE_SUBSCRIBES,
     DeviceChannel,
-    Internal,
     all_devices_filter,
     device_topic,
 )
@@ -74,18 +73,19 @@ def device_acls(device_id: str) -> list[Acl]:
 def service_acls(name: str) -> list[Acl]:
     """Least privilege of each platform component on the broker. The services' traffic goes
     through the internal log (NATS JetStream); the broker carries only what devices send and
-    receive, and the command orders of dispatch's outbox (`Internal.COMMANDS`) to the gateway."""
+    receive: the gateway reads what they send and answers rejections on `errors`; dispatch
+    publishes their commands (and says on `errors` when an ack names a command not sent)."""
     if name == "gateway":
         return [
-            *_subscribe(*(all_devices_filter(c) for c in DEVICE_PUBLISHES), Internal.COMMANDS),
-            *_publish(all_devices_filter(DeviceChannel.COMMANDS), all_devices_filter(DeviceChannel.ERRORS)),
+            *_subscribe(*(all_devices_filter(c) for c in DEVICE_PUBLISHES)),
+            *_publish(all_devices_filter(DeviceChannel.ERRORS)),
         ]
     if name == "telemetry":
         # Nothing: telemetry reads and writes only the log. The account stays so that a
         # deployment's credentials (deploy/docker-compose.yml asks for one) are still made.
         return []
     if name == "dispatch":
-        return _publish(Internal.COMMANDS)
+        return _publish(all_devices_filter(DeviceChannel.COMMANDS), all_devices_filter(DeviceChannel.ERRORS))
     raise ValueError(f"no broker role for {name!r}")
 
 

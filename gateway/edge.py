@@ -1,7 +1,7 @@
 """The device edge: every device message checked, then forwarded or rejected.
 
 The edge runs in two lanes, each its own MQTT session, worker and housekeeper: `control` takes
-button events, command acks and command orders, `bulk` takes telemetry and statuses. A broker
+button events and command acks, `bulk` takes telemetry and statuses. A broker
 delivers a session's messages in order, so with one session a resident's press waited behind
 every sample queued before it; apart, a backlog of samples never delays a call for help."""
 
@@ -16,14 +16,13 @@ from psycopg_pool import ConnectionPool
 
 from homecare.contract import EVENTS_BY_KIND, ContractError, DeviceKind, validate
 from homecare.log import Log
-from homecare.mqtt import BrokerAddress, MqttLink, SplitLink
+from homecare.mqtt import BrokerAddress
 from homecare.settings import Settings
 from homecare.shards import Shard, Shards
 from homecare.topics import (
     DEVICE_PUBLISHES,
     DeviceChannel,
     DeviceTopic,
-    Internal,
     TopicError,
     all_devices_filter,
     parse_device_topic,
@@ -31,7 +30,6 @@ from homecare.topics import (
 
 from .announce import Announcer
 from .cache import DeviceCache
-from .commands import Commands
 from .fastpath import batch_part, fast_samples
 from .flood import FloodGate, Verdict
 from .forwarder import Forwarder
@@ -52,12 +50,11 @@ INTERNAL_REASON = "payload: the gateway could not process this message"
 
 @dataclass(frozen=True)
 class Lane:
-    """One session of the edge: the device channels it takes, whether it takes command orders,
-    and which of the housekeeper's periodic jobs it runs (each job in one lane only)."""
+    """One session of the edge: the device channels it takes, and which of the housekeeper's
+    periodic jobs it runs (each job in one lane only)."""
 
     name: str
     channels: tuple[DeviceChannel, ...]
-    orders: bool
     sweeps: frozenset[str]
 
     def client_id(self, settings: Settings) -> str:
@@ -67,9 +64,9 @@ class Lane:
 
 
 # Each lane invalidates revoked devices in its process's cache (the lanes may run apart).
-BULK = Lane("bulk", (DeviceChannel.TELEMETRY, DeviceChannel.STATUS), False,
+BULK = Lane("bulk", (DeviceChannel.TELEMETRY, DeviceChannel.STATUS),
             frozenset({"revoked", "silent", "announce", "prune"}))
-CONTROL = Lane("control", (DeviceChannel.EVENTS, DeviceChannel.ACKS), True, frozenset({"revoked", "commands"}))
+CONTROL = Lane("control", (DeviceChannel.EVENTS, DeviceChannel.ACKS), frozenset({"revoked"}))
 LANES = (BULK, CONTROL)
 LANE_BY_NAME = {lane.name: lane for lane in LANES}
 assert sorted(c for lane in LANES for c in lane.channels) == sorted(DEVICE_PUBLISHES)
@@ -77,10 +74,7 @@ assert sorted(c for lane in LANES for c in lane.channels) == sorted(DEVICE_PUBLI
 
 def lane_filters(settings: Settings, lane: Lane) -> list[str]:
     """The topic filters a lane subscribes to."""
-    filters = [settings.share(GROUP, all_devices_filter(channel)) for channel in lane.channels]
-    if lane.orders:
-        filters.append(settings.share(GROUP, Internal.COMMANDS))
-    return filters
+    return [settings.share(GROUP, all_devices_filter(channel)) for channel in lane.channels]
 
 
 def broker_address(settings: Settings, shard: Shard | None = None) -> BrokerAddress:
@@ -114,8 +108,6 @@ class Edge:
         self.lane = lane
         # One filter per channel, so our own commands/errors don't echo.
         subscriptions = dict.fromkeys(lane_filters(settings, lane), self._received)
-        if lane.orders:
-            subscriptions[settings.share(GROUP, Internal.COMMANDS)] = self._received_order
         # A persistent session keeps its subscriptions: drop the other lanes' (a session of the
         # single-lane edge had them all). Until the broker has done so, what it still sends for
         # them is handled here all the same, never left un-acked.
@@ -123,24 +115,19 @@ class Edge:
         self.link = EdgeLink(
             broker_address(settings, config.bridged_shard(settings)), lane.client_id(settings),
             subscriptions=subscriptions, manual_ack=True, clean_session=False, unsubscribe=others,
-            fallback=self._received_elsewhere,
+            fallback=self._received,
         )
-        # What the lane publishes goes out on a connection of its own, so that its PUBACKs do
-        # not queue behind the device messages the broker sends (see SplitLink). Nothing is
-        # kept there: an unfinished forward is redone from the unacknowledged device message.
-        self.output = MqttLink(self.link.address, f"{lane.client_id(settings)}-out", clean_session=True)
-        io = SplitLink(self.link, self.output)
+        # The lane publishes only `errors` replies on the broker, at QoS 0: nothing waits for a
+        # PUBACK behind the device messages the broker queued for this session. Forwards go to
+        # the log, and the device's message is acknowledged here once the log has stored them.
         self.log = log_  # the process's connection to the internal log, shared by its lanes
-        self.forward = Forwarder(io, log_)
+        self.forward = Forwarder(self.link, log_)
         self.flood = flood  # shared with the process's other lane (see flood_gate)
         self.worker = Worker(f"gateway-{lane.name}", config.queue_size, idle=self._idle)
         self.announcer = Announcer(log_)
-        self.rejections = Rejections(io, config.log_payload_bytes)
-        self.commands = Commands(
-            io, pool, cache, self.announcer, self.rejections, self.worker.submit
-        )
+        self.rejections = Rejections(self.link, config.log_payload_bytes)
         self.liveness = Liveness(
-            io, pool, self.announcer, self.commands, self.rejections, cache,
+            self.link, pool, self.announcer, self.rejections, cache,
             config.status_window_ms / 1000, config.status_max_batch,
         )
         self.housekeeper = Housekeeper(self, pool, config)
@@ -156,7 +143,6 @@ class Edge:
         self.worker.start()
         self.housekeeper.start()
         try:
-            self.output.start(wait=timeout)
             self.link.start(wait=timeout)
             if not self.link.wait_subscribed(timeout):
                 raise TimeoutError(f"{self.link.client_id}: subscriptions not acknowledged")
@@ -169,7 +155,6 @@ class Edge:
         self.worker.stop()
         self.link.stop()
         self.housekeeper.stop()
-        self.output.stop()
 
     # -- network thread: hand over to the worker -------------------------------------------
 
@@ -258,15 +243,6 @@ class Edge:
         self.rejections.throttle(message, topic.device_id, reason, reply=dropped is not None)
         return False
 
-    def _received_elsewhere(self, client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
-        """A message of another lane's filter, which a resumed session still held."""
-        if message.topic == Internal.COMMANDS:
-            return self._received_order(client, message)
-        self._received(client, message)
-
-    def _received_order(self, client: mqtt.Client, message: mqtt.MQTTMessage) -> None:
-        self.worker.put(lambda: self.commands.order(message), give_up=lambda: self.link.ack(message))
-
     # -- worker thread ---------------------------------------------------------------------
 
     def _idle(self) -> float | None:
@@ -310,15 +286,13 @@ class Edge:
                 message, device_id, "kind",
                 f"type: a {ref.kind.value} does not send {payload.type!r} events", payload.event_id,
             )
-        accepted = True
         if channel is DeviceChannel.TELEMETRY:
             self.forward.telemetry(ref, payload, message)
         elif channel is DeviceChannel.EVENTS:
             self.forward.event(ref, payload, message, received_at)
-        else:
-            accepted = self.commands.ack(ref, payload, message)
-        if accepted:
-            self.liveness.seen(device_id, received_at)
+        else:  # an ack: dispatch, which sent the command, checks and records it
+            self.forward.ack(ref, payload, message, received_at)
+        self.liveness.seen(device_id, received_at)
 
     def _status(self, message: mqtt.MQTTMessage, device_id: str, received_at: datetime) -> None:
         """Statuses go to the next batch, whose statement also finds the device: a connect

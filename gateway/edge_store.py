@@ -61,8 +61,7 @@ def record_statuses(
     Devices that are unknown or revoked, or not on `shard` (when given: the broker the statuses
     came from), are left out of the result. Rows are locked in id order,
     so two replicas applying overlapping batches wait for each other instead of deadlocking; and
-    FOR NO KEY UPDATE, so events' foreign-key checks are not held up, while a command order's
-    FOR SHARE read of a never-seen device still waits for the status that brings it online.
+    FOR NO KEY UPDATE, so events' foreign-key checks are not held up.
     """
     if not updates:
         return {}
@@ -180,13 +179,6 @@ def recently_revoked(conn: psycopg.Connection, within_s: int) -> list[str]:
         (within_s,),
     ).fetchall()
     return [r["id"] if isinstance(r, dict) else r[0] for r in rows]
-
-
-def set_report_interval(conn: psycopg.Connection, device_id: str, seconds: int) -> None:
-    """The device applied a config command: expect its telemetry this often."""
-    conn.execute(
-        "UPDATE gateway.devices SET report_interval_s = %s WHERE id = %s", (seconds, device_id)
-    )
 
 
 # --- rejections -------------------------------------------------------------------------------

@@ -15,10 +15,10 @@ from datetime import datetime
 
 import paho.mqtt.client as mqtt
 
-from homecare.contract import Telemetry
-from homecare.internal import DeviceEvent
+from homecare.contract import Ack, Telemetry
+from homecare.internal import DeviceAck, DeviceEvent
 from homecare.log import Log
-from homecare.mqtt import SplitLink
+from homecare.mqtt import MqttLink
 
 from .metrics import FORWARD_LATENCY
 from .registry import DeviceRef
@@ -44,9 +44,10 @@ def batch_json(ref: DeviceRef, telemetry: Telemetry) -> bytes:
 
 
 class Forwarder:
-    """Puts a device's validated telemetry batch or event into its stream, then acks the device."""
+    """Puts a device's validated telemetry batch, event or command ack into its stream, then
+    acknowledges the device's message on the session it came in on."""
 
-    def __init__(self, link: SplitLink, log_: Log):
+    def __init__(self, link: MqttLink, log_: Log):
         self._link = link
         self._log = log_
 
@@ -66,6 +67,11 @@ class Forwarder:
         )
         self._log.publish(self._log.subjects.event(event.type, ref.id), forward.dumps(),
                           self._acker("events", message))
+
+    def ack(self, ref: DeviceRef, ack: Ack, message: mqtt.MQTTMessage, received_at: datetime) -> None:
+        """Forward a device's ack of a command; dispatch, which sent it, checks and records it."""
+        forward = DeviceAck(device_id=ref.id, command_id=ack.command_id, ts=ack.ts, received_at=received_at)
+        self._log.publish(self._log.subjects.ack(ref.id), forward.dumps(), self._acker("acks", message))
 
     def _acker(self, channel: str, message: mqtt.MQTTMessage):
         def stored() -> None:

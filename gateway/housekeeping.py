@@ -1,4 +1,4 @@
-"""Periodic work of the edge: write buffered stamps and marks, expire, detect silence, re-announce."""
+"""Periodic work of the edge: write buffered stamps and marks, detect silence, re-announce."""
 
 from __future__ import annotations
 
@@ -74,9 +74,6 @@ class Housekeeper:
         if "silent" in sweeps:
             self._step("detect silent beds", lambda: edge.liveness.sweep(
                 self._pool, config.silent_after_intervals, config.silent_min_s))
-        if "commands" in sweeps:
-            self._step("expire and resend commands", lambda: edge.commands.sweep(
-                self._pool, config.announce_retry_s))
         if "announce" in sweeps:
             self._step("re-announce", lambda: edge.announcer.resend_owed(
                 self._pool, config.announce_retry_s, edge.cache.shard))

@@ -14,12 +14,11 @@ import paho.mqtt.client as mqtt
 from psycopg_pool import ConnectionPool
 
 from homecare.contract import DeviceKind, Status
-from homecare.mqtt import SplitLink
+from homecare.mqtt import MqttLink
 
 from . import edge_store
 from .announce import Announcer
 from .cache import DeviceCache
-from .commands import Commands
 from .edge_store import StatusUpdate
 from .metrics import STATUS_BATCHES, STATUS_WRITE
 from .registry import DeviceRef
@@ -58,18 +57,17 @@ class Liveness:
 
     Statuses are gathered on the worker thread and written a batch at a time: one transaction
     (one statement per round), then each transition is announced, and each message acknowledged
-    once its effect is committed and its announcement, if any, PUBACKed. Until then the device
+    once its effect is committed and its announcement, if any, stored in the log. Until then the device
     counts as heard, so the silence sweep never marks a bed whose messages are still queued here.
     """
 
     def __init__(
-        self, link: SplitLink, pool: ConnectionPool, announcer: Announcer, commands: Commands,
-        rejections: Rejections, cache: DeviceCache, window_s: float = 0.05, max_batch: int = 200,
+        self, link: MqttLink, pool: ConnectionPool, announcer: Announcer, rejections: Rejections,
+        cache: DeviceCache, window_s: float = 0.05, max_batch: int = 200,
     ):
         self._link = link
         self._pool = pool
         self._announcer = announcer
-        self._commands = commands  # commands held for a device's first connection
         self._rejections = rejections
         self._cache = cache
         self._window = window_s
@@ -165,12 +163,6 @@ class Liveness:
         with self._pool.connection() as conn:
             results = [edge_store.record_statuses(conn, [p.update for p in step], self._cache.shard)
                        for step in steps]
-            online = {
-                device_id for result in results for device_id, applied in result.items()
-                if applied.change is not None and applied.change.state == "online"
-            }
-            held = self._commands.release(conn, sorted(online))
-        self._commands.deliver(held)
         refs: dict[str, DeviceRef] = {}
         for step, result in zip(steps, results, strict=True):
             for pending in step:
@@ -207,7 +199,6 @@ class Liveness:
         try:
             with pool.connection() as conn:
                 revived = edge_store.touch(conn, seen)
-                held = self._commands.release(conn, [s.device_id for s in revived])
         except Exception:
             with self._lock:  # keep the stamps for the next flush
                 for device_id, at in seen.items():
@@ -215,7 +206,6 @@ class Liveness:
                     if previous is None or at > previous:
                         self._seen[device_id] = at
             raise
-        self._commands.deliver(held)
         for state in revived:
             self._announcer.device_state(state)
 

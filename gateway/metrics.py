@@ -21,17 +21,10 @@ TELEMETRY_FLUSHES = Histogram(
     "Device batches coalesced into one internal telemetry message.",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
 )
-COMMANDS = Counter(
-    "homecare_gateway_commands_total", "Command states announced, by state.", ["state"]
-)
 THROTTLED = Counter(
     "homecare_gateway_throttled_total",
     "Device messages over their device's budget, by channel and outcome (dropped, or passed as news).",
     ["channel", "outcome"],
-)
-COMMANDS_HELD = Counter(
-    "homecare_gateway_commands_held_total",
-    "Commands kept back for a device that has never connected (sent when it first does).",
 )
 STATUS_BATCHES = Histogram(
     "homecare_gateway_status_batch_size",

@@ -133,7 +133,8 @@ def list_devices(
 
 
 def revoke(conn: psycopg.Connection, device_id: str) -> Device:
-    """Decommission a device: it goes offline and its undelivered commands expire. Idempotent."""
+    """Decommission a device: it goes offline (its undelivered commands expire at their deadline,
+    in dispatch). Idempotent."""
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
             "UPDATE gateway.devices SET revoked_at = coalesce(revoked_at, now()), online = false,"
@@ -145,11 +146,6 @@ def revoke(conn: psycopg.Connection, device_id: str) -> Device:
         ).fetchone()
         if row is None:
             raise NotFound(f"device {device_id} not found")
-        cur.execute(
-            "UPDATE gateway.commands SET state = 'expired', updated_at = now()"
-            " WHERE device_id = %s AND state IN ('queued', 'sent')",
-            (device_id,),
-        )
     return Device(**row)
 
 
@@ -172,3 +168,9 @@ def active_per_shard(conn: psycopg.Connection) -> dict[str, int]:
     ).fetchall()
     return {r["shard"] if isinstance(r, dict) else r[0]: r["count"] if isinstance(r, dict) else r[1]
             for r in rows}
+
+
+def set_report_interval(conn: psycopg.Connection, device_id: str, seconds: int) -> None:
+    """The device applied a `config` command: expect its telemetry this often (the silence sweep
+    allows `silent_after_intervals` of them)."""
+    conn.execute("UPDATE gateway.devices SET report_interval_s = %s WHERE id = %s", (seconds, device_id))

@@ -11,7 +11,7 @@ import paho.mqtt.client as mqtt
 from psycopg_pool import ConnectionPool
 
 from homecare.contract import ErrorReply
-from homecare.mqtt import SplitLink
+from homecare.mqtt import MqttLink
 from homecare.topics import DeviceChannel, device_topic
 
 from . import edge_store
@@ -25,7 +25,7 @@ LOG_EVERY_S = 10.0  # per device and code, so one broken device cannot flood the
 class Rejections:
     """Rejects device messages; a rejection changes no state but is seen by device and operator."""
 
-    def __init__(self, link: SplitLink, payload_bytes: int = 200):
+    def __init__(self, link: MqttLink, payload_bytes: int = 200):
         self._link = link
         self._payload_bytes = payload_bytes
         self._lock = threading.Lock()

@@ -22,7 +22,7 @@ class GatewaySettings(BaseSettings):
 
     # How often buffered last_seen stamps, rejection counts and PUBACK marks are written.
     flush_interval_s: float = Field(default=1.0, gt=0)
-    # How often commands are expired, silent beds detected and owed announcements re-sent.
+    # How often silent beds are detected and owed announcements re-sent.
     sweep_interval_s: float = Field(default=5.0, gt=0)
     # A bed is silent after this many report intervals without a message (at least silent_min_s).
     silent_after_intervals: int = Field(default=3, ge=1)

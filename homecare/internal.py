@@ -1,13 +1,13 @@
-"""Messages between components, in the internal log (see homecare.topics.Subjects) or, for
-command orders, on the broker: validated and normalised by the gateway, or emitted by a service.
-All are JSON and idempotent to re-process."""
+"""Messages between components in the internal log (see homecare.topics.Subjects): validated
+and normalised by the gateway, or emitted by a service. All are JSON and idempotent to
+re-process."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from homecare.contract.models import DeviceKind, Service
 
@@ -75,21 +75,14 @@ class DeviceState(_Internal):
     shard: str = "main"
 
 
-class CommandOrder(_Internal):
-    """Internal.COMMANDS: a service asks the gateway to deliver an mqtt-v1 command."""
+class DeviceAck(_Internal):
+    """`acks.{device}` in the log: a device confirms it showed or applied a command (mqtt-v1
+    `acks`), forwarded by the gateway; dispatch, which sent the command, records it."""
 
     device_id: str
-    command: dict[str, Any]  # an mqtt-v1 command object with its command_id
-    deadline_s: int = Field(default=600, ge=1)
-
-
-class CommandState(_Internal):
-    """`acks.{device}` in the log: what became of a command."""
-
     command_id: str
-    device_id: str
-    state: Literal["sent", "acknowledged", "expired"]
-    at: datetime
+    ts: datetime  # when the device says it showed the command
+    received_at: datetime
 
 
 class OpenRequest(_Internal):

@@ -290,30 +290,3 @@ def _match_filter(topic_filter: str) -> str:
     if topic_filter.startswith("$share/"):
         return topic_filter.split("/", 2)[2]
     return topic_filter
-
-
-class SplitLink:
-    """Publishes on one session and acknowledges received messages on another.
-
-    A consumer whose output shares the connection of its input waits for each PUBACK behind
-    whatever the broker queued for it before: with a backlog, every PUBLISH the broker has
-    queued. mosquitto 2.0.11 stops applying `max_inflight_messages` to a client once the client
-    has acknowledged a message, so that queue is the whole backlog: in the ingest benchmark the
-    gateway read all 40,000 device messages of the run before the PUBACKs of its forwards reached
-    it, and telemetry had nothing to store meanwhile. With the output on its own connection, a
-    PUBACK arrives as soon as the broker has the message. Acks still go out on the session that
-    received the message (MQTT requires it).
-    """
-
-    def __init__(self, inbound: MqttLink, outbound: MqttLink):
-        self.inbound = inbound
-        self.outbound = outbound
-
-    def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False,
-                on_done: Callable[[], None] | None = None) -> mqtt.MQTTMessageInfo:
-        """`MqttLink.publish` on the outbound session."""
-        return self.outbound.publish(topic, payload, qos=qos, retain=retain, on_done=on_done)
-
-    def ack(self, message: mqtt.MQTTMessage) -> None:
-        """Acknowledge a message on the session it came in on."""
-        self.inbound.ack(message)

@@ -1,4 +1,5 @@
-"""Every MQTT topic name of the network, and their parsing. No topic string is built elsewhere."""
+"""Every MQTT topic name of the network, and their parsing, and the subjects of the internal log.
+No topic string is built elsewhere. The broker carries only the devices' own topics."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 DEVICE_PREFIX = "homecare/v1/devices"
-INTERNAL_PREFIX = "homecare/internal/v1"
 
 DEVICE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{2,63}$"
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
@@ -69,13 +69,6 @@ def parse_device_topic(topic: str) -> DeviceTopic:
 def is_valid_device_id(device_id: str) -> bool:
     """Whether a string is a well-formed device id."""
     return bool(_DEVICE_ID.match(device_id))
-
-
-class Internal:
-    """The one internal topic left on the device broker: services' command orders to the gateway
-    (the rest of the traffic between components is in the internal log, see `Subjects`)."""
-
-    COMMANDS = f"{INTERNAL_PREFIX}/commands"  # services -> gateway -> device
 
 
 def shared(group: str, topic_filter: str, enabled: bool = True) -> str:

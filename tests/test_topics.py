@@ -5,7 +5,6 @@ import pytest
 from homecare.log import streams
 from homecare.topics import (
     DeviceChannel,
-    Internal,
     Subjects,
     TopicError,
     device_topic,
@@ -37,11 +36,9 @@ def test_bad_topics_say_why(topic, why):
     assert why in str(info.value)
 
 
-def test_shared_subscription_and_the_one_internal_topic_left():
+def test_shared_subscription():
     assert shared("gateway", "a/b") == "$share/gateway/a/b"
     assert shared("gateway", "a/b", enabled=False) == "a/b"
-    # command orders (dispatch's outbox -> gateway) are the only internal traffic on the broker
-    assert Internal.COMMANDS == "homecare/internal/v1/commands"
 
 
 def test_log_subjects_under_the_namespace_device_last():

@@ -21,6 +21,7 @@ from .schemas import (
     CancelBody,
     CandidateOut,
     DeclineBody,
+    DeviceCommand,
     LocationIn,
     NewProvider,
     NewRequest,
@@ -32,7 +33,7 @@ from .schemas import (
     ShiftOut,
     ShiftPlan,
 )
-from .store import new_id, offers, providers, shifts
+from .store import new_id, offers, outbox, providers, shifts
 from .usecases import intake, offering, progress
 from .usecases import providers as provider_cases
 from .usecases.context import Dispatch
@@ -69,6 +70,20 @@ def _statuses(status: str | None) -> list[str] | None:
 def build_router(ctx: Dispatch) -> APIRouter:
     """The dispatch routes, bound to the use-case configuration."""
     router = APIRouter(prefix="/api/v1", tags=["dispatch"])
+
+    # -- commands to devices -----------------------------------------------------------------
+
+    @router.get("/devices/{device_id}/commands", response_model=list[DeviceCommand], tags=["devices"])
+    def device_commands(
+        device_id: str, conn: DbConn, _: DispatcherUser,
+        state: Literal["queued", "sent", "acknowledged", "expired"] | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> list[DeviceCommand]:
+        """The device's commands, newest first; `expired` ones were never acknowledged in time."""
+        from gateway import registry  # the gateway owns devices: 404 for one it does not know
+
+        registry.get(conn, device_id)
+        return [DeviceCommand(**row) for row in outbox.for_device(conn, device_id, state, limit)]
 
     # -- providers ---------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Builds the dispatch component: settings -> use-case context -> log and MQTT link -> workers -> routes."""
+"""Builds the dispatch component: settings -> use-case context -> log and broker shards -> workers -> routes."""
 
 from __future__ import annotations
 
@@ -10,12 +10,17 @@ from psycopg_pool import ConnectionPool
 
 from homecare import log as internal_log
 from homecare.api.health import ReadinessCheck, database_check
+from homecare.contract import ErrorReply
+from homecare.internal import DeviceAck
 from homecare.log import Consumer
-from homecare.mqtt import BrokerAddress, MqttLink
+from homecare.mqtt import MqttLink
 from homecare.settings import Settings
+from homecare.shards import Shards
+from homecare.topics import DeviceChannel, device_topic
 
 from .api import build_router
 from .settings import DispatchSettings
+from .store import devices
 from .usecases.context import Dispatch
 from .workers.consumer import Intake, consumer_specs
 from .workers.publisher import OutboxPublisher
@@ -25,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 class DispatchComponent:
-    """Requests, matching, offers, timers and the outbox; see homecare.runtime.Component."""
+    """Requests, matching, offers, timers, and commands to devices; see homecare.runtime.Component."""
 
     name = "dispatch"
 
@@ -35,26 +40,34 @@ class DispatchComponent:
         self.pool = pool
         self.ctx = ctx
         self.log = internal_log.connect(settings, self.name)
-        self.intake = Intake(pool, ctx, workers=dispatch.intake_workers)
+        # A connection to every broker shard: commands go straight to the device's `commands`
+        # topic on its own shard. Nothing is received on them, so a PUBACK never waits.
+        self.links = {
+            shard.name: MqttLink(
+                shard.address(settings.mqtt_service_username, settings.mqtt_service_password),
+                f"{settings.client_id('dispatch')}-{shard.name}"[:64], clean_session=True,
+            )
+            for shard in Shards.from_settings(settings).all()
+        }
+        self.intake = Intake(pool, ctx, workers=dispatch.intake_workers, reject_ack=self._reject_ack)
         self.consumers = [Consumer(self.log, spec, self.intake) for spec in consumer_specs(self.log)]
-        # The outbox's commands still go to the gateway over the broker (Internal.COMMANDS).
-        self.link = MqttLink(_broker(settings), settings.client_id("dispatch"), clean_session=True)
         self.publisher = OutboxPublisher(
-            pool, self.link, poll_s=dispatch.outbox_poll_s, puback_timeout_s=dispatch.puback_timeout_s,
+            pool, self.links, poll_s=dispatch.outbox_poll_s, puback_timeout_s=dispatch.puback_timeout_s,
             batch_size=dispatch.batch_size,
         )
         self.timers = TimerLoop(pool, ctx, interval_s=dispatch.timer_interval_s, batch_size=dispatch.batch_size)
         self._router = build_router(ctx)
 
     def start(self) -> None:
-        """Connect to the log and the broker and start consuming, publishing and the timers."""
+        """Connect to the log and the brokers and start consuming, publishing and the timers."""
         self.log.start()
-        self.link.start()
+        for link in self.links.values():
+            link.start()
         for consumer in self.consumers:
             consumer.start()
         self.publisher.start()
         self.timers.start()
-        log.info("dispatch started", extra={"client_id": self.link.client_id})
+        log.info("dispatch started", extra={"shards": sorted(self.links)})
 
     def stop(self) -> None:
         """Stop the workers, then disconnect; unacknowledged messages are redelivered later."""
@@ -63,30 +76,42 @@ class DispatchComponent:
             consumer.stop()
         self.intake.close()
         self.publisher.stop()
-        self.link.stop()
+        for link in self.links.values():
+            link.stop()
         self.log.stop()
         log.info("dispatch stopped")
+
+    def _reject_ack(self, ack: DeviceAck) -> None:
+        """Tell a device, on `errors`, that its ack names a command it was not sent."""
+        link = self._link_of(ack.device_id)
+        if link is None:
+            return
+        topic = device_topic(ack.device_id, DeviceChannel.ACKS)
+        reply = ErrorReply(topic=topic, reason=f"command_id: {ack.command_id!r} is not a command sent to"
+                                                f" {ack.device_id}")
+        link.publish(device_topic(ack.device_id, DeviceChannel.ERRORS), reply.model_dump_json(), qos=0)
+
+    def _link_of(self, device_id: str) -> MqttLink | None:
+        """The link to the device's shard; the only one when there is one (its state may not be
+        in yet: an ack can overtake it)."""
+        if len(self.links) == 1:
+            return next(iter(self.links.values()))
+        with self.pool.connection() as conn:
+            shard = devices.shard_of(conn, device_id)
+        return self.links.get(shard) if shard else None
 
     def routers(self) -> list[APIRouter]:
         return [self._router]
 
     def checks(self) -> dict[str, ReadinessCheck]:
         checks: dict[str, ReadinessCheck] = {
-            "database": database_check(self.pool), "broker": lambda: self.link.connected,
+            "database": database_check(self.pool),
+            "broker": lambda: all(link.connected for link in self.links.values()),
             "log": lambda: self.log.connected,
         }
         for consumer in self.consumers:  # not ready while a consumer's oldest message waits too long
             checks[consumer.spec.durable] = consumer.ready
         return checks
-
-
-def _broker(settings: Settings) -> BrokerAddress:
-    if not settings.mqtt_url:
-        raise ValueError("HOMECARE_MQTT_URL is not set: dispatch needs a broker")
-    address = BrokerAddress.parse(settings.mqtt_url)
-    if settings.mqtt_service_username:
-        address = address.with_credentials(settings.mqtt_service_username, settings.mqtt_service_password)
-    return address
 
 
 def context(dispatch: DispatchSettings) -> Dispatch:

@@ -20,9 +20,21 @@ PRESS_TO_ACK = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
 )
 EVENTS = Counter("dispatch_events_total", "Internal messages consumed", ["type", "outcome"])
-OUTBOX_PUBLISHED = Counter("dispatch_outbox_published_total", "Outbox messages acknowledged by the broker", ["kind"])
+OUTBOX_PUBLISHED = Counter(
+    "dispatch_outbox_published_total", "Commands published and acknowledged by the broker (PUBACK)", ["kind"]
+)
 AT_RISK = Counter("dispatch_at_risk_total", "Requests flagged at risk of missing their targets (rung 1)", ["service"])
 PREEMPTIONS = Counter(
     "dispatch_preemptions_total", "Jobs handed back because their provider was called to an emergency", ["service"]
 )
-DELIVERY = Counter("dispatch_command_delivery_total", "Command delivery states reported by the gateway", ["state"])
+DELIVERY = Counter(
+    "dispatch_command_delivery_total",
+    "Commands to devices by the state they reached: sent (the broker took it), acknowledged, expired",
+    ["state"],
+)
+COMMANDS_HELD = Gauge(
+    "dispatch_commands_held", "Commands waiting for their device's first connection (no broker session yet)"
+)
+ACKS_REJECTED = Counter(
+    "dispatch_acks_rejected_total", "Device acks of a command the device was not sent (told why on `errors`)"
+)

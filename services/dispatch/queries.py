@@ -61,7 +61,7 @@ def get_request(conn: psycopg.Connection, request_id: str) -> dict:
             (request_id,),
         ).fetchall()
         row["commands"] = cur.execute(
-            "SELECT command_id, kind AS type, payload ->> 'device_id' AS device_id, created_at, sent_at, delivery,"
+            "SELECT command_id, kind AS type, device_id, created_at, sent_at, delivery,"
             " delivery_at FROM dispatch.outbox WHERE request_id = %s ORDER BY id",
             (request_id,),
         ).fetchall()

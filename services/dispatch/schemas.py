@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
@@ -179,8 +179,23 @@ class CommandOut(BaseModel):
     device_id: str | None = None
     created_at: datetime
     sent_at: datetime | None = None  # the broker took it from dispatch
-    delivery: str | None = None  # sent / acknowledged (the button showed it) / expired, from the gateway
+    delivery: str | None = None  # sent / acknowledged (the button showed it) / expired
     delivery_at: datetime | None = None
+
+
+class DeviceCommand(BaseModel):
+    """A command sent (or to be sent) to a device, and what became of it."""
+
+    command_id: str
+    type: str
+    state: Literal["queued", "sent", "acknowledged", "expired"]
+    held: bool = Field(description="Waiting for the device's first connection (it has no broker session yet).")
+    payload: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+    acked_at: datetime | None = Field(description="When the device says it showed the command.")
+    deadline_at: datetime
 
 
 class RequestDetail(RequestOut):

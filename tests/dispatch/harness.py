@@ -11,10 +11,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from homecare.auth import Role, create_user, issue_token
-from homecare.internal import CommandOrder, CommandState, DeviceEvent, OpenRequest
+from homecare.internal import DeviceAck, DeviceEvent, DeviceState, OpenRequest
 from homecare.mqtt import BrokerAddress, MqttLink
 from homecare.residents import store as residents
-from homecare.topics import Internal
+from homecare.topics import DeviceChannel, all_devices_filter, parse_device_topic
 from services.dispatch import queries
 from services.dispatch.domain.matching import Location
 from services.dispatch.store import new_id, providers
@@ -73,8 +73,14 @@ def get_request(pool, request_id: str) -> dict:
         return queries.get_request(conn, request_id)
 
 
+def steps(request: dict) -> list[dict]:
+    """The request's timeline without the delivery of its commands (`command.sent` and the like
+    join it whenever the broker and the button get to them)."""
+    return [e for e in request["timeline"] if not e["kind"].startswith("command.")]
+
+
 def kinds(request: dict) -> list[str]:
-    return [e["kind"] for e in request["timeline"]]
+    return [e["kind"] for e in steps(request)]
 
 
 def pending_offer(request: dict) -> dict | None:
@@ -82,20 +88,24 @@ def pending_offer(request: dict) -> dict | None:
 
 
 class Bus:
-    """A test client standing in for the gateway and telemetry: puts their messages into the log,
-    and collects the command orders dispatch sends to the gateway over the broker."""
+    """A test client standing in for the gateway, telemetry and the buttons: puts their messages
+    into the log, and collects the commands dispatch publishes to the devices' `commands` topics.
+
+    A device that presses has connected: its first press is preceded by its `online` state, as
+    the gateway would announce it (dispatch holds commands for a device that never connected)."""
 
     def __init__(self, broker_url: str, instance: str, tap: LogTap):
         self.tap = tap
-        self.orders: queue.Queue[CommandOrder] = queue.Queue()
-        self.seen: list[CommandOrder] = []
+        self.commands: queue.Queue[tuple[str, dict[str, Any]]] = queue.Queue()
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+        self.online: set[str] = set()
         self.link = MqttLink(
             BrokerAddress.parse(broker_url), f"dispatch-test-{instance}", clean_session=True,
-            subscriptions={Internal.COMMANDS: self._on_command},
+            subscriptions={all_devices_filter(DeviceChannel.COMMANDS): self._on_command},
         )
 
     def _on_command(self, client, message) -> None:
-        self.orders.put(CommandOrder.model_validate_json(message.payload))
+        self.commands.put((parse_device_topic(message.topic).device_id, json.loads(message.payload)))
 
     def start(self) -> Bus:
         self.link.start()
@@ -109,41 +119,56 @@ class Bus:
         payload = body.dumps() if hasattr(body, "dumps") else json.dumps(body).encode()
         self.tap.publish(subject, payload)
 
+    def connect(self, device_id: str, resident_id: str = "r-test", kind: str = "button", shard: str = "main") -> None:
+        """The gateway announces the device online (once per device and test)."""
+        if device_id in self.online:
+            return
+        self.online.add(device_id)
+        self.send(self.tap.subjects.state(device_id), DeviceState(
+            device_id=device_id, device_kind=kind, resident_id=resident_id, state="online",
+            at=datetime.now(UTC), shard=shard,
+        ))
+
     def press(self, event: DeviceEvent) -> DeviceEvent:
+        self.connect(event.device_id, event.resident_id)
         self.send(self.tap.subjects.event(event.type, event.device_id), event)
         return event
 
     def open_request(self, message: OpenRequest) -> None:
         self.send(self.tap.subjects.request(message.source), message)
 
-    def command_state(self, state: CommandState) -> None:
-        self.send(self.tap.subjects.ack(state.device_id), state)
+    def ack(self, device_id: str, command_id: str, at: datetime | None = None) -> None:
+        """The device acknowledges a command, forwarded by the gateway."""
+        at = at or datetime.now(UTC)
+        self.send(self.tap.subjects.ack(device_id), DeviceAck(
+            device_id=device_id, command_id=command_id, ts=at, received_at=at,
+        ))
 
     def command(self, device_id: str, type_: str, timeout: float = 10.0) -> dict[str, Any]:
         """The next command of that type for that device (others are kept in `seen`)."""
-        for order in self.seen:
-            if order.device_id == device_id and order.command["type"] == type_:
-                self.seen.remove(order)
-                return order.command
+        for seen in self.seen:
+            if seen[0] == device_id and seen[1]["type"] == type_:
+                self.seen.remove(seen)
+                return seen[1]
         deadline = datetime.now(UTC).timestamp() + timeout
         while (left := deadline - datetime.now(UTC).timestamp()) > 0:
             try:
-                order = self.orders.get(timeout=left)
+                got = self.commands.get(timeout=left)
             except queue.Empty:
                 break
-            if order.device_id == device_id and order.command["type"] == type_:
-                return order.command
-            self.seen.append(order)
+            if got[0] == device_id and got[1]["type"] == type_:
+                return got[1]
+            self.seen.append(got)
         raise AssertionError(f"no {type_} command for {device_id} within {timeout}s")
 
     def commands_for(self, device_id: str, wait: float = 0.5) -> list[dict[str, Any]]:
         """Every command seen for a device so far (after a short wait), in arrival order."""
         try:
             while True:
-                self.seen.append(self.orders.get(timeout=wait))
+                self.seen.append(self.commands.get(timeout=wait))
         except queue.Empty:
             pass
-        return [o.command for o in self.seen if o.device_id == device_id]
+        return [command for device, command in self.seen if device == device_id]
 
 
 def api_client(pool, router) -> TestClient:

@@ -6,7 +6,7 @@ from homecare.auth import Role
 from services.dispatch.api import build_router
 from services.dispatch.usecases.context import Dispatch
 
-from .harness import api_client, new_provider, new_resident, pending_offer, token_for
+from .harness import api_client, new_provider, new_resident, pending_offer, steps, token_for
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_phone_intake_opens_then_joins(pool, client, headers):
     assert body["timeline"][0]["actor"].startswith("dispatcher:")
     again = phone(client, headers, resident)
     assert again.status_code == 200 and again.json()["id"] == body["id"] and again.json()["urgency"] == 2
-    assert again.json()["timeline"][-1]["kind"] == "called_again"
+    assert steps(again.json())[-1]["kind"] == "called_again"
 
 
 def test_request_list_filters_and_orders_newest_first(pool, client, headers):
@@ -134,7 +134,7 @@ def test_manual_assign_reassign_and_cancel(pool, client, headers):
     assert [o["status"] for o in body["offers"]] == ["withdrawn"]
     r = client.post(f"/api/v1/requests/{request['id']}/assign", json={"provider_id": first["id"]}, headers=d)
     assert r.json()["provider_id"] == first["id"]
-    assert r.json()["timeline"][-2]["kind"] == "reassigned"
+    assert steps(r.json())[-2]["kind"] == "reassigned"
 
     cancelled = client.post(f"/api/v1/requests/{request['id']}/cancel", json={"reason": "family came"}, headers=d)
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
@@ -170,3 +170,37 @@ def test_unknown_ids_are_404_and_bad_bodies_422(pool, client, headers):
     laundry = {"resident_id": "x", "service": "laundry"}
     assert client.post("/api/v1/requests", json=laundry, headers=d).status_code == 422
     assert client.post("/api/v1/requests/r-1/cancel", json={}, headers=d).status_code == 422
+
+
+def test_a_devices_commands_and_their_states(client, headers, pool):
+    from datetime import UTC, datetime
+
+    from gateway import registry
+    from services.dispatch.store import devices, outbox
+    from services.dispatch.usecases import delivery
+    from tests.support import unique
+
+    device_id = unique("btn")
+    with pool.connection() as conn:
+        registry.provision(conn, device_id, "button", new_resident(pool))
+        for n, deadline in ((1, 600), (2, 0)):
+            outbox.put(conn, device_id, {"command_id": f"{device_id}-c{n}", "type": "request.completed",
+                                         "request_id": "r-1", "service": "meal"},
+                       kind="request.completed", deadline_s=deadline)
+        now = datetime.now(UTC)
+        for outbox_id in outbox.overdue(conn, now, 10):
+            delivery.expire(conn, Dispatch(), outbox_id, now)
+    url = f"/api/v1/devices/{device_id}/commands"
+    listed = client.get(url, headers=headers[Role.DISPATCHER]).json()
+    assert {c["command_id"]: (c["state"], c["held"]) for c in listed} == {
+        f"{device_id}-c1": ("queued", True), f"{device_id}-c2": ("expired", False)}
+    assert listed[-1]["payload"]["type"] == "request.completed" and listed[-1]["acked_at"] is None
+    with pool.connection() as conn:  # the device connects: nothing is held any more
+        devices.record_state(conn, device_id, "main", "online", datetime.now(UTC))
+    assert [c["held"] for c in client.get(url, headers=headers[Role.DISPATCHER]).json()] == [False, False]
+    expired = client.get(url, params={"state": "expired"}, headers=headers[Role.ADMIN])
+    assert [c["command_id"] for c in expired.json()] == [f"{device_id}-c2"]
+    assert client.get(f"/api/v1/devices/{unique('btn')}/commands", headers=headers[Role.ADMIN]).status_code == 404
+    assert client.get(url, params={"state": "lost"}, headers=headers[Role.ADMIN]).status_code == 422
+    provider = token_for(pool, Role.PROVIDER, new_provider(pool)["id"])
+    assert client.get(url, headers=provider).status_code == 403

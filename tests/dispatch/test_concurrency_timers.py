@@ -14,7 +14,7 @@ from services.dispatch.workers.timers import TimerLoop
 from tests.support import unique, wait_for
 
 from .conftest import close_everything
-from .harness import button_event, get_request, kinds, new_provider, new_resident, pending_offer
+from .harness import button_event, get_request, kinds, new_provider, new_resident, pending_offer, steps
 
 ACTOR = "dispatcher:tests"
 
@@ -86,7 +86,7 @@ def test_timer_escalates_overdue_and_flags_late_with_an_injected_clock(pool, cle
     TimerLoop(pool, ctx).tick(now=created + timedelta(minutes=1, seconds=16))
     request = get_request(pool, request_id)
     assert request["status"] == "escalated"
-    assert request["timeline"][-1]["detail"]["reason"].startswith("assignment target approaching")
+    assert steps(request)[-1]["detail"]["reason"].startswith("assignment target approaching")
     assert kinds(request).count("sla.at_risk") == 1
     # The second offer lapses; no third is made: the dispatchers decide now.
     TimerLoop(pool, ctx).tick(now=created + timedelta(minutes=1, seconds=32))
@@ -147,9 +147,9 @@ def test_phone_request_notifies_the_residents_button_found_in_the_registry(pool,
         registry.provision(conn, button, "button", resident)
         registry.provision(conn, unique("bed"), "bed", resident)
         request_id = phoned(conn, ctx, resident, Service.MEAL, "fell asleep waiting", ACTOR).request_id
-        rows = outbox.for_request(conn, request_id)
-    assert [(r["kind"], r["payload"]["device_id"]) for r in rows] == [("request.acknowledged", button)]
-    assert rows[0]["payload"]["command"]["request_id"] == request_id
+        rows = outbox.for_device(conn, button)
+    assert [(r["type"], r["state"], r["held"]) for r in rows] == [("request.acknowledged", "queued", True)]
+    assert rows[0]["payload"]["request_id"] == request_id  # the mqtt-v1 command itself
 
 
 def test_phone_request_for_a_resident_without_a_button_says_so(pool, clean):
@@ -157,8 +157,7 @@ def test_phone_request_for_a_resident_without_a_button_says_so(pool, clean):
     request_id = open_by_phone(pool, ctx)
     request = get_request(pool, request_id)
     assert "not_notified" in kinds(request)
-    with pool.connection() as conn:
-        assert outbox.for_request(conn, request_id) == []
+    assert request["commands"] == []
 
 
 def test_restart_resumes_offer_clocks_and_queued_presses(pool, start_dispatch, bus):

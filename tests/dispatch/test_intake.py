@@ -6,7 +6,7 @@ from homecare.internal import OpenRequest
 from services.dispatch import metrics
 from tests.support import unique, wait_for
 
-from .harness import button_event, get_request, kinds, new_provider, new_resident, request_of
+from .harness import button_event, get_request, kinds, new_provider, new_resident, request_of, steps
 
 
 def test_press_opens_a_request_acknowledges_the_button_and_offers_the_nearest(pool, start_dispatch, bus):
@@ -104,7 +104,7 @@ def test_no_qualified_provider_escalates_at_once(pool, start_dispatch, bus):
     ack = bus.command(device, "request.acknowledged")
     request = get_request(pool, ack["request_id"])
     assert request["status"] == "escalated"
-    assert request["timeline"][-1]["detail"]["reason"] == "no qualified provider on shift for escort"
+    assert steps(request)[-1]["detail"]["reason"] == "no qualified provider on shift for escort"
 
 
 def test_open_request_message_opens_an_emergency_once(pool, start_dispatch, bus):

@@ -6,7 +6,17 @@ from datetime import timedelta
 from homecare.auth import Role
 from tests.support import unique, wait_for
 
-from .harness import api_client, button_event, get_request, kinds, new_provider, new_resident, pending_offer, token_for
+from .harness import (
+    api_client,
+    button_event,
+    get_request,
+    kinds,
+    new_provider,
+    new_resident,
+    pending_offer,
+    steps,
+    token_for,
+)
 
 
 def _press(pool, bus, resident, service="meal"):
@@ -80,7 +90,7 @@ def test_unanswered_offers_time_out_to_the_next_provider_then_escalate(pool, sta
     assert [k for k in kinds(request) if k.startswith("offer.") or k == "escalated"] == [
         "offer.made", "offer.expired", "offer.made", "offer.expired", "escalated",
     ]
-    assert request["timeline"][-1]["detail"]["reason"] == "2 offers declined or expired"
+    assert steps(request)[-1]["detail"]["reason"] == "2 offers declined or expired"
     assert request["escalated_at"] is not None
 
 
@@ -108,7 +118,7 @@ def test_waiting_past_the_assignment_target_escalates_and_the_offer_may_still_be
     request = wait_for(
         lambda: (r := get_request(pool, request_id))["status"] == "escalated" and r, what="SLA escalation"
     )
-    assert request["timeline"][-1]["detail"]["reason"] == "not assigned within 1 seconds"
+    assert steps(request)[-1]["detail"]["reason"] == "not assigned within 1 seconds"
     # Rung 1 came first (the 1-second target was near from the start), and the offer stays open.
     assert "assignment target approaching" in next(
         e for e in request["timeline"] if e["kind"] == "sla.at_risk")["detail"]["reason"]
@@ -126,7 +136,7 @@ def test_an_emergency_is_escalated_as_soon_as_it_is_at_risk(pool, start_dispatch
     request = get_request(pool, request_id)
     assert request["status"] == "escalated" and request["sla_at_risk_at"] is not None
     assert kinds(request)[-3:] == ["sla.at_risk", "offer.made", "escalated"]
-    assert request["timeline"][-1]["detail"]["reason"].startswith("predicted arrival")
+    assert steps(request)[-1]["detail"]["reason"].startswith("predicted arrival")
     assert pending_offer(request)["provider_id"] == far["id"]  # asked all the same
 
 
@@ -170,7 +180,9 @@ def test_outbox_rows_are_marked_sent_in_order(pool, start_dispatch, bus):
     def rows():
         with pool.connection() as conn:
             return conn.execute(
-                "SELECT kind, sent_at, payload FROM dispatch.outbox WHERE request_id = %s ORDER BY id", (request_id,)
+                "SELECT kind, sent_at, device_id, topic, payload FROM dispatch.outbox"
+                " WHERE request_id = %s ORDER BY id",
+                (request_id,),
             ).fetchall()
 
     def all_sent():
@@ -180,7 +192,8 @@ def test_outbox_rows_are_marked_sent_in_order(pool, start_dispatch, bus):
     sent = wait_for(all_sent, what="outbox marked sent")
     assert [r["kind"] for r in sent] == ["request.acknowledged", "request.assigned", "request.completed"]
     assert [r["sent_at"] for r in sent] == sorted(r["sent_at"] for r in sent)
-    assert all(r["payload"]["device_id"] == device for r in sent)
+    assert all(r["device_id"] == device and r["topic"] == f"homecare/v1/devices/{device}/commands" for r in sent)
+    assert all(r["payload"]["request_id"] == request_id for r in sent)  # the mqtt-v1 command itself
 
 
 def test_sla_clock_flags_a_late_assignment_once(pool, start_dispatch, bus):

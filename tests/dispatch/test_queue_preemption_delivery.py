@@ -1,10 +1,13 @@
 """On the real broker and database: the waiting queue (most urgent first), an emergency pre-empting
 routine work, command delivery in the timeline, manual assignment and shifts, provider positions."""
 
+import json
+import queue
 from datetime import UTC, datetime, timedelta
 
 from homecare.auth import Role
-from homecare.internal import CommandState
+from homecare.mqtt import BrokerAddress, MqttLink
+from homecare.topics import DeviceChannel, device_topic
 from services.dispatch import metrics
 from tests.support import unique, wait_for
 
@@ -18,6 +21,7 @@ from .harness import (
     new_provider,
     new_resident,
     pending_offer,
+    steps,
     token_for,
 )
 
@@ -46,8 +50,9 @@ def test_a_busy_provider_takes_the_most_urgent_queued_request_when_free(pool, st
     for request_id in (older, newer):
         request = get_request(pool, request_id)
         assert request["status"] == "open" and request["offers"] == []
-        assert request["timeline"][-1]["kind"] == "queued"
-        assert request["timeline"][-1]["detail"]["reason"] == "every qualified provider on shift is busy"
+        queued = steps(request)[-1]
+        assert queued["kind"] == "queued"
+        assert queued["detail"]["reason"] == "every qualified provider on shift is busy"
     bus.press(button_event(device, pressing, "meal"))  # pressed again: more urgent than the older one
     wait_for(lambda: get_request(pool, newer)["urgency"] == 2, what="second press")
 
@@ -94,37 +99,59 @@ def test_an_emergency_preempts_routine_work_not_started(pool, start_dispatch, bu
     assert held == 1  # never above its capacity
 
 
-def test_command_delivery_joins_the_timeline(pool, start_dispatch, bus):
+def test_command_delivery_joins_the_timeline(pool, start_dispatch, bus, broker_url):
     start_dispatch()
     new_provider(pool)
     device, request_id = _press(bus, new_resident(pool))
     command_id = get_request(pool, request_id)["commands"][0]["command_id"]
-    unknown = metrics.EVENTS.labels("command-state", "unknown")
-    before_unknown = unknown._value.get()
+    # The broker took it (PUBACK): dispatch records `sent` itself, no one reports it back.
+    wait_for(lambda: get_request(pool, request_id)["commands"][0]["delivery"] == "sent", what="sent")
+    unknown = metrics.EVENTS.labels("command-ack", "unknown")
+    repeated = metrics.EVENTS.labels("command-ack", "repeated")
+    before_unknown, before_repeated = unknown._value.get(), repeated._value.get()
+    errors: queue.Queue = queue.Queue()
+    listener = MqttLink(BrokerAddress.parse(broker_url), unique("errors"), clean_session=True, subscriptions={
+        device_topic(device, DeviceChannel.ERRORS): lambda c, m: errors.put(json.loads(m.payload))})
+    listener.start()
+    assert listener.wait_subscribed(10)
     now = datetime.now(UTC)
-
-    def state(name, at, cid=command_id):
-        bus.command_state(CommandState(command_id=cid, device_id=device, state=name, at=at))
-
-    state("sent", now)
-    state("acknowledged", now + timedelta(seconds=1))
-    state("sent", now + timedelta(seconds=2))  # late and out of order: not a step forward
-    state("acknowledged", now + timedelta(seconds=1))  # a redelivery
-    state("sent", now, cid="c-not-ours")  # e.g. a command telemetry sent
-    # The counter is the process's: a message of an earlier test can move it, so wait for ours too.
-    wait_for(lambda: unknown._value.get() > before_unknown, what="the unknown command to be consumed")
-    wait_for(lambda: get_request(pool, request_id)["ack_shown_at"] is not None, what="the acknowledgement")
+    try:
+        bus.ack(device, command_id, now + timedelta(seconds=1))
+        bus.ack(device, command_id, now + timedelta(seconds=3))  # the device sent it again
+        bus.ack(device, "c-not-ours")  # a command this device was never sent
+        # The counters are the process's: a message of an earlier test can move them, so wait for ours.
+        wait_for(lambda: unknown._value.get() > before_unknown, what="the unknown command to be consumed")
+        wait_for(lambda: repeated._value.get() > before_repeated, what="the repeated ack to be consumed")
+        reply = errors.get(timeout=10)
+    finally:
+        listener.stop()
+    assert reply["topic"] == device_topic(device, DeviceChannel.ACKS)
+    assert reply["reason"] == f"command_id: 'c-not-ours' is not a command sent to {device}"
 
     request = get_request(pool, request_id)
     assert request["ack_shown_at"] == now + timedelta(seconds=1)
     delivered = [e for e in request["timeline"] if e["kind"].startswith("command.")]
     assert [(e["kind"], e["actor"]) for e in delivered] == [
-        ("command.sent", "gateway"), ("command.acknowledged", f"device:{device}"),
+        ("command.sent", "dispatch"), ("command.acknowledged", f"device:{device}"),
     ]
     assert delivered[1]["detail"] == {"command": "request.acknowledged", "command_id": command_id, "device_id": device}
     command = request["commands"][0]
     assert command["delivery"] == "acknowledged" and command["type"] == "request.acknowledged"
     assert command["device_id"] == device
+
+
+def test_a_command_expires_at_its_deadline_and_says_why(pool, start_dispatch, bus):
+    start_dispatch()
+    device, request_id = _press(bus, new_resident(pool))
+    command_id = get_request(pool, request_id)["commands"][0]["command_id"]
+    with pool.connection() as conn:  # its ten minutes are over
+        conn.execute("UPDATE dispatch.outbox SET deadline_at = now() - interval '1 second'"
+                     " WHERE command_id = %s", (command_id,))
+    wait_for(lambda: get_request(pool, request_id)["commands"][0]["delivery"] == "expired", what="expiry")
+    expired = [e for e in get_request(pool, request_id)["timeline"] if e["kind"] == "command.expired"]
+    assert expired[0]["detail"]["reason"] == "the device did not acknowledge it"
+    bus.ack(device, command_id)  # late, but the button did show it: that counts
+    wait_for(lambda: get_request(pool, request_id)["commands"][0]["delivery"] == "acknowledged", what="late ack")
 
 
 def test_manual_assignment_checks_the_shift_and_can_override_it(pool, clean):
@@ -153,7 +180,7 @@ def test_manual_assignment_checks_the_shift_and_can_override_it(pool, clean):
                          json={"provider_id": home["id"], "override_shift": True}, headers=dispatcher)
     assert forced.status_code == 200, forced.text
     assert forced.json()["status"] == "assigned"
-    entry = forced.json()["timeline"][-2]  # the assignment, then the notification
+    entry = steps(forced.json())[-2]  # the assignment, then the notification
     assert entry["kind"] == "assigned" and entry["detail"]["override_shift"] is True
     assert entry["detail"]["off_shift"] is True
 

@@ -86,26 +86,3 @@ def test_roles(client, pool, resident_id):
     assert client.get(f"/api/v1/devices/{new['id']}", headers=dispatcher).status_code == 200
     assert client.get(f"/api/v1/devices/{new['id']}", headers=provider).status_code == 403
     assert client.delete(f"/api/v1/devices/{new['id']}", headers=dispatcher).status_code == 403
-
-
-def test_a_devices_commands_and_their_states(client, pool, resident_id):
-    from gateway import command_store
-
-    admin = _token(client, pool, Role.ADMIN)
-    device_id = unique("btn")
-    client.post("/api/v1/devices", json={"id": device_id, "kind": "button", "resident_id": resident_id},
-                headers=admin)
-    with pool.connection() as conn:
-        for n, deadline in ((1, 600), (2, -1)):
-            command_store.store(conn, device_id, {"command_id": f"{device_id}-c{n}", "type": "request.completed",
-                                                  "request_id": "r-1", "service": "meal"}, deadline)
-        command_store.expire_overdue(conn)
-    listed = client.get(f"/api/v1/devices/{device_id}/commands", headers=admin).json()
-    assert {c["command_id"]: c["state"] for c in listed} == {
-        f"{device_id}-c1": "queued", f"{device_id}-c2": "expired"}
-    assert listed[0]["payload"]["type"] == "request.completed" and listed[0]["acked_at"] is None
-    expired = client.get(f"/api/v1/devices/{device_id}/commands", params={"state": "expired"}, headers=admin)
-    assert [c["command_id"] for c in expired.json()] == [f"{device_id}-c2"]
-    assert client.get(f"/api/v1/devices/{unique('btn')}/commands", headers=admin).status_code == 404
-    assert client.get(f"/api/v1/devices/{device_id}/commands", params={"state": "lost"},
-                      headers=admin).status_code == 422

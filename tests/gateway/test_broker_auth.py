@@ -2,8 +2,8 @@
 own, with the dynamic-security plugin, authentication on, on a free port.
 
 The services talk through the internal log (NATS JetStream) now; on the broker there is only the
-devices' traffic and dispatch's command orders to the gateway (`Internal.COMMANDS`), and each
-service account may do only its part of that."""
+devices' traffic: what they send, which the gateway reads, and what they receive, their commands
+(from dispatch) and `errors` replies; each service account may do only its part of that."""
 
 from __future__ import annotations
 
@@ -21,11 +21,10 @@ from gateway.bootstrap import build
 from gateway.dynsec import DynsecAccounts
 from homecare import embedded
 from homecare.contract import DeviceKind
-from homecare.internal import CommandOrder
 from homecare.log import streams
 from homecare.mqtt import BrokerAddress
 from homecare.settings import Settings
-from homecare.topics import INTERNAL_PREFIX, DeviceChannel, Internal, device_topic
+from homecare.topics import DeviceChannel, device_topic
 from tests.support import FakeDevice, now_ts, unique, wait_for
 
 pytestmark = pytest.mark.skipif(
@@ -35,12 +34,14 @@ pytestmark = pytest.mark.skipif(
 
 QUIET_S = 1.0  # how long a message that must not arrive is waited for
 
-# The internal topics the services used before the log took their traffic: nobody may read or
-# write them on the broker any more.
+# The internal topics the services used before the log took their traffic and dispatch published
+# commands itself: nobody may read or write them on the broker any more.
+INTERNAL_PREFIX = "homecare/internal/v1"
 RETIRED = tuple(f"{INTERNAL_PREFIX}/{name}" for name in (
     "telemetry", "events/button.pressed", "events/fall.suspected", "device-state", "command-state",
-    "open-request",
+    "open-request", "commands",
 ))
+ORDERS = f"{INTERNAL_PREFIX}/commands"  # the command orders dispatch sent the gateway, retired too
 RETIRED_FILTERS = (f"{INTERNAL_PREFIX}/events/+", f"{INTERNAL_PREFIX}/#", *RETIRED)
 
 
@@ -168,12 +169,10 @@ def test_a_device_publishes_only_its_own_topics(broker, accounts, probes):
     )
     assert all(json.loads(p) == {"own": True} for _, p in got)  # the forgery never arrived
 
-    # nor anything outside the device topics (no forged command order), nor on channels a
-    # device only listens to
-    assert gateway.subscribe(Internal.COMMANDS) == [True]
+    # nor on channels a device only listens to
     assert a.subscribe(device_topic(a_id, DeviceChannel.COMMANDS)) == [True]
-    a.publish(Internal.COMMANDS, b'{"device_id": "forged"}')
     a.publish(device_topic(a_id, DeviceChannel.COMMANDS), b'{"command_id": "self-made"}')
+    a.publish(device_topic(a_id, DeviceChannel.ERRORS), b'{"reason": "self-made"}')
     assert gateway.received() == [] and a.received() == []
 
 
@@ -183,13 +182,13 @@ def test_a_device_reads_only_its_own_commands_and_errors(broker, accounts, probe
     assert a.subscribe(
         device_topic(a_id, DeviceChannel.COMMANDS), device_topic(a_id, DeviceChannel.ERRORS),
         device_topic(b_id, DeviceChannel.COMMANDS), device_topic(b_id, DeviceChannel.ERRORS),
-        "homecare/v1/devices/+/commands", "#", Internal.COMMANDS,
+        "homecare/v1/devices/+/commands", "#", ORDERS,
     ) == [True, True, False, False, False, False, False]
     assert b.subscribe(device_topic(b_id, DeviceChannel.COMMANDS)) == [True]
 
-    gateway = _service(broker, probes, "gateway")
-    gateway.publish(device_topic(b_id, DeviceChannel.COMMANDS), b'{"command_id": "for-b"}')
-    gateway.publish(device_topic(a_id, DeviceChannel.COMMANDS), b'{"command_id": "for-a"}')
+    dispatch = _service(broker, probes, "dispatch")
+    dispatch.publish(device_topic(b_id, DeviceChannel.COMMANDS), b'{"command_id": "for-b"}')
+    dispatch.publish(device_topic(a_id, DeviceChannel.COMMANDS), b'{"command_id": "for-a"}')
     assert [json.loads(p)["command_id"] for _, p in a.received()] == ["for-a"]
     assert [json.loads(p)["command_id"] for _, p in b.received()] == ["for-b"]
 
@@ -225,37 +224,39 @@ def test_service_accounts_have_least_privilege(broker, accounts, probes, spy_acc
 
     # what the gateway needs, plainly and through shared subscriptions as replicas run
     assert gateway.subscribe("$share/gateway/homecare/v1/devices/+/telemetry", "homecare/v1/devices/+/events",
-                             f"$share/gateway/{Internal.COMMANDS}", Internal.COMMANDS) == [True] * 4
+                             "$share/gateway/homecare/v1/devices/+/acks", "homecare/v1/devices/+/status") == [True] * 4
     # the retired internal topics are read by no one, whether plainly or shared
     for name, service in (("gateway", gateway), ("telemetry", telemetry), ("dispatch", dispatch)):
         filters = [*RETIRED_FILTERS, *(f"$share/{name}/{f}" for f in RETIRED_FILTERS)]
         assert service.subscribe(*filters) == [False] * len(filters), name
-    # only the gateway reads device topics and command orders; telemetry reads nothing at all,
-    # dispatch only sends; the gateway does not read what it sends to devices
-    assert telemetry.subscribe("homecare/v1/devices/+/telemetry", Internal.COMMANDS, "#") == [False] * 3
-    assert dispatch.subscribe(Internal.COMMANDS, f"$share/dispatch/{Internal.COMMANDS}",
+    # only the gateway reads device topics; telemetry reads nothing at all, dispatch only sends;
+    # the gateway does not read what devices are sent
+    assert telemetry.subscribe("homecare/v1/devices/+/telemetry", "#") == [False] * 2
+    assert dispatch.subscribe("homecare/v1/devices/+/acks", "$share/dispatch/homecare/v1/devices/+/events",
                               "homecare/v1/devices/#") == [False] * 3
     assert gateway.subscribe("homecare/v1/devices/+/commands", "homecare/#") == [False, False]
     assert admin.subscribe("homecare/#", "$share/x/homecare/#") == [False, False]
     assert gateway.subscribe("$CONTROL/dynamic-security/v1/response") == [False]
 
-    # what gets through (the spy reads everything): dispatch's order, the gateway's command
-    commands = device_topic(device_id, DeviceChannel.COMMANDS)
-    dispatch.publish(Internal.COMMANDS, b'{"order": "dispatch"}')
-    gateway.publish(commands, b'{"command_id": "g"}')
-    # and what does not: no one else orders commands, services other than the gateway cannot
-    # speak to devices, nobody publishes on the retired topics, the admin sends nothing
+    # what gets through (the spy reads everything): dispatch's command and its reply to a bad ack,
+    # the gateway's reply to a rejected message
+    commands, errors = device_topic(device_id, DeviceChannel.COMMANDS), device_topic(device_id, DeviceChannel.ERRORS)
+    dispatch.publish(commands, b'{"command_id": "d"}')
+    dispatch.publish(errors, b'{"reason": "dispatch"}')
+    gateway.publish(errors, b'{"reason": "gateway"}')
+    # and what does not: no one else sends commands (the gateway no longer relays them), only the
+    # gateway and dispatch speak to devices, nobody publishes on the retired topics, the admin
+    # sends nothing
     for probe in (gateway, telemetry, admin):
-        probe.publish(Internal.COMMANDS, b'{"order": "forged"}')
-    for probe in (telemetry, dispatch, admin):
         probe.publish(commands, b'{"command_id": "forged"}')
-        probe.publish(device_topic(device_id, DeviceChannel.ERRORS), b'{"reason": "forged"}')
+    for probe in (telemetry, admin):
+        probe.publish(errors, b'{"reason": "forged"}')
     for probe in (gateway, telemetry, dispatch):
         for topic in RETIRED:
             probe.publish(topic, b"{}")
     assert sorted(spy.received()) == sorted(
-        [(Internal.COMMANDS, b'{"order": "dispatch"}'), (commands, b'{"command_id": "g"}')])
-    assert device.received() == [(commands, b'{"command_id": "g"}')]
+        [(commands, b'{"command_id": "d"}'), (errors, b'{"reason": "dispatch"}'), (errors, b'{"reason": "gateway"}')])
+    assert device.received() == [(commands, b'{"command_id": "d"}')]
     # and no service can manage accounts
     gateway.publish("$CONTROL/dynamic-security/v1", json.dumps(
         {"commands": [{"command": "createClient", "username": "intruder", "password": "x"}]}).encode())
@@ -290,15 +291,17 @@ def test_the_gateway_runs_on_its_own_account_and_provisions_devices(
         button.publish(DeviceChannel.EVENTS, {"event_id": "e1", "ts": now_ts(), "type": "nope"})
         assert "type" in button.next_error()["reason"]
 
-        # a command order from dispatch's account reaches the gateway, then the device
+        # a command from dispatch's account reaches the device, whose ack the gateway's account
+        # reads and forwards into the log
         dispatch = _service(broker, probes, "dispatch")
         command_id = unique("c")
-        dispatch.publish(Internal.COMMANDS, CommandOrder(device_id=device.id, command={
+        dispatch.publish(device_topic(device.id, DeviceChannel.COMMANDS), json.dumps({
             "command_id": command_id, "type": "request.acknowledged", "request_id": "r-1", "service": "meal",
-        }).dumps())
+        }).encode())
         assert button.next_command()["command_id"] == command_id
-        subject, sent = acks.next(lambda s, p: p["command_id"] == command_id and p["state"] == "sent")
-        assert subject == log_tap.subjects.ack(device.id)
+        button.ack(command_id)
+        subject, ack = acks.next(lambda s, p: p["command_id"] == command_id)
+        assert subject == log_tap.subjects.ack(device.id) and ack["device_id"] == device.id
 
         with pool.connection() as conn:
             gateway.admin.revoke(conn, device.id)

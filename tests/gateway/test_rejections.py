@@ -47,8 +47,6 @@ CASES = [
     (DeviceKind.BUTTON, DeviceChannel.TELEMETRY, {"samples": [_sample()]},
      "kind", "topic: a button does not send telemetry", None),
     (DeviceKind.BED, DeviceChannel.STATUS, {"fw": "1.0"}, "schema", "online: is required", None),
-    (DeviceKind.BED, DeviceChannel.ACKS, {"command_id": "c-none", "ts": now_ts()},
-     "unknown_command", "command_id: 'c-none' is not a command", None),
     (DeviceKind.BED, DeviceChannel.TELEMETRY, {"samples": [_sample()], "pad": "x" * 70_000},
      "size", "payload: ", None),
     (DeviceKind.BED, DeviceChannel.STATUS, b"[true]", "json", "payload: must be a JSON object", None),

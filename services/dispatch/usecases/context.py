@@ -18,6 +18,8 @@ from ..domain.policy import DispatchPolicy
 log = logging.getLogger(__name__)
 
 ButtonLookup = Callable[[psycopg.Connection, str], str | None]
+# A device applied a `config` command: the registry's expectations follow (the report interval).
+Configured = Callable[[psycopg.Connection, str, dict], None]
 
 
 def utc_now() -> datetime:
@@ -39,6 +41,16 @@ def button_of(conn: psycopg.Connection, resident_id: str) -> str | None:
         return None
     buttons = sorted(d.id for d in devices if getattr(d, "kind", None) == "button")
     return buttons[0] if buttons else None
+
+
+def device_configured(conn: psycopg.Connection, device_id: str, config: dict) -> None:
+    """The device acknowledged a `config` command: the gateway's registry now expects its
+    telemetry at the new interval (its silence sweep reads it)."""
+    interval = config.get("report_interval_s")
+    if interval:
+        from gateway.registry import set_report_interval  # the gateway owns devices
+
+        set_report_interval(conn, device_id, interval)
 
 
 def resident_location(conn: psycopg.Connection, resident_id: str) -> Location | None:
@@ -64,4 +76,5 @@ class Dispatch:
     fairness_window: timedelta = timedelta(hours=12)
     clock: Callable[[], datetime] = utc_now
     find_button: ButtonLookup = button_of
+    configured: Configured = device_configured
     requeue: timedelta = timedelta(seconds=3)  # a queued request is offered again this often

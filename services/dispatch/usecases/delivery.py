@@ -1,43 +1,82 @@
-"""What became of the commands sent to buttons: the gateway reports sent, acknowledged (the
-button showed it) or expired, and each step forward joins the request's timeline."""
+"""What became of the commands sent to devices, in one place: the broker took one (`sent`), the
+device showed it (`acknowledged`, its ack comes back through the gateway and the log), or nobody
+did in time (`expired`). Each step joins the request's timeline. Also what dispatch learns of
+devices' connections, which decides where and whether a command can be published."""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Literal
 
 import psycopg
 
 from homecare.contract.models import CommandType
-from homecare.internal import CommandState
+from homecare.internal import DeviceAck, DeviceState
 
 from .. import metrics
 from ..domain.requests import TimelineEntry
-from ..store import outbox, requests, timeline
+from ..store import devices, outbox, requests, timeline
 from .context import Dispatch
 
 log = logging.getLogger(__name__)
 
+AckOutcome = Literal["recorded", "repeated", "unknown"]
 
-def command_state(conn: psycopg.Connection, ctx: Dispatch, state: CommandState) -> str:
-    """Record a delivery state: `recorded`, `stale` (not a step forward, or a redelivery) or `unknown`
-    (a command dispatch did not send, e.g. telemetry's)."""
-    row = outbox.record_delivery(conn, state.command_id, state.state, state.at)
+
+def sent(conn: psycopg.Connection, ids: list[int], at: datetime) -> list[dict]:
+    """The broker acknowledged these commands (PUBACK): they wait in the device's session."""
+    rows = outbox.mark_sent(conn, ids)
+    for row in rows:
+        if row["delivery"] != "sent":  # the device's ack came first
+            continue
+        metrics.DELIVERY.labels("sent").inc()
+        _on_timeline(conn, row, "sent", "dispatch", at)
+    return rows
+
+
+def acknowledged(conn: psycopg.Connection, ctx: Dispatch, ack: DeviceAck) -> AckOutcome:
+    """A device confirms it showed a command. `unknown` when that device was sent no such command:
+    the caller tells the device why, after the commit."""
+    row, changed = outbox.acknowledge(conn, ack.device_id, ack.command_id, ack.ts)
     if row is None:
-        return "unknown" if not _known(conn, state.command_id) else "stale"
-    metrics.DELIVERY.labels(state.state).inc()
-    if row["request_id"] is None:
-        return "recorded"
-    actor = f"device:{state.device_id}" if state.state == "acknowledged" else "gateway"
-    timeline.append(conn, row["request_id"], TimelineEntry(state.at, actor, f"command.{state.state}", {
-        "command": row["kind"], "command_id": state.command_id, "device_id": state.device_id,
-    }))
-    if state.state == "acknowledged" and row["kind"] == CommandType.ACKNOWLEDGED.value:
-        requests.set_ack_shown(conn, row["request_id"], state.at)
-    if state.state == "expired":
-        log.warning("command %s (%s) for %s expired undelivered", state.command_id, row["kind"], state.device_id,
-                    extra={"request_id": row["request_id"]})
+        return "unknown"
+    if not changed:
+        return "repeated"
+    metrics.DELIVERY.labels("acknowledged").inc()
+    _on_timeline(conn, row, "acknowledged", f"device:{ack.device_id}", ack.ts)
+    if row["request_id"] is not None and row["kind"] == CommandType.ACKNOWLEDGED.value:
+        requests.set_ack_shown(conn, row["request_id"], ack.ts)
+    if row["kind"] == CommandType.CONFIG.value:
+        ctx.configured(conn, ack.device_id, row["payload"])
     return "recorded"
 
 
-def _known(conn: psycopg.Connection, command_id: str) -> bool:
-    return conn.execute("SELECT 1 FROM dispatch.outbox WHERE command_id = %s", (command_id,)).fetchone() is not None
+def expire(conn: psycopg.Connection, ctx: Dispatch, outbox_id: int, now: datetime) -> bool:
+    """A command past its deadline that the device never acknowledged."""
+    row = outbox.expire(conn, outbox_id, now)
+    if row is None:
+        return False
+    metrics.DELIVERY.labels("expired").inc()
+    where = "its device never connected" if row["sent_at"] is None else "the device did not acknowledge it"
+    log.warning("command %s (%s) for %s expired: %s", row["command_id"], row["kind"], row["device_id"], where,
+                extra={"request_id": row["request_id"], "command_id": row["command_id"]})
+    _on_timeline(conn, row, "expired", "system", now, reason=where)
+    return True
+
+
+def device_state(conn: psycopg.Connection, state: DeviceState) -> str:
+    """A device's liveness transition: where it connects, and whether its held commands may go."""
+    first = devices.record_state(conn, state.device_id, state.shard, state.state, state.at)
+    if first:  # its commands were held for want of a session: the publisher takes them now
+        outbox.wake(conn)
+        return "first_seen"
+    return "recorded"
+
+
+def _on_timeline(conn: psycopg.Connection, row: dict, step: str, actor: str, at: datetime, **more) -> None:
+    if row["request_id"] is None:
+        return
+    timeline.append(conn, row["request_id"], TimelineEntry(at, actor, f"command.{step}", {
+        "command": row["kind"], "command_id": row["command_id"], "device_id": row["device_id"], **more,
+    }))

@@ -10,8 +10,6 @@ import psycopg
 from pydantic import TypeAdapter
 
 from homecare.contract.models import Command, CommandType
-from homecare.internal import CommandOrder
-from homecare.topics import Internal
 
 from ..domain.requests import ServiceRequest, TimelineEntry
 from ..store import new_id, outbox, timeline
@@ -19,6 +17,10 @@ from .context import Dispatch
 
 log = logging.getLogger(__name__)
 _COMMAND = TypeAdapter(Command)
+# How long a command may wait for its device (offline, or never connected) before it expires and
+# the request's timeline says it was never shown. A resident's light that comes on ten minutes late
+# says something that may be false by then.
+DEADLINE_S = 600
 
 
 def notify(
@@ -44,11 +46,11 @@ def notify(
         "command_id": new_id("c", 8), "type": command_type.value, "request_id": request.id,
         "service": request.service.value, **fields,
     }
-    _COMMAND.validate_python(command)  # never queue what the device contract would reject
-    order = CommandOrder(device_id=target, command=command)
+    # Never queue what the device contract would reject; the device gets it as the contract writes it.
+    command = _COMMAND.validate_python(command).model_dump(mode="json", exclude_none=True)
     outbox.put(
-        conn, Internal.COMMANDS, order.model_dump(mode="json"), kind=command_type.value,
-        request_id=request.id, origin_at=origin_at, command_id=command["command_id"],
+        conn, target, command, kind=command_type.value, deadline_s=DEADLINE_S, request_id=request.id,
+        origin_at=origin_at,
     )
     timeline.append(conn, request.id, TimelineEntry(at, "system", "notified", {
         "command": command_type.value, "command_id": command["command_id"], "device_id": target,

@@ -1,7 +1,9 @@
 """Dispatch's intake from the internal log: button events, requests other services ask it to
-open (a suspected fall), and what became of the commands it sent. Each message is handled in its
-own transaction and acknowledged by the consumer runtime only after the commit; a redelivery is
-harmless because intake records the event id in that same transaction (processed_events).
+open (a suspected fall), devices' acks of the commands it sent, and devices' states (where each
+connects, and whether it ever did). Each message is handled in its own transaction and
+acknowledged by the consumer runtime only after the commit; a redelivery is harmless: intake
+records the event id in that same transaction (processed_events), and acks and states are
+idempotent updates.
 
 One consumer worker per replica fetches the batches, so one device's press and the cancel after
 it are handled in order; within a batch, different devices' messages are handled side by side
@@ -19,7 +21,7 @@ from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
 
 from homecare.errors import Conflict, HomecareError
-from homecare.internal import CommandState, DeviceEvent, OpenRequest
+from homecare.internal import DeviceAck, DeviceEvent, DeviceState, OpenRequest
 from homecare.log import ConsumerSpec, Delivery, Log, PermanentError, streams
 
 from .. import metrics
@@ -40,15 +42,22 @@ def consumer_specs(log_: Log) -> list[ConsumerSpec]:
                      title="Emergencies opened by fall alerts"),
         ConsumerSpec(durable="dispatch-commands", stream=streams.ACKS, batch=100,
                      title="Devices' acknowledgements of commands"),
+        ConsumerSpec(durable="dispatch-devices", stream=streams.STATE, batch=200,
+                     title="Devices' connections (where their commands go)"),
     ]
 
 
-class Intake:
-    """The consumer runtime's handler for dispatch's three consumers."""
+# Tells a device that its ack names a command it was not sent (the `errors` reply of mqtt-v1).
+RejectAck = Callable[[DeviceAck], None]
 
-    def __init__(self, pool: ConnectionPool, ctx: Dispatch, workers: int = 4):
+
+class Intake:
+    """The consumer runtime's handler for dispatch's consumers."""
+
+    def __init__(self, pool: ConnectionPool, ctx: Dispatch, workers: int = 4, reject_ack: RejectAck | None = None):
         self.pool = pool
         self.ctx = ctx
+        self.reject_ack = reject_ack
         self._size = max(1, workers)
         self._workers: ThreadPoolExecutor | None = None  # made on first use, again after close()
 
@@ -83,7 +92,8 @@ class Intake:
         """Apply one message; returns the outcome, raises when it must be tried again."""
         parts = message.subject.split(".")  # <ns>.<stream>.<...>
         stream = parts[1]
-        kind = {streams.REQUESTS.token: "open-request", streams.ACKS.token: "command-state"}.get(
+        kind = {streams.REQUESTS.token: "open-request", streams.ACKS.token: "command-ack",
+                streams.STATE.token: "device-state"}.get(
             stream, ".".join(parts[2:-1]))  # an event's type: <ns>.events.<type>.<device>
         attempt = 0
         while True:
@@ -104,9 +114,11 @@ class Intake:
 
     def _apply(self, stream: str, message: Delivery) -> str:
         if stream == streams.ACKS.token:
-            state = CommandState.model_validate_json(message.data)
+            return self._ack(DeviceAck.model_validate_json(message.data))
+        if stream == streams.STATE.token:
+            state = DeviceState.model_validate_json(message.data)
             with self.pool.connection() as conn, conn.transaction():
-                return delivery.command_state(conn, self.ctx, state)
+                return delivery.device_state(conn, state)
         use_case: Callable
         if stream == streams.REQUESTS.token:
             body = OpenRequest.model_validate_json(message.data)
@@ -127,3 +139,14 @@ class Intake:
             extra={"request_id": result.request_id, "ms": round((time.monotonic() - started) * 1000, 1)},
         )
         return result.outcome
+
+    def _ack(self, ack: DeviceAck) -> str:
+        with self.pool.connection() as conn, conn.transaction():
+            outcome = delivery.acknowledged(conn, self.ctx, ack)
+        if outcome == "unknown":
+            metrics.ACKS_REJECTED.inc()
+            log.warning("device %s acknowledged command %r, which it was not sent", ack.device_id, ack.command_id,
+                        extra={"device_id": ack.device_id, "command_id": ack.command_id})
+            if self.reject_ack is not None:
+                self.reject_ack(ack)
+        return outcome

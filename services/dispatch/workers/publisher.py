@@ -1,7 +1,11 @@
-"""Publishes the outbox: woken by NOTIFY, polling as a fallback. A row is marked sent once the
-broker acknowledged it (PUBACK); rows go out in the order they were written, by one replica at
-a time. A crash between PUBACK and the mark re-sends a command with the same command_id, which
-the gateway de-duplicates."""
+"""Publishes the outbox straight to devices: each command goes QoS 1 to the device's `commands`
+topic on its broker shard, where its persistent session keeps it while the device is away. Woken
+by NOTIFY, polling as a fallback; one replica at a time, rows in the order they were written.
+
+A row is marked sent once the broker acknowledged it (PUBACK). Of each device's rows only the
+acknowledged prefix is marked, so what is published again keeps the device's order. A crash
+between the PUBACK and the mark publishes a command again with the same command_id; the device
+shows the same thing twice, and its second ack is a repeat."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import psycopg
@@ -19,15 +24,16 @@ from homecare.mqtt import MqttLink
 
 from .. import metrics
 from ..store import outbox
+from ..usecases import delivery
 
 log = logging.getLogger(__name__)
 
 
 class OutboxPublisher:
-    def __init__(self, pool: ConnectionPool, link: MqttLink, *, poll_s: float = 1.0, puback_timeout_s: float = 10.0,
-                 batch_size: int = 100):
+    def __init__(self, pool: ConnectionPool, links: Mapping[str, MqttLink], *, poll_s: float = 1.0,
+                 puback_timeout_s: float = 10.0, batch_size: int = 100):
         self.pool = pool
-        self.link = link
+        self.links = links  # by shard name
         self.poll_s = poll_s
         self.puback_timeout_s = puback_timeout_s
         self.batch_size = batch_size
@@ -68,9 +74,9 @@ class OutboxPublisher:
             listener.close()
 
     def drain(self) -> int:
-        """Publish unsent rows until none are left (or the broker is away); returns how many."""
+        """Publish unsent commands until none are left that can go now; returns how many."""
         total = 0
-        while not self._stopping.is_set() and self.link.connected:
+        while not self._stopping.is_set():
             sent, complete = self._publish_batch()
             total += sent
             if not complete:
@@ -78,33 +84,46 @@ class OutboxPublisher:
         return total
 
     def _publish_batch(self) -> tuple[int, bool]:
-        """(rows marked sent, whether to go on with the next batch)."""
+        """(commands marked sent, whether to go on with the next batch)."""
         with self.pool.connection() as conn, conn.transaction():
             if not outbox.lead(conn):
                 return 0, False  # another replica is publishing
-            rows = outbox.unsent(conn, self.batch_size)
+            metrics.COMMANDS_HELD.set(outbox.held_count(conn))
+            # Only shards whose broker is connected: one shard down must not hold up the others.
+            up = [name for name, link in self.links.items() if link.connected]
+            rows = outbox.unsent(conn, up, self.batch_size) if up else []
             if not rows:
                 return 0, False
-            done = [threading.Event() for _ in rows]
-            for row, event in zip(rows, done, strict=True):
-                self.link.publish(row["topic"], json.dumps(row["payload"]).encode(), qos=1, on_done=event.set)
+            unpublished: set[str] = set()  # devices with a row that cannot go now: not their later ones
+            waiting: list[tuple[outbox.Publishable, threading.Event]] = []
+            for row in rows:
+                link = self.links[row.shard]
+                if row.device_id in unpublished or not link.connected:
+                    unpublished.add(row.device_id)
+                    continue
+                done = threading.Event()
+                link.publish(row.topic, json.dumps(row.payload).encode(), qos=1, on_done=done.set)
+                waiting.append((row, done))
             deadline = time.monotonic() + self.puback_timeout_s
-            acked = []
-            for row, event in zip(rows, done, strict=True):
-                # Only the acknowledged prefix is marked, so what is re-sent keeps its order.
-                if not event.wait(max(0.0, deadline - time.monotonic())):
-                    break
-                acked.append(row)
-            outbox.mark_sent(conn, [r["id"] for r in acked])
+            acked: list[outbox.Publishable] = []
+            unacked: set[str] = set()
+            for row, done in waiting:  # in the order written: each device's acknowledged prefix
+                if row.device_id in unacked:
+                    continue
+                if done.wait(max(0.0, deadline - time.monotonic())):
+                    acked.append(row)
+                else:
+                    unacked.add(row.device_id)
+            delivery.sent(conn, [row.id for row in acked], datetime.now(UTC))
         self._observe(acked)
         if len(acked) < len(rows):
-            log.warning("broker acknowledged %d of %d outbox messages; retrying later", len(acked), len(rows))
+            log.warning("published %d of %d commands; the rest wait for their broker", len(acked), len(rows))
         return len(acked), len(acked) == len(rows)
 
     @staticmethod
-    def _observe(rows: list[dict]) -> None:
+    def _observe(rows: list[outbox.Publishable]) -> None:
         now = datetime.now(UTC)
         for row in rows:
-            metrics.OUTBOX_PUBLISHED.labels(row["kind"]).inc()
-            if row["kind"] == CommandType.ACKNOWLEDGED.value and row["origin_at"] is not None:
-                metrics.PRESS_TO_ACK.observe(max(0.0, (now - row["origin_at"]).total_seconds()))
+            metrics.OUTBOX_PUBLISHED.labels(row.kind).inc()
+            if row.kind == CommandType.ACKNOWLEDGED.value and row.origin_at is not None:
+                metrics.PRESS_TO_ACK.observe(max(0.0, (now - row.origin_at).total_seconds()))

@@ -1,5 +1,5 @@
 """The timer loop: every timer is a row (offer deadlines, SLA clocks, queued requests, planned
-shifts), so a restarted or a second replica resumes them. Rows are claimed one at a time with
+shifts, commands' deadlines), so a restarted or a second replica resumes them. Rows are claimed one at a time with
 `FOR UPDATE SKIP LOCKED`, each in its own transaction: two replicas work side by side, and a
 failing item undoes nothing else."""
 
@@ -15,8 +15,9 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from .. import metrics, queries
-from ..store import offers, requests, shifts
+from ..store import offers, outbox, requests, shifts
 from ..usecases.context import Dispatch
+from ..usecases.delivery import expire as expire_command
 from ..usecases.offering import expire_offer, offer_or_queue
 from ..usecases.progress import escalate_if_overdue, flag_if_at_risk, flag_if_late
 from ..usecases.providers import apply_shift_end, apply_shift_start
@@ -91,6 +92,10 @@ class TimerLoop:
             "late": self._each(
                 lambda conn: requests.maybe_late(conn, now, n),
                 lambda conn, rid: flag_if_late(conn, self.ctx, rid, now),
+            ),
+            "commands_expired": self._each(
+                lambda conn: outbox.overdue(conn, now, n),
+                lambda conn, oid: expire_command(conn, self.ctx, oid, now),
             ),
         }
         for kind, n in fired.items():

@@ -190,21 +190,23 @@ def test_after_a_broker_restart_devices_reconnect_and_send_what_they_kept(tmp_pa
         broker.stop()
 
 
-def test_each_device_connects_to_the_broker_it_was_placed_on(broker_url, tmp_path, instance):
+def test_each_device_connects_to_the_broker_it_was_placed_on(tmp_path, instance):
     """A device with a broker of its own (the shard provisioning placed it on) connects there;
-    the others connect to the fleet's broker."""
-    shard = embedded.start_mosquitto(tmp_path / "shard-b")
+    the others connect to the fleet's broker. Two brokers of the test's own: nothing else
+    publishes on them."""
+    main, shard = embedded.start_mosquitto(tmp_path / "shard-a"), embedded.start_mosquitto(tmp_path / "shard-b")
+    on_main = Listener(main.url, f"listener-a-{instance}")
+    on_shard = Listener(shard.url, f"listener-b-{instance}")
     try:
-        on_shard = Listener(shard.url, f"listener-b-{instance}")
-        on_main = Listener(broker_url, f"listener-a-{instance}")
         on_shard.link.start()
         on_main.link.start()
+        assert on_shard.link.wait_subscribed(15) and on_main.link.wait_subscribed(15)
         tag = unique("t")
         clock = SimClock(60, datetime(2026, 11, 29, 3, 0, tzinfo=SHANGHAI))
         plans = residents(2, seed=7)
         placed = ButtonBehaviour(f"btn-{tag}-b", plans[0], 7)
         default = ButtonBehaviour(f"btn-{tag}-a", plans[1], 7)
-        fleet = Fleet(broker_url, [DeviceSpec(placed, "s", shard.url), DeviceSpec(default, "s")], clock,
+        fleet = Fleet(main.url, [DeviceSpec(placed, "s", shard.url), DeviceSpec(default, "s")], clock,
                       SimStats(), connect_rate=500)
         fleet.start()
         try:
@@ -217,7 +219,8 @@ def test_each_device_connects_to_the_broker_it_was_placed_on(broker_url, tmp_pat
             assert not on_shard.of(DeviceChannel.STATUS, default.device_id)
         finally:
             fleet.stop()
-            on_shard.link.stop()
-            on_main.link.stop()
     finally:
+        on_shard.link.stop()
+        on_main.link.stop()
         shard.stop()
+        main.stop()

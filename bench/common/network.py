@@ -101,28 +101,26 @@ class BenchNetwork:
                     self.meta.get(self._imported_key(shard)) != self.roster.run_tag:
                 self._import_accounts(shard)
 
-    def _shard_of(self, url: str, index: int) -> str:
-        """The shard a device was provisioned on (its `mqtt_url` then); a device provisioned
-        without one is placed by its home's index."""
+    def _shard_of(self, device_id: str, url: str) -> str:
+        """The shard provisioning placed a device on (its `mqtt_url` then, or now)."""
         shards = self.infra.shards
         if len(shards) == 1:
             return shards[0]
         by_url = {u: name for urls in (self.meta.get("shard_urls", {}), self.infra.broker_urls)
                   for name, u in urls.items()}
-        if url in by_url:
-            return by_url[url]
-        self.meta["placement"] = "benchmark (provisioning gave no mqtt_url)"
-        return shards[index % len(shards)]
+        if url not in by_url:
+            raise RuntimeError(f"{device_id} was provisioned with mqtt_url {url!r}, none of this network's shards "
+                               f"({by_url}): a data folder from before broker shards? delete {self.data_dir}")
+        return by_url[url]
 
     def _place(self) -> None:
         """Point every device at its shard's broker as it runs now (ports change between runs);
         record which devices each shard has."""
         assert self.roster is not None
-        self.meta.setdefault("placement", "provisioning")
         self.placement = {shard: [] for shard in self.infra.shards}
         for home in self.roster.residents:
             for device in (home.bed, home.button):
-                shard = self._shard_of(device.mqtt_url, home.index)
+                shard = self._shard_of(device.id, device.mqtt_url)
                 device.mqtt_url = self.infra.broker_urls[shard]
                 self.placement[shard].append((device.id, device.secret))
         for shard, probe in self.meta["probes"].items():
@@ -134,16 +132,13 @@ class BenchNetwork:
         probes: dict[str, dict[str, str]] = self.meta.setdefault("probes", {})
         if "probe" in self.meta and not probes:  # a data folder of one shard, from before shards
             probes[self.infra.shards[0]] = self.meta["probe"]
-        for attempt in range(8 * len(self.infra.shards)):
-            missing = [s for s in self.infra.shards if s not in probes]
-            if not missing:
+        for _ in range(8 * len(self.infra.shards)):
+            if all(s in probes for s in self.infra.shards):
                 break
             probe = self._enrol_probe()
-            shard = self._shard_of(probe.pop("mqtt_url", ""), attempt)
-            if self.meta.get("placement", "").startswith("benchmark"):
-                shard = missing[0]
-            probes.setdefault(shard, probe)
-        else:
+            probes.setdefault(self._shard_of(probe["id"], probe.pop("mqtt_url")), probe)
+        missing = [s for s in self.infra.shards if s not in probes]
+        if missing:
             raise RuntimeError(f"provisioning put no probe button on shards {missing}")
         self.meta["probe"] = probes[self.infra.shards[0]]
 

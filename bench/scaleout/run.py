@@ -309,7 +309,6 @@ def _shape(net: BenchNetwork) -> dict[str, Any]:
     return {
         "shards": {shard: {"url": infra.broker_urls[shard], "devices": len(net.placement[shard])}
                    for shard in infra.shards},
-        "placement": net.meta.get("placement"),
         "nats_nodes": infra.nats_cluster.names,
         "log_replicas": int(os.environ["HOMECARE_LOG_REPLICAS"]),
         "processes": {name: component for name, (component, _) in platform.layout.processes.items()},

@@ -1,4 +1,5 @@
-"""Intake from the log: one resident's messages keep their order."""
+"""Intake from the log: one resident's messages keep their order, also when a cancel is handled
+before its press."""
 
 from tests.support import unique, wait_for
 
@@ -29,3 +30,32 @@ def test_a_press_and_the_long_press_after_it_keep_their_order(pool, start_dispat
             "SELECT id FROM dispatch.requests WHERE resident_id = ANY(%s)", (residents,)).fetchall()]
     steps = [kinds(get_request(pool, i)) for i in ids]
     assert all(step[-2:] == ["cancelled", "notified"] for step in steps), steps
+
+
+def test_a_long_press_handled_before_its_press_still_cancels_it(pool, start_dispatch, bus):
+    """Two replicas can take a press and the long press after it in either order: here the
+    cancel is handled first, as another replica would have done."""
+    from datetime import timedelta
+
+    start_dispatch()
+    resident, device = new_resident(pool), unique("btn")
+    press = button_event(device, resident, "meal")
+    cancel = button_event(device, resident, "meal", type_="button.cancelled")
+    cancel = cancel.model_copy(update={"ts": press.ts + timedelta(seconds=3)})
+    bus.press(cancel)
+    bus.press(press)
+
+    def cancelled():
+        with pool.connection() as conn:
+            row = conn.execute("SELECT id, status FROM dispatch.requests WHERE resident_id = %s",
+                               (resident,)).fetchone()
+        return row if row and row["status"] == "cancelled" else None
+
+    request = get_request(pool, wait_for(cancelled, what="the request opened and cancelled")["id"])
+    assert kinds(request)[-2:] == ["cancelled", "notified"]
+    assert bus.command(device, "request.acknowledged") and bus.command(device, "request.cancelled")
+
+    later = button_event(device, resident, "meal")  # a press after the cancel opens a request that stays
+    bus.press(later.model_copy(update={"ts": press.ts + timedelta(seconds=30)}))
+    wait_for(lambda: request_of(pool, resident, "meal"), what="the later press's request")
+    assert request_of(pool, resident, "meal")["status"] in ("open", "offered", "escalated")

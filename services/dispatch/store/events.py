@@ -1,6 +1,9 @@
-"""Device events already handled, so a redelivered event has no second effect."""
+"""Device events already handled, so a redelivered event has no second effect; and long presses
+handled before the press they cancel."""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
 
 import psycopg
 
@@ -12,3 +15,35 @@ def first_time(conn: psycopg.Connection, device_id: str, event_id: str) -> bool:
         (device_id, event_id),
     )
     return cur.rowcount == 1
+
+
+def serialize(conn: psycopg.Connection, resident_id: str, service: str) -> None:
+    """Until this transaction ends, no other handles a press or a cancel of this resident and
+    service: the one that comes second sees what the first did."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"press:{resident_id}:{service}",))
+
+
+def hold_cancel(conn: psycopg.Connection, device_id: str, event_id: str, service: str, ts: datetime) -> None:
+    """A cancel that found nothing to cancel: kept for a press of that service made before it."""
+    conn.execute("DELETE FROM dispatch.held_cancels WHERE held_at < now() - interval '1 day'")
+    conn.execute(
+        "INSERT INTO dispatch.held_cancels (device_id, event_id, service, ts) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT DO NOTHING",
+        (device_id, event_id, service, ts),
+    )
+
+
+def take_cancel(
+    conn: psycopg.Connection, device_id: str, service: str, pressed_at: datetime, within: timedelta,
+) -> str | None:
+    """The event id of a held cancel of this press (same button and service, made after the press
+    and within `within` of it), removed; None when there is none."""
+    row = conn.execute(
+        "DELETE FROM dispatch.held_cancels WHERE (device_id, event_id) = ("
+        " SELECT device_id, event_id FROM dispatch.held_cancels WHERE device_id = %s AND service = %s"
+        " AND ts >= %s AND ts <= %s ORDER BY ts LIMIT 1) RETURNING event_id",
+        (device_id, service, pressed_at, pressed_at + within),
+    ).fetchone()
+    if row is None:
+        return None
+    return row["event_id"] if isinstance(row, dict) else row[0]

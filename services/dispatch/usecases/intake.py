@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -25,10 +25,14 @@ from .progress import cancel_locked
 
 log = logging.getLogger(__name__)
 
+# A long press counts for the press it follows within this time; one handled first waits for it.
+CANCEL_WITHIN = timedelta(minutes=10)
+
 
 @dataclass(frozen=True)
 class Intake:
-    """What an intake did: `created`, `joined`, `duplicate`, `cancelled`, `ignored`."""
+    """What an intake did: `created`, `joined`, `duplicate`, `cancelled`, `held` (a cancel before
+    its press), `ignored`."""
 
     outcome: str
     request_id: str | None = None
@@ -52,11 +56,23 @@ def button_pressed(conn: psycopg.Connection, ctx: Dispatch, event: DeviceEvent) 
         raise Invalid("button.pressed: service is required")
     if not events.first_time(conn, event.device_id, event.event_id):
         return Intake("duplicate")
+    events.serialize(conn, event.resident_id, event.service.value)
     origin = _Origin(
         actor=f"device:{event.device_id}", source=Source.BUTTON, device_id=event.device_id,
         source_key=f"{event.device_id}:{event.event_id}", pressed_at=event.ts, received_at=event.received_at,
     )
-    return _open_or_join(conn, ctx, event.resident_id, event.service, origin, event_id=event.event_id)
+    result = _open_or_join(conn, ctx, event.resident_id, event.service, origin, event_id=event.event_id)
+    if result.outcome != "created":
+        return result
+    cancel_id = events.take_cancel(conn, event.device_id, event.service.value, event.ts, CANCEL_WITHIN)
+    if cancel_id is None:
+        return result
+    # The resident's long press after this press was handled first (by another replica): it
+    # withdraws the request now, as it would have had it come second.
+    request = requests.load(conn, result.request_id, lock=True)
+    cancel_locked(conn, ctx, request, "cancelled by the resident", f"device:{event.device_id}", ctx.clock(),
+                  event_id=cancel_id)
+    return Intake("cancelled", request.id)
 
 
 def button_cancelled(conn: psycopg.Connection, ctx: Dispatch, event: DeviceEvent) -> Intake:
@@ -65,10 +81,13 @@ def button_cancelled(conn: psycopg.Connection, ctx: Dispatch, event: DeviceEvent
         raise Invalid("button.cancelled: service is required")
     if not events.first_time(conn, event.device_id, event.event_id):
         return Intake("duplicate")
+    events.serialize(conn, event.resident_id, event.service.value)
     request = requests.find_active(conn, event.resident_id, event.service.value, lock=True)
-    if request is None:
-        log.info("button.cancelled from %s: no open %s request", event.device_id, event.service.value)
-        return Intake("ignored")
+    if request is None:  # nothing yet: kept for the press it may follow, handled after it
+        log.info("button.cancelled from %s: no open %s request; held for its press", event.device_id,
+                 event.service.value)
+        events.hold_cancel(conn, event.device_id, event.event_id, event.service.value, event.ts)
+        return Intake("held")
     now, actor = ctx.clock(), f"device:{event.device_id}"
     if not request.can(Status.CANCELLED):
         timeline.append(conn, request.id, TimelineEntry(now, actor, "cancel_refused", {

@@ -32,6 +32,17 @@ def server_database_url() -> Iterator[str]:
     server.stop()
 
 
+@pytest.fixture
+def scratch_database(server_database_url) -> Iterator[str]:
+    """An empty database of its own (to migrate, or take back to an earlier version), dropped after."""
+    name = f"homecare_scratch_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield _with_dbname(server_database_url, name)
+    with psycopg.connect(server_database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _with_dbname(url: str, dbname: str) -> str:
     info = psycopg.conninfo.conninfo_to_dict(url)
     info["dbname"] = dbname

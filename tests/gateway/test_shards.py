@@ -328,18 +328,6 @@ def test_a_gateway_must_be_told_which_of_several_shards_it_bridges(two_shards, p
 # -- a database from before shards ------------------------------------------------------------
 
 
-@pytest.fixture
-def scratch_database(server_database_url) -> Iterator[str]:
-    name = f"homecare_shards_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    info = psycopg.conninfo.conninfo_to_dict(server_database_url)
-    info["dbname"] = name
-    yield psycopg.conninfo.make_conninfo(**info)
-    with psycopg.connect(server_database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def _before_shards(url: str) -> list[str]:
     """Take a migrated database back to before migration 0004, with two devices (one revoked)."""
     with psycopg.connect(url, autocommit=True) as conn:

@@ -25,6 +25,10 @@ DROP INDEX IF EXISTS dispatch.outbox_command;
 CREATE INDEX IF NOT EXISTS outbox_device ON dispatch.outbox (device_id, created_at DESC);
 CREATE INDEX IF NOT EXISTS outbox_open ON dispatch.outbox (deadline_at)
     WHERE delivery IS NULL OR delivery = 'sent';
+-- What the publisher reads: not yet taken by a broker and still to go (an expired command, never
+-- published, is not).
+DROP INDEX IF EXISTS dispatch.outbox_unsent;
+CREATE INDEX IF NOT EXISTS outbox_to_publish ON dispatch.outbox (id) WHERE sent_at IS NULL AND delivery IS NULL;
 
 -- What dispatch knows of each device's connection, from the device states in the log: which
 -- broker shard it uses, and whether it ever connected (then its persistent session keeps what

@@ -7,9 +7,11 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,10 @@ from ..common.children import JsonLinesChild
 from ..common.metrics import by_label, total
 from ..common.network import BenchNetwork
 from ..common.platform import PROCESSES, ROOT
+from ..common.probe import ProbeButton
 from ..common.simulator import start_city
 from .drain import Drain, measure_drain
+from .hops import hops
 from .requests import press_to_offer
 
 log = logging.getLogger("bench.load")
@@ -39,6 +43,7 @@ class LoadOptions:
     misbehaving: float = 0.02
     broker_auth: bool = True
     between_s: float = 10.0  # quiet between the two drains
+    probe_every_s: float = 2.0  # the benchmark's own button presses this often in the steady window
     settle_timeout_s: float = 180.0
     settle_s: float = 15.0  # before the end state is read
     data_dir: Path | None = None
@@ -61,6 +66,8 @@ class LoadRun:
     bare_drain: Drain | None = None
     platform_drain: Drain | None = None
     offers: dict[str, Any] = field(default_factory=dict)
+    probe_ms: list[float | None] = field(default_factory=list)  # None: no answer within 5 s
+    hops: dict[str, Any] = field(default_factory=dict)
     end: dict[str, Any] = field(default_factory=dict)
     sim_report: dict[str, Any] = field(default_factory=dict)
     crew_report: dict[str, Any] = field(default_factory=dict)
@@ -188,15 +195,39 @@ def _steady_window(result: LoadRun, net: BenchNetwork, sim, crew, bare, stats: B
     meter.start(groups)
     log.info("steady window: %ss", result.options.duration_s)
     end = time.monotonic() + result.options.duration_s
+    done = threading.Event()
+    prober = threading.Thread(target=_probe, args=(net, result, done), name="probe", daemon=True)
+    prober.start()
     while time.monotonic() < end:
         result.broker_series.append((round(time.time() - t0, 1), stats.number("$SYS/broker/store/messages/count")))
         time.sleep(min(5.0, max(0.0, end - time.monotonic())))
+    done.set()
     result.cpu_cores = meter.stop(groups)
     t1 = time.time()
+    prober.join(10)
+    try:
+        result.hops = hops(net.infra.database_url, datetime.fromtimestamp(t0, UTC), datetime.fromtimestamp(t1, UTC))
+    except Exception as exc:  # the rest of the measurements stand; say why this one is missing
+        log.exception("the hops of press -> acknowledgement could not be read")
+        result.hops = {"error": f"{type(exc).__name__}: {exc}"}
     after = {"sim": sim.latest, "bare": bare.latest, "stored": _stored(platform), "broker": stats.snapshot()}
     rows = sim.since(t0)
     lag_max = max((r.get("loop_lag_max_ms") or 0) for r in rows) if rows else None
     result.window = {"t0": t0, "t1": t1, "before": before, "after": after, "lag_max_ms": lag_max}
+
+
+def _probe(net: BenchNetwork, result: LoadRun, done: threading.Event) -> None:
+    """The benchmark's own button, a connection of its own outside the simulator (whose event
+    loop, busy with thousands of devices, adds its own lag to what it times), presses every
+    `probe_every_s` and times the answer: the platform's press -> acknowledgement at a device."""
+    shard, probe = next(iter(net.meta["probes"].items()))
+    button = ProbeButton(net.probe_url(shard), probe["id"], probe["secret"])
+    try:
+        while not done.wait(result.options.probe_every_s):
+            latency = button.press(timeout=5.0)
+            result.probe_ms.append(None if latency is None else round(latency * 1000, 1))
+    finally:
+        button.close()
 
 
 def _cpu_groups(net: BenchNetwork, sim, crew, bare) -> dict[str, list[int]]:

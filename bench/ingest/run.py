@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from bench.common.machine import CpuMeter, describe, other_load, our_pids, server_pids
+from bench.common.machine import CpuMeter, describe, other_load, our_pids
 from homecare.embedded import free_port
 from homecare.mqtt import BrokerAddress
 
@@ -259,6 +259,13 @@ def metric(text: str, name: str) -> float:
     return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
 
+def settle(database_url: str) -> None:
+    """Vacuum and analyse the database before a phase, so that neither phase pays for the
+    autovacuum of the rows the other left (both write into the same daily partitions)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+
+
 def bare_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeout: float) -> tuple[Phase, dict]:
     broker = BrokerAddress.parse(infra.broker_url)
     child = Child(["-m", "bench.ingest.bare", infra.broker_url, infra.database_url,
@@ -267,10 +274,10 @@ def bare_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeout: f
     cpu = CpuMeter()
     try:
         child.wait_ready()
-        cpu.start({"bare_pipe": [child.proc.pid], **server_pids()})
+        cpu.start({"bare_pipe": [child.proc.pid], **infra.server_pids()})
         phase = _run_phase("bare pipe", "bench-bare", infra.database_url, broker, devices, timeout,
                            series_log=logs / "bare-series.json")
-        cores = cpu.stop({"bare_pipe": [child.proc.pid], **server_pids()})  # backends born meanwhile too
+        cores = cpu.stop({"bare_pipe": [child.proc.pid], **infra.server_pids()})  # backends born meanwhile too
     finally:
         out = child.stop()
     return phase, {"committed": out.strip(), "cpu_cores": cores, "cpu_seconds": cpu.seconds}
@@ -297,13 +304,13 @@ def platform_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeou
         waits.start()
         groups = {"telemetry": [children[0].proc.pid], "gateway": [children[1].proc.pid]}
         cpu = CpuMeter()
-        cpu.start({**groups, **server_pids()})
+        cpu.start({**groups, **infra.server_pids()})
         others: dict = {}  # what else used the machine, sampled during the phase
         sampler = threading.Timer(10, lambda: others.update(other_load(our_pids())))
         sampler.start()
         phase = _run_phase("platform", "bench-bed", infra.database_url, broker, devices, timeout, stage=forwarded,
                            series_log=logs / "platform-series.json")
-        cores = cpu.stop({**groups, **server_pids()})
+        cores = cpu.stop({**groups, **infra.server_pids()})
         analysis = analysis_lag(infra.database_url)
         per_message = phase.samples / sum(len(d.payloads) for d in devices)
         gateway_rate, _, gateway_s = steady_rate(forwarded.series, base, sum(len(d.payloads) for d in devices))
@@ -452,7 +459,9 @@ def run(beds: int, messages: int, per_message: int, timeout: float) -> dict:
         bare_beds = setup.beds("bench-bare", beds, messages, per_message, seed=1)
         platform_beds = setup.beds("bench-bed", beds, messages, per_message, seed=1)
         setup.provision_beds(infra.database_url, [d.client_id for d in platform_beds])
+        settle(infra.database_url)
         bare, bare_details = bare_phase(infra, bare_beds, logs, timeout)
+        settle(infra.database_url)
         full, full_details = platform_phase(infra, platform_beds, logs, timeout)
         counts = {"bare": stored(infra.database_url, "bench-bare"),
                   "platform": stored(infra.database_url, "bench-bed")}
@@ -468,8 +477,8 @@ def run(beds: int, messages: int, per_message: int, timeout: float) -> dict:
         "bare_pipe_samples_per_s": round(bare.samples_per_s),
         "ratio": round(ratio, 3),
         **chart,
-        "targets": {"ratio": 0.8, "chart_p95_ms": 50},
-        "met": {"ratio": ratio >= 0.8, "chart_p95_ms": chart["chart_p95_ms"] < 50},
+        "targets": {"ratio": 0.7, "chart_p95_ms": 50},  # issue 11: >= 0.7 of the bare pipe
+        "met": {"ratio": ratio >= 0.7, "chart_p95_ms": chart["chart_p95_ms"] < 50},
         "platform": {**full.summary(), **full_details, "stored": counts["platform"]},
         "database_writes_in_process": writes,
         "bare_pipe": {**bare.summary(), **bare_details, "stored": counts["bare"]},

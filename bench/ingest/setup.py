@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil
 import psycopg
 
+from bench.common.machine import server_pids
 from homecare import embedded
 from homecare.db import migrate
 
@@ -30,22 +32,29 @@ class Infra:
     _dbname: str
     _embedded: list[embedded.Embedded] = field(default_factory=list)
     nats_url: str = ""
+    # The main process of each server started here, by CPU group: only these (and their
+    # children) are counted, not the machine's own servers that other work may be using.
+    _roots: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def start(cls) -> Infra:
         made: list[embedded.Embedded] = []
+        roots: dict[str, int] = {}
         server = os.environ.get("HOMECARE_DATABASE_URL")
         if not server:
-            made.append(_database_with_commit_times())
-            server = made[-1].url
+            database, roots["postgresql"] = _database_with_commit_times()
+            made.append(database)
+            server = database.url
         broker = os.environ.get("HOMECARE_MQTT_URL")
         if not broker:
             made.append(embedded.start_mosquitto())
             broker = made[-1].url
+            roots["mosquitto"] = made[-1].process.pid
         nats = os.environ.get("HOMECARE_NATS_URL")
         if not nats:
             made.append(embedded.start_nats())
             nats = made[-1].url
+            roots["nats"] = made[-1].process.pid
         name = f"homecare_bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -53,7 +62,19 @@ class Infra:
         info["dbname"] = name
         url = psycopg.conninfo.make_conninfo(**info)
         migrate(url)
-        return cls(url, broker, server, name, made, nats)
+        return cls(url, broker, server, name, made, nats, roots)
+
+    def server_pids(self) -> dict[str, list[int]]:
+        """The processes of the servers the run uses, by CPU group: an embedded server's main
+        process and its children (a PostgreSQL's backends); for a configured server, every
+        process of its name on this machine, whoever else is using them."""
+        groups = server_pids()
+        for group, pid in self._roots.items():
+            try:
+                groups[group] = [pid, *(child.pid for child in psutil.Process(pid).children(recursive=True))]
+            except psutil.Error:
+                groups[group] = []
+        return groups
 
     def stop(self) -> None:
         with suppress(Exception), psycopg.connect(self._server_url, autocommit=True) as conn:
@@ -62,9 +83,10 @@ class Infra:
             service.stop()
 
 
-def _database_with_commit_times() -> embedded.Embedded:
+def _database_with_commit_times() -> tuple[embedded.Embedded, int]:
     """An embedded PostgreSQL that records when each transaction committed (the benchmark reads
-    its rates off them afterwards, instead of polling the database during the run)."""
+    its rates off them afterwards, instead of polling the database during the run), and the
+    server's main process."""
     import shutil
     import tempfile
 
@@ -82,7 +104,7 @@ def _database_with_commit_times() -> embedded.Embedded:
             server.cleanup()
         shutil.rmtree(folder.parent, ignore_errors=True)
 
-    return embedded.Embedded("postgresql", server.get_uri(), stop)
+    return embedded.Embedded("postgresql", server.get_uri(), stop), server.get_pid()
 
 
 def commit_times(conn: psycopg.Connection) -> bool:

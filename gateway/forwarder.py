@@ -27,13 +27,15 @@ log = logging.getLogger(__name__)
 
 
 def batch_json(ref: DeviceRef, telemetry: Telemetry) -> bytes:
-    """A DeviceBatch as JSON, written directly: the hot path, and the samples are validated."""
+    """A DeviceBatch as JSON, written directly: the hot path, and the samples are validated.
+    Every time in one form (UTC, microseconds, Z), as telemetry expects the gateway's batches."""
     return json.dumps(
         {
             "device_id": ref.id,
             "resident_id": ref.resident_id,
             "samples": [
-                {"ts": s.ts.isoformat().replace("+00:00", "Z"), "occupied": s.occupied,
+                {"ts": s.ts.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+                 "occupied": s.occupied,
                  "heart_rate": s.heart_rate, "respiration_rate": s.respiration_rate,
                  "movement": s.movement}
                 for s in telemetry.samples

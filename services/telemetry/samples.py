@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import NamedTuple
 
 import orjson
@@ -83,16 +85,22 @@ def _utc(ts: datetime) -> datetime:
 
 # -- the ingest hot path -------------------------------------------------------------------------
 # The gateway forwards timestamps as devices sent them in the common form (RFC 3339, UTC, "Z",
-# all of one length within a bed's batch, so string order is time order). Such a message is
-# turned straight into COPY text; anything else goes through `parse_batches` (pydantic), which
-# accepts it in another form or says why it cannot be stored. So the hot path may be stricter
-# than `parse_batches`, never looser (tests/telemetry/test_samples.py compares the two).
+# all of one length within a bed's batch, so string order is time order), or writes them in it.
+# Its messages are read by `parse_forwarded`, which trusts the values the gateway checked;
+# `parse_for_copy` reads any message: in the common form it checks every value on the way into
+# COPY text (`parse_common_form`), anything else goes through `parse_batches` (pydantic), which
+# accepts it in another form or says why it cannot be stored. So the fast paths may be stricter
+# than `parse_batches`, never looser (tests/telemetry/test_samples.py compares them).
 
 _TS = (r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
        r"T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?Z")
 _ALL_TS = re.compile(rf"(?:{_TS}\n)*{_TS}")
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 _NULL = "\\N"
+_BOOL_TEXT = {True: "t", False: "f"}
+_TS_OF = itemgetter("ts")
+_MOVEMENT_OF = itemgetter("movement")
+_MINUTE_OF = itemgetter(slice(0, 16))
 
 
 @dataclass
@@ -118,6 +126,48 @@ def parse_for_copy(payload: bytes | str) -> Parsed:
     `parse_batches` says it."""
     common = parse_common_form(payload)
     return common if common is not None else from_rows(parse_batches(payload))
+
+
+def parse_forwarded(payloads: Iterable[bytes]) -> Parsed | None:
+    """Parsed from the gateway's messages (each a DeviceBatch), or None when one is not in the
+    form the gateway writes (then `parse_for_copy` decides, and says what is wrong).
+
+    The log is internal and its telemetry comes from the gateway, which checked every sample
+    against the contract: the values are not checked again one by one, only what the rows,
+    minutes and newest samples are derived from (each batch's ids, its timestamps in the common
+    form and of one length, no movement below the smallest `real`). A value the database then
+    refuses (a bug, or a producer other than the gateway) fails the write, and ingest gives the
+    batch to `parse_for_copy`. The rows are the ones `parse_for_copy` gives for the same
+    messages (tests/telemetry/test_samples.py)."""
+    out = Parsed()
+    lines, minutes, latest = out.lines, out.minutes, out.latest
+    try:
+        for payload in payloads:
+            batch = orjson.loads(payload)
+            device_id, resident_id, samples = batch["device_id"], batch["resident_id"], batch["samples"]
+            if type(device_id) is not str or type(resident_id) is not str or type(samples) is not list:
+                return None
+            if not device_id or not resident_id:
+                return None
+            if not samples:
+                continue
+            stamps = list(map(_TS_OF, samples))
+            if len(set(map(len, stamps))) != 1 or _ALL_TS.fullmatch("\n".join(stamps)) is None:
+                return None
+            if min(map(abs, filter(None, map(_MOVEMENT_OF, samples))), default=1.0) < _REAL_MIN:
+                return None  # for from_rows, which stores it as 0.0
+            head = f"\t{_copy_text(device_id)}\t{_copy_text(resident_id)}\t"
+            for s in samples:
+                hr, rr = s["heart_rate"], s["respiration_rate"]
+                lines.append(f"{s['ts']}{head}{_BOOL_TEXT[s['occupied']]}\t{_NULL if hr is None else hr}"
+                             f"\t{_NULL if rr is None else rr}\t{s['movement']!r}\n")
+            minutes.update((device_id, minute + ":00+00:00") for minute in set(map(_MINUTE_OF, stamps)))
+            newest = samples[stamps.index(max(stamps))]
+            latest.append((newest["ts"], device_id, resident_id, newest["occupied"], newest["heart_rate"],
+                           newest["respiration_rate"], newest["movement"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return None
+    return out
 
 
 def from_rows(rows: list[SampleRow]) -> Parsed:

@@ -188,3 +188,29 @@ def test_two_replicas_share_the_consumer_and_store_overlapping_batches_once(
             )
         }
     assert latest == {bed: start + timedelta(seconds=65) for bed in beds}
+
+
+def test_values_the_gateway_would_not_forward_are_decided_as_before(pool, make_component, publisher, log_tap):
+    """Ingest trusts the gateway's batches; a value the database refuses (here a heart rate no
+    smallint holds, which the gateway never forwards) and a movement below the smallest `real`
+    take the careful path: the first is dead-lettered with its reason, the second stored as 0.0,
+    and the other messages of the same fetch are stored."""
+    rejected = metric(REJECTED, topic="telemetry", reason="unparseable")
+    good, refused, tiny = unique("bed"), unique("bed"), unique("bed")
+    odd = series(base_time(), 3, seed=4)
+    odd[1] = odd[1].model_copy(update={"occupied": True, "heart_rate": 70000})
+    small = series(base_time(), 3, seed=5)
+    small[2] = small[2].model_copy(update={"movement": 1e-50})
+    # Stored before the consumer starts, so that they come in one fetch (one transaction).
+    publisher.telemetry(message((good, "res", series(base_time(), 4))))
+    publisher.telemetry(message((refused, "res", odd)))
+    publisher.telemetry(message((tiny, "res", small)))
+    make_component()
+    wait_for(lambda: _count(pool, good) == 4 and _count(pool, tiny) == 3, what="the others stored")
+    wait_for(lambda: metric(REJECTED, topic="telemetry", reason="unparseable") - rejected == 1,
+             what="the refused message counted")
+    assert _count(pool, refused) == 0
+    assert [row[4] for row in stored_rows(pool, tiny)] == [small[0].movement, small[1].movement, 0.0]
+    dead = log_tap.wait_messages(streams.DEAD, 1)
+    assert dead[0].headers["Homecare-Subject"] == log_tap.subjects.telemetry(refused)
+    assert "smallint" in dead[0].headers["Homecare-Reason"]

@@ -80,6 +80,20 @@ def test_rollups_equal_raw_aggregates_after_late_and_repeated_data(pool):
     assert analyse(pool) == 0
 
 
+def test_touched_minutes_are_recomputed_as_runs_of_consecutive_minutes():
+    t0 = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+    at = [t0 + timedelta(minutes=m) for m in (0, 1, 2, 5, 7, 8)]
+    params = rollups.windows_params([rollups.Touched("bed-a", at[0], at[-1], tuple(at)),
+                                     rollups.Touched('bed "b"', t0, t0, (t0,))])
+    assert params["w_devices"] == '{"bed-a","bed-a","bed-a","bed \\"b\\""}'
+    starts = [datetime.fromisoformat(t) for t in params["w_from"].strip("{}").split(",")]
+    ends = [datetime.fromisoformat(t) for t in params["w_to"].strip("{}").split(",")]
+    assert list(zip(starts, ends, strict=True)) == [
+        (at[0], at[2] + rollups.MINUTE), (at[3], at[3] + rollups.MINUTE), (at[4], at[5] + rollups.MINUTE),
+        (t0, t0 + rollups.MINUTE),
+    ]
+
+
 def test_a_bed_handed_to_another_resident_keeps_their_minutes_apart(pool):
     bed = unique("bed")
     start = base_time(days_ago=1).replace(second=0)

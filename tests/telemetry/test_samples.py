@@ -11,7 +11,14 @@ from homecare.errors import Invalid
 from homecare.internal import DeviceEvent
 from services.telemetry.falls import open_request_for
 from services.telemetry.queries import choose_resolution, resolve_resolution
-from services.telemetry.samples import BadMessage, Parsed, parse_batches, parse_common_form, parse_for_copy
+from services.telemetry.samples import (
+    BadMessage,
+    Parsed,
+    parse_batches,
+    parse_common_form,
+    parse_for_copy,
+    parse_forwarded,
+)
 
 from .helpers import message, series
 
@@ -163,3 +170,56 @@ def test_a_fall_below_the_confidence_threshold_opens_nothing():
     assert open_request_for(_fall(0.2), min_confidence=0.5) is None
     assert open_request_for(_fall(0.5), min_confidence=0.5) is not None
     assert open_request_for(_fall(None), min_confidence=0.5) is not None
+
+
+# -- the gateway's messages, trusted (parse_forwarded) -------------------------------------------
+
+
+def _gateway_messages() -> list[bytes]:
+    """DeviceBatch messages as the gateway writes them into the log: from its fast path (each
+    sample as the device sent it) and from the contract's validator (`batch_json`)."""
+    from gateway.fastpath import batch_part, fast_samples
+    from gateway.forwarder import batch_json
+    from gateway.registry import DeviceRef
+    from homecare.contract import DeviceKind, validate
+    from homecare.topics import DeviceChannel
+
+    start = (datetime.now(UTC) - timedelta(hours=3)).replace(second=41, microsecond=0)
+    device = [{"ts": (start + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"), "occupied": i % 4 != 0,
+               "heart_rate": 60 + i % 30 if i % 4 else None, "respiration_rate": 12 + i % 9 if i % 4 else None,
+               "movement": [0, 1, 0.25, 0.5, 0.0][i % 5]} for i in range(90)]
+    fast = json.dumps({"samples": device}).encode()
+    samples = fast_samples(fast)
+    assert samples is not None
+    odd = json.dumps({"samples": [  # the validator's path: offsets, milliseconds, absent rates
+        {"ts": (start + timedelta(seconds=0.5 * i)).isoformat(), "occupied": True, "movement": 0.125}
+        for i in range(7)]}).encode()
+    assert fast_samples(odd) is None
+    ref = DeviceRef("bed-b", DeviceKind.BED, 'res "b"\\')
+    return [batch_part("bed-a", "res-a", samples), batch_json(ref, validate(DeviceChannel.TELEMETRY, odd))]
+
+
+def test_the_gateways_messages_are_read_as_parse_for_copy_reads_them():
+    messages = _gateway_messages()
+    forwarded = parse_forwarded(messages)
+    assert forwarded is not None
+    expected = parse_for_copy(b'{"batches":[' + b",".join(messages) + b"]}")
+    assert _decoded(forwarded) == _decoded(expected)
+    assert len(forwarded) == 97 and len({device for device, _ in forwarded.minutes}) == 2
+
+
+@pytest.mark.parametrize("message", [
+    *[json.loads(p)["batches"][0] for p in _OTHER[:3]],  # offsets, naive times, of two lengths
+    {"device_id": "bed-a", "resident_id": "r", "samples": [
+        {"ts": "2026-11-29T03:00:00Z", "occupied": True, "heart_rate": None, "respiration_rate": None,
+         "movement": 1e-50}]},  # for from_rows, which stores it as 0.0
+    {"device_id": "bed-a", "resident_id": "r", "samples": [{"ts": "2026-11-29T03:00:00Z", "occupied": True}]},
+    {"device_id": "", "resident_id": "r", "samples": []},
+    {"device_id": 5, "resident_id": "r", "samples": []},
+    {"batches": []},
+    [],
+])
+def test_what_the_gateway_does_not_write_is_left_to_parse_for_copy(message):
+    good = _gateway_messages()[0]
+    assert parse_forwarded([good, json.dumps(message).encode()]) is None
+    assert parse_forwarded([good, b"not json"]) is None

@@ -12,7 +12,7 @@ import pytest
 from homecare.db.migrate import Flavour, current_flavour
 from homecare.errors import Invalid
 from services.telemetry.queries import count_samples, latest_states, vitals
-from services.telemetry.samples import Parsed, parse_batches, parse_common_form, parse_for_copy
+from services.telemetry.samples import Parsed, parse_batches, parse_common_form, parse_for_copy, parse_forwarded
 from services.telemetry.store import ensure_partitions, write_parsed, write_samples
 from tests.support import unique
 
@@ -63,18 +63,27 @@ def test_a_window_of_new_and_redelivered_messages_stores_each_sample_once(pool):
     assert {d: s["ts"] for d, s in latest.items()} == {bed: second[-1].ts, other: first[-1].ts}
 
 
-def test_names_that_copy_must_escape_round_trip(pool):
-    bed = unique("bed") + "\\x\t\n\r"
+@pytest.mark.parametrize("parse", ["parse_for_copy", "parse_forwarded"])
+def test_names_that_copy_and_arrays_must_escape_round_trip(pool, parse):
+    """COPY text and the array literals of the markers and latest samples escape what they must."""
+    bed = unique("bed") + '\\x\t\n\r" {a,b} NULL'
     samples = series(base_time(), 5, seed=3)
-    payload = message((bed, "res\\\t", samples)).dumps()
-    assert parse_common_form(payload) is not None
+    batches = message((bed, 'res\\\t"', samples))
+    assert parse_common_form(batches.dumps()) is not None
+    parsed = (parse_for_copy(batches.dumps()) if parse == "parse_for_copy"
+              else parse_forwarded([b.dumps() for b in batches.batches]))
     with pool.connection() as conn, conn.transaction():
-        assert write_parsed(conn, parse_for_copy(payload)).stored == 5
+        assert write_parsed(conn, parsed).stored == 5
     assert stored_rows(pool, bed) == as_tuples(samples)
     with pool.connection() as conn:
         rows = conn.execute("SELECT DISTINCT resident_id FROM telemetry.bed_samples WHERE device_id = %s",
                             (bed,)).fetchall()
-    assert [r["resident_id"] for r in rows] == ["res\\\t"]
+        latest = latest_states(conn, [bed])
+        marked = conn.execute("SELECT count(*) AS n FROM telemetry.touched_minutes WHERE device_id = %s",
+                              (bed,)).fetchone()
+    assert [r["resident_id"] for r in rows] == ['res\\\t"']
+    assert latest[bed]["ts"] == samples[-1].ts and marked["n"] == len({s.ts.replace(second=0, microsecond=0)
+                                                                       for s in samples})
 
 
 def test_values_round_trip_exactly(pool):

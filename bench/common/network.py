@@ -93,6 +93,7 @@ class BenchNetwork:
             self.provision_s = round(time.monotonic() - started, 1)
             self.meta["provision_s"] = self.provision_s
             self.meta["shard_urls"] = dict(self.infra.broker_urls)
+            self._save_meta()
         self.meta.setdefault("shard_urls", dict(self.infra.broker_urls))
         self._enrol_probes()
         self._place()
@@ -126,6 +127,8 @@ class BenchNetwork:
         for shard, probe in self.meta["probes"].items():
             self.placement[shard].append((probe["id"], probe["secret"]))
         self.roster.save(self.roster_path)
+        self.meta["shard_urls"] = dict(self.infra.broker_urls)  # what the roster says now
+        self._save_meta()
 
     def _enrol_probes(self) -> None:
         """A probe button on every shard (enrolled until provisioning put one on each)."""

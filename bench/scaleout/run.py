@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,10 +111,12 @@ def run(options: ScaleoutOptions) -> dict[str, Any]:
         out["shape"] = _shape(net)
         out["durability_settings"] = net.durability_settings()
         out["recovery_rule"] = (
-            "from the fault until: every process ready, every NATS node up, every device connected (a simulator "
-            "report after the fault); then a probe press on each shard answered within 2 s, each broker holding no "
-            f"more than before (x1.1 + 100), and at most {max(100, options.devices // 5)} messages owed by the "
-            "log's consumers (pending + unacknowledged: the steady flow)")
+            "from the fault (its down period included) until, at one look: a probe press on each shard answered "
+            "within 2 s (probe_<shard>_answered_s: when the press path first worked again); what was killed "
+            "started again, every process ready, every NATS node up, every device connected (a simulator report "
+            "after the fault); each broker holding no more than before (x1.1 + 100), and at most "
+            f"{max(100, options.devices // 5)} messages owed by the log's consumers (pending + unacknowledged: "
+            "the steady flow)")
         brokers = {shard: BrokerStats(net.observer_url_of(shard), client_id=f"bench-sys-{shard}")
                    for shard in infra.shards}
         backlog = LogStats(infra.nats_url)
@@ -138,8 +142,10 @@ def run(options: ScaleoutOptions) -> dict[str, Any]:
         out["other_load"] = machine.other_load(machine.our_pids() | set(infra.postgres_pids()))
         cpu_marks = [("before faults", dict.fromkeys(tracker.seconds(), 0.0))]  # (phase, CPU seconds at its start)
         probing = {s: probes[s] for s in required}
+        restarter = _Restarter()
         results = run_faults(options.faults,
-                             lambda name: _fault(name, net, sim, brokers, backlog, probing, devices, options),
+                             lambda name: _fault(name, net, sim, brokers, backlog, probing, devices, options,
+                                                 restarter),
                              options.settle_s, before_each=lambda name: cpu_marks.append((name, tracker.seconds())))
         report, ledger, providers = finish_city(sim, crew)
         sim = crew = None
@@ -172,13 +178,15 @@ def run(options: ScaleoutOptions) -> dict[str, Any]:
 
 
 def _fault(name: str, net: BenchNetwork, sim, brokers: dict[str, BrokerStats], backlog: LogStats,
-           probes: dict[str, ProbeButton], devices: int, options: ScaleoutOptions) -> FaultResult:
+           probes: dict[str, ProbeButton], devices: int, options: ScaleoutOptions,
+           restarter: _Restarter) -> FaultResult:
     platform, infra = net.platform, net.infra
     assert platform is not None and infra.nats_cluster is not None
     baselines = [b.number(STORED) or 0.0 for b in brokers.values()]
     log.info("fault: %s (brokers hold %s messages before)", name, baselines)
     result = FaultResult(name, time.time(), "")
     started = time.monotonic()
+    restart: _Restart | None = None  # what was SIGKILLed comes back after the down period, timed meanwhile
     if name == "nats-leader":
         cluster = infra.nats_cluster
         streams = [f"{os.environ['HOMECARE_LOG_NAMESPACE'].upper()}_{s}" for s in
@@ -190,23 +198,20 @@ def _fault(name: str, net: BenchNetwork, sim, brokers: dict[str, BrokerStats], b
         infra.kill_nats(target)
         result.injected_at = time.time()
         election = _watch_election(cluster, streams[1], target, started)
-        time.sleep(options.down_s)
-        infra.start_nats(target)
+        restart = restarter.after(options.down_s, lambda: infra.start_nats(target), started)
         result.detail = {"killed_node": target, "leaders_before": before,
                          "led_streams": sorted(s for s, n in before.items() if n == target), "election": election}
     elif name in ("telemetry-replica", "dispatch-replica"):
         process = f"{name.split('-')[0]}-1"
         result.how = f"{process} SIGKILL (the other replica runs on), down {options.down_s}s, started again"
         platform.kill(process)
-        time.sleep(options.down_s)
-        platform.start(process)
+        restart = restarter.after(options.down_s, lambda: platform.start(process), started)
     elif name == "bridge":
         group = f"bridge-{options.bridge_shard}"
         result.how = (f"the bridge of shard {options.bridge_shard} (its gateway processes) SIGKILL, "
                       f"down {options.down_s}s, started again")
         platform.kill(group)
-        time.sleep(options.down_s)
-        platform.start(group)
+        restart = restarter.after(options.down_s, lambda: platform.start(group), started)
     elif name == "broker-restart":
         result.how = (f"mosquitto of shard {options.fault_shard} stopped (SIGTERM: persistence saved) and "
                       "started again on the same data")
@@ -220,11 +225,64 @@ def _fault(name: str, net: BenchNetwork, sim, brokers: dict[str, BrokerStats], b
     else:
         raise ValueError(f"unknown fault {name}")
     result.recovery = _recover(net, sim, list(brokers.values()), baselines, backlog, probes, devices, started,
-                               result.injected_at, options.recover_timeout_s)
+                               result.injected_at, options.recover_timeout_s,
+                               restart.done if restart is not None else lambda: True)
     result.recovery_s = result.recovery.get("recovered_s")
+    if restart is not None:
+        restart.join(options.recover_timeout_s)
+        result.detail.update(down_s=options.down_s, restarted_s=restart.done_s,
+                             **({"restart_error": restart.error} if restart.error else {}))
     if name == "nats-leader":
         result.detail["leaders_after"] = infra.nats_cluster.stream_leaders(streams)
     return result
+
+
+class _Restart:
+    """Starts again what a fault stopped, after `down_s`, on the run's restarter thread: the
+    recovery is timed from the fault on, so the press path coming back while it is still down
+    is seen."""
+
+    def __init__(self, down_s: float, start: Callable[[], Any], started: float):
+        self.down_s, self.start, self.started = down_s, start, started
+        self.done_s: float | None = None  # from `started`
+        self.error: str | None = None
+        self.finished = threading.Event()
+
+    def run(self) -> None:
+        time.sleep(self.down_s)
+        try:
+            self.start()
+            self.done_s = round(time.monotonic() - self.started, 1)
+        except Exception as exc:  # the recovery then times out, and the result says why
+            log.exception("starting again failed")
+            self.error = repr(exc)
+        finally:
+            self.finished.set()
+
+    def done(self) -> bool:
+        return self.done_s is not None
+
+    def join(self, timeout: float) -> None:
+        self.finished.wait(timeout)
+
+
+class _Restarter:
+    """One thread for the whole run that starts things again. Not a thread per restart: a
+    server started by the embedded starters gets SIGTERM when the thread that started it ends
+    (PR_SET_PDEATHSIG follows the thread, not the process)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[_Restart] = queue.Queue()
+        threading.Thread(target=self._work, name="restarter", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            self._jobs.get().run()
+
+    def after(self, down_s: float, start: Callable[[], Any], started: float) -> _Restart:
+        job = _Restart(down_s, start, started)
+        self._jobs.put(job)
+        return job
 
 
 def _first_answer(probe: ProbeButton, tries: int = 3, timeout: float = 10.0) -> float | None:
@@ -255,10 +313,12 @@ def _watch_election(cluster: NatsCluster, stream: str, old: str, started: float,
 
 def _recover(net: BenchNetwork, sim, brokers: list[BrokerStats], baselines: list[float], backlog: LogStats,
              probes: dict[str, ProbeButton], devices: int, started: float, injected_at: float,
-             timeout: float) -> dict[str, Any]:
-    """Recovered: every process ready, every NATS node up, every device connected (as the
-    simulator reported after the fault); then a probe press on each shard answered within 2 s,
-    each broker's backlog back to what it held before, and the log's consumers caught up."""
+             timeout: float, restarted) -> dict[str, Any]:
+    """Recovered, timed from the fault (the down period included): a probe press on each shard
+    answered within 2 s (the press path; its first time is `probe_<shard>_answered_s`); what was
+    killed started again, every process ready, every NATS node up, every device connected (as
+    the simulator reported after the fault); each broker's backlog back to what it held before,
+    and the log's consumers caught up."""
     platform, cluster = net.platform, net.infra.nats_cluster
     assert platform is not None and cluster is not None
 
@@ -267,11 +327,10 @@ def _recover(net: BenchNetwork, sim, brokers: list[BrokerStats], baselines: list
         return row.get("ts", row.get("t", 0)) > injected_at + 1 and row.get("devices_connected", 0) >= devices
 
     return wait_recovered([
-        lambda: {"processes_ready": platform.ready("all"),
-                 "nats_nodes_up": len(cluster.pids()) == len(cluster.names),
-                 "devices_connected": connected()},
-        lambda: {**{f"probe_{shard}_answered": probe.press(2.0) is not None for shard, probe in probes.items()},
-                 **backlog_checks(brokers, baselines, backlog, max(100, devices // 5))},
+        lambda: {f"probe_{shard}_answered": probe.press(2.0) is not None for shard, probe in probes.items()},
+        lambda: {"restarted": restarted(), "processes_ready": platform.ready("all"),
+                 "nats_nodes_up": len(cluster.pids()) == len(cluster.names), "devices_connected": connected()},
+        lambda: backlog_checks(brokers, baselines, backlog, max(100, devices // 5)),
     ], started, timeout)
 
 

@@ -107,6 +107,9 @@ def run(options: ScaleoutOptions) -> dict[str, Any]:
         net.start()
         platform, infra = net.platform, net.infra
         assert platform is not None and net.roster is not None and infra.nats_cluster is not None
+        # A run's presses must open requests of their own, and its providers be free for them.
+        out["closed_earlier_requests"] = net.close_earlier_requests()
+        out["provision_s"] = net.meta.get("provision_s")
         out["machine"] = {**machine.describe(infra.database_url), "nats_server": _nats_version()}
         out["shape"] = _shape(net)
         out["durability_settings"] = net.durability_settings()

@@ -49,23 +49,33 @@ SELECT device_id, minute FROM telemetry.touched_claims ORDER BY claimed_at, devi
 # The (device_id, minute) pairs of `touched_params`, as a table `t`.
 TOUCHED = "unnest(%(devices)s::text[], %(minutes)s::timestamptz[]) AS t(device_id, minute)"
 
-_DELETE_1M = f"""
-DELETE FROM telemetry.vitals_1m v USING {TOUCHED}
-WHERE v.device_id = t.device_id AND v.bucket = t.minute
+
+# Each bed's runs of consecutive touched minutes as [lo, hi) windows (`windows_params`), as a
+# table `w`: one index range scan per run instead of one per minute (a scan of each partition,
+# pruned at run time, per minute cost twice the aggregate itself).
+WINDOWS = "unnest(%(w_devices)s::text[], %(w_from)s::timestamptz[], %(w_to)s::timestamptz[]) AS w(device_id, lo, hi)"
+
+# A bucket's rows are replaced, not deleted first: the raw rows of a minute that can still be
+# touched are never deleted (retention drops whole days), so the (bucket, resident) rows of a
+# recompute include all the earlier ones. (Deleting joined the touched minutes with the whole
+# rollup table, sorted, on every pass.)
+_REPLACE = """
+ON CONFLICT (device_id, bucket, resident_id) DO UPDATE SET
+    samples = EXCLUDED.samples, occupied_samples = EXCLUDED.occupied_samples,
+    heart_rate_count = EXCLUDED.heart_rate_count, heart_rate_sum = EXCLUDED.heart_rate_sum,
+    heart_rate_min = EXCLUDED.heart_rate_min, heart_rate_max = EXCLUDED.heart_rate_max,
+    respiration_rate_count = EXCLUDED.respiration_rate_count, respiration_rate_sum = EXCLUDED.respiration_rate_sum,
+    respiration_rate_min = EXCLUDED.respiration_rate_min, respiration_rate_max = EXCLUDED.respiration_rate_max,
+    movement_sum = EXCLUDED.movement_sum, movement_max = EXCLUDED.movement_max
 """
 
-# Each bed's runs of consecutive touched minutes as [lo, hi) windows (`windows_params`): one
-# index range scan per run instead of one per minute (a scan of each partition, pruned at run
-# time, per minute cost twice the aggregate itself).
-_WINDOWS = "unnest(%(w_devices)s::text[], %(w_from)s::timestamptz[], %(w_to)s::timestamptz[]) AS w(device_id, lo, hi)"
-
-_INSERT_1M = f"""
+_UPSERT_1M = f"""
 INSERT INTO telemetry.vitals_1m
 SELECT w.device_id, a.bucket, a.resident_id, a.samples, a.occupied_samples,
        a.heart_rate_count, a.heart_rate_sum, a.heart_rate_min, a.heart_rate_max,
        a.respiration_rate_count, a.respiration_rate_sum, a.respiration_rate_min, a.respiration_rate_max,
        a.movement_sum, a.movement_max
-FROM {_WINDOWS}, LATERAL (
+FROM {WINDOWS}, LATERAL (
     SELECT date_bin('1 minute', s.ts, {ORIGIN}) AS bucket, s.resident_id,
            count(*) AS samples, count(*) FILTER (WHERE s.occupied) AS occupied_samples,
            count(s.heart_rate) AS heart_rate_count, sum(s.heart_rate) AS heart_rate_sum,
@@ -77,20 +87,16 @@ FROM {_WINDOWS}, LATERAL (
     WHERE s.device_id = w.device_id AND s.ts >= w.lo AND s.ts < w.hi
     GROUP BY 1, 2
 ) a
-"""
+{_REPLACE}"""
 
 _HOURS = f"""
 SELECT DISTINCT t.device_id, date_bin('1 hour', t.minute, {ORIGIN}) AS hour FROM {TOUCHED}
 """
 
-_DELETE_1H = f"""
-DELETE FROM telemetry.vitals_1h v USING ({_HOURS}) h
-WHERE v.device_id = h.device_id AND v.bucket = h.hour
-"""
 
 # LATERAL: an index range scan of the hour's minutes per touched hour, whatever the planner
 # estimates of vitals_1m (a fresh table's estimate made it scan the whole table every pass).
-_INSERT_1H = f"""
+_UPSERT_1H = f"""
 INSERT INTO telemetry.vitals_1h
 SELECT h.device_id, h.hour, a.resident_id, a.samples, a.occupied_samples,
        a.heart_rate_count, a.heart_rate_sum, a.heart_rate_min, a.heart_rate_max,
@@ -108,7 +114,7 @@ FROM ({_HOURS}) h, LATERAL (
     WHERE m.device_id = h.device_id AND m.bucket >= h.hour AND m.bucket < h.hour + INTERVAL '1 hour'
     GROUP BY m.resident_id
 ) a
-"""
+{_REPLACE}"""
 
 
 @dataclass(frozen=True)
@@ -156,7 +162,7 @@ def touched_params(touched: list[Touched]) -> dict[str, str]:
 
 def windows_params(touched: list[Touched]) -> dict[str, str]:
     """Each bed's runs of consecutive touched minutes as [from, to) windows: the arrays of
-    `_WINDOWS`."""
+    `WINDOWS`."""
     devices: list[str] = []
     starts: list[datetime] = []
     ends: list[datetime] = []
@@ -189,12 +195,9 @@ def recompute(conn: psycopg.Connection, touched: list[Touched]) -> int:
     minutes = sum(len(t.minutes) for t in touched)
     if not minutes:
         return 0
-    params = touched_params(touched)
     with conn.cursor() as cur:
-        cur.execute(_DELETE_1M, params)
-        cur.execute(_INSERT_1M, windows_params(touched))
-        cur.execute(_DELETE_1H, params)
-        cur.execute(_INSERT_1H, params)
+        cur.execute(_UPSERT_1M, windows_params(touched))
+        cur.execute(_UPSERT_1H, touched_params(touched))
     return minutes
 
 

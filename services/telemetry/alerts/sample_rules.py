@@ -18,6 +18,7 @@ from psycopg.rows import dict_row, tuple_row
 
 from .. import rollups
 from ..rollups import MINUTE, Touched
+from ..store import text_array, time_array
 from . import state, store
 from .config import limits_for
 from .rules import stillness, vitals
@@ -58,10 +59,14 @@ WHERE s.heart_rate > w.hr_high OR s.heart_rate < w.hr_low
 
 # The touched minutes' own rollups: a bed none of whose new minutes is still cannot have a new
 # still run (a minute that is not still only ends one), so its hours of minutes are not read.
+# Per run of consecutive touched minutes, an index range scan (LATERAL: whatever the planner
+# estimates, never a sort of the whole rollup table on every pass).
 _TOUCHED_MINUTES = f"""
-SELECT m.device_id, m.resident_id, m.bucket, m.samples, m.occupied_samples, m.movement_max
-FROM {rollups.TOUCHED}
-JOIN telemetry.vitals_1m m ON m.device_id = t.device_id AND m.bucket = t.minute
+SELECT w.device_id, m.resident_id, m.bucket, m.samples, m.occupied_samples, m.movement_max
+FROM {rollups.WINDOWS}, LATERAL (
+    SELECT m.resident_id, m.bucket, m.samples, m.occupied_samples, m.movement_max FROM telemetry.vitals_1m m
+    WHERE m.device_id = w.device_id AND m.bucket >= w.lo AND m.bucket < w.hi
+) m
 """
 
 _MINUTES = """
@@ -101,13 +106,14 @@ def evaluate(conn: psycopg.Connection, touched: list[Touched], defaults: RuleLim
     return changed
 
 
-def windows(touched: list[Touched], reach: dict[str, timedelta]) -> tuple[list, list, list]:
-    """Each touched bed's (device, from, until), `reach` around its touched minutes."""
+def windows(touched: list[Touched], reach: dict[str, timedelta]) -> tuple[str, str, str]:
+    """Each touched bed's (device, from, until), `reach` around its touched minutes, as the
+    array literals of three arrays (store.text_array)."""
     # Both ways: late samples can close a gap and join a run stored before them to one after them.
     return (
-        [t.device_id for t in touched],
-        [t.first - reach[t.device_id] for t in touched],
-        [t.last + MINUTE + reach[t.device_id] for t in touched],
+        text_array([t.device_id for t in touched]),
+        time_array([t.first - reach[t.device_id] for t in touched]),
+        time_array([t.last + MINUTE + reach[t.device_id] for t in touched]),
     )
 
 
@@ -117,8 +123,10 @@ def out_of_range(conn: psycopg.Connection, touched: list[Touched], reach: dict[s
     breathing rate outside their range (the screen; `evaluate` says when the minute rollups may
     stand in for the raw rows)."""
     limits = [limit_of[t.device_id] for t in touched]
-    params = (*windows(touched, reach), [lim.hr_low for lim in limits], [lim.hr_high for lim in limits],
-              [lim.rr_low for lim in limits], [lim.rr_high for lim in limits])
+    params = (*windows(touched, reach), *(
+        "{" + ",".join(str(getattr(lim, name)) for lim in limits) + "}"
+        for name in ("hr_low", "hr_high", "rr_low", "rr_high")
+    ))
     query = _OUT_OF_RANGE_MINUTES if minutes_current else _OUT_OF_RANGE_SAMPLES
     with conn.cursor(row_factory=tuple_row) as cur:
         hot = {row[0] for row in cur.execute(query, params)}
@@ -180,7 +188,7 @@ def with_still_minutes(conn: psycopg.Connection, touched: list[Touched], limits:
                        defaults: RuleLimits) -> list[Touched]:
     """The touched beds with a touched minute that is still, by the limits the rule applies to it."""
     with conn.cursor(row_factory=tuple_row) as cur:
-        rows = cur.execute(_TOUCHED_MINUTES, rollups.touched_params(touched)).fetchall()
+        rows = cur.execute(_TOUCHED_MINUTES, rollups.windows_params(touched)).fetchall()
     still = {device_id for device_id, resident_id, *minute in rows
              if stillness.is_still(Minute(*minute), limits.get(resident_id, defaults))}
     return [t for t in touched if t.device_id in still]

@@ -260,10 +260,12 @@ def metric(text: str, name: str) -> float:
 
 
 def settle(database_url: str) -> None:
-    """Vacuum and analyse the database before a phase, so that neither phase pays for the
-    autovacuum of the rows the other left (both write into the same daily partitions)."""
+    """Vacuum, analyse and checkpoint before a phase, so that neither phase pays for what the
+    other left: the autovacuum of its rows (both write into the same daily partitions), or a
+    checkpoint its WAL brought on (and the full-page images after it)."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("VACUUM (ANALYZE)")
+        conn.execute("CHECKPOINT")
 
 
 def bare_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeout: float) -> tuple[Phase, dict]:

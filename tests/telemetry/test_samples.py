@@ -195,8 +195,13 @@ def _gateway_messages() -> list[bytes]:
         {"ts": (start + timedelta(seconds=0.5 * i)).isoformat(), "occupied": True, "movement": 0.125}
         for i in range(7)]}).encode()
     assert fast_samples(odd) is None
+    millis = json.dumps({"samples": [  # the fast path, times with milliseconds
+        {**sample, "ts": sample["ts"][:-1] + f".{125 * i:03d}Z"} for i, sample in enumerate(device[:8])]}).encode()
+    fast_millis = fast_samples(millis)
+    assert fast_millis is not None
     ref = DeviceRef("bed-b", DeviceKind.BED, 'res "b"\\')
-    return [batch_part("bed-a", "res-a", samples), batch_json(ref, validate(DeviceChannel.TELEMETRY, odd))]
+    return [batch_part("bed-a", "res-a", samples), batch_json(ref, validate(DeviceChannel.TELEMETRY, odd)),
+            batch_part("bed-c\t", "res-c", fast_millis)]
 
 
 def test_the_gateways_messages_are_read_as_parse_for_copy_reads_them():
@@ -205,7 +210,7 @@ def test_the_gateways_messages_are_read_as_parse_for_copy_reads_them():
     assert forwarded is not None
     expected = parse_for_copy(b'{"batches":[' + b",".join(messages) + b"]}")
     assert _decoded(forwarded) == _decoded(expected)
-    assert len(forwarded) == 97 and len({device for device, _ in forwarded.minutes}) == 2
+    assert len(forwarded) == 105 and len({device for device, _ in forwarded.minutes}) == 3
 
 
 @pytest.mark.parametrize("message", [

@@ -259,6 +259,30 @@ def metric(text: str, name: str) -> float:
     return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M))
 
 
+def cpu_probe() -> float:
+    """CPU seconds of a fixed piece of Python work: the machine's speed right before a phase
+    (it varies by a quarter from minute to minute on a shared host, and CPU seconds with it)."""
+    began = time.process_time()
+    total = 0
+    for i in range(1_000_000):
+        total += i * i % 7
+    return round(time.process_time() - began, 3)
+
+
+def context_switches(pid: int) -> int:
+    """Context switches of all a process's threads so far (Linux): a thread handing work to
+    another, or waiting for it, costs one."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    total += int(line.split()[1])
+        except OSError:  # a thread that ended meanwhile
+            continue
+    return total
+
+
 def settle(database_url: str) -> None:
     """Vacuum, analyse and checkpoint before a phase, so that neither phase pays for what the
     other left: the autovacuum of its rows (both write into the same daily partitions), or a
@@ -276,13 +300,14 @@ def bare_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeout: f
     cpu = CpuMeter()
     try:
         child.wait_ready()
+        probe = cpu_probe()
         cpu.start({"bare_pipe": [child.proc.pid], **infra.server_pids()})
         phase = _run_phase("bare pipe", "bench-bare", infra.database_url, broker, devices, timeout,
                            series_log=logs / "bare-series.json")
         cores = cpu.stop({"bare_pipe": [child.proc.pid], **infra.server_pids()})  # backends born meanwhile too
     finally:
         out = child.stop()
-    return phase, {"committed": out.strip(), "cpu_cores": cores, "cpu_seconds": cpu.seconds}
+    return phase, {"committed": out.strip(), "cpu_cores": cores, "cpu_seconds": cpu.seconds, "cpu_probe_s": probe}
 
 
 def platform_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeout: float) -> tuple[Phase, dict]:
@@ -305,6 +330,8 @@ def platform_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeou
         waits = Waits(infra.database_url)
         waits.start()
         groups = {"telemetry": [children[0].proc.pid], "gateway": [children[1].proc.pid]}
+        probe = cpu_probe()
+        switches = {name: context_switches(pids[0]) for name, pids in groups.items()}
         cpu = CpuMeter()
         cpu.start({**groups, **infra.server_pids()})
         others: dict = {}  # what else used the machine, sampled during the phase
@@ -313,8 +340,11 @@ def platform_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeou
         phase = _run_phase("platform", "bench-bed", infra.database_url, broker, devices, timeout, stage=forwarded,
                            series_log=logs / "platform-series.json")
         cores = cpu.stop({**groups, **infra.server_pids()})
+        messages = sum(len(d.payloads) for d in devices)
+        switches = {name: round((context_switches(pids[0]) - switches[name]) / messages, 2)
+                    for name, pids in groups.items()}
         analysis = analysis_lag(infra.database_url)
-        per_message = phase.samples / sum(len(d.payloads) for d in devices)
+        per_message = phase.samples / messages
         gateway_rate, _, gateway_s = steady_rate(forwarded.series, base, sum(len(d.payloads) for d in devices))
         telemetry, gateway = (c.metrics() for c in children)
         sampler.join()
@@ -329,6 +359,12 @@ def platform_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeou
             "gateway_rejected": metric(gateway, "homecare_gateway_rejected_total"),
             "gateway_throttled": metric(gateway, "homecare_gateway_throttled_total"),
             "telemetry_duplicates": metric(telemetry, "homecare_telemetry_samples_duplicates_total"),
+            # How ingest batched: transactions, and samples in each.
+            "telemetry_writes": metric(telemetry, "homecare_telemetry_batch_samples_count"),
+            "telemetry_samples_per_write": round(metric(telemetry, "homecare_telemetry_batch_samples_sum")
+                                                 / max(metric(telemetry, "homecare_telemetry_batch_samples_count"), 1)),
+            "context_switches_per_device_message": switches,
+            "cpu_probe_s": probe,
         }
     finally:
         for child in reversed(children):

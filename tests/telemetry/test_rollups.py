@@ -18,7 +18,7 @@ from services.telemetry.settings import TelemetrySettings
 from services.telemetry.store import write_parsed
 from tests.support import unique
 
-from .helpers import analyse, base_time, message, series
+from .helpers import analyse, base_time, message, sample, series
 
 ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
 _FROM_RAW = f"""
@@ -92,6 +92,27 @@ def test_touched_minutes_are_recomputed_as_runs_of_consecutive_minutes():
         (at[0], at[2] + rollups.MINUTE), (at[3], at[3] + rollups.MINUTE), (at[4], at[5] + rollups.MINUTE),
         (t0, t0 + rollups.MINUTE),
     ]
+
+
+def test_an_hour_follows_its_minutes_as_they_fill_in(pool):
+    """An hour's rollup follows its minutes as they fill in: a minute with no rates at first gets
+    some, a new minute joins the hour, a lower and a higher rate arrive late."""
+    bed = unique("bed")
+    start = base_time(days_ago=1).replace(minute=10, second=0, microsecond=0)
+    empty = [sample(start + timedelta(seconds=i), occupied=False) for i in range(0, 30, 3)]
+    _write(pool, (bed, "res-f", empty))
+    analyse(pool)
+    _assert_rollups_equal_raw(pool, [bed])
+    later = [sample(start + timedelta(seconds=i), occupied=True) for i in range(1, 30, 3)]
+    later[0] = later[0].model_copy(update={"heart_rate": 31, "respiration_rate": 5})
+    later[1] = later[1].model_copy(update={"heart_rate": 240, "respiration_rate": 59, "movement": 0.999})
+    _write(pool, (bed, "res-f", later), (bed, "res-f", series(start + timedelta(minutes=7), 20, seed=8)))
+    analyse(pool)
+    _assert_rollups_equal_raw(pool, [bed])
+    with pool.connection() as conn:
+        hour = conn.execute("SELECT heart_rate_min, heart_rate_max FROM telemetry.vitals_1h WHERE device_id = %s",
+                            (bed,)).fetchone()
+    assert (hour["heart_rate_min"], hour["heart_rate_max"]) == (31, 240)
 
 
 def test_a_bed_handed_to_another_resident_keeps_their_minutes_apart(pool):

@@ -28,7 +28,7 @@ def sent(conn: psycopg.Connection, ids: list[int], at: datetime) -> list[dict]:
     """The broker acknowledged these commands (PUBACK): they wait in the device's session."""
     rows = outbox.mark_sent(conn, ids)
     for row in rows:
-        if row["delivery"] != "sent":  # the device's ack came first
+        if row["delivery"] != "sent":  # expired by the timer loop while its publish was in flight
             continue
         metrics.DELIVERY.labels("sent").inc()
         _on_timeline(conn, row, "sent", "dispatch", at)

@@ -88,7 +88,6 @@ class OutboxPublisher:
         with self.pool.connection() as conn, conn.transaction():
             if not outbox.lead(conn):
                 return 0, False  # another replica is publishing
-            metrics.COMMANDS_HELD.set(outbox.held_count(conn))
             # Only shards whose broker is connected: one shard down must not hold up the others.
             up = [name for name, link in self.links.items() if link.connected]
             rows = outbox.unsent(conn, up, self.batch_size) if up else []

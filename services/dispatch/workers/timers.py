@@ -142,6 +142,7 @@ class TimerLoop:
         with self.pool.connection() as conn:
             for status, n in queries.count_by_status(conn).items():
                 metrics.REQUESTS_BY_STATUS.labels(status).set(n)
+            metrics.COMMANDS_HELD.set(outbox.held_count(conn))
 
 
 def _offer_queued(

@@ -101,6 +101,56 @@ def test_a_poison_message_is_dead_lettered_with_its_reason_and_the_rest_go_throu
     assert attempts == [1, 1, 2, 3]  # once in its batch, then alone on each delivery
 
 
+def test_a_message_to_an_idle_consumer_is_handed_over_without_waiting_for_a_full_batch(log_):
+    # A fetch that waited for its batch to fill would hold a lone message until 49 more came or
+    # the pull request's wait was over (here 6 s): a press on a quiet night would wait for
+    # presses that are not coming.
+    handled_at: list[float] = []
+    consumer = Consumer(log_, spec(batch=50, fetch_wait_s=6.0),
+                        lambda batch: handled_at.extend(time.monotonic() for _ in batch))
+    consumer.start()
+    try:
+        time.sleep(0.5)  # the consumer's pull request is open and idle
+        sent_at = time.monotonic()
+        publish(log_, 1)
+        wait_for(lambda: handled_at, timeout=15, what="the message")
+        assert handled_at[0] - sent_at < 3.0, "handed over only when the pull request's wait was over"
+        wait_for(lambda: consumer.handled == 1, what="its acknowledgement")
+    finally:
+        consumer.stop()
+    assert len(handled_at) == 1
+
+
+def test_what_a_stopped_replica_pulled_and_did_not_handle_goes_to_another_at_once(nats_url, log_):
+    # ack_wait 60 s: a message a stopped replica kept without handing it back would reach the
+    # other replica only after the test's wait.
+    publish(log_, 200)
+    first: list[bytes] = []
+    release = threading.Event()
+
+    def slow(batch):
+        first.extend(d.data for d in batch)
+        release.wait(10)
+
+    a = Consumer(log_, spec(batch=10, ack_wait_s=60), slow)
+    a.start()
+    wait_for(lambda: first, what="replica a's first batch")
+    stopping = threading.Thread(target=a.stop)
+    stopping.start()
+    release.set()
+    stopping.join(20)
+    second: list[bytes] = []
+    other = Log(nats_url, "test-b", log_.namespace)
+    other.start()
+    b = Consumer(other, spec(batch=50, ack_wait_s=60), lambda batch: second.extend(d.data for d in batch))
+    b.start()
+    try:
+        wait_for(lambda: len(set(first) | set(second)) == 200, timeout=15, what="every message handled")
+    finally:
+        b.stop()
+        other.stop()
+
+
 def test_a_transient_failure_is_waited_out_without_counting_against_the_message(log_):
     publish(log_, 5)
     failures = [2]

@@ -49,13 +49,14 @@ class DispatchComponent:
             )
             for shard in Shards.from_settings(settings).all()
         }
-        self.intake = Intake(pool, ctx, workers=dispatch.intake_workers, reject_ack=self._reject_ack)
+        self.timers = TimerLoop(pool, ctx, interval_s=dispatch.timer_interval_s, batch_size=dispatch.batch_size)
+        self.intake = Intake(pool, ctx, workers=dispatch.intake_workers, reject_ack=self._reject_ack,
+                             opened=self.timers.wake)
         self.consumers = [Consumer(self.log, spec, self.intake) for spec in consumer_specs(self.log)]
         self.publisher = OutboxPublisher(
             pool, self.links, poll_s=dispatch.outbox_poll_s, puback_timeout_s=dispatch.puback_timeout_s,
             batch_size=dispatch.batch_size,
         )
-        self.timers = TimerLoop(pool, ctx, interval_s=dispatch.timer_interval_s, batch_size=dispatch.batch_size)
         self._router = build_router(ctx)
 
     def start(self) -> None:

@@ -18,7 +18,7 @@ from homecare.topics import DeviceChannel, all_devices_filter, parse_device_topi
 from services.dispatch import queries
 from services.dispatch.domain.matching import Location
 from services.dispatch.store import new_id, providers
-from tests.support import LogTap
+from tests.support import LogTap, wait_for
 
 HOME = Location(31.2304, 121.4737)
 
@@ -59,6 +59,17 @@ def button_event(
         device_id=device_id, device_kind="button", resident_id=resident_id, event_id=event_id or str(uuid.uuid4()),
         ts=now, type=type_, received_at=now, service=service,
     )
+
+
+def press(pool, bus, resident_id: str, service: str = "meal", device_id: str | None = None) -> tuple[str, str]:
+    """A press acknowledged to the button and then matched (offered, queued or escalated: the
+    timer loop's step after the intake); returns (device, request id)."""
+    device_id = device_id or f"btn-{uuid.uuid4().hex[:8]}"
+    bus.press(button_event(device_id, resident_id, service))
+    request_id = bus.command(device_id, "request.acknowledged")["request_id"]
+    wait_for(lambda: {"offer.made", "queued", "escalated"} & set(kinds(get_request(pool, request_id))),
+             what=f"request {request_id} matched")
+    return device_id, request_id
 
 
 def request_of(pool, resident_id: str, service: str | None = None) -> dict | None:

@@ -1,9 +1,12 @@
 """Button events on the internal topics open, join and cancel requests; the button is told."""
 
+import time
+
 from prometheus_client import REGISTRY
 
 from homecare.internal import OpenRequest
 from services.dispatch import metrics
+from services.dispatch.usecases.intake import button_pressed
 from tests.support import unique, wait_for
 
 from .harness import button_event, get_request, kinds, new_provider, new_resident, request_of, steps
@@ -19,7 +22,9 @@ def test_press_opens_a_request_acknowledges_the_button_and_offers_the_nearest(po
     bus.press(button_event(device, resident, "meal"))
 
     ack = bus.command(device, "request.acknowledged")
-    request = wait_for(lambda: request_of(pool, resident), what="request stored")
+    # Acknowledged when stored, offered right after by the timer loop (woken by the intake).
+    request = wait_for(lambda: (r := request_of(pool, resident)) and r["status"] == "offered" and r,
+                       what="request offered")
     assert ack["request_id"] == request["id"] and ack["request_id"].startswith("r-")
     assert ack["service"] == "meal" and ack["command_id"].startswith("c-")
     assert request["status"] == "offered"
@@ -30,6 +35,41 @@ def test_press_opens_a_request_acknowledges_the_button_and_offers_the_nearest(po
     assert offer["provider_id"] == near["id"]
     assert kinds(request)[:3] == ["created", "notified", "offer.made"]
     assert request["timeline"][1]["detail"]["command_id"] == ack["command_id"]
+
+
+def test_a_press_is_offered_at_once_not_at_the_timer_loops_next_tick(pool, start_dispatch, bus):
+    # The timer loop's tick is a minute away: only the intake's wake-up can make this offer.
+    start_dispatch(timer_interval_s=60)
+    resident = new_resident(pool)
+    new_provider(pool, km=1)
+    device = unique("btn")
+    time.sleep(0.5)  # the loop is asleep until its first tick
+
+    bus.press(button_event(device, resident, "meal"))
+
+    ack = bus.command(device, "request.acknowledged")
+    request = wait_for(lambda: (r := request_of(pool, resident)) and r["status"] == "offered" and r,
+                       timeout=10, what="the press offered before the tick")
+    assert request["id"] == ack["request_id"]
+    assert kinds(request)[:3] == ["created", "notified", "offer.made"]
+
+
+def test_a_request_left_unoffered_by_a_replica_that_died_is_offered_by_the_next_tick(pool, start_dispatch):
+    # The press was committed (acknowledged) and its replica died before the wake-up's offer.
+    resident = new_resident(pool)
+    provider = new_provider(pool, km=1)
+    component = start_dispatch(timer_interval_s=60)
+    component.timers.stop()
+    with pool.connection() as conn, conn.transaction():
+        intake_result = button_pressed(conn, component.ctx, button_event(unique("btn"), resident, "meal"))
+    assert intake_result.outcome == "created"
+    assert get_request(pool, intake_result.request_id)["status"] == "open"
+
+    fired = component.timers.tick()
+
+    assert fired["offered_fresh"] == 1
+    request = get_request(pool, intake_result.request_id)
+    assert request["status"] == "offered" and request["offers"][0]["provider_id"] == provider["id"]
 
 
 def test_second_press_joins_the_open_request_and_raises_urgency(pool, start_dispatch, bus):
@@ -102,8 +142,8 @@ def test_no_qualified_provider_escalates_at_once(pool, start_dispatch, bus):
 
     bus.press(button_event(device, resident, "escort"))
     ack = bus.command(device, "request.acknowledged")
-    request = get_request(pool, ack["request_id"])
-    assert request["status"] == "escalated"
+    request = wait_for(lambda: (r := get_request(pool, ack["request_id"]))["status"] == "escalated" and r,
+                       what="the request escalated")
     assert steps(request)[-1]["detail"]["reason"] == "no qualified provider on shift for escort"
 
 

@@ -4,26 +4,19 @@ commands the resident's button receives on the way."""
 from datetime import timedelta
 
 from homecare.auth import Role
-from tests.support import unique, wait_for
+from tests.support import wait_for
 
 from .harness import (
     api_client,
-    button_event,
     get_request,
     kinds,
     new_provider,
     new_resident,
     pending_offer,
+    press,
     steps,
     token_for,
 )
-
-
-def _press(pool, bus, resident, service="meal"):
-    device = unique("btn")
-    bus.press(button_event(device, resident, service))
-    ack = bus.command(device, "request.acknowledged")
-    return device, ack["request_id"]
 
 
 def test_accept_assigns_and_tells_the_button_who_comes_when(pool, start_dispatch, bus):
@@ -31,7 +24,7 @@ def test_accept_assigns_and_tells_the_button_who_comes_when(pool, start_dispatch
     client = api_client(pool, component.routers()[0])
     resident = new_resident(pool)
     carer = new_provider(pool, km=4.9, name="Li Mei")  # 4.9 km at 25 km/h: 11.8 minutes
-    device, request_id = _press(pool, bus, resident)
+    device, request_id = press(pool, bus, resident)
     offer = pending_offer(get_request(pool, request_id))
     assert offer["provider_id"] == carer["id"] and offer["eta_minutes"] == 12
 
@@ -54,7 +47,7 @@ def test_decline_offers_the_next_provider_and_never_the_same_one_again(pool, sta
     first = new_provider(pool, km=1)
     second = new_provider(pool, km=2)
     third = new_provider(pool, km=3)
-    _, request_id = _press(pool, bus, resident)
+    _, request_id = press(pool, bus, resident)
 
     asked = []
     for provider in (first, second):
@@ -80,7 +73,7 @@ def test_unanswered_offers_time_out_to_the_next_provider_then_escalate(pool, sta
     resident = new_resident(pool)
     first = new_provider(pool, km=1)
     second = new_provider(pool, km=2)
-    _, request_id = _press(pool, bus, resident)
+    _, request_id = press(pool, bus, resident)
 
     request = wait_for(lambda: (r := get_request(pool, request_id))["status"] == "escalated" and r,
                        timeout=15, what="escalation after two time-outs")
@@ -99,7 +92,7 @@ def test_accepting_an_expired_offer_is_a_conflict(pool, start_dispatch, bus):
     client = api_client(pool, component.routers()[0])
     resident = new_resident(pool)
     carer = new_provider(pool, km=1)
-    _, request_id = _press(pool, bus, resident)
+    _, request_id = press(pool, bus, resident)
     offer = pending_offer(get_request(pool, request_id))
     wait_for(lambda: get_request(pool, request_id)["offers"][0]["status"] == "expired", what="offer expiry")
 
@@ -114,7 +107,7 @@ def test_waiting_past_the_assignment_target_escalates_and_the_offer_may_still_be
     client = api_client(pool, component.routers()[0])
     resident = new_resident(pool)
     carer = new_provider(pool, services=("meal",))
-    _, request_id = _press(pool, bus, resident, "meal")
+    _, request_id = press(pool, bus, resident, "meal")
     request = wait_for(
         lambda: (r := get_request(pool, request_id))["status"] == "escalated" and r, what="SLA escalation"
     )
@@ -132,7 +125,7 @@ def test_an_emergency_is_escalated_as_soon_as_it_is_at_risk(pool, start_dispatch
     start_dispatch()
     resident = new_resident(pool)
     far = new_provider(pool, services=("emergency",), km=25)  # an hour away; the target is 45 minutes
-    _, request_id = _press(pool, bus, resident, "emergency")
+    _, request_id = press(pool, bus, resident, "emergency")
     request = get_request(pool, request_id)
     assert request["status"] == "escalated" and request["sla_at_risk_at"] is not None
     assert kinds(request)[-3:] == ["sla.at_risk", "offer.made", "escalated"]
@@ -145,7 +138,7 @@ def test_arrived_and_complete_turn_the_light_off(pool, start_dispatch, bus):
     client = api_client(pool, component.routers()[0])
     resident = new_resident(pool)
     carer = new_provider(pool)
-    device, request_id = _press(pool, bus, resident)
+    device, request_id = press(pool, bus, resident)
     headers = token_for(pool, Role.PROVIDER, carer["id"])
     offer = pending_offer(get_request(pool, request_id))
     assert client.post(f"/api/v1/offers/{offer['id']}/accept", headers=headers).status_code == 200
@@ -170,7 +163,7 @@ def test_outbox_rows_are_marked_sent_in_order(pool, start_dispatch, bus):
     client = api_client(pool, component.routers()[0])
     resident = new_resident(pool)
     carer = new_provider(pool)
-    device, request_id = _press(pool, bus, resident)
+    device, request_id = press(pool, bus, resident)
     headers = token_for(pool, Role.PROVIDER, carer["id"])
     offer = pending_offer(get_request(pool, request_id))
     client.post(f"/api/v1/offers/{offer['id']}/accept", headers=headers)
@@ -201,7 +194,7 @@ def test_sla_clock_flags_a_late_assignment_once(pool, start_dispatch, bus):
     client = api_client(pool, component.routers()[0])
     resident = new_resident(pool)
     carer = new_provider(pool, km=1)
-    _, request_id = _press(pool, bus, resident)
+    _, request_id = press(pool, bus, resident)
     offer = pending_offer(get_request(pool, request_id))
     client.post(f"/api/v1/offers/{offer['id']}/accept", headers=token_for(pool, Role.PROVIDER, carer["id"]))
 

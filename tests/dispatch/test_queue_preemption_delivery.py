@@ -21,15 +21,10 @@ from .harness import (
     new_provider,
     new_resident,
     pending_offer,
+    press,
     steps,
     token_for,
 )
-
-
-def _press(bus, resident, service="meal", device=None):
-    device = device or unique("btn")
-    bus.press(button_event(device, resident, service))
-    return device, bus.command(device, "request.acknowledged")["request_id"]
 
 
 def _as(pool, provider):
@@ -40,13 +35,13 @@ def test_a_busy_provider_takes_the_most_urgent_queued_request_when_free(pool, st
     component = start_dispatch(requeue_s=0.3)
     client = api_client(pool, component.routers()[0])
     carer = new_provider(pool, km=1, capacity=1)
-    _, first = _press(bus, new_resident(pool))
+    _, first = press(pool, bus, new_resident(pool))
     offer = pending_offer(get_request(pool, first))
     assert client.post(f"/api/v1/offers/{offer['id']}/accept", headers=_as(pool, carer)).status_code == 200
 
-    _, older = _press(bus, new_resident(pool))
+    _, older = press(pool, bus, new_resident(pool))
     pressing = new_resident(pool)
-    device, newer = _press(bus, pressing)
+    device, newer = press(pool, bus, pressing)
     for request_id in (older, newer):
         request = get_request(pool, request_id)
         assert request["status"] == "open" and request["offers"] == []
@@ -69,13 +64,13 @@ def test_an_emergency_preempts_routine_work_not_started(pool, start_dispatch, bu
     client = api_client(pool, component.routers()[0])
     medic = new_provider(pool, services=("meal", "emergency"), km=1, capacity=1, name="Wang Fang")
     cook = new_provider(pool, services=("meal",), km=5, capacity=1)
-    meal_device, meal = _press(bus, new_resident(pool))
+    meal_device, meal = press(pool, bus, new_resident(pool))
     offer = pending_offer(get_request(pool, meal))
     assert offer["provider_id"] == medic["id"]
     assert client.post(f"/api/v1/offers/{offer['id']}/accept", headers=_as(pool, medic)).status_code == 200
     bus.command(meal_device, "request.assigned")
 
-    _, emergency = _press(bus, new_resident(pool), "emergency")
+    _, emergency = press(pool, bus, new_resident(pool), "emergency")
     offer = pending_offer(get_request(pool, emergency))
     assert offer["provider_id"] == medic["id"] and offer["preempts_request_id"] == meal
     assert offer["score_parts"]["preempt"] == 10.0
@@ -102,7 +97,7 @@ def test_an_emergency_preempts_routine_work_not_started(pool, start_dispatch, bu
 def test_command_delivery_joins_the_timeline(pool, start_dispatch, bus, broker_url):
     start_dispatch()
     new_provider(pool)
-    device, request_id = _press(bus, new_resident(pool))
+    device, request_id = press(pool, bus, new_resident(pool))
     command_id = get_request(pool, request_id)["commands"][0]["command_id"]
     # The broker took it (PUBACK): dispatch records `sent` itself, no one reports it back.
     wait_for(lambda: get_request(pool, request_id)["commands"][0]["delivery"] == "sent", what="sent")
@@ -142,7 +137,7 @@ def test_command_delivery_joins_the_timeline(pool, start_dispatch, bus, broker_u
 
 def test_a_command_expires_at_its_deadline_and_says_why(pool, start_dispatch, bus):
     start_dispatch()
-    device, request_id = _press(bus, new_resident(pool))
+    device, request_id = press(pool, bus, new_resident(pool))
     command_id = get_request(pool, request_id)["commands"][0]["command_id"]
     with pool.connection() as conn:  # its ten minutes are over
         conn.execute("UPDATE dispatch.outbox SET deadline_at = now() - interval '1 second'"
@@ -200,7 +195,7 @@ def test_a_provider_reports_where_it_is_and_the_next_match_uses_it(pool, start_d
     assert client.post(f"/api/v1/providers/{mover['id']}/location", json={"lat": 95, "lon": 0},
                        headers=_as(pool, mover)).status_code == 422
 
-    _, request_id = _press(bus, new_resident(pool))
+    _, request_id = press(pool, bus, new_resident(pool))
     offer = pending_offer(get_request(pool, request_id))
     assert offer["provider_id"] == mover["id"] and offer["eta_minutes"] == 3  # 1 km, not 10
 

@@ -211,6 +211,17 @@ def queued(
     return [_first(r) for r in rows]
 
 
+def fresh(conn: psycopg.Connection, limit: int = 50) -> list[str]:
+    """Ids of open requests never tried yet (no retry planned: not queued), most urgent first,
+    locked; those another replica holds are skipped."""
+    rows = conn.execute(
+        "SELECT id FROM dispatch.requests WHERE status = 'open' AND retry_at IS NULL"
+        " ORDER BY priority, urgency DESC, created_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
+        (limit,),
+    ).fetchall()
+    return [_first(r) for r in rows]
+
+
 def maybe_late(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list[str]:
     """Ids of assigned requests not yet flagged that miss, or will miss, their arrival target."""
     rows = conn.execute(

@@ -51,7 +51,12 @@ class _Origin:
 
 
 def button_pressed(conn: psycopg.Connection, ctx: Dispatch, event: DeviceEvent) -> Intake:
-    """A resident pressed a service button: open a request, or join the open one."""
+    """A resident pressed a service button: open a request, or join the open one.
+
+    A new request is acknowledged to the button here and offered by the timer loop's next step
+    (`offering.offer_fresh`, woken at once by the caller): the resident's light does not wait for
+    the search for a provider, and a replica that dies in between leaves a request the next
+    replica's loop offers, not one that is lost."""
     if event.service is None:
         raise Invalid("button.pressed: service is required")
     if not events.first_time(conn, event.device_id, event.event_id):
@@ -61,7 +66,7 @@ def button_pressed(conn: psycopg.Connection, ctx: Dispatch, event: DeviceEvent) 
         actor=f"device:{event.device_id}", source=Source.BUTTON, device_id=event.device_id,
         source_key=f"{event.device_id}:{event.event_id}", pressed_at=event.ts, received_at=event.received_at,
     )
-    result = _open_or_join(conn, ctx, event.resident_id, event.service, origin, event_id=event.event_id)
+    result = _open_or_join(conn, ctx, event.resident_id, event.service, origin, offer=False, event_id=event.event_id)
     if result.outcome != "created":
         return result
     cancel_id = events.take_cancel(conn, event.device_id, event.service.value, event.ts, CANCEL_WITHIN)
@@ -122,8 +127,11 @@ def phoned(
 
 
 def _open_or_join(
-    conn: psycopg.Connection, ctx: Dispatch, resident_id: str, service: Service, origin: _Origin, **detail: Any
+    conn: psycopg.Connection, ctx: Dispatch, resident_id: str, service: Service, origin: _Origin,
+    offer: bool = True, **detail: Any,
 ) -> Intake:
+    """`offer`: make the first offer in this transaction; else the request is left fresh (open,
+    never tried) for the timer loop's next step."""
     now = ctx.clock()
     existing = requests.find_active(conn, resident_id, service.value, lock=True)
     if existing is None:
@@ -137,7 +145,8 @@ def _open_or_join(
         ):
             _acknowledge(conn, ctx, request, origin, now)
             metrics.REQUESTS_OPENED.labels(service.value, origin.source.value).inc()
-            offer_next(conn, ctx, request, now)
+            if offer:
+                offer_next(conn, ctx, request, now)
             return Intake("created", request.id)
         # Another replica opened one at the same moment (we waited for its commit): join it.
         if origin.source_key and (same := requests.find_by_source_key(conn, origin.source_key)):

@@ -54,10 +54,12 @@ RejectAck = Callable[[DeviceAck], None]
 class Intake:
     """The consumer runtime's handler for dispatch's consumers."""
 
-    def __init__(self, pool: ConnectionPool, ctx: Dispatch, workers: int = 4, reject_ack: RejectAck | None = None):
+    def __init__(self, pool: ConnectionPool, ctx: Dispatch, workers: int = 4, reject_ack: RejectAck | None = None,
+                 opened: Callable[[], None] | None = None):
         self.pool = pool
         self.ctx = ctx
         self.reject_ack = reject_ack
+        self.opened = opened  # a press opened a request, committed unoffered: the timer loop offers it
         self._size = max(1, workers)
         self._workers: ThreadPoolExecutor | None = None  # made on first use, again after close()
 
@@ -138,6 +140,8 @@ class Intake:
             "%s -> %s", message.subject, result.outcome,
             extra={"request_id": result.request_id, "ms": round((time.monotonic() - started) * 1000, 1)},
         )
+        if result.outcome == "created" and use_case is intake.button_pressed and self.opened is not None:
+            self.opened()
         return result.outcome
 
     def _ack(self, ack: DeviceAck) -> str:

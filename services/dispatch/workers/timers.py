@@ -1,12 +1,14 @@
 """The timer loop: every timer is a row (offer deadlines, SLA clocks, queued requests, planned
-shifts, commands' deadlines), so a restarted or a second replica resumes them. Rows are claimed one at a time with
-`FOR UPDATE SKIP LOCKED`, each in its own transaction: two replicas work side by side, and a
-failing item undoes nothing else."""
+shifts, commands' deadlines, requests a press opened and nobody has offered yet), so a restarted
+or a second replica resumes them. The intake wakes it for a new request, which it offers at once.
+Rows are claimed one at a time with `FOR UPDATE SKIP LOCKED`, each in its own transaction: two
+replicas work side by side, and a failing item undoes nothing else."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -34,6 +36,7 @@ class TimerLoop:
         self.interval_s = interval_s
         self.batch_size = batch_size
         self._stopping = threading.Event()
+        self._woken = threading.Event()
         self._thread: threading.Thread | None = None
         self._gauges_at = 0.0
         self.fired: dict[str, int] = {}  # totals since start, per kind of timer
@@ -46,17 +49,39 @@ class TimerLoop:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
+        self._woken.set()
         if self._thread:
             self._thread.join(timeout)
 
+    def wake(self) -> None:
+        """A request was opened without an offer: offer it now, not at the next tick."""
+        self._woken.set()
+
     def _run(self) -> None:
-        while not self._stopping.wait(self.interval_s):
+        next_tick = time.monotonic() + self.interval_s
+        while not self._stopping.is_set():
+            woken = self._woken.wait(max(next_tick - time.monotonic(), 0.0))
+            if self._stopping.is_set():
+                break
+            self._woken.clear()
             try:
-                self.tick()
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self.interval_s
+                    self.tick()
+                elif woken:
+                    self.offer_fresh()
             except psycopg.OperationalError as exc:
                 log.warning("timer loop lost the database: %s", exc)
             except Exception:
                 log.exception("timer tick failed")
+
+    def offer_fresh(self, now: datetime | None = None) -> int:
+        """Offer the requests opened since the last look (a press is acknowledged first, then
+        offered here); how many were."""
+        now = now or self.ctx.clock()
+        return self._each(
+            lambda conn: requests.fresh(conn, 1), lambda conn, rid: _offer_fresh(conn, self.ctx, rid, now),
+        )
 
     def tick(self, now: datetime | None = None) -> dict[str, int]:
         """One pass over every kind of timer; returns how many of each fired."""
@@ -66,6 +91,7 @@ class TimerLoop:
         # wait, and trying each one every pass kept the database from the presses coming in.
         full: set[tuple[str, int]] = set()
         fired = {
+            "offered_fresh": self.offer_fresh(now),
             "shifts_started": self._each(
                 lambda conn: shifts.to_start(conn, now, n), lambda conn, s: apply_shift_start(conn, self.ctx, s, now),
             ),
@@ -143,6 +169,13 @@ class TimerLoop:
             for status, n in queries.count_by_status(conn).items():
                 metrics.REQUESTS_BY_STATUS.labels(status).set(n)
             metrics.COMMANDS_HELD.set(outbox.held_count(conn))
+
+
+def _offer_fresh(conn: psycopg.Connection, ctx: Dispatch, request_id: str, now: datetime) -> bool:
+    """A request nobody has tried to offer yet: its first offer, or its place in the queue."""
+    request = requests.load(conn, request_id, lock=True)
+    offer_or_queue(conn, ctx, request, now)
+    return True
 
 
 def _offer_queued(

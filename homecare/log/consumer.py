@@ -4,6 +4,11 @@ acknowledgement rule, for every service.
 
 - A batch that fails is tried again message by message, so one bad message never holds back
   the others.
+- With `lanes`, messages are not handled as batches: each goes to one of `lanes` threads by its
+  device (the subject's last token), is handled alone and acknowledged when done, and the
+  fetching goes on meanwhile. A device's messages keep their order; a slow one (a stuck
+  button's tenth press, a transaction waiting for a lock) holds back only its own lane, never a
+  whole batch and the fetch after it.
 - A message that fails on its own is handed back (`nak`) with a growing delay; once it has been
   delivered `max_deliveries` times it goes to the dead-letter stream with the reason and is
   acknowledged, so it never blocks the consumer.
@@ -19,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import queue
 import threading
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,7 +71,8 @@ class ConsumerSpec:
     ack_wait_s: float = 10.0
     max_deliveries: int = 5  # then dead-lettered
     stuck_after_s: float = health.STUCK_AFTER_S  # readiness: the oldest unacknowledged message is older
-    workers: int = 1  # threads of this replica; >1 gives up the order of handling
+    workers: int = 1  # threads of this replica fetching and handling batches; >1 gives up the order of handling
+    lanes: int = 0  # >0: one fetching thread and this many handling threads, one message at a time (see above)
     # What it carries, for the console's dispatchers: a plural ("Button presses" are delayed).
     title: str = ""
 
@@ -109,6 +117,9 @@ class Consumer:
         self.handled = 0  # messages this replica finished (for tests and logs)
         self._returned: list[Delivery] = []  # fetched while stopping: handed back by stop()
         self._count = threading.Lock()
+        self._lanes: list[queue.SimpleQueue[Delivery | None]] = []
+        # Messages fetched and not yet handled, over all lanes: fetching waits while it is full.
+        self._room = threading.BoundedSemaphore(max(1, spec.batch))
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -118,19 +129,34 @@ class Consumer:
         self._sub = self.log.call(self._subscribe(), 15)
         metrics.STUCK_AFTER.labels(self.spec.durable).set(self.spec.stuck_after_s)
         self._monitor = self.log.spawn(self._watch())
-        self._threads = [
-            threading.Thread(target=self._run, name=f"consume-{self.spec.durable}-{n}", daemon=True)
-            for n in range(max(1, self.spec.workers))
-        ]
+        if self.spec.lanes > 0:
+            self._room = threading.BoundedSemaphore(max(1, self.spec.batch))
+            self._lanes = [queue.SimpleQueue() for _ in range(self.spec.lanes)]
+            self._threads = [threading.Thread(target=self._fetch_into_lanes, name=f"consume-{self.spec.durable}",
+                                              daemon=True)]
+            self._threads += [
+                threading.Thread(target=self._lane, args=(lane,), name=f"consume-{self.spec.durable}-{n}", daemon=True)
+                for n, lane in enumerate(self._lanes)
+            ]
+        else:
+            self._threads = [
+                threading.Thread(target=self._run, name=f"consume-{self.spec.durable}-{n}", daemon=True)
+                for n in range(max(1, self.spec.workers))
+            ]
         for thread in self._threads:
             thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the batches in hand and stop; what was fetched and not handled is handed back."""
         self._stopping.set()
+        if self._lanes:  # the fetching thread first: nothing is put in a lane after its end
+            self._threads[0].join(timeout)
+            for lane in self._lanes:
+                lane.put(None)  # after what is queued, which the stopping lane hands back
         for thread in self._threads:
             thread.join(timeout)
         self._threads = []
+        self._lanes = []
         if self._returned:
             # Only once this replica's pull requests have expired: JetStream would deliver a
             # message handed back earlier to one of them, a dead end until the ack wait is over.
@@ -179,6 +205,40 @@ class Consumer:
             if batch:
                 self._handle_batch(batch)
 
+    def _fetch_into_lanes(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                batch = self._fetch()
+            except Exception as exc:  # the log away: the client reconnects by itself
+                log.warning("%s: fetch failed: %s", self.name, exc)
+                self._stopping.wait(0.5)
+                continue
+            for delivery in batch:
+                if self._take_room():
+                    self._lanes[_lane_of(delivery, len(self._lanes))].put(delivery)
+                else:
+                    self._hand_back([delivery])  # stopping while the lanes were full
+
+    def _take_room(self) -> bool:
+        """Wait until the lanes have room for one more message; False when stopping."""
+        while not self._room.acquire(timeout=0.5):
+            if self._stopping.is_set():
+                return False
+        return True
+
+    def _lane(self, lane: queue.SimpleQueue) -> None:
+        while (delivery := lane.get()) is not None:
+            try:
+                if self._stopping.is_set():
+                    self._hand_back([delivery])
+                    continue
+                self._waited([delivery])
+                started = time.perf_counter()
+                self._settle([delivery], self._attempt([delivery]))
+                metrics.HANDLE_SECONDS.labels(self.spec.durable).observe(time.perf_counter() - started)
+            finally:
+                self._room.release()
+
     def _fetch(self) -> list[Delivery]:
         wait = self.spec.fetch_wait_s
         try:
@@ -187,7 +247,16 @@ class Consumer:
             return []
         return [_delivery(m) for m in msgs]
 
+    def _waited(self, batch: list[Delivery]) -> None:
+        """How long first deliveries waited in the log before this consumer started on them."""
+        now = datetime.now(UTC)
+        for delivery in batch:
+            if delivery.deliveries == 1:
+                wait = max((now - delivery.stored_at).total_seconds(), 0.0)
+                metrics.WAIT_SECONDS.labels(self.spec.durable).observe(wait)
+
     def _handle_batch(self, batch: list[Delivery]) -> None:
+        self._waited(batch)
         started = time.perf_counter()
         outcome = self._attempt(batch)
         if isinstance(outcome, _Failed) and len(batch) > 1:
@@ -329,6 +398,11 @@ class _Failed:
 
 _DONE = object()
 _STOPPED = object()
+
+
+def _lane_of(delivery: Delivery, lanes: int) -> int:
+    """A device's lane: its id is the last token of every device subject."""
+    return zlib.crc32(delivery.subject.rsplit(".", 1)[-1].encode()) % lanes
 
 
 def _delivery(msg: Msg) -> Delivery:

@@ -17,5 +17,11 @@ STUCK_AFTER = Gauge(
     "The consumer's limit: readiness fails, and the console raises an alert, while the oldest"
     " unacknowledged message is older", ["consumer"],
 )
-HANDLE_SECONDS = Histogram("homecare_log_handle_seconds", "Time to handle one fetched batch", ["consumer"])
+HANDLE_SECONDS = Histogram(
+    "homecare_log_handle_seconds", "Time to handle one fetched batch (one message, with lanes)", ["consumer"]
+)
+WAIT_SECONDS = Histogram(
+    "homecare_log_wait_seconds", "From the log storing a message to a consumer starting on it", ["consumer"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
 DEAD_LETTERED = Counter("homecare_log_dead_lettered_total", "Messages put on the dead-letter stream", ["consumer"])

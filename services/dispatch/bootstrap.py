@@ -50,9 +50,10 @@ class DispatchComponent:
             for shard in Shards.from_settings(settings).all()
         }
         self.timers = TimerLoop(pool, ctx, interval_s=dispatch.timer_interval_s, batch_size=dispatch.batch_size)
-        self.intake = Intake(pool, ctx, workers=dispatch.intake_workers, reject_ack=self._reject_ack,
-                             opened=self.timers.wake)
-        self.consumers = [Consumer(self.log, spec, self.intake) for spec in consumer_specs(self.log)]
+        self.intake = Intake(pool, ctx, reject_ack=self._reject_ack, opened=self.timers.wake)
+        self.consumers = [
+            Consumer(self.log, spec, self.intake) for spec in consumer_specs(self.log, dispatch.intake_workers)
+        ]
         self.publisher = OutboxPublisher(
             pool, self.links, poll_s=dispatch.outbox_poll_s, puback_timeout_s=dispatch.puback_timeout_s,
             batch_size=dispatch.batch_size,
@@ -75,7 +76,6 @@ class DispatchComponent:
         self.timers.stop()
         for consumer in self.consumers:
             consumer.stop()
-        self.intake.close()
         self.publisher.stop()
         for link in self.links.values():
             link.stop()

@@ -36,7 +36,8 @@ class DispatchSettings(BaseSettings):
     # A queued request (every qualified provider busy) is offered again this often.
     requeue_s: float = Field(default=3.0, gt=0)
 
-    # Threads that handle one fetched batch's devices side by side (each device's in order).
+    # Lanes of each of dispatch's consumers: threads handling messages side by side, a device's
+    # always on the same lane, in order (homecare.log's consumer runtime).
     intake_workers: int = Field(default=4, ge=1, le=32)
     timer_interval_s: float = Field(default=1.0, gt=0)
     outbox_poll_s: float = Field(default=1.0, gt=0)

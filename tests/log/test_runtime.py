@@ -101,6 +101,60 @@ def test_a_poison_message_is_dead_lettered_with_its_reason_and_the_rest_go_throu
     assert attempts == [1, 1, 2, 3]  # once in its batch, then alone on each delivery
 
 
+def test_in_lanes_a_slow_devices_messages_hold_back_only_their_own_lane(log_):
+    # "stuck" and "other" fall in different lanes of four (the lane is the device id's crc32).
+    for n in range(20):
+        log_.publish_wait(log_.subjects.event("button.pressed", "stuck"), f"stuck:{n}".encode())
+    log_.publish_wait(log_.subjects.event("button.pressed", "other"), b"other:0")
+    handled: list[bytes] = []
+    other_done = threading.Event()
+
+    def handler(batch):
+        assert len(batch) == 1  # in lanes, one message at a time
+        data = batch[0].data
+        if data == b"stuck:0":  # the stuck button's first press waits for the other button's
+            assert other_done.wait(10), "the other button's press waited behind the stuck one"
+        handled.append(data)
+        if data == b"other:0":
+            other_done.set()
+
+    consumer = Consumer(log_, spec(batch=50, lanes=4), handler)
+    consumer.start()
+    try:
+        wait_for(lambda: consumer.handled == 21, what="every message handled and acknowledged")
+    finally:
+        consumer.stop()
+    assert handled.index(b"other:0") == 0
+    assert [m for m in handled if m.startswith(b"stuck")] == [f"stuck:{n}".encode() for n in range(20)]
+    info = log_.call(log_.js.consumer_info(log_.stream(streams.EVENTS), consumer.name))
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+def test_in_lanes_a_poison_message_is_dead_lettered_and_its_devices_next_message_goes_through(log_):
+    log_.publish_wait(log_.subjects.event("button.pressed", "dev-a"), b"poison")
+    log_.publish_wait(log_.subjects.event("button.pressed", "dev-a"), b"after")
+    publish(log_, 5)
+    handled: list[bytes] = []
+    attempts: list[int] = []
+
+    def handler(batch):
+        (d,) = batch
+        if d.data == b"poison":
+            attempts.append(d.deliveries)
+            raise ValueError("cannot parse this")
+        handled.append(d.data)
+
+    consumer = Consumer(log_, spec(max_deliveries=2, lanes=2), handler)
+    consumer.start()
+    try:
+        wait_for(lambda: consumer.handled == 7, timeout=20, what="every message settled")
+    finally:
+        consumer.stop()
+    assert attempts == [1, 2]
+    assert sorted(handled) == sorted([b"after"] + [f"m{i}".encode() for i in range(5)])
+    assert log_.call(log_.js.stream_info(log_.stream(streams.DEAD))).state.messages == 1
+
+
 def test_a_message_to_an_idle_consumer_is_handed_over_without_waiting_for_a_full_batch(log_):
     # A fetch that waited for its batch to fill would hold a lone message until 49 more came or
     # the pull request's wait was over (here 6 s): a press on a quiet night would wait for
@@ -121,7 +175,8 @@ def test_a_message_to_an_idle_consumer_is_handed_over_without_waiting_for_a_full
     assert len(handled_at) == 1
 
 
-def test_what_a_stopped_replica_pulled_and_did_not_handle_goes_to_another_at_once(nats_url, log_):
+@pytest.mark.parametrize("lanes", [0, 4])
+def test_what_a_stopped_replica_pulled_and_did_not_handle_goes_to_another_at_once(nats_url, log_, lanes):
     # ack_wait 60 s: a message a stopped replica kept without handing it back would reach the
     # other replica only after the test's wait.
     publish(log_, 200)
@@ -132,7 +187,7 @@ def test_what_a_stopped_replica_pulled_and_did_not_handle_goes_to_another_at_onc
         first.extend(d.data for d in batch)
         release.wait(10)
 
-    a = Consumer(log_, spec(batch=10, ack_wait_s=60), slow)
+    a = Consumer(log_, spec(batch=10, ack_wait_s=60, lanes=lanes), slow)
     a.start()
     wait_for(lambda: first, what="replica a's first batch")
     stopping = threading.Thread(target=a.stop)
@@ -142,7 +197,7 @@ def test_what_a_stopped_replica_pulled_and_did_not_handle_goes_to_another_at_onc
     second: list[bytes] = []
     other = Log(nats_url, "test-b", log_.namespace)
     other.start()
-    b = Consumer(other, spec(batch=50, ack_wait_s=60), lambda batch: second.extend(d.data for d in batch))
+    b = Consumer(other, spec(batch=50, ack_wait_s=60, lanes=lanes), lambda batch: second.extend(d.data for d in batch))
     b.start()
     try:
         wait_for(lambda: len(set(first) | set(second)) == 200, timeout=15, what="every message handled")

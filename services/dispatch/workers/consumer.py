@@ -5,17 +5,18 @@ acknowledged by the consumer runtime only after the commit; a redelivery is harm
 records the event id in that same transaction (processed_events), and acks and states are
 idempotent updates.
 
-One consumer worker per replica fetches the batches, so one device's press and the cancel after
-it are handled in order; within a batch, different devices' messages are handled side by side
-(`workers` threads), so a stuck button pressing ten times a second delays only itself (with one
-thread for all, such a flood put every press of the city behind it: p50 0.9 s at 10,000 devices)."""
+Each consumer runs in lanes (the consumer runtime's `lanes`): one thread fetches, `lanes` threads
+handle one message at a time, a device's messages always on the same lane, so one device's press
+and the cancel after it are handled in order, and a stuck button pressing every second delays
+only its own lane. With one thread for all, such a flood put every press of the city behind it
+(p50 0.9 s at 10,000 devices); with a batch's devices side by side, every press still waited for
+the slowest transaction of the batch before it and for the fetch after it."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
@@ -33,16 +34,16 @@ log = logging.getLogger(__name__)
 _CONFLICT_ATTEMPTS = 3  # a concurrent change won a race: the next attempt sees it
 
 
-def consumer_specs(log_: Log) -> list[ConsumerSpec]:
-    """The durable consumers every dispatch replica pulls from."""
+def consumer_specs(log_: Log, lanes: int = 4) -> list[ConsumerSpec]:
+    """The durable consumers every dispatch replica pulls from, each on `lanes` threads."""
     return [
-        ConsumerSpec(durable="dispatch-buttons", stream=streams.EVENTS,
+        ConsumerSpec(durable="dispatch-buttons", stream=streams.EVENTS, lanes=lanes,
                      filter_subject=log_.subjects.events_of("button"), batch=20, title="Button presses"),
-        ConsumerSpec(durable="dispatch-requests", stream=streams.REQUESTS, batch=20,
+        ConsumerSpec(durable="dispatch-requests", stream=streams.REQUESTS, batch=20, lanes=lanes,
                      title="Emergencies opened by fall alerts"),
-        ConsumerSpec(durable="dispatch-commands", stream=streams.ACKS, batch=100,
+        ConsumerSpec(durable="dispatch-commands", stream=streams.ACKS, batch=100, lanes=lanes,
                      title="Devices' acknowledgements of commands"),
-        ConsumerSpec(durable="dispatch-devices", stream=streams.STATE, batch=200,
+        ConsumerSpec(durable="dispatch-devices", stream=streams.STATE, batch=200, lanes=lanes,
                      title="Devices' connections (where their commands go)"),
     ]
 
@@ -54,41 +55,19 @@ RejectAck = Callable[[DeviceAck], None]
 class Intake:
     """The consumer runtime's handler for dispatch's consumers."""
 
-    def __init__(self, pool: ConnectionPool, ctx: Dispatch, workers: int = 4, reject_ack: RejectAck | None = None,
+    def __init__(self, pool: ConnectionPool, ctx: Dispatch, reject_ack: RejectAck | None = None,
                  opened: Callable[[], None] | None = None):
         self.pool = pool
         self.ctx = ctx
         self.reject_ack = reject_ack
         self.opened = opened  # a press opened a request, committed unoffered: the timer loop offers it
-        self._size = max(1, workers)
-        self._workers: ThreadPoolExecutor | None = None  # made on first use, again after close()
 
     def __call__(self, batch: Sequence[Delivery]) -> None:
-        """Each device's messages in order, each committed before the next; devices side by side.
-        Raises the first failure once every device's part is done (the runtime then tries the
-        batch message by message: what was applied already is a no-op the second time)."""
-        by_device: dict[str, list[Delivery]] = {}
-        for message in batch:  # the device id is the last token of every subject
-            by_device.setdefault(message.subject.rsplit(".", 1)[-1], []).append(message)
-        if len(by_device) == 1:
-            return self._in_order(batch)
-        if self._workers is None:
-            self._workers = ThreadPoolExecutor(self._size, thread_name_prefix="dispatch-intake")
-        done = [self._workers.submit(self._in_order, part) for part in by_device.values()]
-        failures = [f.exception() for f in done]  # waits for every part
-        for failure in failures:
-            if failure is not None:
-                raise failure
-
-    def _in_order(self, messages: Sequence[Delivery]) -> None:
-        for message in messages:
+        """The messages in order, each committed before the next (one, in lanes). A failure is
+        raised at once (the runtime then tries the batch message by message: what was applied
+        already is a no-op the second time)."""
+        for message in batch:
             self.handle(message)
-
-    def close(self) -> None:
-        """Stop the threads (after the consumers stopped)."""
-        workers, self._workers = self._workers, None
-        if workers is not None:
-            workers.shutdown(wait=True)
 
     def handle(self, message: Delivery) -> str:
         """Apply one message; returns the outcome, raises when it must be tried again."""

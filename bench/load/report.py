@@ -72,6 +72,10 @@ def compose(run: LoadRun, notes: list[str] | None = None) -> dict[str, Any]:
                     "that had the broker take the command, for requests opened by a press in the steady window",
             "press_to_offer": "first offer's created_at (dispatch's request detail) minus the moment the device "
                               "sent the press, for requests opened by a press in the steady window",
+            "dispatch_consumers": "per consumer of dispatch, in the steady window, from its /metrics "
+                                  "(homecare_log_wait_seconds, homecare_log_handle_seconds): how long a message "
+                                  "waited in the log from being stored to dispatch starting on it, and how long "
+                                  "dispatch took on it; upper bounds of the histogram buckets holding the p50 and p99",
         },
         "steady": {
             "window_s": round(span, 1),
@@ -90,6 +94,7 @@ def compose(run: LoadRun, notes: list[str] | None = None) -> dict[str, Any]:
         "press_to_ack_whole_run_ms": whole_run,
         "probe_press_to_ack_ms": run.probe_ms,
         "hops_ms": run.hops,
+        "dispatch_consumers": run.log_waits,
         "press_to_offer": run.offers,
         "rejections": _rejections(stats, run.gateway_metrics),
         "backlog": {

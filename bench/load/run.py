@@ -20,7 +20,7 @@ from devices.simulator import Scenario
 from ..common import machine
 from ..common.broker_stats import BrokerStats
 from ..common.children import JsonLinesChild
-from ..common.metrics import by_label, total
+from ..common.metrics import by_label, histogram_quantile, total
 from ..common.network import BenchNetwork
 from ..common.platform import PROCESSES, ROOT
 from ..common.probe import ProbeButton
@@ -68,6 +68,7 @@ class LoadRun:
     offers: dict[str, Any] = field(default_factory=dict)
     probe_ms: list[float | None] = field(default_factory=list)  # None: no answer within 5 s
     hops: dict[str, Any] = field(default_factory=dict)
+    log_waits: dict[str, Any] = field(default_factory=dict)  # dispatch's consumers, from its /metrics
     end: dict[str, Any] = field(default_factory=dict)
     sim_report: dict[str, Any] = field(default_factory=dict)
     crew_report: dict[str, Any] = field(default_factory=dict)
@@ -192,6 +193,7 @@ def _steady_window(result: LoadRun, net: BenchNetwork, sim, crew, bare, stats: B
     meter = machine.CpuMeter()
     t0 = time.time()
     before = {"sim": sim.latest, "bare": bare.latest, "stored": _stored(platform), "broker": stats.snapshot()}
+    dispatch_before = platform.metrics("dispatch")
     meter.start(groups)
     log.info("steady window: %ss", result.options.duration_s)
     end = time.monotonic() + result.options.duration_s
@@ -210,10 +212,32 @@ def _steady_window(result: LoadRun, net: BenchNetwork, sim, crew, bare, stats: B
     except Exception as exc:  # the rest of the measurements stand; say why this one is missing
         log.exception("the hops of press -> acknowledgement could not be read")
         result.hops = {"error": f"{type(exc).__name__}: {exc}"}
+    result.log_waits = consumer_times(dispatch_before, platform.metrics("dispatch"))
     after = {"sim": sim.latest, "bare": bare.latest, "stored": _stored(platform), "broker": stats.snapshot()}
     rows = sim.since(t0)
     lag_max = max((r.get("loop_lag_max_ms") or 0) for r in rows) if rows else None
     result.window = {"t0": t0, "t1": t1, "before": before, "after": after, "lag_max_ms": lag_max}
+
+
+def consumer_times(before: dict, after: dict) -> dict[str, Any]:
+    """Per dispatch consumer, over the window: how long messages waited in the log before it
+    started on them, and how long it took on each (bucket upper bounds of the p50 and p99, ms)."""
+    out: dict[str, Any] = {}
+    for (name, labels), _ in after.items():
+        consumer = dict(labels).get("consumer")
+        if name != "homecare_log_wait_seconds_count" or consumer is None:
+            continue
+        figures: dict[str, Any] = {}
+        for kind, metric in (("wait", "homecare_log_wait_seconds"), ("handle", "homecare_log_handle_seconds")):
+            delta = {key: value - before.get(key, 0.0) for key, value in after.items()
+                     if key[0] == f"{metric}_bucket" and dict(key[1]).get("consumer") == consumer}
+            for q in (0.5, 0.99):
+                bound = histogram_quantile(delta, metric, q)
+                figures[f"{kind}_p{round(q * 100)}_ms_at_most"] = None if bound is None else bound * 1000
+            figures[f"{kind}_count"] = round(total(after, f"{metric}_count", consumer=consumer)
+                                             - total(before, f"{metric}_count", consumer=consumer))
+        out[consumer] = figures
+    return out
 
 
 def _probe(net: BenchNetwork, result: LoadRun, done: threading.Event) -> None:

@@ -47,6 +47,10 @@ def test_the_load_benchmark_runs_end_to_end_on_twenty_devices(data_dir):
     probe = body["probe_press_to_ack_ms"]
     assert body["probe_presses"] >= 1 and body["probe_unanswered"] < body["probe_presses"], probe
     assert set(body["hops_ms"]) == {"gateway_to_dispatch", "dispatch_to_broker", "total"}, body["hops_ms"]
+    # dispatch's own figures of the window: the probe's presses waited in the log and were handled
+    buttons = body["dispatch_consumers"]["dispatch-buttons"]
+    assert buttons["wait_count"] >= 1 and buttons["handle_count"] >= 1, buttons
+    assert buttons["wait_p99_ms_at_most"] is not None, buttons
 
 
 def test_the_fault_benchmark_accounts_for_a_killed_service(data_dir):

@@ -196,7 +196,7 @@ def test_a_devices_commands_and_their_states(client, headers, pool):
         f"{device_id}-c1": ("queued", True), f"{device_id}-c2": ("expired", False)}
     assert listed[-1]["payload"]["type"] == "request.completed" and listed[-1]["acked_at"] is None
     with pool.connection() as conn:  # the device connects: nothing is held any more
-        devices.record_state(conn, device_id, "main", "online", datetime.now(UTC))
+        devices.record_states(conn, [(device_id, "main", "online", datetime.now(UTC))])
     assert [c["held"] for c in client.get(url, headers=headers[Role.DISPATCHER]).json()] == [False, False]
     expired = client.get(url, params={"state": "expired"}, headers=headers[Role.ADMIN])
     assert [c["command_id"] for c in expired.json()] == [f"{device_id}-c2"]

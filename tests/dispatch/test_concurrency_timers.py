@@ -14,7 +14,7 @@ from services.dispatch.workers.timers import TimerLoop
 from tests.support import unique, wait_for
 
 from .conftest import close_everything
-from .harness import button_event, get_request, kinds, new_provider, new_resident, pending_offer, steps
+from .harness import button_event, get_request, kinds, new_provider, new_resident, pending_offer, press, steps
 
 ACTOR = "dispatcher:tests"
 
@@ -165,9 +165,7 @@ def test_restart_resumes_offer_clocks_and_queued_presses(pool, start_dispatch, b
     resident = new_resident(pool)
     new_provider(pool, km=1)
     new_provider(pool, km=2)
-    device = unique("btn")
-    bus.press(button_event(device, resident, "meal"))
-    request_id = bus.command(device, "request.acknowledged")["request_id"]
+    _, request_id = press(pool, bus, resident)  # acknowledged and offered
     first.stop()  # the pending offer's deadline passes while no replica runs
 
     later = unique("btn")

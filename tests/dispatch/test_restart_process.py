@@ -95,8 +95,9 @@ def test_sigkill_and_restart_resume_offers_deadlines_and_queued_presses(pool, bu
     device = unique("btn")
     bus.press(button_event(device, new_resident(pool), "mobility"))
     mobility = bus.command(device, "request.acknowledged")["request_id"]
-    pending = {rid: pending_offer(get_request(pool, rid)) for rid in [*meals, mobility]}
-    assert all(pending.values()), "every request had a pending offer before the kill"
+    # Acknowledged first, offered right after: every request has its pending offer before the kill.
+    pending = wait_for(lambda: (found := {rid: pending_offer(get_request(pool, rid)) for rid in [*meals, mobility]})
+                       and all(found.values()) and found, what="every request's pending offer before the kill")
 
     first.kill()
     queued = []

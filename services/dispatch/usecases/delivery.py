@@ -67,11 +67,16 @@ def expire(conn: psycopg.Connection, ctx: Dispatch, outbox_id: int, now: datetim
 
 def device_state(conn: psycopg.Connection, state: DeviceState) -> str:
     """A device's liveness transition: where it connects, and whether its held commands may go."""
-    first = devices.record_state(conn, state.device_id, state.shard, state.state, state.at)
-    if first:  # its commands were held for want of a session: the publisher takes them now
+    return "first_seen" if device_states(conn, [state]) else "recorded"
+
+
+def device_states(conn: psycopg.Connection, states: list[DeviceState]) -> int:
+    """`device_state` for a batch in one statement (a connect storm brings thousands); how many
+    devices were seen for the first time."""
+    first = devices.record_states(conn, [(s.device_id, s.shard, s.state, s.at) for s in states])
+    if first:  # their commands were held for want of a session: the publisher takes them now
         outbox.wake(conn)
-        return "first_seen"
-    return "recorded"
+    return len(first)
 
 
 def _on_timeline(conn: psycopg.Connection, row: dict, step: str, actor: str, at: datetime, **more) -> None:

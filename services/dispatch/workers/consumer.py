@@ -43,7 +43,8 @@ def consumer_specs(log_: Log, lanes: int = 4) -> list[ConsumerSpec]:
                      title="Emergencies opened by fall alerts"),
         ConsumerSpec(durable="dispatch-commands", stream=streams.ACKS, batch=100, lanes=lanes,
                      title="Devices' acknowledgements of commands"),
-        ConsumerSpec(durable="dispatch-devices", stream=streams.STATE, batch=200, lanes=lanes,
+        # Batches, not lanes: a connect storm's thousands of states go in one statement a batch.
+        ConsumerSpec(durable="dispatch-devices", stream=streams.STATE, batch=200,
                      title="Devices' connections (where their commands go)"),
     ]
 
@@ -63,16 +64,28 @@ class Intake:
         self.opened = opened  # a press opened a request, committed unoffered: the timer loop offers it
 
     def __call__(self, batch: Sequence[Delivery]) -> None:
-        """The messages in order, each committed before the next (one, in lanes). A failure is
-        raised at once (the runtime then tries the batch message by message: what was applied
-        already is a no-op the second time)."""
+        """The messages in order, each committed before the next (one, in lanes); a batch of
+        device states in one transaction. A failure is raised at once (the runtime then tries the
+        batch message by message: what was applied already is a no-op the second time)."""
+        if len(batch) > 1 and all(_stream_of(m) == streams.STATE.token for m in batch):
+            return self._states(batch)
         for message in batch:
             self.handle(message)
+
+    def _states(self, batch: Sequence[Delivery]) -> None:
+        try:
+            states = [DeviceState.model_validate_json(m.data) for m in batch]
+        except ValidationError as exc:  # one at a time, the bad one is dead-lettered
+            raise PermanentError(f"rejected: {exc}") from None
+        with self.pool.connection() as conn, conn.transaction():
+            first = delivery.device_states(conn, states)
+        metrics.EVENTS.labels("device-state", "first_seen").inc(first)
+        metrics.EVENTS.labels("device-state", "recorded").inc(len(states) - first)
 
     def handle(self, message: Delivery) -> str:
         """Apply one message; returns the outcome, raises when it must be tried again."""
         parts = message.subject.split(".")  # <ns>.<stream>.<...>
-        stream = parts[1]
+        stream = _stream_of(message)
         kind = {streams.REQUESTS.token: "open-request", streams.ACKS.token: "command-ack",
                 streams.STATE.token: "device-state"}.get(
             stream, ".".join(parts[2:-1]))  # an event's type: <ns>.events.<type>.<device>
@@ -133,3 +146,7 @@ class Intake:
             if self.reject_ack is not None:
                 self.reject_ack(ack)
         return outcome
+
+
+def _stream_of(message: Delivery) -> str:
+    return message.subject.split(".", 2)[1]  # <ns>.<stream>.<...>

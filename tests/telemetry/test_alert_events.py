@@ -11,6 +11,7 @@ import pytest
 
 from homecare.contract.models import Service
 from homecare.internal import DeviceState
+from homecare.log import Delivery, PermanentError
 from homecare.residents import store as residents
 from services.dispatch.domain.matching import Location
 from services.dispatch.domain.requests import Status
@@ -19,7 +20,9 @@ from services.dispatch.store import new_id, providers
 from services.dispatch.usecases import intake, progress
 from services.dispatch.usecases.context import Dispatch
 from services.telemetry.alerts import event_rules
+from services.telemetry.alerts.consumer import AlertConsumer
 from services.telemetry.alerts.rules.limits import RuleLimits
+from services.telemetry.settings import TelemetrySettings
 from tests.support import unique
 
 from .alert_support import alert, alerts_of, bed_event, worker
@@ -174,3 +177,27 @@ def test_silent_beds_and_low_batteries_are_device_alerts(pool):
     changed = _announce(pool, DeviceState(device_id=button, device_kind="button", resident_id=resident,
                                           state="online", at=now + timedelta(minutes=1), battery=0.95))
     assert low[0]["id"] in changed and alert(pool, low[0]["id"])["state"] == "resolved"
+
+
+def _delivery(message: DeviceState | bytes, seq: int) -> Delivery:
+    data = message if isinstance(message, bytes) else message.dumps()
+    return Delivery(subject=f"hc.state.{unique('d')}", data=data, headers={}, deliveries=1, stream_seq=seq,
+                    stored_at=datetime.now(UTC), msg=None)
+
+
+def test_a_batch_of_states_is_applied_in_order_in_one_transaction_or_not_at_all(pool):
+    consumer = AlertConsumer(pool, log_=None, config=TelemetrySettings(), limits_of=lambda conn, resident: LIMITS)
+    bed, resident = unique("bed"), unique("res")
+    now = datetime.now(UTC)
+    late = now - timedelta(minutes=10)  # offline past its grace time: an alert at once
+    consumer([_delivery(_state(bed, resident, "online", late - timedelta(minutes=1)), 1),
+              _delivery(_state(bed, resident, "offline", late), 2)])
+    [raised] = alerts_of(pool, resident, ["open"])
+    assert raised["device_id"] == bed and raised["rule"] == "device_offline"
+
+    other = unique("bed")
+    with pytest.raises(PermanentError):  # the runtime then tries each alone and dead-letters this one
+        consumer([_delivery(_state(bed, resident, "online", now), 3),
+                  _delivery(_state(other, resident, "offline", late), 4),
+                  _delivery(b'{"device_id": "x", "state": "sideways"}', 5)])
+    assert [a["device_id"] for a in alerts_of(pool, resident, ["open"])] == [bed]  # nothing of it applied

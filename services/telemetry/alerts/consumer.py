@@ -41,17 +41,40 @@ class AlertConsumer:
         self._clock = clock
 
     def __call__(self, batch: Sequence[Delivery]) -> None:
+        if len(batch) > 1 and all(_is_state(d) for d in batch):
+            return self._states(batch)
         for delivery in batch:  # in order: a bed's exit and entry must not swap
             self.handle(delivery)
 
-    def handle(self, delivery: Delivery) -> None:
-        """Apply one message; raises when it must be tried again (or dead-lettered)."""
-        is_state = delivery.subject.split(".")[1] == streams.STATE.token
+    def _states(self, batch: Sequence[Delivery]) -> None:
+        """A batch of states (a connect storm brings thousands) in one transaction, in order: one
+        commit instead of one each. A failure undoes the batch; the runtime then tries it one
+        message at a time, and dead-letters the one at fault."""
         try:
-            message = (DeviceState if is_state else DeviceEvent).model_validate_json(delivery.data)
+            states = [DeviceState.model_validate_json(d.data) for d in batch]
+        except ValidationError:  # counted and dead-lettered when tried alone
+            raise PermanentError("a state in the batch is unreadable") from None
+        now = self._clock()
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                for message in states:
+                    event_rules.on_device_state(conn, message, self._limits_of(conn, message.resident_id), now)
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            raise PermanentError(f"the database refuses it: {exc}") from None
+        metrics.ALERT_MESSAGES.labels("state", "handled").inc(len(states))
+
+    @staticmethod
+    def _parse(delivery: Delivery) -> DeviceState | DeviceEvent:
+        try:
+            return (DeviceState if _is_state(delivery) else DeviceEvent).model_validate_json(delivery.data)
         except ValidationError as exc:
             metrics.MESSAGES_REJECTED.labels("alert-input", "unparseable").inc()
             raise PermanentError(f"unreadable: {exc.errors()[0]['msg']}") from None
+
+    def handle(self, delivery: Delivery) -> None:
+        """Apply one message; raises when it must be tried again (or dead-lettered)."""
+        is_state = _is_state(delivery)
+        message = self._parse(delivery)
         if isinstance(message, DeviceEvent) and message.type not in EVENT_TYPES:
             return  # a button's event: dispatch's
         request = None
@@ -76,3 +99,7 @@ class AlertConsumer:
             # Stored before this event is acknowledged; a repeat opens nothing twice (its key).
             self._log.publish_wait(self._log.subjects.request(request.source), request.dumps())
             metrics.FALLS_FORWARDED.inc()
+
+
+def _is_state(delivery: Delivery) -> bool:
+    return delivery.subject.split(".", 2)[1] == streams.STATE.token

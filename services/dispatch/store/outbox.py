@@ -40,12 +40,6 @@ def wake(conn: psycopg.Connection) -> None:
     conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
 
 
-def lead(conn: psycopg.Connection) -> bool:
-    """Take the publisher's lock for this transaction; False when another replica holds it."""
-    row = conn.execute("SELECT pg_try_advisory_xact_lock(%s) AS ok", (_PUBLISHER_LOCK,)).fetchone()
-    return bool(row["ok"] if isinstance(row, dict) else row[0])
-
-
 @dataclass(frozen=True)
 class Publishable:
     id: int
@@ -57,20 +51,26 @@ class Publishable:
     origin_at: datetime | None
 
 
-def unsent(conn: psycopg.Connection, shards: list[str], limit: int = 100) -> list[Publishable]:
-    """The oldest commands to publish on these shards, in the order they were written: not yet
+def unsent(conn: psycopg.Connection, shards: list[str], limit: int = 100) -> list[Publishable] | None:
+    """Take the publisher's lock for this transaction (None when another replica holds it), and
+    the oldest commands to publish on these shards, in the order they were written: not yet
     taken by the broker, not expired, to a device that has connected at least once. A device that
     never connected has no session on its broker to keep a command in: its commands are held until
-    it first does. On a shard this replica has no broker for (misconfigured), a command expires."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
+    it first does. On a shard this replica has no broker for (misconfigured), a command expires.
+    The lock and the rows go in one round trip (a pipeline): this is on every press's path."""
+    with conn.pipeline(), conn.cursor() as lock, conn.cursor(row_factory=dict_row) as cur:
+        lock.execute("SELECT pg_try_advisory_xact_lock(%s) AS ok", (_PUBLISHER_LOCK,))
+        cur.execute(
             "SELECT o.id, o.topic, o.device_id, d.shard, o.kind, o.payload, o.origin_at"
             " FROM dispatch.outbox o JOIN dispatch.devices d ON d.device_id = o.device_id"
             " WHERE o.sent_at IS NULL AND o.delivery IS NULL AND o.deadline_at > now()"
             " AND d.shard = ANY(%s) ORDER BY o.id LIMIT %s",
             (shards, limit),
-        ).fetchall()
-    return [Publishable(**r) for r in rows]
+        )
+        row = lock.fetchone()
+        leading = row["ok"] if isinstance(row, dict) else row[0]
+        rows = cur.fetchall()
+    return [Publishable(**r) for r in rows] if leading else None
 
 
 def mark_sent(conn: psycopg.Connection, ids: list[int]) -> list[dict]:

@@ -16,13 +16,26 @@ def notify_changed(conn: psycopg.Connection, request_id: str) -> None:
     conn.execute("SELECT pg_notify(%s, %s)", (CHANGED_CHANNEL, request_id))
 
 
+_APPEND = (  # one statement: the row and the NOTIFY
+    "WITH added AS (INSERT INTO dispatch.timeline (request_id, at, actor, kind, detail)"
+    " VALUES (%s, %s, %s, %s, %s) RETURNING request_id) SELECT pg_notify(%s, request_id) FROM added"
+)
+
+
 def append(conn: psycopg.Connection, request_id: str, entry: TimelineEntry) -> None:
     """Record one line of a request's history."""
-    conn.execute(  # one round trip: the row and the NOTIFY
-        "WITH added AS (INSERT INTO dispatch.timeline (request_id, at, actor, kind, detail)"
-        " VALUES (%s, %s, %s, %s, %s) RETURNING request_id) SELECT pg_notify(%s, request_id) FROM added",
-        (request_id, entry.at, entry.actor, entry.kind, Jsonb(entry.detail), CHANGED_CHANNEL),
-    )
+    append_many(conn, [(request_id, entry)])
+
+
+def append_many(conn: psycopg.Connection, entries: list[tuple[str, TimelineEntry]]) -> None:
+    """Record lines of requests' histories, (request id, entry) each, in one round trip (psycopg
+    pipelines an executemany)."""
+    params = [(rid, e.at, e.actor, e.kind, Jsonb(e.detail), CHANGED_CHANNEL) for rid, e in entries]
+    if len(params) == 1:
+        conn.execute(_APPEND, params[0])
+    elif params:
+        with conn.cursor() as cur:
+            cur.executemany(_APPEND, params)
 
 
 def entries(conn: psycopg.Connection, request_id: str) -> list[dict]:

@@ -27,11 +27,14 @@ AckOutcome = Literal["recorded", "repeated", "unknown"]
 def sent(conn: psycopg.Connection, ids: list[int], at: datetime) -> list[dict]:
     """The broker acknowledged these commands (PUBACK): they wait in the device's session."""
     rows = outbox.mark_sent(conn, ids)
+    entries = []
     for row in rows:
         if row["delivery"] != "sent":  # expired by the timer loop while its publish was in flight
             continue
         metrics.DELIVERY.labels("sent").inc()
-        _on_timeline(conn, row, "sent", "dispatch", at)
+        if row["request_id"] is not None:
+            entries.append((row["request_id"], _command_entry(row, "sent", "dispatch", at)))
+    timeline.append_many(conn, entries)  # the publisher's next round waits for this one
     return rows
 
 
@@ -80,8 +83,11 @@ def device_states(conn: psycopg.Connection, states: list[DeviceState]) -> int:
 
 
 def _on_timeline(conn: psycopg.Connection, row: dict, step: str, actor: str, at: datetime, **more) -> None:
-    if row["request_id"] is None:
-        return
-    timeline.append(conn, row["request_id"], TimelineEntry(at, actor, f"command.{step}", {
+    if row["request_id"] is not None:
+        timeline.append(conn, row["request_id"], _command_entry(row, step, actor, at, **more))
+
+
+def _command_entry(row: dict, step: str, actor: str, at: datetime, **more) -> TimelineEntry:
+    return TimelineEntry(at, actor, f"command.{step}", {
         "command": row["kind"], "command_id": row["command_id"], "device_id": row["device_id"], **more,
-    }))
+    })

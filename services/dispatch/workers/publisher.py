@@ -85,14 +85,14 @@ class OutboxPublisher:
 
     def _publish_batch(self) -> tuple[int, bool]:
         """(commands marked sent, whether to go on with the next batch)."""
+        # Only shards whose broker is connected: one shard down must not hold up the others.
+        up = [name for name, link in self.links.items() if link.connected]
+        if not up:
+            return 0, False
         with self.pool.connection() as conn, conn.transaction():
-            if not outbox.lead(conn):
-                return 0, False  # another replica is publishing
-            # Only shards whose broker is connected: one shard down must not hold up the others.
-            up = [name for name, link in self.links.items() if link.connected]
-            rows = outbox.unsent(conn, up, self.batch_size) if up else []
+            rows = outbox.unsent(conn, up, self.batch_size)
             if not rows:
-                return 0, False
+                return 0, False  # nothing to publish, or another replica is publishing
             unpublished: set[str] = set()  # devices with a row that cannot go now: not their later ones
             waiting: list[tuple[outbox.Publishable, threading.Event]] = []
             for row in rows:

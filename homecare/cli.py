@@ -13,6 +13,10 @@ from homecare.settings import Settings
 log = logging.getLogger("homecare")
 
 COMPONENTS = ("gateway", "telemetry", "dispatch", "console")
+# Database connections per process (HOMECARE_DATABASE_POOL_MAX overrides): dispatch's three
+# laned consumers hold one each per lane (3 x 4) beside its devices consumer, timers and
+# publisher: up to 15 threads may want one at once (homecare_db_pool_* on /metrics shows waits).
+POOL_MAX = {"dispatch": 20}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +105,8 @@ def _run_component(args) -> int:
     settings = _setup(args.component)
     settings = resolve(settings, allow_embedded=False).settings
     migrate(settings.database_url, first_shard=first_name(settings))
-    pool = open_pool(settings.database_url, name=args.component)
+    pool = open_pool(settings.database_url, name=args.component,
+                     max_size=settings.database_pool_max or POOL_MAX.get(args.component, 8))
     # The console serves the whole operator API; its routes call the other packages' Python
     # interfaces, which it builds without starting their workers.
     names = COMPONENTS if args.component == "console" else (args.component,)

@@ -16,6 +16,8 @@ class Settings(BaseSettings):
 
     # Empty means "start an embedded one" (demo and tests on a bare machine).
     database_url: str = ""
+    # Connections a component's pool may open; 0: what the component needs (homecare.cli).
+    database_pool_max: int = Field(default=0, ge=0, le=200)
     mqtt_url: str = ""
     # Broker shards (homecare/shards.py): `name=url,...`, how the platform reaches each shard's
     # broker. Empty: one shard named `main` at mqtt_url. When set, mqtt_url defaults to the

@@ -221,7 +221,8 @@ def _steady_window(result: LoadRun, net: BenchNetwork, sim, crew, bare, stats: B
 
 def consumer_times(before: dict, after: dict) -> dict[str, Any]:
     """Per dispatch consumer, over the window: how long messages waited in the log before it
-    started on them, and how long it took on each (bucket upper bounds of the p50 and p99, ms)."""
+    started on them, and how long it took on each (bucket upper bounds of the p50 and p99, ms);
+    and how long its threads waited for a database connection."""
     out: dict[str, Any] = {}
     for (name, labels), _ in after.items():
         consumer = dict(labels).get("consumer")
@@ -237,6 +238,12 @@ def consumer_times(before: dict, after: dict) -> dict[str, Any]:
             figures[f"{kind}_count"] = round(total(after, f"{metric}_count", consumer=consumer)
                                              - total(before, f"{metric}_count", consumer=consumer))
         out[consumer] = figures
+    out["db_pool"] = {  # dispatch's connections: threads waiting for one
+        "wait_s": round(total(after, "homecare_db_pool_wait_seconds_total")
+                        - total(before, "homecare_db_pool_wait_seconds_total"), 3),
+        "queued": round(total(after, "homecare_db_pool_queued_total") - total(before, "homecare_db_pool_queued_total")),
+        "max": total(after, "homecare_db_pool_max"),
+    }
     return out
 
 

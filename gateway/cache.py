@@ -63,14 +63,6 @@ class DeviceCache:
             self._entries[device_id] = (ref, expires)
         return ref
 
-    def cached(self, device_id: str) -> DeviceRef | None:
-        """The active device when a fresh entry says so, without asking the database; None
-        when it is unknown, revoked or not cached (`get` decides those)."""
-        now = self._clock()
-        with self._lock:
-            hit = self._entries.get(device_id)
-        return hit[0] if hit is not None and hit[1] > now else None
-
     def remember(self, refs: list[DeviceRef]) -> None:
         """Cache active devices read by some other query (a batch of statuses), so their next
         messages cost no lookup; devices invalidated a moment ago are left to be read again."""

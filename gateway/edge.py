@@ -191,18 +191,12 @@ class Edge:
                 lambda: self._handle(message, received_at), give_up=lambda: self._unprocessable(message)
             )
             return
-        fast = True  # the worker is to try the fast path (not tried here)
-        if topic.channel is DeviceChannel.TELEMETRY:
-            forwarded = self._forward_now(message, device_id, received_at)
-            if forwarded:
-                return
-            fast = forwarded is None
         # The device is heard from now, though the worker may take a while to get to it.
         self.liveness.received(device_id)
         heard.append(device_id)
 
         def handle() -> None:
-            self._handle(message, received_at, fast)
+            self._handle(message, received_at)
             self.liveness.handled(device_id)
 
         def give_up() -> None:  # the task failed MAX_ATTEMPTS times: a bug, not the database
@@ -212,25 +206,6 @@ class Edge:
                 self.liveness.handled(device_id)
 
         self.worker.put(handle, give_up=give_up)
-
-    def _forward_now(self, message: mqtt.MQTTMessage, device_id: str, received_at: datetime) -> bool | None:
-        """Telemetry of a bed the cache knows, in the fast path's form, is forwarded here on the
-        network thread (True): nothing on this path waits for the database. The rest goes to the
-        worker: a device to look up (None), or a message of a device in the cache that the
-        fast path does not take (False: a kind or shard to refuse, or a batch the contract's
-        validator must judge)."""
-        ref = self.cache.cached(device_id)
-        if ref is None:
-            return None
-        if ref.kind is not DeviceKind.BED or (self.cache.shard is not None and ref.shard != self.cache.shard):
-            return False
-        samples = fast_samples(message.payload)
-        if samples is None:
-            return False
-        MESSAGES.labels(DeviceChannel.TELEMETRY.value).inc()
-        self.forward.telemetry_part(ref.id, batch_part(ref.id, ref.resident_id, samples), message)
-        self.liveness.seen(device_id, received_at)
-        return True
 
     def _unprocessable(self, message: mqtt.MQTTMessage) -> None:
         """The gateway failed on a message: tell the device (code `internal`), count it and
@@ -276,9 +251,8 @@ class Edge:
             self.liveness.write(statuses, self.worker.attempt)
         return self.liveness.due_in()
 
-    def _handle(self, message: mqtt.MQTTMessage, received_at: datetime, fast: bool = True) -> None:
-        """Check one device message against the registry and the contract, then act on it
-        (`fast`: try the telemetry fast path; False when the network thread already did)."""
+    def _handle(self, message: mqtt.MQTTMessage, received_at: datetime) -> None:
+        """Check one device message against the registry and the contract, then act on it."""
         try:
             topic = parse_device_topic(message.topic)
         except TopicError as exc:
@@ -299,7 +273,7 @@ class Edge:
                 return self.rejections.reject(
                     message, device_id, "kind", f"topic: a {ref.kind.value} does not send telemetry"
                 )
-            samples = fast_samples(message.payload) if fast else None
+            samples = fast_samples(message.payload)
             if samples is not None:  # the common case, checked without the models
                 self.forward.telemetry_part(ref.id, batch_part(ref.id, ref.resident_id, samples), message)
                 return self.liveness.seen(device_id, received_at)

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import itertools
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import nats
@@ -30,7 +29,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False)  # identity: kept in a set while unacknowledged
 class _Publish:
     subject: str
     payload: bytes
@@ -38,6 +37,7 @@ class _Publish:
     on_done: Callable[[], None] | None
     attempts: int = 0
     deadline: float = 0.0
+    future: asyncio.Future | None = field(default=None, repr=False)
 
 
 class Log:
@@ -63,13 +63,7 @@ class Log:
         self._nc: NATS | None = None
         self._js: JetStreamContext | None = None
         self._queue: deque[_Publish] = deque()
-        # Publishes sent (or due to be sent again) and not yet acknowledged, by the token of their
-        # latest try: its reply subject is `<inbox>.<token>`, so an ack of an earlier try finds
-        # nothing and is ignored.
-        self._waiting: dict[int, _Publish] = {}
-        self._tokens = itertools.count(1)
-        self._inbox = ""  # the reply subject prefix, with its trailing dot
-        self._room: asyncio.Event | None = None  # set while fewer than max_pending are waiting
+        self._waiting: set[_Publish] = set()
         self._draining = False
         self._lock = threading.Lock()
         self._stopping = False
@@ -155,14 +149,7 @@ class Log:
                 if time.monotonic() >= deadline:
                     raise TimeoutError(f"log {self.name}: no NATS server at {self.servers}: {exc}") from exc
                 await asyncio.sleep(0.5)
-        self._js = self._nc.jetstream(timeout=self._publish_timeout)
-        # Every publish asks for JetStream's PubAck on one wildcard inbox of this connection
-        # (resubscribed by the client after a reconnect), instead of a future and a fresh reply
-        # token per message.
-        self._inbox = f"{self._nc.new_inbox()}."
-        self._room = asyncio.Event()
-        self._room.set()
-        await self._nc.subscribe(f"{self._inbox}*", cb=self._acked)
+        self._js = self._nc.jetstream(timeout=self._publish_timeout, publish_async_max_pending=self._max_pending)
 
     async def _close(self) -> None:
         if self._nc is not None and not self._nc.is_closed:
@@ -250,21 +237,14 @@ class Log:
         self._loop.create_task(self._drain())
 
     async def _drain(self) -> None:
-        """Send what was queued, a batch at a time: the other threads wake the loop once for
-        all the publishes they queue while it drains."""
         try:
             while True:
                 with self._lock:
                     if not self._queue:
                         self._draining = False
                         return
-                    batch = list(self._queue)
-                    self._queue.clear()
-                for item in batch:
-                    while len(self._waiting) >= self._max_pending:  # wait for acks to make room
-                        self._room.clear()
-                        await self._room.wait()
-                    await self._send(item)
+                    item = self._queue.popleft()
+                await self._send(item)
         except BaseException:
             with self._lock:
                 self._draining = False
@@ -272,34 +252,24 @@ class Log:
 
     async def _send(self, item: _Publish) -> None:
         item.attempts += 1
-        token = next(self._tokens)
         item.deadline = self._loop.time() + self._publish_timeout
-        self._waiting[token] = item
+        self._waiting.add(item)
         try:
-            await self._nc.publish(item.subject, item.payload, reply=f"{self._inbox}{token}", headers=item.headers)
-        except Exception as exc:  # not connected and the buffer full: the sweeper sends it again
+            item.future = await self.js.publish_async(item.subject, item.payload, headers=item.headers)
+        except Exception as exc:  # not connected, buffer full: the sweeper sends it again
             log.debug("log %s: publish to %s not sent: %s", self.name, item.subject, exc)
             item.deadline = self._loop.time() + min(0.1 * item.attempts, 2.0)
+            return
+        item.future.add_done_callback(lambda future, item=item: self._settled(item, future))
 
-    async def _acked(self, msg) -> None:
-        """JetStream's answer to a publish: `{"stream":..,"seq":..}` when stored, `{"error":..}`
-        when refused, or a status header (503: no stream takes the subject)."""
-        try:
-            token = int(msg.subject[len(self._inbox):])
-        except ValueError:
-            return
-        item = self._waiting.pop(token, None)
-        if item is None:  # the answer to a try given up on (sent again since)
-            return
-        data = msg.data
-        if msg.headers or b'"error"' in data or b'"seq"' not in data:
-            log.warning("log %s: publish to %s refused: %s", self.name, item.subject,
-                        (msg.headers or {}).get("Status") or data[:300])
+    def _settled(self, item: _Publish, future: asyncio.Future) -> None:
+        if future.cancelled() or future.exception() is not None:
+            if not future.cancelled():
+                log.warning("log %s: publish to %s refused: %s", self.name, item.subject, future.exception())
+            item.future = None
             item.deadline = self._loop.time() + min(0.1 * item.attempts, 2.0)
-            self._waiting[next(self._tokens)] = item  # the sweeper sends it again
-            return
-        if len(self._waiting) < self._max_pending and not self._room.is_set():
-            self._room.set()
+            return  # the sweeper sends it again
+        self._waiting.discard(item)
         metrics.PUBLISH_PENDING.dec()
         metrics.PUBLISHED.labels(item.subject.split(".", 2)[1]).inc()
         if item.on_done is not None:
@@ -317,17 +287,19 @@ class Log:
         while True:
             await asyncio.sleep(0.25)
             now = self._loop.time()
-            late = [token for token, item in self._waiting.items() if item.deadline <= now]
-            for token in late:
-                item = self._waiting.pop(token, None)
-                if item is None:
-                    continue
+            late = [item for item in self._waiting if item.deadline <= now]
+            for item in late:
+                if item.future is not None and not item.future.done():
+                    item.future.cancel()  # its late ack, if any, is ignored
+                item.future = None
+                self._waiting.discard(item)
                 metrics.PUBLISH_RETRIES.inc()
                 if item.attempts in (3, 10) or item.attempts % 50 == 0:
                     log.warning("log %s: publish to %s not acknowledged after %d tries",
                                 self.name, item.subject, item.attempts)
                 if not self.connected:
+                    self._waiting.add(item)
                     item.deadline = now + 0.5
-                    self._waiting[next(self._tokens)] = item
                     continue
                 await self._send(item)
+

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext, api
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
 from homecare.topics import Subjects
 
@@ -27,6 +27,17 @@ from .streams import ALL, StreamSpec
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+
+_NO_PEERS_FOR_PLACEMENT = 10005  # JetStream's err_code: fewer peers up than the stream's replicas
+
+
+def _cluster_not_ready(exc: BaseException) -> bool:
+    """JetStream unavailable (503, no meta leader yet), its API not answering in time, or not
+    enough peers for a stream's replicas: the cluster is forming, not misconfigured."""
+    if isinstance(exc, ServiceUnavailableError | nats.errors.TimeoutError | TimeoutError):
+        return True
+    return isinstance(exc, APIError) and exc.err_code == _NO_PEERS_FOR_PLACEMENT
 
 
 @dataclass(eq=False)  # identity: kept in a set while unacknowledged
@@ -77,8 +88,20 @@ class Log:
             self._stopping = False
             self._thread = threading.Thread(target=self._loop.run_forever, name=f"log-{self.name}", daemon=True)
             self._thread.start()
+        deadline = time.monotonic() + timeout
         self.call(self._connect(timeout), timeout + 5)
-        self.call(self.ensure_streams(), timeout)
+        while True:
+            try:
+                self.call(self.ensure_streams(), timeout)
+                break
+            except Exception as exc:
+                # A cluster still forming (its nodes starting together, one restarting) has no
+                # meta leader or too few peers for the replicas yet: wait for it, as for a
+                # server that is not up yet, instead of failing the component's start.
+                if not _cluster_not_ready(exc) or time.monotonic() >= deadline:
+                    raise
+                log.warning("log %s: JetStream not ready for the streams yet (%s); trying again", self.name, exc)
+                time.sleep(0.5)
         self._loop.call_soon_threadsafe(self._start_sweeper)
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -9,6 +9,7 @@ import uuid
 
 import psycopg
 import pytest
+from nats.js.errors import APIError
 
 from homecare.log import Consumer, ConsumerSpec, Log, streams
 
@@ -275,3 +276,16 @@ def test_readiness_fails_while_the_oldest_message_waits_too_long(log_):
     finally:
         release.set()
         consumer.stop()
+
+
+def test_a_log_configured_for_more_replicas_than_a_single_node_has_fails_at_once_saying_why(nats_url):
+    # Not a cluster still forming (that is waited for: tests/simulator/test_bench_city.py) but a
+    # misconfiguration: the component must not wait for what will never come.
+    log = Log(nats_url, "test-peers", f"T{uuid.uuid4().hex[:8]}", replicas=3)
+    started = time.monotonic()
+    try:
+        with pytest.raises(APIError, match="replicas > 1 not supported"):
+            log.start(timeout=10.0)
+        assert time.monotonic() - started < 5.0
+    finally:
+        log.stop()

@@ -5,12 +5,15 @@ killed (real nats-server processes)."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from types import SimpleNamespace
 
 from bench.common.accounts import refresh_service_roles
 from bench.common.nats_cluster import NatsCluster
 from bench.scaleout.run import ScaleoutOptions, _phases, city_layout
 from gateway.broker_config import service_acls, service_username, write_dynsec_file
+from homecare.embedded import wait_for_jetstream
 from homecare.log import Log, streams
 from tests.support import unique, wait_for
 
@@ -77,6 +80,38 @@ def test_a_killed_stream_leader_is_replaced_and_rejoins(tmp_path):
         done = []
         log.publish(f"{log.subjects.of_stream(streams.EVENTS.token).rstrip('>')}x", b"{}", lambda: done.append(1))
         wait_for(lambda: done, timeout=30, what="a publish acknowledged by the cluster")
+    finally:
+        log.stop()
+        cluster.stop()
+
+
+def test_a_log_started_while_its_cluster_lacks_a_node_waits_for_it(tmp_path):
+    # Compose starts the NATS nodes and the services together: three replicas cannot be placed
+    # until the third node is up, and a service's start waits for it instead of failing.
+    cluster = NatsCluster(tmp_path / "nats", nodes=3)
+    *early, late = cluster.names
+    for name in early:  # two of the three: a meta leader, but no third peer for a replica
+        cluster.start_node(name, wait=False)
+    wait_for_jetstream(cluster.node_url(early[0]), 60)
+    log = Log(cluster.url, "test-forming", unique("forming").replace("-", "_"), replicas=3)
+    failure: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            log.start(timeout=60)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failure.append(exc)
+
+    starting = threading.Thread(target=start)
+    try:
+        starting.start()
+        time.sleep(3)
+        assert starting.is_alive() and not failure, "the log gave up while the cluster lacked a node"
+        cluster.start_node(late)
+        starting.join(60)
+        assert not starting.is_alive() and not failure, failure
+        info = log.call(log.js.stream_info(log.stream(streams.EVENTS)))
+        assert info.config.num_replicas == 3
     finally:
         log.stop()
         cluster.stop()

@@ -132,15 +132,16 @@ class Consumer:
         if self.spec.lanes > 0:
             self._room = threading.BoundedSemaphore(max(1, self.spec.batch))
             self._lanes = [queue.SimpleQueue() for _ in range(self.spec.lanes)]
-            self._threads = [threading.Thread(target=self._fetch_into_lanes, name=f"consume-{self.spec.durable}",
-                                              daemon=True)]
+            self._threads = [threading.Thread(target=self._run, args=(self._into_lanes,),
+                                              name=f"consume-{self.spec.durable}", daemon=True)]
             self._threads += [
                 threading.Thread(target=self._lane, args=(lane,), name=f"consume-{self.spec.durable}-{n}", daemon=True)
                 for n, lane in enumerate(self._lanes)
             ]
         else:
             self._threads = [
-                threading.Thread(target=self._run, name=f"consume-{self.spec.durable}-{n}", daemon=True)
+                threading.Thread(target=self._run, args=(self._handle_batch,), name=f"consume-{self.spec.durable}-{n}",
+                                 daemon=True)
                 for n in range(max(1, self.spec.workers))
             ]
         for thread in self._threads:
@@ -194,7 +195,9 @@ class Consumer:
 
     # -- the loop --------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self, take: Callable[[list[Delivery]], None]) -> None:
+        """The one loop: fetch, and hand each batch to `take` (handle it, or share it out to
+        the lanes)."""
         while not self._stopping.is_set():
             try:
                 batch = self._fetch()
@@ -203,21 +206,14 @@ class Consumer:
                 self._stopping.wait(0.5)
                 continue
             if batch:
-                self._handle_batch(batch)
+                take(batch)
 
-    def _fetch_into_lanes(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                batch = self._fetch()
-            except Exception as exc:  # the log away: the client reconnects by itself
-                log.warning("%s: fetch failed: %s", self.name, exc)
-                self._stopping.wait(0.5)
-                continue
-            for delivery in batch:
-                if self._take_room():
-                    self._lanes[_lane_of(delivery, len(self._lanes))].put(delivery)
-                else:
-                    self._hand_back([delivery])  # stopping while the lanes were full
+    def _into_lanes(self, batch: list[Delivery]) -> None:
+        for delivery in batch:
+            if self._take_room():
+                self._lanes[_lane_of(delivery, len(self._lanes))].put(delivery)
+            else:
+                self._hand_back([delivery])  # stopping while the lanes were full
 
     def _take_room(self) -> bool:
         """Wait until the lanes have room for one more message; False when stopping."""

@@ -24,7 +24,7 @@ def record_states(conn: psycopg.Connection, states: list[tuple[str, str, str, da
         first[device_id] = min(first.get(device_id, at), at)
     if not newest:
         return set()
-    rows = list(newest.values())
+    rows = sorted(newest.values())  # rows locked in one order: two replicas' batches never deadlock
     found = conn.execute(
         "INSERT INTO dispatch.devices AS d (device_id, shard, state, first_seen_at, state_at)"
         " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])"

@@ -54,7 +54,7 @@ def button_pressed(conn: psycopg.Connection, ctx: Dispatch, event: DeviceEvent) 
     """A resident pressed a service button: open a request, or join the open one.
 
     A new request is acknowledged to the button here and offered by the timer loop's next step
-    (`offering.offer_fresh`, woken at once by the caller): the resident's light does not wait for
+    (`TimerLoop.offer_fresh`, woken at once by the caller): the resident's light does not wait for
     the search for a provider, and a replica that dies in between leaves a request the next
     replica's loop offers, not one that is lost."""
     if event.service is None:

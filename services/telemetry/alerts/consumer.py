@@ -1,5 +1,5 @@
-"""Turns the events and device states the alert rules need into alerts: each message in its own
-transaction, acknowledged by the consumer runtime after the commit (a fall: after dispatch's
+"""Turns the events and device states the alert rules need into alerts: each event in its own
+transaction, a batch of states in one, acknowledged by the consumer runtime after the commit (a fall: after dispatch's
 request to open an emergency is stored in the log). Messages the database refuses for their
 content, and unreadable ones, are dead-lettered by the runtime with the reason."""
 

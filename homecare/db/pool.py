@@ -8,6 +8,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
+from .notices import NoticeConnection
+
 
 def _configure(conn: psycopg.Connection) -> None:
     # Our statements are short, over arrays of parameters whose size the planner cannot know:
@@ -18,9 +20,11 @@ def _configure(conn: psycopg.Connection) -> None:
 
 
 def open_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "homecare") -> ConnectionPool:
-    """An open pool of dict-row connections; callers own the transactions."""
+    """An open pool of dict-row connections; callers own the transactions. Their NOTIFYs (see
+    `notices`) go right after the commit."""
     pool = ConnectionPool(
         url,
+        connection_class=NoticeConnection,
         min_size=min_size,
         max_size=max_size,
         kwargs={"row_factory": dict_row, "autocommit": False},

@@ -12,6 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from homecare.db import notices
 from homecare.topics import DeviceChannel, device_topic
 
 OUTBOX_CHANNEL = "dispatch_outbox"
@@ -24,20 +25,20 @@ def put(
     request_id: str | None = None, origin_at: datetime | None = None,
 ) -> int:
     """Queue one mqtt-v1 command; the publisher is woken when the transaction commits."""
-    row = conn.execute(  # one round trip: the row and the NOTIFY
-        "WITH added AS (INSERT INTO dispatch.outbox"
+    row = conn.execute(
+        "INSERT INTO dispatch.outbox"
         " (topic, device_id, request_id, kind, payload, origin_at, command_id, deadline_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s)) RETURNING id)"
-        " SELECT id, pg_notify(%s, '') FROM added",
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, now() + make_interval(secs => %s)) RETURNING id",
         (device_topic(device_id, DeviceChannel.COMMANDS), device_id, request_id, kind, Jsonb(command),
-         origin_at, command["command_id"], deadline_s, OUTBOX_CHANNEL),
+         origin_at, command["command_id"], deadline_s),
     ).fetchone()
+    wake(conn)
     return row["id"] if isinstance(row, dict) else row[0]
 
 
 def wake(conn: psycopg.Connection) -> None:
     """Wake the publisher when this transaction commits (held commands may go out now)."""
-    conn.execute("SELECT pg_notify(%s, '')", (OUTBOX_CHANNEL,))
+    notices.notify(conn, OUTBOX_CHANNEL, "")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import psycopg
 from psycopg.rows import dict_row
+
+from homecare.db import notices
 from psycopg.types.json import Jsonb
 
 from ..domain.requests import TimelineEntry
@@ -12,14 +14,11 @@ CHANGED_CHANNEL = "dispatch_request_changed"
 
 
 def notify_changed(conn: psycopg.Connection, request_id: str) -> None:
-    """NOTIFY the console; delivered at commit, dropped on rollback, de-duplicated per transaction."""
-    conn.execute("SELECT pg_notify(%s, %s)", (CHANGED_CHANNEL, request_id))
+    """NOTIFY the console once this transaction commits; dropped on rollback, once per transaction."""
+    notices.notify(conn, CHANGED_CHANNEL, request_id)
 
 
-_APPEND = (  # one statement: the row and the NOTIFY
-    "WITH added AS (INSERT INTO dispatch.timeline (request_id, at, actor, kind, detail)"
-    " VALUES (%s, %s, %s, %s, %s) RETURNING request_id) SELECT pg_notify(%s, request_id) FROM added"
-)
+_APPEND = "INSERT INTO dispatch.timeline (request_id, at, actor, kind, detail) VALUES (%s, %s, %s, %s, %s)"
 
 
 def append(conn: psycopg.Connection, request_id: str, entry: TimelineEntry) -> None:
@@ -30,12 +29,14 @@ def append(conn: psycopg.Connection, request_id: str, entry: TimelineEntry) -> N
 def append_many(conn: psycopg.Connection, entries: list[tuple[str, TimelineEntry]]) -> None:
     """Record lines of requests' histories, (request id, entry) each, in one round trip (psycopg
     pipelines an executemany)."""
-    params = [(rid, e.at, e.actor, e.kind, Jsonb(e.detail), CHANGED_CHANNEL) for rid, e in entries]
+    params = [(rid, e.at, e.actor, e.kind, Jsonb(e.detail)) for rid, e in entries]
     if len(params) == 1:
         conn.execute(_APPEND, params[0])
     elif params:
         with conn.cursor() as cur:
             cur.executemany(_APPEND, params)
+    for request_id, _ in entries:
+        notify_changed(conn, request_id)
 
 
 def entries(conn: psycopg.Connection, request_id: str) -> list[dict]:

@@ -14,6 +14,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from homecare.db import notices
 from homecare.errors import NotFound
 
 from .lifecycle import SYSTEM, AlertState
@@ -50,8 +51,9 @@ def subject_of(rule: Rule, resident_id: str, device_id: str | None) -> str:
 
 
 def notify(conn: psycopg.Connection, alert_id: str) -> None:
-    """Tell listeners (the console) that an alert changed; sent at commit, dropped on rollback."""
-    conn.execute("SELECT pg_notify(%s, %s)", (CHANGED_CHANNEL, alert_id))
+    """Tell listeners (the console) that an alert changed, once this transaction commits; dropped
+    on rollback."""
+    notices.notify(conn, CHANGED_CHANNEL, alert_id)
 
 
 def add_event(

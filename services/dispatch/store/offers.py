@@ -83,7 +83,7 @@ def due(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list[tuple[
         rows = cur.execute(
             "SELECT o.id, o.request_id FROM dispatch.offers o JOIN dispatch.requests r ON r.id = o.request_id"
             " WHERE o.status = 'pending' AND o.deadline_at <= %s ORDER BY o.deadline_at LIMIT %s"
-            " FOR UPDATE OF r SKIP LOCKED",
+            " FOR NO KEY UPDATE OF r SKIP LOCKED",
             (now, limit),
         ).fetchall()
     return [(r["id"], r["request_id"]) for r in rows]

@@ -31,7 +31,7 @@ def insert(
 
 def get(conn: psycopg.Connection, provider_id: str, *, lock: bool = False) -> dict:
     """One provider (row-locked when `lock`, which serialises capacity checks), or NotFound."""
-    query = "SELECT * FROM dispatch.providers WHERE id = %s" + (" FOR UPDATE" if lock else "")
+    query = "SELECT * FROM dispatch.providers WHERE id = %s" + (" FOR NO KEY UPDATE" if lock else "")
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(query, (provider_id,)).fetchone()
     if row is None:
@@ -81,7 +81,7 @@ def try_lock(conn: psycopg.Connection, provider_id: str, wait_ms: int = 150) -> 
     to let go; False when it did not (the caller picks someone else). The short wait also breaks a
     lock cycle between two matchers at once, where waiting for ever would deadlock."""
     row = conn.execute(  # the common case, free: one round trip
-        "SELECT id FROM dispatch.providers WHERE id = %s FOR UPDATE SKIP LOCKED", (provider_id,)
+        "SELECT id FROM dispatch.providers WHERE id = %s FOR NO KEY UPDATE SKIP LOCKED", (provider_id,)
     ).fetchone()
     if row is not None:
         return True
@@ -90,7 +90,7 @@ def try_lock(conn: psycopg.Connection, provider_id: str, wait_ms: int = 150) -> 
             previous = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
             previous = previous["current_setting"] if isinstance(previous, dict) else previous[0]
             conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{wait_ms}ms",))
-            conn.execute("SELECT id FROM dispatch.providers WHERE id = %s FOR UPDATE", (provider_id,))
+            conn.execute("SELECT id FROM dispatch.providers WHERE id = %s FOR NO KEY UPDATE", (provider_id,))
             conn.execute("SELECT set_config('lock_timeout', %s, true)", (previous,))
         return True
     except psycopg.errors.LockNotAvailable:

@@ -74,7 +74,10 @@ def insert(
 
 
 def _one(conn: psycopg.Connection, where: str, params: tuple, lock: bool) -> ServiceRequest | None:
-    query = f"SELECT * FROM dispatch.requests WHERE {where}" + (" FOR UPDATE" if lock else "")
+    # NO KEY UPDATE (here and in every claim below): it serialises our changes of a request as FOR
+    # UPDATE would, but lets through the foreign-key checks of rows that only point at it (a
+    # timeline entry, an offer), which FOR UPDATE made wait for the holder's commit.
+    query = f"SELECT * FROM dispatch.requests WHERE {where}" + (" FOR NO KEY UPDATE" if lock else "")
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(query, params).fetchone()
     return from_row(row) if row else None
@@ -179,7 +182,7 @@ def overdue_waiting(conn: psycopg.Connection, now: datetime, limit: int = 50) ->
     """Ids of waiting requests past their assignment target, locked; others' locks are skipped."""
     rows = conn.execute(
         "SELECT id FROM dispatch.requests WHERE status IN ('open', 'offered') AND assign_due_at <= %s"
-        " ORDER BY assign_due_at LIMIT %s FOR UPDATE SKIP LOCKED",
+        " ORDER BY assign_due_at LIMIT %s FOR NO KEY UPDATE SKIP LOCKED",
         (now, limit),
     ).fetchall()
     return [_first(r) for r in rows]
@@ -189,7 +192,7 @@ def warn_due(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list[s
     """Ids of waiting requests whose assignment target is near and not yet flagged, locked."""
     rows = conn.execute(
         "SELECT id FROM dispatch.requests WHERE status IN ('open', 'offered') AND sla_at_risk_at IS NULL"
-        " AND assign_warn_at <= %s ORDER BY assign_warn_at LIMIT %s FOR UPDATE SKIP LOCKED",
+        " AND assign_warn_at <= %s ORDER BY assign_warn_at LIMIT %s FOR NO KEY UPDATE SKIP LOCKED",
         (now, limit),
     ).fetchall()
     return [_first(r) for r in rows]
@@ -205,7 +208,7 @@ def queued(
         "SELECT id FROM dispatch.requests WHERE status = 'open' AND id <> ALL(%s)"
         " AND NOT EXISTS (SELECT 1 FROM unnest(%s::text[], %s::int[]) AS k(service, priority)"
         "   WHERE k.service = requests.service AND k.priority = requests.priority)"
-        " ORDER BY priority, urgency DESC, created_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
+        " ORDER BY priority, urgency DESC, created_at, id LIMIT %s FOR NO KEY UPDATE SKIP LOCKED",
         (list(skip), [k[0] for k in kinds], [k[1] for k in kinds], limit),
     ).fetchall()
     return [_first(r) for r in rows]
@@ -216,7 +219,7 @@ def fresh(conn: psycopg.Connection, limit: int = 50) -> list[str]:
     locked; those another replica holds are skipped."""
     rows = conn.execute(
         "SELECT id FROM dispatch.requests WHERE status = 'open' AND retry_at IS NULL"
-        " ORDER BY priority, urgency DESC, created_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
+        " ORDER BY priority, urgency DESC, created_at, id LIMIT %s FOR NO KEY UPDATE SKIP LOCKED",
         (limit,),
     ).fetchall()
     return [_first(r) for r in rows]
@@ -227,7 +230,7 @@ def maybe_late(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list
     rows = conn.execute(
         "SELECT id FROM dispatch.requests WHERE status IN ('assigned', 'en_route') AND late_flagged_at IS NULL"
         " AND (sla_due_at <= %s OR assigned_at + make_interval(mins => coalesce(eta_minutes, 0)) > sla_due_at)"
-        " ORDER BY sla_due_at LIMIT %s FOR UPDATE SKIP LOCKED",
+        " ORDER BY sla_due_at LIMIT %s FOR NO KEY UPDATE SKIP LOCKED",
         (now, limit),
     ).fetchall()
     return [_first(r) for r in rows]

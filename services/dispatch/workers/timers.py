@@ -1,7 +1,7 @@
 """The timer loop: every timer is a row (offer deadlines, SLA clocks, queued requests, planned
 shifts, commands' deadlines, requests a press opened and nobody has offered yet), so a restarted
 or a second replica resumes them. The intake wakes it for a new request, which it offers at once.
-Rows are claimed one at a time with `FOR UPDATE SKIP LOCKED`, each in its own transaction: two
+Rows are claimed one at a time with `SKIP LOCKED` row locks, each in its own transaction: two
 replicas work side by side, and a failing item undoes nothing else."""
 
 from __future__ import annotations

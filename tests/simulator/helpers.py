@@ -37,6 +37,18 @@ def run(behaviour, sim_start: datetime, sim_hours: float, speed: float = 60.0, r
     return sent
 
 
+def run_on_its_own_ticks(behaviour, first: Moment, real_s: float) -> tuple[list[Sent], int]:
+    """Tick a behaviour from `first` for `real_s` seconds, when it asks to be ticked
+    (`tick_interval`), as a device session does; everything it sends, and how many ticks."""
+    sent, t, ticks = [], 0.0, 0
+    while t <= real_s:
+        moment = first.after(t)
+        sent.extend(Sent(moment, out) for out in behaviour.tick(moment))
+        ticks += 1
+        t += behaviour.tick_interval()
+    return sent, ticks
+
+
 def encoded(out: Outgoing) -> bytes:
     return encode(out.payload)
 

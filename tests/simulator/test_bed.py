@@ -13,7 +13,7 @@ from devices.simulator.population import residents
 from homecare.contract import parse_ts
 from homecare.topics import DeviceChannel
 
-from .helpers import SHANGHAI, check_contract, moments, run
+from .helpers import SHANGHAI, Sent, check_contract, moments, run, run_on_its_own_ticks
 
 START = datetime(2026, 11, 28, 12, 0, tzinfo=SHANGHAI)
 MINUTE = timedelta(minutes=1)
@@ -54,6 +54,29 @@ def test_samples_are_one_a_second_unique_and_batched_every_ten_seconds(two_days)
         assert gaps == {1.0}
 
 
+def test_ticked_only_when_it_sends_a_bed_sends_the_same_messages_at_the_same_times():
+    """A bed asks to be woken for its next report or event, not for every sample: the simulator
+    then does a fraction of the work for the same samples, events and timestamps."""
+    real_s = 24 * 60  # 24 simulated hours at 60x
+    first = next(moments(START, 24, 60))
+    for plan in residents(6, seed=11):
+        a = BedBehaviour(f"bed-a-{plan.index:03d}", plan, 11, SHANGHAI)
+        every_second = [Sent(m, out) for i in range(real_s + 1) for m in [first.after(i)] for out in a.tick(m)]
+        own, ticks = run_on_its_own_ticks(BedBehaviour(f"bed-b-{plan.index:03d}", plan, 11, SHANGHAI), first, real_s)
+
+        def stamps(sent):
+            return [x["ts"] for s in sent if s.out.channel is DeviceChannel.TELEMETRY for x in s.out.payload["samples"]]
+
+        def events(sent):
+            return [(s.out.kind, s.out.payload["ts"], s.moment.wall) for s in sent if s.out.channel is DeviceChannel.EVENTS]
+
+        mine, theirs = stamps(own), stamps(every_second)
+        assert mine == theirs[:len(mine)] and len(theirs) - len(mine) <= 10  # the run ends between reports
+        assert [e[:2] for e in events(own)] == [e[:2] for e in events(every_second)]
+        assert events(own), "a day has a night in bed"
+        for kind, ts, sent_at in events(own):  # sent when it happened, not at the next report
+            assert (sent_at - parse_ts(ts)).total_seconds() < 0.05, kind
+        assert ticks <= real_s / 10 + 2 * len(events(own)) + 5  # a tick a report, and one an event
 def test_vitals_in_contract_ranges_and_null_when_empty(two_days):
     occupied = empty = 0
     for sent in two_days.values():

@@ -93,6 +93,7 @@ def compose(run: LoadRun, notes: list[str] | None = None) -> dict[str, Any]:
         },
         "press_to_ack_whole_run_ms": whole_run,
         "probe_press_to_ack_ms": run.probe_ms,
+        "probe_pressed_at": run.probe_at,
         "hops_ms": run.hops,
         "dispatch_consumers": run.log_waits,
         "press_to_offer": run.offers,

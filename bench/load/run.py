@@ -67,6 +67,7 @@ class LoadRun:
     platform_drain: Drain | None = None
     offers: dict[str, Any] = field(default_factory=dict)
     probe_ms: list[float | None] = field(default_factory=list)  # None: no answer within 5 s
+    probe_at: list[float] = field(default_factory=list)  # when each was pressed (unix time): to line up with the server's logs
     hops: dict[str, Any] = field(default_factory=dict)
     log_waits: dict[str, Any] = field(default_factory=dict)  # dispatch's consumers, from its /metrics
     end: dict[str, Any] = field(default_factory=dict)
@@ -255,6 +256,7 @@ def _probe(net: BenchNetwork, result: LoadRun, done: threading.Event) -> None:
     button = ProbeButton(net.probe_url(shard), probe["id"], probe["secret"])
     try:
         while not done.wait(result.options.probe_every_s):
+            result.probe_at.append(round(time.time(), 3))
             latency = button.press(timeout=5.0)
             result.probe_ms.append(None if latency is None else round(latency * 1000, 1))
     finally:

@@ -85,6 +85,7 @@ def start_database(data_dir: str | Path | None = None) -> Embedded:
     server = pgserver.get_server(str(folder), cleanup_mode="stop")
     url = server.get_uri()
     # pgserver's URI uses the unix socket; psycopg takes it as is.
+    _tune_database(url)
     log.info("embedded PostgreSQL started", extra={"data_dir": str(folder)})
 
     def stop() -> None:
@@ -94,6 +95,32 @@ def start_database(data_dir: str | Path | None = None) -> Embedded:
             shutil.rmtree(folder, ignore_errors=True)
 
     return Embedded("postgresql", url, stop)
+
+
+# Settings for a platform that writes a steady stream (every bed's samples, every second) and
+# commits small transactions someone waits on (a press, whose commit waits for its WAL on disk).
+# At 10,000 devices (bench.load, 2026-12-02), with PostgreSQL's defaults:
+DATABASE_SETTINGS = {
+    # A COPY's backend hands its pages to the kernel's cache, which wrote them out in bursts
+    # (100+ MB at once, the disk's queue 7-18 deep); a commit's WAL flush waited behind them, up
+    # to 0.9 s. Asking the kernel to write every 256 kB as it comes keeps the disk's queue short.
+    "backend_flush_after": "256kB",
+    # ~10 MB/s of WAL filled the default 1 GB in under two minutes: a checkpoint that often, each
+    # followed by a wave of whole-page images in the WAL and writes to the disk.
+    "max_wal_size": "4GB",
+    "checkpoint_timeout": "15min",
+}
+
+
+def _tune_database(url: str) -> None:
+    """Apply DATABASE_SETTINGS (kept in the data folder's postgresql.auto.conf; all reloadable)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for name, value in DATABASE_SETTINGS.items():
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+        conn.execute("SELECT pg_reload_conf()")
 
 
 # --- broker -----------------------------------------------------------------------------------

@@ -97,16 +97,12 @@ def start_database(data_dir: str | Path | None = None) -> Embedded:
     return Embedded("postgresql", url, stop)
 
 
-# Settings for a platform that writes a steady stream (every bed's samples, every second) and
-# commits small transactions someone waits on (a press, whose commit waits for its WAL on disk).
-# At 10,000 devices (bench.load, 2026-12-02), with PostgreSQL's defaults:
+# Settings for a platform that writes a steady stream (every bed's samples, every second).
+# (backend_flush_after = 256kB was tried too: the kernel's writeback bursts went, but the disk's
+# queue got deeper, and commits waited longer for their WAL flush.)
 DATABASE_SETTINGS = {
-    # A COPY's backend hands its pages to the kernel's cache, which wrote them out in bursts
-    # (100+ MB at once, the disk's queue 7-18 deep); a commit's WAL flush waited behind them, up
-    # to 0.9 s. Asking the kernel to write every 256 kB as it comes keeps the disk's queue short.
-    "backend_flush_after": "256kB",
-    # ~10 MB/s of WAL filled the default 1 GB in under two minutes: a checkpoint that often, each
-    # followed by a wave of whole-page images in the WAL and writes to the disk.
+    # At 10,000 devices (bench.load) ~3 MB/s of WAL filled the default 1 GB in five to eight
+    # minutes: a checkpoint that often, each followed by a wave of whole-page images in the WAL.
     "max_wal_size": "4GB",
     "checkpoint_timeout": "15min",
 }

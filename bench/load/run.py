@@ -67,7 +67,7 @@ class LoadRun:
     platform_drain: Drain | None = None
     offers: dict[str, Any] = field(default_factory=dict)
     probe_ms: list[float | None] = field(default_factory=list)  # None: no answer within 5 s
-    probe_at: list[float] = field(default_factory=list)  # when each was pressed (unix time): to line up with the server's logs
+    probe_at: list[float] = field(default_factory=list)  # when each was pressed (unix time), to line up with logs
     hops: dict[str, Any] = field(default_factory=dict)
     log_waits: dict[str, Any] = field(default_factory=dict)  # dispatch's consumers, from its /metrics
     end: dict[str, Any] = field(default_factory=dict)

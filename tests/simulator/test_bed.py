@@ -68,7 +68,8 @@ def test_ticked_only_when_it_sends_a_bed_sends_the_same_messages_at_the_same_tim
             return [x["ts"] for s in sent if s.out.channel is DeviceChannel.TELEMETRY for x in s.out.payload["samples"]]
 
         def events(sent):
-            return [(s.out.kind, s.out.payload["ts"], s.moment.wall) for s in sent if s.out.channel is DeviceChannel.EVENTS]
+            return [(s.out.kind, s.out.payload["ts"], s.moment.wall)
+                    for s in sent if s.out.channel is DeviceChannel.EVENTS]
 
         mine, theirs = stamps(own), stamps(every_second)
         assert mine == theirs[:len(mine)] and len(theirs) - len(mine) <= 10  # the run ends between reports

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from homecare.db import notices
-from psycopg.types.json import Jsonb
 
 from ..domain.requests import TimelineEntry
 

@@ -23,3 +23,9 @@ class Invalid(HomecareError):
 
 class Forbidden(HomecareError):
     status_code = 403
+
+
+class EffectLost(Exception):
+    """An effect that was committed did not survive (the database restarted before it reached its
+    disk): the message that caused it must be handled again. Not a HomecareError: no request
+    caused it, and it never reaches the HTTP edge."""

@@ -26,6 +26,8 @@ from contextlib import contextmanager
 
 import psycopg
 
+from .autocommit import execute_alone
+
 log = logging.getLogger(__name__)
 
 
@@ -66,18 +68,11 @@ class NoticeConnection(psycopg.Connection):
         self._notice_levels[-1][(channel, payload)] = None
 
     def _send(self, notices: list[tuple[str, str]]) -> None:
-        # One round trip: a statement of its own in autocommit (a transaction block would add a
-        # BEGIN and a COMMIT), and the connection goes back to how it was.
-        was = self.autocommit
         try:
-            self.autocommit = True
-            try:
-                self.execute(
-                    "SELECT pg_notify(c, p) FROM unnest(%s::text[], %s::text[]) AS n(c, p)",
-                    ([c for c, _ in notices], [p for _, p in notices]),
-                )
-            finally:
-                self.autocommit = was
+            execute_alone(
+                self, "SELECT pg_notify(c, p) FROM unnest(%s::text[], %s::text[]) AS n(c, p)",
+                ([c for c, _ in notices], [p for _, p in notices]),
+            )
         except psycopg.Error as exc:
             # The change is committed; failing the caller would only make it retry what is done.
             # Listeners catch up by their own polling or resync.

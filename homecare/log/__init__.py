@@ -8,7 +8,7 @@ from homecare.settings import Settings
 
 from . import streams
 from .client import Log
-from .consumer import Consumer, ConsumerSpec, Delivery, Handler, PermanentError, system_fault
+from .consumer import Consumer, ConsumerSpec, Delivery, Durable, Handler, PermanentError, system_fault
 
 
 def connect(settings: Settings, component: str) -> Log:
@@ -16,5 +16,5 @@ def connect(settings: Settings, component: str) -> Log:
     return Log(settings.nats_url, settings.client_id(component), settings.log_namespace, settings.log_replicas)
 
 
-__all__ = ["Consumer", "ConsumerSpec", "Delivery", "Handler", "Log", "PermanentError", "connect", "streams",
+__all__ = ["Consumer", "ConsumerSpec", "Delivery", "Durable", "Handler", "Log", "PermanentError", "connect", "streams",
            "system_fault"]

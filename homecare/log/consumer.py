@@ -12,6 +12,9 @@ acknowledgement rule, for every service.
 - A message that fails on its own is handed back (`nak`) with a growing delay; once it has been
   delivered `max_deliveries` times it goes to the dead-letter stream with the reason and is
   acknowledged, so it never blocks the consumer.
+- A handler may commit without waiting for the disk and return a `Durable`: the message is then
+  acknowledged once its effect is on disk (checked every few milliseconds, off the handling
+  threads), and handled again if the effect was lost (EffectLost: the database restarted first).
 - A transient failure (the database away) is not the message's fault: the batch is kept, its
   acknowledgement deadline extended, and tried again until it works or the runtime stops.
 - Lag, acknowledgements pending and the age of the oldest unacknowledged message are read from
@@ -29,8 +32,9 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 import psycopg
 from nats.aio.msg import Msg
@@ -38,11 +42,16 @@ from nats.js import api
 from nats.js.errors import APIError
 from psycopg_pool import PoolTimeout
 
+from homecare.errors import EffectLost
+
 from . import health, metrics
 from .client import Log
 from .streams import StreamSpec
 
 log = logging.getLogger(__name__)
+
+_DURABLE_POLL_S = 0.005  # how often messages waiting for their effect to reach the disk are checked
+_DURABLE_ON_STOP_S = 3.0  # stopping: how long to wait for them before leaving them to redelivery
 
 
 
@@ -90,7 +99,16 @@ class Delivery:
     msg: Msg
 
 
-Handler = Callable[[Sequence[Delivery]], None]
+class Durable(Protocol):
+    """What a handler returns when its effect is committed but may not be on disk yet (an
+    asynchronous commit): `durable()` is true once it is, and raises EffectLost if it never
+    will be."""
+
+    def durable(self) -> bool: ...
+
+
+# Handles a batch: returns None once its effect is durable, or a Durable to wait for.
+Handler = Callable[[Sequence[Delivery]], "Durable | None"]
 
 
 class PermanentError(Exception):
@@ -120,6 +138,10 @@ class Consumer:
         self._lanes: list[queue.SimpleQueue[Delivery | None]] = []
         # Messages fetched and not yet handled, over all lanes: fetching waits while it is full.
         self._room = threading.BoundedSemaphore(max(1, spec.batch))
+        # Handled, committed, waiting for the disk before their acknowledgement (oldest first).
+        self._undurable: list[_Undurable] = []
+        self._undurable_changed = threading.Condition()
+        self._handlers_done = threading.Event()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -144,6 +166,9 @@ class Consumer:
                                  daemon=True)
                 for n in range(max(1, self.spec.workers))
             ]
+        self._handlers_done.clear()
+        self._threads.append(threading.Thread(target=self._ack_when_durable, name=f"durable-{self.spec.durable}",
+                                              daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -154,7 +179,11 @@ class Consumer:
             self._threads[0].join(timeout)
             for lane in self._lanes:
                 lane.put(None)  # after what is queued, which the stopping lane hands back
-        for thread in self._threads:
+        handlers, acker = self._threads[:-1], self._threads[-1:]
+        for thread in handlers:
+            thread.join(timeout)
+        self._handlers_done.set()  # what they left waiting for the disk: acknowledged, or redelivered
+        for thread in acker:
             thread.join(timeout)
         self._threads = []
         self._lanes = []
@@ -270,8 +299,8 @@ class Consumer:
         pause = 0.2
         while True:
             try:
-                self.handler(batch)
-                return _DONE
+                waiting = self.handler(batch)
+                return _DONE if waiting is None else _Later(waiting)
             except PermanentError as exc:
                 return _Failed(str(exc), permanent=True)
             except Exception as exc:
@@ -292,6 +321,10 @@ class Consumer:
     def _settle(self, batch: list[Delivery], outcome) -> None:
         if outcome is _DONE:
             self._ack(batch, "done")
+        elif isinstance(outcome, _Later):
+            with self._undurable_changed:
+                self._undurable.append(_Undurable(batch, outcome.waiting))
+                self._undurable_changed.notify()
         elif outcome is _STOPPED:
             self._hand_back(batch)
         else:  # a single message that failed
@@ -312,6 +345,56 @@ class Consumer:
         metrics.CONSUMED.labels(self.spec.durable, outcome).inc(len(batch))
         with self._count:
             self.handled += len(batch)
+
+    def _ack_when_durable(self) -> None:
+        """Acknowledge handled messages whose effects have reached the disk, in the order they
+        were handled; extend the acknowledgement deadline of those still waiting; hand back those
+        whose effect was lost. Stopping, waits a little for the rest, then leaves them to be
+        redelivered (their effects, if kept, make the second handling a no-op)."""
+        gave_up_at: float | None = None
+        while True:
+            with self._undurable_changed:
+                while not self._undurable and not self._handlers_done.is_set():
+                    self._undurable_changed.wait(0.5)
+                waiting = list(self._undurable)
+            if not waiting:
+                return  # the handlers are done and nothing waits
+            if self._handlers_done.is_set():
+                gave_up_at = gave_up_at or time.monotonic() + _DURABLE_ON_STOP_S
+                if time.monotonic() > gave_up_at:
+                    log.info("%s: %d messages left to redelivery, their effects not yet on disk", self.name,
+                             len(waiting))
+                    return
+            settled = self._settle_durable(waiting)
+            if settled:
+                with self._undurable_changed:
+                    self._undurable = [u for u in self._undurable if u not in settled]
+            if len(settled) < len(waiting):
+                time.sleep(_DURABLE_POLL_S)
+
+    def _settle_durable(self, waiting: list[_Undurable]) -> list[_Undurable]:
+        settled = []
+        for item in waiting:
+            try:
+                if not item.waiting.durable():
+                    if time.monotonic() - item.extended > self.spec.ack_wait_s / 2:
+                        item.extended = time.monotonic()
+                        self._progress(item.batch)
+                    continue
+            except EffectLost as exc:
+                log.warning("%s: %d messages to handle again: %s", self.name, len(item.batch), exc)
+                self._nak(item.batch)
+                metrics.CONSUMED.labels(self.spec.durable, "retried").inc(len(item.batch))
+            except Exception as exc:  # the database away: wait (the deadline is extended meanwhile)
+                log.debug("%s: cannot tell whether effects are on disk: %s", self.name, exc)
+                if time.monotonic() - item.extended > self.spec.ack_wait_s / 2:
+                    item.extended = time.monotonic()
+                    self._progress(item.batch)
+                continue
+            else:
+                self._ack(item.batch, "done")
+            settled.append(item)
+        return settled
 
     def _hand_back(self, batch: list[Delivery]) -> None:
         """Stopping: another replica (or the next start) gets these at once, not after ack_wait
@@ -392,6 +475,18 @@ class _Failed:
     permanent: bool = False
 
 
+@dataclass(frozen=True)
+class _Later:
+    waiting: Durable
+
+
+@dataclass(eq=False)
+class _Undurable:
+    batch: list[Delivery]
+    waiting: Durable
+    extended: float = field(default_factory=time.monotonic)  # when its ack deadline was last pushed back
+
+
 _DONE = object()
 _STOPPED = object()
 
@@ -409,4 +504,4 @@ def _delivery(msg: Msg) -> Delivery:
     )
 
 
-__all__ = ["Consumer", "ConsumerSpec", "Delivery", "Handler", "PermanentError", "system_fault"]
+__all__ = ["Consumer", "ConsumerSpec", "Delivery", "Durable", "Handler", "PermanentError", "system_fault"]

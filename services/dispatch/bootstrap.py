@@ -11,6 +11,7 @@ from psycopg_pool import ConnectionPool
 from homecare import log as internal_log
 from homecare.api.health import ReadinessCheck, database_check
 from homecare.contract import ErrorReply
+from homecare.db.wal import WalWatch
 from homecare.internal import DeviceAck
 from homecare.log import Consumer
 from homecare.mqtt import MqttLink
@@ -50,7 +51,7 @@ class DispatchComponent:
             for shard in Shards.from_settings(settings).all()
         }
         self.timers = TimerLoop(pool, ctx, interval_s=dispatch.timer_interval_s, batch_size=dispatch.batch_size)
-        self.intake = Intake(pool, ctx, reject_ack=self._reject_ack, opened=self.timers.wake)
+        self.intake = Intake(pool, ctx, reject_ack=self._reject_ack, opened=self.timers.wake, wal=WalWatch(pool))
         self.consumers = [
             Consumer(self.log, spec, self.intake) for spec in consumer_specs(self.log, dispatch.intake_workers)
         ]

@@ -14,23 +14,6 @@ from nats.js.errors import APIError
 from homecare.log import Consumer, ConsumerSpec, Log, streams
 
 
-@pytest.fixture
-def log_(nats_url):
-    log = Log(nats_url, "test", f"T{uuid.uuid4().hex[:8]}")
-    log.start()
-    yield log
-    log.call(_drop_streams(log), 10)
-    log.stop()
-
-
-async def _drop_streams(log: Log) -> None:
-    for spec in streams.ALL:
-        try:
-            await log.js.delete_stream(log.stream(spec))
-        except Exception:
-            pass
-
-
 def wait_for(predicate, timeout: float = 15.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

@@ -2,7 +2,9 @@
 topic on its broker shard, where its persistent session keeps it while the device is away. Woken
 by NOTIFY, polling as a fallback; one replica at a time, rows in the order they were written.
 
-A row is marked sent once the broker acknowledged it (PUBACK). Of each device's rows only the
+A row is marked sent once the broker acknowledged it (PUBACK), in a commit that does not wait for
+the disk: the next round (the next press's answer) must not wait for it either, and a mark lost
+in a database crash is the case below. Of each device's rows only the
 acknowledged prefix is marked, so what is published again keeps the device's order. A crash
 between the PUBACK and the mark publishes a command again with the same command_id; the device
 shows the same thing twice, and its second ack is a repeat."""
@@ -90,6 +92,7 @@ class OutboxPublisher:
         if not up:
             return 0, False
         with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SET LOCAL synchronous_commit = off")
             rows = outbox.unsent(conn, up, self.batch_size)
             if not rows:
                 return 0, False  # nothing to publish, or another replica is publishing

@@ -93,3 +93,13 @@ def test_a_plain_connection_notifies_inside_its_transaction(database_url, listen
         assert heard(listener, 0.3) == []
         conn.commit()
     assert heard(listener) == ["plain"]
+
+
+def test_a_block_inside_a_transaction_begun_without_one_notifies_inside_it(notice_pool, listener):
+    with notice_pool.connection() as conn:
+        conn.execute("SELECT 1")  # begins a transaction implicitly
+        with conn.transaction():  # a savepoint: its notices cannot wait for a commit we will not see
+            notices.notify(conn, CHANNEL, "implicit")
+        assert heard(listener, 0.3) == []
+        conn.commit()
+        assert heard(listener) == ["implicit"]

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+from psycopg import pq
 
 from .autocommit import execute_alone
 
@@ -42,6 +43,12 @@ class NoticeConnection(psycopg.Connection):
 
     @contextmanager
     def transaction(self, savepoint_name: str | None = None, force_rollback: bool = False) -> Iterator:
+        if not self._notice_levels and self.info.transaction_status != pq.TransactionStatus.IDLE:
+            # A savepoint in a transaction begun without transaction(): nothing tells us when that
+            # one commits, so its notices go inside it, as PostgreSQL would send them.
+            with super().transaction(savepoint_name, force_rollback) as tx:
+                yield tx
+            return
         self._notice_levels.append({})
         committed = False
         try:

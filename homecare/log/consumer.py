@@ -34,7 +34,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import psycopg
 from nats.aio.msg import Msg
@@ -99,6 +99,7 @@ class Delivery:
     msg: Msg
 
 
+@runtime_checkable
 class Durable(Protocol):
     """What a handler returns when its effect is committed but may not be on disk yet (an
     asynchronous commit): `durable()` is true once it is, and raises EffectLost if it never
@@ -167,6 +168,7 @@ class Consumer:
                 for n in range(max(1, self.spec.workers))
             ]
         self._handlers_done.clear()
+        self._undurable = []  # left by an earlier run to redelivery
         self._threads.append(threading.Thread(target=self._ack_when_durable, name=f"durable-{self.spec.durable}",
                                               daemon=True))
         for thread in self._threads:
@@ -300,7 +302,8 @@ class Consumer:
         while True:
             try:
                 waiting = self.handler(batch)
-                return _DONE if waiting is None else _Later(waiting)
+                # Anything but a Durable (None, or a value a handler returned by the way) means done.
+                return _Later(waiting) if isinstance(waiting, Durable) else _DONE
             except PermanentError as exc:
                 return _Failed(str(exc), permanent=True)
             except Exception as exc:

@@ -93,3 +93,13 @@ def test_stopping_waits_a_little_for_the_disk_then_leaves_the_rest_to_redelivery
         wait_for(lambda: again == [2], timeout=20, what="the redelivery to the next replica")
     finally:
         other.stop()
+
+
+def test_a_handler_returning_something_else_is_done_at_once(log_):
+    log_.publish_wait(log_.subjects.event("button.pressed", "dev-1"), b"press")
+    consumer = Consumer(log_, spec(lanes=1), lambda batch: len(batch))  # returns a count, by the way
+    consumer.start()
+    try:
+        wait_for(lambda: consumer.handled == 1, what="the acknowledgement")
+    finally:
+        consumer.stop()

@@ -82,7 +82,8 @@ class Intake:
             return self._states(batch)
         last = None
         for message in batch:
-            _, last = self._handle(message)
+            _, flushed = self._handle(message)
+            last = flushed or last  # a message with nothing to commit ("ignored") moves nothing
         return last
 
     def _states(self, batch: Sequence[Delivery]) -> Flushed | None:

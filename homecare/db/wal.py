@@ -29,6 +29,13 @@ from .autocommit import execute_alone
 _POSITION = "SELECT {}::text AS lsn, pg_postmaster_start_time() AS started"
 
 
+def commit_without_waiting(conn: psycopg.Connection) -> None:
+    """Make the open transaction's commit return before its WAL is on disk (`SET LOCAL`: this
+    transaction only). For a transaction whose loss in a database crash is made good anyway: by
+    the log redelivering its message (with `WalWatch`), or because it is redone from rows."""
+    conn.execute("SET LOCAL synchronous_commit = off")
+
+
 def lsn_value(text: str) -> int:
     """A pg_lsn ('16/B374D848') as a number that orders like it."""
     high, low = text.split("/")

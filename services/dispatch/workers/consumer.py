@@ -29,7 +29,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
 
-from homecare.db.wal import Flushed, WalWatch
+from homecare.db.wal import Flushed, WalWatch, commit_without_waiting
 from homecare.errors import Conflict, HomecareError
 from homecare.internal import DeviceAck, DeviceEvent, DeviceState, OpenRequest
 from homecare.log import ConsumerSpec, Delivery, Log, PermanentError, streams
@@ -105,7 +105,7 @@ class Intake:
         with self.pool.connection() as conn:
             with conn.transaction():
                 if self.wal is not None:
-                    conn.execute("SET LOCAL synchronous_commit = off")
+                    commit_without_waiting(conn)
                 committed.conn = conn
                 yield committed
             if self.wal is not None:

@@ -22,6 +22,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from homecare.contract.models import CommandType
+from homecare.db.wal import commit_without_waiting
 from homecare.mqtt import MqttLink
 
 from .. import metrics
@@ -92,7 +93,7 @@ class OutboxPublisher:
         if not up:
             return 0, False
         with self.pool.connection() as conn, conn.transaction():
-            conn.execute("SET LOCAL synchronous_commit = off")
+            commit_without_waiting(conn)
             rows = outbox.unsent(conn, up, self.batch_size)
             if not rows:
                 return 0, False  # nothing to publish, or another replica is publishing

@@ -18,6 +18,8 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from homecare.db.wal import commit_without_waiting
+
 from .. import metrics, queries
 from ..store import offers, outbox, requests, shifts
 from ..usecases.context import Dispatch
@@ -151,7 +153,7 @@ class TimerLoop:
                 # otherwise be held through a slow WAL flush, and a press on that request waits.
                 # A commit lost in a database crash is redone: every timer is a row, left as it
                 # was, due again at the next tick.
-                conn.execute("SET LOCAL synchronous_commit = off")
+                commit_without_waiting(conn)
                 items = claim(conn, seen) if whole else claim(conn)
                 if not items:
                     return fired

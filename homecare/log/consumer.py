@@ -379,24 +379,22 @@ class Consumer:
         settled = []
         for item in waiting:
             try:
-                if not item.waiting.durable():
-                    if time.monotonic() - item.extended > self.spec.ack_wait_s / 2:
-                        item.extended = time.monotonic()
-                        self._progress(item.batch)
-                    continue
+                durable = item.waiting.durable()
             except EffectLost as exc:
                 log.warning("%s: %d messages to handle again: %s", self.name, len(item.batch), exc)
                 self._nak(item.batch)
                 metrics.CONSUMED.labels(self.spec.durable, "retried").inc(len(item.batch))
+                settled.append(item)
+                continue
             except Exception as exc:  # the database away: wait (the deadline is extended meanwhile)
                 log.debug("%s: cannot tell whether effects are on disk: %s", self.name, exc)
-                if time.monotonic() - item.extended > self.spec.ack_wait_s / 2:
-                    item.extended = time.monotonic()
-                    self._progress(item.batch)
-                continue
-            else:
+                durable = False
+            if durable:
                 self._ack(item.batch, "done")
-            settled.append(item)
+                settled.append(item)
+            elif time.monotonic() - item.extended > self.spec.ack_wait_s / 2:
+                item.extended = time.monotonic()
+                self._progress(item.batch)
         return settled
 
     def _hand_back(self, batch: list[Delivery]) -> None:

@@ -204,3 +204,30 @@ def test_a_devices_commands_and_their_states(client, headers, pool):
     assert client.get(url, params={"state": "lost"}, headers=headers[Role.ADMIN]).status_code == 422
     provider = token_for(pool, Role.PROVIDER, new_provider(pool)["id"])
     assert client.get(url, headers=provider).status_code == 403
+
+
+def test_a_requests_answer_reads_its_commands_by_index_not_the_whole_outbox(client, headers, pool):
+    """Every provider action answers with the request and its commands; the outbox keeps a row per
+    command for good, so reading it whole made each answer slower as the city's days went by."""
+    from services.dispatch import queries
+
+    resident = new_resident(pool)
+    request_id = phone(client, headers, resident).json()["id"]
+    with pool.connection() as conn:
+        conn.execute(
+            "INSERT INTO dispatch.outbox (topic, request_id, kind, payload, command_id, device_id, deadline_at,"
+            " sent_at, delivery)"
+            " SELECT 'homecare/v1/devices/old/commands', 'r-old-' || n, 'request.acknowledged', '{}',"
+            " 'c-old-' || n, 'old', now(), now(), 'acknowledged' FROM generate_series(1, 20000) AS n"
+        )
+        conn.execute("ANALYZE dispatch.outbox")
+    try:
+        with pool.connection() as conn, conn.transaction():
+            assert queries.get_request(conn, request_id)["id"] == request_id
+            scans = conn.execute(
+                "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relid = 'dispatch.outbox'::regclass"
+            ).fetchone()
+        assert (scans["seq_scan"] if isinstance(scans, dict) else scans[0]) == 0
+    finally:
+        with pool.connection() as conn:
+            conn.execute("DELETE FROM dispatch.outbox WHERE command_id LIKE 'c-old-%'")

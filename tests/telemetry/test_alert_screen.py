@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from psycopg.rows import tuple_row
 
 from services.telemetry import rollups
 from services.telemetry.alerts import sample_rules
@@ -104,3 +105,42 @@ def test_a_late_still_minute_that_joins_two_still_runs_raises_the_reminder(pool,
     _evaluate(pool, minutes_current, {bed})
     [found] = alerts_of(pool, resident)
     assert found["rule"] == "no_movement" and found["started_at"] == start
+
+
+def _seq_scans_of_minutes(conn) -> int:
+    """Whole-table reads of the minute rollups in this transaction so far."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        return cur.execute(
+            "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relid = 'telemetry.vitals_1m'::regclass"
+        ).fetchone()[0]
+
+
+def test_the_screens_read_the_rollups_by_index_whatever_the_table_holds(pool):
+    """The rules' reads of minute rollups run on every analysis pass, and the table grows by a row a
+    bed-minute: each must be an index range scan per window, never a pass over the whole table."""
+    hot, still = unique("bed"), unique("bed")
+    residents = {hot: unique("res"), still: unique("res")}
+    start = recent_start()
+    store(pool, hot, residents[hot], vitals_samples(start, 180, heart_rate=130))
+    store(pool, still, residents[still], vitals_samples(start, 180, movement=0.05))
+    others = unique("old")
+    with pool.connection() as conn:
+        conn.execute(
+            "INSERT INTO telemetry.vitals_1m SELECT %s || (n %% 500), now() - make_interval(mins => n / 500 + 600),"
+            " 'res-old', 60, 60, 60, 3600, 55, 65, 60, 900, 14, 16, 6, 0.2"
+            " FROM generate_series(1, 50000) AS n", (others,))
+        conn.execute("ANALYZE telemetry.vitals_1m")
+    try:
+        with pool.connection() as conn, conn.transaction():
+            touched = _claim(conn, set(residents))
+            before = _seq_scans_of_minutes(conn)
+            passed = sample_rules.out_of_range(conn, touched, dict.fromkeys(residents, REACH),
+                                               dict.fromkeys(residents, RuleLimits()), True)
+            stillness = sample_rules.with_still_minutes(conn, touched, {}, RuleLimits())
+            sample_rules.evaluate(conn, touched, RuleLimits(), minutes_current=True)
+            after = _seq_scans_of_minutes(conn)
+        assert [t.device_id for t in passed] == [hot] and [t.device_id for t in stillness] == [still]
+        assert after - before == 0
+    finally:
+        with pool.connection() as conn:
+            conn.execute("DELETE FROM telemetry.vitals_1m WHERE device_id LIKE %s", (others + "%",))

@@ -42,12 +42,17 @@ _WINDOWS = (
 
 # A minute bucket that overlaps the window counts whole: the screen may pass a bed whose outlier
 # lies just outside its window (its samples are then read for nothing), never miss one inside.
+# Per window an index range scan that stops at the first hit: a LATERAL with a LIMIT is never
+# flattened into a join, which the planner, costing it by a guess of the array's length, may run
+# as a hash join over the whole rollup table.
 _OUT_OF_RANGE_MINUTES = f"""
-SELECT DISTINCT w.device_id FROM {_WINDOWS}
-JOIN telemetry.vitals_1m m
-  ON m.device_id = w.device_id AND m.bucket > w.lo - INTERVAL '1 minute' AND m.bucket < w.hi
-WHERE m.heart_rate_max > w.hr_high OR m.heart_rate_min < w.hr_low
-   OR m.respiration_rate_max > w.rr_high OR m.respiration_rate_min < w.rr_low
+SELECT DISTINCT w.device_id FROM {_WINDOWS}, LATERAL (
+    SELECT 1 FROM telemetry.vitals_1m m
+    WHERE m.device_id = w.device_id AND m.bucket > w.lo - INTERVAL '1 minute' AND m.bucket < w.hi
+      AND (m.heart_rate_max > w.hr_high OR m.heart_rate_min < w.hr_low
+           OR m.respiration_rate_max > w.rr_high OR m.respiration_rate_min < w.rr_low)
+    LIMIT 1
+) hit
 """
 
 _OUT_OF_RANGE_SAMPLES = f"""
@@ -60,19 +65,22 @@ WHERE s.heart_rate > w.hr_high OR s.heart_rate < w.hr_low
 # The touched minutes' own rollups: a bed none of whose new minutes is still cannot have a new
 # still run (a minute that is not still only ends one), so its hours of minutes are not read.
 # Per run of consecutive touched minutes, an index range scan (LATERAL: whatever the planner
-# estimates, never a sort of the whole rollup table on every pass).
+# estimates, never a sort of the whole rollup table on every pass; OFFSET 0 keeps the planner
+# from flattening the LATERAL into a plain join, which it may run as a hash join over the table).
 _TOUCHED_MINUTES = f"""
 SELECT w.device_id, m.resident_id, m.bucket, m.samples, m.occupied_samples, m.movement_max
 FROM {rollups.WINDOWS}, LATERAL (
     SELECT m.resident_id, m.bucket, m.samples, m.occupied_samples, m.movement_max FROM telemetry.vitals_1m m
-    WHERE m.device_id = w.device_id AND m.bucket >= w.lo AND m.bucket < w.hi
+    WHERE m.device_id = w.device_id AND m.bucket >= w.lo AND m.bucket < w.hi OFFSET 0
 ) m
 """
 
 _MINUTES = """
 SELECT m.device_id, m.resident_id, m.bucket, m.samples, m.occupied_samples, m.movement_max
-FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS w(device_id, lo, hi)
-JOIN telemetry.vitals_1m m ON m.device_id = w.device_id AND m.bucket >= w.lo AND m.bucket < w.hi
+FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS w(device_id, lo, hi), LATERAL (
+    SELECT m.device_id, m.resident_id, m.bucket, m.samples, m.occupied_samples, m.movement_max
+    FROM telemetry.vitals_1m m WHERE m.device_id = w.device_id AND m.bucket >= w.lo AND m.bucket < w.hi OFFSET 0
+) m
 ORDER BY m.device_id, m.bucket
 """
 

@@ -137,6 +137,64 @@ class CpuMeter:
         return {name: round(seconds / span, 2) for name, seconds in self.seconds.items()}
 
 
+class CpuSeries:
+    """Cores used by each group of processes in each `interval_s` (a thread reads them): where the
+    CPU went at a given moment of a window, to set beside the slow moments of a latency. `groups`
+    maps a name to a function giving its processes now (a server's backends come and go); a
+    process counts from its first reading."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]], interval_s: float = 1.0):
+        self._groups = groups
+        self._interval = interval_s
+        self._last: dict[int, float] = {}
+        self._t0 = 0.0
+        self._at = 0.0
+        self.rows: list[dict[str, float]] = []  # {"t": seconds from start, group: cores, ...}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._t0 = self._at = time.monotonic()
+        self._read()
+        self._thread = threading.Thread(target=self._run, name="cpu-series", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> list[dict[str, float]]:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        return self.rows
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            now = time.monotonic()
+            used = self._read()
+            span = max(now - self._at, 1e-6)
+            self._at = now
+            self.rows.append({"t": round(now - self._t0, 1),
+                              **{name: round(seconds / span, 2) for name, seconds in used.items()}})
+
+    def _read(self) -> dict[str, float]:
+        """CPU seconds of each group since the last reading."""
+        used = dict.fromkeys(self._groups, 0.0)
+        for name, pids in self._groups.items():
+            try:
+                members = pids()
+            except Exception:  # a group that cannot be listed right now
+                continue
+            for pid in members:
+                try:
+                    t = psutil.Process(pid).cpu_times()
+                except psutil.Error:
+                    continue
+                now = t.user + t.system + t.children_user + t.children_system
+                before = self._last.get(pid)
+                self._last[pid] = now
+                if before is not None:
+                    used[name] += max(now - before, 0.0)
+        return used
+
+
 class CpuTracker:
     """CPU seconds of named groups of processes whose members change (a killed process and the
     one started in its place): a thread reads every member's CPU time each `interval_s`; a

@@ -9,7 +9,8 @@ the press's `ts` and the ack's, cannot be compared with the platform's):
 - dispatch -> broker: that transaction's start to the publisher's round that had the broker take
   the command (`sent_at`): the transaction, its commit, the NOTIFY, the publisher's previous
   round, and a command held while the device's first connection was not yet known;
-- total: the gateway's receipt to `sent_at`.
+- total: the gateway's receipt to `sent_at`;
+- `slowest`: the 15 slowest presses, when each was received (epoch seconds) and its two hops.
 `python -m bench.load.hops DATABASE_URL [--since ISO] [--until ISO]`."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from psycopg.rows import dict_row
 from devices.simulator.stats import summarize
 
 HOPS = ("gateway_to_dispatch", "dispatch_to_broker", "total")
+SLOWEST = 15
 
 
 def hops(url: str, since: datetime | None = None, until: datetime | None = None) -> dict:
@@ -43,7 +45,13 @@ def hops(url: str, since: datetime | None = None, until: datetime | None = None)
         series["gateway_to_dispatch"].append(_ms(row["origin_at"], row["created_at"]))
         series["dispatch_to_broker"].append(_ms(row["created_at"], row["sent_at"]))
         series["total"].append(_ms(row["origin_at"], row["sent_at"]))
-    return {name: summarize(values) for name, values in series.items()}
+    out: dict = {name: summarize(values) for name, values in series.items()}
+    # When the slowest were, to set beside what the machine was doing then (the CPU series).
+    slowest = sorted(rows, key=lambda r: r["sent_at"] - r["origin_at"], reverse=True)[:SLOWEST]
+    out["slowest"] = [{"at": round(r["origin_at"].timestamp(), 3),
+                       "gateway_to_dispatch": round(_ms(r["origin_at"], r["created_at"]), 1),
+                       "dispatch_to_broker": round(_ms(r["created_at"], r["sent_at"]), 1)} for r in slowest]
+    return out
 
 
 def _ms(start: datetime, end: datetime) -> float:

@@ -86,6 +86,7 @@ def compose(run: LoadRun, notes: list[str] | None = None) -> dict[str, Any]:
             "presses": after["sim"]["presses"] - before["sim"]["presses"],
             "simulator_loop_lag_max_ms": w.get("lag_max_ms"),
             "cpu_cores": run.cpu_cores,
+            "cpu_series": run.cpu_series,
         },
         "capacity": {
             "platform": run.platform_drain.as_dict() if run.platform_drain else None,

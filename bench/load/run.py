@@ -63,6 +63,7 @@ class LoadRun:
     window: dict[str, Any] = field(default_factory=dict)
     broker_series: list[tuple[float, float | None]] = field(default_factory=list)
     cpu_cores: dict[str, float] = field(default_factory=dict)
+    cpu_series: list[dict[str, float]] = field(default_factory=list)  # cores per group, each second of the window
     bare_drain: Drain | None = None
     platform_drain: Drain | None = None
     offers: dict[str, Any] = field(default_factory=dict)
@@ -196,6 +197,9 @@ def _steady_window(result: LoadRun, net: BenchNetwork, sim, crew, bare, stats: B
     before = {"sim": sim.latest, "bare": bare.latest, "stored": _stored(platform), "broker": stats.snapshot()}
     dispatch_before = platform.metrics("dispatch")
     meter.start(groups)
+    series = machine.CpuSeries({name: (lambda pids=pids: pids) for name, pids in groups.items()
+                                if name != "postgres"} | {"postgres": net.infra.postgres_pids})
+    series.start()
     log.info("steady window: %ss", result.options.duration_s)
     end = time.monotonic() + result.options.duration_s
     done = threading.Event()
@@ -206,6 +210,7 @@ def _steady_window(result: LoadRun, net: BenchNetwork, sim, crew, bare, stats: B
         time.sleep(min(5.0, max(0.0, end - time.monotonic())))
     done.set()
     result.cpu_cores = meter.stop(groups)
+    result.cpu_series = series.stop()
     t1 = time.time()
     prober.join(10)
     try:

@@ -188,5 +188,7 @@ def test_metrics_count_presses_acks_and_offers(pool, start_dispatch, bus):
     bus.press(button_event(device, resident, "meal"))
     bus.command(device, "request.acknowledged")
     wait_for(lambda: sample("dispatch_press_to_ack_seconds_count") > acks_before, what="press-to-ack observed")
+    # The offer is made by the timer loop right after the acknowledgement's commit, not in it.
+    wait_for(lambda: sample("dispatch_offers_total", outcome="made") > offers_before, what="offer counted")
     assert sample("dispatch_offers_total", outcome="made") == offers_before + 1
     wait_for(lambda: sample("dispatch_requests", status="offered") >= 1, timeout=15, what="status gauge")

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psutil
@@ -105,6 +105,30 @@ def server_pids() -> dict[str, list[int]]:
     return out
 
 
+def process_cpu(pid: int) -> float | None:
+    """A process's CPU seconds, with those of the children it has reaped (a PostgreSQL server's
+    exited backends); None when it is gone."""
+    try:
+        t = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return None
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def members_cpu(groups: dict[str, Callable[[], list[int]]]) -> Iterator[tuple[str, int, float]]:
+    """(group, pid, CPU seconds) of every process each group has now; a group that cannot be
+    listed right now (a restart under way) is skipped, as is a process that is gone."""
+    for name, pids in groups.items():
+        try:
+            members = pids()
+        except Exception:
+            continue
+        for pid in members:
+            used = process_cpu(pid)
+            if used is not None:
+                yield name, pid, used
+
+
 class CpuMeter:
     """CPU time used by named groups of processes between `start()` and `stop()`, in cores.
 
@@ -118,14 +142,7 @@ class CpuMeter:
 
     @staticmethod
     def _cpu(pids: list[int]) -> float:
-        total = 0.0
-        for pid in pids:
-            try:
-                t = psutil.Process(pid).cpu_times()
-                total += t.user + t.system + t.children_user + t.children_system
-            except psutil.Error:
-                pass
-        return total
+        return sum(used for pid in pids if (used := process_cpu(pid)) is not None)
 
     def start(self, groups: dict[str, list[int]]) -> None:
         self._t0 = time.monotonic()
@@ -177,21 +194,11 @@ class CpuSeries:
     def _read(self) -> dict[str, float]:
         """CPU seconds of each group since the last reading."""
         used = dict.fromkeys(self._groups, 0.0)
-        for name, pids in self._groups.items():
-            try:
-                members = pids()
-            except Exception:  # a group that cannot be listed right now
-                continue
-            for pid in members:
-                try:
-                    t = psutil.Process(pid).cpu_times()
-                except psutil.Error:
-                    continue
-                now = t.user + t.system + t.children_user + t.children_system
-                before = self._last.get(pid)
-                self._last[pid] = now
-                if before is not None:
-                    used[name] += max(now - before, 0.0)
+        for name, pid, now in members_cpu(self._groups):
+            before = self._last.get(pid)
+            self._last[pid] = now
+            if before is not None:
+                used[name] += max(now - before, 0.0)
         return used
 
 
@@ -223,20 +230,10 @@ class CpuTracker:
             self._read()
 
     def _read(self) -> None:
-        for name, pids in self._groups.items():
-            try:
-                members = pids()
-            except Exception:  # a group that cannot be listed right now (a restart under way)
-                continue
-            for pid in members:
-                try:
-                    t = psutil.Process(pid).cpu_times()
-                except psutil.Error:
-                    continue
-                used = t.user + t.system + t.children_user + t.children_system
-                with self._lock:
-                    self._first.setdefault((name, pid), used if not self._started else 0.0)
-                    self._last[(name, pid)] = used
+        for name, pid, used in members_cpu(self._groups):
+            with self._lock:
+                self._first.setdefault((name, pid), used if not self._started else 0.0)
+                self._last[(name, pid)] = used
 
     def seconds(self) -> dict[str, float]:
         """CPU seconds of each group so far."""

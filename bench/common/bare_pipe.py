@@ -30,10 +30,7 @@ COLUMNS = "device_id, ts, occupied, heart_rate, respiration_rate, movement"
 DDL = (
     "CREATE SCHEMA IF NOT EXISTS bench;"
     f" CREATE TABLE IF NOT EXISTS {TABLE} (device_id text NOT NULL, ts timestamptz NOT NULL,"
-    " occupied boolean NOT NULL, heart_rate smallint, respiration_rate smallint, movement real NOT NULL);"
-    # The product's sample partitions' statistics setting (telemetry's 0007_analyze_less), so that
-    # the comparison's table costs autovacuum what the product's does.
-    f" ALTER TABLE {TABLE} SET (autovacuum_analyze_scale_factor = 1.0)"
+    " occupied boolean NOT NULL, heart_rate smallint, respiration_rate smallint, movement real NOT NULL)"
 )
 
 

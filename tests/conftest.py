@@ -14,11 +14,11 @@ import threading
 import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
 from homecare import embedded
 from homecare.db import migrate, open_pool
+from tests.support import fresh_database
 
 
 @pytest.fixture(scope="session")
@@ -35,31 +35,16 @@ def server_database_url() -> Iterator[str]:
 @pytest.fixture
 def scratch_database(server_database_url) -> Iterator[str]:
     """An empty database of its own (to migrate, or take back to an earlier version), dropped after."""
-    name = f"homecare_scratch_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield _with_dbname(server_database_url, name)
-    with psycopg.connect(server_database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _with_dbname(url: str, dbname: str) -> str:
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    info["dbname"] = dbname
-    return psycopg.conninfo.make_conninfo(**info)
+    with fresh_database(server_database_url, "homecare_scratch") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def database_url(server_database_url: str) -> Iterator[str]:
     """A fresh, migrated database for this test session."""
-    name = f"homecare_test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_database_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_dbname(server_database_url, name)
-    migrate(url)
-    yield url
-    with psycopg.connect(server_database_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(server_database_url) as url:
+        migrate(url)
+        yield url
 
 
 @pytest.fixture(scope="session")

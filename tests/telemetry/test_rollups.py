@@ -181,7 +181,8 @@ def test_writers_never_wait_for_the_analysis_of_the_same_minutes(pool):
             touched = rollups.lease_touched(worker, 100_000)
         assert any(t.device_id == bed for t in touched)
         with worker.transaction():
-            rollups.recompute(worker, touched)
+            if current_flavour(worker) is Flavour.PLAIN:  # TimescaleDB: the aggregates' own refresh
+                rollups.recompute(worker, touched)
             with pool.connection() as writer, writer.transaction():
                 # Waiting for the worker would block here until it commits; fail instead.
                 writer.execute("SET LOCAL lock_timeout = '2s'")
@@ -204,8 +205,9 @@ def test_minutes_claimed_by_a_pass_that_died_are_analysed_by_the_next(pool):
         left = conn.execute("SELECT count(*) AS n FROM telemetry.touched_claims WHERE device_id = %s",
                             (bed,)).fetchone()["n"]
         assert left > 0
-        assert conn.execute("SELECT count(*) AS n FROM telemetry.vitals_1m WHERE device_id = %s",
-                            (bed,)).fetchone()["n"] == 0
+        if current_flavour(conn) is Flavour.PLAIN:  # TimescaleDB's real-time aggregate shows them anyway
+            assert conn.execute("SELECT count(*) AS n FROM telemetry.vitals_1m WHERE device_id = %s",
+                                (bed,)).fetchone()["n"] == 0
     assert analyse(pool) >= left
     _assert_rollups_equal_raw(pool, [bed])
     with pool.connection() as conn:

@@ -1,9 +1,12 @@
-"""The TimescaleDB flavour, in a `timescale/timescaledb` container (testcontainers): migrations,
-continuous aggregates equal to aggregates of the raw rows, the same vitals queries, the sample
-rules, and policies with the configured values. Skipped where no Docker engine is reachable."""
+"""The TimescaleDB flavour on the real extension: migrations, continuous aggregates equal to
+aggregates of the raw rows, the same vitals queries, the sample rules, and policies with the
+configured values. The server is HOMECARE_TEST_TIMESCALE_URL when set (CI starts one with
+../shared/timescaledb/start; a fresh database of its own is made in it), else a
+`timescale/timescaledb` container (testcontainers); skipped, saying why, with neither."""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import psycopg
@@ -13,12 +16,10 @@ from homecare.db import Flavour, migrate, open_pool
 from services.telemetry import timescale
 from services.telemetry.queries import vitals
 from services.telemetry.settings import TelemetrySettings
-from tests.support import unique
+from tests.support import fresh_database, unique
 
 from .alert_support import alerts_of, recent_start, store, vitals_samples, worker
 from .helpers import base_time, series
-
-pytestmark = pytest.mark.docker
 
 IMAGE = "timescale/timescaledb:latest-pg16"
 
@@ -29,11 +30,18 @@ def _docker_or_skip() -> None:
 
         docker.from_env(timeout=5).ping()
     except Exception as exc:  # no engine, no socket, no permission
-        pytest.skip(f"no Docker engine reachable for testcontainers ({type(exc).__name__}: {exc})")
+        pytest.skip(f"no TimescaleDB: HOMECARE_TEST_TIMESCALE_URL is not set and no Docker engine is"
+                    f" reachable for testcontainers ({type(exc).__name__}: {exc})")
 
 
 @pytest.fixture(scope="module")
 def timescale_url():
+    server = os.environ.get("HOMECARE_TEST_TIMESCALE_URL")
+    if server:
+        with fresh_database(server) as url:
+            assert migrate(url) is Flavour.TIMESCALE, "HOMECARE_TEST_TIMESCALE_URL has no usable TimescaleDB"
+            yield url
+        return
     _docker_or_skip()
     from testcontainers.postgres import PostgresContainer
 

@@ -33,17 +33,34 @@ class Flavour(StrEnum):
     PLAIN = "plain"
 
 
+_STATE = """
+SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') AS created,
+       EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available
+"""
+
+
 def detect_flavour(conn: psycopg.Connection) -> Flavour:
-    """TimescaleDB when the extension can be created here, else plain PostgreSQL."""
-    row = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
-    if not row:
+    """TimescaleDB when the extension is created here or can be, else plain PostgreSQL.
+
+    The extension is created on a connection of its own: where it is installed but not preloaded
+    (`shared_preload_libraries`), `CREATE EXTENSION` answers FATAL and the server closes that
+    connection, which must not be the caller's."""
+    created, available = conn.execute(_STATE).fetchone()
+    if created:
+        return Flavour.TIMESCALE
+    if not available:
         return Flavour.PLAIN
     try:
-        with conn.transaction():
-            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        with psycopg.connect(conn.info.dsn, password=conn.info.password, autocommit=True) as own:
+            own.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
         return Flavour.TIMESCALE
-    except psycopg.Error as exc:  # available but not preloaded, or no privilege
-        log.warning("timescaledb is available but cannot be created: %s", exc)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        log.warning(
+            "TimescaleDB is installed on this server but cannot be used here (%s): using plain PostgreSQL;"
+            " to use it, add timescaledb to shared_preload_libraries, restart the server, and migrate a new"
+            " database", reason, extra={"reason": reason},
+        )
         return Flavour.PLAIN
 
 
@@ -77,14 +94,17 @@ def migrate(url: str, components: list[str] | None = None, first_shard: str = "m
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
         conn.execute("SELECT set_config('homecare.first_shard', %s, false)", (first_shard,))
         try:
-            flavour = detect_flavour(conn)
-            log.info("database flavour: %s", flavour.value, extra={"flavour": flavour.value})
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS public.schema_migrations ("
                 " component text NOT NULL, version int NOT NULL, name text NOT NULL,"
                 " flavour text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"
                 " PRIMARY KEY (component, version))"
             )
+            # A database keeps the flavour it was first migrated with: a server that gains (or
+            # loses) TimescaleDB later must not get the other flavour's half of the migrations.
+            started = conn.execute("SELECT EXISTS (SELECT 1 FROM public.schema_migrations)").fetchone()[0]
+            flavour = current_flavour(conn) if started else detect_flavour(conn)
+            log.info("database flavour: %s", flavour.value, extra={"flavour": flavour.value})
             for component in components or list(COMPONENTS):
                 _apply_component(conn, component, flavour)
         finally:
@@ -115,7 +135,7 @@ def _apply_component(conn: psycopg.Connection, component: str, flavour: Flavour)
 def current_flavour(conn: psycopg.Connection) -> Flavour:
     """The flavour the migrations were applied with."""
     row = conn.execute(
-        "SELECT flavour FROM public.schema_migrations WHERE component = 'core' LIMIT 1"
+        "SELECT flavour FROM public.schema_migrations ORDER BY component = 'core' DESC LIMIT 1"
     ).fetchone()
     value = row[0] if isinstance(row, tuple) else (row or {}).get("flavour")
     return Flavour(value or "plain")

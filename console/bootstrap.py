@@ -14,6 +14,8 @@ from homecare.api.settings import ApiSettings
 from homecare.settings import Settings
 from services.dispatch.bootstrap import context as dispatch_context
 from services.dispatch.settings import DispatchSettings
+from services.telemetry.maintenance import JobWatch
+from services.telemetry.settings import TelemetrySettings
 
 from .alert_pages import alert_router
 from .audit_pages import audit_router
@@ -49,7 +51,9 @@ class ConsoleComponent:
         self.log = log_  # the internal log, for its dead letters and its consumers' state
         self.dead_letters = DeadLetterDesk(log_, ctx.pool)
         self.consumers = ConsumerWatch(log_, ctx.pool, ctx.settings.consumer_check_s)
-        ctx.notices = self.consumers.notices
+        # TimescaleDB's policy jobs: a failing one is in the banner too (and in telemetry's /readyz).
+        self.jobs = JobWatch(ctx.pool, TelemetrySettings())
+        ctx.notices = lambda: self.consumers.notices() + self.jobs.notices()
 
     def start(self) -> None:
         """Start listening for request changes; connect to the internal log and watch its consumers."""
@@ -60,11 +64,13 @@ class ConsoleComponent:
             self.ctx.hub.stop()
             raise
         self.consumers.start()
+        self.jobs.start()
 
     def stop(self) -> None:
         """Stop listening; open board streams end; stop watching; disconnect from the log."""
         self.ctx.hub.stop()
         self.consumers.stop()
+        self.jobs.stop()
         self.log.stop()
 
     def routers(self) -> list[APIRouter]:

@@ -39,6 +39,13 @@ def _parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--port", type=int, help="HTTP port for health, metrics and API (HOMECARE_HTTP_PORT)")
         p.set_defaults(func=_run_component, component=name)
+        if name == "telemetry":
+            p.add_argument(
+                "action", nargs="?", choices=["run-jobs"],
+                help="run-jobs: run TimescaleDB's due policy jobs (aggregate refresh, compression, retention)"
+                     " in the foreground and exit, for servers whose background workers cannot; a cron job",
+            )
+            p.add_argument("--all", action="store_true", help="with run-jobs: every job, due or not")
 
     p = sub.add_parser("demo", help="run the whole network with simulated homes")
     p.add_argument("--homes", type=int, default=20)
@@ -96,6 +103,8 @@ def _setup(component: str) -> Settings:
 
 
 def _run_component(args) -> int:
+    if getattr(args, "action", None) == "run-jobs":
+        return _telemetry_run_jobs(args)
     from homecare import assemble
     from homecare.db import migrate, open_pool
     from homecare.infra import resolve
@@ -129,6 +138,28 @@ def _run_component(args) -> int:
         server.stop()
         pool.close()
     return 0
+
+
+def _telemetry_run_jobs(args) -> int:
+    from homecare.db import Flavour, migrate
+    from homecare.shards import first_name
+    from services.telemetry.jobs import run_due
+
+    settings = _setup("telemetry")
+    if not settings.database_url:
+        print("set HOMECARE_DATABASE_URL", file=sys.stderr)
+        return 2
+    if migrate(settings.database_url, first_shard=first_name(settings)) is not Flavour.TIMESCALE:
+        print("plain PostgreSQL: there are no TimescaleDB jobs (the telemetry service keeps retention itself)")
+        return 0
+    runs = run_due(settings.database_url, every=args.all)
+    for run in runs:
+        took = (run.finished_at - run.started_at).total_seconds()
+        outcome = f"failed: {run.error}" if run.error else "done"
+        print(f"{run.job.name} (job {run.job.job_id}): {outcome} in {took:.1f} s")
+    if not runs:
+        print("no job is due")
+    return 1 if any(run.error for run in runs) else 0
 
 
 def _demo(args) -> int:

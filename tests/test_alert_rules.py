@@ -15,6 +15,7 @@ from prometheus_client import REGISTRY
 
 import gateway.metrics  # noqa: F401  (registers the edge's metrics)
 import homecare.log.metrics  # noqa: F401  (registers the log's metrics)
+import services.telemetry.metrics  # noqa: F401  (registers telemetry's)
 
 RULES = Path(__file__).resolve().parents[1] / "deploy" / "prometheus" / "alerts.yml"
 TESTS = RULES.with_name("alerts.test.yml")

@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-ReadinessCheck = Callable[[], bool]
+
+@dataclass(frozen=True)
+class Degraded:
+    """What a check returns for "ready, but an operator must look": the process keeps serving
+    (taking it out of rotation would not help), and /readyz lists the reasons."""
+
+    reasons: tuple[str, ...]
+
+    def __bool__(self) -> bool:
+        return True
+
+
+ReadinessCheck = Callable[[], "bool | Degraded"]
 
 
 def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
@@ -21,14 +34,21 @@ def health_router(checks: dict[str, ReadinessCheck]) -> APIRouter:
 
     @router.get("/readyz", responses={503: {"description": "A dependency does not answer"}})
     def readyz() -> JSONResponse:
-        results = {}
+        """`ready` and each check's result; `degraded`: the reasons of checks that are ready but
+        need an operator (the answer stays 200 for them)."""
+        results: dict[str, bool] = {}
+        degraded: dict[str, list[str]] = {}
         for name, check in checks.items():
             try:
-                results[name] = bool(check())
+                value = check()
             except Exception:  # a failing probe means not ready, never a 500
-                results[name] = False
+                value = False
+            results[name] = bool(value)
+            if isinstance(value, Degraded):
+                degraded[name] = list(value.reasons)
         ready = all(results.values())
-        return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+        return JSONResponse({"ready": ready, "checks": results, "degraded": degraded},
+                            status_code=200 if ready else 503)
 
     @router.get("/metrics", response_class=PlainTextResponse, responses={
         200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},

@@ -18,7 +18,7 @@ from .alerts_api import alerts_router
 from .analysis import AnalysisWorker
 from .api import vitals_router
 from .ingest import TelemetryIngest, consumer_spec
-from .maintenance import PartitionKeeper
+from .maintenance import JobWatch, PartitionKeeper
 from .settings import TelemetrySettings
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,12 @@ class TelemetryComponent:
             Consumer(self.log, consumer_spec(config), self.ingest),
         ]
         self.partitions = PartitionKeeper(pool, config)
+        self.jobs = JobWatch(pool, config)
 
     def start(self) -> None:
         """Start upkeep and analysis, then connect to the log and consume."""
         self.partitions.start()
+        self.jobs.start()
         self.analysis.start()
         started: list[Consumer] = []
         try:
@@ -62,6 +64,7 @@ class TelemetryComponent:
             self.log.stop()
             self.analysis.stop()
             self.partitions.stop()
+            self.jobs.stop()
             raise
         log.info("telemetry started", extra={"consumers": [c.name for c in self.consumers]})
 
@@ -72,12 +75,14 @@ class TelemetryComponent:
         self.log.stop()
         self.analysis.stop()
         self.partitions.stop()
+        self.jobs.stop()
 
     def routers(self) -> list[APIRouter]:
         return [vitals_router(self.config.max_points, self.config.fhir_max_hours), alerts_router(self.defaults)]
 
     def checks(self) -> dict[str, ReadinessCheck]:
-        checks: dict[str, ReadinessCheck] = {"database": database_check(self.pool), "log": lambda: self.log.connected}
+        checks: dict[str, ReadinessCheck] = {"database": database_check(self.pool), "log": lambda: self.log.connected,
+                                             "timescaledb_jobs": self.jobs.readiness}
         for consumer in self.consumers:  # not ready while a consumer's oldest message waits too long
             checks[consumer.spec.durable] = consumer.ready
         return checks

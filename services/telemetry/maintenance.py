@@ -1,6 +1,6 @@
 """Background upkeep: daily sample partitions exist ahead of the samples; old partitions and
 rollup rows go when their retention ends (plain PostgreSQL), or TimescaleDB's policies get the
-configured values."""
+configured values and their jobs are watched."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from datetime import UTC, datetime, time, timedelta
 
 from psycopg_pool import ConnectionPool
 
+from homecare.api.health import Degraded
 from homecare.db.migrate import Flavour, current_flavour
 
-from . import rollups, timescale
+from . import metrics, rollups, timescale
+from .jobs import JobState, read_jobs
 from .settings import TelemetrySettings
 from .store import drop_partitions, ensure_partitions
 
@@ -94,3 +96,72 @@ class PartitionKeeper:
                 log.warning("telemetry upkeep failed: %s", exc)
                 wait = min(_RETRY_S, self._config.partition_check_s)
             self._stopping.wait(wait)
+
+
+class JobWatch:
+    """TimescaleDB: reads the policy jobs every `job_check_s`, exports each one's last success and
+    failure, and keeps the problems (a failed last run, no success for twice the interval) for
+    readiness, which reports them as degraded. Does nothing on plain PostgreSQL."""
+
+    def __init__(self, pool: ConnectionPool, config: TelemetrySettings):
+        self._pool = pool
+        self._config = config
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._watched_since: datetime | None = None
+        self._problems: tuple[str, ...] = ()
+
+    def check_once(self, now: datetime | None = None) -> list[str]:
+        """Read the jobs; the problems now (also kept for `readiness`)."""
+        now = now or datetime.now(UTC)
+        with self._pool.connection() as conn:
+            jobs = read_jobs(conn) if current_flavour(conn) is Flavour.TIMESCALE else []
+        if self._watched_since is None:
+            self._watched_since = now
+        problems = []
+        for job in jobs:
+            problem = job.problem(now, self._watched_since)
+            _export(job, problem)
+            if problem:
+                problems.append(problem)
+        if tuple(problems) != self._problems:
+            for problem in problems:
+                log.warning("TimescaleDB job: %s", problem)
+            if self._problems and not problems:
+                log.info("TimescaleDB jobs: every one succeeding again")
+        self._problems = tuple(problems)
+        return problems
+
+    def notices(self) -> list[str]:
+        """The console banner's lines: one per job with a problem."""
+        return [f"Database upkeep needs an administrator: {problem}." for problem in self._problems]
+
+    def readiness(self) -> bool | Degraded:
+        """Ready either way (a replica cannot fix the server's jobs); degraded while one has a problem."""
+        return Degraded(self._problems) if self._problems else True
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="telemetry-jobs", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.check_once()
+            except Exception as exc:  # the database away: the next check tells
+                log.warning("reading TimescaleDB's jobs failed: %s", exc)
+            self._stopping.wait(self._config.job_check_s)
+
+
+def _export(job: JobState, problem: str | None) -> None:
+    labels = (str(job.job_id), job.proc_name, job.target)
+    metrics.JOB_LAST_SUCCESS.labels(*labels).set(job.last_success.timestamp() if job.last_success else 0)
+    metrics.JOB_LAST_FAILURE.labels(*labels).set(job.last_failure.timestamp() if job.last_failure else 0)
+    metrics.JOB_PROBLEM.labels(*labels).set(1 if problem else 0)

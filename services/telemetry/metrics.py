@@ -1,6 +1,6 @@
 """Prometheus metrics of the telemetry service."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 SAMPLES_STORED = Counter(
     "homecare_telemetry_samples_stored", "Bed samples stored (new (device, ts) pairs)."
@@ -40,4 +40,20 @@ ALERT_MESSAGES = Counter(
     "homecare_telemetry_alert_messages",
     "Events and device states handled by the alert consumer.",
     ["topic", "outcome"],
+)
+# TimescaleDB's policy jobs (services/telemetry/jobs.py), read every job_check_s.
+JOB_LAST_SUCCESS = Gauge(
+    "homecare_telemetry_job_last_success_timestamp_seconds",
+    "When a TimescaleDB policy job last succeeded (background or `homecare telemetry run-jobs`); 0: never.",
+    ["job_id", "proc", "target"],
+)
+JOB_LAST_FAILURE = Gauge(
+    "homecare_telemetry_job_last_failure_timestamp_seconds",
+    "When a TimescaleDB policy job last failed; 0: never.",
+    ["job_id", "proc", "target"],
+)
+JOB_PROBLEM = Gauge(
+    "homecare_telemetry_job_problem",
+    "1 while a policy job's last run failed or it has not succeeded for twice its interval.",
+    ["job_id", "proc", "target"],
 )

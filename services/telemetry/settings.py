@@ -33,6 +33,9 @@ class TelemetrySettings(BaseSettings):
     rollup_1h_retention_days: int = Field(default=3650, ge=0)
     # TimescaleDB only: compress raw chunks older than this (0: no compression policy).
     compress_after_days: int = Field(default=7, ge=0)
+    # TimescaleDB only: the policy jobs' runs are read this often (metrics, and /readyz reports
+    # degraded while one failed or has not succeeded for twice its interval).
+    job_check_s: float = Field(default=60.0, gt=0)
 
     # The analysis worker: recomputes touched rollup buckets (plain) and runs the sample rules,
     # after each ingest commit or at least every `analysis_interval_s`.

@@ -1,5 +1,6 @@
 """TimescaleDB policies with the configured values: continuous-aggregate refresh, compression
-and retention. Applied at start (idempotent: each policy is removed and added again)."""
+and retention. Applied at start (idempotent: each policy is removed and added again). The
+aggregates' refresh never reaches past their source's retention."""
 
 from __future__ import annotations
 
@@ -15,6 +16,26 @@ _RAW = "telemetry.bed_samples"
 _ADD_COMPRESSION = "SELECT add_compression_policy(%s::regclass, make_interval(days => %s::int))"
 _ADD_RETENTION = "SELECT add_retention_policy(%s::regclass, make_interval(days => %s::int))"
 _ROLLUPS = {"telemetry.vitals_1m": "rollup_1m_retention_days", "telemetry.vitals_1h": "rollup_1h_retention_days"}
+# Samples may arrive up to 7 days late: each aggregate is refreshed that far back (8 days)...
+REFRESH_REACH_DAYS = 8
+# ...but never over days its source no longer holds: a refresh of a range whose raw rows retention
+# dropped deletes the aggregate's rows there (the minutes and hours of those days would go).
+# view: (the setting of its source's retention, end_offset, schedule_interval)
+_REFRESH = {
+    "telemetry.vitals_1m": ("raw_retention_days", "1 minute", "1 minute"),
+    "telemetry.vitals_1h": ("rollup_1m_retention_days", "1 hour", "5 minutes"),
+}
+_ADD_REFRESH = (
+    "SELECT add_continuous_aggregate_policy(%s::regclass, start_offset => make_interval(days => %s::int),"
+    " end_offset => %s::interval, schedule_interval => %s::interval)"
+)
+
+
+def refresh_reach_days(source_retention_days: int) -> int:
+    """How many days back an aggregate is refreshed, given its source's retention (0: forever)."""
+    if not source_retention_days:
+        return REFRESH_REACH_DAYS
+    return min(REFRESH_REACH_DAYS, source_retention_days)
 
 
 def policy_statements(config: TelemetrySettings) -> list[tuple[str, tuple]]:
@@ -32,6 +53,10 @@ def policy_statements(config: TelemetrySettings) -> list[tuple[str, tuple]]:
         out.append(("SELECT remove_retention_policy(%s::regclass, if_exists => TRUE)", (view,)))
         if days:
             out.append((_ADD_RETENTION, (view, days)))
+    for view, (source_retention, end_offset, every) in _REFRESH.items():
+        reach = refresh_reach_days(getattr(config, source_retention))
+        out.append(("SELECT remove_continuous_aggregate_policy(%s::regclass, if_exists => TRUE)", (view,)))
+        out.append((_ADD_REFRESH, (view, reach, end_offset, every)))
     return out
 
 

@@ -7,13 +7,18 @@ configured values. The server is HOMECARE_TEST_TIMESCALE_URL when set (CI starts
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
+from homecare.api.health import health_router
 from homecare.db import Flavour, migrate, open_pool
-from services.telemetry import timescale
+from services.telemetry import jobs, timescale
+from services.telemetry.maintenance import JobWatch
 from services.telemetry.queries import vitals
 from services.telemetry.settings import TelemetrySettings
 from tests.support import fresh_database, unique
@@ -116,3 +121,121 @@ def test_policies_take_the_configured_values(ts_pool):
     assert found[("bed_samples", "policy_retention")] == "60 days"
     assert found[("vitals_1m", "policy_retention")] == "400 days"
     assert ("vitals_1h", "policy_retention") not in found  # 0: kept forever
+    assert _refresh_reach(ts_pool) == {"vitals_1m": "8 days", "vitals_1h": "8 days"}
+
+
+def _refresh_reach(pool) -> dict[str, str]:
+    with pool.connection() as conn:
+        return {r["hypertable_name"]: r["config"]["start_offset"] for r in conn.execute(
+            "SELECT hypertable_name, config FROM timescaledb_information.jobs"
+            " WHERE proc_name = 'policy_refresh_continuous_aggregate'")}
+
+
+def test_no_refresh_reaches_days_that_retention_dropped(ts_pool):
+    """Raw samples kept 3 days: a refresh 8 days back would delete the minutes of days 4-8 (their
+    raw rows are gone), so the minute aggregate is refreshed 3 days back; the hour aggregate,
+    whose source (the minutes) is kept 5 days, 5 days back. Then retention drops a day of raw
+    chunks and the refresh runs: the minutes of that day stay."""
+    config = TelemetrySettings(raw_retention_days=3, rollup_1m_retention_days=5, compress_after_days=0)
+    with ts_pool.connection() as conn, conn.transaction():
+        timescale.apply_policies(conn, config)
+    assert _refresh_reach(ts_pool) == {"vitals_1m": "3 days", "vitals_1h": "5 days"}
+    bed = unique("bed")
+    old = base_time(days_ago=4)
+    store(ts_pool, bed, "res-kept", series(old, 120, timedelta(seconds=1), seed=5))
+    with psycopg.connect(ts_pool.conninfo, autocommit=True) as conn:  # materialize the old day
+        conn.execute("CALL refresh_continuous_aggregate('telemetry.vitals_1m', %s::timestamptz, %s::timestamptz)",
+                     (old - timedelta(hours=1), old + timedelta(hours=1)))
+        minutes_before = conn.execute("SELECT count(*) FROM telemetry.vitals_1m WHERE device_id = %s",
+                                      (bed,)).fetchone()[0]
+        conn.execute("SELECT drop_chunks('telemetry.bed_samples', older_than => INTERVAL '3 days')")
+        assert conn.execute("SELECT count(*) FROM telemetry.bed_samples WHERE device_id = %s",
+                            (bed,)).fetchone()[0] == 0
+    assert minutes_before >= 2
+    assert not [r for r in jobs.run_due(ts_pool.conninfo, every=True) if r.error]
+    with ts_pool.connection() as conn:
+        assert conn.execute("SELECT count(*) AS n FROM telemetry.vitals_1m WHERE device_id = %s",
+                            (bed,)).fetchone()["n"] == minutes_before
+    with ts_pool.connection() as conn, conn.transaction():
+        timescale.apply_policies(conn, TelemetrySettings())  # the defaults again for the other tests
+
+
+# --- the policy jobs, watched and run by hand --------------------------------------------------
+
+
+def _our_jobs_by_hand_only(pool) -> None:
+    """Policies with the default values, their background runs turned off: what an operator does
+    on a server whose background workers fail (and this machine's do), so that only the runs of
+    `run_due` count here."""
+    with pool.connection() as conn, conn.transaction():
+        timescale.apply_policies(conn, TelemetrySettings())
+        conn.execute("SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
+                     " WHERE hypertable_schema = 'telemetry'")
+
+
+def _gauge(name: str, job: jobs.JobState) -> float | None:
+    return REGISTRY.get_sample_value(name, {"job_id": str(job.job_id), "proc": job.proc_name, "target": job.target})
+
+
+def test_a_failed_job_is_exported_and_makes_readiness_degraded_until_it_succeeds(ts_pool, timescale_url):
+    _our_jobs_by_hand_only(ts_pool)
+    # The raw hypertable locked by someone else: its retention job cannot take its lock in time.
+    impatient = psycopg.conninfo.make_conninfo(timescale_url, options="-c lock_timeout=200ms")
+    with psycopg.connect(timescale_url) as holder:
+        holder.execute("LOCK TABLE telemetry.bed_samples IN ACCESS EXCLUSIVE MODE")
+        runs = jobs.run_due(impatient, every=True)
+    failed = {r.job.name: r.error for r in runs if r.error}
+    assert len(runs) == 6  # refresh x2, compression, retention x3
+    # Its retention fails; so does what reads its rows (the minute aggregate's refresh, with the
+    # samples other tests here stored), each for the lock.
+    assert "policy_retention on bed_samples" in failed
+    assert all("lock timeout" in error for error in failed.values()), failed
+
+    watch = JobWatch(ts_pool, TelemetrySettings())
+    problems = watch.check_once()
+    assert sorted(p.split(" failed at ")[0] for p in problems) == sorted(failed)
+    assert all("lock timeout" in p for p in problems)
+    with ts_pool.connection() as conn:
+        job = next(j for j in jobs.read_jobs(conn) if j.name == "policy_retention on bed_samples")
+    assert _gauge("homecare_telemetry_job_problem", job) == 1
+    assert _gauge("homecare_telemetry_job_last_failure_timestamp_seconds", job) > 0
+
+    app = FastAPI()
+    app.include_router(health_router({"telemetry.timescaledb_jobs": watch.readiness}))
+    answer = TestClient(app).get("/readyz")
+    assert answer.status_code == 200  # degraded, still serving
+    assert answer.json()["degraded"] == {"telemetry.timescaledb_jobs": problems}
+
+    # Due again (they never succeeded), they run by hand and succeed: the problems are gone.
+    again = jobs.run_due(timescale_url)
+    assert {r.job.name: r.error for r in again} == dict.fromkeys(failed)
+    assert watch.check_once() == []
+    assert watch.readiness() is True and TestClient(app).get("/readyz").json()["degraded"] == {}
+    assert _gauge("homecare_telemetry_job_problem", job) == 0
+    assert _gauge("homecare_telemetry_job_last_success_timestamp_seconds", job) > 0
+
+
+def test_a_job_that_has_not_succeeded_for_twice_its_interval_is_a_problem(ts_pool, timescale_url):
+    _our_jobs_by_hand_only(ts_pool)
+    assert not [r for r in jobs.run_due(timescale_url, every=True) if r.error]
+    watch = JobWatch(ts_pool, TelemetrySettings())
+    now = datetime.now(UTC)
+    assert watch.check_once(now) == []
+    # Three minutes on, nothing ran: the minute aggregate's refresh (every minute) is late; the
+    # hour's (every 5 minutes) and the daily retention and half-daily compression are not.
+    problems = watch.check_once(now + timedelta(minutes=3))
+    assert len(problems) == 1
+    assert problems[0].startswith("policy_refresh_continuous_aggregate on vitals_1m has not succeeded since")
+    assert "every 1 min" in problems[0]
+    # Run by hand, only what is due runs.
+    ran = jobs.run_due(timescale_url, now=now + timedelta(minutes=3))
+    assert sorted(r.job.target for r in ran) == ["vitals_1m"]
+
+
+def test_run_jobs_from_the_command_line(timescale_url, monkeypatch, capsys):
+    from homecare.cli import main
+
+    monkeypatch.setenv("HOMECARE_DATABASE_URL", timescale_url)
+    assert main(["telemetry", "run-jobs", "--all"]) == 0
+    out = capsys.readouterr().out
+    assert "policy_refresh_continuous_aggregate on vitals_1m (job " in out and "): done in " in out

@@ -1,0 +1,38 @@
+"""A failing TimescaleDB policy job, for real, is in the banner of every staff page, and goes when
+the job succeeds again. Runs where the session's database is TimescaleDB (CI runs the console's
+tests once more on it); the jobs themselves: tests/telemetry/test_timescale.py."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from homecare.db.migrate import Flavour, current_flavour
+from services.telemetry import jobs, timescale
+from services.telemetry.settings import TelemetrySettings
+
+from .test_system_consumers import banner
+
+
+def test_a_failing_database_job_is_in_the_banner_until_it_succeeds(pool, database_url, console, signed_in):
+    with pool.connection() as conn:
+        if current_flavour(conn) is not Flavour.TIMESCALE:
+            pytest.skip("plain PostgreSQL has no policy jobs (the session's database is not TimescaleDB)")
+        with conn.transaction():
+            timescale.apply_policies(conn, TelemetrySettings())
+            conn.execute("SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
+                         " WHERE hypertable_schema = 'telemetry'")
+    impatient = psycopg.conninfo.make_conninfo(database_url, options="-c lock_timeout=200ms")
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE telemetry.bed_samples IN ACCESS EXCLUSIVE MODE")
+        jobs.run_due(impatient, every=True)
+    console.jobs.check_once()  # its thread reads every minute
+    for page in ("/", "/alerts", "/system"):
+        shown, text = banner(signed_in.get(page).text)
+        assert shown and "Database upkeep needs an administrator: policy_retention on bed_samples failed at" in text
+        assert "lock timeout" in text, page
+
+    assert not [r for r in jobs.run_due(database_url) if r.error]
+    console.jobs.check_once()
+    shown, text = banner(signed_in.get("/").text)
+    assert not shown and "Database upkeep" not in text

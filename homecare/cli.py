@@ -122,7 +122,7 @@ def _run_component(args) -> int:
     components = [assemble.build_component(n, settings, pool) for n in names]
     running = [c for c in components if c.name == args.component]
     app = assemble.http_app(f"homecare {args.component}", pool, components, args.component == "console", running)
-    server = HttpServer(app, settings.http_host, args.port or settings.http_port)
+    server = HttpServer(app, settings.http_host, args.port or settings.http_port, settings.http_trusted_proxies)
     try:
         tune_gc()
         for component in running:

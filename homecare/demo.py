@@ -48,7 +48,8 @@ def run_demo(settings: Settings, args) -> int:
         for component in components:
             component.start()
         port = _port(settings.http_host, args.port or settings.http_port)
-        server = HttpServer(assemble.http_app("homecare", pool, components, True), settings.http_host, port)
+        server = HttpServer(assemble.http_app("homecare", pool, components, True), settings.http_host, port,
+                            settings.http_trusted_proxies)
         server.start()
         logins = _demo_logins(pool)
         admin = logins[0]

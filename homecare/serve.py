@@ -17,10 +17,12 @@ log = logging.getLogger(__name__)
 class HttpServer:
     """uvicorn in a daemon thread; `stop()` lets in-flight requests finish."""
 
-    def __init__(self, app: FastAPI, host: str, port: int):
+    def __init__(self, app: FastAPI, host: str, port: int, trusted_proxies: str = ""):
+        """`trusted_proxies`: Settings.http_trusted_proxies (whose forwarded headers to believe)."""
         config = uvicorn.Config(
             app, host=host, port=port, log_config=None, access_log=False,
             timeout_graceful_shutdown=3, lifespan="off",
+            proxy_headers=bool(trusted_proxies), forwarded_allow_ips=trusted_proxies or None,
         )
         self.server = uvicorn.Server(config)
         self.server.install_signal_handlers = lambda: None  # signals are ours to handle

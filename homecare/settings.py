@@ -64,6 +64,11 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # Behind a reverse proxy (TLS for the console: deploy/Caddyfile), the addresses of the proxies
+    # whose X-Forwarded-For / -Proto are believed, comma-separated, or "*" where only the proxy can
+    # reach this port. Empty: none, the peer's address is the client's. The sign-in throttle
+    # counts by the client's address: without this, every user would share the proxy's.
+    http_trusted_proxies: str = ""
     log_level: str = "INFO"
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 
@@ -10,9 +11,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """Settings shared by every component; each component reads only what it needs."""
+    """Settings shared by every component; each component reads only what it needs.
 
-    model_config = SettingsConfigDict(env_prefix="HOMECARE_", extra="ignore")
+    Each can also come from a file named after its variable in the folder HOMECARE_SECRETS_DIR
+    names (Docker's and Kubernetes' secrets, e.g. /run/secrets/HOMECARE_SECRET_KEY), so that
+    passwords need not be in the environment; a variable that is set wins over its file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HOMECARE_", extra="ignore", secrets_dir=os.environ.get("HOMECARE_SECRETS_DIR") or None
+    )
 
     # Empty means "start an embedded one" (demo and tests on a bare machine).
     database_url: str = ""

@@ -29,6 +29,15 @@ def test_timescale_policies_follow_the_settings():
         ("add_compression_policy", ("telemetry.bed_samples", 7)),
         ("add_retention_policy", ("telemetry.bed_samples", 90)),
         ("add_retention_policy", ("telemetry.vitals_1m", 730)),
+        ("add_continuous_aggregate_policy", ("telemetry.vitals_1m", 8, "1 minute", "1 minute")),
+        ("add_continuous_aggregate_policy", ("telemetry.vitals_1h", 8, "1 hour", "5 minutes")),
     ]
     removed = [params[0] for sql, params in statements if "remove_" in sql]
-    assert removed == ["telemetry.bed_samples", "telemetry.bed_samples", "telemetry.vitals_1m", "telemetry.vitals_1h"]
+    assert removed == ["telemetry.bed_samples", "telemetry.bed_samples", "telemetry.vitals_1m", "telemetry.vitals_1h",
+                       "telemetry.vitals_1m", "telemetry.vitals_1h"]
+
+
+def test_the_aggregates_refresh_no_further_back_than_their_source_is_kept():
+    statements = policy_statements(TelemetrySettings(raw_retention_days=3, rollup_1m_retention_days=5))
+    reach = {params[0]: params[1] for sql, params in statements if "add_continuous_aggregate_policy" in sql}
+    assert reach == {"telemetry.vitals_1m": 3, "telemetry.vitals_1h": 5}

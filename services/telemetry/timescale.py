@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 import psycopg
+from psycopg.rows import tuple_row
 
 from .settings import TelemetrySettings
 
@@ -38,8 +39,12 @@ def refresh_reach_days(source_retention_days: int) -> int:
     return min(REFRESH_REACH_DAYS, source_retention_days)
 
 
-def policy_statements(config: TelemetrySettings) -> list[tuple[str, tuple]]:
-    """The SQL that sets every policy to the configured values, in order."""
+def policy_statements(config: TelemetrySettings, refresh_reach: dict[str, int | None] | None = None
+                      ) -> list[tuple[str, tuple]]:
+    """The SQL that sets every policy to the configured values, in order. `refresh_reach`: how
+    many days back each aggregate's refresh policy reaches now (None: no policy); a policy that
+    already reaches as far as it should is left as it is (adding it again would make a new job,
+    due at once, on every start of every replica)."""
     out: list[tuple[str, tuple]] = [
         ("SELECT remove_compression_policy(%s::regclass, if_exists => TRUE)", (_RAW,)),
         ("SELECT remove_retention_policy(%s::regclass, if_exists => TRUE)", (_RAW,)),
@@ -55,14 +60,30 @@ def policy_statements(config: TelemetrySettings) -> list[tuple[str, tuple]]:
             out.append((_ADD_RETENTION, (view, days)))
     for view, (source_retention, end_offset, every) in _REFRESH.items():
         reach = refresh_reach_days(getattr(config, source_retention))
+        if (refresh_reach or {}).get(view) == reach:
+            continue
         out.append(("SELECT remove_continuous_aggregate_policy(%s::regclass, if_exists => TRUE)", (view,)))
         out.append((_ADD_REFRESH, (view, reach, end_offset, every)))
     return out
 
 
+# Each aggregate's refresh policy and how many whole days back it reaches (other offsets: None,
+# set again).
+_REFRESH_REACH = """
+SELECT format('%I.%I', hypertable_schema, hypertable_name) AS view,
+       CASE WHEN (config->>'start_offset')::interval = make_interval(days => extract(day FROM
+                 (config->>'start_offset')::interval)::int)
+            THEN extract(day FROM (config->>'start_offset')::interval)::int END AS days
+FROM timescaledb_information.jobs
+WHERE proc_name = 'policy_refresh_continuous_aggregate' AND hypertable_schema = 'telemetry'
+"""
+
+
 def apply_policies(conn: psycopg.Connection, config: TelemetrySettings) -> None:
-    """Set compression and retention policies to the configured values (TimescaleDB only)."""
-    for sql, params in policy_statements(config):
+    """Set compression, retention and refresh policies to the configured values (TimescaleDB only)."""
+    with conn.cursor(row_factory=tuple_row) as cur:
+        current = dict(cur.execute(_REFRESH_REACH).fetchall())
+    for sql, params in policy_statements(config, current):
         conn.execute(sql, params)
     log.info(
         "timescale policies applied",

@@ -41,3 +41,14 @@ def test_the_aggregates_refresh_no_further_back_than_their_source_is_kept():
     statements = policy_statements(TelemetrySettings(raw_retention_days=3, rollup_1m_retention_days=5))
     reach = {params[0]: params[1] for sql, params in statements if "add_continuous_aggregate_policy" in sql}
     assert reach == {"telemetry.vitals_1m": 3, "telemetry.vitals_1h": 5}
+
+
+def test_a_refresh_policy_that_already_reaches_as_far_as_it_should_is_left_alone():
+    """Adding it again would make a new job, due at once, on every start of every replica."""
+    statements = policy_statements(TelemetrySettings(), {"telemetry.vitals_1m": 8, "telemetry.vitals_1h": 8})
+    assert not [sql for sql, _ in statements if "continuous_aggregate_policy" in sql]
+    statements = policy_statements(TelemetrySettings(raw_retention_days=3), {"telemetry.vitals_1m": 8,
+                                                                            "telemetry.vitals_1h": 8})
+    assert [params for sql, params in statements if "add_continuous_aggregate_policy" in sql] == [
+        ("telemetry.vitals_1m", 3, "1 minute", "1 minute")]
+

@@ -83,7 +83,7 @@ class ConsoleComponent:
             resident_router(self.ctx), roster_router(self.ctx),
             report_router(self.ctx), dead_letter_router(self.ctx, self.dead_letters),
             dead_letters_router(self.dead_letters), system_page_router(self.ctx, self.consumers),
-            system_router(self.consumers), audit_router(self.ctx), static,
+            system_router(self.consumers, self.jobs.notices), audit_router(self.ctx), static,
         ]
 
     def mount(self, app: FastAPI) -> None:

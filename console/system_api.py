@@ -5,6 +5,7 @@ admins. A stuck consumer is a delay dispatchers must know of: presses reach them
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -39,7 +40,8 @@ class ConsumerOut(BaseModel):
 class ConsumersOut(BaseModel):
     checked_at: datetime
     consumers: list[ConsumerOut]
-    notices: list[str] = Field(description="One line per stuck consumer: what the console's banner says.")
+    notices: list[str] = Field(description="What the console's banner says: one line per stuck consumer, and one"
+                               " per database job that needs an administrator (TimescaleDB's policies).")
 
 
 class IncidentOut(BaseModel):
@@ -57,9 +59,9 @@ class IncidentOut(BaseModel):
     peak_lag: int = Field(description="Messages not yet delivered, at worst.")
 
 
-def consumers_out(snapshot: Snapshot) -> ConsumersOut:
+def consumers_out(snapshot: Snapshot, other_notices: list[str] | None = None) -> ConsumersOut:
     return ConsumersOut(
-        checked_at=snapshot.checked_at, notices=snapshot.notices(),
+        checked_at=snapshot.checked_at, notices=snapshot.notices() + (other_notices or []),
         consumers=[ConsumerOut(
             consumer=c.consumer, stream=c.stream, title=c.title, lag=c.lag, ack_pending=c.ack_pending,
             oldest_unacked_s=c.oldest_unacked_s, stuck_after_s=c.stuck_after_s, stuck=c.stuck,
@@ -88,14 +90,15 @@ _UNAVAILABLE = {503: {"description": "The internal log is not reachable",
                       "content": {"application/json": {"schema": ERROR}}}}
 
 
-def system_router(watch: ConsumerWatch) -> APIRouter:
-    """The API's routes over the console's watch."""
+def system_router(watch: ConsumerWatch, other_notices: Callable[[], list[str]] = lambda: []) -> APIRouter:
+    """The API's routes over the console's watch; `other_notices`: the banner's other lines (the
+    database jobs' problems), which the pages' banner refreshes from here too."""
     router = APIRouter(prefix="/api/v1/system", tags=["system"])
 
     @router.get("/consumers", response_model=ConsumersOut, responses=_UNAVAILABLE)
     def list_consumers(_: DispatcherUser) -> ConsumersOut:
         """Every durable consumer of the internal log at the latest check (a few seconds old at most)."""
-        return consumers_out(watch.current())
+        return consumers_out(watch.current(), other_notices())
 
     @router.get("/incidents", response_model=list[IncidentOut])
     def list_incidents(

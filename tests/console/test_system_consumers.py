@@ -104,9 +104,12 @@ def test_a_stuck_consumer_is_reported_shown_recorded_and_cleared(pool, console, 
         assert handler.handled == [press]
         row = consumer_of(signed_in, "intake-under-test")
         assert row["oldest_unacked_s"] == 0 and row["ack_pending"] == 0 and row["stuck_since"] is None
-        assert consumers(signed_in)["notices"] == []
+        assert not [n for n in consumers(signed_in)["notices"] if "are delayed" in n]
         shown, text = banner(signed_in.get("/").text)
-        assert not shown and "are delayed" not in text
+        assert "are delayed" not in text
+        # Nothing else to say, unless the database's policy jobs fail (TimescaleDB on a server whose
+        # background workers cannot run them, as CI's: the banner says that too, and rightly).
+        assert not shown or text.count("Database upkeep needs an administrator") == text.count("<p>")
 
         # The morning shift sees when and for how long.
         done = wait_for(lambda: [i for i in incidents(signed_in)

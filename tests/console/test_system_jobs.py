@@ -31,8 +31,13 @@ def test_a_failing_database_job_is_in_the_banner_until_it_succeeds(pool, databas
         shown, text = banner(signed_in.get(page).text)
         assert shown and "Database upkeep needs an administrator: policy_retention on bed_samples failed at" in text
         assert "lock timeout" in text, page
+    # The banner's refresh in the page reads the same lines from the API.
+    notices = signed_in.get("/api/v1/system/consumers").json()["notices"]
+    assert any(n.startswith("Database upkeep needs an administrator: policy_retention on bed_samples failed at")
+               for n in notices)
 
     assert not [r for r in jobs.run_due(database_url) if r.error]
     console.jobs.check_once()
     shown, text = banner(signed_in.get("/").text)
     assert not shown and "Database upkeep" not in text
+    assert not [n for n in signed_in.get("/api/v1/system/consumers").json()["notices"] if "Database upkeep" in n]

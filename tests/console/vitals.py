@@ -10,6 +10,7 @@ from homecare.db.migrate import Flavour, current_flavour
 from services.telemetry import rollups
 from services.telemetry.samples import SampleRow
 from services.telemetry.store import write_samples
+from tests.telemetry.helpers import refresh_aggregates
 
 
 def provision(pool, resident_id: str, kind: str = "bed") -> str:
@@ -43,4 +44,5 @@ def fill(pool, device_id: str, resident_id: str, now: datetime | None = None) ->
         while touched := rollups.claim_touched(conn, 5000):
             if plain:
                 rollups.recompute(conn, touched)
+    refresh_aggregates(pool)
     return len(week) + len(day)

@@ -18,7 +18,7 @@ from services.telemetry.settings import TelemetrySettings
 from services.telemetry.store import write_parsed
 from tests.support import unique
 
-from .helpers import analyse, base_time, message, sample, series
+from .helpers import analyse, base_time, message, refresh_aggregates, sample, series
 
 ORIGIN = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
 _FROM_RAW = f"""
@@ -48,6 +48,7 @@ def _write(pool, *batches) -> int:
 
 def _assert_rollups_equal_raw(pool, beds: list[str]) -> int:
     """Both rollup tables, row for row, equal to GROUP BY over the raw rows; how many minute rows."""
+    refresh_aggregates(pool)
     with pool.connection() as conn:
         for table, step in (("vitals_1m", timedelta(minutes=1)), ("vitals_1h", timedelta(hours=1))):
             expected = conn.execute(_FROM_RAW, {"step": step, "beds": beds}).fetchall()

@@ -16,7 +16,7 @@ from services.telemetry.samples import Parsed, parse_batches, parse_common_form,
 from services.telemetry.store import ensure_partitions, write_parsed, write_samples
 from tests.support import unique
 
-from .helpers import analyse, as_tuples, base_time, message, sample, series, stored_rows
+from .helpers import analyse, as_tuples, base_time, message, refresh_aggregates, sample, series, stored_rows
 
 
 def _write(pool, batches_message):
@@ -124,6 +124,8 @@ def test_a_movement_too_small_for_a_real_is_stored_as_zero_with_the_rest_of_its_
 
 
 def _vitals(pool, bed, start, end, resolution, **kw):
+    if resolution != "raw":
+        refresh_aggregates(pool)  # TimescaleDB: as its refresh policy does
     with pool.connection() as conn:
         return vitals(conn, bed, start, end, resolution, **kw)
 

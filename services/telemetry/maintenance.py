@@ -34,14 +34,44 @@ class Upkeep:
     pruned_1h: int = 0
 
 
-class PartitionKeeper:
-    """Creates missing daily partitions and applies retention at start and then every partition_check_s."""
+class _Rounds:
+    """Upkeep in rounds on a thread of its own: `_round` does one and says how long to wait
+    before the next."""
 
-    def __init__(self, pool: ConnectionPool, config: TelemetrySettings):
-        self._pool = pool
-        self._config = config
+    thread_name = "telemetry-upkeep"
+
+    def __init__(self) -> None:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def _round(self) -> float:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            self._stopping.wait(self._round())
+
+
+class PartitionKeeper(_Rounds):
+    """Creates missing daily partitions and applies retention at start and then every partition_check_s."""
+
+    thread_name = "telemetry-partitions"
+
+    def __init__(self, pool: ConnectionPool, config: TelemetrySettings):
+        super().__init__()
+        self._pool = pool
+        self._config = config
         self._policies_applied = False
 
     def run_once(self, today: datetime | None = None) -> Upkeep:
@@ -76,38 +106,26 @@ class PartitionKeeper:
             pruned_1h = rollups.prune(conn, "vitals_1h", midnight - timedelta(days=config.rollup_1h_retention_days))
         return dropped, pruned_1m, pruned_1h
 
-    def start(self) -> None:
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="telemetry-partitions", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.run_once()
-                wait = self._config.partition_check_s
-            except Exception as exc:  # the DEFAULT partition takes samples meanwhile
-                log.warning("telemetry upkeep failed: %s", exc)
-                wait = min(_RETRY_S, self._config.partition_check_s)
-            self._stopping.wait(wait)
+    def _round(self) -> float:
+        try:
+            self.run_once()
+            return self._config.partition_check_s
+        except Exception as exc:  # the DEFAULT partition takes samples meanwhile
+            log.warning("telemetry upkeep failed: %s", exc)
+            return min(_RETRY_S, self._config.partition_check_s)
 
 
-class JobWatch:
+class JobWatch(_Rounds):
     """TimescaleDB: reads the policy jobs every `job_check_s`, exports each one's last success and
     failure, and keeps the problems (a failed last run, no success for twice the interval) for
     readiness, which reports them as degraded. Does nothing on plain PostgreSQL."""
 
+    thread_name = "telemetry-jobs"
+
     def __init__(self, pool: ConnectionPool, config: TelemetrySettings):
+        super().__init__()
         self._pool = pool
         self._config = config
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
         self._watched_since: datetime | None = None
         self._problems: tuple[str, ...] = ()
 
@@ -140,24 +158,12 @@ class JobWatch:
         """Ready either way (a replica cannot fix the server's jobs); degraded while one has a problem."""
         return Degraded(self._problems) if self._problems else True
 
-    def start(self) -> None:
-        self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="telemetry-jobs", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self.check_once()
-            except Exception as exc:  # the database away: the next check tells
-                log.warning("reading TimescaleDB's jobs failed: %s", exc)
-            self._stopping.wait(self._config.job_check_s)
+    def _round(self) -> float:
+        try:
+            self.check_once()
+        except Exception as exc:  # the database away: the next check tells
+            log.warning("reading TimescaleDB's jobs failed: %s", exc)
+        return self._config.job_check_s
 
 
 def _export(job: JobState, problem: str | None) -> None:

@@ -39,6 +39,13 @@ SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb') AS crea
 """
 
 
+def error_reason(exc: BaseException) -> str:
+    """What the server said, in one line (its first), for a log line or an operator; the error's
+    type when it said nothing."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 def detect_flavour(conn: psycopg.Connection) -> Flavour:
     """TimescaleDB when the extension is created here or can be, else plain PostgreSQL.
 
@@ -55,7 +62,7 @@ def detect_flavour(conn: psycopg.Connection) -> Flavour:
             own.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
         return Flavour.TIMESCALE
     except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = error_reason(exc)
         log.warning(
             "TimescaleDB is installed on this server but cannot be used here (%s): using plain PostgreSQL;"
             " to use it, add timescaledb to shared_preload_libraries, restart the server, and migrate a new"

@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg.rows import dict_row
 
+from homecare.db.migrate import error_reason
+
 log = logging.getLogger(__name__)
 
 # Our jobs only: the policies of the telemetry schema's hypertables and continuous aggregates.
@@ -130,7 +132,7 @@ def run_due(url: str, now: datetime | None = None, every: bool = False) -> list[
                 conn.execute("CALL run_job(%s)", (job.job_id,))
                 error = None
             except psycopg.Error as exc:
-                error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                error = error_reason(exc)
             finished = _now(conn)
             conn.execute(_RECORD, (job.job_id, job.proc_name, job.target, started, finished, error))
             log.log(logging.WARNING if error else logging.INFO, "job %s: %s", job.name, error or "done",

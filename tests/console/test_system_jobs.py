@@ -4,12 +4,11 @@ tests once more on it); the jobs themselves: tests/telemetry/test_timescale.py."
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 
 from homecare.db.migrate import Flavour, current_flavour
-from services.telemetry import jobs, timescale
-from services.telemetry.settings import TelemetrySettings
+from services.telemetry import jobs
+from tests.telemetry.helpers import jobs_by_hand_only, run_jobs_while_samples_are_locked
 
 from .test_system_consumers import banner
 
@@ -18,14 +17,8 @@ def test_a_failing_database_job_is_in_the_banner_until_it_succeeds(pool, databas
     with pool.connection() as conn:
         if current_flavour(conn) is not Flavour.TIMESCALE:
             pytest.skip("plain PostgreSQL has no policy jobs (the session's database is not TimescaleDB)")
-        with conn.transaction():
-            timescale.apply_policies(conn, TelemetrySettings())
-            conn.execute("SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
-                         " WHERE hypertable_schema = 'telemetry'")
-    impatient = psycopg.conninfo.make_conninfo(database_url, options="-c lock_timeout=200ms")
-    with psycopg.connect(database_url) as holder:
-        holder.execute("LOCK TABLE telemetry.bed_samples IN ACCESS EXCLUSIVE MODE")
-        jobs.run_due(impatient, every=True)
+    jobs_by_hand_only(pool)
+    run_jobs_while_samples_are_locked(database_url)
     console.jobs.check_once()  # its thread reads every minute
     for page in ("/", "/alerts", "/system"):
         shown, text = banner(signed_in.get(page).text)

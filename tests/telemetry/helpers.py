@@ -89,3 +89,29 @@ def refresh_aggregates(pool) -> None:
             return
         for view in ("telemetry.vitals_1m", "telemetry.vitals_1h"):  # the hour is built on the minute
             conn.execute(f"CALL refresh_continuous_aggregate('{view}', now() - INTERVAL '8 days', NULL)")
+
+
+def jobs_by_hand_only(pool) -> None:
+    """TimescaleDB: the policies with their default values, their background runs turned off (what
+    an operator does on a server whose background workers fail, as CI's do), so that only the
+    runs of `jobs.run_due` count."""
+    from services.telemetry import timescale
+    from services.telemetry.settings import TelemetrySettings
+
+    with pool.connection() as conn, conn.transaction():
+        timescale.apply_policies(conn, TelemetrySettings())
+        conn.execute("SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
+                     " WHERE hypertable_schema = 'telemetry'")
+
+
+def run_jobs_while_samples_are_locked(url: str):
+    """Every job run by hand while someone holds the raw hypertable: its retention (and whatever
+    reads its rows) cannot take its lock in time and fails with a lock timeout; the runs."""
+    import psycopg
+
+    from services.telemetry import jobs
+
+    impatient = psycopg.conninfo.make_conninfo(url, options="-c lock_timeout=200ms")
+    with psycopg.connect(url) as holder:
+        holder.execute("LOCK TABLE telemetry.bed_samples IN ACCESS EXCLUSIVE MODE")
+        return jobs.run_due(impatient, every=True)

@@ -24,7 +24,7 @@ from services.telemetry.settings import TelemetrySettings
 from tests.support import fresh_database, unique
 
 from .alert_support import alerts_of, recent_start, store, vitals_samples, worker
-from .helpers import base_time, series
+from .helpers import base_time, jobs_by_hand_only, run_jobs_while_samples_are_locked, series
 
 IMAGE = "timescale/timescaledb:latest-pg16"
 
@@ -163,27 +163,13 @@ def test_no_refresh_reaches_days_that_retention_dropped(ts_pool):
 # --- the policy jobs, watched and run by hand --------------------------------------------------
 
 
-def _our_jobs_by_hand_only(pool) -> None:
-    """Policies with the default values, their background runs turned off: what an operator does
-    on a server whose background workers fail (and this machine's do), so that only the runs of
-    `run_due` count here."""
-    with pool.connection() as conn, conn.transaction():
-        timescale.apply_policies(conn, TelemetrySettings())
-        conn.execute("SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs"
-                     " WHERE hypertable_schema = 'telemetry'")
-
-
 def _gauge(name: str, job: jobs.JobState) -> float | None:
     return REGISTRY.get_sample_value(name, {"job_id": str(job.job_id), "proc": job.proc_name, "target": job.target})
 
 
 def test_a_failed_job_is_exported_and_makes_readiness_degraded_until_it_succeeds(ts_pool, timescale_url):
-    _our_jobs_by_hand_only(ts_pool)
-    # The raw hypertable locked by someone else: its retention job cannot take its lock in time.
-    impatient = psycopg.conninfo.make_conninfo(timescale_url, options="-c lock_timeout=200ms")
-    with psycopg.connect(timescale_url) as holder:
-        holder.execute("LOCK TABLE telemetry.bed_samples IN ACCESS EXCLUSIVE MODE")
-        runs = jobs.run_due(impatient, every=True)
+    jobs_by_hand_only(ts_pool)
+    runs = run_jobs_while_samples_are_locked(timescale_url)
     failed = {r.job.name: r.error for r in runs if r.error}
     assert len(runs) == 6  # refresh x2, compression, retention x3
     # Its retention fails; so does what reads its rows (the minute aggregate's refresh, with the
@@ -216,7 +202,7 @@ def test_a_failed_job_is_exported_and_makes_readiness_degraded_until_it_succeeds
 
 
 def test_a_job_that_has_not_succeeded_for_twice_its_interval_is_a_problem(ts_pool, timescale_url):
-    _our_jobs_by_hand_only(ts_pool)
+    jobs_by_hand_only(ts_pool)
     assert not [r for r in jobs.run_due(timescale_url, every=True) if r.error]
     watch = JobWatch(ts_pool, TelemetrySettings())
     now = datetime.now(UTC)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from homecare.api.app import status_of
 from homecare.api.guard import INT64
 from homecare.auth import Role
 from homecare.errors import HomecareError
@@ -36,7 +37,7 @@ def dead_letter_router(ctx: ConsoleContext, desk: DeadLetterDesk) -> APIRouter:
             rows = desk.newest(before, PAGE_SIZE, PREVIEW_BYTES)
         except HomecareError as exc:
             return ctx.render(request, "dead_letters.html", {"letters": [], "error": str(exc), "older": None,
-                                                             "before": before}, exc.status_code, session)
+                                                             "before": before}, status_of(exc), session)
         older = rows[-1].seq if len(rows) == PAGE_SIZE else None
         return ctx.render(request, "dead_letters.html", {"letters": rows, "error": None, "older": older,
                                                          "before": before}, session=session)

@@ -30,7 +30,7 @@ from homecare.api.deps import AdminUser, DispatcherUser
 from homecare.api.guard import INT64
 from homecare.api.openapi import ERROR
 from homecare.auth import User, audit
-from homecare.errors import HomecareError, NotFound
+from homecare.errors import NotFound, Unavailable
 from homecare.log import Log
 from homecare.log import dead_letters as letters
 
@@ -42,10 +42,8 @@ LIMIT_MAX = 500
 PAYLOAD_MAX = 4096  # bytes of a payload an answer carries; payload_size says how big it was
 
 
-class LogUnavailable(HomecareError):
+class LogUnavailable(Unavailable):
     """The internal log does not answer (not connected yet, or away)."""
-
-    status_code = 503
 
 
 class DeadLetterOut(BaseModel):

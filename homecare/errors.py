@@ -1,28 +1,30 @@
-"""One exception root for domain errors; the HTTP edge maps each family to a status code."""
+"""One exception root for domain errors, in families the callers tell apart. The domain knows no
+protocol: the HTTP edge maps each family to a status code (homecare.api.app.status_of)."""
 
 
 class HomecareError(Exception):
     """Root of every error a use case raises on purpose."""
 
-    status_code = 400
-
 
 class NotFound(HomecareError):
-    status_code = 404
+    """No such thing."""
 
 
 class Conflict(HomecareError):
     """The thing exists but is in a state that forbids this (an expired offer, a cancelled request)."""
 
-    status_code = 409
-
 
 class Invalid(HomecareError):
-    status_code = 422
+    """The input breaks a rule of the domain."""
 
 
 class Forbidden(HomecareError):
-    status_code = 403
+    """The caller may not do this."""
+
+
+class Unavailable(HomecareError):
+    """Something the answer needs (the internal log, another service) does not answer now; the
+    same call may work later."""
 
 
 class EffectLost(Exception):

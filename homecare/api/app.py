@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from homecare.auth.throttle import LoginThrottle
-from homecare.errors import HomecareError
+from homecare.errors import Conflict, Forbidden, HomecareError, Invalid, NotFound, Unavailable
 
 from . import openapi
 from .allow import AllowHeader
@@ -17,6 +17,15 @@ from .auth_routes import router as auth_router
 from .guard import InputGuard, install_error_handlers
 from .health import ReadinessCheck, health_router
 from .settings import ApiSettings
+
+# Each family of domain errors as an HTTP status: the one place that knows both. Another
+# HomecareError is a 400.
+_STATUS = {NotFound: 404, Conflict: 409, Invalid: 422, Forbidden: 403, Unavailable: 503}
+
+
+def status_of(exc: HomecareError) -> int:
+    """The HTTP status of a domain error: its nearest family's."""
+    return next((_STATUS[family] for family in type(exc).__mro__ if family in _STATUS), 400)
 
 
 def build_app(
@@ -45,6 +54,6 @@ def build_app(
 
     @app.exception_handler(HomecareError)
     async def domain_error(_: Request, exc: HomecareError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+        return JSONResponse({"detail": str(exc)}, status_code=status_of(exc))
 
     return app

@@ -24,7 +24,7 @@ FAILED = frozenset({OfferStatus.DECLINED, OfferStatus.EXPIRED})
 
 
 class OfferRefused(Conflict):
-    """An answer the offer can no longer take (accepting an expired offer); HTTP 409."""
+    """An answer the offer can no longer take (accepting an expired offer): a Conflict."""
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ STAMPS: dict[Status, str] = {
 
 
 class TransitionRefused(Conflict):
-    """A transition the lifecycle forbids (completing a cancelled request); HTTP 409."""
+    """A transition the lifecycle forbids (completing a cancelled request): a Conflict."""
 
 
 @dataclass(frozen=True)

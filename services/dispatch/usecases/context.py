@@ -28,11 +28,8 @@ def utc_now() -> datetime:
 
 def button_of(conn: psycopg.Connection, resident_id: str) -> str | None:
     """The resident's button, through the gateway's registry; None when it has none (yet)."""
-    try:
-        from gateway.registry import devices_of  # the gateway owns devices; imported when first needed
-    except ImportError:
-        log.warning("gateway.registry is not available; cannot find the button of %s", resident_id)
-        return None
+    from gateway.registry import devices_of  # the gateway owns devices; imported when first needed
+
     try:
         with conn.transaction():  # a savepoint: a failing lookup must not abort the use case
             devices = devices_of(conn, resident_id)

@@ -17,11 +17,8 @@ def provider_on_site(conn: psycopg.Connection, resident_id: str) -> bool:
     Asked of dispatch (`services.dispatch.queries.open_requests_for`); when dispatch cannot
     answer, the answer is no, so an alert is raised rather than lost.
     """
-    try:
-        from services.dispatch.queries import open_requests_for  # dispatch owns requests
-    except ImportError:
-        log.warning("dispatch is not available; assuming no provider on site for %s", resident_id)
-        return False
+    from services.dispatch.queries import open_requests_for  # dispatch owns requests
+
     try:
         with conn.transaction():  # a savepoint: a failing lookup must not abort the caller's work
             requests = open_requests_for(conn, resident_id)

@@ -20,6 +20,7 @@ from services.telemetry.settings import TelemetrySettings
 from .alert_pages import alert_router
 from .audit_pages import audit_router
 from .auth_pages import auth_router
+from .beds_pages import beds_router
 from .board_pages import board_router
 from .changes import ALERT, ChangeHub
 from .consumer_watch import ConsumerWatch
@@ -80,7 +81,7 @@ class ConsoleComponent:
         return [
             auth_router(self.ctx), board_router(self.ctx, self.feed), request_router(self.ctx),
             provider_router(self.ctx), alert_router(self.ctx),
-            resident_router(self.ctx), roster_router(self.ctx),
+            resident_router(self.ctx), beds_router(self.ctx), roster_router(self.ctx),
             report_router(self.ctx), dead_letter_router(self.ctx, self.dead_letters),
             dead_letters_router(self.dead_letters), system_page_router(self.ctx, self.consumers),
             system_router(self.consumers, self.jobs.notices), audit_router(self.ctx), static,

@@ -1,5 +1,6 @@
-"""Geometry of the vitals chart: heart rate, breathing rate and in-bed periods on one time axis,
-as SVG path data the template draws. Pure: points in, shapes out; no I/O, no JavaScript."""
+"""Geometry of the vitals charts: heart rate, breathing rate and in-bed periods on one time axis
+(a bed row's sparkline: heart rate and in-bed periods), as SVG path data the template draws.
+Pure: points in, shapes out; no I/O, no JavaScript."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ WIDTH = 1000  # viewBox units; the SVG scales to its box
 LEFT, RIGHT = 44, 12
 PLOT = WIDTH - LEFT - RIGHT
 IN_BED = 0.5  # a bucket counts as in bed when at least half of its samples were occupied
+# A sparkline's heart-rate band and the in-bed strip under it, in viewBox units: a row's SVG
+# stretches them to its box. The pad keeps a line at the edge of the range from being clipped.
+SPARK_LINE, SPARK_STRIP, SPARK_PAD = 60, 14, 3
 
 
 @dataclass(frozen=True)
@@ -122,14 +126,38 @@ def vitals_chart(
     return {
         "width": WIDTH, "height": axis_y + 6, "left": LEFT, "right": WIDTH - RIGHT,
         "panels": [heart, breath],
-        "bed": {"top": bed_top, "height": 18, "periods": [
-            {"x": x_of(a, start, end), "w": max(1.0, round(x_of(min(b, end), start, end) - x_of(a, start, end), 1)),
-             "start": _iso(a), "end": _iso(min(b, end))} for a, b in periods
-        ], "hours": round(sum((min(b, end) - a).total_seconds() for a, b in periods) / 3600, 1)},
+        "bed": {"top": bed_top, "height": 18, "periods": _bars(periods, start, end),
+                "hours": round(sum((min(b, end) - a).total_seconds() for a, b in periods) / 3600, 1)},
         "ticks": [{"x": x_of(t, start, end), "at": _iso(t), "day": (end - start) > timedelta(days=2)}
                   for t in _time_ticks(start, end)],
         "axis_y": axis_y, "points": len(points), "start": _iso(start), "end": _iso(end),
     }
+
+
+def sparkline(
+    points: Sequence[Mapping[str, Any]], start: datetime, end: datetime, step: timedelta,
+) -> dict[str, Any]:
+    """A small chart of [start, end) for a table row: the heart-rate line over an in-bed strip."""
+    points = [p for p in points if start <= p["ts"] < end]
+    values = [float(p[HEART.key]) for p in points if p.get(HEART.key) is not None]
+    lo, hi = domain(values, HEART)
+
+    def y(v: float) -> float:
+        return round(SPARK_PAD + (SPARK_LINE - 2 * SPARK_PAD) * (hi - v) / (hi - lo), 1)
+
+    line = " ".join("M" + " L".join(f"{x_of(t, start, end)},{y(v)}" for t, v in run)
+                    for run in segments(points, HEART.key, step * 1.5))
+    return {
+        "left": LEFT, "width": PLOT, "height": SPARK_LINE + SPARK_STRIP, "line": line,
+        "strip_top": SPARK_LINE, "strip_height": SPARK_STRIP,
+        "periods": _bars(in_bed_periods(points, step), start, end), "points": len(points),
+    }
+
+
+def _bars(periods: Sequence[tuple[datetime, datetime]], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """In-bed periods as rectangles on the x axis, at least one unit wide so a minute shows."""
+    return [{"x": x_of(a, start, end), "w": max(1.0, round(x_of(min(b, end), start, end) - x_of(a, start, end), 1)),
+             "start": _iso(a), "end": _iso(min(b, end))} for a, b in periods]
 
 
 def _steps(lo: float, hi: float, step: float) -> list[float]:

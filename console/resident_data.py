@@ -44,7 +44,7 @@ def resident_view(conn: psycopg.Connection, resident_id: str, now: datetime | No
 
 def charts_of(conn: psycopg.Connection, device_id: str, now: datetime | None = None) -> list[dict[str, Any]]:
     """The 24-hour and 7-day charts of one bed, drawn from the rollups."""
-    end = _next_minute(now or datetime.now(UTC))
+    end = next_minute(now or datetime.now(UTC))
     out = []
     for name, span, resolution, step in RANGES:
         points = telemetry.vitals(conn, device_id, end - span, end, resolution)
@@ -67,5 +67,6 @@ def _epoch(value: str | None) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else 0.0
 
 
-def _next_minute(now: datetime) -> datetime:
+def next_minute(now: datetime) -> datetime:
+    """The end of charts drawn at `now`: the next whole minute, so the current minute shows."""
     return now.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)

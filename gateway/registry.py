@@ -116,6 +116,34 @@ def devices_of(conn: psycopg.Connection, resident_id: str) -> list[Device]:
     return [Device(**r) for r in rows]
 
 
+def beds_of(conn: psycopg.Connection, resident_ids: list[str]) -> dict[str, list[str]]:
+    """The active bed ids of many residents in one query, by resident; residents without a bed are
+    absent."""
+    if not resident_ids:
+        return {}
+    out: dict[str, list[str]] = {}
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT id, resident_id FROM gateway.devices"
+            " WHERE resident_id = ANY(%s) AND kind = 'bed' AND revoked_at IS NULL ORDER BY id",
+            (list(resident_ids),),
+        ).fetchall()
+    for row in rows:
+        out.setdefault(row["resident_id"], []).append(row["id"])
+    return out
+
+
+def beds_per_district(conn: psycopg.Connection) -> dict[str, int]:
+    """How many active beds each district's residents have (districts without beds are absent)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT r.district, count(*) AS beds FROM gateway.devices d"
+            " JOIN registry.residents r ON r.id = d.resident_id"
+            " WHERE d.kind = 'bed' AND d.revoked_at IS NULL GROUP BY r.district"
+        ).fetchall()
+    return {r["district"]: r["beds"] for r in rows}
+
+
 def list_devices(
     conn: psycopg.Connection, *, kind: DeviceKind | None = None, limit: int = 100, offset: int = 0
 ) -> list[Device]:

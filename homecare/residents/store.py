@@ -95,3 +95,21 @@ def names(conn: psycopg.Connection, resident_ids: Iterable[str]) -> dict[str, st
             "SELECT id, name FROM registry.residents WHERE id = ANY(%s)", (ids,)
         ).fetchall()
     return {r["id"]: r["name"] for r in rows}
+
+
+def in_district(conn: psycopg.Connection, district: str, limit: int = 1000) -> list[Resident]:
+    """The residents of one district (exact name), by name."""
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        rows = cur.execute(
+            "SELECT * FROM registry.residents WHERE district = %s ORDER BY name, id LIMIT %s", (district, limit)
+        ).fetchall()
+    return [_from_row(r) for r in rows]
+
+
+def districts(conn: psycopg.Connection) -> dict[str, int]:
+    """Every district that has residents, with how many, by name."""
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        rows = cur.execute(
+            "SELECT district, count(*) AS residents FROM registry.residents GROUP BY district ORDER BY district"
+        ).fetchall()
+    return {r["district"]: r["residents"] for r in rows}

@@ -34,8 +34,7 @@ LIMIT %(limit)s
 # Rollups (plain tables kept by the service, or TimescaleDB continuous aggregates with the same
 # columns) answer bucketed queries. A bucket is one row per resident of the bed in it, so rows
 # are summed per bucket. Every bucket that overlaps [start, end) is returned whole.
-_BUCKETED = """
-SELECT bucket AS ts,
+_POINT = """
        sum(samples)::bigint AS samples,
        sum(occupied_samples)::float8 / sum(samples) AS occupancy,
        sum(heart_rate_sum)::float8 / nullif(sum(heart_rate_count), 0) AS heart_rate,
@@ -46,6 +45,9 @@ SELECT bucket AS ts,
        max(respiration_rate_max) AS respiration_rate_max,
        (sum(movement_sum) / sum(samples))::float8 AS movement,
        max(movement_max) AS movement_max
+"""
+_BUCKETED = """
+SELECT bucket AS ts,""" + _POINT + """
 FROM telemetry.{table}
 WHERE device_id = %(device_id)s
   AND bucket >= date_bin(%(step)s, %(start)s, TIMESTAMPTZ '2000-01-01 00:00:00+00')
@@ -55,6 +57,19 @@ ORDER BY bucket
 LIMIT %(limit)s
 """
 _TABLES = {"1m": "vitals_1m", "1h": "vitals_1h"}
+
+# Many beds' minutes in one statement, for a district's overview (beds_vitals).
+_BEDS_MINUTES = """
+SELECT device_id, bucket AS ts,""" + _POINT + """
+FROM telemetry.vitals_1m
+WHERE device_id = ANY(%(device_ids)s)
+  AND bucket >= date_bin(INTERVAL '1 minute', %(start)s, TIMESTAMPTZ '2000-01-01 00:00:00+00')
+  AND bucket < %(end)s
+GROUP BY device_id, bucket
+ORDER BY device_id, bucket
+"""
+# A district overview covers at most this: 100 beds x 3 hours is 18,000 minute rows.
+BEDS_MAX_SPAN = timedelta(hours=3)
 
 _LATEST = """
 SELECT device_id, ts, resident_id, occupied, heart_rate, respiration_rate,
@@ -120,6 +135,28 @@ def vitals(
     for point in points:
         point["ts"] = point["ts"].astimezone(UTC)
     return points
+
+
+def beds_vitals(
+    conn: psycopg.Connection, device_ids: list[str], start: datetime, end: datetime
+) -> dict[str, list[dict[str, Any]]]:
+    """Per-minute points of many beds over [start, end), oldest first, keyed by bed; beds with
+    no data in the range are absent. The points have the keys of vitals' bucketed points.
+    Invalid for an empty range or one longer than BEDS_MAX_SPAN."""
+    start, end = _utc(start), _utc(end)
+    if end <= start:
+        raise Invalid("end must be after start")
+    if end - start > BEDS_MAX_SPAN:
+        raise Invalid(f"a beds overview covers at most {BEDS_MAX_SPAN}")
+    out: dict[str, list[dict[str, Any]]] = {}
+    if not device_ids:
+        return out
+    params = {"device_ids": list(device_ids), "start": start, "end": end}
+    with conn.cursor(row_factory=dict_row) as cur:
+        for point in cur.execute(_BEDS_MINUTES, params):
+            point["ts"] = point["ts"].astimezone(UTC)
+            out.setdefault(point.pop("device_id"), []).append(point)
+    return out
 
 
 def latest_states(conn: psycopg.Connection, device_ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -9,7 +9,7 @@ import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import pytest
 
@@ -119,6 +119,8 @@ def test_the_other_dispatcher_pages_at_laptop_size(laptop, town, network, shots)
             ("/alerts", "alerts", f'li.alert-card:has-text("{fourth}")'),
             ("/providers", "providers", "svg.schematic"),
             ("/reports", "reports", "#volume-chart"),
+            (f"/beds?district={quote(town.resident(fourth)['district'])}", "beds",
+             f'tr.bed-row[data-bed="{town.device(fourth, "bed")["id"]}"]'),
         ]:
             page.goto(path)
             page.wait_for_selector(ready)

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from console.chart import HEART, LEFT, PLOT, domain, in_bed_periods, segments, vitals_chart, x_of
+from console.chart import (
+    HEART,
+    LEFT,
+    PLOT,
+    SPARK_LINE,
+    SPARK_PAD,
+    domain,
+    in_bed_periods,
+    segments,
+    sparkline,
+    vitals_chart,
+    x_of,
+)
 
 T0 = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
 STEP = timedelta(minutes=1)
@@ -68,3 +80,24 @@ def test_a_week_gets_a_tick_per_day_and_a_day_one_every_three_hours():
 
     assert len(week["ticks"]) == 7 and all(t["day"] for t in week["ticks"])
     assert len(day["ticks"]) == 8 and not any(t["day"] for t in day["ticks"])
+
+
+def test_a_sparkline_draws_the_heart_rate_over_the_in_bed_strip():
+    end = T0 + timedelta(hours=1)
+    points = [point(m, 120 if m == 30 else 60, occupancy=1.0 if m >= 30 else 0.0) for m in range(60)]
+    points[10]["heart_rate"] = None  # a minute without a heart rate breaks the line
+
+    spark = sparkline([point(-1, 70), *points], T0, end, STEP)
+
+    assert spark["points"] == 60 and (spark["left"], spark["width"]) == (LEFT, PLOT)
+    assert spark["line"].count("M") == 2 and spark["line"].startswith(f"M{x_of(T0, T0, end)},")
+    assert f"{x_of(T0 + 30 * STEP, T0, end)},{SPARK_PAD}" in spark["line"]  # 120 bpm: the top
+    assert f"{x_of(T0 + 31 * STEP, T0, end)},{SPARK_LINE - SPARK_PAD}" not in spark["line"]  # 60 is not the floor
+    assert [(b["x"], b["start"], b["end"]) for b in spark["periods"]] == [
+        (x_of(T0 + 30 * STEP, T0, end), "2026-11-28T00:30:00Z", "2026-11-28T01:00:00Z")]
+
+
+def test_a_sparkline_without_points_draws_an_empty_strip():
+    spark = sparkline([], T0, T0 + timedelta(hours=1), STEP)
+
+    assert spark["line"] == "" and spark["periods"] == [] and spark["points"] == 0

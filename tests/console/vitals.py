@@ -39,10 +39,22 @@ def fill(pool, device_id: str, resident_id: str, now: datetime | None = None) ->
     day = night_and_day(device_id, resident_id, now, timedelta(minutes=1), timedelta(days=1))
     with pool.connection() as conn:
         write_samples(conn, week + day)
+    roll_up(pool)
+    return len(week) + len(day)
+
+
+def store(pool, rows: list[SampleRow]) -> None:
+    """Store samples and roll them up, as ingest and the analysis worker would."""
+    with pool.connection() as conn:
+        write_samples(conn, rows)
+    roll_up(pool)
+
+
+def roll_up(pool) -> None:
+    """Bring the minute and hour rollups up to date with the stored samples."""
     with pool.connection() as conn:
         plain = current_flavour(conn) is Flavour.PLAIN  # TimescaleDB's are real-time aggregates
         while touched := rollups.claim_touched(conn, 5000):
             if plain:
                 rollups.recompute(conn, touched)
     refresh_aggregates(pool)
-    return len(week) + len(day)

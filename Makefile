@@ -20,7 +20,8 @@ test: $(BIN)/homecare
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/homecare
-	$(BIN)/ruff check homecare gateway services devices console tests bench
+	$(BIN)/ruff check homecare launch gateway services devices console tests bench
+	$(BIN)/lint-imports
 
 schema: $(BIN)/homecare
 	$(BIN)/homecare contract schema --out contract/schema

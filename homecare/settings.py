@@ -23,7 +23,7 @@ class Settings(BaseSettings):
 
     # Empty means "start an embedded one" (demo and tests on a bare machine).
     database_url: str = ""
-    # Connections a component's pool may open; 0: what the component needs (homecare.cli).
+    # Connections a component's pool may open; 0: what the component needs (launch.cli).
     database_pool_max: int = Field(default=0, ge=0, le=200)
     mqtt_url: str = ""
     # Broker shards (homecare/shards.py): `name=url,...`, how the platform reaches each shard's

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from homecare import embedded
 from homecare.db import migrate, open_pool
+from launch import embedded
 from tests.support import fresh_database
 
 

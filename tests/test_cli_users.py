@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from homecare import cli
+from launch import cli
 
 
 def _add(monkeypatch, database_url: str, name: str, password: str) -> int:

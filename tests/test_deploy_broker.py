@@ -17,7 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.broker_config import write_dynsec_file
-from homecare.embedded import dynsec_plugin, free_port, wait_for_port
+from launch.embedded import dynsec_plugin, free_port, wait_for_port
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 import paho.mqtt.client as mqtt
 import pytest
 
-from homecare import embedded
-from homecare.embedded_amqtt import start_amqtt
 from homecare.mqtt import BrokerAddress, MqttLink
 from homecare.topics import DeviceChannel, device_topic, shared
+from launch import embedded
+from launch.embedded_amqtt import start_amqtt
 from tests.support import FakeDevice, unique, wait_for
 
 Received = queue.Queue[mqtt.MQTTMessage]

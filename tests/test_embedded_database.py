@@ -1,12 +1,12 @@
 """The embedded PostgreSQL (the demo's and a bare machine's default) comes with the settings the
-platform's write pattern needs (homecare.embedded.DATABASE_SETTINGS), written into its data folder
+platform's write pattern needs (launch.embedded.DATABASE_SETTINGS), written into its data folder
 (postgresql.auto.conf), where a restart of the server (bench.faults crashes it) finds them."""
 
 from __future__ import annotations
 
 import psycopg
 
-from homecare import embedded
+from launch import embedded
 
 
 def _shown(url: str) -> dict[str, str]:

@@ -17,9 +17,9 @@ import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 
-from homecare import embedded
-from homecare.infra import resolve
 from homecare.settings import Settings
+from launch import embedded
+from launch.infra import resolve
 
 
 def port_of(url: str) -> int:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI, Request
 
-from homecare.embedded import free_port
-from homecare.serve import HttpServer
+from launch.embedded import free_port
+from launch.serve import HttpServer
 
 FORWARDED = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
 

@@ -18,7 +18,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-from homecare import embedded
+from launch import embedded
 
 from . import accounts
 from .nats_cluster import NatsCluster

@@ -10,7 +10,7 @@ import logging
 import signal
 from pathlib import Path
 
-from homecare import embedded
+from launch import embedded
 
 log = logging.getLogger(__name__)
 

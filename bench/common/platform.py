@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from homecare.embedded import free_port
+from launch.embedded import free_port
 
 from .metrics import scrape
 
@@ -59,7 +59,7 @@ DEFAULT_LAYOUT = Layout({name: (_component(name), env) for name, env in PROCESSE
 
 class Platform:
     """gateway (two processes, one per lane), telemetry, dispatch and console, started as
-    `python -m homecare.cli <component>` (or the processes of another `layout`). `kill`, `start`,
+    `python -m launch.cli <component>` (or the processes of another `layout`). `kill`, `start`,
     `ready` and `metrics` take a group (all its processes); `pause`, `resume` and `pid` take a
     process."""
 
@@ -116,7 +116,7 @@ class Platform:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{name}.log", "ab") as out:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "homecare.cli", self.layout.component(name), "--port", str(self.ports[name])],
+                [sys.executable, "-m", "launch.cli", self.layout.component(name), "--port", str(self.ports[name])],
                 env=self._env(name), cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
             )
         self.starts[name] += 1

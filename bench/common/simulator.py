@@ -23,7 +23,7 @@ DEVICES_NICE = -10
 
 
 class SimulatorProcess(JsonLinesChild):
-    """`python -m homecare.cli simulate` with a roster, a report and optionally a ledger."""
+    """`python -m launch.cli simulate` with a roster, a report and optionally a ledger."""
 
     def __init__(self, scenario: Scenario, work_dir: Path, roster: Path, broker_url: str, api_url: str,
                  admin: tuple[str, str], *, ledger: bool = False, name: str = "simulator",
@@ -36,7 +36,7 @@ class SimulatorProcess(JsonLinesChild):
         for stale in (self.report_path, self.ledger_path):
             if stale and stale.exists():
                 stale.unlink()
-        argv = [sys.executable, "-m", "homecare.cli", "simulate", str(scenario_file), "--roster", str(roster),
+        argv = [sys.executable, "-m", "launch.cli", "simulate", str(scenario_file), "--roster", str(roster),
                 "--api-url", api_url, "--admin-user", admin[0], "--interval", "1",
                 "--report", str(self.report_path), *(extra or [])]
         if self.ledger_path:

@@ -24,11 +24,11 @@ import psycopg
 
 from homecare import log as internal_log
 from homecare.db import migrate, open_pool
-from homecare.infra import resolve
 from homecare.internal import DeviceEvent
 from homecare.log import Log
 from homecare.residents import store as residents
 from homecare.settings import Settings
+from launch.infra import resolve
 from services.dispatch.bootstrap import build
 from services.dispatch.domain.matching import Location
 from services.dispatch.settings import DispatchSettings

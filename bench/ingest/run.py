@@ -23,8 +23,8 @@ import httpx
 import psycopg
 
 from bench.common.machine import CpuMeter, describe, other_load, our_pids
-from homecare.embedded import free_port
 from homecare.mqtt import BrokerAddress
+from launch.embedded import free_port
 
 from . import setup
 from .publisher import Device, Report, publish
@@ -320,7 +320,7 @@ def platform_phase(infra: setup.Infra, devices: list[Device], logs: Path, timeou
             # The beds send their data in a burst and then nothing: not silence to report here.
             env = _env(infra.database_url, infra.broker_url, HOMECARE_NATS_URL=infra.nats_url,
                        HOMECARE_INSTANCE=instance, HOMECARE_HTTP_PORT=str(port), HOMECARE_GATEWAY_SILENT_MIN_S="86400")
-            children.append(Child(["-m", "homecare.cli", component], env, logs / f"{component}.log", port))
+            children.append(Child(["-m", "launch.cli", component], env, logs / f"{component}.log", port))
         for child in children:
             child.wait_ready()
         # The gateway's own pace: device batches it forwarded (their coalesced message PUBACKed).

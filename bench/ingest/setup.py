@@ -16,8 +16,8 @@ import psutil
 import psycopg
 
 from bench.common.machine import server_pids
-from homecare import embedded
 from homecare.db import migrate
+from launch import embedded
 
 from .publisher import Device
 

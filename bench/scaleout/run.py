@@ -380,7 +380,7 @@ def _shape(net: BenchNetwork) -> dict[str, Any]:
 def _nats_version() -> str | None:
     import subprocess
 
-    from homecare.embedded import nats_server_binary
+    from launch.embedded import nats_server_binary
 
     binary = nats_server_binary()
     if not binary:

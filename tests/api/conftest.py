@@ -8,9 +8,9 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from homecare import assemble
 from homecare.auth import Role, User, create_user, issue_token
 from homecare.settings import Settings
+from launch import assemble
 
 SECRET = "api-test-secret"
 PASSWORD = "a long enough password"

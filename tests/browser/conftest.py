@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from homecare import embedded
+from launch import embedded
 from tests.e2e.conftest import Api, admin, network  # noqa: F401  (fixtures reused as they are)
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -36,7 +36,7 @@ def console(pool):
 @pytest.fixture
 def client(pool, console) -> Iterator[TestClient]:
     app = build_app("test", pool, routers=console.routers())
-    console.mount(app)  # as homecare.assemble.http_app does
+    console.mount(app)  # as launch.assemble.http_app does
     with TestClient(app, follow_redirects=False) as c:
         yield c
 

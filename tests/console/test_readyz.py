@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from homecare import assemble
 from homecare.settings import Settings
+from launch import assemble
 from tests.support import wait_for
 
 from .conftest import SECRET

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from homecare.embedded import free_port
+from launch.embedded import free_port
 from tests.support import unique, wait_for
 
 from .harness import button_event, get_request, new_provider, new_resident, pending_offer, steps

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from homecare import assemble
 from homecare.auth import Role, create_user
-from homecare.embedded import free_port
-from homecare.serve import HttpServer
 from homecare.settings import Settings
+from launch import assemble
+from launch.embedded import free_port
+from launch.serve import HttpServer
 from tests.support import forget_session
 
 

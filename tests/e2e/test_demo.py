@@ -17,7 +17,7 @@ def test_demo_check_passes_and_stops_cleanly(tmp_path):
            if k not in ("HOMECARE_DATABASE_URL", "HOMECARE_MQTT_URL", "HOMECARE_NATS_URL")}
     env.update(HOMECARE_DATA_DIR=str(tmp_path), HOMECARE_LOG_JSON="true")
     result = subprocess.run(
-        [sys.executable, "-m", "homecare.cli", "demo", "--duration", "50", "--check", "--port", "0"],
+        [sys.executable, "-m", "launch.cli", "demo", "--duration", "50", "--check", "--port", "0"],
         env=env, capture_output=True, text=True, timeout=240,
     )
     output = result.stderr[-4000:]

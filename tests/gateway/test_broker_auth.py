@@ -19,12 +19,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.bootstrap import build
 from gateway.dynsec import DynsecAccounts
-from homecare import embedded
 from homecare.contract import DeviceKind
 from homecare.log import streams
 from homecare.mqtt import BrokerAddress
 from homecare.settings import Settings
 from homecare.topics import DeviceChannel, device_topic
+from launch import embedded
 from tests.support import FakeDevice, now_ts, unique, wait_for
 
 pytestmark = pytest.mark.skipif(
@@ -314,7 +314,7 @@ def test_the_gateway_runs_on_its_own_account_and_provisions_devices(
 
 
 def test_embedded_infrastructure_carries_each_components_account(database_url, tmp_path):
-    from homecare.infra import resolve
+    from launch.infra import resolve
 
     # mqtt_url empty on purpose: this is the embedded path, even where CI configures a broker.
     settings = Settings(database_url=database_url, mqtt_url="", embedded_broker="mosquitto", data_dir=str(tmp_path))
@@ -350,7 +350,7 @@ def test_each_service_runs_on_its_own_least_privilege_account(
     """The roles fit what the services really do on the broker: each starts and is ready on its
     own account, and nothing it asks is refused (telemetry asks nothing: it uses only the log;
     dispatch connects to send command orders)."""
-    from homecare.assemble import build_component
+    from launch.assemble import build_component
 
     settings = Settings(
         mqtt_url=broker.url, database_url=database_url, instance=instance,

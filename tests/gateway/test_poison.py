@@ -31,9 +31,9 @@ from gateway.bootstrap import GatewayComponent
 from gateway.edge import INTERNAL_REASON
 from gateway.fastpath import fast_samples
 from gateway.settings import GatewaySettings
-from homecare import embedded
 from homecare.contract import EVENTS_BY_KIND, MAX_PAYLOAD_BYTES, ContractError, DeviceKind, format_ts, validate
 from homecare.topics import DeviceChannel, device_topic
+from launch import embedded
 from tests.support import FakeDevice, wait_for
 
 PER_TOPIC = 10_000

@@ -21,9 +21,9 @@ import pytest
 from gateway.accounts import AnonymousBroker
 from gateway.service import DeviceAdmin
 from homecare.contract import DeviceKind
-from homecare.embedded import free_port
 from homecare.log import streams
 from homecare.shards import Shards
+from launch.embedded import free_port
 from tests.support import FakeDevice, LogTap, SubjectListener, now_ts, unique, wait_for
 
 from .conftest import forget_gateway
@@ -55,7 +55,7 @@ class GatewayProcess:
         })
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "homecare.cli", "gateway"], env=env,
+            [sys.executable, "-m", "launch.cli", "gateway"], env=env,
             stdout=subprocess.DEVNULL, stderr=log.open("ab"),
         )
         wait_for(self._ready, timeout=30, interval=0.2, what=f"{self.client_id} ready")

@@ -28,7 +28,6 @@ from gateway.broker_config import write_dynsec_file
 from gateway.dynsec import DynsecAccounts
 from gateway.service import DeviceAdmin
 from gateway.settings import GatewaySettings
-from homecare import embedded
 from homecare.api.app import build_app
 from homecare.auth import Role, create_user
 from homecare.contract import DeviceKind
@@ -38,6 +37,7 @@ from homecare.mqtt import BrokerAddress
 from homecare.residents.store import Location, NewResident, enrol
 from homecare.settings import Settings
 from homecare.shards import ShardError, Shards, first_name, without_credentials
+from launch import embedded
 from tests.support import FakeDevice, unique, wait_for
 
 from .conftest import device_row

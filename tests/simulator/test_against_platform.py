@@ -9,12 +9,12 @@ import pytest
 
 from devices.simulator.run import Simulation
 from devices.simulator.scenario import Scenario
-from homecare import assemble
 from homecare.auth import Role, create_user
 from homecare.db import open_pool
-from homecare.embedded import free_port
-from homecare.serve import HttpServer
 from homecare.settings import Settings
+from launch import assemble
+from launch.embedded import free_port
+from launch.serve import HttpServer
 from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e

@@ -13,8 +13,8 @@ from bench.common.accounts import refresh_service_roles
 from bench.common.nats_cluster import NatsCluster
 from bench.scaleout.run import ScaleoutOptions, _phases, city_layout
 from gateway.broker_config import service_acls, service_username, write_dynsec_file
-from homecare.embedded import wait_for_jetstream
 from homecare.log import Log, streams
+from launch.embedded import wait_for_jetstream
 from tests.support import unique, wait_for
 
 

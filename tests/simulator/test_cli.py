@@ -35,7 +35,7 @@ def _simulate(args: list[str], env_extra: dict[str, str], password: str, timeout
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOMECARE_")}
     env.update(env_extra)
     return subprocess.run(
-        [sys.executable, "-m", "homecare.cli", "simulate", *args], input=password + "\n",
+        [sys.executable, "-m", "launch.cli", "simulate", *args], input=password + "\n",
         capture_output=True, text=True, timeout=timeout, env=env, cwd=Path(__file__).parents[2],
     )
 

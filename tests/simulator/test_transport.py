@@ -16,11 +16,11 @@ from devices.simulator.clock import SimClock
 from devices.simulator.fleet import DeviceSpec, Fleet
 from devices.simulator.population import residents
 from devices.simulator.stats import SimStats
-from homecare import embedded
 from homecare.contract import validate
-from homecare.embedded import free_port
 from homecare.mqtt import BrokerAddress, MqttLink
 from homecare.topics import DeviceChannel, all_devices_filter, device_topic, parse_device_topic
+from launch import embedded
+from launch.embedded import free_port
 from tests.support import unique, wait_for
 
 SHANGHAI = timezone(timedelta(hours=8))

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from homecare.cli import main
 from homecare.db.migrate import Flavour, current_flavour
+from launch.cli import main
 from services.telemetry.jobs import JobState
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)

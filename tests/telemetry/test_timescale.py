@@ -219,7 +219,7 @@ def test_a_job_that_has_not_succeeded_for_twice_its_interval_is_a_problem(ts_poo
 
 
 def test_run_jobs_from_the_command_line(timescale_url, monkeypatch, capsys):
-    from homecare.cli import main
+    from launch.cli import main
 
     monkeypatch.setenv("HOMECARE_DATABASE_URL", timescale_url)
     assert main(["telemetry", "run-jobs", "--all"]) == 0

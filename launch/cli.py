@@ -105,11 +105,11 @@ def _setup(component: str) -> Settings:
 def _run_component(args) -> int:
     if getattr(args, "action", None) == "run-jobs":
         return _telemetry_run_jobs(args)
-    from homecare import assemble
     from homecare.db import migrate, open_pool
-    from homecare.infra import resolve
-    from homecare.serve import HttpServer, tune_gc, wait_for_stop
     from homecare.shards import first_name
+    from launch import assemble
+    from launch.infra import resolve
+    from launch.serve import HttpServer, tune_gc, wait_for_stop
 
     settings = _setup(args.component)
     settings = resolve(settings, allow_embedded=False).settings
@@ -163,7 +163,7 @@ def _telemetry_run_jobs(args) -> int:
 
 
 def _demo(args) -> int:
-    from homecare.demo import run_demo
+    from launch.demo import run_demo
 
     settings = _setup("demo")
     return run_demo(settings, args)

@@ -53,7 +53,7 @@ from amqtt.mqtt.puback import PubackPacket
 from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.session import OUTGOING, Session
 
-from homecare.embedded import Embedded, free_port
+from launch.embedded import Embedded, free_port
 
 log = logging.getLogger(__name__)
 

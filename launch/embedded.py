@@ -239,11 +239,11 @@ def start_broker(
     """mosquitto when on PATH (or asked for), else the in-process amqtt broker.
 
     `dynsec` asks for authentication (mosquitto's dynamic security); amqtt has none here and
-    stays open (see homecare.embedded_amqtt).
+    stays open (see launch.embedded_amqtt).
     """
     if kind == "mosquitto" or (kind == "auto" and mosquitto_available()):
         return start_mosquitto(data_dir, dynsec=dynsec)
-    from homecare.embedded_amqtt import start_amqtt
+    from launch.embedded_amqtt import start_amqtt
 
     return start_amqtt(data_dir)
 

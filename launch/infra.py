@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from homecare import embedded
 from homecare.settings import Settings
+from launch import embedded
 
 log = logging.getLogger(__name__)
 

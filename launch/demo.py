@@ -8,13 +8,13 @@ import socket
 import sys
 from dataclasses import dataclass
 
-from homecare import assemble
 from homecare.auth import Role, create_user
 from homecare.db import migrate, open_pool
-from homecare.infra import resolve
 from homecare.logs import error_counter
-from homecare.serve import HttpServer, tune_gc, wait_for_stop
 from homecare.settings import Settings
+from launch import assemble
+from launch.infra import resolve
+from launch.serve import HttpServer, tune_gc, wait_for_stop
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from homecare.auth import Role
 from homecare.errors import HomecareError, NotFound
-from services.dispatch.api import actor_of
+from services.dispatch.interface import actor_of
 
 from . import alerts_data as data
 from .alerts import STATES, UNRESOLVED, ordered

@@ -10,8 +10,7 @@ import psycopg
 
 from homecare.errors import Invalid, NotFound
 from homecare.residents import store as residents
-from services.telemetry import alert_queries
-from services.telemetry.alerts import actions
+from services.telemetry import interface as telemetry
 
 from .alerts import UNRESOLVED, alert_row, ordered
 
@@ -20,7 +19,7 @@ NOTE_MAX = 2000
 
 def unresolved(conn: psycopg.Connection, limit: int) -> list[dict[str, Any]]:
     """Open and acknowledged alerts, most pressing first."""
-    found = alert_queries.list_alerts(conn, list(UNRESOLVED), limit=limit)
+    found = telemetry.list_alerts(conn, list(UNRESOLVED), limit=limit)
     return ordered(_rows(conn, found))
 
 
@@ -29,7 +28,7 @@ def changed(conn: psycopg.Connection, alert_ids: Iterable[str]) -> tuple[list[di
     rows, gone = [], []
     for alert_id in dict.fromkeys(alert_ids):
         try:
-            alert = alert_queries.get_alert(conn, alert_id)
+            alert = telemetry.get_alert(conn, alert_id)
         except NotFound:
             gone.append(alert_id)
             continue
@@ -42,18 +41,18 @@ def listing(
     conn: psycopg.Connection, states: list[str] | None, resident_id: str | None = None, limit: int = 200,
 ) -> list[dict[str, Any]]:
     """Alerts for the alerts page or a resident's history, newest first."""
-    return _rows(conn, alert_queries.list_alerts(conn, states, resident_id, limit))
+    return _rows(conn, telemetry.list_alerts(conn, states, resident_id, limit))
 
 
 def detail(conn: psycopg.Connection, alert_id: str) -> dict[str, Any]:
     """One alert with evidence and timeline, plus the row the pages show."""
-    alert = alert_queries.get_alert(conn, alert_id)
+    alert = telemetry.get_alert(conn, alert_id)
     return {**alert, "row": _rows(conn, [alert])[0]}
 
 
 def acknowledge(conn: psycopg.Connection, alert_id: str, actor: str) -> None:
     """I have seen it and I am on it."""
-    actions.acknowledge(conn, alert_id, actor)
+    telemetry.acknowledge_alert(conn, alert_id, actor)
 
 
 def assign(conn: psycopg.Connection, alert_id: str, assignee: str, actor: str) -> None:
@@ -61,7 +60,7 @@ def assign(conn: psycopg.Connection, alert_id: str, assignee: str, actor: str) -
     assignee = (assignee or "").strip()
     if not assignee:
         raise Invalid("assignee: say who takes care of it")
-    actions.assign(conn, alert_id, assignee[:200], actor)
+    telemetry.assign_alert(conn, alert_id, assignee[:200], actor)
 
 
 def resolve(conn: psycopg.Connection, alert_id: str, note: str, actor: str) -> None:
@@ -69,7 +68,7 @@ def resolve(conn: psycopg.Connection, alert_id: str, note: str, actor: str) -> N
     note = (note or "").strip()
     if not note:
         raise Invalid("note: say what was done before resolving")
-    actions.resolve(conn, alert_id, actor, note[:NOTE_MAX])
+    telemetry.resolve_alert(conn, alert_id, actor, note[:NOTE_MAX])
 
 
 def _rows(conn: psycopg.Connection, alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -10,10 +10,10 @@ from typing import Any
 
 import psycopg
 
-from gateway import registry
+from gateway import interface as registry
 from homecare.errors import NotFound
 from homecare.residents import store as residents
-from services.telemetry import queries as telemetry
+from services.telemetry import interface as telemetry
 
 from .chart import sparkline
 from .resident_data import next_minute

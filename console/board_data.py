@@ -10,7 +10,7 @@ import psycopg
 
 from homecare.errors import NotFound
 from homecare.residents import store as residents
-from services.dispatch import queries as dispatch
+from services.dispatch import interface as dispatch
 
 from .board import ACTIVE, CLOSED, Board, board_row, compose, count_statuses
 

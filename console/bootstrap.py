@@ -12,10 +12,9 @@ from homecare import log as internal_log
 from homecare.api.health import ReadinessCheck
 from homecare.api.settings import ApiSettings
 from homecare.settings import Settings
-from services.dispatch.bootstrap import context as dispatch_context
-from services.dispatch.settings import DispatchSettings
-from services.telemetry.maintenance import JobWatch
-from services.telemetry.settings import TelemetrySettings
+from services.dispatch.interface import DispatchSettings
+from services.dispatch.interface import context as dispatch_context
+from services.telemetry.interface import JobWatch, TelemetrySettings
 
 from .alert_pages import alert_router
 from .audit_pages import audit_router

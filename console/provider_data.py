@@ -9,11 +9,8 @@ import psycopg
 
 from homecare.errors import NotFound
 from homecare.residents import store as residents
-from services.dispatch import queries as dispatch
-from services.dispatch.domain.requests import WITH_PROVIDER, Status
-from services.dispatch.store import offers, providers
-from services.dispatch.usecases import offering, progress
-from services.dispatch.usecases.context import Dispatch
+from services.dispatch import interface as dispatch
+from services.dispatch.interface import WITH_PROVIDER, Dispatch, Status
 
 JOB_LIMIT = 1000  # active requests with a provider, city-wide; filtered to this provider below
 STEPS = {"en-route": Status.EN_ROUTE, "arrived": Status.ARRIVED, "complete": Status.COMPLETED}
@@ -21,8 +18,8 @@ STEPS = {"en-route": Status.EN_ROUTE, "arrived": Status.ARRIVED, "complete": Sta
 
 def provider_view(conn: psycopg.Connection, provider_id: str) -> dict[str, Any]:
     """The provider, its pending offers and its current jobs, each with the resident's details."""
-    me = providers.get(conn, provider_id)
-    pending = offers.list_offers(conn, provider_id, "pending", limit=50)
+    me = dispatch.get_provider(conn, provider_id)
+    pending = dispatch.list_offers(conn, provider_id, "pending", limit=50)
     jobs = [
         r for r in dispatch.list_requests(conn, sorted(s.value for s in WITH_PROVIDER), limit=JOB_LIMIT)
         if r["provider_id"] == provider_id
@@ -50,24 +47,24 @@ def concerns(conn: psycopg.Connection, provider_id: str, request_ids: list[str])
 
 def accept(conn: psycopg.Connection, ctx: Dispatch, offer_id: str, provider_id: str, actor: str) -> str:
     """Take the offered request; returns its id."""
-    return offering.accept_offer(conn, ctx, offer_id, provider_id, actor).id
+    return dispatch.accept_offer(conn, ctx, offer_id, provider_id, actor).id
 
 
 def decline(
     conn: psycopg.Connection, ctx: Dispatch, offer_id: str, provider_id: str, actor: str, reason: str | None
 ) -> str:
     """Say no; dispatch asks the next provider."""
-    return offering.decline_offer(conn, ctx, offer_id, provider_id, actor, (reason or "").strip() or None).id
+    return dispatch.decline_offer(conn, ctx, offer_id, provider_id, actor, (reason or "").strip() or None).id
 
 
 def step(conn: psycopg.Connection, ctx: Dispatch, request_id: str, to: str, provider_id: str, actor: str) -> None:
     """On the way, arrived or completed, on a request assigned to this provider."""
-    progress.advance(conn, ctx, request_id, STEPS[to], actor, provider_id)
+    dispatch.advance(conn, ctx, request_id, STEPS[to], actor, provider_id)
 
 
 def set_shift(conn: psycopg.Connection, ctx: Dispatch, provider_id: str, on_shift: bool) -> None:
     """Start or end this provider's shift."""
-    providers.set_on_shift(conn, provider_id, on_shift)
+    dispatch.set_on_shift(conn, provider_id, on_shift)
 
 
 def _residents(conn: psycopg.Connection, ids: list[str]) -> dict[str, residents.Resident]:

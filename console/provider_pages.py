@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from homecare.api.deps import ProviderUser
 from homecare.auth import Role
 from homecare.errors import HomecareError
-from services.dispatch.api import actor_of
+from services.dispatch.interface import actor_of
 
 from . import provider_data as data
 from .board import SERVICE_LABELS

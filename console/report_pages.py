@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from homecare.auth import Role
-from services.dispatch import queries as dispatch
+from services.dispatch import interface as dispatch
 
 from . import reports
 from .board import SERVICE_LABELS

@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse, Response
 from homecare.auth import Role
 from homecare.errors import HomecareError, NotFound
 from homecare.residents import store as residents
-from services.dispatch import queries as dispatch
-from services.dispatch.api import actor_of
+from services.dispatch import interface as dispatch
+from services.dispatch.interface import actor_of
 
 from . import requests_data as data
 from .board import SERVICE_LABELS, SERVICES

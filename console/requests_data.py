@@ -7,15 +7,12 @@ from typing import Any
 
 import psycopg
 
-from gateway import registry
+from gateway import interface as registry
 from homecare.contract.models import Service
 from homecare.errors import Invalid, NotFound
 from homecare.residents import store as residents
-from services.dispatch import queries as dispatch
-from services.dispatch.domain.requests import TRANSITIONS, Status
-from services.dispatch.store import providers as provider_store
-from services.dispatch.usecases import intake, progress
-from services.dispatch.usecases.context import Dispatch
+from services.dispatch import interface as dispatch
+from services.dispatch.interface import TRANSITIONS, Dispatch, Intake, Status
 
 from .board import board_row
 from .timeline import describe_all
@@ -28,7 +25,7 @@ NOTE_MAX = 2000
 
 def provider_names(conn: psycopg.Connection) -> dict[str, str]:
     """Every provider's name by id (a roster is small)."""
-    return {p["id"]: p["name"] for p in provider_store.list_all(conn)}
+    return {p["id"]: p["name"] for p in dispatch.list_providers(conn)}
 
 
 def request_view(conn: psycopg.Connection, ctx: Dispatch, request_id: str) -> dict[str, Any]:
@@ -63,20 +60,20 @@ def candidates(conn: psycopg.Connection, ctx: Dispatch, request: dict[str, Any])
 
 def open_by_phone(
     conn: psycopg.Connection, ctx: Dispatch, resident_id: str, service: str, note: str | None, actor: str
-) -> intake.Intake:
+) -> Intake:
     """A caller asks for a service: open a request, or join the one already open."""
     try:
         wanted = Service(service)
     except ValueError:
         raise Invalid(f"service: unknown service {service!r}") from None
-    return intake.phoned(conn, ctx, resident_id, wanted, _clean(note), actor)
+    return dispatch.phoned(conn, ctx, resident_id, wanted, _clean(note), actor)
 
 
 def assign(conn: psycopg.Connection, ctx: Dispatch, request_id: str, provider_id: str, actor: str) -> str:
     """Assign or reassign by hand; returns the provider's name for the confirmation.
 
     The page offers only providers on shift; one who went off shift meanwhile is refused (409)."""
-    request = progress.assign_manually(conn, ctx, request_id, provider_id, actor, override_shift=False)
+    request = dispatch.assign_manually(conn, ctx, request_id, provider_id, actor, override_shift=False)
     return provider_names(conn).get(request.provider_id or "", provider_id)
 
 
@@ -85,7 +82,7 @@ def cancel(conn: psycopg.Connection, ctx: Dispatch, request_id: str, reason: str
     reason = _clean(reason)
     if not reason:
         raise Invalid("reason: say why the request is cancelled")
-    progress.cancel(conn, ctx, request_id, reason, actor)
+    dispatch.cancel_request(conn, ctx, request_id, reason, actor)
 
 
 def add_note(conn: psycopg.Connection, ctx: Dispatch, request_id: str, text: str, actor: str) -> None:
@@ -93,7 +90,7 @@ def add_note(conn: psycopg.Connection, ctx: Dispatch, request_id: str, text: str
     text = _clean(text)
     if not text:
         raise Invalid("note: write something first")
-    progress.add_note(conn, ctx, request_id, text[:NOTE_MAX], actor)
+    dispatch.add_note(conn, ctx, request_id, text[:NOTE_MAX], actor)
 
 
 def _clean(text: str | None) -> str | None:

@@ -8,10 +8,10 @@ from typing import Any
 
 import psycopg
 
-from gateway import registry
+from gateway import interface as registry
 from homecare.residents import store as residents
-from services.dispatch import queries as dispatch
-from services.telemetry import queries as telemetry
+from services.dispatch import interface as dispatch
+from services.telemetry import interface as telemetry
 
 from . import alerts_data
 from .board import board_row

@@ -11,10 +11,8 @@ import psycopg
 from homecare.auth import audit
 from homecare.errors import NotFound
 from homecare.residents import store as residents
-from services.dispatch import queries as dispatch
-from services.dispatch.domain.requests import ACTIVE, WITH_PROVIDER
-from services.dispatch.store import offers, providers
-from services.dispatch.usecases.context import Dispatch
+from services.dispatch import interface as dispatch
+from services.dispatch.interface import ACTIVE, WITH_PROVIDER, Dispatch
 
 from .board import board_row
 from .schematic import layout
@@ -32,10 +30,10 @@ def roster(conn: psycopg.Connection) -> dict[str, Any]:
             resident = people.get(request["resident_id"])
             jobs[request["provider_id"]].append(board_row(request, resident.name if resident else None))
     offered: dict[str, int] = defaultdict(int)
-    for offer in offers.list_offers(conn, None, "pending", limit=SCAN):
+    for offer in dispatch.list_offers(conn, None, "pending", limit=SCAN):
         offered[offer["provider_id"]] += 1
     rows = []
-    for p in providers.list_all(conn):
+    for p in dispatch.list_providers(conn):
         mine = jobs.get(p["id"], [])
         rows.append({
             "id": p["id"], "name": p["name"], "services": p["services"], "on_shift": p["on_shift"],
@@ -59,7 +57,7 @@ def roster(conn: psycopg.Connection) -> dict[str, Any]:
 def set_shift(conn: psycopg.Connection, ctx: Dispatch, provider_id: str, on_shift: bool, actor: str) -> str:
     """An admin starts or ends a provider's shift (audited in the same transaction); returns the
     provider's name."""
-    name = providers.set_on_shift(conn, provider_id, on_shift)["name"]
+    name = dispatch.set_on_shift(conn, provider_id, on_shift)["name"]
     audit.record(conn, actor, "provider.shift_set", f"provider:{provider_id}", {"on_shift": on_shift})
     return name
 

@@ -25,7 +25,7 @@ from .csrf import FORM_FIELD, HEADER, CsrfSigner
 from .settings import ConsoleSettings
 
 if TYPE_CHECKING:
-    from services.dispatch.usecases.context import Dispatch
+    from services.dispatch.interface import Dispatch
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"

@@ -80,9 +80,9 @@ def build_router(ctx: Dispatch) -> APIRouter:
         limit: int = Query(100, ge=1, le=1000),
     ) -> list[DeviceCommand]:
         """The device's commands, newest first; `expired` ones were never acknowledged in time."""
-        from gateway import registry  # the gateway owns devices: 404 for one it does not know
+        from gateway import interface as registry  # the gateway owns devices: 404 for one it does not know
 
-        registry.get(conn, device_id)
+        registry.get_device(conn, device_id)
         return [DeviceCommand(**row) for row in outbox.for_device(conn, device_id, state, limit)]
 
     # -- providers ---------------------------------------------------------------------------

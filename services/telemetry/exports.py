@@ -31,7 +31,7 @@ ORDER BY bucket, device_id
 
 def beds_of(conn: psycopg.Connection, resident_id: str) -> list[str]:
     """The resident's beds, as the gateway's registry knows them."""
-    from gateway.registry import devices_of  # the gateway owns devices
+    from gateway.interface import devices_of  # the gateway owns devices
 
     return [d.id for d in devices_of(conn, resident_id) if d.kind == "bed"]
 

@@ -28,7 +28,7 @@ def utc_now() -> datetime:
 
 def button_of(conn: psycopg.Connection, resident_id: str) -> str | None:
     """The resident's button, through the gateway's registry; None when it has none (yet)."""
-    from gateway.registry import devices_of  # the gateway owns devices; imported when first needed
+    from gateway.interface import devices_of  # the gateway owns devices; imported when first needed
 
     try:
         with conn.transaction():  # a savepoint: a failing lookup must not abort the use case
@@ -45,7 +45,7 @@ def device_configured(conn: psycopg.Connection, device_id: str, config: dict) ->
     telemetry at the new interval (its silence sweep reads it)."""
     interval = config.get("report_interval_s")
     if interval:
-        from gateway.registry import set_report_interval  # the gateway owns devices
+        from gateway.interface import set_report_interval  # the gateway owns devices
 
         set_report_interval(conn, device_id, interval)
 

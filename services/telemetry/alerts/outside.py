@@ -17,7 +17,7 @@ def provider_on_site(conn: psycopg.Connection, resident_id: str) -> bool:
     Asked of dispatch (`services.dispatch.queries.open_requests_for`); when dispatch cannot
     answer, the answer is no, so an alert is raised rather than lost.
     """
-    from services.dispatch.queries import open_requests_for  # dispatch owns requests
+    from services.dispatch.interface import open_requests_for  # dispatch owns requests
 
     try:
         with conn.transaction():  # a savepoint: a failing lookup must not abort the caller's work

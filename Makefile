@@ -22,6 +22,7 @@ test: $(BIN)/homecare
 lint: $(BIN)/homecare
 	$(BIN)/ruff check homecare launch gateway services devices console tests bench
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 schema: $(BIN)/homecare
 	$(BIN)/homecare contract schema --out contract/schema

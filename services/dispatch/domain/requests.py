@@ -227,7 +227,7 @@ def hand_back(
     return Change(updated, change.from_status, change.entry)
 
 
-def queue_key(request: ServiceRequest) -> tuple:
+def queue_key(request: ServiceRequest) -> tuple[int, int, datetime, str]:
     """Order in which waiting requests get providers: priority, then urgency, then age."""
     return (request.priority, -request.urgency, request.created_at, request.id)
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 ButtonLookup = Callable[[psycopg.Connection, str], str | None]
 # A device applied a `config` command: the registry's expectations follow (the report interval).
-Configured = Callable[[psycopg.Connection, str, dict], None]
+Configured = Callable[[psycopg.Connection, str, dict[str, Any]], None]
 
 
 def utc_now() -> datetime:
@@ -40,7 +41,7 @@ def button_of(conn: psycopg.Connection, resident_id: str) -> str | None:
     return buttons[0] if buttons else None
 
 
-def device_configured(conn: psycopg.Connection, device_id: str, config: dict) -> None:
+def device_configured(conn: psycopg.Connection, device_id: str, config: dict[str, Any]) -> None:
     """The device acknowledged a `config` command: the gateway's registry now expects its
     telemetry at the new interval (its silence sweep reads it)."""
     interval = config.get("report_interval_s")

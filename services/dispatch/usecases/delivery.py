@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 AckOutcome = Literal["recorded", "repeated", "unknown"]
 
 
-def sent(conn: psycopg.Connection, ids: list[int], at: datetime) -> list[dict]:
+def sent(conn: psycopg.Connection, ids: list[int], at: datetime) -> list[dict[str, Any]]:
     """The broker acknowledged these commands (PUBACK): they wait in the device's session."""
     rows = outbox.mark_sent(conn, ids)
     entries = []
@@ -82,12 +82,14 @@ def device_states(conn: psycopg.Connection, states: list[DeviceState]) -> int:
     return len(first)
 
 
-def _on_timeline(conn: psycopg.Connection, row: dict, step: str, actor: str, at: datetime, **more) -> None:
+def _on_timeline(
+    conn: psycopg.Connection, row: dict[str, Any], step: str, actor: str, at: datetime, **more: Any
+) -> None:
     if row["request_id"] is not None:
         timeline.append(conn, row["request_id"], _command_entry(row, step, actor, at, **more))
 
 
-def _command_entry(row: dict, step: str, actor: str, at: datetime, **more) -> TimelineEntry:
+def _command_entry(row: dict[str, Any], step: str, actor: str, at: datetime, **more: Any) -> TimelineEntry:
     return TimelineEntry(at, actor, f"command.{step}", {
         "command": row["kind"], "command_id": row["command_id"], "device_id": row["device_id"], **more,
     })

@@ -66,11 +66,12 @@ def button_pressed(conn: psycopg.Connection, ctx: Dispatch, event: DeviceEvent) 
         actor=f"device:{event.device_id}", source=Source.BUTTON, device_id=event.device_id,
         source_key=f"{event.device_id}:{event.event_id}", pressed_at=event.ts, received_at=event.received_at,
     )
-    result = _open_or_join(conn, ctx, event.resident_id, event.service, origin, offer=False, event_id=event.event_id)
+    result = _open_or_join(conn, ctx, event.resident_id, event.service, origin, {"event_id": event.event_id},
+                           offer=False)
     if result.outcome != "created":
         return result
     cancel_id = events.take_cancel(conn, event.device_id, event.service.value, event.ts, CANCEL_WITHIN)
-    if cancel_id is None:
+    if cancel_id is None or result.request_id is None:
         return result
     # The resident's long press after this press was handled first (by another replica): it
     # withdraws the request now, as it would have had it come second.
@@ -114,7 +115,7 @@ def alert_opened(conn: psycopg.Connection, ctx: Dispatch, message: OpenRequest) 
         note=message.reason, join_kind="alert_joined",
     )
     detail = {"reason": message.reason, **({"source_device": message.device_id} if message.device_id else {})}
-    return _open_or_join(conn, ctx, message.resident_id, message.service, origin, **detail)
+    return _open_or_join(conn, ctx, message.resident_id, message.service, origin, detail)
 
 
 def phoned(
@@ -123,14 +124,15 @@ def phoned(
     """A dispatcher opens a request for a caller (or joins the open one)."""
     residents.get(conn, resident_id)  # NotFound for an unknown resident
     origin = _Origin(actor=actor, source=Source.PHONE, note=note, join_kind="called_again")
-    return _open_or_join(conn, ctx, resident_id, service, origin, **({"note": note} if note else {}))
+    return _open_or_join(conn, ctx, resident_id, service, origin, {"note": note} if note else {})
 
 
 def _open_or_join(
     conn: psycopg.Connection, ctx: Dispatch, resident_id: str, service: Service, origin: _Origin,
-    offer: bool = True, **detail: Any,
+    detail: dict[str, Any], offer: bool = True,
 ) -> Intake:
-    """`offer`: make the first offer in this transaction; else the request is left fresh (open,
+    """`detail`: what the timeline entry carries besides (the event id, the reason, the note).
+    `offer`: make the first offer in this transaction; else the request is left fresh (open,
     never tried) for the timer loop's next step."""
     now = ctx.clock()
     existing = requests.find_active(conn, resident_id, service.value, lock=True)
@@ -162,13 +164,15 @@ def _open_or_join(
     return Intake("joined", existing.id)
 
 
-def _acknowledge(conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, origin: _Origin, now) -> None:
+def _acknowledge(
+    conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, origin: _Origin, now: datetime
+) -> None:
     """Tell the button the request is received; a phone request is acknowledged by the call."""
     requests.set_acknowledged(conn, request.id, now)
     notify(conn, ctx, request, CommandType.ACKNOWLEDGED, now, origin_at=origin.received_at)
 
 
-def _remind(conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, origin: _Origin, now) -> None:
+def _remind(conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, origin: _Origin, now: datetime) -> None:
     """Answer a repeated press with what the button should show now."""
     device = origin.device_id
     if origin.source is not Source.BUTTON:

@@ -55,4 +55,4 @@ def notify(
     timeline.append(conn, request.id, TimelineEntry(at, "system", "notified", {
         "command": command_type.value, "command_id": command["command_id"], "device_id": target,
     }))
-    return command["command_id"]
+    return str(command["command_id"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 import psycopg
 
@@ -14,7 +15,7 @@ from homecare.errors import Conflict, Forbidden
 from .. import metrics
 from ..domain.escalation import ESCALATED_WAITS, Decision, decide
 from ..domain.matching import Scored
-from ..domain.offers import OfferStatus, answer, new_offer
+from ..domain.offers import Offer, OfferStatus, answer, new_offer
 from ..domain.requests import ServiceRequest, Status, TimelineEntry, assign, hand_back, transition
 from ..domain.workload import NOT_STARTED, to_hand_back
 from ..store import new_id, offers, providers, requests, timeline
@@ -141,7 +142,7 @@ def escalate(
     return requests.save(conn, change)
 
 
-def _locked(conn: psycopg.Connection, offer_id: str, provider_id: str | None):
+def _locked(conn: psycopg.Connection, offer_id: str, provider_id: str | None) -> tuple[ServiceRequest, Offer]:
     """The offer and its request, locked in the one order every use case uses: request, offer."""
     head = offers.load(conn, offer_id)
     if provider_id is not None and head.provider_id != provider_id:
@@ -150,7 +151,7 @@ def _locked(conn: psycopg.Connection, offer_id: str, provider_id: str | None):
     return request, offers.load(conn, offer_id, lock=True)
 
 
-def check_capacity(conn: psycopg.Connection, provider_id: str) -> dict:
+def check_capacity(conn: psycopg.Connection, provider_id: str) -> dict[str, Any]:
     """Lock the provider and make sure it can take one more request; two replicas wait in turn."""
     provider = providers.get(conn, provider_id, lock=True)
     if providers.active_count(conn, provider_id) >= provider["capacity"]:
@@ -180,7 +181,7 @@ def accept_offer(
 
 
 def _hand_back(
-    conn: psycopg.Connection, ctx: Dispatch, victim: ServiceRequest, provider: dict, cause: ServiceRequest,
+    conn: psycopg.Connection, ctx: Dispatch, victim: ServiceRequest, provider: dict[str, Any], cause: ServiceRequest,
     now: datetime, actor: str,
 ) -> None:
     """The provider gives a routine job back to the queue to take `cause`; its resident is told."""

@@ -18,7 +18,7 @@ def active_job(ctx: Dispatch, row: ActiveJobRow) -> ActiveJob:
     """A held request as the workload sees it."""
     return ActiveJob(
         request_id=row.request_id, status=Status(row.status), priority=row.priority,
-        location=Location(row.lat, row.lon) if row.lat is not None else None,
+        location=Location(row.lat, row.lon) if row.lat is not None and row.lon is not None else None,
         assigned_at=row.assigned_at, eta_minutes=row.eta_minutes, arrived_at=row.arrived_at,
         service_time=ctx.policy.for_service(row.service).expected_service, held=row.held,
     )

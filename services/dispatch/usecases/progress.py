@@ -46,7 +46,7 @@ def assign_manually(
     if not provider["on_shift"] and override_shift is False:
         raise Conflict(f"provider {provider_id} is off shift; assign with override_shift to send them anyway")
     provider = check_capacity(conn, provider_id)
-    detail: dict = {}
+    detail: dict[str, Any] = {}
     if not provider["on_shift"]:
         detail = {"off_shift": True, **({"override_shift": True} if override_shift else {})}
         log.warning("request %s assigned to %s, who is off shift", request_id, provider_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 import psycopg
 
@@ -16,14 +17,14 @@ from .context import Dispatch
 log = logging.getLogger(__name__)
 
 
-def move(conn: psycopg.Connection, ctx: Dispatch, provider_id: str, location: Location) -> dict:
+def move(conn: psycopg.Connection, ctx: Dispatch, provider_id: str, location: Location) -> dict[str, Any]:
     """Where the provider is now; the next match measures travel from here."""
     return providers.set_location(conn, provider_id, location, ctx.clock())
 
 
 def plan_shift(
     conn: psycopg.Connection, ctx: Dispatch, provider_id: str, starts_at: datetime, ends_at: datetime
-) -> dict:
+) -> dict[str, Any]:
     """Plan a shift; the timer puts the provider on shift at its start and off at its end."""
     if ends_at <= starts_at:
         raise Invalid("ends_at: a shift must end after it starts")
@@ -33,7 +34,7 @@ def plan_shift(
     return shifts.add(conn, provider_id, starts_at, ends_at)
 
 
-def apply_shift_start(conn: psycopg.Connection, ctx: Dispatch, shift: dict, now: datetime) -> bool:
+def apply_shift_start(conn: psycopg.Connection, ctx: Dispatch, shift: dict[str, Any], now: datetime) -> bool:
     """A planned shift begins (timer; the shift row is locked)."""
     providers.set_on_shift(conn, shift["provider_id"], True)
     shifts.mark(conn, shift["id"], "started_at", now)
@@ -41,7 +42,7 @@ def apply_shift_start(conn: psycopg.Connection, ctx: Dispatch, shift: dict, now:
     return True
 
 
-def apply_shift_end(conn: psycopg.Connection, ctx: Dispatch, shift: dict, now: datetime) -> bool:
+def apply_shift_end(conn: psycopg.Connection, ctx: Dispatch, shift: dict[str, Any], now: datetime) -> bool:
     """A planned shift ends; back-to-back shifts keep the provider on. Jobs in hand are finished."""
     shifts.mark(conn, shift["id"], "ended_at", now)
     if shifts.covering(conn, shift["provider_id"], now, other_than=shift["id"]):

@@ -143,7 +143,7 @@ def _run_component(args) -> int:
 def _telemetry_run_jobs(args) -> int:
     from homecare.db import Flavour, migrate
     from homecare.shards import first_name
-    from services.telemetry.jobs import run_due
+    from services.telemetry.store.jobs import run_due
 
     settings = _setup("telemetry")
     if not settings.database_url:

@@ -417,8 +417,10 @@ def stored(database_url: str, prefix: str) -> int:
 def chart_p95(database_url: str, runs: int = 200) -> dict:
     """A bed with 24 hours of samples at 1 Hz (86,400), its rollups brought up to date as the
     telemetry service does; then the 24-hour chart query, `runs` times."""
-    from services.telemetry import queries, rollups, store
-    from services.telemetry.samples import SampleRow
+    from services.telemetry import queries
+    from services.telemetry.domain.samples import SampleRow
+    from services.telemetry.store import rollups
+    from services.telemetry.store import samples as store
 
     bed = "bench-chart-00001"
     setup.provision_beds(database_url, [bed])
@@ -461,8 +463,8 @@ def write_paths(database_url: str, rows_per_write: int = 20_000, writes: int = 1
     """Telemetry's own write (`store.write_samples`: staging COPY, insert once per (device, ts),
     touched-minute markers, latest sample) against a plain COPY of the same rows, in this
     process with nothing else running: how much of the gap is the write itself."""
-    from services.telemetry import store
-    from services.telemetry.samples import SampleRow
+    from services.telemetry.domain.samples import SampleRow
+    from services.telemetry.store import samples as store
 
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=30)
     rates = {}

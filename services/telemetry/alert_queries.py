@@ -6,9 +6,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from homecare.errors import Invalid, NotFound
-
-from .alerts.lifecycle import STATES
-from .alerts.store import CHANGED_CHANNEL
+from services.telemetry.domain.lifecycle import STATES
+from services.telemetry.store.alerts import CHANGED_CHANNEL
 
 __all__ = ["CHANGED_CHANNEL", "get_alert", "list_alerts"]
 

@@ -14,11 +14,10 @@ from homecare.api.types import Name
 from homecare.auth import User
 from homecare.errors import Invalid
 from homecare.residents import store as residents
-
-from . import alert_queries
-from .alerts import actions
-from .alerts.config import ResidentAlertSettings, save_settings, stored_settings
-from .alerts.rules.limits import PER_RESIDENT, RuleLimits
+from services.telemetry import alert_queries
+from services.telemetry.domain.rules.limits import PER_RESIDENT, RuleLimits
+from services.telemetry.store.alert_settings import ResidentAlertSettings, save_settings, stored_settings
+from services.telemetry.usecases import alert_actions as actions
 
 
 class AlertOut(BaseModel):

@@ -12,9 +12,8 @@ from pydantic import BaseModel
 
 from homecare.api.deps import DbConn, DispatcherUser
 from homecare.api.types import Timestamp
-
-from .exports import resident_observations
-from .queries import DEFAULT_MAX_POINTS, latest_state, resolve_resolution, vitals
+from services.telemetry.queries import DEFAULT_MAX_POINTS, latest_state, resolve_resolution, vitals
+from services.telemetry.usecases.exports import resident_observations
 
 DEFAULT_SPAN = timedelta(hours=24)
 

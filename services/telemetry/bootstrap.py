@@ -11,15 +11,14 @@ from homecare import log as internal_log
 from homecare.api.health import ReadinessCheck, database_check
 from homecare.log import Consumer
 from homecare.settings import Settings
-
-from .alerts import consumer as alert_inputs
-from .alerts.config import defaults_from
-from .alerts_api import alerts_router
-from .analysis import AnalysisWorker
-from .api import vitals_router
-from .ingest import TelemetryIngest, consumer_spec
-from .maintenance import JobWatch, PartitionKeeper
-from .settings import TelemetrySettings
+from services.telemetry.alerts_api import alerts_router
+from services.telemetry.api import vitals_router
+from services.telemetry.settings import TelemetrySettings
+from services.telemetry.store.alert_settings import defaults_from
+from services.telemetry.workers import alert_consumer as alert_inputs
+from services.telemetry.workers.analysis import AnalysisWorker
+from services.telemetry.workers.ingest import TelemetryIngest, consumer_spec
+from services.telemetry.workers.maintenance import JobWatch, PartitionKeeper
 
 log = logging.getLogger(__name__)
 

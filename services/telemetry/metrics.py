@@ -41,7 +41,7 @@ ALERT_MESSAGES = Counter(
     "Events and device states handled by the alert consumer.",
     ["topic", "outcome"],
 )
-# TimescaleDB's policy jobs (services/telemetry/jobs.py), read every job_check_s.
+# TimescaleDB's policy jobs (services/telemetry/store/jobs.py), read every job_check_s.
 JOB_LAST_SUCCESS = Gauge(
     "homecare_telemetry_job_last_success_timestamp_seconds",
     "When a TimescaleDB policy job last succeeded (background or `homecare telemetry run-jobs`); 0: never.",

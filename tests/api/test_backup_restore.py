@@ -16,9 +16,9 @@ import psycopg
 import pytest
 
 from homecare.db.migrate import Flavour, current_flavour
+from services.telemetry.domain.samples import SampleRow
 from services.telemetry.queries import vitals
-from services.telemetry.samples import SampleRow
-from services.telemetry.store import write_samples
+from services.telemetry.store.samples import write_samples
 from tests.support import fresh_database, unique
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "deploy" / "db"

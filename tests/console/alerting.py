@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from services.telemetry.alerts import store
-from services.telemetry.alerts.rules.model import Finding, Rule, Severity
+from services.telemetry.domain.rules.model import Finding, Rule, Severity
+from services.telemetry.store import alerts as store
 
 
 def raise_alert(pool, resident_id: str, rule: Rule = Rule.FALL, severity: Severity = Severity.CRITICAL,

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from services.telemetry.samples import SampleRow
+from services.telemetry.domain.samples import SampleRow
 
 from .dispatching import new_resident
 from .vitals import provision, store

@@ -7,7 +7,7 @@ from urllib.parse import unquote
 import pytest
 
 from console.web import FLASH_COOKIE
-from services.telemetry.alerts.rules.model import Rule, Severity
+from services.telemetry.domain.rules.model import Rule, Severity
 
 from .alerting import get_alert, raise_alert
 from .conftest import csrf_in, sign_in, valid_csrf

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from homecare.db.migrate import Flavour, current_flavour
-from services.telemetry import jobs
+from services.telemetry.store import jobs
 from tests.telemetry.helpers import jobs_by_hand_only, run_jobs_while_samples_are_locked
 
 from .test_system_consumers import banner

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from gateway import registry
 from homecare.db.migrate import Flavour, current_flavour
-from services.telemetry import rollups
-from services.telemetry.samples import SampleRow
-from services.telemetry.store import write_samples
+from services.telemetry.domain.samples import SampleRow
+from services.telemetry.store import rollups
+from services.telemetry.store.samples import write_samples
 from tests.telemetry.helpers import refresh_aggregates
 
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from homecare.internal import DeviceEvent, SampleRow
 from services.telemetry import alert_queries
-from services.telemetry.alerts.config import defaults_from
-from services.telemetry.analysis import AnalysisWorker
-from services.telemetry.samples import parse_batches
+from services.telemetry.domain.samples import parse_batches
 from services.telemetry.settings import TelemetrySettings
-from services.telemetry.store import write_samples
+from services.telemetry.store.alert_settings import defaults_from
+from services.telemetry.store.samples import write_samples
+from services.telemetry.workers.analysis import AnalysisWorker
 from tests.support import unique
 
 from .helpers import message

@@ -65,9 +65,9 @@ def analyse(pool, config=None) -> int:
     """Run the analysis worker once (rollups of touched minutes, sample rules), as the service does
     after each ingest commit, and on TimescaleDB the aggregates' refresh; how many touched minutes
     it handled."""
-    from services.telemetry.alerts.config import defaults_from
-    from services.telemetry.analysis import AnalysisWorker
     from services.telemetry.settings import TelemetrySettings
+    from services.telemetry.store.alert_settings import defaults_from
+    from services.telemetry.workers.analysis import AnalysisWorker
 
     config = config or TelemetrySettings()
     handled = AnalysisWorker(pool, config, defaults_from(config)).analyse_once()
@@ -95,8 +95,8 @@ def jobs_by_hand_only(pool) -> None:
     """TimescaleDB: the policies with their default values, their background runs turned off (what
     an operator does on a server whose background workers fail, as CI's do), so that only the
     runs of `jobs.run_due` count."""
-    from services.telemetry import timescale
     from services.telemetry.settings import TelemetrySettings
+    from services.telemetry.store import timescale
 
     with pool.connection() as conn, conn.transaction():
         timescale.apply_policies(conn, TelemetrySettings())
@@ -109,7 +109,7 @@ def run_jobs_while_samples_are_locked(url: str):
     reads its rows) cannot take its lock in time and fails with a lock timeout; the runs."""
     import psycopg
 
-    from services.telemetry import jobs
+    from services.telemetry.store import jobs
 
     impatient = psycopg.conninfo.make_conninfo(url, options="-c lock_timeout=200ms")
     with psycopg.connect(url) as holder:

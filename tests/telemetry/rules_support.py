@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.telemetry.alerts.rules.model import Minute, Sample
+from services.telemetry.domain.rules.model import Minute, Sample
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)  # 02:00 in Shanghai, at night

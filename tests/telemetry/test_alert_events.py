@@ -19,10 +19,10 @@ from services.dispatch.queries import open_requests_for
 from services.dispatch.store import new_id, providers
 from services.dispatch.usecases import intake, progress
 from services.dispatch.usecases.context import Dispatch
-from services.telemetry.alerts import event_rules
-from services.telemetry.alerts.consumer import AlertConsumer
-from services.telemetry.alerts.rules.limits import RuleLimits
+from services.telemetry.domain.rules.limits import RuleLimits
 from services.telemetry.settings import TelemetrySettings
+from services.telemetry.usecases import event_rules
+from services.telemetry.workers.alert_consumer import AlertConsumer
 from tests.support import unique
 
 from .alert_support import alert, alerts_of, bed_event, worker

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.telemetry.alerts import actions
+from services.telemetry.usecases import alert_actions as actions
 from tests.support import unique
 
 from .alert_support import alert, alerts_of, recent_start, store, vitals_samples, worker

@@ -11,10 +11,10 @@ import pytest
 from psycopg.rows import tuple_row
 
 from homecare.db.migrate import Flavour, current_flavour
-from services.telemetry import rollups
-from services.telemetry.alerts import sample_rules
-from services.telemetry.alerts.config import ResidentAlertSettings, limits_for, save_settings
-from services.telemetry.alerts.rules.limits import RuleLimits
+from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.store import rollups
+from services.telemetry.store.alert_settings import ResidentAlertSettings, limits_for, save_settings
+from services.telemetry.usecases import sample_rules
 from tests.support import unique
 
 from .alert_support import alerts_of, recent_start, store, vitals_samples

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from services.telemetry.alert_queries import CHANGED_CHANNEL
-from services.telemetry.alerts import actions, store
-from services.telemetry.alerts.rules.model import Clearance, Finding, Rule, Severity
+from services.telemetry.domain.rules.model import Clearance, Finding, Rule, Severity
+from services.telemetry.store import alerts as store
+from services.telemetry.usecases import alert_actions as actions
 from tests.support import unique
 
 from .alert_support import alert, alerts_of

@@ -10,8 +10,8 @@ import pytest
 
 from homecare.auth import Role
 from homecare.residents import store as residents
-from services.telemetry.alerts import store
-from services.telemetry.alerts.rules.model import Finding, Rule, Severity
+from services.telemetry.domain.rules.model import Finding, Rule, Severity
+from services.telemetry.store import alerts as store
 from tests.support import unique
 
 from .api_support import telemetry_client, token

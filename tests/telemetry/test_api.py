@@ -11,9 +11,9 @@ from homecare.api.app import build_app
 from homecare.auth import Role, create_user
 from homecare.settings import Settings
 from services.telemetry.bootstrap import build
-from services.telemetry.samples import parse_batches
+from services.telemetry.domain.samples import parse_batches
 from services.telemetry.settings import TelemetrySettings
-from services.telemetry.store import write_samples
+from services.telemetry.store.samples import write_samples
 from tests.support import unique
 
 from .helpers import analyse, as_tuples, message, series

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from homecare.errors import Invalid
+from services.telemetry.domain.samples import parse_batches
 from services.telemetry.queries import BEDS_MAX_SPAN, beds_vitals, vitals
-from services.telemetry.samples import parse_batches
-from services.telemetry.store import write_samples
+from services.telemetry.store.samples import write_samples
 from tests.support import unique
 
 from .helpers import analyse, base_time, message, series

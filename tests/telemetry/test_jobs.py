@@ -11,7 +11,7 @@ import pytest
 
 from homecare.db.migrate import Flavour, current_flavour
 from launch.cli import main
-from services.telemetry.jobs import JobState
+from services.telemetry.store.jobs import JobState
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from homecare.errors import Conflict, Invalid
-from services.telemetry.alerts import lifecycle
+from services.telemetry.domain import lifecycle
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 OPEN = lifecycle.AlertState("al-1", "open")

@@ -11,11 +11,11 @@ import psycopg
 import pytest
 
 from homecare.db.migrate import Flavour, current_flavour
-from services.telemetry import rollups
-from services.telemetry.maintenance import PartitionKeeper
-from services.telemetry.samples import parse_for_copy
+from services.telemetry.domain.samples import parse_for_copy
 from services.telemetry.settings import TelemetrySettings
-from services.telemetry.store import write_parsed
+from services.telemetry.store import rollups
+from services.telemetry.store.samples import write_parsed
+from services.telemetry.workers.maintenance import PartitionKeeper
 from tests.support import unique
 
 from .helpers import analyse, base_time, message, refresh_aggregates, sample, series
@@ -218,8 +218,8 @@ def test_minutes_claimed_by_a_pass_that_died_are_analysed_by_the_next(pool):
 def test_a_bounded_pass_leaves_the_rest_for_the_next(pool):
     """The worker's loop bounds each pass (due timers must not wait behind a backlog of touched
     minutes); the minutes it did not reach are analysed by the next pass."""
-    from services.telemetry.alerts.config import defaults_from
-    from services.telemetry.analysis import AnalysisWorker
+    from services.telemetry.store.alert_settings import defaults_from
+    from services.telemetry.workers.analysis import AnalysisWorker
 
     beds = [unique("bed") for _ in range(3)]
     start = base_time(days_ago=1)

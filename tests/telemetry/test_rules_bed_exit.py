@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
-from services.telemetry.alerts.rules import bed_exit
-from services.telemetry.alerts.rules.limits import RuleLimits
-from services.telemetry.alerts.rules.model import Rule
-from services.telemetry.alerts.rules.night import is_night, last_ended_night, night_bounds
+from services.telemetry.domain.rules import bed_exit
+from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.domain.rules.model import Rule
+from services.telemetry.domain.rules.night import is_night, last_ended_night, night_bounds
 
 from .rules_support import at_shanghai
 

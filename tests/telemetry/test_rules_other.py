@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from services.telemetry.alerts.rules import baseline, device, fall, stillness
-from services.telemetry.alerts.rules.episodes import Episode, continues, merge
-from services.telemetry.alerts.rules.limits import RuleLimits
-from services.telemetry.alerts.rules.model import Category, Clearance, Finding, Rule, Severity
+from services.telemetry.domain.rules import baseline, device, fall, stillness
+from services.telemetry.domain.rules.episodes import Episode, continues, merge
+from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.domain.rules.model import Category, Clearance, Finding, Rule, Severity
 
 from .rules_support import T0, minutes
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.telemetry.alerts.rules import vitals
-from services.telemetry.alerts.rules.limits import RuleLimits
-from services.telemetry.alerts.rules.model import Category, Rule, Severity
+from services.telemetry.domain.rules import vitals
+from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.domain.rules.model import Category, Rule, Severity
 
 from .rules_support import T0, steady
 

@@ -9,9 +9,8 @@ import pytest
 
 from homecare.errors import Invalid
 from homecare.internal import DeviceEvent
-from services.telemetry.falls import open_request_for
-from services.telemetry.queries import choose_resolution, resolve_resolution
-from services.telemetry.samples import (
+from services.telemetry.domain.falls import open_request_for
+from services.telemetry.domain.samples import (
     BadMessage,
     Parsed,
     parse_batches,
@@ -19,6 +18,7 @@ from services.telemetry.samples import (
     parse_for_copy,
     parse_forwarded,
 )
+from services.telemetry.queries import choose_resolution, resolve_resolution
 
 from .helpers import message, series
 

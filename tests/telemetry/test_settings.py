@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import time
 
-from services.telemetry.alerts.config import defaults_from
 from services.telemetry.settings import TelemetrySettings
-from services.telemetry.timescale import policy_statements
+from services.telemetry.store.alert_settings import defaults_from
+from services.telemetry.store.timescale import policy_statements
 
 
 def test_environment_sets_the_rule_defaults(monkeypatch):

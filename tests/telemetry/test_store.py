@@ -11,9 +11,9 @@ import pytest
 
 from homecare.db.migrate import Flavour, current_flavour
 from homecare.errors import Invalid
+from services.telemetry.domain.samples import Parsed, parse_batches, parse_common_form, parse_for_copy, parse_forwarded
 from services.telemetry.queries import count_samples, latest_states, vitals
-from services.telemetry.samples import Parsed, parse_batches, parse_common_form, parse_for_copy, parse_forwarded
-from services.telemetry.store import ensure_partitions, write_parsed, write_samples
+from services.telemetry.store.samples import ensure_partitions, write_parsed, write_samples
 from tests.support import unique
 
 from .helpers import analyse, as_tuples, base_time, message, refresh_aggregates, sample, series, stored_rows

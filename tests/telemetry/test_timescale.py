@@ -17,10 +17,10 @@ from prometheus_client import REGISTRY
 
 from homecare.api.health import health_router
 from homecare.db import Flavour, migrate, open_pool
-from services.telemetry import jobs, timescale
-from services.telemetry.maintenance import JobWatch
 from services.telemetry.queries import vitals
 from services.telemetry.settings import TelemetrySettings
+from services.telemetry.store import jobs, timescale
+from services.telemetry.workers.maintenance import JobWatch
 from tests.support import fresh_database, unique
 
 from .alert_support import alerts_of, recent_start, store, vitals_samples, worker

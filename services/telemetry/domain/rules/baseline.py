@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from .limits import RuleLimits
-from .model import Finding, Rule, Severity
-from .night import night_bounds
-from .vitals import Vital
+from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.domain.rules.model import Finding, Rule, Severity
+from services.telemetry.domain.rules.night import night_bounds
+from services.telemetry.domain.rules.vitals import Vital
 
 RULE_OF: dict[Vital, Rule] = {"heart_rate": Rule.NIGHT_HEART_RATE, "respiration_rate": Rule.NIGHT_RESPIRATION_RATE}
 _NAME = {"heart_rate": "heart rate", "respiration_rate": "respiration rate"}
@@ -27,10 +27,10 @@ class Night:
     respiration_rate_minutes: int
 
     def mean(self, vital: Vital) -> float | None:
-        return getattr(self, vital)
+        return self.heart_rate if vital == "heart_rate" else self.respiration_rate
 
     def minutes(self, vital: Vital) -> int:
-        return getattr(self, f"{vital}_minutes")
+        return self.heart_rate_minutes if vital == "heart_rate" else self.respiration_rate_minutes
 
 
 def usable(night: Night, vital: Vital, limits: RuleLimits) -> bool:
@@ -47,13 +47,12 @@ def deviation(
         return None
     recent = sorted((n for n in previous if n.night < tonight.night), key=lambda n: n.night)
     recent = recent[-limits.baseline_nights:]
-    history = [n.mean(vital) for n in recent if usable(n, vital, limits)]
-    if len(history) < limits.baseline_min_nights:
-        return None
-    mean = statistics.fmean(history)  # type: ignore[arg-type]
-    sigma = statistics.stdev(history)  # type: ignore[arg-type]
+    history = [m for n in recent if usable(n, vital, limits) and (m := n.mean(vital)) is not None]
     value = tonight.mean(vital)
-    assert value is not None
+    if len(history) < limits.baseline_min_nights or value is None:
+        return None
+    mean = statistics.fmean(history)
+    sigma = statistics.stdev(history)
     off = value - mean
     if abs(off) < limits.baseline_sigmas * sigma or abs(off) < limits.baseline_min_change * mean:
         return None

@@ -14,11 +14,10 @@ from pydantic import ValidationError
 
 from homecare.internal import DeviceEvent, DeviceState
 from homecare.log import ConsumerSpec, Delivery, Log, PermanentError, streams
-
-from .. import metrics
-from ..falls import FALL_EVENT, open_request_for
-from ..settings import TelemetrySettings
-from . import event_rules
+from services.telemetry import metrics
+from services.telemetry.domain.falls import FALL_EVENT, open_request_for
+from services.telemetry.settings import TelemetrySettings
+from services.telemetry.usecases import event_rules
 
 EVENT_TYPES = ("bed.exit", "bed.entry", FALL_EVENT, "battery.low")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from .limits import RuleLimits
+from services.telemetry.domain.rules.limits import RuleLimits
 
 
 def local(ts: datetime, limits: RuleLimits) -> datetime:

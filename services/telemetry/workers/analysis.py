@@ -19,12 +19,12 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from homecare.db.migrate import Flavour, current_flavour
-
-from . import metrics, rollups
-from .alerts import event_rules, nightly, sample_rules
-from .alerts.config import limits_for
-from .alerts.rules.limits import RuleLimits
-from .settings import TelemetrySettings
+from services.telemetry import metrics
+from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.settings import TelemetrySettings
+from services.telemetry.store import rollups
+from services.telemetry.store.alert_settings import limits_for
+from services.telemetry.usecases import event_rules, nightly, sample_rules
 
 log = logging.getLogger(__name__)
 

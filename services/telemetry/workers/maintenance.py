@@ -13,11 +13,11 @@ from psycopg_pool import ConnectionPool
 
 from homecare.api.health import Degraded
 from homecare.db.migrate import Flavour, current_flavour
-
-from . import metrics, rollups, timescale
-from .jobs import JobState, read_jobs
-from .settings import TelemetrySettings
-from .store import drop_partitions, ensure_partitions
+from services.telemetry import metrics
+from services.telemetry.settings import TelemetrySettings
+from services.telemetry.store import rollups, timescale
+from services.telemetry.store.jobs import JobState, read_jobs
+from services.telemetry.store.samples import drop_partitions, ensure_partitions
 
 log = logging.getLogger(__name__)
 

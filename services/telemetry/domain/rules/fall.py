@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .model import Finding, Rule, Severity, iso
+from services.telemetry.domain.rules.model import Finding, Rule, Severity, iso
 
 
 def finding(device_id: str, resident_id: str, event_id: str, ts: datetime, confidence: float | None,

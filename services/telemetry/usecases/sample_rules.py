@@ -16,15 +16,16 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg.rows import dict_row, tuple_row
 
-from .. import rollups
-from ..rollups import MINUTE, Touched
-from ..store import text_array, time_array
-from . import state, store
-from .config import limits_for
-from .rules import stillness, vitals
-from .rules.episodes import merge
-from .rules.limits import RuleLimits
-from .rules.model import Minute, Rule, Sample
+from services.telemetry.domain.rules import stillness, vitals
+from services.telemetry.domain.rules.episodes import merge
+from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.domain.rules.model import Minute, Rule, Sample
+from services.telemetry.store import alerts as store
+from services.telemetry.store import rollups
+from services.telemetry.store import rule_state as state
+from services.telemetry.store.alert_settings import limits_for
+from services.telemetry.store.rollups import MINUTE, Touched
+from services.telemetry.store.samples import text_array, time_array
 
 log = logging.getLogger(__name__)
 

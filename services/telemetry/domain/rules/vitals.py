@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from .limits import RuleLimits
-from .model import Finding, Rule, Sample, Severity, iso
+from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.domain.rules.model import Finding, Rule, Sample, Severity, iso
 
 Vital = Literal["heart_rate", "respiration_rate"]
 RULE_OF: dict[Vital, Rule] = {"heart_rate": Rule.HEART_RATE, "respiration_rate": Rule.RESPIRATION_RATE}

@@ -12,11 +12,10 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from homecare.log import ConsumerSpec, Delivery, PermanentError, streams
-
-from . import metrics
-from .samples import BadMessage, Parsed, parse_for_copy, parse_forwarded
-from .settings import TelemetrySettings
-from .store import WriteResult, write_parsed
+from services.telemetry import metrics
+from services.telemetry.domain.samples import BadMessage, Parsed, parse_for_copy, parse_forwarded
+from services.telemetry.settings import TelemetrySettings
+from services.telemetry.store.samples import WriteResult, write_parsed
 
 log = logging.getLogger(__name__)
 

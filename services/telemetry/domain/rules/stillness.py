@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .limits import RuleLimits
-from .model import Finding, Minute, Rule, Severity, iso
+from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.domain.rules.model import Finding, Minute, Rule, Severity, iso
 
 MINUTE = timedelta(minutes=1)
 

@@ -12,9 +12,9 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..settings import TelemetrySettings
-from .rules.limits import RuleLimits
-from .rules.night import clock
+from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.domain.rules.night import clock
+from services.telemetry.settings import TelemetrySettings
 
 
 def defaults_from(settings: TelemetrySettings) -> RuleLimits:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .limits import RuleLimits
-from .model import Clearance, Finding, Rule, Severity, iso
+from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.domain.rules.model import Clearance, Finding, Rule, Severity, iso
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from . import lifecycle, store
+from services.telemetry.domain import lifecycle
+from services.telemetry.store import alerts as store
 
 
 def acknowledge(conn: psycopg.Connection, alert_id: str, by: str, now: datetime | None = None) -> None:

@@ -9,11 +9,11 @@ from datetime import date, datetime, timedelta
 import psycopg
 from psycopg.rows import dict_row
 
-from . import store
-from .config import limits_for
-from .rules import baseline
-from .rules.limits import RuleLimits
-from .rules.night import last_ended_night, night_bounds
+from services.telemetry.domain.rules import baseline
+from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.domain.rules.night import last_ended_night, night_bounds
+from services.telemetry.store import alerts as store
+from services.telemetry.store.alert_settings import limits_for
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from datetime import date, datetime
 import psycopg
 from psycopg.rows import tuple_row
 
-from .samples import COLUMNS, Parsed, SampleRow, from_rows
+from services.telemetry.domain.samples import COLUMNS, Parsed, SampleRow, from_rows
 
 _BOOL_TEXT = {True: "t", False: "f"}
 

@@ -8,9 +8,9 @@ from datetime import datetime
 import psycopg
 from psycopg.rows import dict_row
 
-from .rules.bed_exit import Presence
-from .rules.device import DeviceStatus
-from .rules.episodes import Episode
+from services.telemetry.domain.rules.bed_exit import Presence
+from services.telemetry.domain.rules.device import DeviceStatus
+from services.telemetry.domain.rules.episodes import Episode
 
 
 def episode(conn: psycopg.Connection, rule: str, subject: str) -> Episode | None:

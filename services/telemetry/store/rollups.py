@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import psycopg
 from psycopg.rows import tuple_row
 
-from .store import ORIGIN, text_array, time_array
+from services.telemetry.store.samples import ORIGIN, text_array, time_array
 
 MINUTE = timedelta(minutes=1)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from .limits import RuleLimits
-from .model import Finding, Rule, Severity, iso
-from .night import is_night, local
+from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.domain.rules.model import Finding, Rule, Severity, iso
+from services.telemetry.domain.rules.night import is_night, local
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,10 @@ def out_of_bed(presence: Presence) -> bool:
 
 def due_at(presence: Presence, limits: RuleLimits) -> datetime | None:
     """When to look again: the end of the allowed absence of a night exit still out of bed."""
-    if not out_of_bed(presence) or not is_night(presence.exited_at, limits):  # type: ignore[arg-type]
+    exited = presence.exited_at
+    if exited is None or not out_of_bed(presence) or not is_night(exited, limits):
         return None
-    return presence.exited_at + timedelta(minutes=limits.bed_exit_minutes)  # type: ignore[operator]
+    return exited + timedelta(minutes=limits.bed_exit_minutes)
 
 
 def verdict(presence: Presence, now: datetime, limits: RuleLimits, attended_now: bool) -> Finding | None:

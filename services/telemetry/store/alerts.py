@@ -16,9 +16,8 @@ from psycopg.types.json import Jsonb
 
 from homecare.db import notices
 from homecare.errors import NotFound
-
-from .lifecycle import SYSTEM, AlertState
-from .rules.model import CATEGORY, Category, Clearance, Finding, Rule
+from services.telemetry.domain.lifecycle import SYSTEM, AlertState
+from services.telemetry.domain.rules.model import CATEGORY, Category, Clearance, Finding, Rule
 
 CHANGED_CHANNEL = "telemetry_alert_changed"
 

@@ -10,8 +10,7 @@ from psycopg.rows import dict_row
 
 from homecare.errors import Invalid
 from homecare.residents import store as residents
-
-from . import fhir
+from services.telemetry.domain import fhir
 
 _MINUTES = """
 SELECT device_id, bucket,

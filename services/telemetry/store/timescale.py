@@ -9,7 +9,7 @@ import logging
 import psycopg
 from psycopg.rows import tuple_row
 
-from .settings import TelemetrySettings
+from services.telemetry.settings import TelemetrySettings
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,12 @@ from datetime import datetime, timedelta
 import psycopg
 
 from homecare.internal import DeviceEvent, DeviceState
-
-from . import state, store
-from .outside import provider_on_site
-from .rules import bed_exit, device, fall
-from .rules.limits import RuleLimits
-from .rules.model import Clearance, Finding
+from services.telemetry.domain.rules import bed_exit, device, fall
+from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.domain.rules.model import Clearance, Finding
+from services.telemetry.store import alerts as store
+from services.telemetry.store import rule_state as state
+from services.telemetry.usecases.outside import provider_on_site
 
 log = logging.getLogger(__name__)
 

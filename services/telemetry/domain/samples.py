@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from operator import itemgetter
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 from pydantic import ValidationError
@@ -110,7 +110,7 @@ class Parsed:
 
     lines: list[str] = field(default_factory=list)
     minutes: set[tuple[str, str]] = field(default_factory=set)
-    latest: list[tuple] = field(default_factory=list)  # SampleRow-shaped, ts as text
+    latest: list[tuple[Any, ...]] = field(default_factory=list)  # SampleRow-shaped, ts as text
 
     def __len__(self) -> int:
         return len(self.lines)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from fastapi import APIRouter
 from psycopg_pool import ConnectionPool
@@ -22,7 +21,7 @@ from homecare.topics import DeviceChannel, device_topic
 from .api import build_router
 from .settings import DispatchSettings
 from .store import devices
-from .usecases.context import Dispatch
+from .usecases.context import Dispatch, from_settings
 from .workers.consumer import Intake, consumer_specs
 from .workers.publisher import OutboxPublisher
 from .workers.timers import TimerLoop
@@ -116,17 +115,7 @@ class DispatchComponent:
         return checks
 
 
-def context(dispatch: DispatchSettings) -> Dispatch:
-    """The use-case configuration from settings."""
-    return Dispatch(
-        policy=dispatch.dispatch_policy(),
-        weights=dispatch.match_weights(),
-        fairness_window=timedelta(hours=dispatch.fairness_window_h),
-        requeue=timedelta(seconds=dispatch.requeue_s),
-    )
-
-
 def build(settings: Settings, pool: ConnectionPool, dispatch: DispatchSettings | None = None) -> DispatchComponent:
     """The dispatch component; nothing connects until start()."""
     dispatch = dispatch or DispatchSettings()
-    return DispatchComponent(settings, dispatch, pool, context(dispatch))
+    return DispatchComponent(settings, dispatch, pool, from_settings(dispatch))

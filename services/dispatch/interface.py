@@ -3,7 +3,6 @@
 import-linter contract in pyproject.toml keeps it so)."""
 
 from .api import actor_of
-from .bootstrap import context
 from .domain.requests import ACTIVE, TRANSITIONS, WITH_PROVIDER, Status
 from .queries import candidates, count_by_status, get_request, list_requests, open_requests_for, sla_csv, sla_report
 from .settings import DispatchSettings
@@ -12,6 +11,7 @@ from .store.providers import get as get_provider
 from .store.providers import list_all as list_providers
 from .store.providers import set_on_shift
 from .usecases.context import Dispatch
+from .usecases.context import from_settings as context
 from .usecases.intake import Intake, phoned
 from .usecases.offering import accept_offer, decline_offer
 from .usecases.progress import add_note, advance, assign_manually

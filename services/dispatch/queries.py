@@ -15,7 +15,7 @@ from .domain.requests import ACTIVE, Status
 from .reports import columns as sla_columns
 from .reports import sla_csv, sla_report
 from .store import offers, requests, timeline
-from .usecases.context import Dispatch
+from .usecases.context import Dispatch, from_settings
 from .usecases.pool import candidates as provider_pool
 from .usecases.pool import job_of
 
@@ -92,9 +92,7 @@ def _context(ctx_or_settings: Any) -> Dispatch:
         return Dispatch()
     if isinstance(ctx_or_settings, Dispatch):
         return ctx_or_settings
-    from .bootstrap import context  # DispatchSettings: build the context the service would use
-
-    return context(ctx_or_settings)
+    return from_settings(ctx_or_settings)  # DispatchSettings: the context the service would use
 
 
 def candidates(conn: psycopg.Connection, ctx_or_settings: Dispatch | Any | None, request_id: str) -> list[dict]:

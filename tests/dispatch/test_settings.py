@@ -2,8 +2,8 @@
 
 from datetime import timedelta
 
-from services.dispatch.bootstrap import context
 from services.dispatch.settings import DispatchSettings
+from services.dispatch.usecases.context import from_settings as context
 
 
 def test_weights_and_policies_come_from_the_environment(monkeypatch):

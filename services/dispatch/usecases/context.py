@@ -15,6 +15,7 @@ from homecare.residents import store as residents
 
 from ..domain.matching import Location, MatchWeights
 from ..domain.policy import DispatchPolicy
+from ..settings import DispatchSettings
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +77,13 @@ class Dispatch:
     find_button: ButtonLookup = button_of
     configured: Configured = device_configured
     requeue: timedelta = timedelta(seconds=3)  # a queued request is offered again this often
+
+
+def from_settings(dispatch: DispatchSettings) -> Dispatch:
+    """The use-case configuration from settings."""
+    return Dispatch(
+        policy=dispatch.dispatch_policy(),
+        weights=dispatch.match_weights(),
+        fairness_window=timedelta(hours=dispatch.fairness_window_h),
+        requeue=timedelta(seconds=dispatch.requeue_s),
+    )

@@ -1,0 +1,1 @@
+"""Charts on weeks of bed samples: TimescaleDB and plain PostgreSQL."""

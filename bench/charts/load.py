@@ -90,17 +90,22 @@ ON CONFLICT (device_id) DO UPDATE SET ts = EXCLUDED.ts, occupied = EXCLUDED.occu
 
 
 def database_url(server_url: str, name: str) -> str:
-    base, _, _ = server_url.rpartition("/")
-    return f"{base}/{name}"
+    """The same server, another database (URLs with a socket folder in their query too)."""
+    info = psycopg.conninfo.conninfo_to_dict(server_url)
+    info["dbname"] = name
+    return psycopg.conninfo.make_conninfo(**info)
 
 
-def prepare(server_url: str, shape: Shape, workers: int = 2) -> tuple[str, Flavour, dict[str, Any]]:
-    """The shape's database on this server, loaded and topped up to now: its URL, its flavour
-    and what loading took (seconds per phase; zero for a phase already done)."""
-    url = database_url(server_url, shape.database)
+def prepare(server_url: str, shape: Shape, workers: int = 2, database: str | None = None
+            ) -> tuple[str, Flavour, dict[str, Any]]:
+    """The shape's database on this server (named after the shape unless `database` is given),
+    loaded and topped up to now: its URL, its flavour and what loading took (seconds per phase;
+    absent for a phase done in an earlier run)."""
+    name = database or shape.database
+    url = database_url(server_url, name)
     with psycopg.connect(server_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (shape.database,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{shape.database}"')
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
     flavour = migrate(url)
     timings: dict[str, Any] = {}
     with psycopg.connect(url, autocommit=True) as conn:

@@ -33,7 +33,9 @@ def test_each_bed_gets_its_own_minutes_as_vitals_gives_them(pool):
         expected = {bed: vitals(conn, bed, lo, hi, "1m") for bed in (one, two)}
 
     assert set(points) == {one, two}  # a bed without data in the range is absent
-    assert points == expected  # the keys and values of vitals' minute points, per bed
+    keys = ("ts", "samples", "occupancy", "heart_rate", "respiration_rate")
+    # what an overview draws, with the values of vitals' minute points, per bed
+    assert points == {bed: [{k: p[k] for k in keys} for p in expected[bed]] for bed in expected}
     assert [p["ts"] for p in points[one]] == sorted(p["ts"] for p in points[one])
     assert points[one][0]["ts"] == lo.replace(second=0, microsecond=0)  # the overlapping minute, whole
     assert points[one][-1]["ts"] < hi and len(points[one]) == 24  # minutes 2 to 25 of the samples

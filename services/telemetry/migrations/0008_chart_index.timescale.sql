@@ -1,0 +1,21 @@
+-- The resident page's 24-hour chart reads a bed's 1,440 minutes from vitals_1m. The refresh
+-- policy materializes a minute of every bed at a time, so one bed's minutes lie on as many heap
+-- pages as there are minutes: a first look at a resident read ~170 pages (bench.charts). An
+-- index that carries the chart's columns answers it from ~25 index pages (an index-only scan;
+-- the chunks' visibility maps are set by autovacuum), whatever the heap's order. It replaces
+-- vitals_1m_device, whose (device_id, bucket) it also covers. Building it on a month of 1,000
+-- beds took two minutes (bench.charts); the refresh policy waits meanwhile.
+CREATE INDEX IF NOT EXISTS vitals_1m_chart ON telemetry.vitals_1m (device_id, bucket)
+    INCLUDE (samples, occupied_samples, heart_rate_count, heart_rate_sum, heart_rate_min, heart_rate_max,
+             respiration_rate_count, respiration_rate_sum, respiration_rate_min, respiration_rate_max,
+             movement_sum, movement_max);
+
+DO $$
+DECLARE
+    schema_name name;
+BEGIN
+    SELECT materialization_hypertable_schema INTO schema_name
+    FROM timescaledb_information.continuous_aggregates
+    WHERE view_schema = 'telemetry' AND view_name = 'vitals_1m';
+    EXECUTE format('DROP INDEX IF EXISTS %I.vitals_1m_device', schema_name);
+END $$;

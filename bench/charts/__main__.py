@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import random
 import sys
 
 from ..common import machine
@@ -31,21 +32,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--charts", type=int, default=200, help="charts of each kind timed, each on another bed")
     parser.add_argument("--dashboards", type=int, default=50, help="district pages timed")
     parser.add_argument("--workers", type=int, default=2, help="connections loading samples at once")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="which beds are read (default: new ones each run, so a run does not find the beds"
+                             " an earlier one warmed in the cache)")
     args = parser.parse_args(argv)
     if not (args.timescale_url or args.plain_url):
         parser.error("give --timescale-url, --plain-url or both")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("homecare").setLevel(logging.WARNING)
     shape = Shape(args.beds, args.days, args.interval_s)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(2**31)
     body: dict = {"benchmark": "charts", "started": now_iso(), "machine": machine.describe(),
                   "shape": {"beds": shape.beds, "days": shape.days, "interval_s": shape.interval_s,
-                            "rows": shape.rows, "compress_after_days": 7}, "flavours": {}}
+                            "rows": shape.rows, "compress_after_days": 7}, "seed": seed, "flavours": {}}
     rows = []
     for name, url in (("timescaledb", args.timescale_url), ("plain", args.plain_url)):
         if not url:
             continue
         db_url, flavour, loading = prepare(url, shape, args.workers)
-        results = measure(db_url, shape, args.charts, args.dashboards)
+        results = measure(db_url, shape, args.charts, args.dashboards, seed)
         body["flavours"][name] = {"flavour": flavour.value, "server": server(db_url), "loading_s": loading,
                                   "storage": storage(db_url, flavour), "reads_ms": results}
         for read, r in results.items():

@@ -21,10 +21,11 @@ from homecare.topics import DeviceChannel, device_topic
 from .api import build_router
 from .settings import DispatchSettings
 from .store import devices
+from .store.transactions import PostgresTransactions
 from .usecases.context import Dispatch, from_settings
 from .workers.consumer import Intake, consumer_specs
 from .workers.publisher import OutboxPublisher
-from .workers.timers import TimerLoop
+from .workers.timers import TimerLoop, postgres_gauges
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,16 @@ class DispatchComponent:
             )
             for shard in Shards.from_settings(settings).all()
         }
-        self.timers = TimerLoop(pool, ctx, interval_s=dispatch.timer_interval_s, batch_size=dispatch.batch_size)
+        self.timers = TimerLoop(
+            PostgresTransactions(pool), ctx, interval_s=dispatch.timer_interval_s, batch_size=dispatch.batch_size,
+            gauges=postgres_gauges(pool),
+        )
         self.intake = Intake(pool, ctx, reject_ack=self._reject_ack, opened=self.timers.wake, wal=WalWatch(pool))
         self.consumers = [
             Consumer(self.log, spec, self.intake) for spec in consumer_specs(self.log, dispatch.intake_workers)
         ]
         self.publisher = OutboxPublisher(
-            pool, self.links, poll_s=dispatch.outbox_poll_s, puback_timeout_s=dispatch.puback_timeout_s,
+            pool, ctx, self.links, poll_s=dispatch.outbox_poll_s, puback_timeout_s=dispatch.puback_timeout_s,
             batch_size=dispatch.batch_size,
         )
         self._router = build_router(ctx)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from homecare.contract.models import Service
 from homecare.errors import Conflict
 from services.dispatch.store import outbox
+from services.dispatch.store.transactions import PostgresTransactions
 from services.dispatch.usecases.context import Dispatch, utc_now
 from services.dispatch.usecases.intake import phoned
 from services.dispatch.usecases.progress import assign_manually, cancel
@@ -60,10 +61,10 @@ def test_a_second_replica_skips_timers_the_first_holds(pool, clean):
 
     with pool.connection() as holder:  # replica A holds the request row
         holder.execute("SELECT 1 FROM dispatch.requests WHERE id = %s FOR UPDATE", (request_id,))
-        fired = TimerLoop(pool, ctx).tick(now=later)  # replica B
+        fired = TimerLoop(PostgresTransactions(pool), ctx).tick(now=later)  # replica B
         assert fired["offers_expired"] == 0
         holder.rollback()
-    fired = TimerLoop(pool, ctx).tick(now=later)
+    fired = TimerLoop(PostgresTransactions(pool), ctx).tick(now=later)
     assert fired["offers_expired"] >= 1
     request = get_request(pool, request_id)
     assert [o["status"] for o in request["offers"]][:1] == ["expired"]
@@ -77,19 +78,20 @@ def test_timer_escalates_overdue_and_flags_late_with_an_injected_clock(pool, cle
     new_provider(pool, services=("emergency",), km=2)
     request_id = open_by_phone(pool, ctx, "emergency")
     created = get_request(pool, request_id)["created_at"]
-    TimerLoop(pool, ctx).tick(now=created + timedelta(seconds=30))  # offer still open, SLA not due
+    timers = TimerLoop(PostgresTransactions(pool), ctx)
+    timers.tick(now=created + timedelta(seconds=30))  # offer still open, SLA not due
     assert get_request(pool, request_id)["status"] == "offered"
     # At 0:46 the first offer (45 s) has lapsed: the second provider is asked.
-    TimerLoop(pool, ctx).tick(now=created + timedelta(seconds=46))
+    TimerLoop(PostgresTransactions(pool), ctx).tick(now=created + timedelta(seconds=46))
     assert [o["status"] for o in get_request(pool, request_id)["offers"]] == ["expired", "pending"]
     # At 1:16 the 2-minute assignment target is 45 s away: rung 1, and for an emergency rung 2.
-    TimerLoop(pool, ctx).tick(now=created + timedelta(minutes=1, seconds=16))
+    TimerLoop(PostgresTransactions(pool), ctx).tick(now=created + timedelta(minutes=1, seconds=16))
     request = get_request(pool, request_id)
     assert request["status"] == "escalated"
     assert steps(request)[-1]["detail"]["reason"].startswith("assignment target approaching")
     assert kinds(request).count("sla.at_risk") == 1
     # The second offer lapses; no third is made: the dispatchers decide now.
-    TimerLoop(pool, ctx).tick(now=created + timedelta(minutes=1, seconds=32))
+    TimerLoop(PostgresTransactions(pool), ctx).tick(now=created + timedelta(minutes=1, seconds=32))
     request = get_request(pool, request_id)
     assert [o["status"] for o in request["offers"]] == ["expired", "expired"]
     assert request["status"] == "escalated"
@@ -99,7 +101,7 @@ def test_timer_escalates_overdue_and_flags_late_with_an_injected_clock(pool, cle
         assign_manually(conn, ctx, request_id, carer["id"], ACTOR)
     after_target = get_request(pool, request_id)["sla_due_at"] + timedelta(seconds=1)
     for _ in range(2):
-        TimerLoop(pool, ctx).tick(now=after_target)
+        TimerLoop(PostgresTransactions(pool), ctx).tick(now=after_target)
     request = get_request(pool, request_id)
     assert request["status"] == "assigned" and request["late_flagged_at"] == after_target
     assert request["sla_at_risk_at"] < after_target  # flagged first while it waited
@@ -126,13 +128,13 @@ def test_a_queue_pass_tries_one_request_of_a_service_whose_providers_are_all_bus
         return {r["id"] for r in rows}
 
     later = utc_now() + timedelta(minutes=1)
-    TimerLoop(pool, ctx).tick(now=later)
+    TimerLoop(PostgresTransactions(pool), ctx).tick(now=later)
     assert tried(later) == {meals[0], ride}, "the most urgent of each service only"
 
     with pool.connection() as conn:  # the cook is free again: the next pass offers the first meal
         cancel(conn, ctx, first_meal, "tests", ACTOR)
     again = later + ctx.requeue
-    TimerLoop(pool, ctx).tick(now=again)
+    TimerLoop(PostgresTransactions(pool), ctx).tick(now=again)
     assert pending_offer(get_request(pool, meals[0]))["provider_id"] == cook["id"]
     assert tried(again) == {meals[1], ride}  # the cook has an offer pending now: busy again
 

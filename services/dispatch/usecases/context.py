@@ -1,4 +1,5 @@
-"""What every use case needs besides a connection: policy, matching weights, a clock, lookups."""
+"""What every use case needs besides its transaction: the repositories, policy, matching weights, a
+clock, lookups."""
 
 from __future__ import annotations
 
@@ -10,18 +11,29 @@ from typing import Any
 
 import psycopg
 
-from homecare.errors import NotFound
-from homecare.residents import store as residents
-
-from ..domain.matching import Location, MatchWeights
+from ..domain.matching import MatchWeights
 from ..domain.policy import DispatchPolicy
 from ..settings import DispatchSettings
+from ..store import devices, events, offers, outbox, providers, requests, residents, shifts, timeline
+from .ports import (
+    DeviceRepository,
+    EventRepository,
+    OfferRepository,
+    OutboxRepository,
+    ProviderRepository,
+    Repositories,
+    RequestRepository,
+    ResidentDirectory,
+    ShiftRepository,
+    TimelineRepository,
+    Tx,
+)
 
 log = logging.getLogger(__name__)
 
-ButtonLookup = Callable[[psycopg.Connection, str], str | None]
+ButtonLookup = Callable[[Tx, str], str | None]
 # A device applied a `config` command: the registry's expectations follow (the report interval).
-Configured = Callable[[psycopg.Connection, str, dict[str, Any]], None]
+Configured = Callable[[Tx, str, dict[str, Any]], None]
 
 
 def utc_now() -> datetime:
@@ -52,18 +64,18 @@ def device_configured(conn: psycopg.Connection, device_id: str, config: dict[str
         set_report_interval(conn, device_id, interval)
 
 
-def resident_location(conn: psycopg.Connection, resident_id: str) -> Location | None:
-    """Where the resident lives, or None when the directory does not know them."""
-    return resident_home(conn, resident_id)[0]
+class PostgresRepositories:
+    """The repositories on PostgreSQL: the store's modules, which fit the ports as they are."""
 
-
-def resident_home(conn: psycopg.Connection, resident_id: str) -> tuple[Location | None, str | None]:
-    """(where the resident lives, their district), or (None, None) when the directory does not know them."""
-    try:
-        resident = residents.get(conn, resident_id)
-    except NotFound:
-        return None, None
-    return Location(resident.location.lat, resident.location.lon), resident.district
+    requests: RequestRepository = requests
+    offers: OfferRepository = offers
+    providers: ProviderRepository = providers
+    shifts: ShiftRepository = shifts
+    events: EventRepository = events
+    timeline: TimelineRepository = timeline
+    outbox: OutboxRepository = outbox
+    devices: DeviceRepository = devices
+    residents: ResidentDirectory = residents
 
 
 @dataclass
@@ -77,6 +89,7 @@ class Dispatch:
     find_button: ButtonLookup = button_of
     configured: Configured = device_configured
     requeue: timedelta = timedelta(seconds=3)  # a queued request is offered again this often
+    repos: Repositories = field(default_factory=PostgresRepositories)  # store.memory's run without a database
 
 
 def from_settings(dispatch: DispatchSettings) -> Dispatch:

@@ -7,20 +7,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
-
 from homecare.contract.models import CommandType, Service
 from homecare.errors import Conflict, Invalid
 from homecare.internal import DeviceEvent, OpenRequest
-from homecare.residents import store as residents
 
 from .. import metrics
 from ..domain.requests import WAITING, ServiceRequest, Source, Status, TimelineEntry, open_request, press_again
 from ..domain.sla import expected_arrival
-from ..store import events, new_id, providers, requests, timeline
-from .context import Dispatch, resident_home
+from ..store import new_id
+from .context import Dispatch
 from .notify import notify
 from .offering import offer_next
+from .ports import Tx
 from .progress import cancel_locked
 
 log = logging.getLogger(__name__)
@@ -50,7 +48,7 @@ class _Origin:
     join_kind: str = "pressed_again"
 
 
-def button_pressed(conn: psycopg.Connection, ctx: Dispatch, event: DeviceEvent) -> Intake:
+def button_pressed(conn: Tx, ctx: Dispatch, event: DeviceEvent) -> Intake:
     """A resident pressed a service button: open a request, or join the open one.
 
     A new request is acknowledged to the button here and offered by the timer loop's next step
@@ -59,9 +57,9 @@ def button_pressed(conn: psycopg.Connection, ctx: Dispatch, event: DeviceEvent) 
     replica's loop offers, not one that is lost."""
     if event.service is None:
         raise Invalid("button.pressed: service is required")
-    if not events.first_time(conn, event.device_id, event.event_id):
+    if not ctx.repos.events.first_time(conn, event.device_id, event.event_id):
         return Intake("duplicate")
-    events.serialize(conn, event.resident_id, event.service.value)
+    ctx.repos.events.serialize(conn, event.resident_id, event.service.value)
     origin = _Origin(
         actor=f"device:{event.device_id}", source=Source.BUTTON, device_id=event.device_id,
         source_key=f"{event.device_id}:{event.event_id}", pressed_at=event.ts, received_at=event.received_at,
@@ -70,33 +68,33 @@ def button_pressed(conn: psycopg.Connection, ctx: Dispatch, event: DeviceEvent) 
                            offer=False)
     if result.outcome != "created":
         return result
-    cancel_id = events.take_cancel(conn, event.device_id, event.service.value, event.ts, CANCEL_WITHIN)
+    cancel_id = ctx.repos.events.take_cancel(conn, event.device_id, event.service.value, event.ts, CANCEL_WITHIN)
     if cancel_id is None or result.request_id is None:
         return result
     # The resident's long press after this press was handled first (by another replica): it
     # withdraws the request now, as it would have had it come second.
-    request = requests.load(conn, result.request_id, lock=True)
+    request = ctx.repos.requests.load(conn, result.request_id, lock=True)
     cancel_locked(conn, ctx, request, "cancelled by the resident", f"device:{event.device_id}", ctx.clock(),
                   event_id=cancel_id)
     return Intake("cancelled", request.id)
 
 
-def button_cancelled(conn: psycopg.Connection, ctx: Dispatch, event: DeviceEvent) -> Intake:
+def button_cancelled(conn: Tx, ctx: Dispatch, event: DeviceEvent) -> Intake:
     """A long press: the resident withdraws the open request for that service."""
     if event.service is None:
         raise Invalid("button.cancelled: service is required")
-    if not events.first_time(conn, event.device_id, event.event_id):
+    if not ctx.repos.events.first_time(conn, event.device_id, event.event_id):
         return Intake("duplicate")
-    events.serialize(conn, event.resident_id, event.service.value)
-    request = requests.find_active(conn, event.resident_id, event.service.value, lock=True)
+    ctx.repos.events.serialize(conn, event.resident_id, event.service.value)
+    request = ctx.repos.requests.find_active(conn, event.resident_id, event.service.value, lock=True)
     if request is None:  # nothing yet: kept for the press it may follow, handled after it
         log.info("button.cancelled from %s: no open %s request; held for its press", event.device_id,
                  event.service.value)
-        events.hold_cancel(conn, event.device_id, event.event_id, event.service.value, event.ts)
+        ctx.repos.events.hold_cancel(conn, event.device_id, event.event_id, event.service.value, event.ts)
         return Intake("held")
     now, actor = ctx.clock(), f"device:{event.device_id}"
     if not request.can(Status.CANCELLED):
-        timeline.append(conn, request.id, TimelineEntry(now, actor, "cancel_refused", {
+        ctx.repos.timeline.append(conn, request.id, TimelineEntry(now, actor, "cancel_refused", {
             "event_id": event.event_id, "reason": f"the request is {request.status.value}",
         }))
         return Intake("ignored", request.id)
@@ -104,10 +102,10 @@ def button_cancelled(conn: psycopg.Connection, ctx: Dispatch, event: DeviceEvent
     return Intake("cancelled", request.id)
 
 
-def alert_opened(conn: psycopg.Connection, ctx: Dispatch, message: OpenRequest) -> Intake:
+def alert_opened(conn: Tx, ctx: Dispatch, message: OpenRequest) -> Intake:
     """Another service (a suspected fall) asks for help for a resident."""
     source_key = f"{message.source}:{message.source_id}"
-    existing = requests.find_by_source_key(conn, source_key)
+    existing = ctx.repos.requests.find_by_source_key(conn, source_key)
     if existing is not None:
         return Intake("duplicate", existing.id)
     origin = _Origin(
@@ -119,30 +117,30 @@ def alert_opened(conn: psycopg.Connection, ctx: Dispatch, message: OpenRequest) 
 
 
 def phoned(
-    conn: psycopg.Connection, ctx: Dispatch, resident_id: str, service: Service, note: str | None, actor: str
+    conn: Tx, ctx: Dispatch, resident_id: str, service: Service, note: str | None, actor: str
 ) -> Intake:
     """A dispatcher opens a request for a caller (or joins the open one)."""
-    residents.get(conn, resident_id)  # NotFound for an unknown resident
+    ctx.repos.residents.check(conn, resident_id)  # NotFound for an unknown resident
     origin = _Origin(actor=actor, source=Source.PHONE, note=note, join_kind="called_again")
     return _open_or_join(conn, ctx, resident_id, service, origin, {"note": note} if note else {})
 
 
 def _open_or_join(
-    conn: psycopg.Connection, ctx: Dispatch, resident_id: str, service: Service, origin: _Origin,
+    conn: Tx, ctx: Dispatch, resident_id: str, service: Service, origin: _Origin,
     detail: dict[str, Any], offer: bool = True,
 ) -> Intake:
     """`detail`: what the timeline entry carries besides (the event id, the reason, the note).
     `offer`: make the first offer in this transaction; else the request is left fresh (open,
     never tried) for the timer loop's next step."""
     now = ctx.clock()
-    existing = requests.find_active(conn, resident_id, service.value, lock=True)
+    existing = ctx.repos.requests.find_active(conn, resident_id, service.value, lock=True)
     if existing is None:
-        location, district = resident_home(conn, resident_id)
+        location, district = ctx.repos.residents.home(conn, resident_id)
         request, entry = open_request(
             new_id("r"), resident_id, service, ctx.policy.for_service(service), now, origin.actor,
             source=origin.source, device_id=origin.device_id, location=location, district=district, **detail,
         )
-        if requests.insert(
+        if ctx.repos.requests.insert(
             conn, request, entry, source_key=origin.source_key, note=origin.note, pressed_at=origin.pressed_at
         ):
             _acknowledge(conn, ctx, request, origin, now)
@@ -151,28 +149,28 @@ def _open_or_join(
                 offer_next(conn, ctx, request, now)
             return Intake("created", request.id)
         # Another replica opened one at the same moment (we waited for its commit): join it.
-        if origin.source_key and (same := requests.find_by_source_key(conn, origin.source_key)):
+        if origin.source_key and (same := ctx.repos.requests.find_by_source_key(conn, origin.source_key)):
             return Intake("duplicate", same.id)
-        existing = requests.find_active(conn, resident_id, service.value, lock=True)
+        existing = ctx.repos.requests.find_active(conn, resident_id, service.value, lock=True)
         if existing is None:
             raise Conflict(f"could not open a {service.value} request for {resident_id}; try again")
-    requests.save(conn, press_again(existing, now, origin.actor, origin.join_kind, **detail))
+    ctx.repos.requests.save(conn, press_again(existing, now, origin.actor, origin.join_kind, **detail))
     if existing.status is Status.OPEN:
-        requests.set_retry(conn, existing.id, now)  # more urgent now: try again at the next pass
+        ctx.repos.requests.set_retry(conn, existing.id, now)  # more urgent now: try again at the next pass
     metrics.PRESSES_JOINED.labels(service.value).inc()
     _remind(conn, ctx, existing, origin, now)
     return Intake("joined", existing.id)
 
 
 def _acknowledge(
-    conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, origin: _Origin, now: datetime
+    conn: Tx, ctx: Dispatch, request: ServiceRequest, origin: _Origin, now: datetime
 ) -> None:
     """Tell the button the request is received; a phone request is acknowledged by the call."""
-    requests.set_acknowledged(conn, request.id, now)
+    ctx.repos.requests.set_acknowledged(conn, request.id, now)
     notify(conn, ctx, request, CommandType.ACKNOWLEDGED, now, origin_at=origin.received_at)
 
 
-def _remind(conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, origin: _Origin, now: datetime) -> None:
+def _remind(conn: Tx, ctx: Dispatch, request: ServiceRequest, origin: _Origin, now: datetime) -> None:
     """Answer a repeated press with what the button should show now."""
     device = origin.device_id
     if origin.source is not Source.BUTTON:
@@ -182,7 +180,7 @@ def _remind(conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, or
         return
     if request.status is Status.ARRIVED:
         return  # the provider is at the door
-    provider = providers.get(conn, request.provider_id)
+    provider = ctx.repos.providers.get(conn, request.provider_id)
     arrival = expected_arrival(request)
     left = max(1, round((arrival - now).total_seconds() / 60)) if arrival else (request.eta_minutes or 1)
     notify(

@@ -6,14 +6,14 @@ import logging
 from datetime import datetime
 from typing import Any
 
-import psycopg
 from pydantic import TypeAdapter
 
 from homecare.contract.models import Command, CommandType
 
 from ..domain.requests import ServiceRequest, TimelineEntry
-from ..store import new_id, outbox, timeline
+from ..store import new_id
 from .context import Dispatch
+from .ports import Tx
 
 log = logging.getLogger(__name__)
 _COMMAND = TypeAdapter(Command)
@@ -24,7 +24,7 @@ DEADLINE_S = 600
 
 
 def notify(
-    conn: psycopg.Connection,
+    conn: Tx,
     ctx: Dispatch,
     request: ServiceRequest,
     command_type: CommandType,
@@ -38,7 +38,7 @@ def notify(
     target = device_id or request.device_id or ctx.find_button(conn, request.resident_id)
     if not target:
         log.info("request %s: no button to show %s on", request.id, command_type.value)
-        timeline.append(conn, request.id, TimelineEntry(at, "system", "not_notified", {
+        ctx.repos.timeline.append(conn, request.id, TimelineEntry(at, "system", "not_notified", {
             "command": command_type.value, "reason": "the resident has no button",
         }))
         return None
@@ -48,11 +48,11 @@ def notify(
     }
     # Never queue what the device contract would reject; the device gets it as the contract writes it.
     command = _COMMAND.validate_python(command).model_dump(mode="json", exclude_none=True)
-    outbox.put(
+    ctx.repos.outbox.put(
         conn, target, command, kind=command_type.value, deadline_s=DEADLINE_S, request_id=request.id,
         origin_at=origin_at,
     )
-    timeline.append(conn, request.id, TimelineEntry(at, "system", "notified", {
+    ctx.repos.timeline.append(conn, request.id, TimelineEntry(at, "system", "notified", {
         "command": command_type.value, "command_id": command["command_id"], "device_id": target,
     }))
     return str(command["command_id"])

@@ -7,8 +7,6 @@ import logging
 from datetime import datetime
 from typing import Any
 
-import psycopg
-
 from homecare.contract.models import CommandType
 from homecare.errors import Conflict, Forbidden
 
@@ -18,40 +16,41 @@ from ..domain.matching import Scored
 from ..domain.offers import Offer, OfferStatus, answer, new_offer
 from ..domain.requests import ServiceRequest, Status, TimelineEntry, assign, hand_back, transition
 from ..domain.workload import NOT_STARTED, to_hand_back
-from ..store import new_id, offers, providers, requests, timeline
+from ..store import new_id
 from .context import Dispatch
 from .notify import notify
 from .pool import active_job, candidates, job_of
+from .ports import Tx
 
 log = logging.getLogger(__name__)
 
 _ATTEMPTS = 4  # providers another replica is matching at the same moment are skipped this often
 
 
-def offer_next(conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, now: datetime) -> ServiceRequest:
+def offer_next(conn: Tx, ctx: Dispatch, request: ServiceRequest, now: datetime) -> ServiceRequest:
     """Offer the request to the best provider not yet tried, queue it, or escalate it. The request is locked."""
     return offer_or_queue(conn, ctx, request, now)[0]
 
 
 def offer_or_queue(
-    conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, now: datetime
+    conn: Tx, ctx: Dispatch, request: ServiceRequest, now: datetime
 ) -> tuple[ServiceRequest, Decision]:
     """`offer_next`, with the decision it acted on."""
     if request.status is Status.ESCALATED:
         return request, ESCALATED_WAITS  # before any matching: no offer is made
     policy = ctx.policy.for_service(request.service)
-    failures, tried = offers.history(conn, request.id)
+    failures, tried = ctx.repos.offers.history(conn, request.id)
     job = job_of(conn, ctx, request, tried)
     decision, skip = Decision(wait="providers are being matched by another replica"), set()
     for _ in range(_ATTEMPTS):
         pool = [c for c in candidates(conn, ctx, request, now) if c.provider_id not in skip]
         decision = decide(request, policy, failures, pool, job, ctx.weights, now)
-        if decision.choice is None or _reserve(conn, decision.choice):
+        if decision.choice is None or _reserve(conn, ctx, decision.choice):
             break
         skip.add(decision.choice.candidate.provider_id)
         decision = Decision(wait="providers are being matched by another replica")
     if decision.at_risk:
-        flag_at_risk(conn, request, decision.at_risk, now)
+        flag_at_risk(conn, ctx, request, decision.at_risk, now)
     if decision.choice is not None:
         request = _make_offer(conn, ctx, request, decision.choice, now)
     elif decision.escalate is None:
@@ -61,26 +60,28 @@ def offer_or_queue(
     return request, decision
 
 
-def _reserve(conn: psycopg.Connection, choice: Scored) -> bool:
+def _reserve(conn: Tx, ctx: Dispatch, choice: Scored) -> bool:
     """Lock the chosen provider and make sure its load is what was scored; False: someone else has it."""
     c = choice.candidate
-    if not providers.try_lock(conn, c.provider_id):
+    if not ctx.repos.providers.try_lock(conn, c.provider_id):
         return False
-    active, pending = providers.load_counts(conn, c.provider_id)
+    active, pending = ctx.repos.providers.load_counts(conn, c.provider_id)
     return (active, pending) == (c.active, c.pending_offers) or active + pending < c.capacity
 
 
 def _make_offer(
-    conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, choice: Scored, now: datetime
+    conn: Tx, ctx: Dispatch, request: ServiceRequest, choice: Scored, now: datetime
 ) -> ServiceRequest:
     policy = ctx.policy.for_service(request.service)
     preempts = None
     if choice.preempts:
-        jobs = [active_job(ctx, j) for j in providers.active_jobs(conn, choice.candidate.provider_id)]  # held only
+        held = ctx.repos.providers.active_jobs(conn, choice.candidate.provider_id)  # held only, not offered
+        jobs = [active_job(ctx, j) for j in held]
         victim = to_hand_back(jobs, request.priority)
         preempts = victim.request_id if victim else None
     offer = new_offer(new_id("o"), request.id, choice, policy, now, preempts)
-    offers.insert(conn, offer, score=round(choice.cost, 3), parts={k: round(v, 3) for k, v in choice.parts.items()})
+    parts = {k: round(v, 3) for k, v in choice.parts.items()}
+    ctx.repos.offers.insert(conn, offer, score=round(choice.cost, 3), parts=parts)
     detail = {
         "offer_id": offer.id, "provider_id": offer.provider_id, "provider": choice.candidate.name,
         "eta_minutes": offer.eta_minutes, "deadline_at": offer.deadline_at.isoformat(), "score": round(choice.cost, 2),
@@ -90,24 +91,24 @@ def _make_offer(
     metrics.OFFERS.labels("made").inc()
     if change.stamp:
         metrics.TRANSITIONS.labels(Status.OFFERED.value).inc()
-    return requests.save(conn, change)
+    return ctx.repos.requests.save(conn, change)
 
 
-def _queue(conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, why: str, now: datetime) -> ServiceRequest:
+def _queue(conn: Tx, ctx: Dispatch, request: ServiceRequest, why: str, now: datetime) -> ServiceRequest:
     """Wait for a provider with room; the timer offers again at the next retry."""
     if request.status is Status.OFFERED:
-        request = requests.save(conn, transition(request, Status.OPEN, now, "system", "queued", reason=why))
-    elif requests.retry_of(conn, request.id) is None:  # first time in the queue: say so once
-        timeline.append(conn, request.id, TimelineEntry(now, "system", "queued", {"reason": why}))
-    requests.set_retry(conn, request.id, now + ctx.requeue)
+        request = ctx.repos.requests.save(conn, transition(request, Status.OPEN, now, "system", "queued", reason=why))
+    elif ctx.repos.requests.retry_of(conn, request.id) is None:  # first time in the queue: say so once
+        ctx.repos.timeline.append(conn, request.id, TimelineEntry(now, "system", "queued", {"reason": why}))
+    ctx.repos.requests.set_retry(conn, request.id, now + ctx.requeue)
     return request
 
 
-def flag_at_risk(conn: psycopg.Connection, request: ServiceRequest, reason: str, now: datetime) -> bool:
+def flag_at_risk(conn: Tx, ctx: Dispatch, request: ServiceRequest, reason: str, now: datetime) -> bool:
     """Rung 1: record once that the request may miss its targets, so dispatchers see it."""
-    if not requests.flag_at_risk(conn, request.id, now):
+    if not ctx.repos.requests.flag_at_risk(conn, request.id, now):
         return False
-    timeline.append(conn, request.id, TimelineEntry(now, "system", "sla.at_risk", {
+    ctx.repos.timeline.append(conn, request.id, TimelineEntry(now, "system", "sla.at_risk", {
         "reason": reason, "assign_due_at": request.assign_due_at.isoformat(),
         "sla_due_at": request.sla_due_at.isoformat(),
     }))
@@ -116,20 +117,20 @@ def flag_at_risk(conn: psycopg.Connection, request: ServiceRequest, reason: str,
     return True
 
 
-def withdraw_pending(conn: psycopg.Connection, request: ServiceRequest, now: datetime, actor: str, why: str) -> None:
+def withdraw_pending(conn: Tx, ctx: Dispatch, request: ServiceRequest, now: datetime, actor: str, why: str) -> None:
     """Take back the request's pending offer, if it has one."""
-    pending = offers.pending_for(conn, request.id, lock=True)
+    pending = ctx.repos.offers.pending_for(conn, request.id, lock=True)
     if pending is None:
         return
-    offers.save_answer(conn, answer(pending, OfferStatus.WITHDRAWN, now))
-    timeline.append(conn, request.id, TimelineEntry(now, actor, "offer.withdrawn", {
+    ctx.repos.offers.save_answer(conn, answer(pending, OfferStatus.WITHDRAWN, now))
+    ctx.repos.timeline.append(conn, request.id, TimelineEntry(now, actor, "offer.withdrawn", {
         "offer_id": pending.id, "provider_id": pending.provider_id, "reason": why,
     }))
     metrics.OFFERS.labels("withdrawn").inc()
 
 
 def escalate(
-    conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, reason: str, now: datetime
+    conn: Tx, ctx: Dispatch, request: ServiceRequest, reason: str, now: datetime
 ) -> ServiceRequest:
     """Rung 2: hand the request to the dispatchers. No new automatic offers; one already made
     stays open until it lapses, so its provider can still take it."""
@@ -139,41 +140,41 @@ def escalate(
     log.warning("request %s escalated: %s", request.id, reason, extra={"request_id": request.id})
     metrics.ESCALATIONS.labels(request.service.value).inc()
     metrics.TRANSITIONS.labels(Status.ESCALATED.value).inc()
-    return requests.save(conn, change)
+    return ctx.repos.requests.save(conn, change)
 
 
-def _locked(conn: psycopg.Connection, offer_id: str, provider_id: str | None) -> tuple[ServiceRequest, Offer]:
+def _locked(conn: Tx, ctx: Dispatch, offer_id: str, provider_id: str | None) -> tuple[ServiceRequest, Offer]:
     """The offer and its request, locked in the one order every use case uses: request, offer."""
-    head = offers.load(conn, offer_id)
+    head = ctx.repos.offers.load(conn, offer_id)
     if provider_id is not None and head.provider_id != provider_id:
         raise Forbidden(f"offer {offer_id} was made to another provider")
-    request = requests.load(conn, head.request_id, lock=True)
-    return request, offers.load(conn, offer_id, lock=True)
+    request = ctx.repos.requests.load(conn, head.request_id, lock=True)
+    return request, ctx.repos.offers.load(conn, offer_id, lock=True)
 
 
-def check_capacity(conn: psycopg.Connection, provider_id: str) -> dict[str, Any]:
+def check_capacity(conn: Tx, ctx: Dispatch, provider_id: str) -> dict[str, Any]:
     """Lock the provider and make sure it can take one more request; two replicas wait in turn."""
-    provider = providers.get(conn, provider_id, lock=True)
-    if providers.active_count(conn, provider_id) >= provider["capacity"]:
+    provider = ctx.repos.providers.get(conn, provider_id, lock=True)
+    if ctx.repos.providers.active_count(conn, provider_id) >= provider["capacity"]:
         raise Conflict(f"provider {provider_id} has no free capacity")
     return provider
 
 
 def accept_offer(
-    conn: psycopg.Connection, ctx: Dispatch, offer_id: str, provider_id: str | None, actor: str
+    conn: Tx, ctx: Dispatch, offer_id: str, provider_id: str | None, actor: str
 ) -> ServiceRequest:
     """The provider takes the request: it is assigned, and the resident is told who comes when."""
     now = ctx.clock()
-    request, offer = _locked(conn, offer_id, provider_id)
+    request, offer = _locked(conn, ctx, offer_id, provider_id)
     accepted = answer(offer, OfferStatus.ACCEPTED, now)
-    victim = requests.load(conn, offer.preempts_request_id, lock=True) if offer.preempts_request_id else None
-    provider = providers.get(conn, offer.provider_id, lock=True)
-    if victim is not None and providers.active_count(conn, offer.provider_id) >= provider["capacity"]:
+    victim = ctx.repos.requests.load(conn, offer.preempts_request_id, lock=True) if offer.preempts_request_id else None
+    provider = ctx.repos.providers.get(conn, offer.provider_id, lock=True)
+    if victim is not None and ctx.repos.providers.active_count(conn, offer.provider_id) >= provider["capacity"]:
         _hand_back(conn, ctx, victim, provider, request, now, actor)
-    provider = check_capacity(conn, offer.provider_id)
+    provider = check_capacity(conn, ctx, offer.provider_id)
     change = assign(request, offer.provider_id, offer.eta_minutes or 1, now, actor, offer_id=offer.id)
-    offers.save_answer(conn, accepted)
-    request = requests.save(conn, change)
+    ctx.repos.offers.save_answer(conn, accepted)
+    request = ctx.repos.requests.save(conn, change)
     notify(conn, ctx, request, CommandType.ASSIGNED, now, provider=provider["name"], eta_minutes=request.eta_minutes)
     metrics.OFFERS.labels("accepted").inc()
     metrics.TRANSITIONS.labels(Status.ASSIGNED.value).inc()
@@ -181,42 +182,42 @@ def accept_offer(
 
 
 def _hand_back(
-    conn: psycopg.Connection, ctx: Dispatch, victim: ServiceRequest, provider: dict[str, Any], cause: ServiceRequest,
+    conn: Tx, ctx: Dispatch, victim: ServiceRequest, provider: dict[str, Any], cause: ServiceRequest,
     now: datetime, actor: str,
 ) -> None:
     """The provider gives a routine job back to the queue to take `cause`; its resident is told."""
     if victim.provider_id != provider["id"] or victim.status not in NOT_STARTED:
         return  # finished or moved meanwhile; the capacity check decides
     reason = f"{provider['name']} was called away to a more urgent request ({cause.service.value})"
-    victim = requests.save(conn, hand_back(
+    victim = ctx.repos.requests.save(conn, hand_back(
         victim, ctx.policy.for_service(victim.service), now, actor, reason, for_request_id=cause.id,
     ))
-    requests.set_retry(conn, victim.id, now)  # offered to someone else at the next timer pass
+    ctx.repos.requests.set_retry(conn, victim.id, now)  # offered to someone else at the next timer pass
     notify(conn, ctx, victim, CommandType.ACKNOWLEDGED, now)  # back to "received, waiting"
     metrics.PREEMPTIONS.labels(victim.service.value).inc()
     log.info("request %s handed back: %s", victim.id, reason, extra={"request_id": victim.id})
 
 
 def decline_offer(
-    conn: psycopg.Connection, ctx: Dispatch, offer_id: str, provider_id: str | None, actor: str,
+    conn: Tx, ctx: Dispatch, offer_id: str, provider_id: str | None, actor: str,
     reason: str | None = None,
 ) -> ServiceRequest:
     """The provider says no: offer the next provider, or escalate."""
     now = ctx.clock()
-    request, offer = _locked(conn, offer_id, provider_id)
-    offers.save_answer(conn, answer(offer, OfferStatus.DECLINED, now))
-    timeline.append(conn, request.id, TimelineEntry(now, actor, "offer.declined", {
+    request, offer = _locked(conn, ctx, offer_id, provider_id)
+    ctx.repos.offers.save_answer(conn, answer(offer, OfferStatus.DECLINED, now))
+    ctx.repos.timeline.append(conn, request.id, TimelineEntry(now, actor, "offer.declined", {
         "offer_id": offer.id, "provider_id": offer.provider_id, **({"reason": reason} if reason else {}),
     }))
     metrics.OFFERS.labels("declined").inc()
     return offer_next(conn, ctx, request, now)
 
 
-def expire_offer(conn: psycopg.Connection, ctx: Dispatch, offer_id: str, now: datetime) -> ServiceRequest:
+def expire_offer(conn: Tx, ctx: Dispatch, offer_id: str, now: datetime) -> ServiceRequest:
     """An offer nobody answered in time: move on (called by the timer with the request locked)."""
-    request, offer = _locked(conn, offer_id, None)
-    offers.save_answer(conn, answer(offer, OfferStatus.EXPIRED, now))
-    timeline.append(conn, request.id, TimelineEntry(now, "system", "offer.expired", {
+    request, offer = _locked(conn, ctx, offer_id, None)
+    ctx.repos.offers.save_answer(conn, answer(offer, OfferStatus.EXPIRED, now))
+    ctx.repos.timeline.append(conn, request.id, TimelineEntry(now, "system", "offer.expired", {
         "offer_id": offer.id, "provider_id": offer.provider_id,
     }))
     metrics.OFFERS.labels("expired").inc()

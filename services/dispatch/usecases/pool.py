@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import psycopg
-
 from ..domain.matching import Candidate, Job, Location
 from ..domain.requests import ServiceRequest, Status
 from ..domain.workload import ActiveJob, workload
-from ..store import providers
 from ..store.providers import ActiveJobRow, ProviderState
-from .context import Dispatch, resident_location
+from .context import Dispatch
+from .ports import Tx
 
 
 def active_job(ctx: Dispatch, row: ActiveJobRow) -> ActiveJob:
@@ -43,22 +41,22 @@ def candidate(
     )
 
 
-def job_of(conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, excluded: frozenset[str]) -> Job:
+def job_of(conn: Tx, ctx: Dispatch, request: ServiceRequest, excluded: frozenset[str]) -> Job:
     """What the request needs, for matching."""
     policy = ctx.policy.for_service(request.service)
     return Job(
         service=request.service.value, priority=request.priority, urgency=request.urgency,
-        location=request.location or resident_location(conn, request.resident_id), excluded=excluded,
+        location=request.location or ctx.repos.residents.home(conn, request.resident_id)[0], excluded=excluded,
         service_minutes=policy.expected_service.total_seconds() / 60, may_preempt=policy.may_preempt,
     )
 
 
 def candidates(
-    conn: psycopg.Connection, ctx: Dispatch, request: ServiceRequest, now: datetime, *, on_shift_only: bool = True,
+    conn: Tx, ctx: Dispatch, request: ServiceRequest, now: datetime, *, on_shift_only: bool = True,
     every_service: bool = False, provider_ids: list[str] | None = None,
 ) -> list[Candidate]:
     """Providers for the request (on shift and of its service, unless told otherwise)."""
-    states = providers.states(
+    states = ctx.repos.providers.states(
         conn, None if every_service else request.service.value, request.resident_id, now - ctx.fairness_window, now,
         on_shift_only=on_shift_only, provider_ids=provider_ids,
     )

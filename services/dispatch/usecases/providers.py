@@ -6,47 +6,45 @@ import logging
 from datetime import datetime
 from typing import Any
 
-import psycopg
-
 from homecare.errors import Invalid
 
 from ..domain.matching import Location
-from ..store import providers, shifts
 from .context import Dispatch
+from .ports import Tx
 
 log = logging.getLogger(__name__)
 
 
-def move(conn: psycopg.Connection, ctx: Dispatch, provider_id: str, location: Location) -> dict[str, Any]:
+def move(conn: Tx, ctx: Dispatch, provider_id: str, location: Location) -> dict[str, Any]:
     """Where the provider is now; the next match measures travel from here."""
-    return providers.set_location(conn, provider_id, location, ctx.clock())
+    return ctx.repos.providers.set_location(conn, provider_id, location, ctx.clock())
 
 
 def plan_shift(
-    conn: psycopg.Connection, ctx: Dispatch, provider_id: str, starts_at: datetime, ends_at: datetime
+    conn: Tx, ctx: Dispatch, provider_id: str, starts_at: datetime, ends_at: datetime
 ) -> dict[str, Any]:
     """Plan a shift; the timer puts the provider on shift at its start and off at its end."""
     if ends_at <= starts_at:
         raise Invalid("ends_at: a shift must end after it starts")
     if ends_at <= ctx.clock():
         raise Invalid("ends_at: the shift is already over")
-    providers.get(conn, provider_id)  # NotFound for an unknown provider
-    return shifts.add(conn, provider_id, starts_at, ends_at)
+    ctx.repos.providers.get(conn, provider_id)  # NotFound for an unknown provider
+    return ctx.repos.shifts.add(conn, provider_id, starts_at, ends_at)
 
 
-def apply_shift_start(conn: psycopg.Connection, ctx: Dispatch, shift: dict[str, Any], now: datetime) -> bool:
+def apply_shift_start(conn: Tx, ctx: Dispatch, shift: dict[str, Any], now: datetime) -> bool:
     """A planned shift begins (timer; the shift row is locked)."""
-    providers.set_on_shift(conn, shift["provider_id"], True)
-    shifts.mark(conn, shift["id"], "started_at", now)
+    ctx.repos.providers.set_on_shift(conn, shift["provider_id"], True)
+    ctx.repos.shifts.mark(conn, shift["id"], "started_at", now)
     log.info("provider %s on shift (planned)", shift["provider_id"])
     return True
 
 
-def apply_shift_end(conn: psycopg.Connection, ctx: Dispatch, shift: dict[str, Any], now: datetime) -> bool:
+def apply_shift_end(conn: Tx, ctx: Dispatch, shift: dict[str, Any], now: datetime) -> bool:
     """A planned shift ends; back-to-back shifts keep the provider on. Jobs in hand are finished."""
-    shifts.mark(conn, shift["id"], "ended_at", now)
-    if shifts.covering(conn, shift["provider_id"], now, other_than=shift["id"]):
+    ctx.repos.shifts.mark(conn, shift["id"], "ended_at", now)
+    if ctx.repos.shifts.covering(conn, shift["provider_id"], now, other_than=shift["id"]):
         return False
-    providers.set_on_shift(conn, shift["provider_id"], False)
+    ctx.repos.providers.set_on_shift(conn, shift["provider_id"], False)
     log.info("provider %s off shift (planned)", shift["provider_id"])
     return True

@@ -92,7 +92,7 @@ class Intake:
         except ValidationError as exc:  # one at a time, the bad one is dead-lettered
             raise PermanentError(f"rejected: {exc}") from None
         with self._transaction() as tx:
-            first = delivery.device_states(tx.conn, states)
+            first = delivery.device_states(tx.conn, self.ctx, states)
         metrics.EVENTS.labels("device-state", "first_seen").inc(first)
         metrics.EVENTS.labels("device-state", "recorded").inc(len(states) - first)
         return tx.flushed
@@ -144,7 +144,7 @@ class Intake:
         if stream == streams.STATE.token:
             state = DeviceState.model_validate_json(message.data)
             with self._transaction() as tx:
-                outcome = delivery.device_state(tx.conn, state)
+                outcome = delivery.device_state(tx.conn, self.ctx, state)
             return outcome, tx.flushed
         use_case: Callable
         if stream == streams.REQUESTS.token:

@@ -28,14 +28,16 @@ from homecare.mqtt import MqttLink
 from .. import metrics
 from ..store import outbox
 from ..usecases import delivery
+from ..usecases.context import Dispatch
 
 log = logging.getLogger(__name__)
 
 
 class OutboxPublisher:
-    def __init__(self, pool: ConnectionPool, links: Mapping[str, MqttLink], *, poll_s: float = 1.0,
+    def __init__(self, pool: ConnectionPool, ctx: Dispatch, links: Mapping[str, MqttLink], *, poll_s: float = 1.0,
                  puback_timeout_s: float = 10.0, batch_size: int = 100):
         self.pool = pool
+        self.ctx = ctx
         self.links = links  # by shard name
         self.poll_s = poll_s
         self.puback_timeout_s = puback_timeout_s
@@ -117,7 +119,7 @@ class OutboxPublisher:
                     acked.append(row)
                 else:
                     unacked.add(row.device_id)
-            delivery.sent(conn, [row.id for row in acked], datetime.now(UTC))
+            delivery.sent(conn, self.ctx, [row.id for row in acked], datetime.now(UTC))
         self._observe(acked)
         if len(acked) < len(rows):
             log.warning("published %d of %d commands; the rest wait for their broker", len(acked), len(rows))

@@ -4,7 +4,10 @@ or a second replica resumes them. The intake wakes it for a new request, which i
 Rows are claimed one at a time with `SKIP LOCKED` row locks, each in its own transaction: two
 replicas work side by side, and a failing item undoes nothing else. The transactions commit
 without waiting for the disk: what they decide follows from rows that stay as they were if a
-database crash loses the commit, so the next tick decides it again."""
+database crash loses the commit, so the next tick decides it again.
+
+The loop reaches storage only through the context's repositories and its `Transactions`, so the
+same ticks run on PostgreSQL in the service and in memory in the dispatch benchmark."""
 
 from __future__ import annotations
 
@@ -18,13 +21,12 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from homecare.db.wal import commit_without_waiting
-
 from .. import metrics, queries
-from ..store import offers, outbox, requests, shifts
+from ..store import outbox
 from ..usecases.context import Dispatch
 from ..usecases.delivery import expire as expire_command
 from ..usecases.offering import expire_offer, offer_or_queue
+from ..usecases.ports import Transactions, Tx
 from ..usecases.progress import escalate_if_overdue, flag_if_at_risk, flag_if_late
 from ..usecases.providers import apply_shift_end, apply_shift_start
 
@@ -34,9 +36,13 @@ _GAUGE_EVERY_S = 10.0
 
 
 class TimerLoop:
-    def __init__(self, pool: ConnectionPool, ctx: Dispatch, *, interval_s: float = 1.0, batch_size: int = 50):
-        self.pool = pool
+    def __init__(
+        self, transactions: Transactions, ctx: Dispatch, *, interval_s: float = 1.0, batch_size: int = 50,
+        gauges: Callable[[], None] | None = None,
+    ):
+        self.transactions = transactions
         self.ctx = ctx
+        self.gauges = gauges  # updates the request and command gauges (every _GAUGE_EVERY_S)
         self.interval_s = interval_s
         self.batch_size = batch_size
         self._stopping = threading.Event()
@@ -83,13 +89,15 @@ class TimerLoop:
         """Offer the requests opened since the last look (a press is acknowledged first, then
         offered here); how many were."""
         now = now or self.ctx.clock()
+        repos = self.ctx.repos
         return self._each(
-            lambda conn: requests.fresh(conn, 1), lambda conn, rid: _offer_fresh(conn, self.ctx, rid, now),
+            lambda conn: repos.requests.fresh(conn, 1), lambda conn, rid: _offer_fresh(conn, self.ctx, rid, now),
         )
 
     def tick(self, now: datetime | None = None) -> dict[str, int]:
         """One pass over every kind of timer; returns how many of each fired."""
         now = now or self.ctx.clock()
+        repos = self.ctx.repos
         n = 1  # claimed one at a time; see _each
         # (service, priority) whose providers are all busy: in a morning peak hundreds of requests
         # wait, and trying each one every pass kept the database from the presses coming in.
@@ -97,34 +105,36 @@ class TimerLoop:
         fired = {
             "offered_fresh": self.offer_fresh(now),
             "shifts_started": self._each(
-                lambda conn: shifts.to_start(conn, now, n), lambda conn, s: apply_shift_start(conn, self.ctx, s, now),
+                lambda conn: repos.shifts.to_start(conn, now, n),
+                lambda conn, s: apply_shift_start(conn, self.ctx, s, now),
             ),
             "shifts_ended": self._each(
-                lambda conn: shifts.to_end(conn, now, n), lambda conn, s: apply_shift_end(conn, self.ctx, s, now),
+                lambda conn: repos.shifts.to_end(conn, now, n),
+                lambda conn, s: apply_shift_end(conn, self.ctx, s, now),
             ),
             "offers_expired": self._each(
-                lambda conn: [oid for oid, _ in offers.due(conn, now, n)],
+                lambda conn: [oid for oid, _ in repos.offers.due(conn, now, n)],
                 lambda conn, oid: expire_offer(conn, self.ctx, oid, now) is not None,
             ),
             "escalated": self._each(
-                lambda conn: requests.overdue_waiting(conn, now, n),
+                lambda conn: repos.requests.overdue_waiting(conn, now, n),
                 lambda conn, rid: escalate_if_overdue(conn, self.ctx, rid, now),
             ),
             "at_risk": self._each(
-                lambda conn: requests.warn_due(conn, now, n),
+                lambda conn: repos.requests.warn_due(conn, now, n),
                 lambda conn, rid: flag_if_at_risk(conn, self.ctx, rid, now),
             ),
             "requeued": self._each(
-                lambda conn, seen: requests.queued(conn, n, seen, full),
+                lambda conn, seen: repos.requests.queued(conn, n, seen, full),
                 lambda conn, rid: _offer_queued(conn, self.ctx, rid, now, full),
                 whole=True,
             ) if self._queue_due(now) else 0,
             "late": self._each(
-                lambda conn: requests.maybe_late(conn, now, n),
+                lambda conn: repos.requests.maybe_late(conn, now, n),
                 lambda conn, rid: flag_if_late(conn, self.ctx, rid, now),
             ),
             "commands_expired": self._each(
-                lambda conn: outbox.overdue(conn, now, n),
+                lambda conn: repos.outbox.overdue(conn, now, n),
                 lambda conn, oid: expire_command(conn, self.ctx, oid, now),
             ),
         }
@@ -141,19 +151,14 @@ class TimerLoop:
         return True
 
     def _each(
-        self, claim: Callable[..., list], act: Callable[[psycopg.Connection, Any], bool], whole: bool = False
+        self, claim: Callable[..., list], act: Callable[[Tx, Any], bool], whole: bool = False
     ) -> int:
         """Claim and handle one item per transaction, so row locks (requests, providers) are held
         for one item only and intake is never kept waiting behind a whole batch. `whole`: walk
         every item once, in the claim's order (the claim is told which it has seen)."""
         fired, seen = 0, set()
         for _ in range(self.batch_size):
-            with self.pool.connection() as conn, conn.transaction():
-                # Not waiting for the disk: the row locks this holds (a request, a provider) would
-                # otherwise be held through a slow WAL flush, and a press on that request waits.
-                # A commit lost in a database crash is redone: every timer is a row, left as it
-                # was, due again at the next tick.
-                commit_without_waiting(conn)
+            with self.transactions.begin() as conn:
                 items = claim(conn, seen) if whole else claim(conn)
                 if not items:
                     return fired
@@ -163,7 +168,7 @@ class TimerLoop:
                     return fired
                 seen.add(key)
                 try:
-                    with conn.transaction():
+                    with self.transactions.savepoint(conn):
                         fired += bool(act(conn, item))
                 except Exception:
                     log.exception("timer action on %s failed", key)
@@ -171,28 +176,35 @@ class TimerLoop:
         return fired
 
     def _update_gauges(self, now: datetime) -> None:
-        if now.timestamp() - self._gauges_at < _GAUGE_EVERY_S:
+        if self.gauges is None or now.timestamp() - self._gauges_at < _GAUGE_EVERY_S:
             return
         self._gauges_at = now.timestamp()
-        with self.pool.connection() as conn:
+        self.gauges()
+
+
+def postgres_gauges(pool: ConnectionPool) -> Callable[[], None]:
+    """The gauges of requests by status and of held commands, read from PostgreSQL."""
+    def update() -> None:
+        with pool.connection() as conn:
             for status, n in queries.count_by_status(conn).items():
                 metrics.REQUESTS_BY_STATUS.labels(status).set(n)
             metrics.COMMANDS_HELD.set(outbox.held_count(conn))
+    return update
 
 
-def _offer_fresh(conn: psycopg.Connection, ctx: Dispatch, request_id: str, now: datetime) -> bool:
+def _offer_fresh(conn: Tx, ctx: Dispatch, request_id: str, now: datetime) -> bool:
     """A request nobody has tried to offer yet: its first offer, or its place in the queue."""
-    request = requests.load(conn, request_id, lock=True)
+    request = ctx.repos.requests.load(conn, request_id, lock=True)
     offer_or_queue(conn, ctx, request, now)
     return True
 
 
 def _offer_queued(
-    conn: psycopg.Connection, ctx: Dispatch, request_id: str, now: datetime, full: set[tuple[str, int]]
+    conn: Tx, ctx: Dispatch, request_id: str, now: datetime, full: set[tuple[str, int]]
 ) -> bool:
     """A queued request's turn (most urgent first): offer it if a provider has room now. Adds its
     (service, priority) to `full` when every provider of it is busy for any such request."""
-    request = requests.load(conn, request_id, lock=True)
+    request = ctx.repos.requests.load(conn, request_id, lock=True)
     after, decision = offer_or_queue(conn, ctx, request, now)
     if decision.full:
         full.add((request.service.value, request.priority))

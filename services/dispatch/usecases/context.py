@@ -15,6 +15,7 @@ from ..domain.matching import MatchWeights
 from ..domain.policy import DispatchPolicy
 from ..settings import DispatchSettings
 from ..store import devices, events, offers, outbox, providers, requests, residents, shifts, timeline
+from ..store.memory import MemoryRepositories
 from .ports import (
     DeviceRepository,
     EventRepository,
@@ -90,6 +91,15 @@ class Dispatch:
     configured: Configured = device_configured
     requeue: timedelta = timedelta(seconds=3)  # a queued request is offered again this often
     repos: Repositories = field(default_factory=PostgresRepositories)  # store.memory's run without a database
+
+
+def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Dispatch:
+    """The use cases on the in-memory repositories (rule tests, the dispatch benchmark): no
+    database; no devices' registry either, so no button is found and no config is applied,
+    unless `config` says otherwise."""
+    config.setdefault("find_button", lambda conn, resident_id: None)
+    config.setdefault("configured", lambda conn, device_id, applied: None)
+    return Dispatch(clock=clock, repos=MemoryRepositories(clock), **config)
 
 
 def from_settings(dispatch: DispatchSettings) -> Dispatch:

@@ -20,7 +20,7 @@ from services.dispatch.domain.policy import DispatchPolicy
 
 from . import results, world
 from .baselines import greedy, hindsight_optimal
-from .oursim import OurDispatch
+from .product import ProductDispatch
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
@@ -40,8 +40,8 @@ def simulate(days: int, residents: int, providers: int, scale: float, first_seed
                  for s in specs]
         human, instant = world.Responses(seed), world.Responses(seed, instant=True)
         until = world.DAY0 + timedelta(days=2)
-        outcomes = OurDispatch(specs, fleet, policy, weights, human, seed).run(until)
-        at_once = OurDispatch(specs, fleet, policy, weights, instant, seed).run(until)
+        outcomes = ProductDispatch(specs, fleet, policy, weights, human, seed).run(until)
+        at_once = ProductDispatch(specs, fleet, policy, weights, instant, seed).run(until)
         arrivals = {
             "ours": results.arrivals_of(outcomes), "instant": results.arrivals_of(at_once),
             "greedy": greedy(specs, fleet, weights.speed_kmh, human),

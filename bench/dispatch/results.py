@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from homecare.contract.models import Service
 from services.dispatch.domain.policy import DispatchPolicy
 
-from .oursim import Outcome
+from .product import Outcome
 from .world import RequestSpec
 
 EMERGENCY_TARGET = timedelta(minutes=45)

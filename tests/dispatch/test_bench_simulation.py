@@ -1,5 +1,5 @@
-"""The dispatch benchmark's simulation on a small city: every request is served, providers never
-hold more than their capacity, and the baselines see the same world."""
+"""The dispatch benchmark's simulation on a small city: the product's use cases serve every
+request, providers never hold more than their capacity, and the baselines see the same world."""
 
 import random
 from datetime import timedelta
@@ -11,15 +11,19 @@ pytest.importorskip("scipy")
 from bench.dispatch import world  # noqa: E402
 from bench.dispatch.baselines import greedy, hindsight_optimal  # noqa: E402
 from bench.dispatch.engine import drive_minutes  # noqa: E402
-from bench.dispatch.oursim import OurDispatch  # noqa: E402
+from bench.dispatch.product import ProductDispatch  # noqa: E402
 
 
-class Checked(OurDispatch):
-    """Our dispatch, refusing to hand a provider more than its capacity."""
+class Checked(ProductDispatch):
+    """The product's dispatch, with the world refusing to see a provider over its capacity."""
 
-    def _assign(self, rid, worker, eta):
-        assert len(worker.jobs) < worker.spec.capacity, f"{worker.id} over capacity"
-        super()._assign(rid, worker, eta)
+    def _take(self, worker, request):
+        assert request.provider_id == worker.id and request.status.value == "assigned"
+        super()._take(worker, request)
+        assert len(worker.jobs) <= worker.spec.capacity, f"{worker.id} over capacity"
+        assert set(worker.jobs) == {r.id for rid in self.repos.requests.by_provider[worker.id]
+                                    if (r := self.repos.requests.rows[rid].request).status.value in
+                                    ("assigned", "en_route", "arrived")}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +36,8 @@ def city():
 
 def test_every_request_is_served_by_a_qualified_provider_after_it_was_made(city):
     specs, fleet = city
-    outcomes = Checked(specs, fleet, responses=world.Responses(5), seed=5).run(world.DAY0 + timedelta(days=3))
+    product = Checked(specs, fleet, responses=world.Responses(5), seed=5)
+    outcomes = product.run(world.DAY0 + timedelta(days=3))
     assert len(specs) > 100 and set(outcomes) == {s.id for s in specs}
     for o in outcomes.values():
         assert o.spec.created <= o.assigned <= o.arrived <= o.completed
@@ -42,6 +47,9 @@ def test_every_request_is_served_by_a_qualified_provider_after_it_was_made(city)
     assert sum(o.offers > 0 for o in outcomes.values()) > 0.8 * len(specs)
     assert any(o.offers > 1 for o in outcomes.values())
     assert all(o.offers > 0 or o.escalated for o in outcomes.values())
+    # The product's own records say so: its repositories.
+    statuses = {row.request.status.value for row in product.repos.requests.rows.values()}
+    assert statuses == {"completed"} and len(product.repos.requests.rows) == len(specs)
 
 
 def test_baselines_serve_everyone_no_sooner_than_the_drive_allows(city):

@@ -18,6 +18,7 @@ from services.telemetry import alert_queries
 from services.telemetry.domain.rules.limits import PER_RESIDENT, RuleLimits
 from services.telemetry.store.alert_settings import ResidentAlertSettings, save_settings, stored_settings
 from services.telemetry.usecases import alert_actions as actions
+from services.telemetry.usecases.context import Alerting
 
 
 class AlertOut(BaseModel):
@@ -71,7 +72,7 @@ def actor_of(user: User) -> str:
     return f"{user.role.value}:{user.username}"
 
 
-def alerts_router(defaults: RuleLimits) -> APIRouter:
+def alerts_router(defaults: RuleLimits, alerting: Alerting) -> APIRouter:
     """`/api/v1/alerts...` and `/api/v1/residents/{id}/alert-settings`."""
     router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
@@ -94,19 +95,19 @@ def alerts_router(defaults: RuleLimits) -> APIRouter:
     @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertDetail)
     def acknowledge(alert_id: str, conn: DbConn, user: DispatcherUser) -> dict:
         """Acknowledge an open alert (409 otherwise)."""
-        actions.acknowledge(conn, alert_id, actor_of(user))
+        actions.acknowledge(conn, alerting, alert_id, actor_of(user))
         return alert_queries.get_alert(conn, alert_id)
 
     @router.post("/alerts/{alert_id}/assign", response_model=AlertDetail)
     def assign(alert_id: str, body: AssignBody, conn: DbConn, user: DispatcherUser) -> dict:
         """Give an unresolved alert to someone (409 when resolved)."""
-        actions.assign(conn, alert_id, body.assignee, actor_of(user))
+        actions.assign(conn, alerting, alert_id, body.assignee, actor_of(user))
         return alert_queries.get_alert(conn, alert_id)
 
     @router.post("/alerts/{alert_id}/resolve", response_model=AlertDetail)
     def resolve(alert_id: str, conn: DbConn, user: DispatcherUser, body: ResolveBody | None = None) -> dict:
         """Resolve an alert with a note (409 when already resolved)."""
-        actions.resolve(conn, alert_id, actor_of(user), body.note if body else None)
+        actions.resolve(conn, alerting, alert_id, actor_of(user), body.note if body else None)
         return alert_queries.get_alert(conn, alert_id)
 
     @router.get("/residents/{resident_id}/alert-settings", response_model=AlertSettingsOut)

@@ -15,6 +15,7 @@ from services.telemetry.alerts_api import alerts_router
 from services.telemetry.api import vitals_router
 from services.telemetry.settings import TelemetrySettings
 from services.telemetry.store.alert_settings import defaults_from
+from services.telemetry.usecases.context import Alerting
 from services.telemetry.workers import alert_consumer as alert_inputs
 from services.telemetry.workers.analysis import AnalysisWorker
 from services.telemetry.workers.ingest import TelemetryIngest, consumer_spec
@@ -34,9 +35,10 @@ class TelemetryComponent:
         self.pool = pool
         self.defaults = defaults_from(config)
         self.log = internal_log.connect(settings, self.name)
-        self.analysis = AnalysisWorker(pool, config, self.defaults)
+        self.alerting = Alerting()
+        self.analysis = AnalysisWorker(pool, config, self.defaults, self.alerting)
         self.ingest = TelemetryIngest(pool, on_stored=self.analysis.poke)
-        self.alerts = alert_inputs.AlertConsumer(pool, self.log, config, self.analysis.limits_of)
+        self.alerts = alert_inputs.AlertConsumer(pool, self.log, config, self.analysis.limits_of, self.alerting)
         # Samples, and the alert inputs apart: a fall never waits behind a backlog of samples.
         self.consumers = [
             Consumer(self.log, alert_inputs.EVENTS, self.alerts),
@@ -77,7 +79,8 @@ class TelemetryComponent:
         self.jobs.stop()
 
     def routers(self) -> list[APIRouter]:
-        return [vitals_router(self.config.max_points, self.config.fhir_max_hours), alerts_router(self.defaults)]
+        return [vitals_router(self.config.max_points, self.config.fhir_max_hours),
+                alerts_router(self.defaults, self.alerting)]
 
     def checks(self) -> dict[str, ReadinessCheck]:
         checks: dict[str, ReadinessCheck] = {"database": database_check(self.pool), "log": lambda: self.log.connected,

@@ -10,6 +10,7 @@ from services.telemetry.domain.samples import parse_batches
 from services.telemetry.settings import TelemetrySettings
 from services.telemetry.store.alert_settings import defaults_from
 from services.telemetry.store.samples import write_samples
+from services.telemetry.usecases.context import Alerting
 from services.telemetry.workers.analysis import AnalysisWorker
 from tests.support import unique
 
@@ -36,7 +37,7 @@ def store(pool, bed: str, resident: str, samples: list[SampleRow], batch: int | 
 
 def worker(pool, **settings) -> AnalysisWorker:
     config = TelemetrySettings(**settings)
-    return AnalysisWorker(pool, config, defaults_from(config))
+    return AnalysisWorker(pool, config, defaults_from(config), Alerting())
 
 
 def alerts_of(pool, resident: str, states: list[str] | None = None) -> list[dict]:

@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from homecare.internal import DeviceBatch, SampleRow, TelemetryBatches
+from services.telemetry.usecases.context import Alerting
 
 
 def sample(ts: datetime, rng: random.Random | None = None, occupied: bool | None = None) -> SampleRow:
@@ -70,7 +71,7 @@ def analyse(pool, config=None) -> int:
     from services.telemetry.workers.analysis import AnalysisWorker
 
     config = config or TelemetrySettings()
-    handled = AnalysisWorker(pool, config, defaults_from(config)).analyse_once()
+    handled = AnalysisWorker(pool, config, defaults_from(config), Alerting()).analyse_once()
     refresh_aggregates(pool)
     return handled
 

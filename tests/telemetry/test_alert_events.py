@@ -22,6 +22,7 @@ from services.dispatch.usecases.context import Dispatch
 from services.telemetry.domain.rules.limits import RuleLimits
 from services.telemetry.settings import TelemetrySettings
 from services.telemetry.usecases import event_rules
+from services.telemetry.usecases.context import Alerting
 from services.telemetry.workers.alert_consumer import AlertConsumer
 from tests.support import unique
 
@@ -48,7 +49,7 @@ def _resident(pool) -> str:
 def _bed_events(pool, bed: str, resident: str, *events: tuple[str, datetime]) -> None:
     for type_, ts in events:
         with pool.connection() as conn, conn.transaction():
-            event_rules.on_bed_event(conn, bed_event(bed, resident, type_, ts), LIMITS, datetime.now(UTC))
+            event_rules.on_bed_event(conn, Alerting(), bed_event(bed, resident, type_, ts), LIMITS, datetime.now(UTC))
 
 
 def _timers(pool, after: timedelta = timedelta(minutes=2)) -> list[str]:
@@ -122,12 +123,12 @@ def test_a_fall_is_one_alert_per_resident_with_each_event_recorded_once(pool):
     event = bed_event(bed, resident, "fall.suspected", datetime.now(UTC), confidence=0.9)
     for _ in range(2):  # the second is a redelivery
         with pool.connection() as conn, conn.transaction():
-            event_rules.on_fall(conn, event, emergency_requested=True)
+            event_rules.on_fall(conn, Alerting(), event, emergency_requested=True)
     [found] = alerts_of(pool, resident)
     assert (found["rule"], found["severity"], found["category"]) == ("fall_suspected", "critical", "person")
     assert alert(pool, found["id"])["occurrences"] == 1
     with pool.connection() as conn, conn.transaction():
-        event_rules.on_fall(conn, bed_event(bed, resident, "fall.suspected", datetime.now(UTC)), True)
+        event_rules.on_fall(conn, Alerting(), bed_event(bed, resident, "fall.suspected", datetime.now(UTC)), True)
     assert [a["occurrences"] for a in alerts_of(pool, resident)] == [2]
 
 
@@ -137,7 +138,7 @@ def _state(bed: str, resident: str, state: str, at: datetime, battery: float | N
 
 def _announce(pool, message: DeviceState) -> list[str]:
     with pool.connection() as conn, conn.transaction():
-        return event_rules.on_device_state(conn, message, LIMITS, datetime.now(UTC))
+        return event_rules.on_device_state(conn, Alerting(), message, LIMITS, datetime.now(UTC))
 
 
 def test_offline_devices_alert_after_the_grace_time_and_clear_when_back(pool):
@@ -169,7 +170,7 @@ def test_silent_beds_and_low_batteries_are_device_alerts(pool):
     [silent] = _announce(pool, _state(bed, resident, "silent", now))
     assert alert(pool, silent)["rule"] == "device_silent"
     with pool.connection() as conn, conn.transaction():
-        event_rules.on_battery_low(conn, bed_event(button, resident, "battery.low", now, battery=0.12,
+        event_rules.on_battery_low(conn, Alerting(), bed_event(button, resident, "battery.low", now, battery=0.12,
                                                    device_kind="button"))
     low = [a for a in alerts_of(pool, resident) if a["rule"] == "battery_low"]
     assert [(a["device_id"], a["category"], a["severity"]) for a in low] == [(button, "device", "low")]
@@ -186,7 +187,8 @@ def _delivery(message: DeviceState | bytes, seq: int) -> Delivery:
 
 
 def test_a_batch_of_states_is_applied_in_order_in_one_transaction_or_not_at_all(pool):
-    consumer = AlertConsumer(pool, log_=None, config=TelemetrySettings(), limits_of=lambda conn, resident: LIMITS)
+    consumer = AlertConsumer(pool, log_=None, config=TelemetrySettings(), limits_of=lambda conn, resident: LIMITS,
+                             alerting=Alerting())
     bed, resident = unique("bed"), unique("res")
     now = datetime.now(UTC)
     late = now - timedelta(minutes=10)  # offline past its grace time: an alert at once

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.telemetry.usecases import alert_actions as actions
+from services.telemetry.usecases.context import Alerting
 from tests.support import unique
 
 from .alert_support import alert, alerts_of, recent_start, store, vitals_samples, worker
@@ -85,7 +86,7 @@ def test_one_unresolved_alert_per_resident_and_rule(pool):
     detail = alert(pool, first["id"])
     assert detail["occurrences"] == 2 and [e["kind"] for e in detail["timeline"]] == ["opened", "recurred"]
     with pool.connection() as conn:
-        actions.resolve(conn, first["id"], "dispatcher:test", "checked on the resident")
+        actions.resolve(conn, Alerting(), first["id"], "dispatcher:test", "checked on the resident")
     _stream(pool, bed, resident, vitals_samples(episodes[2], 150, heart_rate=140), analyser)
     alerts = alerts_of(pool, resident)
     assert [a["state"] for a in alerts] == ["open", "resolved"]

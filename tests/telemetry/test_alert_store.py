@@ -12,6 +12,7 @@ from services.telemetry.alert_queries import CHANGED_CHANNEL
 from services.telemetry.domain.rules.model import Clearance, Finding, Rule, Severity
 from services.telemetry.store import alerts as store
 from services.telemetry.usecases import alert_actions as actions
+from services.telemetry.usecases.context import Alerting
 from tests.support import unique
 
 from .alert_support import alert, alerts_of
@@ -66,9 +67,9 @@ def test_every_change_notifies_the_alert_id_at_commit(pool, database_url):
         with pool.connection() as conn, conn.transaction():
             alert_id = store.raise_finding(conn, _finding(resident, unique("o"), Rule.DEVICE_OFFLINE, bed))
         with pool.connection() as conn, conn.transaction():
-            actions.acknowledge(conn, alert_id, "dispatcher:a")
+            actions.acknowledge(conn, Alerting(), alert_id, "dispatcher:a")
         with pool.connection() as conn, conn.transaction():
-            actions.assign(conn, alert_id, "Li Mei", "dispatcher:a")
+            actions.assign(conn, Alerting(), alert_id, "Li Mei", "dispatcher:a")
         with pool.connection() as conn, conn.transaction():
             store.clear(conn, Clearance(Rule.DEVICE_OFFLINE, bed, NOW + timedelta(minutes=1), "back online"))
         try:  # a rolled back change notifies nothing

@@ -15,6 +15,7 @@ from services.telemetry.domain.samples import parse_for_copy
 from services.telemetry.settings import TelemetrySettings
 from services.telemetry.store import rollups
 from services.telemetry.store.samples import write_parsed
+from services.telemetry.usecases.context import Alerting
 from services.telemetry.workers.maintenance import PartitionKeeper
 from tests.support import unique
 
@@ -228,7 +229,7 @@ def test_a_bounded_pass_leaves_the_rest_for_the_next(pool):
     config = TelemetrySettings(analysis_batch=5)
     late = [(bed, "res-b", series(start + timedelta(milliseconds=500), 400, seed=9)) for bed in beds]
     _write(pool, *late)  # 3 beds x 7 or 8 minutes
-    worker = AnalysisWorker(pool, config, defaults_from(config))
+    worker = AnalysisWorker(pool, config, defaults_from(config), Alerting())
     assert worker.analyse_once(rounds=2) <= 10
     with pool.connection() as conn:
         left = conn.execute("SELECT count(*) AS n FROM telemetry.touched_minutes WHERE device_id = ANY(%s)",

@@ -1,36 +1,38 @@
 """What people do with an alert: acknowledge, assign, resolve. One call, one transaction
-(owned by the caller); the pure lifecycle decides, the store saves and notifies."""
+(owned by the caller); the pure lifecycle decides, the context's repository saves and notifies."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-import psycopg
+from datetime import datetime
 
 from services.telemetry.domain import lifecycle
-from services.telemetry.store import alerts as store
+from services.telemetry.usecases.context import Alerting
+from services.telemetry.usecases.ports import Tx
 
 
-def acknowledge(conn: psycopg.Connection, alert_id: str, by: str, now: datetime | None = None) -> None:
+def acknowledge(conn: Tx, ctx: Alerting, alert_id: str, by: str, now: datetime | None = None) -> None:
     """Mark an open alert as acknowledged by `by`; Conflict otherwise."""
-    now = now or datetime.now(UTC)
+    now = now or ctx.clock()
+    store = ctx.repos.alerts
     alert = lifecycle.acknowledge(store.load_state(conn, alert_id), by, now)
     store.save_state(conn, alert)
     store.add_event(conn, alert_id, by, "acknowledged", at=now)
     store.notify(conn, alert_id)
 
 
-def assign(conn: psycopg.Connection, alert_id: str, assignee: str, by: str) -> None:
+def assign(conn: Tx, ctx: Alerting, alert_id: str, assignee: str, by: str) -> None:
     """Give an unresolved alert to `assignee`; Conflict when it is resolved."""
+    store = ctx.repos.alerts
     alert = lifecycle.assign(store.load_state(conn, alert_id), assignee)
     store.save_state(conn, alert)
     store.add_event(conn, alert_id, by, "assigned", {"assignee": alert.assignee})
     store.notify(conn, alert_id)
 
 
-def resolve(conn: psycopg.Connection, alert_id: str, by: str, note: str | None, now: datetime | None = None) -> None:
+def resolve(conn: Tx, ctx: Alerting, alert_id: str, by: str, note: str | None, now: datetime | None = None) -> None:
     """Close an alert with a note; Conflict when it is already resolved."""
-    now = now or datetime.now(UTC)
+    now = now or ctx.clock()
+    store = ctx.repos.alerts
     alert = lifecycle.resolve(store.load_state(conn, alert_id), by, now, note)
     store.save_state(conn, alert)
     store.add_event(conn, alert_id, by, "resolved", {"note": note} if note else {}, at=now)

@@ -1,5 +1,6 @@
 """Use cases of the event rules: bed exits and entries, suspected falls, low batteries and device
-liveness; and the timers they leave in the database. Each runs in the caller's transaction."""
+liveness; and the timers they leave in the rule state. Each runs in the caller's transaction, on
+the repositories of its context (PostgreSQL in the service, memory in the rule tests)."""
 
 from __future__ import annotations
 
@@ -7,63 +8,62 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-import psycopg
-
 from homecare.internal import DeviceEvent, DeviceState
 from services.telemetry.domain.rules import bed_exit, device, fall
 from services.telemetry.domain.rules.limits import RuleLimits
 from services.telemetry.domain.rules.model import Clearance, Finding
-from services.telemetry.store import alerts as store
-from services.telemetry.store import rule_state as state
-from services.telemetry.usecases.outside import provider_on_site
+from services.telemetry.usecases.context import Alerting
+from services.telemetry.usecases.ports import Tx
 
 log = logging.getLogger(__name__)
 
-LimitsOf = Callable[[psycopg.Connection, str], RuleLimits]
+LimitsOf = Callable[[Tx, str], RuleLimits]
 BED_EVENTS = ("bed.exit", "bed.entry")
 
 
-def on_bed_event(conn: psycopg.Connection, event: DeviceEvent, limits: RuleLimits, now: datetime) -> str | None:
+def on_bed_event(conn: Tx, ctx: Alerting, event: DeviceEvent, limits: RuleLimits, now: datetime) -> str | None:
     """A bed reported an exit or an entry: move its presence on, set or clear its timer, and
     raise the night-exit alert when a return came too late. The alert id, if any."""
-    presence = state.presence(conn, event.device_id, event.resident_id)
+    presence = ctx.repos.rule_state.presence(conn, event.device_id, event.resident_id)
     found: Finding | None = None
     if event.type == "bed.exit":
-        presence = bed_exit.after_exit(presence, event.ts, provider_on_site(conn, event.resident_id))
+        presence = bed_exit.after_exit(presence, event.ts, ctx.on_site(conn, event.resident_id))
     elif event.type == "bed.entry":
         presence = bed_exit.after_entry(presence, event.ts)
         found = bed_exit.verdict(presence, now, limits, attended_now=False)
-        if found is not None and provider_on_site(conn, event.resident_id):
+        if found is not None and ctx.on_site(conn, event.resident_id):
             found = None
     else:
         raise ValueError(f"not a bed event: {event.type}")
     due = bed_exit.due_at(presence, limits)
     if due is not None:  # an exit learnt late waits a little for the entry that may follow it
         due = max(due, now + timedelta(seconds=limits.bed_exit_settle_s))
-    state.save_presence(conn, presence, due)
-    return store.raise_finding(conn, found) if found else None
+    ctx.repos.rule_state.save_presence(conn, presence, due)
+    return ctx.repos.alerts.raise_finding(conn, found) if found else None
 
 
-def on_fall(conn: psycopg.Connection, event: DeviceEvent, emergency_requested: bool) -> str | None:
+def on_fall(conn: Tx, ctx: Alerting, event: DeviceEvent, emergency_requested: bool) -> str | None:
     """A suspected fall: an alert at once."""
     found = fall.finding(event.device_id, event.resident_id, event.event_id, event.ts, event.confidence,
                          emergency_requested)
-    return store.raise_finding(conn, found)
+    return ctx.repos.alerts.raise_finding(conn, found)
 
 
-def on_battery_low(conn: psycopg.Connection, event: DeviceEvent) -> list[str]:
+def on_battery_low(conn: Tx, ctx: Alerting, event: DeviceEvent) -> list[str]:
     """A device reported a low battery (its own threshold: the event always counts as low)."""
     status = device.DeviceStatus(event.device_id, event.resident_id, event.device_kind.value, "online", event.ts)
     found = device.low_battery(status, event.battery, event.ts, {"source": "battery.low", "event_id": event.event_id})
-    return apply(conn, [found])
+    return apply(conn, ctx, [found])
 
 
-def on_device_state(conn: psycopg.Connection, message: DeviceState, limits: RuleLimits, now: datetime) -> list[str]:
+def on_device_state(
+    conn: Tx, ctx: Alerting, message: DeviceState, limits: RuleLimits, now: datetime,
+) -> list[str]:
     """The gateway announced a liveness change: raise or clear device alerts, set the offline timer."""
     status = device.DeviceStatus(
         message.device_id, message.resident_id, message.device_kind.value, message.state, message.at, message.battery,
     )
-    if not device.is_newer(state.device_status(conn, message.device_id), status):
+    if not device.is_newer(ctx.repos.rule_state.device_status(conn, message.device_id), status):
         return []  # a repeat or an older announcement
     outcomes: list[Finding | Clearance] = list(device.on_status(status, limits))
     due = device.due_at(status, limits)
@@ -71,35 +71,36 @@ def on_device_state(conn: psycopg.Connection, message: DeviceState, limits: Rule
         late = device.due(status, now, limits)
         outcomes += [late] if late else []
         due = None
-    state.save_device_status(conn, status, due)
-    return apply(conn, outcomes)
+    ctx.repos.rule_state.save_device_status(conn, status, due)
+    return apply(conn, ctx, outcomes)
 
 
-def run_due(conn: psycopg.Connection, now: datetime, limits_of: LimitsOf) -> list[str]:
+def run_due(conn: Tx, ctx: Alerting, now: datetime, limits_of: LimitsOf) -> list[str]:
     """Act on the timers that are due: night exits still out of bed, devices still offline."""
     changed: list[str] = []
-    for presence in state.due_presences(conn, now):
+    for presence in ctx.repos.rule_state.due_presences(conn, now):
         limits = limits_of(conn, presence.resident_id)
         found = bed_exit.verdict(presence, now, limits, attended_now=False)
-        if found is not None and provider_on_site(conn, presence.resident_id):
+        if found is not None and ctx.on_site(conn, presence.resident_id):
             log.info("night exit of %s not alerted: a provider is on site", presence.resident_id)
             found = None
-        state.save_presence(conn, presence, None)
+        ctx.repos.rule_state.save_presence(conn, presence, None)
         if found is not None:
-            changed += [a for a in [store.raise_finding(conn, found)] if a]
-    for status in state.due_devices(conn, now):
+            changed += [a for a in [ctx.repos.alerts.raise_finding(conn, found)] if a]
+    for status in ctx.repos.rule_state.due_devices(conn, now):
         found = device.due(status, now, limits_of(conn, status.resident_id))
-        state.clear_device_due(conn, status.device_id)
+        ctx.repos.rule_state.clear_device_due(conn, status.device_id)
         if found is not None:
-            changed += [a for a in [store.raise_finding(conn, found)] if a]
+            changed += [a for a in [ctx.repos.alerts.raise_finding(conn, found)] if a]
     return changed
 
 
-def apply(conn: psycopg.Connection, outcomes: list[Finding | Clearance]) -> list[str]:
+def apply(conn: Tx, ctx: Alerting, outcomes: list[Finding | Clearance]) -> list[str]:
     """Raise the findings and clear the clearances; the ids of alerts that changed."""
     changed = []
     for outcome in outcomes:
-        alert = store.raise_finding(conn, outcome) if isinstance(outcome, Finding) else store.clear(conn, outcome)
+        alerts = ctx.repos.alerts
+        alert = alerts.raise_finding(conn, outcome) if isinstance(outcome, Finding) else alerts.clear(conn, outcome)
         if alert:
             changed.append(alert)
     return changed

@@ -18,6 +18,7 @@ from services.telemetry import metrics
 from services.telemetry.domain.falls import FALL_EVENT, open_request_for
 from services.telemetry.settings import TelemetrySettings
 from services.telemetry.usecases import event_rules
+from services.telemetry.usecases.context import Alerting
 
 EVENT_TYPES = ("bed.exit", "bed.entry", FALL_EVENT, "battery.low")
 
@@ -32,8 +33,9 @@ class AlertConsumer:
     """Handler of both alert-input consumers: at least once, each effect once."""
 
     def __init__(self, pool: ConnectionPool, log_: Log, config: TelemetrySettings, limits_of: Callable,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+                 alerting: Alerting, clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self._pool = pool
+        self._alerting = alerting
         self._log = log_
         self._config = config
         self._limits_of = limits_of
@@ -57,7 +59,8 @@ class AlertConsumer:
         try:
             with self._pool.connection() as conn, conn.transaction():
                 for message in states:
-                    event_rules.on_device_state(conn, message, self._limits_of(conn, message.resident_id), now)
+                    limits = self._limits_of(conn, message.resident_id)
+                    event_rules.on_device_state(conn, self._alerting, message, limits, now)
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             raise PermanentError(f"the database refuses it: {exc}") from None
         metrics.ALERT_MESSAGES.labels("state", "handled").inc(len(states))
@@ -81,15 +84,17 @@ class AlertConsumer:
         try:
             with self._pool.connection() as conn, conn.transaction():
                 if isinstance(message, DeviceState):
-                    event_rules.on_device_state(conn, message, self._limits_of(conn, message.resident_id), now)
+                    limits = self._limits_of(conn, message.resident_id)
+                    event_rules.on_device_state(conn, self._alerting, message, limits, now)
                 elif message.type == FALL_EVENT:
                     if self._config.falls_open_requests:
                         request = open_request_for(message, self._config.fall_min_confidence)
-                    event_rules.on_fall(conn, message, request is not None)
+                    event_rules.on_fall(conn, self._alerting, message, request is not None)
                 elif message.type == "battery.low":
-                    event_rules.on_battery_low(conn, message)
+                    event_rules.on_battery_low(conn, self._alerting, message)
                 else:
-                    event_rules.on_bed_event(conn, message, self._limits_of(conn, message.resident_id), now)
+                    limits = self._limits_of(conn, message.resident_id)
+                    event_rules.on_bed_event(conn, self._alerting, message, limits, now)
         except (psycopg.DataError, psycopg.IntegrityError) as exc:
             metrics.MESSAGES_REJECTED.labels("alert-input", "unstorable").inc()
             raise PermanentError(f"the database refuses it: {exc}") from None

@@ -25,6 +25,7 @@ from services.telemetry.settings import TelemetrySettings
 from services.telemetry.store import rollups
 from services.telemetry.store.alert_settings import limits_for
 from services.telemetry.usecases import event_rules, nightly, sample_rules
+from services.telemetry.usecases.context import Alerting
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,10 @@ _UNLOCK = "SELECT pg_advisory_unlock(hashtext('telemetry.analysis'))"
 class AnalysisWorker:
     """Keeps rollups current and runs the rules that look at stored data."""
 
-    def __init__(self, pool: ConnectionPool, config: TelemetrySettings, defaults: RuleLimits,
+    def __init__(self, pool: ConnectionPool, config: TelemetrySettings, defaults: RuleLimits, alerting: Alerting,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self._pool = pool
+        self._alerting = alerting
         self._config = config
         self._defaults = defaults
         self._clock = clock
@@ -94,7 +96,7 @@ class AnalysisWorker:
         """Act on due timers; ids of alerts raised."""
         now = now or self._clock()
         with self._pool.connection() as conn, conn.transaction():
-            return event_rules.run_due(conn, now, self.limits_of)
+            return event_rules.run_due(conn, self._alerting, now, self.limits_of)
 
     def nights_once(self, now: datetime | None = None) -> list[str]:
         """Compare ended nights with their baselines; ids of alerts raised."""

@@ -1,0 +1,63 @@
+"""What the alert flows need of storage, as interfaces: the repositories they reach through their
+context (`Alerting.repos`).
+
+As in dispatch, every method takes its transaction first (`conn`): a psycopg connection for the
+PostgreSQL repositories (the store's modules `alerts` and `rule_state`, which fit these interfaces
+as they are), anything for the in-memory ones (`store.memory`). The contract tests
+(tests/telemetry/test_alert_repositories.py) hold both to one behaviour."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from services.telemetry.domain.lifecycle import AlertState
+from services.telemetry.domain.rules.bed_exit import Presence
+from services.telemetry.domain.rules.device import DeviceStatus
+from services.telemetry.domain.rules.episodes import Episode
+from services.telemetry.domain.rules.model import Clearance, Finding
+
+Tx = Any
+# Whether a provider is at the resident's home now (dispatch knows).
+OnSite = Callable[[Tx, str], bool]
+
+
+class AlertRepository(Protocol):
+    def raise_finding(self, conn: Tx, finding: Finding) -> str | None:
+        """Open an alert for a finding, or record it on the unresolved alert of its rule and
+        subject; the alert id, or None when this occurrence was recorded before."""
+        ...
+
+    def clear(self, conn: Tx, clearance: Clearance) -> str | None:
+        """Resolve the unresolved device alert a clearance ends; its id or None."""
+        ...
+
+    def load_state(self, conn: Tx, alert_id: str) -> AlertState: ...
+    def save_state(self, conn: Tx, alert: AlertState) -> None: ...
+    def add_event(
+        self, conn: Tx, alert_id: str, actor: str, kind: str, detail: dict[str, Any] | None = None,
+        occurrence: str | None = None, at: datetime | None = None,
+    ) -> bool: ...
+    def notify(self, conn: Tx, alert_id: str) -> None: ...
+
+
+class RuleStateRepository(Protocol):
+    """The rules' state, timers included: bed presence, device liveness, episodes."""
+
+    def presence(self, conn: Tx, device_id: str, resident_id: str) -> Presence: ...
+    def save_presence(self, conn: Tx, value: Presence, due_at: datetime | None) -> None: ...
+    def due_presences(self, conn: Tx, now: datetime, limit: int = 500) -> list[Presence]: ...
+    def device_status(self, conn: Tx, device_id: str) -> DeviceStatus | None: ...
+    def save_device_status(self, conn: Tx, value: DeviceStatus, due_at: datetime | None) -> None: ...
+    def clear_device_due(self, conn: Tx, device_id: str) -> None: ...
+    def due_devices(self, conn: Tx, now: datetime, limit: int = 500) -> list[DeviceStatus]: ...
+    def episode(self, conn: Tx, rule: str, subject: str) -> Episode | None: ...
+    def save_episode(self, conn: Tx, rule: str, subject: str, value: Episode) -> None: ...
+
+
+class Repositories(Protocol):
+    @property
+    def alerts(self) -> AlertRepository: ...
+    @property
+    def rule_state(self) -> RuleStateRepository: ...

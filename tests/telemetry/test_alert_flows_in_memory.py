@@ -1,0 +1,171 @@
+"""Every branch of the alert flows (bed exits at night, falls, batteries, device liveness, their
+timers, and what people do with an alert) on the in-memory repositories: no database, no broker.
+The same use cases run on PostgreSQL in test_alert_events.py; test_alert_repositories.py holds
+both stores to one behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from homecare.errors import Conflict, NotFound
+from homecare.internal import DeviceEvent, DeviceState
+from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.store.memory import MemoryRepositories
+from services.telemetry.usecases import alert_actions, event_rules
+from services.telemetry.usecases.context import in_memory
+
+LIMITS = RuleLimits()  # night 22:00-06:00 Shanghai, 30 minutes out of bed, 5 minutes offline grace
+NIGHT = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)  # 02:00 in Shanghai
+DAY = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
+
+
+@dataclass
+class World:
+    now: datetime = NIGHT
+    on_site: set[str] = field(default_factory=set)  # residents with a provider at the door
+
+    def __post_init__(self) -> None:
+        self.ctx = in_memory(lambda: self.now, on_site=lambda conn, resident: resident in self.on_site)
+        self.repos: MemoryRepositories = self.ctx.repos  # type: ignore[assignment]
+        self._n = 0
+
+    def event(self, type_: str, ts: datetime, device: str = "bed-1", **extra) -> DeviceEvent:
+        self._n += 1
+        kind = extra.pop("device_kind", "bed")
+        return DeviceEvent(device_id=device, device_kind=kind, resident_id="res-1", event_id=f"ev{self._n}", ts=ts,
+                           type=type_, received_at=ts, **extra)
+
+    def bed(self, type_: str, ts: datetime) -> str | None:
+        return event_rules.on_bed_event(None, self.ctx, self.event(type_, ts), LIMITS, self.now)
+
+    def state(self, state: str, at: datetime, device: str = "bed-1", battery: float | None = None) -> list[str]:
+        message = DeviceState(device_id=device, device_kind="bed", resident_id="res-1", state=state, at=at,
+                              battery=battery)
+        return event_rules.on_device_state(None, self.ctx, message, LIMITS, self.now)
+
+    def timers(self, at: datetime) -> list[str]:
+        self.now = at
+        return event_rules.run_due(None, self.ctx, at, lambda conn, resident: LIMITS)
+
+    def alert(self, alert_id: str) -> dict:
+        return self.repos.alerts.rows[alert_id]
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def test_a_night_exit_back_within_the_limit_is_quiet_and_a_late_return_alerts(world):
+    assert world.bed("bed.exit", NIGHT) is None
+    world.now = NIGHT + timedelta(minutes=29)
+    assert world.bed("bed.entry", world.now) is None
+    late_exit = NIGHT + timedelta(hours=1)
+    world.bed("bed.exit", late_exit)
+    world.now = late_exit + timedelta(minutes=31)
+    alert_id = world.bed("bed.entry", world.now)
+    assert alert_id and world.alert(alert_id)["rule"] == "night_bed_exit"
+    assert "returned after 31 minutes" in world.alert(alert_id)["summary"]
+
+
+def test_a_night_exit_not_back_alerts_when_its_timer_is_due_and_once(world):
+    world.bed("bed.exit", NIGHT)
+    assert world.timers(NIGHT + timedelta(minutes=29)) == []
+    [raised] = world.timers(NIGHT + timedelta(minutes=31))
+    assert "not back after 31 minutes" in world.alert(raised)["summary"]
+    assert world.timers(NIGHT + timedelta(minutes=40)) == []  # the timer was cleared
+    world.now = NIGHT + timedelta(minutes=45)
+    assert world.bed("bed.entry", world.now) is None  # the same exit: its occurrence is recorded
+
+
+def test_a_day_exit_never_alerts(world):
+    world.now = DAY
+    world.bed("bed.exit", DAY)
+    assert world.timers(DAY + timedelta(hours=2)) == []
+
+
+def test_an_exit_while_a_provider_is_on_site_does_not_alert_nor_does_one_attended_at_the_check(world):
+    world.on_site.add("res-1")
+    world.bed("bed.exit", NIGHT)
+    world.on_site.clear()
+    assert world.timers(NIGHT + timedelta(minutes=31)) == []  # attended when it left
+    later = NIGHT + timedelta(hours=1)
+    world.bed("bed.exit", later)
+    world.on_site.add("res-1")
+    assert world.timers(later + timedelta(minutes=31)) == []  # a provider is there at the check
+
+
+def test_an_exit_learnt_late_waits_for_the_entry_right_behind_it(world):
+    exited = NIGHT - timedelta(minutes=40)
+    world.bed("bed.exit", exited)  # delivered 40 minutes late
+    (presence, due) = world.repos.rule_state.presences["bed-1"]
+    assert due == NIGHT + timedelta(seconds=LIMITS.bed_exit_settle_s)
+    world.bed("bed.entry", exited + timedelta(minutes=2))  # then the entry that followed it
+    assert world.timers(NIGHT + timedelta(minutes=2)) == []
+
+
+def test_a_fall_alerts_at_once_and_a_repeat_of_the_event_is_one_occurrence(world):
+    event = world.event("fall.suspected", NIGHT, confidence=0.9)
+    first = event_rules.on_fall(None, world.ctx, event, emergency_requested=True)
+    assert world.alert(first)["rule"] == "fall_suspected"
+    assert event_rules.on_fall(None, world.ctx, event, emergency_requested=True) is None
+    second = event_rules.on_fall(None, world.ctx, world.event("fall.suspected", NIGHT + timedelta(minutes=1)), False)
+    assert second == first and world.alert(first)["occurrences"] == 2
+
+
+def test_offline_alerts_after_the_grace_time_and_clears_when_back(world):
+    assert world.state("offline", NIGHT) == []
+    assert world.timers(NIGHT + timedelta(minutes=4)) == []
+    [raised] = world.timers(NIGHT + timedelta(minutes=6))
+    assert world.alert(raised)["rule"] == "device_offline"
+    assert world.state("offline", NIGHT) == []  # a repeat
+    assert world.state("offline", NIGHT - timedelta(minutes=1)) == []  # an older one
+    assert world.state("online", NIGHT + timedelta(minutes=8)) == [raised]
+    assert world.alert(raised)["state"] == "resolved" and world.alert(raised)["resolved_by"] == "system"
+
+
+def test_offline_announced_past_its_grace_alerts_at_once(world):
+    world.now = NIGHT + timedelta(minutes=10)
+    [raised] = world.state("offline", NIGHT, device="bed-2")
+    assert world.alert(raised)["device_id"] == "bed-2"
+    assert world.timers(NIGHT + timedelta(hours=1)) == []  # no timer left behind
+
+
+def test_silent_and_battery_alerts_and_their_clearance_with_hysteresis(world):
+    [silent] = world.state("silent", NIGHT, battery=0.5)
+    assert world.alert(silent)["rule"] == "device_silent"
+    [low, cleared] = sorted(world.state("online", NIGHT + timedelta(minutes=1), battery=0.1),
+                            key=lambda a: world.alert(a)["rule"])
+    assert world.alert(low)["rule"] == "battery_low" and cleared == silent
+    assert world.state("online", NIGHT + timedelta(minutes=2), battery=0.25) == []  # between the levels
+    assert world.state("online", NIGHT + timedelta(minutes=3), battery=0.35) == [low]
+    button = world.event("battery.low", NIGHT, device="btn-1", device_kind="button", battery=0.12)
+    [from_event] = event_rules.on_battery_low(None, world.ctx, button)
+    assert world.alert(from_event)["device_id"] == "btn-1" and world.alert(from_event)["category"] == "device"
+
+
+def test_people_acknowledge_assign_and_resolve_an_alert_in_that_order(world):
+    alert_id = event_rules.on_fall(None, world.ctx, world.event("fall.suspected", NIGHT), False)
+    alert_actions.acknowledge(None, world.ctx, alert_id, "dispatcher:a")
+    with pytest.raises(Conflict):
+        alert_actions.acknowledge(None, world.ctx, alert_id, "dispatcher:b")
+    alert_actions.assign(None, world.ctx, alert_id, "Li Mei", "dispatcher:a")
+    alert_actions.resolve(None, world.ctx, alert_id, "dispatcher:a", "she is fine")
+    with pytest.raises(Conflict):
+        alert_actions.resolve(None, world.ctx, alert_id, "dispatcher:a", "again")
+    with pytest.raises(Conflict):
+        alert_actions.assign(None, world.ctx, alert_id, "Wang", "dispatcher:a")
+    assert [e["kind"] for e in world.repos.alerts.events_of(alert_id)] == [
+        "opened", "acknowledged", "assigned", "resolved"]
+    assert world.alert(alert_id)["resolution_note"] == "she is fine"
+    assert world.repos.alerts.notified.count(alert_id) == 4
+    with pytest.raises(NotFound):
+        alert_actions.acknowledge(None, world.ctx, "al-none", "dispatcher:a")
+
+
+def test_an_event_that_is_not_a_bed_event_is_refused(world):
+    with pytest.raises(ValueError):
+        event_rules.on_bed_event(None, world.ctx, world.event("fall.suspected", NIGHT), LIMITS, NIGHT)

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from fhir.resources.R4B.bundle import Bundle
 
 from gateway import registry
 from homecare.auth import Role
@@ -62,30 +63,42 @@ def test_a_residents_vitals_as_a_fhir_bundle_of_vital_sign_observations(client, 
     assert response.headers["content-type"].startswith("application/fhir+json")
     bundle = response.json()
     assert bundle["resourceType"] == "Bundle" and bundle["type"] == "searchset"
-    assert bundle["total"] == len(bundle["entry"]) == 5  # 2 heart rates + 3 respiratory rates
-    resources = [e["resource"] for e in bundle["entry"]]
-    assert all(e["search"]["mode"] == "match" and e["fullUrl"] == f"urn:uuid:{e['resource']['id']}"
-               for e in bundle["entry"])
+    Bundle.model_validate(bundle)  # a FHIR library reads it as valid
+    matches = [e for e in bundle["entry"] if e["search"]["mode"] == "match"]
+    assert bundle["total"] == len(matches) == 5  # 2 heart rates + 3 respiratory rates
+    resources = [e["resource"] for e in matches]
+    assert all(e["fullUrl"] == f"urn:uuid:{e['resource']['id']}" for e in matches)
+    # The resident and the bed that measured: included, and what the references resolve to.
+    by_url = {e["fullUrl"]: e["resource"] for e in bundle["entry"] if e["search"]["mode"] == "include"}
+    assert sorted(r["resourceType"] for r in by_url.values()) == ["Device", "Patient"]  # not the button
     for obs in resources:
         assert obs["resourceType"] == "Observation" and obs["status"] == "final"
         assert obs["category"][0]["coding"][0]["code"] == "vital-signs"
-        assert obs["subject"] == {"reference": f"Patient/{resident}"}
-        assert obs["device"] == {"reference": f"Device/{bed}"}
+        patient, device = by_url[obs["subject"]["reference"]], by_url[obs["device"]["reference"]]
+        assert (patient["resourceType"], patient["id"], obs["subject"]["identifier"]["value"]) == (
+            "Patient", resident, resident)
+        assert (device["resourceType"], device["id"]) == ("Device", bed)
+        assert by_url[device["patient"]["reference"]] is patient
         assert obs["valueQuantity"]["unit"] == obs["valueQuantity"]["code"] == "/min"
         assert obs["valueQuantity"]["system"] == "http://unitsofmeasure.org"
     heart = [o for o in resources if o["code"]["coding"][0] == {"system": LOINC, "code": "8867-4",
                                                                 "display": "Heart rate"}]
     breath = [o for o in resources if o["code"]["coding"][0]["code"] == "9279-1"]
-    assert [(o["effectiveDateTime"], o["valueQuantity"]["value"]) for o in heart] == [
-        (start.isoformat().replace("+00:00", "Z"), 63.0),
-        ((start + timedelta(minutes=2)).isoformat().replace("+00:00", "Z"), 70.0),
+    def z(ts):
+        return ts.isoformat().replace("+00:00", "Z")
+
+    # Means of a minute: dated by the minute they cover, not as an instant.
+    assert [(o["effectivePeriod"], o["valueQuantity"]["value"]) for o in heart] == [
+        ({"start": z(start), "end": z(start + timedelta(minutes=1))}, 63.0),
+        ({"start": z(start + timedelta(minutes=2)), "end": z(start + timedelta(minutes=3))}, 70.0),
     ]
+    assert all("effectiveDateTime" not in o for o in resources)
     assert [o["valueQuantity"]["value"] for o in breath] == [14.0, 14.0, 14.0]
     assert heart[0]["meta"]["profile"] == ["http://hl7.org/fhir/StructureDefinition/heartrate"]
     assert len({o["id"] for o in resources}) == 5
     # The same export again gives the same resource ids.
     again = client.get(f"/api/v1/residents/{resident}/observations", params=params, headers=headers).json()
-    assert [e["resource"]["id"] for e in again["entry"]] == [o["id"] for o in resources]
+    assert [e["resource"]["id"] for e in again["entry"]][:5] == [o["id"] for o in resources]
 
 
 def test_the_export_refuses_unknown_residents_and_bad_ranges(client, pool):
@@ -93,8 +106,10 @@ def test_the_export_refuses_unknown_residents_and_bad_ranges(client, pool):
     assert client.get("/api/v1/residents/nobody/observations", headers=headers).status_code == 404
     resident = _resident(pool)
     url = f"/api/v1/residents/{resident}/observations"
-    empty = client.get(url, headers=headers)  # no beds: an empty bundle
-    assert empty.status_code == 200 and empty.json()["total"] == 0 and empty.json()["entry"] == []
+    empty = client.get(url, headers=headers)  # no beds: no matches, the Patient alone
+    assert empty.status_code == 200 and empty.json()["total"] == 0
+    assert [e["resource"]["resourceType"] for e in empty.json()["entry"]] == ["Patient"]
+    Bundle.model_validate(empty.json())
     week = {"start": "2026-11-01T00:00:00Z", "end": "2026-11-09T00:00:00Z"}
     assert client.get(url, params=week, headers=headers).status_code == 422
     assert client.get(url, headers=token(client, pool, Role.PROVIDER)[0]).status_code == 403

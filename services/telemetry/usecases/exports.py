@@ -1,4 +1,5 @@
-"""Exports of a resident's vitals: FHIR R4 Observations from the minute rollups of their beds."""
+"""Exports of a resident's vitals: FHIR R4 Observations from the minute rollups of their beds, with
+the resident as a Patient and the beds as Devices."""
 
 from __future__ import annotations
 
@@ -28,11 +29,11 @@ ORDER BY bucket, device_id
 """
 
 
-def beds_of(conn: psycopg.Connection, resident_id: str) -> list[str]:
+def beds_of(conn: psycopg.Connection, resident_id: str) -> list[Any]:
     """The resident's beds, as the gateway's registry knows them."""
     from gateway.interface import devices_of  # the gateway owns devices
 
-    return [d.id for d in devices_of(conn, resident_id) if d.kind == "bed"]
+    return [d for d in devices_of(conn, resident_id) if d.kind == "bed"]
 
 
 def resident_observations(
@@ -46,17 +47,22 @@ def resident_observations(
         raise Invalid("end must be after start")
     if end - start > timedelta(hours=max_hours):
         raise Invalid(f"the range may span at most {max_hours} hours")
-    residents.get(conn, resident_id)
+    resident = residents.get(conn, resident_id)
     beds = beds_of(conn, resident_id)
     rows: list[dict[str, Any]] = []
     if beds:
         with conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(
-                _MINUTES, {"resident_id": resident_id, "beds": beds, "start": start, "end": end}
+                _MINUTES, {"resident_id": resident_id, "beds": [b.id for b in beds], "start": start, "end": end}
             ).fetchall()
     for row in rows:
         row["bucket"] = row["bucket"].astimezone(UTC)
-    return fhir.searchset(fhir.observations(resident_id, rows), datetime.now(UTC), self_url)
+    measured = {row["device_id"] for row in rows}
+    included = [fhir.patient(resident.id, resident.name, resident.address, resident.district,
+                             [(c.name, c.phone, c.relation) for c in resident.contacts])]
+    included += [fhir.device(b.id, b.kind.value if hasattr(b.kind, "value") else str(b.kind), resident.id, b.fw)
+                 for b in beds if b.id in measured]
+    return fhir.searchset(fhir.observations(resident_id, rows), datetime.now(UTC), self_url, included)
 
 
 def _utc(ts: datetime) -> datetime:

@@ -90,8 +90,9 @@ def test_a_daytime_exit_does_not_alert(pool):
 
 
 @pytest.fixture
-def provider_on_site(pool):
-    """A resident whose bathing request a provider has arrived for, through dispatch's use cases."""
+def visit(pool):
+    """A resident whose bathing request a provider has arrived for, through dispatch's use cases;
+    and a function that completes the visit (called at the end if the test did not)."""
     resident = _resident(pool)
     ctx = Dispatch()
     with pool.connection() as conn, conn.transaction():
@@ -103,9 +104,21 @@ def provider_on_site(pool):
         progress.advance(conn, ctx, request_id, Status.ARRIVED, f"provider:{provider['id']}", provider["id"])
     with pool.connection() as conn:
         assert [r["status"] for r in open_requests_for(conn, resident)] == ["arrived"]
-    yield resident
-    with pool.connection() as conn, conn.transaction():
-        progress.advance(conn, ctx, request_id, Status.COMPLETED, f"provider:{provider['id']}", provider["id"])
+    done = []
+
+    def complete() -> None:
+        with pool.connection() as conn, conn.transaction():
+            progress.advance(conn, ctx, request_id, Status.COMPLETED, f"provider:{provider['id']}", provider["id"])
+        done.append(True)
+
+    yield resident, complete
+    if not done:
+        complete()
+
+
+@pytest.fixture
+def provider_on_site(visit):
+    return visit[0]
 
 
 def test_a_night_exit_while_a_provider_is_on_site_does_not_alert(pool, provider_on_site):
@@ -116,6 +129,25 @@ def test_a_night_exit_while_a_provider_is_on_site_does_not_alert(pool, provider_
     _bed_events(pool, bed, resident, ("bed.exit", exit_at + timedelta(minutes=50)))
     _timers(pool)
     assert alerts_of(pool, resident) == []
+
+
+def test_a_night_exit_during_a_visit_alerts_once_the_visit_is_over_and_the_resident_still_out(pool, visit):
+    resident, complete = visit
+    bed = unique("bed")
+    _bed_events(pool, bed, resident, ("bed.exit", _last_night_at(23)))
+    now = datetime.now(UTC)
+
+    def alerts_at(minutes: float) -> list[str]:  # other tests' timers may be due too: this resident's only
+        return [a for a in worker(pool).timers_once(now + timedelta(minutes=minutes))
+                if alert(pool, a)["resident_id"] == resident]
+
+    assert alerts_at(6) == []  # the provider is there: look again later
+    complete()  # the visit ends; the resident is still out of bed
+    assert alerts_at(12) == []  # found gone: the exit counts from now
+    assert alerts_at(12 + 29) == []
+    [raised] = alerts_at(12 + 31)
+    found = alert(pool, raised)
+    assert found["rule"] == "night_bed_exit" and "after the provider's visit ended" in found["summary"]
 
 
 def test_a_fall_is_one_alert_per_resident_with_each_event_recorded_once(pool):

@@ -98,6 +98,32 @@ def test_an_exit_while_a_provider_is_on_site_does_not_alert_nor_does_one_attende
     assert world.timers(later + timedelta(minutes=31)) == []  # a provider is there at the check
 
 
+def test_an_exit_during_a_visit_alerts_once_the_provider_has_left_and_the_resident_is_still_out(world):
+    world.on_site.add("res-1")
+    world.bed("bed.exit", NIGHT)
+    assert world.repos.rule_state.presences["bed-1"][1] == NIGHT + timedelta(minutes=5)  # the next look
+    assert world.timers(NIGHT + timedelta(minutes=5)) == []  # still there: look again later
+    assert world.repos.rule_state.presences["bed-1"][1] == NIGHT + timedelta(minutes=10)
+    world.on_site.clear()  # the visit is completed; the resident is still out of bed
+    left = NIGHT + timedelta(minutes=10)
+    assert world.timers(left) == []
+    presence, due = world.repos.rule_state.presences["bed-1"]
+    assert presence.visit_ended_at == left and due == left + timedelta(minutes=30, seconds=1)
+    assert world.timers(left + timedelta(minutes=30)) == []
+    [raised] = world.timers(due)  # the moment the absence exceeds the limit
+    assert "after the provider's visit ended" in world.alert(raised)["summary"]
+
+
+def test_an_exit_during_a_visit_back_in_bed_soon_after_it_is_quiet(world):
+    world.on_site.add("res-1")
+    world.bed("bed.exit", NIGHT)
+    world.on_site.clear()
+    world.timers(NIGHT + timedelta(minutes=5))
+    world.now = NIGHT + timedelta(minutes=20)
+    assert world.bed("bed.entry", world.now) is None
+    assert world.timers(NIGHT + timedelta(hours=2)) == []
+
+
 def test_an_exit_learnt_late_waits_for_the_entry_right_behind_it(world):
     exited = NIGHT - timedelta(minutes=40)
     world.bed("bed.exit", exited)  # delivered 40 minutes late

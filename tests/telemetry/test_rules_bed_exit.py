@@ -54,7 +54,7 @@ def test_exits_by_day_and_exits_while_a_provider_is_on_site_are_quiet():
 
 def test_not_back_by_the_deadline_alerts_when_the_timer_is_due():
     presence = bed_exit.after_exit(EMPTY, NIGHT, attended=False)
-    assert bed_exit.due_at(presence, LIMITS) == NIGHT + timedelta(minutes=30)
+    assert bed_exit.due_at(presence, LIMITS) == NIGHT + timedelta(minutes=30, seconds=1)  # past the limit
     assert bed_exit.verdict(presence, NIGHT + timedelta(minutes=30), LIMITS, attended_now=False) is None
     found = bed_exit.verdict(presence, NIGHT + timedelta(minutes=31), LIMITS, attended_now=False)
     assert found is not None and "not back after 31 minutes" in found.summary
@@ -84,3 +84,28 @@ def test_a_residents_own_night_limit_and_zone():
     berlin_night = NIGHT + timedelta(hours=6)  # 01:00 in Berlin
     presence = bed_exit.after_exit(EMPTY, berlin_night, attended=False)
     assert bed_exit.verdict(presence, berlin_night + timedelta(minutes=11), mine, attended_now=False) is not None
+
+
+def test_an_exit_during_a_visit_counts_from_the_end_of_the_visit():
+    during = bed_exit.after_exit(EMPTY, NIGHT, attended=True)
+    # While the provider is there: no timer of its own, a look every VISIT_RECHECK, no alert.
+    assert bed_exit.due_at(during, LIMITS) is None and bed_exit.watching_visit(during, LIMITS)
+    assert bed_exit.verdict(during, NIGHT + timedelta(hours=3), LIMITS, attended_now=False) is None
+    ended_at = NIGHT + timedelta(minutes=50)
+    after = bed_exit.visit_over(during, ended_at)
+    assert not bed_exit.watching_visit(after, LIMITS)
+    assert bed_exit.due_at(after, LIMITS) == ended_at + timedelta(minutes=30, seconds=1)
+    assert bed_exit.verdict(after, ended_at + timedelta(minutes=30), LIMITS, attended_now=False) is None
+    found = bed_exit.verdict(after, ended_at + timedelta(minutes=31), LIMITS, attended_now=False)
+    assert found is not None and "not back after 31 minutes after the provider's visit ended" in found.summary
+    assert found.started_at == NIGHT and found.evidence["visit_ended_at"].startswith(ended_at.strftime("%Y-%m-%dT%H"))
+    # Back in bed before the visit ended, or soon after it: nothing; long after it: an alert.
+    assert bed_exit.verdict(bed_exit.after_entry(after, ended_at - timedelta(minutes=5)), ended_at + timedelta(
+        hours=2), LIMITS, attended_now=False) is None
+    assert bed_exit.verdict(bed_exit.after_entry(after, ended_at + timedelta(minutes=20)), ended_at + timedelta(
+        hours=2), LIMITS, attended_now=False) is None
+    late = bed_exit.verdict(bed_exit.after_entry(after, ended_at + timedelta(minutes=45)), ended_at + timedelta(
+        hours=2), LIMITS, attended_now=False)
+    assert late is not None and "returned after 45 minutes after the provider's visit ended" in late.summary
+    # A new exit starts afresh.
+    assert bed_exit.after_exit(after, NIGHT + timedelta(hours=2), attended=False).visit_ended_at is None

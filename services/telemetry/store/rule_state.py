@@ -40,8 +40,8 @@ def presence(conn: psycopg.Connection, device_id: str, resident_id: str) -> Pres
     )
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            "SELECT device_id, resident_id, exited_at, entered_at, attended_exit FROM telemetry.bed_presence"
-            " WHERE device_id = %s FOR UPDATE",
+            "SELECT device_id, resident_id, exited_at, entered_at, attended_exit, visit_ended_at"
+            " FROM telemetry.bed_presence WHERE device_id = %s FOR UPDATE",
             (device_id,),
         ).fetchone()
     return Presence(**row)
@@ -50,8 +50,9 @@ def presence(conn: psycopg.Connection, device_id: str, resident_id: str) -> Pres
 def save_presence(conn: psycopg.Connection, value: Presence, due_at: datetime | None) -> None:
     conn.execute(
         "UPDATE telemetry.bed_presence SET resident_id = %s, exited_at = %s, entered_at = %s, attended_exit = %s,"
-        " due_at = %s, updated_at = now() WHERE device_id = %s",
-        (value.resident_id, value.exited_at, value.entered_at, value.attended_exit, due_at, value.device_id),
+        " visit_ended_at = %s, due_at = %s, updated_at = now() WHERE device_id = %s",
+        (value.resident_id, value.exited_at, value.entered_at, value.attended_exit, value.visit_ended_at, due_at,
+         value.device_id),
     )
 
 
@@ -59,8 +60,8 @@ def due_presences(conn: psycopg.Connection, now: datetime, limit: int = 500) -> 
     """Beds whose timer is due, locked (skipping those another replica holds)."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            "SELECT device_id, resident_id, exited_at, entered_at, attended_exit FROM telemetry.bed_presence"
-            " WHERE due_at <= %s ORDER BY due_at LIMIT %s FOR UPDATE SKIP LOCKED",
+            "SELECT device_id, resident_id, exited_at, entered_at, attended_exit, visit_ended_at"
+            " FROM telemetry.bed_presence WHERE due_at <= %s ORDER BY due_at LIMIT %s FOR UPDATE SKIP LOCKED",
             (now, limit),
         ).fetchall()
     return [Presence(**r) for r in rows]

@@ -35,11 +35,19 @@ def on_bed_event(conn: Tx, ctx: Alerting, event: DeviceEvent, limits: RuleLimits
             found = None
     else:
         raise ValueError(f"not a bed event: {event.type}")
-    due = bed_exit.due_at(presence, limits)
+    due = _next_look(presence, limits, now)
     if due is not None:  # an exit learnt late waits a little for the entry that may follow it
         due = max(due, now + timedelta(seconds=limits.bed_exit_settle_s))
     ctx.repos.rule_state.save_presence(conn, presence, due)
     return ctx.repos.alerts.raise_finding(conn, found) if found else None
+
+
+def _next_look(presence: bed_exit.Presence, limits: RuleLimits, now: datetime) -> datetime | None:
+    """When the bed's timer is due: the end of the allowed absence, or, for an exit during a visit,
+    the next look whether the provider is still there."""
+    if bed_exit.watching_visit(presence, limits):
+        return now + bed_exit.VISIT_RECHECK
+    return bed_exit.due_at(presence, limits)
 
 
 def on_fall(conn: Tx, ctx: Alerting, event: DeviceEvent, emergency_requested: bool) -> str | None:
@@ -80,6 +88,13 @@ def run_due(conn: Tx, ctx: Alerting, now: datetime, limits_of: LimitsOf) -> list
     changed: list[str] = []
     for presence in ctx.repos.rule_state.due_presences(conn, now):
         limits = limits_of(conn, presence.resident_id)
+        if bed_exit.watching_visit(presence, limits):  # an exit during a visit: is the provider still there?
+            if not ctx.on_site(conn, presence.resident_id):
+                presence = bed_exit.visit_over(presence, now)
+                log.info("the visit to %s is over with the resident out of bed: the exit counts from now",
+                         presence.resident_id)
+            ctx.repos.rule_state.save_presence(conn, presence, _next_look(presence, limits, now))
+            continue
         found = bed_exit.verdict(presence, now, limits, attended_now=False)
         if found is not None and ctx.on_site(conn, presence.resident_id):
             log.info("night exit of %s not alerted: a provider is on site", presence.resident_id)

@@ -30,14 +30,14 @@ class Announcer:
     def __init__(self, log_: Log):
         self._log = log_
         self._lock = threading.Lock()
-        self._devices: list[tuple[str, str]] = []
+        self._devices: list[tuple[str, str, float | None]] = []
 
     def device_state(self, state: DeviceState, then: Then = None) -> None:
         """Publish a device's liveness transition; `then` runs once the log has stored it."""
 
         def done() -> None:
             with self._lock:
-                self._devices.append((state.device_id, state.state))
+                self._devices.append((state.device_id, state.state, state.battery))
             if then is not None:
                 then()
 

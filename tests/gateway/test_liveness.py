@@ -67,6 +67,43 @@ def test_a_status_update_without_a_change_of_state_is_not_announced(
     assert [p["state"] for p in stored] == ["online"]
 
 
+def _battery_of(device_id: str, battery: float):
+    return lambda subject, payload: (
+        subject.endswith(f".state.{device_id}") and payload.get("battery") == battery
+    )
+
+
+def test_a_battery_running_down_is_announced_once_per_five_percent_band(
+    gateway, device_factory, states, log_tap, pool
+):
+    button = device_factory(DeviceKind.BUTTON, status={"online": True, "battery": 0.93})
+    _, online = states.next(_state_of(button.device_id, "online"))
+    wait_for(lambda: device_row(pool, button.device_id)["announced_battery"] == 0.93)
+    button.publish(DeviceChannel.STATUS, {"online": True, "battery": 0.91}, retain=True)  # the same band
+    wait_for(lambda: device_row(pool, button.device_id)["battery"] == 0.91, what="battery 0.91")
+    button.publish(DeviceChannel.STATUS, {"online": True, "battery": 0.1}, retain=True)
+    _, low = states.next(_battery_of(button.device_id, 0.1))
+    # Still online, and newer than the state announced before: a consumer takes it.
+    assert low["state"] == "online" and low["at"] > online["at"]
+    wait_for(lambda: device_row(pool, button.device_id)["announced_battery"] == 0.1)
+    stored = log_tap.payloads(streams.STATE, log_tap.subjects.state(button.device_id))
+    assert [p["battery"] for p in stored] == [0.93, 0.1]  # 0.91 was not announced
+
+
+def test_an_owed_battery_announcement_is_made_again(gateway, device_factory, states, pool):
+    button = device_factory(DeviceKind.BUTTON, status={"online": True, "battery": 0.5})
+    states.next(_state_of(button.device_id, "online"))
+    wait_for(lambda: device_row(pool, button.device_id)["announced_battery"] == 0.5)
+    with pool.connection() as conn:  # a low battery committed, its announcement lost in a crash
+        conn.execute(
+            "UPDATE gateway.devices SET battery = 0.12, battery_at = now() - interval '1 hour' WHERE id = %s",
+            (button.device_id,),
+        )
+    _, again = states.next(_battery_of(button.device_id, 0.12), timeout=gateway.config.announce_retry_s + 10)
+    assert again["state"] == "online"
+    wait_for(lambda: device_row(pool, button.device_id)["announced_battery"] == 0.12)
+
+
 @pytest.fixture
 def config(config):
     # Beds fall silent after one report interval (set to 1 s below) instead of 30 s.

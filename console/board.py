@@ -79,6 +79,10 @@ def board_row(request: Mapping[str, Any], resident_name: str | None) -> dict[str
         "provider_name": request.get("provider_name"),
         "sla_due_at": _iso(request.get("sla_due_at")) if section == "active" else None,
         "eta_minutes": request.get("eta_minutes"),
+        # Flagged by the ladder or the clock: likely to miss its targets. Shown with when someone
+        # is expected against when they are due, so the dispatcher sees by how much.
+        "at_risk": section == "active" and request.get("sla_at_risk_at") is not None,
+        "expected_arrival": _iso(request.get("expected_arrival")) if section == "active" else None,
         "section": section,
         "alarm": is_alarm(request),
         "sort": sort_key(request),

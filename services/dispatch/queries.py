@@ -28,7 +28,11 @@ _COLUMNS = (
     "r.id, r.resident_id, r.device_id, r.service, r.priority, r.urgency, r.status, r.source, r.provider_id,"
     " p.name AS provider_name, r.note, r.created_at, r.acknowledged_at, r.offered_at, r.assigned_at,"
     " r.en_route_at, r.arrived_at, r.completed_at, r.cancelled_at, r.escalated_at, r.assign_due_at,"
-    " r.sla_due_at, r.sla_at_risk_at, r.eta_minutes, r.district, r.ack_shown_at, r.late_flagged_at, r.handed_back"
+    " r.sla_due_at, r.sla_at_risk_at, r.eta_minutes, r.district, r.ack_shown_at, r.late_flagged_at, r.handed_back,"
+    # When someone is expected at the door: the assigned provider's ETA, or the pending offer's.
+    " CASE WHEN r.status IN ('assigned', 'en_route') THEN r.assigned_at + make_interval(mins => r.eta_minutes)"
+    "  WHEN r.status IN ('offered', 'escalated') THEN (SELECT o.created_at + make_interval(mins => o.eta_minutes)"
+    "   FROM dispatch.offers o WHERE o.request_id = r.id AND o.status = 'pending') END AS expected_arrival"
 )
 _FROM = " FROM dispatch.requests r LEFT JOIN dispatch.providers p ON p.id = r.provider_id"
 

@@ -135,8 +135,12 @@ class RequestOut(BaseModel):
     escalated_at: datetime | None = None
     assign_due_at: datetime
     sla_due_at: datetime
-    sla_at_risk_at: datetime | None = None
+    sla_at_risk_at: datetime | None = Field(
+        None, description="When the request was first flagged as likely to miss its targets.")
     eta_minutes: int | None = None
+    expected_arrival: datetime | None = Field(
+        None, description="When someone is expected at the door: from the assigned provider's ETA, or the pending"
+                          " offer's; compare with sla_due_at.")
     district: str | None = None
     ack_shown_at: datetime | None = None
     handed_back: int = 0

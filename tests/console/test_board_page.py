@@ -71,3 +71,30 @@ def test_board_carries_the_live_wiring(signed_in):
     assert 'data-server-time="' in page and 'data-sla-warn="300"' in page
     assert '<meta name="csrf-token"' in page
     assert "/static/board.js?v=" in page
+
+
+def test_a_request_at_risk_shows_it_on_the_board_with_its_expected_arrival(pool, signed_in):
+    from datetime import UTC, datetime
+
+    from services.dispatch.usecases.progress import flag_if_late
+
+    from .dispatching import CTX, get_request
+
+    resident, _ = new_resident(pool)
+    on_time, late = open_request(pool, resident, "meal"), open_request(pool, resident, "bathing")
+    near, _ = new_provider(pool, ["meal"], location=(31.2, 121.5))
+    far, _ = new_provider(pool, ["bathing"], location=(32.2, 121.5))  # 110 km away: hours
+    assign(pool, on_time, near)
+    assign(pool, late, far)
+    with pool.connection() as conn:  # the timer's check of assigned requests
+        assert flag_if_late(conn, CTX, late, datetime.now(UTC))
+        assert not flag_if_late(conn, CTX, on_time, datetime.now(UTC))
+    expected = get_request(pool, late)["expected_arrival"]
+    assert expected > get_request(pool, late)["sla_due_at"]
+
+    page = signed_in.get("/")
+
+    row = page.text.split(f'data-id="{late}"', 1)[1].split("</tr>", 1)[0]
+    shown = expected.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert "pill-risk" in row and f'expected <time class="local-time" datetime="{shown}"' in row
+    assert "pill-risk" not in page.text.split(f'data-id="{on_time}"', 1)[1].split("</tr>", 1)[0]

@@ -106,6 +106,19 @@ def test_rung_1_when_the_best_arrival_is_predicted_after_the_target():
     assert "predicted arrival" in decide(request(), MEAL, 0, [queued], job(), W, T0).at_risk
 
 
+def test_a_candidate_in_time_is_offered_before_a_better_scored_one_who_would_be_late():
+    # Close to the meal's target, due in 59 minutes: the score (ETA, fairness, workload) prefers
+    # the first, who would arrive half a minute late; the second, who has done more today, is in time.
+    late = cand("late", km=24.8)  # 59.5 min of driving
+    in_time = cand("in-time", km=24.0, recent_assignments=20)
+    d = decide(request(at=T0 - timedelta(minutes=1)), MEAL, 0, [late, in_time], job(), W, T0)  # due in 59 min
+    assert [s.candidate.provider_id for s in d.ranked] == ["late", "in-time"]  # the score's order
+    assert d.choice.candidate.provider_id == "in-time" and d.at_risk is None
+    # Nobody in time: the best is offered, and the request is flagged at risk.
+    far = decide(request(), MEAL, 0, [cand("far", km=30), cand("farther", km=40)], job(), W, T0)
+    assert far.choice.candidate.provider_id == "far" and far.at_risk.startswith("predicted arrival")
+
+
 # -- rung 2: escalated to the dispatchers -------------------------------------------------------
 
 

@@ -67,6 +67,16 @@ def at_risk(
     return None
 
 
+def first_in_time(ranked: list[Scored], request: ServiceRequest, now: datetime) -> Scored:
+    """The best-ranked candidate predicted to arrive by the request's arrival target; the best
+    one when nobody can (the request is then at risk, and flagged so). The score weighs the ETA
+    with fairness and continuity, which must never buy a late arrival while someone is in time."""
+    for scored in ranked:
+        if now + timedelta(minutes=scored.wait_minutes + scored.travel_minutes) <= request.sla_due_at:
+            return scored
+    return ranked[0]
+
+
 def decide(
     request: ServiceRequest,
     policy: ServicePolicy,
@@ -97,7 +107,7 @@ def decide(
             escalate=risk if risk and policy.escalate_when_at_risk else None,
             full=all(r == NO_CAPACITY for r in reasons),
         )
-    best = ranked[0]
+    best = first_in_time(ranked, request, now)
     risk = at_risk(request, policy, now, best.wait_minutes + best.travel_minutes)
     return Decision(
         choice=best, at_risk=risk, escalate=risk if risk and policy.escalate_when_at_risk else None, ranked=ranked

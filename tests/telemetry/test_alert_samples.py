@@ -139,3 +139,26 @@ def test_a_night_off_the_residents_own_baseline_alerts_once(pool):
     evidence = alert(pool, found["id"])["evidence"]
     assert evidence["mean"] == 76 and evidence["baseline_mean"] == 60 and evidence["night"] == night.date().isoformat()
     assert analyser.nights_once(after_night + timedelta(minutes=30)) == []  # each night is evaluated once
+
+
+def test_samples_of_a_night_that_arrive_after_it_was_evaluated_evaluate_it_again(pool):
+    zone = ZoneInfo("Asia/Shanghai")
+    today = datetime.now(zone).date()
+    night = datetime(today.year, today.month, today.day, tzinfo=zone) - timedelta(days=2)
+    after_night = datetime(today.year, today.month, today.day, 8, 0, tzinfo=zone) - timedelta(days=1)
+    bed, resident = unique("bed"), unique("res")
+    # Seven usual nights; of the last one only its first hour has arrived when it is evaluated.
+    _nights(pool, bed, resident, [58, 61, 60, 59, 62, 60, 60], night - timedelta(days=1))
+    first_hour = datetime(night.year, night.month, night.day, 22, 0, tzinfo=zone).astimezone(UTC)
+    store(pool, bed, resident, vitals_samples(first_hour, 3600, heart_rate=60, step=60))
+    analyser = worker(pool)
+    analyser.analyse_once()
+    assert analyser.nights_once(after_night) == [] and alerts_of(pool, resident) == []
+    # The bed was offline for the rest of the night and sends its backlog now: 85 bpm all night.
+    store(pool, bed, resident, vitals_samples(first_hour + timedelta(hours=1), 7 * 3600, heart_rate=85, step=60))
+    analyser.analyse_once()
+    raised = analyser.nights_once(after_night + timedelta(hours=3))
+    [found] = alerts_of(pool, resident)
+    assert found["id"] in raised and found["rule"] == "night_heart_rate_baseline"
+    assert alert(pool, found["id"])["evidence"]["night"] == night.date().isoformat()
+    assert analyser.nights_once(after_night + timedelta(hours=4)) == []  # evaluated again once

@@ -109,3 +109,13 @@ def test_an_exit_during_a_visit_counts_from_the_end_of_the_visit():
     assert late is not None and "returned after 45 minutes after the provider's visit ended" in late.summary
     # A new exit starts afresh.
     assert bed_exit.after_exit(after, NIGHT + timedelta(hours=2), attended=False).visit_ended_at is None
+
+
+def test_the_nights_a_span_of_minutes_falls_in():
+    from services.telemetry.domain.rules.night import nights_touching
+
+    first_night = at_shanghai(20, 23, 0).date()  # the night that begins on the 20th
+    assert nights_touching(at_shanghai(20, 23, 0), at_shanghai(21, 1, 0), LIMITS) == [first_night]
+    assert nights_touching(at_shanghai(21, 12, 0), at_shanghai(21, 13, 0), LIMITS) == []  # the afternoon
+    spans = nights_touching(at_shanghai(21, 5, 0), at_shanghai(21, 22, 30), LIMITS)
+    assert spans == [first_night, first_night + timedelta(days=1)]

@@ -1,5 +1,7 @@
 """The baseline rule's use case: once a resident's night has ended (and settled), compare its
-heart and breathing rate with the previous nights, all from the minute rollups."""
+heart and breathing rate with the previous nights, all from the minute rollups. Samples of a night
+that arrive after it was evaluated (a bed that was offline and sends its backlog) mark it stale,
+and it is evaluated again with them."""
 
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ from psycopg.rows import dict_row
 
 from services.telemetry.domain.rules import baseline
 from services.telemetry.domain.rules.limits import RuleLimits
-from services.telemetry.domain.rules.night import last_ended_night, night_bounds
+from services.telemetry.domain.rules.night import last_ended_night, night_bounds, nights_touching
 from services.telemetry.store import alerts as store
 from services.telemetry.store.alert_settings import limits_for
+from services.telemetry.store.rollups import Touched
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +54,34 @@ def residents_with_beds(conn: psycopg.Connection) -> list[str]:
 def check_resident(conn: psycopg.Connection, resident_id: str, now: datetime, limits: RuleLimits) -> list[str]:
     """Evaluate the resident's latest ended night once (replicas agree through the summary row)."""
     settle = timedelta(minutes=limits.baseline_settle_minutes)
-    night = last_ended_night(now, limits, settle)
+    return _evaluate(conn, resident_id, last_ended_night(now, limits, settle), limits, again=False)
+
+
+_CLAIM = (
+    "INSERT INTO telemetry.night_summaries (resident_id, night, heart_rate, heart_rate_minutes,"
+    " respiration_rate, respiration_rate_minutes) VALUES (%s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (resident_id, night) DO NOTHING RETURNING 1"
+)
+_AGAIN = (
+    "UPDATE telemetry.night_summaries SET heart_rate = %s, heart_rate_minutes = %s, respiration_rate = %s,"
+    " respiration_rate_minutes = %s, evaluated_at = now(), stale = false"
+    " WHERE resident_id = %s AND night = %s AND stale RETURNING 1"
+)
+
+
+def _evaluate(conn: psycopg.Connection, resident_id: str, night: date, limits: RuleLimits, again: bool) -> list[str]:
+    """Compare one night with the ones before it: the first time (`again` False: only if no
+    replica did), or again after late samples (the night is stale)."""
     summary = nights(conn, resident_id, night, limits.baseline_nights, limits)
     tonight, previous = summary[-1], summary[:-1]
-    claimed = conn.execute(
-        "INSERT INTO telemetry.night_summaries (resident_id, night, heart_rate, heart_rate_minutes,"
-        " respiration_rate, respiration_rate_minutes) VALUES (%s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (resident_id, night) DO NOTHING RETURNING 1",
-        (resident_id, night, tonight.heart_rate, tonight.heart_rate_minutes, tonight.respiration_rate,
-         tonight.respiration_rate_minutes),
-    ).fetchone()
+    values = (tonight.heart_rate, tonight.heart_rate_minutes, tonight.respiration_rate,
+              tonight.respiration_rate_minutes)
+    if again:
+        claimed = conn.execute(_AGAIN, (*values, resident_id, night)).fetchone()
+    else:
+        claimed = conn.execute(_CLAIM, (resident_id, night, *values)).fetchone()
     if claimed is None:
-        return []  # this night was evaluated already
+        return []  # evaluated already (or again, by another replica)
     changed = []
     for vital in ("heart_rate", "respiration_rate"):
         found = baseline.deviation(tonight, previous, vital, limits, resident_id)
@@ -73,7 +92,8 @@ def check_resident(conn: psycopg.Connection, resident_id: str, now: datetime, li
 
 
 def check_nights(conn: psycopg.Connection, now: datetime, defaults: RuleLimits) -> list[str]:
-    """Evaluate the latest ended night of every resident with a bed; ids of alerts raised."""
+    """Evaluate the latest ended night of every resident with a bed, and again the nights that got
+    late samples; ids of alerts raised."""
     residents = residents_with_beds(conn)
     limits = limits_for(conn, residents, defaults)
     changed: list[str] = []
@@ -83,4 +103,43 @@ def check_nights(conn: psycopg.Connection, now: datetime, defaults: RuleLimits) 
                 changed += check_resident(conn, resident_id, now, limits[resident_id])
         except psycopg.Error:
             log.exception("night baseline of %s failed", resident_id)
+    return changed + check_late_nights(conn, defaults)
+
+
+def mark_late(conn: psycopg.Connection, touched: list[Touched], residents: dict[str, str],
+              limits: dict[str, RuleLimits], defaults: RuleLimits) -> int:
+    """Touched minutes (new samples) in nights already evaluated: those nights are stale, to be
+    evaluated again; how many were marked. `residents`: each touched bed's resident."""
+    pairs = sorted({
+        (resident, night) for t in touched if (resident := residents.get(t.device_id))
+        for night in nights_touching(t.first, t.last, limits.get(resident, defaults))
+    })
+    if not pairs:
+        return 0
+    marked = conn.execute(
+        "UPDATE telemetry.night_summaries s SET stale = true"
+        " FROM unnest(%s::text[], %s::date[]) AS v(resident_id, night)"
+        " WHERE s.resident_id = v.resident_id AND s.night = v.night AND NOT s.stale",
+        ([p[0] for p in pairs], [p[1] for p in pairs]),
+    ).rowcount
+    if marked:
+        log.info("%d evaluated nights got late samples: they are evaluated again", marked)
+    return marked
+
+
+def check_late_nights(conn: psycopg.Connection, defaults: RuleLimits, limit: int = 200) -> list[str]:
+    """Evaluate again the nights marked stale; ids of alerts raised."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        stale = cur.execute(
+            "SELECT resident_id, night FROM telemetry.night_summaries WHERE stale ORDER BY night LIMIT %s"
+            " FOR UPDATE SKIP LOCKED", (limit,),
+        ).fetchall()
+    limits = limits_for(conn, {r["resident_id"] for r in stale}, defaults)
+    changed: list[str] = []
+    for row in stale:
+        try:
+            with conn.transaction():
+                changed += _evaluate(conn, row["resident_id"], row["night"], limits[row["resident_id"]], again=True)
+        except psycopg.Error:
+            log.exception("night baseline of %s, %s, again failed", row["resident_id"], row["night"])
     return changed

@@ -26,6 +26,7 @@ from services.telemetry.store import rule_state as state
 from services.telemetry.store.alert_settings import limits_for
 from services.telemetry.store.rollups import MINUTE, Touched
 from services.telemetry.store.samples import text_array, time_array
+from services.telemetry.usecases import nightly
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def evaluate(conn: psycopg.Connection, touched: list[Touched], defaults: RuleLim
     limit_of = {t.device_id: limits.get(residents.get(t.device_id, ""), defaults) for t in touched}
     changed = _vitals(conn, touched, limit_of, minutes_current)
     changed += _stillness(conn, touched, limit_of, limits, defaults)
+    nightly.mark_late(conn, touched, residents, limits, defaults)  # samples of a night already evaluated
     return changed
 
 

@@ -30,6 +30,18 @@ def night_bounds(night: date, limits: RuleLimits) -> tuple[datetime, datetime]:
     return start, datetime.combine(end_day, limits.night_end, zone)
 
 
+def nights_touching(first: datetime, last: datetime, limits: RuleLimits) -> list[date]:
+    """The nights (by their starting local date) that the minutes from `first` to `last` fall in."""
+    out = []
+    day = local(first, limits).date() - timedelta(days=1)
+    while day <= local(last, limits).date():
+        start, end = night_bounds(day, limits)
+        if start <= last and first < end:
+            out.append(day)
+        day += timedelta(days=1)
+    return out
+
+
 def last_ended_night(now: datetime, limits: RuleLimits, settle: timedelta = timedelta(0)) -> date:
     """The latest night (by its starting local date) that ended at least `settle` before now."""
     day = local(now, limits).date()

@@ -45,6 +45,24 @@ def summary(specs: list[RequestSpec], arrivals: dict[str, datetime]) -> dict:
     }
 
 
+def ratio(specs: list[RequestSpec], ours: dict[str, datetime], reference: dict[str, datetime]) -> float | None:
+    """Mean press -> arrival of `ours` over that of `reference`, on the requests both served (the
+    reference leaves a request nobody would say yes to unserved; ours gets it assigned by hand)."""
+    both = [s for s in specs if s.id in ours and s.id in reference]
+    if not both:
+        return None
+    mine = statistics.fmean(minutes(ours[s.id], s.created) for s in both)
+    best = statistics.fmean(minutes(reference[s.id], s.created) for s in both)
+    return round(mine / best, 3) if best > 0 else None
+
+
+def pooled_bound(days: list[tuple[float, int]]) -> float:
+    """A lower bound on the pooled mean from each day's (bound on its mean, requests): the days'
+    bounds on their total waits add up."""
+    served = sum(n for _, n in days)
+    return sum(bound * n for bound, n in days) / served if served else 0.0
+
+
 def sla_compliance(outcomes: dict[str, Outcome], policy: DispatchPolicy) -> dict[str, dict]:
     """Per service: the share assigned within the assignment target, arrived within the arrival
     target, and both (met). The acknowledgement is measured live (press -> ack is milliseconds)."""
@@ -92,15 +110,19 @@ def _round(value: float | None, digits: int = 2) -> float | None:
 
 def table(result: dict) -> str:
     """The headline numbers as a plain-text table."""
+    target = result.get("target_ratio", 1.15)
     rows = [
-        ("mean press -> arrival, ours", f"{result['mean_arrival_min']:.2f} min", ""),
-        ("  hindsight optimum (per-slice LSA)", f"{result['optimal_mean_arrival_min']:.2f} min", ""),
+        ("mean press -> arrival, ours (the product)", f"{result['mean_arrival_min']:.2f} min", ""),
+        ("  offline reference (OR-Tools + exact search)", f"{result['reference_mean_arrival_min']:.2f} min",
+         f"gap {result['reference_gap']:.1%} to its lower bound {result['reference_lower_bound_min']:.2f} min"),
         ("  nearest-available greedy", f"{result['greedy_mean_arrival_min']:.2f} min", ""),
-        ("optimality ratio (ours / optimum)", f"{result['optimality_ratio']:.3f}", _verdict(
-            result["optimality_ratio"] <= 1.15, "<= 1.15")),
+        ("  per-slice hindsight heuristic", f"{result['slices_mean_arrival_min']:.2f} min", ""),
+        ("optimality ratio (ours / reference)", f"{result['optimality_ratio']:.3f}", _verdict(
+            result["optimality_ratio"] <= target, f"<= {target}")),
         ("  same, providers answering at once", f"{result['optimality_ratio_instant_answers']:.3f}", _verdict(
-            result["optimality_ratio_instant_answers"] <= 1.15, "<= 1.15")),
-        ("  greedy / optimum", f"{result['greedy_ratio']:.3f}", ""),
+            result["optimality_ratio_instant_answers"] <= target, f"<= {target}")),
+        ("  ours / the lower bound", f"{result['ratio_to_lower_bound']:.3f}", ""),
+        ("  greedy / reference", f"{result['greedy_ratio']:.3f}", ""),
         ("emergencies attended within 45 min", f"{result['emergency_within_45min']:.3f}"
          f" ({result['ours']['emergencies_within_45min']}/{result['ours']['emergencies']})",
          _verdict(result["emergency_within_45min"] == 1.0, "= 1")),
@@ -117,7 +139,7 @@ def table(result: dict) -> str:
             b = live[key]
             rows.append((f"  burst of {b['presses']} {label}, p50 / p99", f"{b['p50_ms']:.0f} / {b['p99_ms']:.0f} ms",
                          _verdict(b["p99_ms"] < 500, "p99 < 500 ms")))
-    lines = [f"{a:<42} {b:>22}   {c}" for a, b, c in rows]
+    lines = [f"{a:<46} {b:>18}   {c}" for a, b, c in rows]
     lines.append("")
     lines.append(f"{'SLA per service (ours)':<14} {'requests':>9} {'met':>7} {'assigned':>9} {'arrived':>8}"
                  f" {'mean min':>9}")

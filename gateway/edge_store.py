@@ -31,7 +31,7 @@ def _states(rows: Iterable[dict]) -> list[DeviceState]:
     return [
         DeviceState(
             device_id=r["id"], device_kind=r["kind"], resident_id=r["resident_id"],
-            state=r["state"], at=max(r["state_changed_at"], r.get("battery_at") or r["state_changed_at"]),
+            state=r["state"], at=max(r["state_changed_at"], r["battery_at"] or r["state_changed_at"]),
             battery=r["battery"], fw=r["fw"], shard=r["shard"],
         )
         for r in rows

@@ -120,11 +120,16 @@ def _nights(pool, bed: str, resident: str, heart_rates: list[int], last_night: d
         store(pool, bed, resident, vitals_samples(start, 8 * 3600, heart_rate=hr, step=60))
 
 
-def test_a_night_off_the_residents_own_baseline_alerts_once(pool):
+def _the_night_before_last() -> tuple[datetime, datetime]:
+    """(the start of the local day whose night began the day before yesterday, 08:00 after it ended)."""
     zone = ZoneInfo("Asia/Shanghai")
     today = datetime.now(zone).date()
     night = datetime(today.year, today.month, today.day, tzinfo=zone) - timedelta(days=2)
-    after_night = datetime(today.year, today.month, today.day, 8, 0, tzinfo=zone) - timedelta(days=1)
+    return night, datetime(today.year, today.month, today.day, 8, 0, tzinfo=zone) - timedelta(days=1)
+
+
+def test_a_night_off_the_residents_own_baseline_alerts_once(pool):
+    night, after_night = _the_night_before_last()
     usual_bed, usual = unique("bed"), unique("res")
     odd_bed, odd = unique("bed"), unique("res")
     history = [58, 61, 60, 59, 62, 60, 60]
@@ -142,14 +147,11 @@ def test_a_night_off_the_residents_own_baseline_alerts_once(pool):
 
 
 def test_samples_of_a_night_that_arrive_after_it_was_evaluated_evaluate_it_again(pool):
-    zone = ZoneInfo("Asia/Shanghai")
-    today = datetime.now(zone).date()
-    night = datetime(today.year, today.month, today.day, tzinfo=zone) - timedelta(days=2)
-    after_night = datetime(today.year, today.month, today.day, 8, 0, tzinfo=zone) - timedelta(days=1)
+    night, after_night = _the_night_before_last()
     bed, resident = unique("bed"), unique("res")
     # Seven usual nights; of the last one only its first hour has arrived when it is evaluated.
     _nights(pool, bed, resident, [58, 61, 60, 59, 62, 60, 60], night - timedelta(days=1))
-    first_hour = datetime(night.year, night.month, night.day, 22, 0, tzinfo=zone).astimezone(UTC)
+    first_hour = datetime(night.year, night.month, night.day, 22, 0, tzinfo=night.tzinfo).astimezone(UTC)
     store(pool, bed, resident, vitals_samples(first_hour, 3600, heart_rate=60, step=60))
     analyser = worker(pool)
     analyser.analyse_once()

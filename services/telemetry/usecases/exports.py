@@ -60,8 +60,7 @@ def resident_observations(
     measured = {row["device_id"] for row in rows}
     included = [fhir.patient(resident.id, resident.name, resident.address, resident.district,
                              [(c.name, c.phone, c.relation) for c in resident.contacts])]
-    included += [fhir.device(b.id, b.kind.value if hasattr(b.kind, "value") else str(b.kind), resident.id, b.fw)
-                 for b in beds if b.id in measured]
+    included += [fhir.device(b.id, b.kind.value, resident.id, b.fw) for b in beds if b.id in measured]
     return fhir.searchset(fhir.observations(resident_id, rows), datetime.now(UTC), self_url, included)
 
 

@@ -6,7 +6,7 @@ and it is evaluated again with them."""
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 from psycopg.rows import dict_row
@@ -109,11 +109,16 @@ def check_nights(conn: psycopg.Connection, now: datetime, defaults: RuleLimits) 
 def mark_late(conn: psycopg.Connection, touched: list[Touched], residents: dict[str, str],
               limits: dict[str, RuleLimits], defaults: RuleLimits) -> int:
     """Touched minutes (new samples) in nights already evaluated: those nights are stale, to be
-    evaluated again; how many were marked. `residents`: each touched bed's resident."""
-    pairs = sorted({
-        (resident, night) for t in touched if (resident := residents.get(t.device_id))
-        for night in nights_touching(t.first, t.last, limits.get(resident, defaults))
-    })
+    evaluated again; how many were marked. `residents`: each touched bed's resident. Only nights
+    that have ended can have been evaluated: samples arriving live (tonight's) cost no statement."""
+    now, found = datetime.now(UTC), set()
+    for t in touched:
+        resident = residents.get(t.device_id)
+        if resident is None:
+            continue
+        lim = limits.get(resident, defaults)
+        found |= {(resident, n) for n in nights_touching(t.first, t.last, lim) if night_bounds(n, lim)[1] <= now}
+    pairs = sorted(found)
     if not pairs:
         return 0
     marked = conn.execute(

@@ -9,6 +9,10 @@ at speed 60 a ten-minute trip to the toilet is ten unoccupied samples. Events ha
 instants and carry the wall time at which the simulation passed them (`Moment.wall_of`), so they
 too are never in the future. Platform timers (alert windows, SLAs) run on wall time, so they see
 a compressed day; that is inherent in running faster than real time.
+
+A v1.1 bed tests its pressure mat and its radar (the vital-signs sensor) on its schedule and when
+asked. It is mains-powered (its `status` carries no battery), so it checks no battery; a power
+cut takes it off altogether (`session.power_cut`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from .behaviour import CommandHandling
 from .clock import Moment
 from .messages import Outgoing
 from .population import ResidentPlan
+from .selftest import DEFAULT_INTERVAL_H, SelfTest, parts_check
 from .sleep import NightPlan, plan_window, window_day
 
 MAX_BATCH = 600  # samples per telemetry message (mqtt-v1)
@@ -33,6 +38,11 @@ MAX_PENDING = 3600  # samples kept while they cannot be sent; the oldest go firs
 _ROUNDING = timedelta(milliseconds=1)
 _MIN_TICK_S = 0.02  # a tick that came a hair early for its report or event comes back this soon
 _SETTLING = timedelta(minutes=2)  # restless after getting into bed, and before getting up
+RADAR = "radar"
+PARTS = ("pressure", RADAR)  # what its self-test checks
+# What the `selftest_fail` fault breaks (misbehaviour.py): a radar that no longer measures shows
+# as samples without vital signs; a broken pressure mat would fake bed exits, another story.
+BREAKABLE = (RADAR,)
 
 
 class BedBehaviour(CommandHandling):
@@ -51,8 +61,10 @@ class BedBehaviour(CommandHandling):
         report_interval_s: int = 10,
         sample_interval_s: int = 1,
         epoch_ms: bool = False,
+        before_v11: bool = False,
+        selftest_interval_h: int = DEFAULT_INTERVAL_H,
     ):
-        super().__init__()
+        super().__init__(before_v11=before_v11)
         self.device_id = device_id
         self.resident = resident
         self.tz = tz
@@ -73,6 +85,10 @@ class BedBehaviour(CommandHandling):
         self._pending: list[dict[str, Any]] = []
         self._hr_drift = 0.0
         self._rr_drift = 0.0
+        self.broken: set[str] = set()
+        self.selftest = None if before_v11 else SelfTest(
+            messages.DeviceRandom(f"selftest:bed:{seed}:{resident.index}"), selftest_interval_h,
+        )
 
     # -- the device interface -----------------------------------------------------------------
 
@@ -81,7 +97,7 @@ class BedBehaviour(CommandHandling):
 
     def tick_interval(self) -> float:
         """Real seconds to the next thing this bed sends: its next report, or an event (getting
-        up, a suspected fall) that comes first. A tick takes the samples due since the last one,
+        up, a suspected fall, a self-test) that comes first. A tick takes the samples due since the last one,
         each at its own instant (`_due`), so waking only to send gives the same messages at the
         same times as waking at every sample, for a tenth of the simulator's work at 10 s reports
         (half of its CPU went to bed ticks at 10,000 devices, CPU the platform then lacked)."""
@@ -90,6 +106,8 @@ class BedBehaviour(CommandHandling):
             return float(self.sample_interval_s)
         wait = self.report_interval_s - (last.wall - self._last_report).total_seconds()
         upcoming = self._next_event_after(last.sim)
+        if self.selftest and self.selftest.next is not None:
+            upcoming = min(upcoming or self.selftest.next, self.selftest.next)
         if upcoming is not None:
             wait = min(wait, (upcoming - last.sim).total_seconds() / last.speed)
         return min(max(wait, _MIN_TICK_S), float(self.report_interval_s))
@@ -102,6 +120,9 @@ class BedBehaviour(CommandHandling):
         how punctual the simulator is."""
         self._last_tick = moment
         out = self.events_until(moment)
+        scheduled = self.selftest.due(moment.sim) if self.selftest else None
+        if scheduled is not None:
+            out.append(self.selftest.report(self.checks(), moment.wall_of(scheduled), "schedule"))
         for at in self._due(moment):
             self._pending.append(self.sample(at))
         del self._pending[:-MAX_PENDING]
@@ -134,14 +155,21 @@ class BedBehaviour(CommandHandling):
         """Booted after a power cut: nothing was sampled or noticed while off."""
         self._pending = []
         self._last_sim = self._last_report = self._last_sample = self._last_tick = None
+        if self.selftest:
+            self.selftest.restart()
+
+    def checks(self) -> dict[str, bool]:
+        """The self-test's checks: one per sensor."""
+        return parts_check(PARTS, self.broken)
 
     def apply(self, command: Any, moment: Moment) -> list[Outgoing]:
+        out = self.selftest.on_command(command, moment, self.checks) if self.selftest else []
         if isinstance(command, Config):
             if command.report_interval_s is not None:
                 self.report_interval_s = command.report_interval_s
             if command.sample_interval_s is not None:
                 self.sample_interval_s = command.sample_interval_s
-        return []
+        return out
 
     # -- behaviour ----------------------------------------------------------------------------
 
@@ -233,6 +261,8 @@ class BedBehaviour(CommandHandling):
         breath: int | None = _clamp(round(rr + self.rng.gauss(0, 0.5)), 4, 60)
         if movement > 0.6 and self.rng.random() < 0.3:
             heart = breath = None  # the sensor loses the signal when the body moves a lot
+        if RADAR in self.broken:
+            heart = breath = None
         return {
             "ts": ts, "occupied": True, "heart_rate": heart, "respiration_rate": breath,
             "movement": round(min(max(movement, 0.0), 1.0), 3),

@@ -1,6 +1,7 @@
 """A one-click service button: the resident presses for a service at rates that follow the hour
 of day; the button shows what the platform tells it (received, who comes and when, done); a
-resident whose request is not assigned after a while presses again."""
+resident whose request is not assigned after a while presses again. A v1.1 button tests its key,
+light, speaker and battery on its schedule, when asked, and when the resident runs its test."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from .clock import Moment
 from .messages import Outgoing
 from .population import ResidentPlan
 from .profiles import press_rate
+from .selftest import DEFAULT_INTERVAL_H, SelfTest, parts_check
 
 STEP = timedelta(seconds=60)  # simulated time is walked in steps this long, so hours are exact
 REPRESS_AFTER = (timedelta(minutes=8), timedelta(minutes=15))  # waiting, not yet assigned
@@ -32,6 +34,13 @@ GIVE_UP_AFTER = timedelta(hours=4)  # a request the platform never closes is for
 LOW_BATTERY = 0.2
 DRAIN_PER_DAY = 0.003
 DRAIN_PER_PRESS = 0.0004
+KEY = "button"
+PARTS = (KEY, "light", "speaker")  # what its self-test checks, with the battery
+BREAKABLE = (KEY, "speaker")  # what the `selftest_fail` fault breaks (misbehaviour.py)
+# Residents are asked to run the button's test now and then; few do it often. About once a
+# month each, in the daytime.
+RESIDENT_TESTS_PER_DAY = 1 / 30
+RESIDENT_TEST_HOURS = range(9, 20)
 
 
 @dataclass
@@ -63,8 +72,10 @@ class ButtonBehaviour(CommandHandling):
         press_rate_factor: float = 1.0,
         fw: str = "1.4.2",
         tick_s: float = 1.0,
+        before_v11: bool = False,
+        selftest_interval_h: int = DEFAULT_INTERVAL_H,
     ):
-        super().__init__()
+        super().__init__(before_v11=before_v11)
         self.device_id = device_id
         self.resident = resident
         self.fw = fw
@@ -76,6 +87,10 @@ class ButtonBehaviour(CommandHandling):
         self._last_sim: datetime | None = None
         self._told_low = self.battery < LOW_BATTERY
         self.waiting: dict[Service, Waiting] = {}
+        self.broken: set[str] = set()
+        self.selftest = None if before_v11 else SelfTest(
+            messages.DeviceRandom(f"selftest:button:{seed}:{resident.index}"), selftest_interval_h,
+        )
 
     # -- the device interface -----------------------------------------------------------------
 
@@ -89,6 +104,7 @@ class ButtonBehaviour(CommandHandling):
         """Walk simulated time since the last tick in one-minute steps: presses, re-presses."""
         last, now = self._last_sim, moment.sim
         self._last_sim = now
+        scheduled = self.selftest.due(now) if self.selftest else None  # the first call starts it
         if last is None or now <= last:
             return []
         shown = round(self.battery, 2)
@@ -99,6 +115,8 @@ class ButtonBehaviour(CommandHandling):
             step_end = min(t + STEP, now)
             out.extend(self._step(t, step_end, moment))
             t = step_end
+        if scheduled is not None and self.selftest:
+            out.append(self.selftest.report(self.checks(), moment.wall_of(scheduled), "schedule"))
         if round(self.battery, 2) != shown:
             out.append(self.status())
         if self.battery < LOW_BATTERY and not self._told_low:
@@ -111,9 +129,16 @@ class ButtonBehaviour(CommandHandling):
         """Booted after a power cut: the light is off; what happened while off is unknown."""
         self.waiting.clear()
         self._last_sim = None
+        if self.selftest:
+            self.selftest.restart()
+
+    def checks(self) -> dict[str, bool]:
+        """The self-test's checks: each part, and a battery above the low threshold."""
+        return {**parts_check(PARTS, self.broken), "battery": self.battery >= LOW_BATTERY}
 
     def apply(self, command: Any, moment: Moment) -> list[Outgoing]:
-        """Show what the platform says about a request."""
+        """Show what the platform says about a request; test itself or change the schedule."""
+        out = self.selftest.on_command(command, moment, self.checks) if self.selftest else []
         service = Service(command.service) if hasattr(command, "service") else None
         if isinstance(command, RequestCompleted | RequestCancelled):
             self.waiting.pop(service, None)
@@ -127,13 +152,20 @@ class ButtonBehaviour(CommandHandling):
                 waiting.provider, waiting.eta_minutes = command.provider, command.eta_minutes
             elif waiting.state == "pressed":
                 waiting.state = "acknowledged"
-        return []
+        return out
 
     # -- behaviour ----------------------------------------------------------------------------
 
     def _step(self, start: datetime, end: datetime, moment: Moment) -> list[Outgoing]:
+        if KEY in self.broken:
+            return []  # the key does not register: no press, and no test press, gets through
         out: list[Outgoing] = []
         hours = (end - start) / timedelta(hours=1)
+        if self.selftest and start.hour in RESIDENT_TEST_HOURS:
+            rng = self.selftest.rng
+            if rng.random() < 1.0 - math.exp(-RESIDENT_TESTS_PER_DAY / len(RESIDENT_TEST_HOURS) * hours):
+                at = start + (end - start) * rng.random()
+                out.append(self.selftest.report(self.checks(), moment.wall_of(at), "resident"))
         for service in Service:
             waiting = self.waiting.get(service)
             if waiting is None:

@@ -23,7 +23,8 @@ class Ledger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._samples: dict[str, list[list[int]]] = {}  # device -> runs [first_ms, step_ms, count]
-        # device -> (event_id, type, ts ms, service or "")
+        # device -> (event_id, type, ts ms, detail): detail is a press's or a cancel's service, a
+        # self-test's result, else ""
         self._events: dict[str, list[tuple[str, str, int, str]]] = {}
 
     def accepted(self, device_id: str, out: Outgoing) -> None:
@@ -39,7 +40,7 @@ class Ledger:
         elif out.channel is DeviceChannel.EVENTS:
             p = out.payload
             with self._lock:
-                entry = (p["event_id"], p["type"], _ms(p["ts"]), p.get("service") or "")
+                entry = (p["event_id"], p["type"], _ms(p["ts"]), p.get("service") or p.get("result") or "")
                 self._events.setdefault(device_id, []).append(entry)
 
     def samples(self, device_id: str) -> list[int]:
@@ -61,7 +62,7 @@ class Ledger:
 
 def load(path: str | Path) -> dict[str, Any]:
     """A saved ledger: `{"samples": {device: [[first_ms, step_ms, count], ...]},
-    "events": {device: [[event_id, type, ts_ms, service], ...]}}`."""
+    "events": {device: [[event_id, type, ts_ms, service or result], ...]}}`."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 

@@ -23,8 +23,9 @@ QOS: dict[DeviceChannel, int] = {
 }
 
 
-# Labels of misbehaving messages that the platform should still accept (counted as sent too).
-ACCEPTABLE_LABELS = frozenset({"skew.accepted"})
+# Labels of misbehaving messages that the platform should still accept (counted as sent too):
+# a clock off within the window, a self-test that found a broken part.
+ACCEPTABLE_LABELS = frozenset({"skew.accepted", "selftest.fail"})
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,17 @@ def event(rng: random.Random, ts: datetime, type_: str, **fields: Any) -> Outgoi
     """An `events` message."""
     payload = {"event_id": event_id(rng), "ts": format_ts(ts), "type": type_, **fields}
     return Outgoing(DeviceChannel.EVENTS, payload)
+
+
+def selftest(
+    rng: random.Random, ts: datetime, checks: dict[str, bool], trigger: str, command_id: str | None = None,
+) -> Outgoing:
+    """A `device.selftest` event (v1.1): `fail` when any check failed."""
+    fields: dict[str, Any] = {"result": "pass" if all(checks.values()) else "fail", "checks": dict(checks),
+                              "trigger": trigger}
+    if command_id is not None:
+        fields["command_id"] = command_id
+    return event(rng, ts, "device.selftest", **fields)
 
 
 def status(fw: str, battery: float | None = None, rssi: int | None = None) -> Outgoing:

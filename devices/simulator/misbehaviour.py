@@ -15,12 +15,20 @@ run can count what was sent per kind and compare it with what the platform rejec
 - `stuck_button`: after a while, a press every 1/rate seconds (`stuck.press`): joined to one
   request.
 - `silent`: after a while, connected but saying nothing, not even acks: marked silent.
+- `selftest_fail`: a part is broken (a button's key or speaker, a bed's radar) after the device's
+  first `selftest_fail_after` self-tests: every later one says `fail` (`selftest.fail`, accepted).
+  A broken key passes no press; a broken radar measures no vital signs.
+- `selftest_skip`: after its first `selftest_skip_after` self-tests the device sends no more,
+  neither scheduled nor asked for (it still acks `selftest.request`), and otherwise works.
+
+The two self-test faults go only to devices that have the self-test (v1.1 firmware).
 """
 
 from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Collection
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -28,7 +36,7 @@ from typing import Any
 from homecare.contract import DeviceKind, Service
 from homecare.topics import DeviceChannel
 
-from . import messages
+from . import bed, button, messages
 from .behaviour import Behaviour
 from .clock import Moment
 from .messages import Outgoing
@@ -45,6 +53,12 @@ class Fault(StrEnum):
     CLOCK_SKEW = "clock_skew"
     STUCK_BUTTON = "stuck_button"
     SILENT = "silent"
+    SELFTEST_FAIL = "selftest_fail"
+    SELFTEST_SKIP = "selftest_skip"
+
+
+SELFTEST_FAULTS = frozenset({Fault.SELFTEST_FAIL, Fault.SELFTEST_SKIP})  # start after some self-tests
+_LATER = frozenset({Fault.SILENT, Fault.STUCK_BUTTON})  # start after a while
 
 
 # The gateway's rejection code a broken message should meet (homecare.contract.validate codes).
@@ -57,19 +71,28 @@ EXPECTED_CODE = {
 }
 
 
-def applies_to(fault: Fault, kind: DeviceKind) -> bool:
-    """A stuck button is a button's fault; every other fault can hit any device."""
+def applies_to(fault: Fault, kind: DeviceKind, selftest: bool = True) -> bool:
+    """A stuck button is a button's fault, a self-test fault one of a device that has the
+    self-test; every other fault can hit any device."""
+    if fault in SELFTEST_FAULTS and not selftest:
+        return False
     return fault is not Fault.STUCK_BUTTON or kind is DeviceKind.BUTTON
 
 
-def assign_faults(devices: list[tuple[str, DeviceKind]], config: Misbehaviour, seed: int) -> dict[str, Fault]:
-    """Which devices misbehave and how: `share` of them, kinds drawn by weight (seeded)."""
+def assign_faults(
+    devices: list[tuple[str, DeviceKind]], config: Misbehaviour, seed: int, before_v11: Collection[str] = (),
+) -> dict[str, Fault]:
+    """Which devices misbehave and how: `share` of them, kinds drawn by weight (seeded).
+    Devices `before_v11` have no self-test to fail or skip."""
     rng = random.Random(f"faults:{seed}")
     count = round(config.share * len(devices))
     chosen = rng.sample(sorted(devices), count) if count else []
     out: dict[str, Fault] = {}
     for device_id, kind in chosen:
-        options = [(Fault(f), w) for f, w in config.kinds.items() if w > 0 and applies_to(Fault(f), kind)]
+        selftest = device_id not in before_v11
+        options = [
+            (Fault(f), w) for f, w in config.kinds.items() if w > 0 and applies_to(Fault(f), kind, selftest)
+        ]
         if options:
             faults, weights = zip(*options, strict=True)
             out[device_id] = rng.choices(faults, weights)[0]
@@ -85,8 +108,8 @@ class Misbehaving:
     """A device's behaviour with one fault (see the module's table). Pure: no I/O, seeded."""
 
     def __init__(self, inner: Behaviour, fault: Fault, config: Misbehaviour, seed: int):
-        if not applies_to(fault, inner.kind):
-            raise ValueError(f"a {inner.kind.value} cannot have the fault {fault.value}")
+        if not applies_to(fault, inner.kind, getattr(inner, "selftest", None) is not None):
+            raise ValueError(f"a {inner.kind.value} {_firmware(inner)}cannot have the fault {fault.value}")
         self.inner, self.fault, self.config = inner, fault, config
         self.device_id, self.kind = inner.device_id, inner.kind
         self.rng = messages.DeviceRandom(f"misbehave:{seed}:{inner.device_id}")
@@ -95,7 +118,12 @@ class Misbehaving:
         self.after_s = self.rng.uniform(*after)
         self.stuck_service = self.rng.choice([s for s in Service if s is not Service.EMERGENCY])
         self._first_wall = None
-        self.active = fault not in (Fault.SILENT, Fault.STUCK_BUTTON)  # those start later
+        self.active = fault not in (*_LATER, *SELFTEST_FAULTS)  # those start later
+        self._selftests = 0  # self-tests sent so far
+        self.part: str | None = None
+        if fault is Fault.SELFTEST_FAIL:
+            self.part = self.rng.choice(_breakable(inner))
+        self._selftests_sent(0)
 
     # -- the device interface -----------------------------------------------------------------
 
@@ -141,7 +169,9 @@ class Misbehaving:
     def _wake(self, moment: Moment) -> None:
         if self._first_wall is None:
             self._first_wall = moment.wall
-        if not self.active and (moment.wall - self._first_wall).total_seconds() >= self.after_s:
+        if self.active or self.fault not in _LATER:
+            return
+        if (moment.wall - self._first_wall).total_seconds() >= self.after_s:
             self.active = True
 
     def _seen(self, moment: Moment) -> Moment:
@@ -151,9 +181,27 @@ class Misbehaving:
     def _hit(self) -> bool:
         return self.rng.random() < self.config.break_rate
 
+    def _selftests_sent(self, count: int) -> None:
+        """`count` self-tests were sent: the part breaks, or the device stops testing itself, if
+        that is when."""
+        self._selftests = count
+        if self.fault is Fault.SELFTEST_FAIL and count >= self.config.selftest_fail_after and not self.active:
+            self.active = True
+            self.inner.broken.add(self.part)  # a bed's or a button's parts
+        elif self.fault is Fault.SELFTEST_SKIP and count >= self.config.selftest_skip_after:
+            self.active = True
+
     def _break(self, outs: list[Outgoing]) -> list[Outgoing]:
         result: list[Outgoing] = []
         for out in outs:
+            if out.kind == "device.selftest" and self.fault in SELFTEST_FAULTS:
+                if self.fault is Fault.SELFTEST_SKIP and self.active:
+                    continue
+                if out.payload["result"] == "fail" and self.active:
+                    out = _labelled(out, "selftest.fail")
+                self._selftests_sent(self._selftests + 1)
+                result.append(out)
+                continue
             broken = self._break_one(out)
             result.append(broken)
             if self.fault is Fault.DUPLICATE and self.rng.random() < self.config.duplicate_rate:
@@ -205,6 +253,14 @@ _REQUIRED = {
     DeviceChannel.STATUS: "online",
     DeviceChannel.ACKS: "command_id",
 }
+
+
+def _breakable(inner: Behaviour) -> tuple[str, ...]:
+    return button.BREAKABLE if inner.kind is DeviceKind.BUTTON else bed.BREAKABLE
+
+
+def _firmware(inner: Behaviour) -> str:
+    return "built before v1.1 " if getattr(inner, "before_v11", False) else ""
 
 
 def _stamped(out: Outgoing) -> bool:

@@ -48,6 +48,7 @@ class Progress:
             "errors_received": stats["errors_received"],
             "connect_failures": stats["connect_failures"],
             "commands_received": stats["commands_received"],
+            "selftests_sent": stats["selftests_sent"],
             "offers_seen": stats["offers_seen"],
             "offers_accepted": stats["offers_accepted"],
             "requests_completed": stats["requests_completed"],
@@ -84,6 +85,7 @@ def table(row: dict[str, Any], title: str) -> Table:
     add("errors received", row["errors_received"])
     add("connect failures", row["connect_failures"])
     add("commands by type", _pairs(row["commands_received"]))
+    add("self-tests (trigger.result)", _pairs(row["selftests_sent"]))
     add("offers seen / accepted", f"{row['offers_seen']} / {row['offers_accepted']}")
     add("requests completed", row["requests_completed"])
     if row["misbehaviour_sent"]:

@@ -20,6 +20,7 @@ from .providers import ProviderPolicy
 from .provisioning import new_run_tag, provision
 from .roster import Roster
 from .scenario import Scenario
+from .selftest import before_v11
 from .shards import Shard
 from .stats import DEVICE_COUNTERS, PROVIDER_COUNTERS, TYPED_GROUPS, SimStats
 
@@ -62,6 +63,7 @@ class Simulation:
         self.run_devices = devices
         self.ledger = Ledger() if ledger else None
         self.faults: dict[str, str] = {}
+        self.before_v11: set[str] = set()  # devices of this process with firmware built before v1.1
         self._device_count = 0
         self._stats = SimStats()
         self.clock: SimClock | None = None
@@ -113,9 +115,9 @@ class Simulation:
         self.fleet.start()
         log.info(
             "simulation %s started: %d of %d homes (shard %s), %d providers, %d misbehaving devices,"
-            " speed %sx, simulated time %s",
+            " %d devices built before v1.1, speed %sx, simulated time %s",
             s.name, len(self.fleet.sessions) // 2, len(roster.residents), self.shard,
-            len(roster.providers) if self.crew else 0, len(self.faults), s.speed,
+            len(roster.providers) if self.crew else 0, len(self.faults), len(self.before_v11), s.speed,
             self.clock.sim_now().isoformat(timespec="minutes"),
         )
 
@@ -124,21 +126,25 @@ class Simulation:
         if not self.run_devices:
             return []
         homes = [h for h in roster.residents if self.shard.owns(h.index)]
-        # Drawn over the whole population, so every shard agrees on who misbehaves.
+        # Drawn over the whole population, so every shard agrees on who misbehaves and who is old.
         everyone = [(d.id, d.kind) for d in roster.devices()]
-        faults = assign_faults(everyone, s.misbehaviour, s.seed)
+        old = before_v11([d for d, _ in everyone], s.before_v11_share, s.seed)
+        faults = assign_faults(everyone, s.misbehaviour, s.seed, before_v11=old)
         specs = []
         for home in homes:
             plan = population.resident(home.index, s.seed, s.districts)
+            old_bed, old_button = home.bed.id in old, home.button.id in old
             bed = BedBehaviour(
-                home.bed.id, plan, s.seed, s.tz(), fw=s.bed_fw,
+                home.bed.id, plan, s.seed, s.tz(), fw=s.before_v11_bed_fw if old_bed else s.bed_fw,
                 report_interval_s=s.report_interval_s, sample_interval_s=s.sample_interval_s,
-                epoch_ms=s.bed_timestamps == "ms",
+                epoch_ms=s.bed_timestamps == "ms", before_v11=old_bed, selftest_interval_h=s.selftest_interval_h,
             )
             button = ButtonBehaviour(
-                home.button.id, plan, s.seed, press_rate_factor=s.press_rate, fw=s.button_fw,
-                tick_s=s.button_tick(),
+                home.button.id, plan, s.seed, press_rate_factor=s.press_rate,
+                fw=s.before_v11_button_fw if old_button else s.button_fw, tick_s=s.button_tick(),
+                before_v11=old_button, selftest_interval_h=s.selftest_interval_h,
             )
+            self.before_v11 |= old & {home.bed.id, home.button.id}
             for behaviour, device in ((bed, home.bed), (button, home.button)):
                 fault = faults.get(behaviour.device_id)
                 if fault is not None:
@@ -189,6 +195,7 @@ class Simulation:
         out["devices_total"] = self._device_count
         out["devices_connected"] = fleet.connected() if fleet else 0
         out["devices_misbehaving"] = len(self.faults)
+        out["devices_before_v11"] = len(self.before_v11)
         out["loop_lag_ms"] = round(fleet.loop.lag_s * 1000, 1) if fleet else 0.0
         out["press_to_ack_ms"] = self._stats.summary("press_to_ack_ms")
         out["providers"] = len(self.roster.providers) if self.roster and self.crew else 0

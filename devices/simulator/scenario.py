@@ -42,8 +42,9 @@ class Misbehaviour(BaseModel):
 
     share: float = Field(0.0, ge=0, le=1, description="of all devices")
     kinds: dict[str, float] = Field(
-        default_factory=lambda: dict.fromkeys(FAULT_KINDS, 1.0),
-        description="relative weight of each fault among the misbehaving devices",
+        default_factory=lambda: dict.fromkeys(MESSAGE_FAULT_KINDS, 1.0),
+        description="relative weight of each fault among the misbehaving devices; the self-test faults only "
+        "when named",
     )
     break_rate: float = Field(0.2, ge=0, le=1, description="share of a malformed / out-of-range device's messages")
     duplicate_rate: float = Field(0.5, ge=0, le=1, description="share of a duplicating device's messages sent twice")
@@ -54,6 +55,11 @@ class Misbehaviour(BaseModel):
     stuck_presses_per_s: float = Field(1.0, gt=0, le=20)
     stuck_after_s: tuple[float, float] = (5.0, 60.0)
     silent_after_s: tuple[float, float] = (10.0, 60.0)
+    selftest_fail_after: int = Field(0, ge=0, description="self-tests passed before a part breaks")
+    selftest_skip_after: int = Field(
+        1, ge=1, description="self-tests sent before a skipping device sends no more (one at least: it is not "
+        "a device that never had the self-test)",
+    )
 
     @field_validator("kinds")
     @classmethod
@@ -84,7 +90,10 @@ class PowerCut(BaseModel):
     jitter_s: float = Field(30.0, ge=0, description="reconnects spread uniformly over this after the power is back")
 
 
-FAULT_KINDS = ("malformed", "out_of_range", "duplicate", "clock_skew", "stuck_button", "silent")
+# Faults in what a device sends; by default the misbehaving devices get these (the load
+# benchmark's scenario counts on it to compare what was sent broken with what was rejected).
+MESSAGE_FAULT_KINDS = ("malformed", "out_of_range", "duplicate", "clock_skew", "stuck_button", "silent")
+FAULT_KINDS = (*MESSAGE_FAULT_KINDS, "selftest_fail", "selftest_skip")
 
 
 class Scenario(BaseModel):
@@ -115,6 +124,12 @@ class Scenario(BaseModel):
     bed_fw: str = "2.3.1"
     bed_timestamps: str = Field("rfc3339", pattern="^(rfc3339|ms)$", description="a bed's `ts` form")
     button_fw: str = "1.4.2"
+    selftest_interval_h: int = Field(24, ge=1, le=744, description="devices' self-test interval until a config says")
+    before_v11_share: float = Field(
+        0.0, ge=0, le=1, description="of all devices, built before v1.1: no self-test, `selftest.request` unknown",
+    )
+    before_v11_bed_fw: str = "2.2.4"
+    before_v11_button_fw: str = "1.3.9"
     provider: ProviderConduct = Field(default_factory=ProviderConduct)
 
     @field_validator("start_time")
@@ -183,9 +198,12 @@ class Scenario(BaseModel):
 PRESETS: dict[str, dict[str, Any]] = {
     # 20 homes whose morning runs at an hour a minute: within the first minute several requests
     # are pressed, offered, accepted, reached and completed.
+    # A tenth of the devices are older (no self-test); six fail or skip their self-tests (with
+    # this seed, buttons and beds of both kinds).
     "demo": {
         "name": "demo", "homes": 20, "providers": 8, "districts": 4, "speed": 60.0,
-        "press_rate": 4.0, "start_time": "07:30", "seed": 2026,
+        "press_rate": 4.0, "start_time": "07:30", "seed": 2026, "before_v11_share": 0.1,
+        "misbehaviour": {"share": 0.15, "kinds": {"selftest_fail": 1.0, "selftest_skip": 1.0}},
     },
     # One real-time day of a neighbourhood.
     "day": {"name": "day", "homes": 200, "providers": 30, "districts": 6, "speed": 1.0, "seed": 1},

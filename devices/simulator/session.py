@@ -235,7 +235,10 @@ class DeviceSession:
                 self.presses.command(payload)
             replies = self.behaviour.on_command(payload, self._clock.now())
             if not replies and not self._silenced():
-                self._stats.add("invalid_commands")
+                # A command newer than the firmware (selftest.request to a device built before
+                # v1.1) is the platform's to expect, not an invalid one.
+                known = self.behaviour.knows(payload.get("type"))
+                self._stats.add("invalid_commands" if known else "unknown_commands")
             for reply in replies:
                 self.send(reply)
         elif channel is DeviceChannel.ERRORS:
@@ -302,6 +305,8 @@ class DeviceSession:
                 stats.add("presses")
             elif out.kind == "button.cancelled":
                 stats.add("cancels")
+            elif out.kind == "device.selftest":
+                stats.add_typed("selftests_sent", f"{out.payload.get('trigger')}.{out.payload['result']}")
         elif out.channel is DeviceChannel.ACKS:
             stats.add("acks_sent")
         elif out.channel is DeviceChannel.STATUS:

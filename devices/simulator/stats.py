@@ -78,14 +78,15 @@ class SimStats:
 # The counters a Simulation reports, present (as 0 or {}) even before anything happened.
 DEVICE_COUNTERS = (
     "connects", "disconnects", "connect_failures", "messages_sent", "status_sent", "telemetry_batches_sent",
-    "samples_sent", "presses", "cancels", "acks_sent", "errors_received", "invalid_commands",
+    "samples_sent", "presses", "cancels", "acks_sent", "errors_received", "invalid_commands", "unknown_commands",
     "power_cuts", "boots_after_power_cut", "silent_devices", "presses_unanswered",
 )
 PROVIDER_COUNTERS = (
     "offers_seen", "offers_accepted", "offers_declined", "offer_conflicts", "requests_arrived",
     "requests_completed", "request_conflicts", "provider_errors",
 )
-TYPED_GROUPS = ("events_sent", "commands_received", "misbehaviour_sent", "errors_by_label")
+# selftests_sent: by trigger and result, e.g. "schedule.pass", "platform.fail".
+TYPED_GROUPS = ("events_sent", "commands_received", "selftests_sent", "misbehaviour_sent", "errors_by_label")
 
 
 def percentile(ordered: list[float], p: float) -> float | None:

@@ -47,12 +47,15 @@ def test_the_ledger_keeps_accepted_samples_as_runs_and_ignores_broken_messages()
     ledger.accepted("bed-a", _batch([base + 98_000], label="skew.accepted"))
     event = Outgoing(DeviceChannel.EVENTS, {"event_id": "e-1", "ts": base, "type": "bed.exit"})
     ledger.accepted("bed-a", event)
+    selftest = {"event_id": "e-2", "ts": base + 1, "type": "device.selftest", "result": "fail",
+                "checks": {"radar": False}, "trigger": "schedule"}
+    ledger.accepted("bed-a", Outgoing(DeviceChannel.EVENTS, selftest, label="selftest.fail"))
     stamps = ledger.samples("bed-a")
     assert stamps == sorted({base + i * 1000 for i in range(20)} | {base + 60_000, base + 61_000, base + 98_000})
     body = ledger.to_json()
     assert len(body["samples"]["bed-a"]) <= 5  # runs, not one entry per sample
     assert expand(body["samples"]["bed-a"]) == stamps
-    assert body["events"]["bed-a"] == [["e-1", "bed.exit", base, ""]]
+    assert body["events"]["bed-a"] == [["e-1", "bed.exit", base, ""], ["e-2", "device.selftest", base + 1, "fail"]]
 
 
 def test_presses_are_timed_to_their_answer_and_a_redelivered_answer_counts_once():

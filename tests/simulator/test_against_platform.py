@@ -50,7 +50,8 @@ def test_demo_requests_move_through_their_states_within_a_minute(platform, broke
     from services.telemetry import queries as telemetry_queries
 
     api_url, pool, admin = platform
-    simulation = Simulation(api_url, broker_url, Scenario.demo(), *admin)
+    # Self-tests every simulated hour, so that each v1.1 device sends one within the minute.
+    simulation = Simulation(api_url, broker_url, Scenario.demo(selftest_interval_h=1), *admin, ledger=True)
     simulation.start()
     try:
         roster = simulation.roster
@@ -66,17 +67,35 @@ def test_demo_requests_move_through_their_states_within_a_minute(platform, broke
         wait_for(lambda: simulation.stats()["acks_sent"] >= sum(commands.values()), timeout=10,
                  what="every command acked")
         assert stats["samples_sent"] > 0 and stats["telemetry_batches_sent"] > 0
-        assert stats["errors_received"] == 0, "the platform rejected a message of the reference client"
         assert stats["provider_errors"] == 0
+
+        # Self-tests (v1.1): each device that has it sent one, the older ones none, and the
+        # platform accepted every one (a failed one, from the demo's broken parts, too).
+        old = simulation.before_v11
+        everyone = {d.id for d in roster.devices()}
+        assert len(old) == 4 and stats["devices_before_v11"] == 4
+
+        def tested() -> set[str]:
+            events = simulation.ledger.to_json()["events"]
+            return {d for d, evs in events.items() for e in evs if e[1] == "device.selftest"}
+
+        wait_for(lambda: tested() == everyone - old, timeout=70, interval=0.5, what="a self-test from each v1.1 device")
+        failing = [d for d, fault in simulation.faults.items() if fault == "selftest_fail"]
+        sent = simulation.stats()["selftests_sent"]
+        assert failing and sent.get("schedule.fail", 0) >= len(failing) and sent.get("schedule.pass", 0) > 0
+        assert simulation.stats()["errors_received"] == 0, "the platform rejected a message of the reference client"
 
         with pool.connection() as conn:
             assert dispatch_queries.count_by_status(conn).get("completed", 0) >= 3
             assert telemetry_queries.count_samples(conn) > 0
-        bed = roster.residents[0].bed.id
         token = httpx.post(f"{api_url}/api/v1/auth/token", data={"username": admin[0], "password": admin[1]})
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        device = httpx.get(f"{api_url}/api/v1/devices/{bed}", headers=headers).json()
+        beds = [h.bed.id for h in roster.residents]
+        new_bed = next(b for b in beds if b not in old)
+        device = httpx.get(f"{api_url}/api/v1/devices/{new_bed}", headers=headers).json()
         assert device["online"] is True and device["fw"] == "2.3.1"
+        old_bed = next(b for b in beds if b in old)
+        assert httpx.get(f"{api_url}/api/v1/devices/{old_bed}", headers=headers).json()["fw"] == "2.2.4"
     finally:
         simulation.stop()
     assert simulation.stats()["devices_connected"] == 0

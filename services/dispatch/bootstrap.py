@@ -9,6 +9,7 @@ from psycopg_pool import ConnectionPool
 
 from homecare import log as internal_log
 from homecare.api.health import ReadinessCheck, database_check
+from homecare.buttons import StuckRule
 from homecare.contract import ErrorReply
 from homecare.db.wal import WalWatch
 from homecare.internal import DeviceAck
@@ -122,4 +123,4 @@ class DispatchComponent:
 def build(settings: Settings, pool: ConnectionPool, dispatch: DispatchSettings | None = None) -> DispatchComponent:
     """The dispatch component; nothing connects until start()."""
     dispatch = dispatch or DispatchSettings()
-    return DispatchComponent(settings, dispatch, pool, from_settings(dispatch))
+    return DispatchComponent(settings, dispatch, pool, from_settings(dispatch, StuckRule.from_settings(settings)))

@@ -144,6 +144,11 @@ class RequestOut(BaseModel):
     district: str | None = None
     ack_shown_at: datetime | None = None
     handed_back: int = 0
+    stuck_presses: int | None = Field(
+        None, description="Set when a stuck button's presses joined the request (homecare/buttons.py): the stuck"
+                          " run's presses; they did not raise its urgency. Null otherwise.")
+    stuck_from: datetime | None = Field(None, description="The stuck run's first press (the device's clock).")
+    stuck_to: datetime | None = Field(None, description="Its latest press so far.")
 
 
 class TimelineOut(BaseModel):

@@ -301,3 +301,29 @@ def test_the_timeline_keeps_entries_in_order(store):
 
         kinds = [e["kind"] for e in timeline.entries(store.tx, r.id)]
     assert kinds == ["created", "note", "note"]
+
+
+def test_a_button_keys_press_run_round_trips_and_a_request_keeps_its_stuck_mark(store):
+    from homecare.buttons import PressRun
+    from services.dispatch.domain.presses import ButtonRun
+
+    device = new_id("btn")
+    assert store.repos.events.press_run(store.tx, device, "meal") is None
+    t0 = datetime(2026, 12, 4, 9, 0, 0, 250000, tzinfo=UTC)
+    request = store.request()
+    young = ButtonRun(PressRun(t0, t0 + timedelta(seconds=2), 9), request.id, 3)
+    store.repos.events.save_press_run(store.tx, device, "meal", young)
+    assert store.repos.events.press_run(store.tx, device, "meal") == young
+    assert store.repos.events.press_run(store.tx, device, "bathing") is None  # per key
+    stuck = ButtonRun(PressRun(t0, t0 + timedelta(seconds=6), 25, t0 + timedelta(seconds=5)), request.id, 0)
+    store.repos.events.save_press_run(store.tx, device, "meal", stuck)
+    assert store.repos.events.press_run(store.tx, device, "meal") == stuck
+    store.repos.requests.mark_stuck(store.tx, request.id, stuck.run)
+    if isinstance(store.repos, MemoryRepositories):
+        mark = store.repos.requests.row(request.id).stuck
+        assert mark is not None
+        assert (mark.presses, mark.started, mark.last) == (25, stuck.run.started, stuck.run.last)
+    else:
+        row = store.tx.execute("SELECT stuck_presses, stuck_from, stuck_to FROM dispatch.requests WHERE id = %s",
+                               (request.id,)).fetchone()
+        assert tuple(row.values() if isinstance(row, dict) else row) == (25, stuck.run.started, stuck.run.last)

@@ -243,6 +243,17 @@ def press_again(
     return Change(replace(request, urgency=urgency), request.status, entry)
 
 
+def stuck_press(request: ServiceRequest, at: datetime, actor: str, undo: int, **detail: Any) -> Change:
+    """The press at which the request's button was judged stuck (homecare/buttons.py): the urgency
+    the stuck run's earlier presses added (`undo`) is taken back, and the timeline says so."""
+    if not request.active:
+        raise TransitionRefused(f"request {request.id} is {request.status.value}; a press cannot join it")
+    urgency = max(1, request.urgency - undo)
+    entry = TimelineEntry(at, actor, "button_stuck", {"urgency": urgency, "urgency_undone": request.urgency - urgency,
+                                                      **detail})
+    return Change(replace(request, urgency=urgency), request.status, entry)
+
+
 def check_actor_is_provider(request: ServiceRequest, provider_id: str) -> None:
     """A provider may report progress only on a request assigned to it (HTTP 403)."""
     if request.provider_id != provider_id:

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from homecare.buttons import PressRun
 from homecare.errors import Conflict, NotFound
 from homecare.topics import DeviceChannel, device_topic
 
 from ..domain.matching import Location
 from ..domain.offers import Offer, OfferStatus
+from ..domain.presses import ButtonRun
 from ..domain.requests import ACTIVE, STAMPS, Change, ServiceRequest, Status, TimelineEntry
 from .providers import ActiveJobRow, ProviderState
 
@@ -47,6 +49,7 @@ class _Request:
     retry_at: datetime | None = None
     sla_at_risk_at: datetime | None = None
     late_flagged_at: datetime | None = None
+    stuck: PressRun | None = None  # the mark of a stuck button's presses
     stamps: dict[str, datetime] = field(default_factory=dict)  # offered_at, arrived_at, ... as they happen
 
 
@@ -134,6 +137,10 @@ class MemoryRequests:
         self._index(row, before)
         self.timeline.append(conn, after.id, change.entry)
         return after
+
+    def mark_stuck(self, conn: Any, request_id: str, run: PressRun) -> None:
+        if row := self.rows.get(request_id):
+            row.stuck = run
 
     def set_acknowledged(self, conn: Any, request_id: str, at: datetime) -> None:
         if (row := self.rows.get(request_id)) and row.acknowledged_at is None:
@@ -380,6 +387,7 @@ class MemoryEvents:
         self.clock = clock
         self.processed: set[tuple[str, str]] = set()
         self.held: dict[tuple[str, str], tuple[str, datetime, datetime]] = {}  # -> (service, ts, held_at)
+        self.runs: dict[tuple[str, str], ButtonRun] = {}
 
     def first_time(self, conn: Any, device_id: str, event_id: str) -> bool:
         if (device_id, event_id) in self.processed:
@@ -406,6 +414,12 @@ class MemoryEvents:
         event_id = fits[0][1]
         del self.held[(device_id, event_id)]
         return event_id
+
+    def press_run(self, conn: Any, device_id: str, service: str) -> ButtonRun | None:
+        return self.runs.get((device_id, service))
+
+    def save_press_run(self, conn: Any, device_id: str, service: str, value: ButtonRun) -> None:
+        self.runs[(device_id, service)] = value
 
 
 class MemoryOutbox:

@@ -9,6 +9,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from homecare.buttons import PressRun
 from homecare.contract.models import Service
 from homecare.errors import Conflict, NotFound
 
@@ -128,6 +129,14 @@ def save(conn: psycopg.Connection, change: Change) -> ServiceRequest:
         raise Conflict(f"request {r.id} changed meanwhile; it is no longer {change.from_status.value}")
     timeline.append(conn, r.id, change.entry)
     return r
+
+
+def mark_stuck(conn: psycopg.Connection, request_id: str, run: PressRun) -> None:
+    """Mark a request as joined by a stuck button's presses: the run's figures, as they grow."""
+    conn.execute(
+        "UPDATE dispatch.requests SET stuck_presses = %s, stuck_from = %s, stuck_to = %s WHERE id = %s",
+        (run.presses, run.started, run.last, request_id),
+    )
 
 
 def set_acknowledged(conn: psycopg.Connection, request_id: str, at: datetime) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 
 import psycopg
 
+from homecare.buttons import StuckRule
+
 from ..domain.matching import MatchWeights
 from ..domain.policy import DispatchPolicy
 from ..settings import DispatchSettings
@@ -91,6 +93,7 @@ class Dispatch:
     configured: Configured = device_configured
     requeue: timedelta = timedelta(seconds=3)  # a queued request is offered again this often
     repos: Repositories = field(default_factory=PostgresRepositories)  # store.memory's run without a database
+    stuck: StuckRule = field(default_factory=StuckRule)  # when a button is stuck (homecare/buttons.py)
 
 
 def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Dispatch:
@@ -102,11 +105,12 @@ def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Dispatc
     return Dispatch(clock=clock, repos=MemoryRepositories(clock), **config)
 
 
-def from_settings(dispatch: DispatchSettings) -> Dispatch:
-    """The use-case configuration from settings."""
+def from_settings(dispatch: DispatchSettings, stuck: StuckRule | None = None) -> Dispatch:
+    """The use-case configuration from settings (`stuck`: from the shared ones, Settings)."""
     return Dispatch(
         policy=dispatch.dispatch_policy(),
         weights=dispatch.match_weights(),
         fairness_window=timedelta(hours=dispatch.fairness_window_h),
         requeue=timedelta(seconds=dispatch.requeue_s),
+        stuck=stuck or StuckRule(),
     )

@@ -20,6 +20,7 @@ RULE_LABELS = {
     "device_offline": "Device offline",
     "device_silent": "Device silent",
     "battery_low": "Battery low",
+    "button_stuck": "Button stuck",
 }
 
 

@@ -9,6 +9,7 @@ from psycopg_pool import ConnectionPool
 
 from homecare import log as internal_log
 from homecare.api.health import ReadinessCheck, database_check
+from homecare.buttons import StuckRule
 from homecare.log import Consumer
 from homecare.settings import Settings
 from services.telemetry.alerts_api import alerts_router
@@ -35,7 +36,7 @@ class TelemetryComponent:
         self.pool = pool
         self.defaults = defaults_from(config)
         self.log = internal_log.connect(settings, self.name)
-        self.alerting = Alerting()
+        self.alerting = Alerting(stuck=StuckRule.from_settings(settings))
         self.analysis = AnalysisWorker(pool, config, self.defaults, self.alerting)
         self.ingest = TelemetryIngest(pool, on_stored=self.analysis.poke)
         self.alerts = alert_inputs.AlertConsumer(pool, self.log, config, self.analysis.limits_of, self.alerting)

@@ -82,3 +82,6 @@ class TelemetrySettings(BaseSettings):
     alert_offline_grace_s: int = Field(default=300, ge=0)
     alert_battery_low_below: float = Field(default=0.2, ge=0, le=1)
     alert_battery_ok_above: float = Field(default=0.3, ge=0, le=1)
+    # A stuck button's alert clears after this long without a stuck press (the thresholds of
+    # "stuck" are shared with dispatch: HOMECARE_BUTTON_STUCK_*, homecare/buttons.py).
+    alert_button_stuck_clear_s: int = Field(default=60, ge=1)

@@ -195,3 +195,75 @@ def test_people_acknowledge_assign_and_resolve_an_alert_in_that_order(world):
 def test_an_event_that_is_not_a_bed_event_is_refused(world):
     with pytest.raises(ValueError):
         event_rules.on_bed_event(None, world.ctx, world.event("fall.suspected", NIGHT), LIMITS, NIGHT)
+
+
+# --- a stuck button (the rule: homecare/buttons.py) ---------------------------------------------
+
+
+def _presses(world: World, gap_s: float, seconds: float, start: datetime, service: str = "meal",
+             device: str = "btn-1") -> tuple[list[str], datetime]:
+    """Presses every `gap_s` (device time) for `seconds`, handled as they come; the alerts changed."""
+    changed, at = [], start
+    for _ in range(round(seconds / gap_s)):
+        at += timedelta(seconds=gap_s)
+        world.now = at
+        event = world.event("button.pressed", at, device=device, device_kind="button", service=service)
+        changed += event_rules.on_button_pressed(None, world.ctx, event, LIMITS, world.now)
+    return changed, at
+
+
+def test_a_stuck_button_is_a_high_device_alert_cleared_once_its_presses_stop(world):
+    raised, last = _presses(world, 0.25, 12, DAY)
+    assert len(raised) == 1  # one alert, raised at the press that showed it, not once per press
+    found = world.alert(raised[0])
+    assert (found["rule"], found["category"], found["severity"]) == ("button_stuck", "device", "high")
+    assert found["device_id"] == "btn-1" and found["subject"] == "btn-1"
+    assert found["evidence"]["service"] == "meal" and found["evidence"]["presses"] >= 20
+    assert found["evidence"]["rate_per_s"] >= 3.0 and "cannot call" in found["summary"]
+    # Presses at a person's pace after the stuck run do not keep it open ...
+    slow, last = _presses(world, 2.0, 20, last + timedelta(seconds=3))
+    assert slow == [] and world.alert(raised[0])["state"] == "open"
+    # ... and a minute after the last stuck press the system clears it.
+    assert world.timers(DAY + timedelta(seconds=12 + 59)) == []
+    assert world.timers(DAY + timedelta(seconds=12 + 61)) == raised
+    cleared = world.alert(raised[0])
+    assert cleared["state"] == "resolved" and cleared["resolved_by"] == "system"
+    assert "no stuck presses" in cleared["resolution_note"]
+    # Stuck again later: a new alert.
+    again, _ = _presses(world, 0.2, 8, last + timedelta(minutes=5))
+    assert len(again) == 1 and again != raised
+
+
+def test_a_frantic_resident_raises_no_device_alert(world):
+    at = DAY
+    for _ in range(5):  # 3 presses a second for 3 s, then a pause of 2 s
+        changed, at = _presses(world, 1 / 3, 3, at)
+        assert changed == []
+        at += timedelta(seconds=2)
+    assert world.repos.alerts.rows == {}
+
+
+def test_a_stuck_press_redelivered_is_not_counted_twice_and_keys_are_apart(world):
+    _, last = _presses(world, 0.25, 3, DAY)
+    key = world.repos.rule_state.button_keys[("btn-1", "meal")]
+    redelivered = DeviceEvent(device_id="btn-1", device_kind="button", resident_id="res-1",
+                              event_id=key.last_event_id, ts=last, type="button.pressed", received_at=last,
+                              service="meal")
+    assert event_rules.on_button_pressed(None, world.ctx, redelivered, LIMITS, world.now) == []
+    assert world.repos.rule_state.button_keys[("btn-1", "meal")] == key
+    # Another key of the same button is another run: interleaved presses of two services at
+    # 2 a second each are not one stuck key.
+    at = last
+    for n in range(40):
+        at += timedelta(seconds=0.25)
+        event = world.event("button.pressed", at, device="btn-2", device_kind="button",
+                            service="meal" if n % 2 else "bathing")
+        assert event_rules.on_button_pressed(None, world.ctx, event, LIMITS, at) == []
+
+
+def test_the_alert_stays_open_while_another_key_of_the_button_is_still_stuck(world):
+    raised, _ = _presses(world, 0.25, 8, DAY)
+    _, bathing_last = _presses(world, 0.25, 40, DAY + timedelta(seconds=8), service="bathing")
+    assert world.timers(DAY + timedelta(seconds=8 + 61)) == []  # meal is quiet, bathing is not
+    assert world.alert(raised[0])["state"] == "open"
+    assert world.timers(bathing_last + timedelta(seconds=61)) == raised

@@ -129,3 +129,33 @@ def test_episodes_are_kept_per_rule_and_subject(store):
     state.save_episode(store.tx, "heart_rate_range", bed, later)
     assert state.episode(store.tx, "heart_rate_range", bed) == later
     assert state.episode(store.tx, "no_movement", bed) is None
+
+
+def test_button_keys_round_trip_come_due_per_key_and_are_forgotten(store):
+    from homecare.buttons import PressRun
+    from services.telemetry.domain.rules.button import ButtonKey
+
+    device, t0 = _id("btn"), datetime(2026, 12, 4, 9, 0, 0, 250000, tzinfo=UTC)
+    assert store.repos.rule_state.button_key(store.tx, device, "meal") is None
+    young = ButtonKey(device, "meal", "res-1", PressRun(t0, t0 + timedelta(seconds=2), 9), "e9")
+    store.repos.rule_state.save_button_key(store.tx, young)
+    assert store.repos.rule_state.button_key(store.tx, device, "meal") == young
+    assert store.repos.rule_state.stuck_keys_left(store.tx, device) == 0
+    due = t0 + timedelta(minutes=1)
+    stuck = ButtonKey(device, "meal", "res-1", PressRun(t0, t0 + timedelta(seconds=6), 25, t0 + timedelta(seconds=5)),
+                      "e25", due)
+    store.repos.rule_state.save_button_key(store.tx, stuck)
+    other = replace(stuck, service="bathing", clear_due=due + timedelta(minutes=5))
+    store.repos.rule_state.save_button_key(store.tx, other)
+    assert store.repos.rule_state.button_key(store.tx, device, "meal") == stuck
+    assert store.repos.rule_state.stuck_keys_left(store.tx, device) == 2
+
+    def mine(at: datetime) -> list:
+        return [k for k in store.repos.rule_state.due_button_keys(store.tx, at) if k.device_id == device]
+
+    assert mine(due - timedelta(seconds=1)) == []
+    assert mine(due) == [stuck]
+    store.repos.rule_state.forget_button_key(store.tx, device, "meal")
+    assert store.repos.rule_state.button_key(store.tx, device, "meal") is None
+    assert store.repos.rule_state.stuck_keys_left(store.tx, device) == 1
+    assert mine(due + timedelta(minutes=10)) == [other]

@@ -94,3 +94,21 @@ def test_an_event_the_database_refuses_for_its_content_is_dead_lettered_without_
     [dead] = log_tap.wait_messages(streams.DEAD, 1)
     assert "the database refuses it" in dead.headers["Homecare-Reason"]
     assert metric("homecare_telemetry_messages_rejected_total", topic="alert-input", reason="unstorable") - before == 1
+
+
+def test_a_stuck_buttons_presses_through_the_log_raise_one_device_alert(pool, make_component, publisher):
+    """The alert consumer reads button presses from EVENTS too (dispatch's consumer reads them
+    for the requests): a stuck button's run is judged on the presses' own times."""
+    make_component()
+    button, resident = unique("btn"), unique("res")
+    start = datetime.now(UTC) - timedelta(seconds=20)
+    for n in range(28):  # 4 a second for 7 s, sent at once
+        ts = start + timedelta(seconds=0.25 * n)
+        publisher.event(DeviceEvent(device_id=button, device_kind="button", resident_id=resident,
+                                    event_id=unique("ev"), ts=ts, type="button.pressed", received_at=ts,
+                                    service="bathing"))
+    wait_for(lambda: _rules(pool, resident) == ["button_stuck"], timeout=15, what="the stuck-button alert")
+    wait_for(lambda: metric("homecare_telemetry_alert_messages_total", topic="button.pressed",
+                            outcome="handled") >= 28, timeout=15, what="every press handled")
+    [found] = alerts_of(pool, resident)
+    assert found["device_id"] == button and found["occurrences"] == 1 and found["severity"] == "high"

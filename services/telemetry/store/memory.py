@@ -13,6 +13,7 @@ from typing import Any
 from homecare.errors import NotFound
 from services.telemetry.domain.lifecycle import RESOLVED, SYSTEM, AlertState
 from services.telemetry.domain.rules.bed_exit import Presence
+from services.telemetry.domain.rules.button import ButtonKey
 from services.telemetry.domain.rules.device import DeviceStatus
 from services.telemetry.domain.rules.episodes import Episode
 from services.telemetry.domain.rules.model import Clearance, Finding
@@ -110,6 +111,7 @@ class MemoryRuleState:
         self.presences: dict[str, tuple[Presence, datetime | None]] = {}
         self.statuses: dict[str, tuple[DeviceStatus, datetime | None]] = {}
         self.episodes: dict[tuple[str, str], Episode] = {}
+        self.button_keys: dict[tuple[str, str], ButtonKey] = {}
 
     def presence(self, conn: Any, device_id: str, resident_id: str) -> Presence:
         if device_id not in self.presences:  # an empty one; a known bed keeps its resident until saved
@@ -138,6 +140,22 @@ class MemoryRuleState:
     def due_devices(self, conn: Any, now: datetime, limit: int = 500) -> list[DeviceStatus]:
         due = sorted((due_at, s.device_id) for s, due_at in self.statuses.values() if due_at and due_at <= now)
         return [self.statuses[device_id][0] for _, device_id in due[:limit]]
+
+    def button_key(self, conn: Any, device_id: str, service: str) -> ButtonKey | None:
+        return self.button_keys.get((device_id, service))
+
+    def save_button_key(self, conn: Any, value: ButtonKey) -> None:
+        self.button_keys[(value.device_id, value.service)] = value
+
+    def forget_button_key(self, conn: Any, device_id: str, service: str) -> None:
+        self.button_keys.pop((device_id, service), None)
+
+    def due_button_keys(self, conn: Any, now: datetime, limit: int = 500) -> list[ButtonKey]:
+        due = sorted(((k.clear_due, key) for key, k in self.button_keys.items() if k.clear_due and k.clear_due <= now))
+        return [self.button_keys[key] for _, key in due[:limit]]
+
+    def stuck_keys_left(self, conn: Any, device_id: str) -> int:
+        return sum(1 for k in self.button_keys.values() if k.device_id == device_id and k.clear_due is not None)
 
     def episode(self, conn: Any, rule: str, subject: str) -> Episode | None:
         return self.episodes.get((rule, subject))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from homecare.buttons import StuckRule
 from services.telemetry.store import alerts, rule_state
 from services.telemetry.store.memory import MemoryRepositories
 from services.telemetry.usecases.outside import provider_on_site
@@ -31,6 +32,7 @@ class Alerting:
     repos: Repositories = field(default_factory=PostgresRepositories)
     on_site: OnSite = provider_on_site
     clock: Callable[[], datetime] = utc_now
+    stuck: StuckRule = field(default_factory=StuckRule)  # when a button is stuck (homecare/buttons.py)
 
 
 def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Alerting:

@@ -1,5 +1,5 @@
-"""Use cases of the event rules: bed exits and entries, suspected falls, low batteries and device
-liveness; and the timers they leave in the rule state. Each runs in the caller's transaction, on
+"""Use cases of the event rules: bed exits and entries, suspected falls, low batteries, device
+liveness and stuck buttons; and the timers they leave in the rule state. Each runs in the caller's transaction, on
 the repositories of its context (PostgreSQL in the service, memory in the rule tests)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from homecare.internal import DeviceEvent, DeviceState
-from services.telemetry.domain.rules import bed_exit, device, fall
+from services.telemetry.domain.rules import bed_exit, button, device, fall
 from services.telemetry.domain.rules.limits import RuleLimits
 from services.telemetry.domain.rules.model import Clearance, Finding
 from services.telemetry.usecases.context import Alerting
@@ -64,6 +64,21 @@ def on_battery_low(conn: Tx, ctx: Alerting, event: DeviceEvent) -> list[str]:
     return apply(conn, ctx, [found])
 
 
+def on_button_pressed(conn: Tx, ctx: Alerting, event: DeviceEvent, limits: RuleLimits, now: datetime) -> list[str]:
+    """A button press: carry its key's run on, and raise the device alert when it shows the button
+    stuck (homecare/buttons.py). The press itself is dispatch's."""
+    if event.service is None:
+        return []  # refused by the contract; nothing to count it under
+    service = event.service.value
+    key = ctx.repos.rule_state.button_key(conn, event.device_id, service)
+    if key is not None and key.last_event_id == event.event_id:
+        return []  # a redelivery of the press fed last
+    key, found = button.on_press(key, event.device_id, service, event.resident_id, event.event_id, event.ts, now,
+                                 ctx.stuck, limits.button_stuck_clear_s)
+    ctx.repos.rule_state.save_button_key(conn, key)
+    return apply(conn, ctx, [found] if found else [])
+
+
 def on_device_state(
     conn: Tx, ctx: Alerting, message: DeviceState, limits: RuleLimits, now: datetime,
 ) -> list[str]:
@@ -84,7 +99,8 @@ def on_device_state(
 
 
 def run_due(conn: Tx, ctx: Alerting, now: datetime, limits_of: LimitsOf) -> list[str]:
-    """Act on the timers that are due: night exits still out of bed, devices still offline."""
+    """Act on the timers that are due: night exits still out of bed, devices still offline, stuck
+    buttons quiet again."""
     changed: list[str] = []
     for presence in ctx.repos.rule_state.due_presences(conn, now):
         limits = limits_of(conn, presence.resident_id)
@@ -107,6 +123,13 @@ def run_due(conn: Tx, ctx: Alerting, now: datetime, limits_of: LimitsOf) -> list
         ctx.repos.rule_state.clear_device_due(conn, status.device_id)
         if found is not None:
             changed += [a for a in [ctx.repos.alerts.raise_finding(conn, found)] if a]
+    for key in ctx.repos.rule_state.due_button_keys(conn, now):
+        # No stuck press for a while: the run is over (a later press starts afresh), and the alert
+        # closes unless another key of the button is still stuck.
+        ctx.repos.rule_state.forget_button_key(conn, key.device_id, key.service)
+        if ctx.repos.rule_state.stuck_keys_left(conn, key.device_id) == 0:
+            clear_s = limits_of(conn, key.resident_id).button_stuck_clear_s
+            changed += apply(conn, ctx, [button.clearance(key.device_id, now, clear_s)])
     return changed
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 class Category(StrEnum):
     PERSON = "person"  # about the resident's wellbeing
-    DEVICE = "device"  # about the equipment (offline, silent, battery)
+    DEVICE = "device"  # about the equipment (offline, silent, battery, a stuck button)
 
 
 class Severity(StrEnum):
@@ -31,10 +31,12 @@ class Rule(StrEnum):
     DEVICE_OFFLINE = "device_offline"
     DEVICE_SILENT = "device_silent"
     BATTERY_LOW = "battery_low"
+    BUTTON_STUCK = "button_stuck"
 
 
 CATEGORY: dict[Rule, Category] = {
-    rule: Category.DEVICE if rule in (Rule.DEVICE_OFFLINE, Rule.DEVICE_SILENT, Rule.BATTERY_LOW) else Category.PERSON
+    rule: Category.DEVICE if rule in (Rule.DEVICE_OFFLINE, Rule.DEVICE_SILENT, Rule.BATTERY_LOW, Rule.BUTTON_STUCK)
+    else Category.PERSON
     for rule in Rule
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from fastapi import APIRouter
 from psycopg_pool import ConnectionPool
@@ -13,6 +14,7 @@ from homecare.log import Consumer
 from homecare.settings import Settings
 from services.telemetry.alerts_api import alerts_router
 from services.telemetry.api import vitals_router
+from services.telemetry.domain.rules.selftest import SelftestPolicy
 from services.telemetry.settings import TelemetrySettings
 from services.telemetry.store.alert_settings import defaults_from
 from services.telemetry.usecases.context import Alerting
@@ -35,7 +37,8 @@ class TelemetryComponent:
         self.pool = pool
         self.defaults = defaults_from(config)
         self.log = internal_log.connect(settings, self.name)
-        self.alerting = Alerting()
+        self.alerting = Alerting(selftests=SelftestPolicy(
+            interval_h=dict(config.selftest_interval_h), grace=timedelta(hours=config.selftest_grace_h)))
         self.analysis = AnalysisWorker(pool, config, self.defaults, self.alerting)
         self.ingest = TelemetryIngest(pool, on_stored=self.analysis.poke)
         self.alerts = alert_inputs.AlertConsumer(pool, self.log, config, self.analysis.limits_of, self.alerting)

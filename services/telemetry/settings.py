@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -54,6 +56,13 @@ class TelemetrySettings(BaseSettings):
     max_points: int = Field(default=5000, ge=10)
     # The FHIR export covers at most this many hours per call.
     fhir_max_hours: int = Field(default=24 * 7, ge=1)
+
+    # Device self-tests (mqtt-v1.1): how often each kind of device is expected to test itself
+    # (JSON, e.g. HOMECARE_TELEMETRY_SELFTEST_INTERVAL_H='{"button": 24, "bed": 168}'; the devices'
+    # own default is 24), and how late one may come before it counts as missed.
+    selftest_interval_h: dict[Literal["button", "bed"], Annotated[int, Field(ge=1, le=744)]] = Field(
+        default_factory=lambda: {"button": 24, "bed": 24})
+    selftest_grace_h: float = Field(default=2.0, ge=0, le=168)
 
     # A suspected fall opens an emergency request in dispatch when its confidence reaches this.
     falls_open_requests: bool = True

@@ -13,6 +13,7 @@ import pytest
 from homecare.errors import Conflict, NotFound
 from homecare.internal import DeviceEvent, DeviceState
 from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.domain.rules.selftest import SelftestPolicy
 from services.telemetry.store.memory import MemoryRepositories
 from services.telemetry.usecases import alert_actions, event_rules
 from services.telemetry.usecases.context import in_memory
@@ -195,3 +196,73 @@ def test_people_acknowledge_assign_and_resolve_an_alert_in_that_order(world):
 def test_an_event_that_is_not_a_bed_event_is_refused(world):
     with pytest.raises(ValueError):
         event_rules.on_bed_event(None, world.ctx, world.event("fall.suspected", NIGHT), LIMITS, NIGHT)
+
+
+# --- self-tests (mqtt-v1.1) -------------------------------------------------------------------
+
+
+def _selftest(world: World, ts: datetime, result: str = "pass", **checks: bool) -> list[str]:
+    event = world.event("device.selftest", ts, device="btn-1", device_kind="button", result=result,
+                        checks=checks or {"button": True, "speaker": True}, trigger="schedule")
+    return event_rules.on_selftest(None, world.ctx, event)
+
+
+def _open(world: World, rule: str) -> list[dict]:
+    return [a for a in world.repos.alerts.rows.values() if a["rule"] == rule and a["state"] != "resolved"]
+
+
+def test_a_failed_self_test_is_a_device_fault_until_one_passes(world):
+    [alert_id] = _selftest(world, DAY, "fail", button=True, speaker=False, battery=False)
+    alert = world.alert(alert_id)
+    assert (alert["rule"], alert["category"], alert["severity"]) == ("device_selftest_failed", "device", "medium")
+    assert "battery, speaker" in alert["summary"] and alert["evidence"]["failed"] == ["battery", "speaker"]
+    assert _selftest(world, DAY + timedelta(hours=1), "fail", speaker=False) == [alert_id]  # recurred
+    _selftest(world, DAY + timedelta(hours=2))
+    assert world.alert(alert_id)["state"] == "resolved"
+
+
+def test_a_missed_self_test_is_chased_and_the_third_miss_escalates(world):
+    _selftest(world, DAY)  # a v1.1 device: 24 h interval, 2 h grace
+    assert world.timers(DAY + timedelta(hours=25, minutes=59)) == []
+    [alert_id] = world.timers(DAY + timedelta(hours=26))
+    first = dict(world.alert(alert_id))
+    assert (first["rule"], first["severity"], first["evidence"]["misses"]) == ("device_selftest_missed", "medium", 1)
+    alert_actions.acknowledge(None, world.ctx, alert_id, "dispatcher:a")
+    assert world.timers(DAY + timedelta(hours=49)) == []
+    assert world.timers(DAY + timedelta(hours=50)) == [alert_id]  # the second miss recurs on it
+    assert world.alert(alert_id)["severity"] == "medium" and world.alert(alert_id)["state"] == "acknowledged"
+    assert world.timers(DAY + timedelta(hours=74)) == [alert_id]
+    third = world.alert(alert_id)
+    assert (third["severity"], third["state"]) == ("high", "open")  # acknowledged a lesser fault: open again
+    assert "missed 3 self-tests in a row" in third["summary"] and "call the resident" in third["summary"]
+    assert [e["kind"] for e in world.repos.alerts.events_of(alert_id)][-1] == "escalated"
+    _selftest(world, DAY + timedelta(hours=75))
+    assert world.alert(alert_id)["state"] == "resolved"
+    assert world.timers(DAY + timedelta(hours=98)) == []  # the next deadline: 24 h + 2 h after the last
+
+
+def test_a_service_down_for_days_counts_every_interval_missed(world):
+    _selftest(world, DAY)
+    [alert_id] = world.timers(DAY + timedelta(days=4))  # deadlines at 26, 50, 74 h have all passed
+    assert world.alert(alert_id)["evidence"]["misses"] == 3 and world.alert(alert_id)["severity"] == "high"
+    assert world.repos.rule_state.selftests["btn-1"].due_at == DAY + timedelta(hours=98)
+
+
+def test_a_device_that_never_self_tested_is_older_firmware_not_a_fault(world):
+    world.state("online", DAY, device="btn-1")
+    assert world.timers(DAY + timedelta(days=30)) == []
+    assert world.repos.rule_state.selftests == {}
+    assert _open(world, "device_selftest_missed") == []
+
+
+def test_a_late_self_test_from_a_backlog_does_not_go_back_in_time(world):
+    _selftest(world, DAY + timedelta(hours=5))
+    assert _selftest(world, DAY, "fail", speaker=False) == []  # older than the latest: ignored
+    assert world.repos.rule_state.selftests["btn-1"].last_at == DAY + timedelta(hours=5)
+
+
+def test_the_interval_is_per_device_kind(world):
+    world.ctx.selftests = SelftestPolicy(interval_h={"button": 6, "bed": 24}, grace=timedelta(hours=1))
+    _selftest(world, DAY)
+    assert world.timers(DAY + timedelta(hours=6, minutes=59)) == []
+    assert len(world.timers(DAY + timedelta(hours=7))) == 1

@@ -17,7 +17,7 @@ from psycopg.types.json import Jsonb
 from homecare.db import notices
 from homecare.errors import NotFound
 from services.telemetry.domain.lifecycle import SYSTEM, AlertState
-from services.telemetry.domain.rules.model import CATEGORY, Category, Clearance, Finding, Rule
+from services.telemetry.domain.rules.model import CATEGORY, SEVERITY_RANK, Category, Clearance, Finding, Rule, Severity
 
 CHANGED_CHANNEL = "telemetry_alert_changed"
 
@@ -31,7 +31,7 @@ RETURNING id
 """
 
 _UNRESOLVED = """
-SELECT id FROM telemetry.alerts WHERE rule = %s AND subject = %s AND state <> 'resolved' FOR UPDATE
+SELECT id, severity FROM telemetry.alerts WHERE rule = %s AND subject = %s AND state <> 'resolved' FOR UPDATE
 """
 
 
@@ -96,7 +96,7 @@ def raise_finding(conn: psycopg.Connection, finding: Finding) -> str | None:
         existing = conn.execute(_UNRESOLVED, (finding.rule.value, subject)).fetchone()
         if existing is None:
             continue
-        alert_id = _value(existing)
+        alert_id, severity = existing if isinstance(existing, tuple) else (existing["id"], existing["severity"])
         detail = {"summary": finding.summary, "started_at": finding.started_at.isoformat(),
                   "evidence": finding.evidence}
         if not add_event(conn, alert_id, SYSTEM, "recurred", detail, finding.occurrence):
@@ -106,9 +106,23 @@ def raise_finding(conn: psycopg.Connection, finding: Finding) -> str | None:
             " updated_at = now() WHERE id = %s",
             (alert_id,),
         )
+        if raises_severity(severity, finding):
+            conn.execute(
+                "UPDATE telemetry.alerts SET severity = %s, summary = %s, state = 'open' WHERE id = %s",
+                (finding.severity.value, finding.summary, alert_id),
+            )
+            add_event(conn, alert_id, SYSTEM, "escalated", {"from": severity, "to": finding.severity.value,
+                                                            "summary": finding.summary})
         notify(conn, alert_id)
         return alert_id
     raise RuntimeError(f"could not raise {finding.occurrence}")
+
+
+def raises_severity(current: str, finding: Finding) -> bool:
+    """Whether a recurrence is graver than the alert it joins (a third missed self-test): the alert
+    takes its severity and summary and is open again, so that an acknowledgement of the lesser
+    condition does not hide the graver one."""
+    return SEVERITY_RANK[finding.severity] > SEVERITY_RANK[Severity(current)]
 
 
 def clear(conn: psycopg.Connection, clearance: Clearance) -> str | None:

@@ -16,7 +16,8 @@ from services.telemetry.domain.rules.bed_exit import Presence
 from services.telemetry.domain.rules.device import DeviceStatus
 from services.telemetry.domain.rules.episodes import Episode
 from services.telemetry.domain.rules.model import Clearance, Finding
-from services.telemetry.store.alerts import new_alert_id, subject_of
+from services.telemetry.domain.rules.selftest import SelftestRecord
+from services.telemetry.store.alerts import new_alert_id, raises_severity, subject_of
 
 Clock = Callable[[], datetime]
 
@@ -72,6 +73,10 @@ class MemoryAlerts:
         self.add_event(conn, existing["id"], SYSTEM, "recurred", detail, finding.occurrence)
         existing["occurrences"] += 1
         existing["last_occurred_at"] = now
+        if raises_severity(existing["severity"], finding):
+            self.add_event(conn, existing["id"], SYSTEM, "escalated", {
+                "from": existing["severity"], "to": finding.severity.value, "summary": finding.summary})
+            existing.update(severity=finding.severity.value, summary=finding.summary, state="open")
         self.notify(conn, existing["id"])
         return str(existing["id"])
 
@@ -110,6 +115,7 @@ class MemoryRuleState:
         self.presences: dict[str, tuple[Presence, datetime | None]] = {}
         self.statuses: dict[str, tuple[DeviceStatus, datetime | None]] = {}
         self.episodes: dict[tuple[str, str], Episode] = {}
+        self.selftests: dict[str, SelftestRecord] = {}
 
     def presence(self, conn: Any, device_id: str, resident_id: str) -> Presence:
         if device_id not in self.presences:  # an empty one; a known bed keeps its resident until saved
@@ -141,6 +147,16 @@ class MemoryRuleState:
 
     def episode(self, conn: Any, rule: str, subject: str) -> Episode | None:
         return self.episodes.get((rule, subject))
+
+    def selftest(self, conn: Any, device_id: str) -> SelftestRecord | None:
+        return self.selftests.get(device_id)
+
+    def save_selftest(self, conn: Any, value: SelftestRecord) -> None:
+        self.selftests[value.device_id] = value
+
+    def due_selftests(self, conn: Any, now: datetime, limit: int = 500) -> list[SelftestRecord]:
+        due = sorted((r.due_at, r.device_id) for r in self.selftests.values() if r.due_at and r.due_at <= now)
+        return [self.selftests[device_id] for _, device_id in due[:limit]]
 
     def save_episode(self, conn: Any, rule: str, subject: str, value: Episode) -> None:
         self.episodes[(rule, subject)] = replace(value)

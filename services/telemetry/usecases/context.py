@@ -1,4 +1,5 @@
-"""What the alert flows need besides their transaction: the repositories, who is on site, a clock."""
+"""What the alert flows need besides their transaction: the repositories, who is on site, a clock,
+the self-test schedule."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from services.telemetry.domain.rules.selftest import SelftestPolicy
 from services.telemetry.store import alerts, rule_state
 from services.telemetry.store.memory import MemoryRepositories
 from services.telemetry.usecases.outside import provider_on_site
@@ -31,6 +33,7 @@ class Alerting:
     repos: Repositories = field(default_factory=PostgresRepositories)
     on_site: OnSite = provider_on_site
     clock: Callable[[], datetime] = utc_now
+    selftests: SelftestPolicy = field(default_factory=SelftestPolicy)  # how often each kind tests itself
 
 
 def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Alerting:

@@ -1,5 +1,5 @@
-"""Use cases of the event rules: bed exits and entries, suspected falls, low batteries and device
-liveness; and the timers they leave in the rule state. Each runs in the caller's transaction, on
+"""Use cases of the event rules: bed exits and entries, suspected falls, low batteries, device
+self-tests and liveness; and the timers they leave in the rule state. Each runs in the caller's transaction, on
 the repositories of its context (PostgreSQL in the service, memory in the rule tests)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from homecare.internal import DeviceEvent, DeviceState
-from services.telemetry.domain.rules import bed_exit, device, fall
+from services.telemetry.domain.rules import bed_exit, device, fall, selftest
 from services.telemetry.domain.rules.limits import RuleLimits
 from services.telemetry.domain.rules.model import Clearance, Finding
 from services.telemetry.usecases.context import Alerting
@@ -64,6 +64,18 @@ def on_battery_low(conn: Tx, ctx: Alerting, event: DeviceEvent) -> list[str]:
     return apply(conn, ctx, [found])
 
 
+def on_selftest(conn: Tx, ctx: Alerting, event: DeviceEvent) -> list[str]:
+    """A device tested itself (v1.1): record it, set the deadline for the next one, raise a failed
+    one, clear what a passing one ends."""
+    test = selftest.Selftest(
+        event.device_id, event.resident_id, event.device_kind.value, event.ts, event.result or selftest.FAIL,
+        event.checks or {}, event.trigger, event.event_id,
+    )
+    record, outcomes = selftest.received(ctx.repos.rule_state.selftest(conn, event.device_id), test, ctx.selftests)
+    ctx.repos.rule_state.save_selftest(conn, record)
+    return apply(conn, ctx, outcomes)
+
+
 def on_device_state(
     conn: Tx, ctx: Alerting, message: DeviceState, limits: RuleLimits, now: datetime,
 ) -> list[str]:
@@ -84,7 +96,8 @@ def on_device_state(
 
 
 def run_due(conn: Tx, ctx: Alerting, now: datetime, limits_of: LimitsOf) -> list[str]:
-    """Act on the timers that are due: night exits still out of bed, devices still offline."""
+    """Act on the timers that are due: night exits still out of bed, devices still offline,
+    self-tests that did not come."""
     changed: list[str] = []
     for presence in ctx.repos.rule_state.due_presences(conn, now):
         limits = limits_of(conn, presence.resident_id)
@@ -107,6 +120,11 @@ def run_due(conn: Tx, ctx: Alerting, now: datetime, limits_of: LimitsOf) -> list
         ctx.repos.rule_state.clear_device_due(conn, status.device_id)
         if found is not None:
             changed += [a for a in [ctx.repos.alerts.raise_finding(conn, found)] if a]
+    for record in ctx.repos.rule_state.due_selftests(conn, now):
+        record, missed = selftest.missed(record, now, ctx.selftests)
+        ctx.repos.rule_state.save_selftest(conn, record)
+        if missed is not None:
+            changed += [a for a in [ctx.repos.alerts.raise_finding(conn, missed)] if a]
     return changed
 
 

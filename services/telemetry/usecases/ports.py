@@ -17,6 +17,7 @@ from services.telemetry.domain.rules.bed_exit import Presence
 from services.telemetry.domain.rules.device import DeviceStatus
 from services.telemetry.domain.rules.episodes import Episode
 from services.telemetry.domain.rules.model import Clearance, Finding
+from services.telemetry.domain.rules.selftest import SelftestRecord
 
 Tx = Any
 # Whether a provider is at the resident's home now (dispatch knows).
@@ -43,7 +44,7 @@ class AlertRepository(Protocol):
 
 
 class RuleStateRepository(Protocol):
-    """The rules' state, timers included: bed presence, device liveness, episodes."""
+    """The rules' state, timers included: bed presence, device liveness, episodes, self-tests."""
 
     def presence(self, conn: Tx, device_id: str, resident_id: str) -> Presence: ...
     def save_presence(self, conn: Tx, value: Presence, due_at: datetime | None) -> None: ...
@@ -54,6 +55,9 @@ class RuleStateRepository(Protocol):
     def due_devices(self, conn: Tx, now: datetime, limit: int = 500) -> list[DeviceStatus]: ...
     def episode(self, conn: Tx, rule: str, subject: str) -> Episode | None: ...
     def save_episode(self, conn: Tx, rule: str, subject: str, value: Episode) -> None: ...
+    def selftest(self, conn: Tx, device_id: str) -> SelftestRecord | None: ...
+    def save_selftest(self, conn: Tx, value: SelftestRecord) -> None: ...
+    def due_selftests(self, conn: Tx, now: datetime, limit: int = 500) -> list[SelftestRecord]: ...
 
 
 class Repositories(Protocol):

@@ -20,11 +20,12 @@ from services.telemetry.settings import TelemetrySettings
 from services.telemetry.usecases import event_rules
 from services.telemetry.usecases.context import Alerting
 
-EVENT_TYPES = ("bed.exit", "bed.entry", FALL_EVENT, "battery.low")
+SELFTEST_EVENT = "device.selftest"
+EVENT_TYPES = ("bed.exit", "bed.entry", FALL_EVENT, "battery.low", SELFTEST_EVENT)
 
 # A fall must not wait behind a backlog of samples: alert inputs have consumers of their own.
 EVENTS = ConsumerSpec(durable="telemetry-events", stream=streams.EVENTS, batch=50,
-                      title="Fall, bed-exit and battery events")
+                      title="Fall, bed-exit, battery and self-test events")
 STATES = ConsumerSpec(durable="telemetry-states", stream=streams.STATE, batch=200,
                       title="Devices' online and offline changes")
 
@@ -92,6 +93,8 @@ class AlertConsumer:
                     event_rules.on_fall(conn, self._alerting, message, request is not None)
                 elif message.type == "battery.low":
                     event_rules.on_battery_low(conn, self._alerting, message)
+                elif message.type == SELFTEST_EVENT:
+                    event_rules.on_selftest(conn, self._alerting, message)
                 else:
                     limits = self._limits_of(conn, message.resident_id)
                     event_rules.on_bed_event(conn, self._alerting, message, limits, now)

@@ -160,6 +160,17 @@ def list_devices(
     return [Device(**r) for r in rows]
 
 
+def never_connected(conn: psycopg.Connection, provisioned_before: datetime, limit: int = 1000) -> list[Device]:
+    """Active devices provisioned before the given time that never connected, oldest first."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"{_READ} WHERE d.state = 'never_seen' AND d.revoked_at IS NULL AND d.created_at < %s"
+            " ORDER BY d.created_at LIMIT %s",
+            (provisioned_before, limit),
+        ).fetchall()
+    return [Device(**r) for r in rows]
+
+
 def revoke(conn: psycopg.Connection, device_id: str) -> Device:
     """Decommission a device: it goes offline (its undelivered commands expire at their deadline,
     in dispatch). Idempotent."""

@@ -37,8 +37,11 @@ class TelemetryComponent:
         self.pool = pool
         self.defaults = defaults_from(config)
         self.log = internal_log.connect(settings, self.name)
-        self.alerting = Alerting(selftests=SelftestPolicy(
-            interval_h=dict(config.selftest_interval_h), grace=timedelta(hours=config.selftest_grace_h)))
+        self.alerting = Alerting(
+            selftests=SelftestPolicy(interval_h=dict(config.selftest_interval_h),
+                                     grace=timedelta(hours=config.selftest_grace_h)),
+            never_connected_after=timedelta(hours=config.never_connected_after_h),
+        )
         self.analysis = AnalysisWorker(pool, config, self.defaults, self.alerting)
         self.ingest = TelemetryIngest(pool, on_stored=self.analysis.poke)
         self.alerts = alert_inputs.AlertConsumer(pool, self.log, config, self.analysis.limits_of, self.alerting)

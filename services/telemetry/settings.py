@@ -49,7 +49,7 @@ class TelemetrySettings(BaseSettings):
     analysis_batch: int = Field(default=5000, ge=1)
     # Due timers (bed exits, offline devices) are looked at this often.
     timer_interval_s: float = Field(default=5.0, gt=0)
-    # Completed nights are compared with the baseline this often.
+    # Completed nights are compared with the baseline, and never-connected devices looked for, this often.
     baseline_check_s: float = Field(default=600.0, gt=0)
 
     # A chart never gets more points than this; "auto" resolution picks accordingly.
@@ -63,6 +63,9 @@ class TelemetrySettings(BaseSettings):
     selftest_interval_h: dict[Literal["button", "bed"], Annotated[int, Field(ge=1, le=744)]] = Field(
         default_factory=lambda: {"button": 24, "bed": 24})
     selftest_grace_h: float = Field(default=2.0, ge=0, le=168)
+    # A device provisioned this long ago that never connected is a device fault (looked for every
+    # `baseline_check_s`).
+    never_connected_after_h: float = Field(default=24.0, gt=0, le=24 * 90)
 
     # A suspected fall opens an emergency request in dispatch when its confidence reaches this.
     falls_open_requests: bool = True

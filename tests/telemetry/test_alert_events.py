@@ -235,3 +235,26 @@ def test_a_batch_of_states_is_applied_in_order_in_one_transaction_or_not_at_all(
                   _delivery(_state(other, resident, "offline", late), 4),
                   _delivery(b'{"device_id": "x", "state": "sideways"}', 5)])
     assert [a["device_id"] for a in alerts_of(pool, resident, ["open"])] == [bed]  # nothing of it applied
+
+
+def test_devices_never_connected_a_day_after_provisioning_are_faults_the_gateway_registry_names(pool):
+    from gateway.registry import provision, revoke
+
+    resident = _resident(pool)
+    old, new, gone = unique("btn"), unique("btn"), unique("btn")
+    with pool.connection() as conn:
+        for device in (old, new, gone):
+            provision(conn, device, "button", resident)
+        conn.execute("UPDATE gateway.devices SET created_at = now() - interval '25 hours' WHERE id = ANY(%s)",
+                     ([old, gone],))
+        revoke(conn, gone)  # decommissioned: nobody chases it
+    raised = worker(pool).unconnected_once()
+    faults = [a for a in alerts_of(pool, resident) if a["rule"] == "device_never_connected"]
+    assert [a["device_id"] for a in faults] == [old] and faults[0]["id"] in raised
+    assert "never connected (25 h since provisioning)" in faults[0]["summary"]
+    assert faults[0]["id"] not in worker(pool).unconnected_once()  # once per device
+    with pool.connection() as conn, conn.transaction():
+        online = DeviceState(device_id=old, device_kind="button", resident_id=resident, state="online",
+                             at=datetime.now(UTC))
+        event_rules.on_device_state(conn, Alerting(), online, LIMITS, datetime.now(UTC))
+    assert [a["state"] for a in alerts_of(pool, resident) if a["rule"] == "device_never_connected"] == ["resolved"]

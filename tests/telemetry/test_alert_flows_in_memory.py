@@ -17,6 +17,7 @@ from services.telemetry.domain.rules.selftest import SelftestPolicy
 from services.telemetry.store.memory import MemoryRepositories
 from services.telemetry.usecases import alert_actions, event_rules
 from services.telemetry.usecases.context import in_memory
+from services.telemetry.usecases.ports import Unconnected
 
 LIMITS = RuleLimits()  # night 22:00-06:00 Shanghai, 30 minutes out of bed, 5 minutes offline grace
 NIGHT = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)  # 02:00 in Shanghai
@@ -266,3 +267,19 @@ def test_the_interval_is_per_device_kind(world):
     _selftest(world, DAY)
     assert world.timers(DAY + timedelta(hours=6, minutes=59)) == []
     assert len(world.timers(DAY + timedelta(hours=7))) == 1
+
+
+def test_a_device_never_connected_a_day_after_provisioning_is_a_fault_until_it_connects(world):
+    provisioned = DAY - timedelta(hours=30)
+    unseen = [Unconnected("btn-9", "res-1", "button", provisioned)]
+    world.ctx.unconnected = lambda conn, before: [u for u in unseen if u.provisioned_at < before]
+    world.ctx.never_connected_after = timedelta(hours=24)
+    [alert_id] = event_rules.check_never_connected(None, world.ctx, DAY)
+    alert = world.alert(alert_id)
+    assert (alert["rule"], alert["category"], alert["device_id"]) == ("device_never_connected", "device", "btn-9")
+    assert "never connected (30 h since provisioning)" in alert["summary"]
+    assert event_rules.check_never_connected(None, world.ctx, DAY + timedelta(minutes=10)) == []  # raised once
+    world.state("online", DAY + timedelta(hours=1), device="btn-9")
+    assert world.alert(alert_id)["state"] == "resolved"
+    world.ctx.never_connected_after = timedelta(hours=48)
+    assert event_rules.check_never_connected(None, world.ctx, DAY) == []  # not yet, at 48 h

@@ -1,18 +1,18 @@
-"""What the alert flows need besides their transaction: the repositories, who is on site, a clock,
-the self-test schedule."""
+"""What the alert flows need besides their transaction: the repositories, who is on site, which
+devices never connected, a clock, the self-test schedule."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.telemetry.domain.rules.selftest import SelftestPolicy
 from services.telemetry.store import alerts, rule_state
 from services.telemetry.store.memory import MemoryRepositories
-from services.telemetry.usecases.outside import provider_on_site
-from services.telemetry.usecases.ports import AlertRepository, OnSite, Repositories, RuleStateRepository
+from services.telemetry.usecases.outside import devices_never_connected, provider_on_site
+from services.telemetry.usecases.ports import AlertRepository, OnSite, Repositories, RuleStateRepository, Unconnecteds
 
 
 def utc_now() -> datetime:
@@ -34,10 +34,13 @@ class Alerting:
     on_site: OnSite = provider_on_site
     clock: Callable[[], datetime] = utc_now
     selftests: SelftestPolicy = field(default_factory=SelftestPolicy)  # how often each kind tests itself
+    unconnected: Unconnecteds = devices_never_connected
+    never_connected_after: timedelta = timedelta(hours=24)
 
 
 def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Alerting:
-    """The alert flows on the in-memory repositories (rule tests): no database, and nobody on site
-    unless `config` says otherwise."""
+    """The alert flows on the in-memory repositories (rule tests): no database, nobody on site and
+    no device left unconnected unless `config` says otherwise."""
     config.setdefault("on_site", lambda conn, resident_id: False)
+    config.setdefault("unconnected", lambda conn, before: [])
     return Alerting(repos=MemoryRepositories(clock), clock=clock, **config)

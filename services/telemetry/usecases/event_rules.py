@@ -128,6 +128,17 @@ def run_due(conn: Tx, ctx: Alerting, now: datetime, limits_of: LimitsOf) -> list
     return changed
 
 
+def check_never_connected(conn: Tx, ctx: Alerting, now: datetime) -> list[str]:
+    """Devices provisioned longer ago than `ctx.never_connected_after` that never connected (the
+    gateway's registry knows them): a device fault each, raised once per device."""
+    found = []
+    for unseen in ctx.unconnected(conn, now - ctx.never_connected_after):
+        status = device.DeviceStatus(unseen.device_id, unseen.resident_id, unseen.kind, "never_seen", now)
+        finding = device.never_connected(status, unseen.provisioned_at, now, ctx.never_connected_after)
+        found += [finding] if finding else []
+    return apply(conn, ctx, list(found))
+
+
 def apply(conn: Tx, ctx: Alerting, outcomes: list[Finding | Clearance]) -> list[str]:
     """Raise the findings and clear the clearances; the ids of alerts that changed."""
     changed = []

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 import psycopg
+
+from services.telemetry.usecases.ports import Unconnected
 
 log = logging.getLogger(__name__)
 
@@ -26,3 +29,12 @@ def provider_on_site(conn: psycopg.Connection, resident_id: str) -> bool:
         log.exception("asking dispatch about the requests of %s failed", resident_id)
         return False
     return any(r.get("status") == ON_SITE for r in requests)
+
+
+def devices_never_connected(conn: psycopg.Connection, provisioned_before: datetime) -> list[Unconnected]:
+    """Devices provisioned before the given time that never connected, asked of the gateway
+    (`gateway.interface.never_connected`)."""
+    from gateway.interface import never_connected  # the gateway owns devices
+
+    return [Unconnected(d.id, d.resident_id, d.kind.value, d.created_at)
+            for d in never_connected(conn, provisioned_before)]

@@ -9,6 +9,7 @@ as they are), anything for the in-memory ones (`store.memory`). The contract tes
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -22,6 +23,19 @@ from services.telemetry.domain.rules.selftest import SelftestRecord
 Tx = Any
 # Whether a provider is at the resident's home now (dispatch knows).
 OnSite = Callable[[Tx, str], bool]
+
+
+@dataclass(frozen=True)
+class Unconnected:
+    """A device provisioned before a given time that never connected (the gateway knows)."""
+
+    device_id: str
+    resident_id: str
+    kind: str
+    provisioned_at: datetime
+
+
+Unconnecteds = Callable[[Tx, datetime], list[Unconnected]]
 
 
 class AlertRepository(Protocol):

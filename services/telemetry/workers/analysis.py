@@ -104,6 +104,12 @@ class AnalysisWorker:
         with self._pool.connection() as conn, conn.transaction():
             return nightly.check_nights(conn, now, self._defaults)
 
+    def unconnected_once(self, now: datetime | None = None) -> list[str]:
+        """Raise a fault for devices that never connected since provisioning; ids of alerts raised."""
+        now = now or self._clock()
+        with self._pool.connection() as conn, conn.transaction():
+            return event_rules.check_never_connected(conn, self._alerting, now)
+
     def limits_of(self, conn: psycopg.Connection, resident_id: str) -> RuleLimits:
         """The limits in force for one resident."""
         return limits_for(conn, [resident_id], self._defaults)[resident_id]
@@ -153,6 +159,7 @@ class AnalysisWorker:
                 next_timers = clock + self._config.timer_interval_s
             if clock >= next_nights:
                 self._step("nights", self.nights_once)
+                self._step("unconnected", self.unconnected_once)
                 next_nights = clock + self._config.baseline_check_s
             if self._more:
                 self._wake.set()

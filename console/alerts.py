@@ -20,6 +20,9 @@ RULE_LABELS = {
     "device_offline": "Device offline",
     "device_silent": "Device silent",
     "battery_low": "Battery low",
+    "device_selftest_failed": "Self-test failed",
+    "device_selftest_missed": "Self-test missed",
+    "device_never_connected": "Never connected",
 }
 
 

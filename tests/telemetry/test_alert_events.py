@@ -258,3 +258,22 @@ def test_devices_never_connected_a_day_after_provisioning_are_faults_the_gateway
                              at=datetime.now(UTC))
         event_rules.on_device_state(conn, Alerting(), online, LIMITS, datetime.now(UTC))
     assert [a["state"] for a in alerts_of(pool, resident) if a["rule"] == "device_never_connected"] == ["resolved"]
+
+
+def test_a_missed_self_test_asks_the_device_for_one_through_dispatch(pool):
+    from gateway.registry import provision
+    from services.dispatch.store import outbox
+
+    resident, button = _resident(pool), unique("btn")
+    with pool.connection() as conn:
+        provision(conn, button, "button", resident)
+    passed = bed_event(button, resident, "device.selftest", datetime.now(UTC) - timedelta(hours=27),
+                       device_kind="button", result="pass", checks={"button": True})
+    with pool.connection() as conn, conn.transaction():
+        event_rules.on_selftest(conn, Alerting(), passed)
+    _timers(pool, after=timedelta(0))
+    [missed] = [a for a in alerts_of(pool, resident) if a["rule"] == "device_selftest_missed"]
+    with pool.connection() as conn:
+        [command] = outbox.for_device(conn, button)
+    assert command["payload"]["type"] == "selftest.request"
+    assert alert(pool, missed["id"])["evidence"]["asked_command_id"] == command["command_id"]

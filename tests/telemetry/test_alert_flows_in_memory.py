@@ -223,11 +223,14 @@ def test_a_failed_self_test_is_a_device_fault_until_one_passes(world):
 
 
 def test_a_missed_self_test_is_chased_and_the_third_miss_escalates(world):
+    asked: list[str] = []
+    world.ctx.ask_selftest = lambda conn, device: asked.append(device) or f"c-{len(asked)}"
     _selftest(world, DAY)  # a v1.1 device: 24 h interval, 2 h grace
-    assert world.timers(DAY + timedelta(hours=25, minutes=59)) == []
+    assert world.timers(DAY + timedelta(hours=25, minutes=59)) == [] and asked == []
     [alert_id] = world.timers(DAY + timedelta(hours=26))
     first = dict(world.alert(alert_id))
     assert (first["rule"], first["severity"], first["evidence"]["misses"]) == ("device_selftest_missed", "medium", 1)
+    assert asked == ["btn-1"] and first["evidence"]["asked_command_id"] == "c-1"  # chased at once
     alert_actions.acknowledge(None, world.ctx, alert_id, "dispatcher:a")
     assert world.timers(DAY + timedelta(hours=49)) == []
     assert world.timers(DAY + timedelta(hours=50)) == [alert_id]  # the second miss recurs on it

@@ -11,8 +11,15 @@ from typing import Any
 from services.telemetry.domain.rules.selftest import SelftestPolicy
 from services.telemetry.store import alerts, rule_state
 from services.telemetry.store.memory import MemoryRepositories
-from services.telemetry.usecases.outside import devices_never_connected, provider_on_site
-from services.telemetry.usecases.ports import AlertRepository, OnSite, Repositories, RuleStateRepository, Unconnecteds
+from services.telemetry.usecases.outside import ask_for_selftest, devices_never_connected, provider_on_site
+from services.telemetry.usecases.ports import (
+    AlertRepository,
+    AskSelftest,
+    OnSite,
+    Repositories,
+    RuleStateRepository,
+    Unconnecteds,
+)
 
 
 def utc_now() -> datetime:
@@ -35,12 +42,14 @@ class Alerting:
     clock: Callable[[], datetime] = utc_now
     selftests: SelftestPolicy = field(default_factory=SelftestPolicy)  # how often each kind tests itself
     unconnected: Unconnecteds = devices_never_connected
+    ask_selftest: AskSelftest = ask_for_selftest  # chases a device that missed its self-test
     never_connected_after: timedelta = timedelta(hours=24)
 
 
 def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Alerting:
-    """The alert flows on the in-memory repositories (rule tests): no database, nobody on site and
-    no device left unconnected unless `config` says otherwise."""
+    """The alert flows on the in-memory repositories (rule tests): no database, nobody on site, no
+    device left unconnected and no command sent unless `config` says otherwise."""
     config.setdefault("on_site", lambda conn, resident_id: False)
     config.setdefault("unconnected", lambda conn, before: [])
+    config.setdefault("ask_selftest", lambda conn, device_id: None)
     return Alerting(repos=MemoryRepositories(clock), clock=clock, **config)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from homecare.internal import DeviceEvent, DeviceState
@@ -124,6 +125,10 @@ def run_due(conn: Tx, ctx: Alerting, now: datetime, limits_of: LimitsOf) -> list
         record, missed = selftest.missed(record, now, ctx.selftests)
         ctx.repos.rule_state.save_selftest(conn, record)
         if missed is not None:
+            # Chased at once: a device whose schedule merely drifted answers, and clears the fault.
+            asked = ctx.ask_selftest(conn, record.device_id)
+            if asked is not None:
+                missed = replace(missed, evidence={**missed.evidence, "asked_command_id": asked})
             changed += [a for a in [ctx.repos.alerts.raise_finding(conn, missed)] if a]
     return changed
 

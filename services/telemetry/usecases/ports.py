@@ -36,6 +36,8 @@ class Unconnected:
 
 
 Unconnecteds = Callable[[Tx, datetime], list[Unconnected]]
+# Ask a device for a self-test now (dispatch sends commands); the command id, or None.
+AskSelftest = Callable[[Tx, str], str | None]
 
 
 class AlertRepository(Protocol):

@@ -33,10 +33,10 @@ def is_newer(previous: DeviceStatus | None, status: DeviceStatus) -> bool:
 
 def on_status(status: DeviceStatus, limits: RuleLimits) -> list[Outcome]:
     """What a new liveness announcement concludes at once (offline waits for due())."""
-    # Any announcement means the device has connected at least once.
-    out: list[Outcome] = [Clearance(Rule.NEVER_CONNECTED, status.device_id, status.at, "connected")]
-    if status.state == "online":
+    out: list[Outcome] = []
+    if status.state == "online":  # a device that never connected comes online first
         out += [Clearance(Rule.DEVICE_OFFLINE, status.device_id, status.at, "back online"),
+                Clearance(Rule.NEVER_CONNECTED, status.device_id, status.at, "connected"),
                 Clearance(Rule.DEVICE_SILENT, status.device_id, status.at, "reporting again")]
     elif status.state == "silent":
         out.append(_finding(Rule.DEVICE_SILENT, Severity.MEDIUM, status, "stopped reporting", status.at,

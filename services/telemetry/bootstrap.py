@@ -10,6 +10,7 @@ from psycopg_pool import ConnectionPool
 from homecare import log as internal_log
 from homecare.api.health import ReadinessCheck, database_check
 from homecare.log import Consumer
+from homecare.notify.settings import NotifySettings
 from homecare.settings import Settings
 from services.telemetry.alerts_api import alerts_router
 from services.telemetry.api import vitals_router
@@ -20,6 +21,7 @@ from services.telemetry.workers import alert_consumer as alert_inputs
 from services.telemetry.workers.analysis import AnalysisWorker
 from services.telemetry.workers.ingest import TelemetryIngest, consumer_spec
 from services.telemetry.workers.maintenance import JobWatch, PartitionKeeper
+from services.telemetry.workers.notices import sender as notice_sender
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +31,17 @@ class TelemetryComponent:
 
     name = "telemetry"
 
-    def __init__(self, settings: Settings, pool: ConnectionPool, config: TelemetrySettings):
+    def __init__(
+        self, settings: Settings, pool: ConnectionPool, config: TelemetrySettings, notify: NotifySettings | None = None,
+    ):
+        notify = notify or NotifySettings()
         self.settings = settings
         self.config = config
         self.pool = pool
         self.defaults = defaults_from(config)
         self.log = internal_log.connect(settings, self.name)
-        self.alerting = Alerting()
+        self.alerting = Alerting(reannounce=notify.reannounce())
+        self.notices = notice_sender(pool, notify)
         self.analysis = AnalysisWorker(pool, config, self.defaults, self.alerting)
         self.ingest = TelemetryIngest(pool, on_stored=self.analysis.poke)
         self.alerts = alert_inputs.AlertConsumer(pool, self.log, config, self.analysis.limits_of, self.alerting)
@@ -53,6 +59,7 @@ class TelemetryComponent:
         self.partitions.start()
         self.jobs.start()
         self.analysis.start()
+        self.notices.start()
         started: list[Consumer] = []
         try:
             self.log.start()
@@ -64,6 +71,7 @@ class TelemetryComponent:
                 consumer.stop()
             self.log.stop()
             self.analysis.stop()
+            self.notices.stop()
             self.partitions.stop()
             self.jobs.stop()
             raise
@@ -75,6 +83,7 @@ class TelemetryComponent:
             consumer.stop()
         self.log.stop()
         self.analysis.stop()
+        self.notices.stop()
         self.partitions.stop()
         self.jobs.stop()
 
@@ -91,7 +100,9 @@ class TelemetryComponent:
 
 
 def build(
-    settings: Settings, pool: ConnectionPool, config: TelemetrySettings | None = None
+    settings: Settings, pool: ConnectionPool, config: TelemetrySettings | None = None,
+    notify: NotifySettings | None = None,
 ) -> TelemetryComponent:
-    """The telemetry component; its own settings are read from HOMECARE_TELEMETRY_* when not given."""
-    return TelemetryComponent(settings, pool, config or TelemetrySettings())
+    """The telemetry component; its own settings are read from HOMECARE_TELEMETRY_* (and
+    notifications' from HOMECARE_NOTIFY_*) when not given."""
+    return TelemetryComponent(settings, pool, config or TelemetrySettings(), notify)

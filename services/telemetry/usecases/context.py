@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from homecare.notify.model import Reannounce
 from services.telemetry.store import alerts, rule_state
 from services.telemetry.store.memory import MemoryRepositories
 from services.telemetry.usecases.outside import provider_on_site
@@ -31,6 +32,8 @@ class Alerting:
     repos: Repositories = field(default_factory=PostgresRepositories)
     on_site: OnSite = provider_on_site
     clock: Callable[[], datetime] = utc_now
+    # Which alerts are announced again while nobody acknowledges them, and how often.
+    reannounce: Reannounce = field(default_factory=lambda: Reannounce(timedelta(minutes=5)))
 
 
 def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Alerting:

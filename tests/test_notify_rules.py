@@ -207,3 +207,14 @@ def test_an_assigned_critical_alert_is_not_announced_again():
     alert_actions.assign(None, ctx, fall, "nurse Li", "dispatcher:ann")
     now[0] += timedelta(hours=1)
     assert alert_actions.reannounce_due(None, ctx) == []
+
+
+def test_the_board_sounds_again_for_each_reannouncement():
+    from console.alerts import alert_row
+    from console.board import board_row
+
+    request = {"id": "r-1", "status": "escalated", "service": "emergency", "created_at": T0}
+    keys = {board_row({**request, "reannounced": n}, None)["alarm_key"] for n in (0, 1, 2)}
+    assert len(keys) == 3 and board_row(request, None)["alarm"]
+    alert = {"id": "al-1", "state": "open", "severity": "critical"}
+    assert alert_row(alert, None)["alarm_key"] != alert_row({**alert, "reannounced": 1}, None)["alarm_key"]

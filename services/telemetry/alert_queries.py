@@ -13,7 +13,8 @@ __all__ = ["CHANGED_CHANNEL", "get_alert", "list_alerts"]
 
 _COLUMNS = (
     "id, resident_id, device_id, rule, category, severity, state, summary, started_at, opened_at,"
-    " acknowledged_at, acknowledged_by, assignee, resolved_at, resolved_by, occurrences, last_occurred_at"
+    " acknowledged_at, acknowledged_by, assignee, resolved_at, resolved_by, occurrences, last_occurred_at,"
+    " reannounced, reannounced_at"
 )
 
 

@@ -240,6 +240,9 @@ def test_a_missed_self_test_is_chased_and_the_third_miss_escalates(world):
     assert (third["severity"], third["state"]) == ("high", "open")  # acknowledged a lesser fault: open again
     assert "missed 3 self-tests in a row" in third["summary"] and "call the resident" in third["summary"]
     assert [e["kind"] for e in world.repos.alerts.events_of(alert_id)][-1] == "escalated"
+    # ...and told outside the console, by the routing rules of its new severity
+    assert [(n.subject_id, n.severity) for n in world.repos.alerts.notices] == [
+        (alert_id, "medium"), (alert_id, "high")]
     _selftest(world, DAY + timedelta(hours=75))
     assert world.alert(alert_id)["state"] == "resolved"
     assert world.timers(DAY + timedelta(hours=98)) == []  # the next deadline: 24 h + 2 h after the last

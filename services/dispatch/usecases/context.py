@@ -11,14 +11,18 @@ from typing import Any
 
 import psycopg
 
+from homecare.notify.model import Reannounce
+from homecare.notify.settings import NotifySettings
+
 from ..domain.matching import MatchWeights
 from ..domain.policy import DispatchPolicy
 from ..settings import DispatchSettings
-from ..store import devices, events, offers, outbox, providers, requests, residents, shifts, timeline
+from ..store import devices, events, notices, offers, outbox, providers, requests, residents, shifts, timeline
 from ..store.memory import MemoryRepositories
 from .ports import (
     DeviceRepository,
     EventRepository,
+    NoticeRepository,
     OfferRepository,
     OutboxRepository,
     ProviderRepository,
@@ -77,6 +81,7 @@ class PostgresRepositories:
     outbox: OutboxRepository = outbox
     devices: DeviceRepository = devices
     residents: ResidentDirectory = residents
+    notices: NoticeRepository = notices
 
 
 @dataclass
@@ -91,6 +96,8 @@ class Dispatch:
     configured: Configured = device_configured
     requeue: timedelta = timedelta(seconds=3)  # a queued request is offered again this often
     repos: Repositories = field(default_factory=PostgresRepositories)  # store.memory's run without a database
+    # Which escalated requests are announced again while nobody takes them, and how often.
+    reannounce: Reannounce = field(default_factory=lambda: Reannounce(timedelta(minutes=5)))
 
 
 def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Dispatch:
@@ -102,9 +109,11 @@ def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Dispatc
     return Dispatch(clock=clock, repos=MemoryRepositories(clock), **config)
 
 
-def from_settings(dispatch: DispatchSettings) -> Dispatch:
+def from_settings(dispatch: DispatchSettings, notify: NotifySettings | None = None) -> Dispatch:
     """The use-case configuration from settings."""
+    notify = notify or NotifySettings()
     return Dispatch(
+        reannounce=notify.reannounce(),
         policy=dispatch.dispatch_policy(),
         weights=dispatch.match_weights(),
         fairness_window=timedelta(hours=dispatch.fairness_window_h),

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from homecare.notify.model import Reannounce
 from services.telemetry.domain.rules.selftest import SelftestPolicy
 from services.telemetry.store import alerts, rule_state
 from services.telemetry.store.memory import MemoryRepositories
@@ -44,6 +45,8 @@ class Alerting:
     unconnected: Unconnecteds = devices_never_connected
     ask_selftest: AskSelftest = ask_for_selftest  # chases a device that missed its self-test
     never_connected_after: timedelta = timedelta(hours=24)
+    # Which alerts are announced again while nobody acknowledges them, and how often.
+    reannounce: Reannounce = field(default_factory=lambda: Reannounce(timedelta(minutes=5)))
 
 
 def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Alerting:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from homecare.notify.model import Notice
 from services.telemetry.domain.lifecycle import AlertState
 from services.telemetry.domain.rules.bed_exit import Presence
 from services.telemetry.domain.rules.device import DeviceStatus
@@ -57,6 +58,12 @@ class AlertRepository(Protocol):
         occurrence: str | None = None, at: datetime | None = None,
     ) -> bool: ...
     def notify(self, conn: Tx, alert_id: str) -> None: ...
+    # Notices to people outside the console (homecare/notify), in the caller's transaction.
+    def put_notice(self, conn: Tx, notice: Notice) -> None: ...
+    def reannounce_due(
+        self, conn: Tx, now: datetime, every: timedelta, severities: list[str], limit: int = 50,
+    ) -> list[dict[str, Any]]: ...
+    def mark_reannounced(self, conn: Tx, alert_id: str, at: datetime) -> int: ...
 
 
 class RuleStateRepository(Protocol):

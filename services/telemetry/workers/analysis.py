@@ -24,7 +24,7 @@ from services.telemetry.domain.rules.limits import RuleLimits
 from services.telemetry.settings import TelemetrySettings
 from services.telemetry.store import rollups
 from services.telemetry.store.alert_settings import limits_for
-from services.telemetry.usecases import event_rules, nightly, sample_rules
+from services.telemetry.usecases import alert_actions, event_rules, nightly, sample_rules
 from services.telemetry.usecases.context import Alerting
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,12 @@ class AnalysisWorker:
         with self._pool.connection() as conn, conn.transaction():
             return event_rules.run_due(conn, self._alerting, now, self.limits_of)
 
+    def reannounce_once(self, now: datetime | None = None) -> list[str]:
+        """Announce again the critical alerts nobody has acknowledged; their ids."""
+        now = now or self._clock()
+        with self._pool.connection() as conn, conn.transaction():
+            return alert_actions.reannounce_due(conn, self._alerting, now)
+
     def nights_once(self, now: datetime | None = None) -> list[str]:
         """Compare ended nights with their baselines; ids of alerts raised."""
         now = now or self._clock()
@@ -156,6 +162,7 @@ class AnalysisWorker:
             clock = time.monotonic()
             if clock >= next_timers:
                 self._step("timers", self.timers_once)
+                self._step("reannounce", self.reannounce_once)
                 next_timers = clock + self._config.timer_interval_s
             if clock >= next_nights:
                 self._step("nights", self.nights_once)

@@ -87,6 +87,9 @@ def board_row(request: Mapping[str, Any], resident_name: str | None) -> dict[str
         "stuck": _stuck(request),
         "section": section,
         "alarm": is_alarm(request),
+        # Changes with each re-announcement, so the board sounds again for one nobody took.
+        "alarm_key": f"{request['id']}#{request.get('reannounced') or 0}",
+        "reannounced": request.get("reannounced") or 0,
         "sort": sort_key(request),
     }
 

@@ -43,7 +43,8 @@ class TelemetryBatches(_Internal):
 class DeviceEvent(_Internal):
     """`events.{type}.{device}` in the log: a validated device event (consumers de-duplicate it).
 
-    Type-specific fields of mqtt-v1 (service, confidence, battery) are kept as they came.
+    Type-specific fields of mqtt-v1 (service, confidence, battery, a self-test's result, checks,
+    command id and trigger) are kept as they came.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -58,6 +59,11 @@ class DeviceEvent(_Internal):
     service: Service | None = None
     confidence: float | None = None
     battery: float | None = None
+    # device.selftest (v1.1)
+    result: Literal["pass", "fail"] | None = None
+    checks: dict[str, bool] | None = None
+    command_id: str | None = None
+    trigger: str | None = None
 
 
 class DeviceState(_Internal):

@@ -46,6 +46,23 @@ def test_contract_examples_are_accepted():
     assert check(C.ACKS, {"command_id": "c-81f2", "ts": ts(6)}).command_id == "c-81f2"
 
 
+def test_the_v1_1_self_test_event_and_commands_are_accepted():
+    selftest = check(C.EVENTS, {"event_id": "st-1", "ts": ts(), "type": "device.selftest", "result": "fail",
+                                "checks": {"button": True, "speaker": True, "battery": False},
+                                "command_id": "c-9", "trigger": "platform"})
+    assert (selftest.result, selftest.checks["battery"], selftest.command_id) == ("fail", False, "c-9")
+    bare = check(C.EVENTS, {"event_id": "st-2", "ts": ts(), "type": "device.selftest", "result": "pass", "checks": {}})
+    assert bare.trigger is None and bare.command_id is None
+    from pydantic import TypeAdapter
+
+    from homecare.contract.models import Command
+    commands = TypeAdapter(Command)
+    assert commands.validate_python({"command_id": "c-1", "type": "selftest.request"}).type == "selftest.request"
+    assert commands.validate_python({"command_id": "c-2", "type": "config", "selftest_interval_h": 744}).selftest_interval_h == 744
+    with pytest.raises(ValueError):
+        commands.validate_python({"command_id": "c-3", "type": "config", "selftest_interval_h": 745})
+
+
 def test_integer_milliseconds_and_offsets_are_the_same_instant():
     millis = int(NOW.timestamp() * 1000)
     by_ms = check(C.ACKS, {"command_id": "c", "ts": millis}).ts
@@ -80,6 +97,13 @@ def test_unknown_fields_are_ignored():
         (C.EVENTS, {"event_id": "e", "ts": ts(-7 * 86400 - 1), "type": "bed.exit"}, "ts: is older than 7 days"),
         (C.EVENTS, {"event_id": "e", "ts": "2026-11-29T03:00:00", "type": "bed.exit"}, "ts: must carry a UTC offset"),
         (C.EVENTS, {"event_id": "e", "ts": True, "type": "bed.exit"}, "ts: must be an RFC 3339 string or integer"),
+        (C.EVENTS, {"event_id": "e", "ts": ts(), "type": "device.selftest", "checks": {}}, "result: is required"),
+        (C.EVENTS, {"event_id": "e", "ts": ts(), "type": "device.selftest", "result": "ok", "checks": {}}, "result: must be"),
+        (C.EVENTS, {"event_id": "e", "ts": ts(), "type": "device.selftest", "result": "pass"}, "checks: is required"),
+        (C.EVENTS, {"event_id": "e", "ts": ts(), "type": "device.selftest", "result": "pass",
+                    "checks": {"speaker": "yes"}}, "checks.speaker: must be true or false"),
+        (C.EVENTS, {"event_id": "e", "ts": ts(), "type": "device.selftest", "result": "fail", "checks": {},
+                    "trigger": "cron"}, "trigger: must be"),
         (C.STATUS, {"online": True, "battery": 1.2}, "battery: must be <= 1"),
         (C.STATUS, {"fw": "1.0"}, "online: is required"),
         (C.ACKS, {"ts": ts()}, "command_id: is required"),

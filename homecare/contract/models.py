@@ -157,15 +157,29 @@ class BatteryLow(_Event):
     battery: Fraction
 
 
+CheckName = Annotated[StrictStr, Field(min_length=1, max_length=64), NoNul]
+
+
+class DeviceSelftest(_Event):
+    """v1.1: the device tested itself, on its schedule, at the resident's test press, or when the
+    platform asked (`selftest.request`, whose `command_id` it then carries)."""
+
+    type: Literal["device.selftest"]
+    result: Literal["pass", "fail"]
+    checks: dict[CheckName, StrictBool] = Field(max_length=32)
+    command_id: Annotated[StrictStr, Field(min_length=1, max_length=64), NoNul] | None = None
+    trigger: Literal["schedule", "resident", "platform"] | None = None
+
+
 Event = Annotated[
-    ButtonPressed | ButtonCancelled | BedExit | BedEntry | FallSuspected | BatteryLow,
+    ButtonPressed | ButtonCancelled | BedExit | BedEntry | FallSuspected | BatteryLow | DeviceSelftest,
     Field(discriminator="type"),
 ]
 
 # Which device kinds may send which event types.
 EVENTS_BY_KIND: dict[DeviceKind, frozenset[str]] = {
-    DeviceKind.BUTTON: frozenset({"button.pressed", "button.cancelled", "battery.low"}),
-    DeviceKind.BED: frozenset({"bed.exit", "bed.entry", "fall.suspected", "battery.low"}),
+    DeviceKind.BUTTON: frozenset({"button.pressed", "button.cancelled", "battery.low", "device.selftest"}),
+    DeviceKind.BED: frozenset({"bed.exit", "bed.entry", "fall.suspected", "battery.low", "device.selftest"}),
 }
 
 
@@ -186,6 +200,7 @@ class CommandType(StrEnum):
     COMPLETED = "request.completed"
     CANCELLED = "request.cancelled"
     CONFIG = "config"
+    SELFTEST_REQUEST = "selftest.request"
 
 
 class _Command(_Message):
@@ -223,10 +238,17 @@ class Config(_Command):
     type: Literal["config"] = "config"
     report_interval_s: int | None = Field(default=None, ge=1, le=600)
     sample_interval_s: int | None = Field(default=None, ge=1, le=60)
+    selftest_interval_h: int | None = Field(default=None, ge=1, le=744)  # v1.1
+
+
+class SelftestRequest(_Command):
+    """v1.1: run the self-test now and publish `device.selftest` with this `command_id`."""
+
+    type: Literal["selftest.request"] = "selftest.request"
 
 
 Command = Annotated[
-    RequestAcknowledged | RequestAssigned | RequestCompleted | RequestCancelled | Config,
+    RequestAcknowledged | RequestAssigned | RequestCompleted | RequestCancelled | Config | SelftestRequest,
     Field(discriminator="type"),
 ]
 

@@ -45,6 +45,7 @@ _MESSAGES = {
     "string_too_short": "must have at least {min_length} character(s)",
     "string_too_long": "must have at most {max_length} characters",
     "enum": "must be one of {expected}",
+    "literal_error": "must be one of {expected}",
     "model_type": "must be an object",
     "dict_type": "must be an object",
 }

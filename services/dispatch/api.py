@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 from homecare.api.deps import AdminUser, CurrentUser, DbConn, DispatcherUser, StaffUser, require
 from homecare.api.types import Timestamp
 from homecare.auth import Role, User, audit
-from homecare.errors import Forbidden, Invalid
+from homecare.errors import Conflict, Forbidden, Invalid
 
 from . import queries
 from .domain.matching import Location
@@ -34,6 +34,7 @@ from .schemas import (
     ShiftPlan,
 )
 from .store import new_id, offers, outbox, providers, shifts
+from .usecases import device_commands as device_command_cases
 from .usecases import intake, offering, progress
 from .usecases import providers as provider_cases
 from .usecases.context import Dispatch
@@ -84,6 +85,23 @@ def build_router(ctx: Dispatch) -> APIRouter:
 
         registry.get_device(conn, device_id)
         return [DeviceCommand(**row) for row in outbox.for_device(conn, device_id, state, limit)]
+
+    @router.post("/devices/{device_id}/selftest", response_model=DeviceCommand, status_code=202, tags=["devices"],
+                 responses={404: {"description": "No such device"}, 409: {"description": "Decommissioned"}})
+    def ask_selftest(device_id: str, conn: DbConn, user: DispatcherUser) -> DeviceCommand:
+        """Ask the device to test itself now (mqtt-v1.1 `selftest.request`); the command waits for
+        a device that is offline until its deadline. The device's `device.selftest` answer, with
+        this command id, shows on the device-health page and clears or raises its faults."""
+        from gateway import interface as registry  # the gateway owns devices
+
+        device = registry.get_device(conn, device_id)
+        if device.revoked_at is not None:
+            raise Conflict(f"device {device_id} is decommissioned")
+        command_id = device_command_cases.ask_selftest(conn, ctx, device_id, actor_of(user), ctx.clock())
+        audit.record(conn, audit.actor_of(user), "device.selftest_requested", f"device:{device_id}",
+                     {"command_id": command_id})
+        [row] = [r for r in outbox.for_device(conn, device_id, None, 10) if r["command_id"] == command_id]
+        return DeviceCommand(**row)
 
     # -- providers ---------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from .store.providers import list_all as list_providers
 from .store.providers import set_on_shift
 from .usecases.context import Dispatch
 from .usecases.context import from_settings as context
+from .usecases.device_commands import ask_selftest
 from .usecases.intake import Intake, phoned
 from .usecases.offering import accept_offer, decline_offer
 from .usecases.progress import add_note, advance, assign_manually
@@ -19,7 +20,7 @@ from .usecases.progress import cancel as cancel_request
 
 __all__ = [
     "ACTIVE", "TRANSITIONS", "WITH_PROVIDER", "Dispatch", "DispatchSettings", "Intake", "Status", "accept_offer",
-    "actor_of", "add_note", "advance", "assign_manually", "cancel_request", "candidates", "context",
+    "actor_of", "add_note", "advance", "ask_selftest", "assign_manually", "cancel_request", "candidates", "context",
     "count_by_status", "decline_offer", "get_provider", "get_request", "list_offers", "list_providers",
     "list_requests", "open_requests_for", "phoned", "set_on_shift", "sla_csv", "sla_report",
 ]

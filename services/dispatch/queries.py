@@ -30,6 +30,7 @@ _COLUMNS = (
     " r.en_route_at, r.arrived_at, r.completed_at, r.cancelled_at, r.escalated_at, r.assign_due_at,"
     " r.sla_due_at, r.sla_at_risk_at, r.eta_minutes, r.district, r.ack_shown_at, r.late_flagged_at, r.handed_back,"
     " r.stuck_presses, r.stuck_from, r.stuck_to,"
+    " r.reannounced, r.reannounced_at,"
     # When someone is expected at the door: the assigned provider's ETA, or the pending offer's.
     " CASE WHEN r.status IN ('assigned', 'en_route') THEN r.assigned_at + make_interval(mins => r.eta_minutes)"
     "  WHEN r.status IN ('offered', 'escalated') THEN (SELECT o.created_at + make_interval(mins => o.eta_minutes)"

@@ -121,6 +121,8 @@ def test_the_other_dispatcher_pages_at_laptop_size(laptop, town, network, shots)
             ("/reports", "reports", "#volume-chart"),
             (f"/beds?district={quote(town.resident(fourth)['district'])}", "beds",
              f'tr.bed-row[data-bed="{town.device(fourth, "bed")["id"]}"]'),
+            (f"/devices/health?district={quote(town.resident(fourth)['district'])}", "device-health",
+             f'tr.device-row[data-device="{town.device(fourth, "bed")["id"]}"]'),
         ]:
             page.goto(path)
             page.wait_for_selector(ready)

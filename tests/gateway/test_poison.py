@@ -121,7 +121,10 @@ EVENT = shape(
     {"event_id": field(st.uuids().map(str)), "ts": st.one_of(good_ts, good_ts, bad_ts),
      "type": field(st.sampled_from(EVENT_TYPES))},
     {"service": field(st.sampled_from(["meal", "bathing", "escort", "mobility", "emergency"])),
-     "confidence": field(st.floats(0, 1)), "battery": field(st.floats(0, 1))},
+     "confidence": field(st.floats(0, 1)), "battery": field(st.floats(0, 1)),
+     "result": field(st.sampled_from(["pass", "fail"])),
+     "checks": field(st.dictionaries(st.sampled_from(["button", "speaker", "battery"]), st.booleans())),
+     "trigger": field(st.sampled_from(["schedule", "resident", "platform"]))},
 )
 ACK = shape({"command_id": field(st.text(min_size=1, max_size=16)), "ts": st.one_of(good_ts, bad_ts)}, {})
 SHAPES = {DeviceChannel.STATUS: STATUS, DeviceChannel.TELEMETRY: TELEMETRY,

@@ -279,3 +279,43 @@ def test_a_frantic_resident_raises_no_alert_on_postgres(pool):
                 assert event_rules.on_button_pressed(conn, Alerting(), _press(button, resident, at), LIMITS, at) == []
         at += timedelta(seconds=2)
     assert alerts_of(pool, resident) == []
+def test_devices_never_connected_a_day_after_provisioning_are_faults_the_gateway_registry_names(pool):
+    from gateway.registry import provision, revoke
+
+    resident = _resident(pool)
+    old, new, gone = unique("btn"), unique("btn"), unique("btn")
+    with pool.connection() as conn:
+        for device in (old, new, gone):
+            provision(conn, device, "button", resident)
+        conn.execute("UPDATE gateway.devices SET created_at = now() - interval '25 hours' WHERE id = ANY(%s)",
+                     ([old, gone],))
+        revoke(conn, gone)  # decommissioned: nobody chases it
+    raised = worker(pool).unconnected_once()
+    faults = [a for a in alerts_of(pool, resident) if a["rule"] == "device_never_connected"]
+    assert [a["device_id"] for a in faults] == [old] and faults[0]["id"] in raised
+    assert "never connected (25 h since provisioning)" in faults[0]["summary"]
+    assert faults[0]["id"] not in worker(pool).unconnected_once()  # once per device
+    with pool.connection() as conn, conn.transaction():
+        online = DeviceState(device_id=old, device_kind="button", resident_id=resident, state="online",
+                             at=datetime.now(UTC))
+        event_rules.on_device_state(conn, Alerting(), online, LIMITS, datetime.now(UTC))
+    assert [a["state"] for a in alerts_of(pool, resident) if a["rule"] == "device_never_connected"] == ["resolved"]
+
+
+def test_a_missed_self_test_asks_the_device_for_one_through_dispatch(pool):
+    from gateway.registry import provision
+    from services.dispatch.store import outbox
+
+    resident, button = _resident(pool), unique("btn")
+    with pool.connection() as conn:
+        provision(conn, button, "button", resident)
+    passed = bed_event(button, resident, "device.selftest", datetime.now(UTC) - timedelta(hours=27),
+                       device_kind="button", result="pass", checks={"button": True})
+    with pool.connection() as conn, conn.transaction():
+        event_rules.on_selftest(conn, Alerting(), passed)
+    _timers(pool, after=timedelta(0))
+    [missed] = [a for a in alerts_of(pool, resident) if a["rule"] == "device_selftest_missed"]
+    with pool.connection() as conn:
+        [command] = outbox.for_device(conn, button)
+    assert command["payload"]["type"] == "selftest.request"
+    assert alert(pool, missed["id"])["evidence"]["asked_command_id"] == command["command_id"]

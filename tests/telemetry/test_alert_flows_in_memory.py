@@ -13,9 +13,11 @@ import pytest
 from homecare.errors import Conflict, NotFound
 from homecare.internal import DeviceEvent, DeviceState
 from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.domain.rules.selftest import SelftestPolicy
 from services.telemetry.store.memory import MemoryRepositories
 from services.telemetry.usecases import alert_actions, event_rules
 from services.telemetry.usecases.context import in_memory
+from services.telemetry.usecases.ports import Unconnected
 
 LIMITS = RuleLimits()  # night 22:00-06:00 Shanghai, 30 minutes out of bed, 5 minutes offline grace
 NIGHT = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)  # 02:00 in Shanghai
@@ -267,3 +269,93 @@ def test_the_alert_stays_open_while_another_key_of_the_button_is_still_stuck(wor
     assert world.timers(DAY + timedelta(seconds=8 + 61)) == []  # meal is quiet, bathing is not
     assert world.alert(raised[0])["state"] == "open"
     assert world.timers(bathing_last + timedelta(seconds=61)) == raised
+# --- self-tests (mqtt-v1.1) -------------------------------------------------------------------
+
+
+def _selftest(world: World, ts: datetime, result: str = "pass", **checks: bool) -> list[str]:
+    event = world.event("device.selftest", ts, device="btn-1", device_kind="button", result=result,
+                        checks=checks or {"button": True, "speaker": True}, trigger="schedule")
+    return event_rules.on_selftest(None, world.ctx, event)
+
+
+def _open(world: World, rule: str) -> list[dict]:
+    return [a for a in world.repos.alerts.rows.values() if a["rule"] == rule and a["state"] != "resolved"]
+
+
+def test_a_failed_self_test_is_a_device_fault_until_one_passes(world):
+    [alert_id] = _selftest(world, DAY, "fail", button=True, speaker=False, battery=False)
+    alert = world.alert(alert_id)
+    assert (alert["rule"], alert["category"], alert["severity"]) == ("device_selftest_failed", "device", "medium")
+    assert "battery, speaker" in alert["summary"] and alert["evidence"]["failed"] == ["battery", "speaker"]
+    assert _selftest(world, DAY + timedelta(hours=1), "fail", speaker=False) == [alert_id]  # recurred
+    _selftest(world, DAY + timedelta(hours=2))
+    assert world.alert(alert_id)["state"] == "resolved"
+
+
+def test_a_missed_self_test_is_chased_and_the_third_miss_escalates(world):
+    asked: list[str] = []
+    world.ctx.ask_selftest = lambda conn, device: asked.append(device) or f"c-{len(asked)}"
+    _selftest(world, DAY)  # a v1.1 device: 24 h interval, 2 h grace
+    assert world.timers(DAY + timedelta(hours=25, minutes=59)) == [] and asked == []
+    [alert_id] = world.timers(DAY + timedelta(hours=26))
+    first = dict(world.alert(alert_id))
+    assert (first["rule"], first["severity"], first["evidence"]["misses"]) == ("device_selftest_missed", "medium", 1)
+    assert asked == ["btn-1"] and first["evidence"]["asked_command_id"] == "c-1"  # chased at once
+    alert_actions.acknowledge(None, world.ctx, alert_id, "dispatcher:a")
+    assert world.timers(DAY + timedelta(hours=49)) == []
+    assert world.timers(DAY + timedelta(hours=50)) == [alert_id]  # the second miss recurs on it
+    assert world.alert(alert_id)["severity"] == "medium" and world.alert(alert_id)["state"] == "acknowledged"
+    assert world.timers(DAY + timedelta(hours=74)) == [alert_id]
+    third = world.alert(alert_id)
+    assert (third["severity"], third["state"]) == ("high", "open")  # acknowledged a lesser fault: open again
+    assert "missed 3 self-tests in a row" in third["summary"] and "call the resident" in third["summary"]
+    assert [e["kind"] for e in world.repos.alerts.events_of(alert_id)][-1] == "escalated"
+    # ...and told outside the console, by the routing rules of its new severity
+    assert [(n.subject_id, n.severity) for n in world.repos.alerts.notices] == [
+        (alert_id, "medium"), (alert_id, "high")]
+    _selftest(world, DAY + timedelta(hours=75))
+    assert world.alert(alert_id)["state"] == "resolved"
+    assert world.timers(DAY + timedelta(hours=98)) == []  # the next deadline: 24 h + 2 h after the last
+
+
+def test_a_service_down_for_days_counts_every_interval_missed(world):
+    _selftest(world, DAY)
+    [alert_id] = world.timers(DAY + timedelta(days=4))  # deadlines at 26, 50, 74 h have all passed
+    assert world.alert(alert_id)["evidence"]["misses"] == 3 and world.alert(alert_id)["severity"] == "high"
+    assert world.repos.rule_state.selftests["btn-1"].due_at == DAY + timedelta(hours=98)
+
+
+def test_a_device_that_never_self_tested_is_older_firmware_not_a_fault(world):
+    world.state("online", DAY, device="btn-1")
+    assert world.timers(DAY + timedelta(days=30)) == []
+    assert world.repos.rule_state.selftests == {}
+    assert _open(world, "device_selftest_missed") == []
+
+
+def test_a_late_self_test_from_a_backlog_does_not_go_back_in_time(world):
+    _selftest(world, DAY + timedelta(hours=5))
+    assert _selftest(world, DAY, "fail", speaker=False) == []  # older than the latest: ignored
+    assert world.repos.rule_state.selftests["btn-1"].last_at == DAY + timedelta(hours=5)
+
+
+def test_the_interval_is_per_device_kind(world):
+    world.ctx.selftests = SelftestPolicy(interval_h={"button": 6, "bed": 24}, grace=timedelta(hours=1))
+    _selftest(world, DAY)
+    assert world.timers(DAY + timedelta(hours=6, minutes=59)) == []
+    assert len(world.timers(DAY + timedelta(hours=7))) == 1
+
+
+def test_a_device_never_connected_a_day_after_provisioning_is_a_fault_until_it_connects(world):
+    provisioned = DAY - timedelta(hours=30)
+    unseen = [Unconnected("btn-9", "res-1", "button", provisioned)]
+    world.ctx.unconnected = lambda conn, before: [u for u in unseen if u.provisioned_at < before]
+    world.ctx.never_connected_after = timedelta(hours=24)
+    [alert_id] = event_rules.check_never_connected(None, world.ctx, DAY)
+    alert = world.alert(alert_id)
+    assert (alert["rule"], alert["category"], alert["device_id"]) == ("device_never_connected", "device", "btn-9")
+    assert "never connected (30 h since provisioning)" in alert["summary"]
+    assert event_rules.check_never_connected(None, world.ctx, DAY + timedelta(minutes=10)) == []  # raised once
+    world.state("online", DAY + timedelta(hours=1), device="btn-9")
+    assert world.alert(alert_id)["state"] == "resolved"
+    world.ctx.never_connected_after = timedelta(hours=48)
+    assert event_rules.check_never_connected(None, world.ctx, DAY) == []  # not yet, at 48 h

@@ -59,6 +59,29 @@ def test_events_and_device_states_become_alerts(pool, make_component, publisher,
     assert dead.headers["Homecare-Consumer"] == "telemetry-states" and dead.data == b'{"device_id": 1}'
 
 
+def test_a_failed_self_test_through_the_log_is_a_device_fault_that_a_pass_clears(pool, make_component, publisher):
+    make_component()
+    button, resident = unique("btn"), unique("res")
+    now = datetime.now(UTC)
+
+    def selftest(result: str, at: datetime, **checks: bool) -> DeviceEvent:
+        return DeviceEvent(device_id=button, device_kind="button", resident_id=resident, event_id=unique("ev"),
+                           ts=at, type="device.selftest", received_at=at, result=result, checks=checks,
+                           trigger="platform", command_id="c-1")
+
+    publisher.event(selftest("fail", now - timedelta(minutes=2), button=True, speaker=False))
+    wait_for(lambda: _rules(pool, resident) == ["device_selftest_failed"], timeout=15, what="the fault")
+    [fault] = alerts_of(pool, resident)
+    assert fault["category"] == "device" and "speaker" in fault["summary"]
+    publisher.event(selftest("pass", now - timedelta(minutes=1), button=True, speaker=True))
+    wait_for(lambda: [a["state"] for a in alerts_of(pool, resident)] == ["resolved"], timeout=15,
+             what="the fault cleared by a passing self-test")
+    with pool.connection() as conn:
+        row = conn.execute("SELECT result, trigger, misses FROM telemetry.device_selftests WHERE device_id = %s",
+                           (button,)).fetchone()
+    assert (row["result"], row["trigger"], row["misses"]) == ("pass", "platform", 0)
+
+
 def test_a_state_is_retried_while_the_database_cannot_take_it_and_stored_after(pool, make_component, publisher):
     make_component()
     bed, resident = unique("bed"), unique("res")

@@ -19,6 +19,7 @@ from typing import Any
 
 from homecare.buttons import PressRun
 from homecare.errors import Conflict, NotFound
+from homecare.notify.model import Notice
 from homecare.topics import DeviceChannel, device_topic
 
 from ..domain.matching import Location
@@ -30,6 +31,7 @@ from .providers import ActiveJobRow, ProviderState
 Clock = Callable[[], datetime]
 _BUSY = frozenset({Status.ASSIGNED, Status.EN_ROUTE, Status.ARRIVED})  # requests that hold capacity
 _WAITING = frozenset({Status.OPEN, Status.OFFERED})
+_UNTAKEN = frozenset({Status.OPEN, Status.OFFERED, Status.ESCALATED})  # nobody has the request yet
 
 
 def _utc_now() -> datetime:
@@ -50,6 +52,8 @@ class _Request:
     sla_at_risk_at: datetime | None = None
     late_flagged_at: datetime | None = None
     stuck: PressRun | None = None  # the mark of a stuck button's presses
+    reannounced: int = 0
+    reannounced_at: datetime | None = None
     stamps: dict[str, datetime] = field(default_factory=dict)  # offered_at, arrived_at, ... as they happen
 
 
@@ -201,6 +205,23 @@ class MemoryRequests:
         rows = self._live(lambda w: w.request.status in _WAITING and w.sla_at_risk_at is None
                           and w.request.assign_warn_at is not None and w.request.assign_warn_at <= now)
         return [w.request.id for w in sorted(rows, key=lambda w: w.request.assign_warn_at or now)[:limit]]
+
+    def reannounce_due(
+        self, conn: Any, now: datetime, every: timedelta, services: list[str], limit: int = 50,
+    ) -> list[str]:
+        def last(w: _Request) -> datetime | None:
+            return w.reannounced_at or w.stamps.get("escalated_at")
+        rows = self._live(lambda w: w.request.status in _UNTAKEN and w.request.service.value in services
+                          and (at := last(w)) is not None and at <= now - every)
+        return [w.request.id for w in sorted(rows, key=lambda w: last(w) or now)[:limit]]
+
+    def mark_reannounced(self, conn: Any, request_id: str, at: datetime) -> int:
+        row = self.rows.get(request_id)
+        if row is None:
+            return 0
+        row.reannounced += 1
+        row.reannounced_at = at
+        return row.reannounced
 
     def maybe_late(self, conn: Any, now: datetime, limit: int = 50) -> list[str]:
         def late(w: _Request) -> bool:
@@ -512,6 +533,16 @@ class MemoryDevices:
         return first
 
 
+class MemoryNotices:
+    """The notice outbox in memory: what was queued, in order (the sender runs on PostgreSQL)."""
+
+    def __init__(self) -> None:
+        self.queued: list[Notice] = []
+
+    def put(self, conn: Any, notice: Notice) -> None:
+        self.queued.append(notice)
+
+
 class MemoryResidents:
     def __init__(self) -> None:
         self.homes: dict[str, tuple[Location | None, str | None]] = {}
@@ -540,6 +571,7 @@ class MemoryRepositories:
         self.outbox = MemoryOutbox(clock)
         self.devices = MemoryDevices()
         self.residents = MemoryResidents()
+        self.notices = MemoryNotices()
 
 
 class MemoryTransactions:

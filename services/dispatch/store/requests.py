@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 from psycopg import sql
@@ -243,6 +243,30 @@ def maybe_late(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list
         (now, limit),
     ).fetchall()
     return [_first(r) for r in rows]
+
+
+def reannounce_due(
+    conn: psycopg.Connection, now: datetime, every: timedelta, services: list[str], limit: int = 50,
+) -> list[str]:
+    """Ids of escalated requests of these services that nobody has taken and that were not
+    announced for `every`, most overdue first, locked."""
+    rows = conn.execute(
+        "SELECT id FROM dispatch.requests WHERE status IN ('open', 'offered', 'escalated')"
+        " AND escalated_at IS NOT NULL AND service = ANY(%s) AND coalesce(reannounced_at, escalated_at) <= %s"
+        " ORDER BY coalesce(reannounced_at, escalated_at) LIMIT %s FOR NO KEY UPDATE SKIP LOCKED",
+        (services, now - every, limit),
+    ).fetchall()
+    return [_first(r) for r in rows]
+
+
+def mark_reannounced(conn: psycopg.Connection, request_id: str, at: datetime) -> int:
+    """Record one more announcement; how many there have been."""
+    row = conn.execute(
+        "UPDATE dispatch.requests SET reannounced = reannounced + 1, reannounced_at = %s, updated_at = now()"
+        " WHERE id = %s RETURNING reannounced",
+        (at, request_id),
+    ).fetchone()
+    return int(_first(row)) if row else 0
 
 
 def _first(row):

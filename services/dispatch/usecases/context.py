@@ -12,15 +12,18 @@ from typing import Any
 import psycopg
 
 from homecare.buttons import StuckRule
+from homecare.notify.model import Reannounce
+from homecare.notify.settings import NotifySettings
 
 from ..domain.matching import MatchWeights
 from ..domain.policy import DispatchPolicy
 from ..settings import DispatchSettings
-from ..store import devices, events, offers, outbox, providers, requests, residents, shifts, timeline
+from ..store import devices, events, notices, offers, outbox, providers, requests, residents, shifts, timeline
 from ..store.memory import MemoryRepositories
 from .ports import (
     DeviceRepository,
     EventRepository,
+    NoticeRepository,
     OfferRepository,
     OutboxRepository,
     ProviderRepository,
@@ -79,6 +82,7 @@ class PostgresRepositories:
     outbox: OutboxRepository = outbox
     devices: DeviceRepository = devices
     residents: ResidentDirectory = residents
+    notices: NoticeRepository = notices
 
 
 @dataclass
@@ -94,6 +98,8 @@ class Dispatch:
     requeue: timedelta = timedelta(seconds=3)  # a queued request is offered again this often
     repos: Repositories = field(default_factory=PostgresRepositories)  # store.memory's run without a database
     stuck: StuckRule = field(default_factory=StuckRule)  # when a button is stuck (homecare/buttons.py)
+    # Which escalated requests are announced again while nobody takes them, and how often.
+    reannounce: Reannounce = field(default_factory=lambda: Reannounce(timedelta(minutes=5)))
 
 
 def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Dispatch:
@@ -105,9 +111,13 @@ def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Dispatc
     return Dispatch(clock=clock, repos=MemoryRepositories(clock), **config)
 
 
-def from_settings(dispatch: DispatchSettings, stuck: StuckRule | None = None) -> Dispatch:
+def from_settings(
+    dispatch: DispatchSettings, notify: NotifySettings | None = None, stuck: StuckRule | None = None,
+) -> Dispatch:
     """The use-case configuration from settings (`stuck`: from the shared ones, Settings)."""
+    notify = notify or NotifySettings()
     return Dispatch(
+        reannounce=notify.reannounce(),
         policy=dispatch.dispatch_policy(),
         weights=dispatch.match_weights(),
         fairness_window=timedelta(hours=dispatch.fairness_window_h),

@@ -17,6 +17,7 @@ from ..domain.offers import Offer, OfferStatus, answer, new_offer
 from ..domain.requests import ServiceRequest, Status, TimelineEntry, assign, hand_back, transition
 from ..domain.workload import NOT_STARTED, to_hand_back
 from ..store import new_id
+from . import announce
 from .context import Dispatch
 from .notify import notify
 from .pool import active_job, candidates, job_of
@@ -140,7 +141,9 @@ def escalate(
     log.warning("request %s escalated: %s", request.id, reason, extra={"request_id": request.id})
     metrics.ESCALATIONS.labels(request.service.value).inc()
     metrics.TRANSITIONS.labels(Status.ESCALATED.value).inc()
-    return ctx.repos.requests.save(conn, change)
+    request = ctx.repos.requests.save(conn, change)
+    announce.escalated(conn, ctx, request, reason)
+    return request
 
 
 def _locked(conn: Tx, ctx: Dispatch, offer_id: str, provider_id: str | None) -> tuple[ServiceRequest, Offer]:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from homecare.buttons import PressRun
+from homecare.notify.model import Notice
 
 from ..domain.matching import Location
 from ..domain.offers import Offer
@@ -53,6 +54,11 @@ class RequestRepository(Protocol):
         self, conn: Tx, limit: int = 50, skip: Iterable[str] = (), kinds_to_skip: Iterable[tuple[str, int]] = (),
     ) -> list[str]: ...
     def maybe_late(self, conn: Tx, now: datetime, limit: int = 50) -> list[str]: ...
+    # Escalated requests nobody has taken, not announced for `every`: announced again.
+    def reannounce_due(
+        self, conn: Tx, now: datetime, every: timedelta, services: list[str], limit: int = 50,
+    ) -> list[str]: ...
+    def mark_reannounced(self, conn: Tx, request_id: str, at: datetime) -> int: ...
 
 
 class OfferRepository(Protocol):
@@ -120,6 +126,13 @@ class OutboxRepository(Protocol):
     def expire(self, conn: Tx, outbox_id: int, now: datetime) -> Row | None: ...
 
 
+class NoticeRepository(Protocol):
+    """Notices to people outside the console (homecare/notify), queued in the caller's
+    transaction; the sender delivers them and writes the results into the timeline."""
+
+    def put(self, conn: Tx, notice: Notice) -> None: ...
+
+
 class DeviceRepository(Protocol):
     def record_states(self, conn: Tx, states: list[tuple[str, str, str, datetime]]) -> set[str]: ...
 
@@ -152,6 +165,8 @@ class Repositories(Protocol):
     def devices(self) -> DeviceRepository: ...
     @property
     def residents(self) -> ResidentDirectory: ...
+    @property
+    def notices(self) -> NoticeRepository: ...
 
 
 class Transactions(Protocol):

@@ -1,5 +1,6 @@
 """The timer loop: every timer is a row (offer deadlines, SLA clocks, queued requests, planned
-shifts, commands' deadlines, requests a press opened and nobody has offered yet), so a restarted
+shifts, commands' deadlines, requests a press opened and nobody has offered yet, escalated
+requests nobody has taken, announced again), so a restarted
 or a second replica resumes them. The intake wakes it for a new request, which it offers at once.
 Rows are claimed one at a time with `SKIP LOCKED` row locks, each in its own transaction: two
 replicas work side by side, and a failing item undoes nothing else. The transactions commit
@@ -23,6 +24,7 @@ from psycopg_pool import ConnectionPool
 
 from .. import metrics, queries
 from ..store import outbox
+from ..usecases.announce import reannounce
 from ..usecases.context import Dispatch
 from ..usecases.delivery import expire as expire_command
 from ..usecases.offering import expire_offer, offer_or_queue
@@ -132,6 +134,11 @@ class TimerLoop:
             "late": self._each(
                 lambda conn: repos.requests.maybe_late(conn, now, n),
                 lambda conn, rid: flag_if_late(conn, self.ctx, rid, now),
+            ),
+            "reannounced": self._each(
+                lambda conn: repos.requests.reannounce_due(
+                    conn, now, self.ctx.reannounce.every, list(self.ctx.reannounce.services), n),
+                lambda conn, rid: reannounce(conn, self.ctx, rid, now),
             ),
             "commands_expired": self._each(
                 lambda conn: repos.outbox.overdue(conn, now, n),

@@ -13,6 +13,7 @@ from services.telemetry.domain.rules.bed_exit import Presence
 from services.telemetry.domain.rules.button import ButtonKey
 from services.telemetry.domain.rules.device import DeviceStatus
 from services.telemetry.domain.rules.episodes import Episode
+from services.telemetry.domain.rules.selftest import SelftestRecord
 
 
 def episode(conn: psycopg.Connection, rule: str, subject: str) -> Episode | None:
@@ -160,3 +161,40 @@ def stuck_keys_left(conn: psycopg.Connection, device_id: str) -> int:
         "SELECT count(*) FROM telemetry.button_keys WHERE device_id = %s AND clear_due IS NOT NULL", (device_id,)
     ).fetchone()
     return int(row[0] if not isinstance(row, dict) else next(iter(row.values())))
+_SELFTEST_COLUMNS = "device_id, resident_id, kind, last_at, result, failed, trigger, misses, due_at"
+
+
+def _selftest(row: dict) -> SelftestRecord:
+    return SelftestRecord(**{**row, "failed": tuple(row["failed"])})
+
+
+def selftest(conn: psycopg.Connection, device_id: str) -> SelftestRecord | None:
+    """A device's latest self-test, locked for update; None when it never sent one."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            f"SELECT {_SELFTEST_COLUMNS} FROM telemetry.device_selftests WHERE device_id = %s FOR UPDATE",
+            (device_id,),
+        ).fetchone()
+    return _selftest(row) if row else None
+
+
+def save_selftest(conn: psycopg.Connection, value: SelftestRecord) -> None:
+    conn.execute(
+        f"INSERT INTO telemetry.device_selftests ({_SELFTEST_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (device_id) DO UPDATE SET resident_id = EXCLUDED.resident_id, kind = EXCLUDED.kind,"
+        " last_at = EXCLUDED.last_at, result = EXCLUDED.result, failed = EXCLUDED.failed,"
+        " trigger = EXCLUDED.trigger, misses = EXCLUDED.misses, due_at = EXCLUDED.due_at, updated_at = now()",
+        (value.device_id, value.resident_id, value.kind, value.last_at, value.result, list(value.failed),
+         value.trigger, value.misses, value.due_at),
+    )
+
+
+def due_selftests(conn: psycopg.Connection, now: datetime, limit: int = 500) -> list[SelftestRecord]:
+    """Devices whose next self-test is overdue, locked (skipping those another replica holds)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"SELECT {_SELFTEST_COLUMNS} FROM telemetry.device_selftests"
+            " WHERE due_at <= %s ORDER BY due_at LIMIT %s FOR UPDATE SKIP LOCKED",
+            (now, limit),
+        ).fetchall()
+    return [_selftest(r) for r in rows]

@@ -13,6 +13,7 @@ import psycopg
 
 from ..domain.matching import MatchWeights
 from ..domain.policy import DispatchPolicy
+from ..domain.presence import PRESENCE_TIMEOUT
 from ..settings import DispatchSettings
 from ..store import devices, events, offers, outbox, providers, requests, residents, shifts, timeline
 from ..store.memory import MemoryRepositories
@@ -90,6 +91,7 @@ class Dispatch:
     find_button: ButtonLookup = button_of
     configured: Configured = device_configured
     requeue: timedelta = timedelta(seconds=3)  # a queued request is offered again this often
+    presence_timeout: timedelta = PRESENCE_TIMEOUT  # a provider not heard from this long is unreachable
     repos: Repositories = field(default_factory=PostgresRepositories)  # store.memory's run without a database
 
 
@@ -109,4 +111,5 @@ def from_settings(dispatch: DispatchSettings) -> Dispatch:
         weights=dispatch.match_weights(),
         fairness_window=timedelta(hours=dispatch.fairness_window_h),
         requeue=timedelta(seconds=dispatch.requeue_s),
+        presence_timeout=timedelta(seconds=dispatch.presence_timeout_s),
     )

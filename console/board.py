@@ -83,6 +83,8 @@ def board_row(request: Mapping[str, Any], resident_name: str | None) -> dict[str
         # is expected against when they are due, so the dispatcher sees by how much.
         "at_risk": section == "active" and request.get("sla_at_risk_at") is not None,
         "expected_arrival": _iso(request.get("expected_arrival")) if section == "active" else None,
+        # Escalated: why the dispatchers were told (the ladder keeps offering meanwhile).
+        "escalation_reason": request.get("escalation_reason") if status == "escalated" else None,
         "section": section,
         "alarm": is_alarm(request),
         "sort": sort_key(request),

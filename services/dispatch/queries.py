@@ -33,7 +33,10 @@ _COLUMNS = (
     # When someone is expected at the door: the assigned provider's ETA, or the pending offer's.
     " CASE WHEN r.status IN ('assigned', 'en_route') THEN r.assigned_at + make_interval(mins => r.eta_minutes)"
     "  WHEN r.status IN ('offered', 'escalated') THEN (SELECT o.created_at + make_interval(mins => o.eta_minutes)"
-    "   FROM dispatch.offers o WHERE o.request_id = r.id AND o.status = 'pending') END AS expected_arrival"
+    "   FROM dispatch.offers o WHERE o.request_id = r.id AND o.status = 'pending') END AS expected_arrival,"
+    # Why an escalated request is with the dispatchers (offers go on meanwhile): the board says so.
+    " CASE WHEN r.status = 'escalated' THEN (SELECT t.detail->>'reason' FROM dispatch.timeline t"
+    "   WHERE t.request_id = r.id AND t.kind = 'escalated' ORDER BY t.id DESC LIMIT 1) END AS escalation_reason"
 )
 _FROM = " FROM dispatch.requests r LEFT JOIN dispatch.providers p ON p.id = r.provider_id"
 

@@ -153,6 +153,8 @@ class RequestOut(BaseModel):
     expected_arrival: datetime | None = Field(
         None, description="When someone is expected at the door: from the assigned provider's ETA, or the pending"
                           " offer's; compare with sla_due_at.")
+    escalation_reason: str | None = Field(
+        None, description="Why an escalated request is with the dispatchers; automatic offers go on meanwhile.")
     district: str | None = None
     ack_shown_at: datetime | None = None
     handed_back: int = 0

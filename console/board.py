@@ -85,6 +85,8 @@ def board_row(request: Mapping[str, Any], resident_name: str | None) -> dict[str
         "expected_arrival": _iso(request.get("expected_arrival")) if section == "active" else None,
         # A stuck button's presses joined it (homecare/buttons.py): its urgency did not rise.
         "stuck": _stuck(request),
+        # Escalated: why the dispatchers were told (the ladder keeps offering meanwhile).
+        "escalation_reason": request.get("escalation_reason") if status == "escalated" else None,
         "section": section,
         "alarm": is_alarm(request),
         # Changes with each re-announcement, so the board sounds again for one nobody took.

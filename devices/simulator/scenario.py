@@ -26,8 +26,18 @@ class ProviderConduct(BaseModel):
     emergency_decide_after_s: tuple[float, float] = (5.0, 30.0)
     poll_interval_s: float = Field(1.0, gt=0, description="real seconds between polls of the offers")
     default_eta_minutes: tuple[float, float] = Field((6.0, 15.0), description="when the offer names none")
+    # Presence is judged on the platform's clock, so the app beats in real seconds, not simulated.
+    heartbeat_s: float = Field(30.0, gt=0, le=600, description="real seconds between the app's heartbeats")
+    app_lost_share: float = Field(
+        0.0, ge=0, le=1,
+        description="share of providers whose app goes away part way (at least one when above 0):"
+                    " no more heartbeats, polls or answers from then on",
+    )
+    app_lost_after_s: tuple[float, float] = Field(
+        (1800.0, 5400.0), description="simulated seconds after the start when such an app goes away",
+    )
 
-    @field_validator("decide_after_s", "emergency_decide_after_s", "default_eta_minutes")
+    @field_validator("decide_after_s", "emergency_decide_after_s", "default_eta_minutes", "app_lost_after_s")
     @classmethod
     def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
         if not 0 <= value[0] <= value[1]:
@@ -186,9 +196,12 @@ class Scenario(BaseModel):
 PRESETS: dict[str, dict[str, Any]] = {
     # 20 homes whose morning runs at an hour a minute: within the first minute several requests
     # are pressed, offered, accepted, reached and completed.
+    # One provider's phone dies part way through the morning: dispatch stops offering to it once
+    # its app has been quiet for the presence time-out, and the roster shows it unreachable.
     "demo": {
         "name": "demo", "homes": 20, "providers": 8, "districts": 4, "speed": 60.0,
         "press_rate": 4.0, "start_time": "07:30", "seed": 2026,
+        "provider": {"app_lost_share": 0.1},
     },
     # One real-time day of a neighbourhood.
     "day": {"name": "day", "homes": 200, "providers": 30, "districts": 6, "speed": 1.0, "seed": 1},

@@ -80,7 +80,10 @@ def test_request_list_filters_and_orders_newest_first(pool, client, headers):
     assert ids.index(escort["id"]) < ids.index(meal["id"])
     only = client.get("/api/v1/requests", params={"status": "escalated"}, headers=headers[Role.DISPATCHER]).json()
     assert escort["id"] in {r["id"] for r in only} and meal["id"] not in {r["id"] for r in only}
+    escalated = next(r for r in only if r["id"] == escort["id"])
+    assert escalated["escalation_reason"] == "no qualified provider on shift for escort"
     row = next(r for r in listed.json() if r["id"] == meal["id"])
+    assert row["escalation_reason"] is None
     for field in ("id", "resident_id", "service", "priority", "status", "created_at", "provider_id", "sla_due_at",
                   "urgency", "eta_minutes"):
         assert field in row

@@ -9,7 +9,7 @@ from services.dispatch import metrics
 from services.dispatch.usecases.intake import button_pressed
 from tests.support import unique, wait_for
 
-from .harness import button_event, get_request, kinds, new_provider, new_resident, request_of, steps
+from .harness import button_event, escalation, get_request, kinds, new_provider, new_resident, request_of
 
 
 def test_press_opens_a_request_acknowledges_the_button_and_offers_the_nearest(pool, start_dispatch, bus):
@@ -144,7 +144,7 @@ def test_no_qualified_provider_escalates_at_once(pool, start_dispatch, bus):
     ack = bus.command(device, "request.acknowledged")
     request = wait_for(lambda: (r := get_request(pool, ack["request_id"]))["status"] == "escalated" and r,
                        what="the request escalated")
-    assert steps(request)[-1]["detail"]["reason"] == "no qualified provider on shift for escort"
+    assert escalation(request)["detail"]["reason"] == "no qualified provider on shift for escort"
 
 
 def test_open_request_message_opens_an_emergency_once(pool, start_dispatch, bus):

@@ -213,6 +213,51 @@ def test_a_providers_state_counts_its_jobs_offers_visits_and_shift(store):
         store.repos.providers.get(store.tx, "p-none")
 
 
+def test_a_providers_last_sign_of_life_and_the_offers_out_to_quiet_ones(store):
+    on, off = store.provider(), store.provider(on_shift=False)
+    assert store.repos.providers.get(store.tx, on)["last_seen_at"] is not None  # registered on shift: alive
+    assert store.repos.providers.get(store.tx, off)["last_seen_at"] is None
+    t = datetime.now(UTC) + timedelta(days=1)  # after the registration's own stamp, whichever clock made it
+    assert store.repos.providers.seen(store.tx, on, t)["last_seen_at"] == t
+    assert store.repos.providers.seen(store.tx, on, t - timedelta(minutes=1))["last_seen_at"] == t  # never back
+    assert store.repos.providers.set_on_shift(store.tx, off, True, t)["last_seen_at"] == t  # going on shift counts
+    later = t + timedelta(minutes=10)
+    assert store.repos.providers.set_on_shift(store.tx, off, True, later)["last_seen_at"] == t  # already on: no
+    assert store.repos.providers.set_on_shift(store.tx, on, False, later)["last_seen_at"] == t  # going off: no
+    with pytest.raises(NotFound):
+        store.repos.providers.seen(store.tx, "p-none", t)
+
+    r = store.request()
+    offer = _offer(r, off, r.created_at)
+    store.repos.offers.insert(store.tx, offer)
+
+    def quiet(seen_before: datetime) -> list[tuple[str, str]]:
+        return [o for o in store.repos.offers.to_unreachable(store.tx, seen_before, 10_000) if o[1] == r.id]
+
+    assert quiet(t) == []  # heard from at t: not before it
+    assert quiet(t + timedelta(seconds=1)) == [(offer.id, r.id)]
+    store.repos.offers.save_answer(store.tx, answer(offer, OfferStatus.WITHDRAWN, t))
+    assert quiet(t + timedelta(seconds=1)) == []  # only pending offers
+
+
+def test_an_escalated_request_is_queued_while_no_offer_is_out(store):
+    r = store.request()
+    pid = store.provider()
+    escalated = store.repos.requests.save(store.tx, transition(r, Status.ESCALATED, r.created_at, "system"))
+
+    def ours() -> list[str]:
+        return [i for i in store.repos.requests.queued(store.tx, 10_000) if i == r.id]
+
+    assert ours() == [r.id]
+    offer = _offer(r, pid, r.created_at)
+    store.repos.offers.insert(store.tx, offer)
+    store.repos.requests.save(store.tx, transition(escalated, Status.ESCALATED, r.created_at, "system", "offer.made"))
+    assert store.repos.requests.load(store.tx, r.id).status is Status.ESCALATED
+    assert ours() == []  # an offer is out: the queue passes it by
+    store.repos.offers.save_answer(store.tx, answer(offer, OfferStatus.DECLINED, r.created_at))
+    assert ours() == [r.id]
+
+
 def test_shifts_start_end_and_cover(store):
     now = datetime.now(UTC)
     pid = store.provider()

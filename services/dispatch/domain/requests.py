@@ -39,8 +39,9 @@ WITH_PROVIDER = frozenset({Status.ASSIGNED, Status.EN_ROUTE, Status.ARRIVED})
 WAITING = frozenset({Status.OPEN, Status.OFFERED})
 
 # Offered -> offered is an offer to the next provider, assigned -> assigned a reassignment,
-# assigned / en route -> open a job handed back (its provider was pre-empted by an emergency);
-# everything not listed is refused.
+# assigned / en route -> open a job handed back (its provider was pre-empted by an emergency),
+# escalated -> escalated an offer made while the dispatchers are told (the request stays flagged
+# escalated until it is assigned); everything not listed is refused.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.OPEN: frozenset({Status.OFFERED, Status.ASSIGNED, Status.CANCELLED, Status.ESCALATED}),
     Status.OFFERED: frozenset(
@@ -53,7 +54,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
         {Status.OPEN, Status.ASSIGNED, Status.ARRIVED, Status.COMPLETED, Status.CANCELLED}
     ),
     Status.ARRIVED: frozenset({Status.COMPLETED}),
-    Status.ESCALATED: frozenset({Status.OFFERED, Status.ASSIGNED, Status.CANCELLED}),
+    Status.ESCALATED: frozenset({Status.ESCALATED, Status.ASSIGNED, Status.CANCELLED}),
     Status.COMPLETED: frozenset(),
     Status.CANCELLED: frozenset(),
 }

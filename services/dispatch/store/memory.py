@@ -79,6 +79,7 @@ class MemoryRequests:
         self.live: set[str] = set()  # active requests: what the timer's claims look at
         self.by_provider: dict[str, set[str]] = defaultdict(set)  # requests whose provider it is now
         self.by_source_key: dict[str, str] = {}
+        self.pending: dict[str, str] = {}  # request -> its pending offer (shared with MemoryOffers)
 
     def _index(self, row: _Request, before: ServiceRequest | None) -> None:
         r = row.request
@@ -193,7 +194,9 @@ class MemoryRequests:
     ) -> list[str]:
         skipped, kinds = set(skip), set(kinds_to_skip)
         return self._urgent_first(self._live(
-            lambda w: w.request.status is Status.OPEN and w.request.id not in skipped
+            lambda w: (w.request.status is Status.OPEN
+                       or (w.request.status is Status.ESCALATED and w.request.id not in self.pending))
+            and w.request.id not in skipped
             and (w.request.service.value, w.request.priority) not in kinds
         ), limit)
 
@@ -239,7 +242,9 @@ class MemoryOffers:
         self.requests = requests
         self.rows: dict[str, Offer] = {}
         self.scores: dict[str, tuple[float | None, dict[str, float] | None]] = {}
-        self.pending: dict[str, str] = {}  # request -> its pending offer
+        self.pending: dict[str, str] = requests.pending  # request -> its pending offer
+        # When a provider was last heard from (the providers' repository; wired by MemoryRepositories).
+        self.seen_at: Callable[[str], datetime | None] = lambda provider_id: None
         self.by_request: dict[str, list[str]] = defaultdict(list)
 
     def insert(
@@ -279,6 +284,11 @@ class MemoryOffers:
         due = sorted((o for oid in self.pending.values() if (o := self.rows[oid]).deadline_at <= now),
                      key=lambda o: o.deadline_at)
         return [(o.id, o.request_id) for o in due[:limit]]
+
+    def to_unreachable(self, conn: Any, seen_before: datetime, limit: int = 50) -> list[tuple[str, str]]:
+        rows = [o for oid in self.pending.values() if (o := self.rows[oid])
+                and ((seen := self.seen_at(o.provider_id)) is None or seen < seen_before)]
+        return [(o.id, o.request_id) for o in sorted(rows, key=lambda o: o.created_at)[:limit]]
 
     def pending_of(self, provider_id: str) -> list[Offer]:
         return [o for oid in self.pending.values() if (o := self.rows[oid]).provider_id == provider_id]
@@ -322,8 +332,8 @@ class MemoryShifts:
 
 
 class MemoryProviders:
-    def __init__(self, requests: MemoryRequests, offers: MemoryOffers, shifts: MemoryShifts) -> None:
-        self.requests, self.offers, self.shifts = requests, offers, shifts
+    def __init__(self, requests: MemoryRequests, offers: MemoryOffers, shifts: MemoryShifts, clock: Clock) -> None:
+        self.requests, self.offers, self.shifts, self.clock = requests, offers, shifts, clock
         self.rows: dict[str, dict[str, Any]] = {}
 
     def insert(
@@ -333,7 +343,8 @@ class MemoryProviders:
         if provider_id in self.rows:
             raise Conflict(f"provider {provider_id} exists")
         self.rows[provider_id] = {"id": provider_id, "name": name, "services": list(services), "lat": location.lat,
-                                  "lon": location.lon, "capacity": capacity, "on_shift": on_shift, "location_at": None}
+                                  "lon": location.lon, "capacity": capacity, "on_shift": on_shift, "location_at": None,
+                                  "last_seen_at": self.clock() if on_shift else None}
         return dict(self.rows[provider_id])
 
     def _row(self, provider_id: str) -> dict[str, Any]:
@@ -344,9 +355,24 @@ class MemoryProviders:
     def get(self, conn: Any, provider_id: str, *, lock: bool = False) -> dict[str, Any]:
         return dict(self._row(provider_id))
 
-    def set_on_shift(self, conn: Any, provider_id: str, on_shift: bool) -> dict[str, Any]:
-        self._row(provider_id)["on_shift"] = on_shift
+    def set_on_shift(self, conn: Any, provider_id: str, on_shift: bool, at: datetime | None = None) -> dict[str, Any]:
+        row = self._row(provider_id)
+        if on_shift and not row["on_shift"]:
+            self._seen(row, at or self.clock())
+        row["on_shift"] = on_shift
         return self.get(conn, provider_id)
+
+    @staticmethod
+    def _seen(row: dict[str, Any], at: datetime) -> None:
+        row["last_seen_at"] = at if row["last_seen_at"] is None else max(row["last_seen_at"], at)
+
+    def seen(self, conn: Any, provider_id: str, at: datetime) -> dict[str, Any]:
+        self._seen(self._row(provider_id), at)
+        return self.get(conn, provider_id)
+
+    def last_seen(self, provider_id: str) -> datetime | None:
+        row = self.rows.get(provider_id)
+        return row["last_seen_at"] if row else None
 
     def set_location(self, conn: Any, provider_id: str, location: Location, at: datetime) -> dict[str, Any]:
         self._row(provider_id).update(lat=location.lat, lon=location.lon, location_at=at)
@@ -566,7 +592,8 @@ class MemoryRepositories:
         self.requests = MemoryRequests(self.timeline)
         self.offers = MemoryOffers(self.requests)
         self.shifts = MemoryShifts()
-        self.providers = MemoryProviders(self.requests, self.offers, self.shifts)
+        self.providers = MemoryProviders(self.requests, self.offers, self.shifts, clock)
+        self.offers.seen_at = self.providers.last_seen
         self.events = MemoryEvents(clock)
         self.outbox = MemoryOutbox(clock)
         self.devices = MemoryDevices()

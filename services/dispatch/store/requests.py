@@ -210,11 +210,14 @@ def warn_due(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list[s
 def queued(
     conn: psycopg.Connection, limit: int = 50, skip: Iterable[str] = (), kinds_to_skip: Iterable[tuple[str, int]] = (),
 ) -> list[str]:
-    """Ids of queued requests, most urgent first (priority, urgency, age), locked; those another
-    replica holds, those in `skip` and those of a (service, priority) in `kinds_to_skip` are skipped."""
+    """Ids of queued requests (open, or escalated with no offer out: matching goes on for them),
+    most urgent first (priority, urgency, age), locked; those another replica holds, those in
+    `skip` and those of a (service, priority) in `kinds_to_skip` are skipped."""
     kinds = list(kinds_to_skip)
     rows = conn.execute(
-        "SELECT id FROM dispatch.requests WHERE status = 'open' AND id <> ALL(%s)"
+        "SELECT id FROM dispatch.requests WHERE (status = 'open' OR (status = 'escalated' AND NOT EXISTS ("
+        "   SELECT 1 FROM dispatch.offers o WHERE o.request_id = requests.id AND o.status = 'pending')))"
+        " AND id <> ALL(%s)"
         " AND NOT EXISTS (SELECT 1 FROM unnest(%s::text[], %s::int[]) AS k(service, priority)"
         "   WHERE k.service = requests.service AND k.priority = requests.priority)"
         " ORDER BY priority, urgency DESC, created_at, id LIMIT %s FOR NO KEY UPDATE SKIP LOCKED",

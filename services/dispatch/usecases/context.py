@@ -17,6 +17,7 @@ from homecare.notify.settings import NotifySettings
 
 from ..domain.matching import MatchWeights
 from ..domain.policy import DispatchPolicy
+from ..domain.presence import PRESENCE_TIMEOUT
 from ..settings import DispatchSettings
 from ..store import devices, events, notices, offers, outbox, providers, requests, residents, shifts, timeline
 from ..store.memory import MemoryRepositories
@@ -96,6 +97,7 @@ class Dispatch:
     find_button: ButtonLookup = button_of
     configured: Configured = device_configured
     requeue: timedelta = timedelta(seconds=3)  # a queued request is offered again this often
+    presence_timeout: timedelta = PRESENCE_TIMEOUT  # a provider not heard from this long is unreachable
     repos: Repositories = field(default_factory=PostgresRepositories)  # store.memory's run without a database
     stuck: StuckRule = field(default_factory=StuckRule)  # when a button is stuck (homecare/buttons.py)
     # Which escalated requests are announced again while nobody takes them, and how often.
@@ -123,4 +125,5 @@ def from_settings(
         fairness_window=timedelta(hours=dispatch.fairness_window_h),
         requeue=timedelta(seconds=dispatch.requeue_s),
         stuck=stuck or StuckRule(),
+        presence_timeout=timedelta(seconds=dispatch.presence_timeout_s),
     )

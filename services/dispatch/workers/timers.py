@@ -27,7 +27,7 @@ from ..store import outbox
 from ..usecases.announce import reannounce
 from ..usecases.context import Dispatch
 from ..usecases.delivery import expire as expire_command
-from ..usecases.offering import expire_offer, offer_or_queue
+from ..usecases.offering import expire_offer, offer_or_queue, withdraw_from_unreachable
 from ..usecases.ports import Transactions, Tx
 from ..usecases.progress import escalate_if_overdue, flag_if_at_risk, flag_if_late
 from ..usecases.providers import apply_shift_end, apply_shift_start
@@ -117,6 +117,11 @@ class TimerLoop:
             "offers_expired": self._each(
                 lambda conn: [oid for oid, _ in repos.offers.due(conn, now, n)],
                 lambda conn, oid: expire_offer(conn, self.ctx, oid, now) is not None,
+            ),
+            # An offer out to a provider whose app went quiet does not wait for its time-out.
+            "offers_unreachable": self._each(
+                lambda conn: [oid for oid, _ in repos.offers.to_unreachable(conn, now - self.ctx.presence_timeout, n)],
+                lambda conn, oid: withdraw_from_unreachable(conn, self.ctx, oid, now) is not None,
             ),
             "escalated": self._each(
                 lambda conn: repos.requests.overdue_waiting(conn, now, n),
@@ -215,4 +220,4 @@ def _offer_queued(
     after, decision = offer_or_queue(conn, ctx, request, now)
     if decision.full:
         full.add((request.service.value, request.priority))
-    return after.status is not request.status
+    return after.status is not request.status or decision.choice is not None  # escalated ones stay escalated

@@ -20,6 +20,10 @@ RULE_LABELS = {
     "device_offline": "Device offline",
     "device_silent": "Device silent",
     "battery_low": "Battery low",
+    "button_stuck": "Button stuck",
+    "device_selftest_failed": "Self-test failed",
+    "device_selftest_missed": "Self-test missed",
+    "device_never_connected": "Never connected",
 }
 
 
@@ -59,6 +63,9 @@ def alert_row(alert: Mapping[str, Any], resident_name: str | None) -> dict[str, 
         "resolved_by": alert.get("resolved_by"),
         "occurrences": alert.get("occurrences") or 1,
         "emergency": is_emergency(alert),
+        # Changes with each re-announcement, so the board sounds again for one nobody acknowledged.
+        "alarm_key": f"{alert['id']}#{alert.get('reannounced') or 0}",
+        "reannounced": alert.get("reannounced") or 0,
         "shown": alert.get("state") in UNRESOLVED,
         "sort": sort_key(alert),
     }

@@ -47,7 +47,11 @@ def listing(
 def detail(conn: psycopg.Connection, alert_id: str) -> dict[str, Any]:
     """One alert with evidence and timeline, plus the row the pages show."""
     alert = telemetry.get_alert(conn, alert_id)
-    return {**alert, "row": _rows(conn, [alert])[0]}
+    try:  # whom to call, at hand: a device fault may need the resident or their family
+        resident = residents.get(conn, alert["resident_id"]) if alert.get("resident_id") else None
+    except NotFound:
+        resident = None
+    return {**alert, "row": _rows(conn, [alert])[0], "resident": resident}
 
 
 def acknowledge(conn: psycopg.Connection, alert_id: str, actor: str) -> None:

@@ -83,10 +83,27 @@ def board_row(request: Mapping[str, Any], resident_name: str | None) -> dict[str
         # is expected against when they are due, so the dispatcher sees by how much.
         "at_risk": section == "active" and request.get("sla_at_risk_at") is not None,
         "expected_arrival": _iso(request.get("expected_arrival")) if section == "active" else None,
+        # A stuck button's presses joined it (homecare/buttons.py): its urgency did not rise.
+        "stuck": _stuck(request),
+        # Escalated: why the dispatchers were told (the ladder keeps offering meanwhile).
+        "escalation_reason": request.get("escalation_reason") if status == "escalated" else None,
         "section": section,
         "alarm": is_alarm(request),
+        # Changes with each re-announcement, so the board sounds again for one nobody took.
+        "alarm_key": f"{request['id']}#{request.get('reannounced') or 0}",
+        "reannounced": request.get("reannounced") or 0,
         "sort": sort_key(request),
     }
+
+
+def _stuck(request: Mapping[str, Any]) -> str | None:
+    """"button stuck: N presses in S s", or None."""
+    presses, start, end = request.get("stuck_presses"), request.get("stuck_from"), request.get("stuck_to")
+    if not presses:
+        return None
+    timed = isinstance(start, datetime) and isinstance(end, datetime)
+    span = f" in {(end - start).total_seconds():.0f} s" if timed else ""
+    return f"button stuck: {presses} presses{span}"
 
 
 def is_alarm(request: Mapping[str, Any]) -> bool:

@@ -26,6 +26,7 @@ from .consumer_watch import ConsumerWatch
 from .csrf import HEADER, CsrfSigner, secret_key
 from .dead_letter_pages import dead_letter_router
 from .dead_letters_api import DeadLetterDesk, dead_letters_router
+from .device_health_pages import device_health_router
 from .provider_pages import provider_router
 from .report_pages import report_router
 from .request_pages import request_router
@@ -80,7 +81,7 @@ class ConsoleComponent:
         return [
             auth_router(self.ctx), board_router(self.ctx, self.feed), request_router(self.ctx),
             provider_router(self.ctx), alert_router(self.ctx),
-            resident_router(self.ctx), beds_router(self.ctx), roster_router(self.ctx),
+            resident_router(self.ctx), beds_router(self.ctx), device_health_router(self.ctx), roster_router(self.ctx),
             report_router(self.ctx), dead_letter_router(self.ctx, self.dead_letters),
             dead_letters_router(self.dead_letters), system_page_router(self.ctx, self.consumers),
             system_router(self.consumers, self.jobs.notices), audit_router(self.ctx), static,

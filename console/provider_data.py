@@ -63,8 +63,13 @@ def step(conn: psycopg.Connection, ctx: Dispatch, request_id: str, to: str, prov
 
 
 def set_shift(conn: psycopg.Connection, ctx: Dispatch, provider_id: str, on_shift: bool) -> None:
-    """Start or end this provider's shift."""
-    dispatch.set_on_shift(conn, provider_id, on_shift)
+    """Start or end this provider's shift (going on shift is a sign of life)."""
+    dispatch.set_shift(conn, ctx, provider_id, on_shift)
+
+
+def heartbeat(conn: psycopg.Connection, ctx: Dispatch, provider_id: str) -> None:
+    """The provider's page is open (its script says so every half minute): the provider is reachable."""
+    dispatch.heartbeat(conn, ctx, provider_id)
 
 
 def _residents(conn: psycopg.Connection, ids: list[str]) -> dict[str, residents.Resident]:

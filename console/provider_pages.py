@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
+from homecare.api.app import status_of
 from homecare.api.deps import ProviderUser
 from homecare.auth import Role
 from homecare.errors import HomecareError
@@ -91,6 +92,17 @@ def provider_router(ctx: ConsoleContext) -> APIRouter:
         _, provider_id = mine
         on = on_shift == "true"
         return await run(data.set_shift, provider_id, on, ok="Shift started." if on else "Shift ended.")
+
+    @router.post(PAGE + "/heartbeat")
+    async def heartbeat(mine: MineAction) -> Response:
+        """The page is open on the provider's phone (its script posts this every 30 s): dispatch
+        counts the provider as reachable. 204, nothing to show."""
+        _, provider_id = mine
+        try:
+            await run_in_threadpool(ctx.act, data.heartbeat, provider_id)
+        except HomecareError as exc:
+            return Response(str(exc), status_code=status_of(exc), media_type="text/plain")
+        return Response(status_code=204)
 
     @router.get("/events/provider")
     async def events(request: Request, user: ProviderUser) -> StreamingResponse:

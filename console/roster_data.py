@@ -20,8 +20,8 @@ from .schematic import layout
 SCAN = 1000  # active requests city-wide
 
 
-def roster(conn: psycopg.Connection) -> dict[str, Any]:
-    """Every provider with its jobs and offers, and the schematic map of providers and requests."""
+def roster(conn: psycopg.Connection, ctx: Dispatch) -> dict[str, Any]:
+    """Every provider with its jobs, offers and presence, and the schematic map of providers and requests."""
     active = dispatch.list_requests(conn, sorted(s.value for s in ACTIVE), limit=SCAN)
     people = _residents(conn, {a["resident_id"] for a in active})
     jobs: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -33,12 +33,13 @@ def roster(conn: psycopg.Connection) -> dict[str, Any]:
     for offer in dispatch.list_offers(conn, None, "pending", limit=SCAN):
         offered[offer["provider_id"]] += 1
     rows = []
-    for p in dispatch.list_providers(conn):
+    for p in dispatch.list_providers(conn, ctx):
         mine = jobs.get(p["id"], [])
         rows.append({
             "id": p["id"], "name": p["name"], "services": p["services"], "on_shift": p["on_shift"],
             "capacity": p["capacity"], "load": len(mine), "offers": offered.get(p["id"], 0), "jobs": mine,
-            "lat": p["lat"], "lon": p["lon"], "state": _state(p["on_shift"], len(mine), p["capacity"]),
+            "lat": p["lat"], "lon": p["lon"], "last_seen_at": p["last_seen_at"],
+            "state": _state(p["presence"], len(mine), p["capacity"]),
         })
     rows.sort(key=lambda r: (not r["on_shift"], -r["load"], r["name"]))
     places = [{
@@ -51,20 +52,21 @@ def roster(conn: psycopg.Connection) -> dict[str, Any]:
         "providers": rows, "working": working, "resting": [r for r in rows if r not in working],
         "map": layout(working, places),
         "on_shift": sum(1 for r in rows if r["on_shift"]), "busy": sum(1 for r in rows if r["load"]),
+        "unreachable": sum(1 for r in rows if r["state"] == "unreachable"),
     }
 
 
 def set_shift(conn: psycopg.Connection, ctx: Dispatch, provider_id: str, on_shift: bool, actor: str) -> str:
     """An admin starts or ends a provider's shift (audited in the same transaction); returns the
     provider's name."""
-    name = dispatch.set_on_shift(conn, provider_id, on_shift)["name"]
+    name = dispatch.set_shift(conn, ctx, provider_id, on_shift)["name"]
     audit.record(conn, actor, "provider.shift_set", f"provider:{provider_id}", {"on_shift": on_shift})
     return name
 
 
-def _state(on_shift: bool, load: int, capacity: int) -> str:
-    if not on_shift:
-        return "off"
+def _state(presence: str, load: int, capacity: int) -> str:
+    if presence != "reachable":
+        return presence  # off shift, or on shift with its app gone quiet: no offers go to it
     if load >= capacity:
         return "full"
     return "busy" if load else "free"

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from homecare.api.guard import INT64
 from homecare.auth import Role
 from homecare.errors import HomecareError
+from homecare.notify.settings import NotifySettings
 
 from .consumer_watch import ConsumerWatch, duration_text
 from .system_api import consumers_out, recent_incidents
@@ -23,6 +24,8 @@ def system_page_router(ctx: ConsoleContext, watch: ConsumerWatch) -> APIRouter:
     """The system page."""
     router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
     Page = Annotated[Session, Depends(page_guard(ctx, Role.DISPATCHER))]
+    # The notification rules in force (HOMECARE_NOTIFY_*), shown read-only; secrets never are.
+    notify = NotifySettings()
 
     @router.get("/system", response_class=HTMLResponse)
     def system_page(
@@ -38,7 +41,8 @@ def system_page_router(ctx: ConsoleContext, watch: ConsumerWatch) -> APIRouter:
         older = rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None
         return ctx.render(request, "system.html", {
             "consumers": consumers, "error": error, "incidents": rows[:PAGE_SIZE], "before": before,
-            "older": older, "duration": duration_text,
+            "older": older, "duration": duration_text, "notify": notify,
+            "channels": sorted(notify.channels()),
         }, 503 if error else 200, session)
 
     return router

@@ -17,7 +17,7 @@ TONES = {
     "en_route": "good", "escalated": "bad", "cancelled": "muted", "sla.at_risk": "bad",
     "offer.declined": "warn", "offer.expired": "warn", "pressed_again": "warn", "called_again": "warn",
     "alert_joined": "warn", "note": "note", "not_notified": "warn", "cancel_refused": "warn",
-    "queued": "warn", "handed_back": "warn", "command.expired": "bad",
+    "queued": "warn", "handed_back": "warn", "command.expired": "bad", "button_stuck": "bad",
 }
 ROUTINE = frozenset({"notified", "offer.withdrawn", "command.sent", "command.acknowledged"})
 
@@ -49,6 +49,8 @@ def describe(entry: Mapping[str, Any], providers: Mapping[str, str]) -> dict[str
         "created": lambda: f"Request opened by {SOURCES.get(d.get('source'), d.get('source') or 'someone')}"
         + (f": {d['note']}" if d.get("note") else (f": {d['reason']}" if d.get("reason") else "")),
         "pressed_again": lambda: f"Pressed again; urgency now {d.get('urgency')}",
+        "button_stuck": lambda: f"Button stuck: {d.get('presses')} presses in {d.get('span_s')} s, urgency not raised"
+        f" (back to {d.get('urgency')})",
         "called_again": lambda: f"Called again; urgency now {d.get('urgency')}"
         + (f": {d['note']}" if d.get("note") else ""),
         "alert_joined": lambda: f"An alert joined this request; urgency now {d.get('urgency')}"

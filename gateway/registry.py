@@ -116,6 +116,22 @@ def devices_of(conn: psycopg.Connection, resident_id: str) -> list[Device]:
     return [Device(**r) for r in rows]
 
 
+def devices_of_residents(conn: psycopg.Connection, resident_ids: list[str]) -> dict[str, list[Device]]:
+    """The active devices of many residents in one statement, by resident, each by id; residents
+    without a device are absent."""
+    out: dict[str, list[Device]] = {}
+    if not resident_ids:
+        return out
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"{_READ} WHERE d.resident_id = ANY(%s) AND d.revoked_at IS NULL ORDER BY d.id",
+            (list(resident_ids),),
+        ).fetchall()
+    for row in rows:
+        out.setdefault(row["resident_id"], []).append(Device(**row))
+    return out
+
+
 def beds_of(conn: psycopg.Connection, resident_ids: list[str]) -> dict[str, list[str]]:
     """The active bed ids of many residents in one query, by resident; residents without a bed are
     absent."""
@@ -156,6 +172,17 @@ def list_devices(
         rows = cur.execute(
             f"{_READ} WHERE {where} ORDER BY d.id LIMIT %s OFFSET %s",
             (*params, limit, offset),
+        ).fetchall()
+    return [Device(**r) for r in rows]
+
+
+def never_connected(conn: psycopg.Connection, provisioned_before: datetime, limit: int = 1000) -> list[Device]:
+    """Active devices provisioned before the given time that never connected, oldest first."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"{_READ} WHERE d.state = 'never_seen' AND d.revoked_at IS NULL AND d.created_at < %s"
+            " ORDER BY d.created_at LIMIT %s",
+            (provisioned_before, limit),
         ).fetchall()
     return [Device(**r) for r in rows]
 

@@ -79,6 +79,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
 
+    # A stuck button (homecare/buttons.py, which says why these defaults): presses of one key at
+    # `min_rate_per_s` or more for `min_span_s`, no pause over `max_gap_s`. Shared so telemetry's
+    # device alert and dispatch's intake agree on what is stuck.
+    button_stuck_min_rate_per_s: float = Field(default=3.0, gt=0, le=50)
+    button_stuck_min_span_s: float = Field(default=5.0, gt=0, le=600)
+    button_stuck_max_gap_s: float = Field(default=1.0, gt=0, le=60)
+
     # Secret that signs console sessions; must be set outside development.
     secret_key: str = ""
     environment: str = Field(default="development", pattern="^(development|production)$")

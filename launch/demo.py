@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import secrets
 import socket
 import sys
@@ -13,6 +15,7 @@ from homecare.db import migrate, open_pool
 from homecare.logs import error_counter
 from homecare.settings import Settings
 from launch import assemble
+from launch.embedded import start_mail_sink
 from launch.infra import resolve
 from launch.serve import HttpServer, tune_gc, wait_for_stop
 
@@ -35,19 +38,21 @@ def run_demo(settings: Settings, args) -> int:
     # account (dynamic security), as in a deployment.
     infra = resolve(settings, broker_auth=True)
     settings = infra.settings
+    mail = _notifications()
     pool = None
     components = []
     server = simulation = None
     try:
         migrate(settings.database_url)
         pool = open_pool(settings.database_url, max_size=20, name="demo")
+        port = _port(settings.http_host, args.port or settings.http_port)
+        os.environ.setdefault("HOMECARE_NOTIFY_CONSOLE_URL", f"http://{settings.http_host}:{port}")  # links in mails
         components = [
             assemble.build_component(n, settings.for_component(n), pool) for n in assemble.BUILDERS
         ]
         tune_gc()
         for component in components:
             component.start()
-        port = _port(settings.http_host, args.port or settings.http_port)
         server = HttpServer(assemble.http_app("homecare", pool, components, True), settings.http_host, port,
                             settings.http_trusted_proxies)
         server.start()
@@ -60,7 +65,7 @@ def run_demo(settings: Settings, args) -> int:
         simulation = Simulation(server.url, settings.mqtt_url, scenario, admin.username, admin.password)
         simulation.start()
         logins.extend(Login(u, p, "provider") for u, p in simulation.provider_logins()[:1])
-        _banner(server.url, settings, logins, infra)
+        _banner(server.url, settings, logins, infra, mail)
 
         why = wait_for_stop(args.duration)
         log.info("demo stopping: %s", why)
@@ -77,6 +82,8 @@ def run_demo(settings: Settings, args) -> int:
             server.stop()
         if pool:
             pool.close()
+        if mail:
+            mail.stop()
         infra.stop()
 
 
@@ -107,8 +114,32 @@ def _demo_logins(pool) -> list[Login]:
     return logins
 
 
-def _banner(url: str, settings: Settings, logins: list[Login], infra) -> None:
-    embedded = ", ".join(f"{e.name} at {e.url}" for e in infra.embedded) or "none (configured URLs)"
+# The demo's notification rules, unless HOMECARE_NOTIFY_RULES says otherwise: the on-call desk hears
+# of everything critical or high, and consenting family of a critical alert or an escalated emergency.
+DEMO_RULES = [
+    {"severities": ["critical", "high"], "channel": "email", "recipients": ["on-call@care.example"]},
+    {"severities": ["critical"], "triggers": ["request.escalated", "alert.raised"], "channel": "email",
+     "recipients": ["family"]},
+]
+
+
+def _notifications():
+    """A local SMTP sink that prints each mail, and the demo's rules, unless HOMECARE_NOTIFY_*
+    name real ones. The components read these settings from the environment when built."""
+    if os.environ.get("HOMECARE_NOTIFY_SMTP_URL"):
+        return None
+    sink = start_mail_sink(lambda text: print(f"  [notification] {text}", file=sys.stderr, flush=True))
+    if sink is None:
+        log.warning("aiosmtpd is not installed: the demo sends no notification mails")
+        return None
+    os.environ["HOMECARE_NOTIFY_SMTP_URL"] = sink.url
+    os.environ.setdefault("HOMECARE_NOTIFY_RULES", json.dumps(DEMO_RULES))
+    return sink
+
+
+def _banner(url: str, settings: Settings, logins: list[Login], infra, mail=None) -> None:
+    embedded = ", ".join(f"{e.name} at {e.url}" for e in [*infra.embedded, *([mail] if mail else [])]) \
+        or "none (configured URLs)"
     lines = [
         "",
         "  Home-care network demo is running.",
@@ -116,6 +147,8 @@ def _banner(url: str, settings: Settings, logins: list[Login], infra) -> None:
         f"  Embedded:         {embedded}",
         "  Logins:",
         *[f"    {lg.role:<11} {lg.username:<20} {lg.password}" for lg in logins],
+        *(["  Notifications:    mails go to the local SMTP sink and are printed here as [notification]"]
+          if mail else []),
         "  Press Ctrl-C to stop.",
         "",
     ]

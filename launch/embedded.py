@@ -368,6 +368,32 @@ def wait_for_jetstream(url: str, timeout: float = 15.0) -> dict:
     return result
 
 
+# --- mail sink (the demo's notifications) --------------------------------------------------------
+
+
+def start_mail_sink(show: Callable[[str], None]) -> Embedded | None:
+    """A local SMTP server (aiosmtpd) that takes every mail and shows it with `show` (recipient,
+    subject and the body's first lines), so the demo's notifications go out over real SMTP and
+    can be read. None when aiosmtpd is not installed (it comes with the test extra)."""
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:
+        return None
+    from email import message_from_bytes
+
+    class Sink:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+            mail = message_from_bytes(envelope.content)
+            body = mail.get_payload() if not mail.is_multipart() else ""
+            show(f"mail to {', '.join(envelope.rcpt_tos)}: {mail['Subject']}\n    "
+                 + "\n    ".join(str(body).strip().splitlines()[:4]))
+            return "250 OK"
+
+    controller = Controller(Sink(), hostname="127.0.0.1", port=free_port())
+    controller.start()
+    return Embedded("mail sink", f"smtp://127.0.0.1:{controller.port}", controller.stop)
+
+
 def environment_for(database: Embedded, broker: Embedded, nats: Embedded) -> dict[str, str]:
     """Environment variables that point components at embedded services."""
     return {"HOMECARE_DATABASE_URL": database.url, "HOMECARE_MQTT_URL": broker.url,

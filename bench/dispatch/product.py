@@ -8,8 +8,9 @@ plays the world around it:
 - the timer loop runs as in the service: woken at once by a press (`offer_fresh`), and a full
   `tick` every simulated second (offer time-outs, SLA clocks, the queue, shifts);
 - providers answer each offer as world.Responses says (`accept_offer`, `decline_offer`), drive to
-  their jobs (engine.Fleet), report where they are every 30 s as their app does
-  (`providers.move`), and report en route, arrived and completed (`progress.advance`);
+  their jobs (engine.Fleet), send their app's heartbeat and report where they are every 30 s as
+  their app does (`providers.heartbeat`, `providers.move`), and report en route, arrived and
+  completed (`progress.advance`); the simulated apps never go away;
 - a dispatcher picks up an escalated request after a minute or two and assigns the best provider
   with room that matching ranks (`progress.assign_manually`), as the console's candidate list shows.
 
@@ -42,7 +43,7 @@ from .world import Provider, RequestSpec, Responses
 TICK = timedelta(seconds=1)  # the service's timer interval (DispatchSettings.timer_interval_s)
 REQUEUE = timedelta(seconds=3)  # DispatchSettings.requeue_s
 REPRESS_AFTER = timedelta(minutes=15)  # a resident still waiting presses again
-POSITION_EVERY = timedelta(seconds=30)  # a provider's app reports where it is this often
+POSITION_EVERY = timedelta(seconds=30)  # a provider's app beats and reports where it is this often
 DISPATCHER_S = (60.0, 150.0)  # a dispatcher picks up an escalated request after this long
 _HELD = (Status.ASSIGNED, Status.EN_ROUTE, Status.ARRIVED)
 
@@ -196,8 +197,10 @@ class ProductDispatch:
     def _report_positions(self) -> None:
         now = self.engine.now
         for worker in self.fleet.workers.values():
+            if self.repos.providers.rows[worker.id]["on_shift"]:
+                provider_moves.heartbeat(None, self.ctx, worker.id)  # the app is there: offers keep coming
             if worker.trip is not None:
-                provider_moves.move(None, self.ctx, worker.id, worker.where(now))
+                provider_moves.move(None, self.ctx, worker.id, worker.where(now), by_provider=True)
         if self.remaining:
             self.engine.at(now + POSITION_EVERY, self._report_positions)
 

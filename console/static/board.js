@@ -95,8 +95,9 @@
 
   function alarmIds() {
     const ids = [];
-    for (const row of rows.values()) if (row.alarm) ids.push(row.id);
-    for (const a of alerts.values()) if (a.emergency) ids.push(a.id);
+    // The key changes when an alarm is announced again (nobody took or acknowledged it), so it sounds again.
+    for (const row of rows.values()) if (row.alarm) ids.push(row.alarm_key || row.id);
+    for (const a of alerts.values()) if (a.emergency) ids.push(a.alarm_key || a.id);
     return ids;
   }
 

@@ -2,7 +2,10 @@
 
 Each provider signs in with its own login, polls its pending offers, answers each after a
 while (`ProviderPolicy`), then reports arrival after the travel time and completion after the
-service, both in simulated time scaled to real time by the speed factor.
+service, both in simulated time scaled to real time by the speed factor. Its app sends a
+heartbeat every `heartbeat_s` real seconds (presence is judged on the platform's clock). A
+provider whose app goes away (`ProviderPolicy.app_lost_after_s`) stops everything at that moment:
+no heartbeat, no poll, no answer, no step; the requests it held stay where they are.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +38,7 @@ class _Agent:
     headers: dict[str, str] = field(default_factory=dict)
     handled: set[str] = field(default_factory=set)
     active: int = 0
+    gone: bool = False  # its app went away
 
 
 class ProviderCrew:
@@ -48,6 +53,7 @@ class ProviderCrew:
         homes: dict[str, tuple[float, float]] | None = None,
         *,
         poll_interval_s: float = 1.0,
+        heartbeat_s: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ):
@@ -55,6 +61,8 @@ class ProviderCrew:
         self._agents = [_Agent(login, policy) for login, policy in providers]
         self._speed, self._stats, self._homes = speed, stats, homes or {}
         self._poll_s = poll_interval_s
+        self._heartbeat_s = heartbeat_s
+        self._heartbeat = True  # cleared when the platform has no heartbeat endpoint
         self._transport = transport
         self._now = now
         self._thread: threading.Thread | None = None
@@ -98,18 +106,42 @@ class ProviderCrew:
 
     async def _work(self, agent: _Agent) -> None:
         jobs: set[asyncio.Task] = set()
+        beating = asyncio.create_task(self._beat(agent))
+        lost_after = agent.policy.app_lost_after_s
+        lost_at = time.monotonic() + lost_after / self._speed if lost_after is not None else None
         try:
-            while True:
+            while lost_at is None or time.monotonic() < lost_at:
                 try:
                     await self._poll(agent, jobs)
                 except (httpx.TransportError, RuntimeError) as exc:
                     self._stats.add("provider_errors")
                     log.warning("provider %s: %r", agent.login.username, exc)
                 await asyncio.sleep(self._poll_s * agent.policy.rng.uniform(0.8, 1.2))
+            agent.gone = True  # the phone died: the answers and steps in progress die with it
+            self._stats.add("provider_apps_lost")
+            log.info("provider %s: the app went away", agent.login.username)
         finally:
-            for job in jobs:
-                job.cancel()
-            await asyncio.gather(*jobs, return_exceptions=True)
+            for task in (*jobs, beating):
+                task.cancel()
+            await asyncio.gather(*jobs, beating, return_exceptions=True)
+
+    async def _beat(self, agent: _Agent) -> None:
+        """The app's heartbeat, now and every `heartbeat_s` real seconds, while the app is there."""
+        while self._heartbeat and not agent.gone:
+            try:
+                response = await self._call(agent, "POST", f"/api/v1/providers/{agent.login.id}/heartbeat")
+                if response.status_code in NOT_THERE:
+                    self._heartbeat = False  # a platform without presence: the answers are all it sees
+                elif response.status_code == 200:
+                    self._stats.add("heartbeats")
+                else:
+                    self._stats.add("provider_errors")
+                    log.warning("heartbeat of %s: %s %s", agent.login.username, response.status_code,
+                                response.text[:200])
+            except (httpx.TransportError, RuntimeError) as exc:
+                self._stats.add("provider_errors")
+                log.warning("heartbeat of %s: %r", agent.login.username, exc)
+            await asyncio.sleep(self._heartbeat_s)  # no draw from the policy's generator: its answers stay seeded
 
     async def _poll(self, agent: _Agent, jobs: set[asyncio.Task]) -> None:
         response = await self._call(agent, "GET", "/api/v1/offers", params={"status": "pending"})

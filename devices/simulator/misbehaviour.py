@@ -13,7 +13,7 @@ run can count what was sent per kind and compare it with what the platform rejec
 - `clock_skew`: the device's clock is off; beyond +5 min or -7 days every stamped message is
   refused (`skew.rejected`, code `timestamp`), within them accepted (`skew.accepted`).
 - `stuck_button`: after a while, a press every 1/rate seconds (`stuck.press`): joined to one
-  request.
+  request, which is marked stuck without rising in urgency, and a `button_stuck` device alert.
 - `silent`: after a while, connected but saying nothing, not even acks: marked silent.
 - `selftest_fail`: a part is broken (a button's key or speaker, a bed's radar) after the device's
   first `selftest_fail_after` self-tests: every later one says `fail` (`selftest.fail`, accepted).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from homecare.contract import Service
 
@@ -39,6 +39,8 @@ class Contact:
     name: str
     phone: str
     relation: str
+    email: str | None = None
+    notify: bool = False  # the resident agreed that this contact is told of emergencies
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,10 @@ def _resident(index: int, rng: random.Random, district: District) -> ResidentPla
         Contact(f"{surname} {rng.choice(YOUNG_GIVEN)}", _phone(rng), rng.choice(RELATIONS))
         for _ in range(rng.randint(1, 2))
     )
+    if index % 2 == 0:  # every other home: the first contact has an e-mail and agreed to be told
+        first = contacts[0]
+        email = f"{first.name.lower().replace(' ', '.')}.{index}@family.example"
+        contacts = (replace(first, email=email, notify=True), *contacts[1:])
     hr_awake = rng.uniform(62, 84)
     rr_awake = rng.uniform(14, 19)
     sleep = SleepHabits(

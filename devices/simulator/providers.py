@@ -29,12 +29,17 @@ class Decision:
 class ProviderPolicy:
     """One provider's conduct; every draw comes from its own seeded generator."""
 
-    def __init__(self, name: str, location: tuple[float, float], capacity: int, conduct: ProviderConduct, seed: object):
+    def __init__(
+        self, name: str, location: tuple[float, float], capacity: int, conduct: ProviderConduct, seed: object,
+        app_lost_after_s: float | None = None,
+    ):
         self.name = name
         self.location = location
         self.capacity = capacity
         self.conduct = conduct
         self.rng = random.Random(f"provider:{seed}")
+        # Simulated seconds after the start when this provider's app goes away (None: never).
+        self.app_lost_after_s = app_lost_after_s
 
     def decide(self, offer: dict[str, Any], active_jobs: int) -> Decision:
         """Accept most offers, decline some (always when at capacity), ignore a few."""
@@ -63,6 +68,18 @@ class ProviderPolicy:
         """Minutes spent with the resident."""
         low, high = SERVICE_MINUTES.get(Service(service) if service else Service.MOBILITY, (10, 20))
         return self.rng.uniform(low, high)
+
+
+def app_losses(conduct: ProviderConduct, count: int, seed: object) -> dict[int, float]:
+    """Which providers' apps go away, by index, and when (simulated seconds after the start):
+    `app_lost_share` of them, at least one when the share is above 0; seeded, so every run and
+    every shard of a scenario agree."""
+    if conduct.app_lost_share <= 0 or count <= 0:
+        return {}
+    rng = random.Random(f"app-losses:{seed}")
+    lost = max(1, round(conduct.app_lost_share * count))
+    low, high = conduct.app_lost_after_s
+    return {i: rng.uniform(low, high) for i in sorted(rng.sample(range(count), min(lost, count)))}
 
 
 def real_delay(sim_seconds: float, speed: float, deadline: str | None = None, now: datetime | None = None) -> float:

@@ -35,7 +35,11 @@ def resident_body(plan: ResidentPlan) -> dict[str, Any]:
         "address": plan.address,
         "district": plan.district,
         "location": {"lat": plan.lat, "lon": plan.lon},
-        "contacts": [{"name": c.name, "phone": c.phone, "relation": c.relation} for c in plan.contacts],
+        "contacts": [
+            {"name": c.name, "phone": c.phone, "relation": c.relation,
+             **({"email": c.email, "notify": c.notify} if c.email else {})}
+            for c in plan.contacts
+        ],
     }
 
 

@@ -16,7 +16,7 @@ from .crew import ProviderCrew
 from .fleet import DeviceSpec, Fleet
 from .ledger import Ledger
 from .misbehaviour import Misbehaving, assign_faults
-from .providers import ProviderPolicy
+from .providers import ProviderPolicy, app_losses
 from .provisioning import new_run_tag, provision
 from .roster import Roster
 from .scenario import Scenario
@@ -101,13 +101,16 @@ class Simulation:
         )
         self._device_count = len(self.fleet.sessions)
         if self.run_providers:
+            lost = app_losses(s.provider, s.providers, s.seed)  # over the whole scenario: shards agree
             crew = [
-                (p, ProviderPolicy(p.name, (p.lat, p.lon), p.capacity, s.provider, f"{s.seed}:{p.index}"))
+                (p, ProviderPolicy(p.name, (p.lat, p.lon), p.capacity, s.provider, f"{s.seed}:{p.index}",
+                                   app_lost_after_s=lost.get(p.index)))
                 for p in roster.providers
             ]
             homes = {r.id: (r.lat, r.lon) for r in roster.residents}
             self.crew = ProviderCrew(
                 self.api_url, crew, s.speed, self._stats, homes, poll_interval_s=s.provider.poll_interval_s,
+                heartbeat_s=s.provider.heartbeat_s,
             )
         self._started_at = time.monotonic()
         if self.crew is not None:

@@ -26,8 +26,18 @@ class ProviderConduct(BaseModel):
     emergency_decide_after_s: tuple[float, float] = (5.0, 30.0)
     poll_interval_s: float = Field(1.0, gt=0, description="real seconds between polls of the offers")
     default_eta_minutes: tuple[float, float] = Field((6.0, 15.0), description="when the offer names none")
+    # Presence is judged on the platform's clock, so the app beats in real seconds, not simulated.
+    heartbeat_s: float = Field(30.0, gt=0, le=600, description="real seconds between the app's heartbeats")
+    app_lost_share: float = Field(
+        0.0, ge=0, le=1,
+        description="share of providers whose app goes away part way (at least one when above 0):"
+                    " no more heartbeats, polls or answers from then on",
+    )
+    app_lost_after_s: tuple[float, float] = Field(
+        (1800.0, 5400.0), description="simulated seconds after the start when such an app goes away",
+    )
 
-    @field_validator("decide_after_s", "emergency_decide_after_s", "default_eta_minutes")
+    @field_validator("decide_after_s", "emergency_decide_after_s", "default_eta_minutes", "app_lost_after_s")
     @classmethod
     def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
         if not 0 <= value[0] <= value[1]:
@@ -52,7 +62,10 @@ class Misbehaviour(BaseModel):
         default_factory=lambda: [600.0, -8 * 86400.0, 120.0, -3600.0],
         description="clock offsets drawn from; beyond +300 s or -7 days every stamped message is rejected",
     )
-    stuck_presses_per_s: float = Field(1.0, gt=0, le=20)
+    # A stuck contact repeats at its firmware's rate, faster than a person presses: 4 a second is
+    # over the platform's stuck-button rule (3 a second for 5 s, homecare/buttons.py) and under
+    # the gateway's per-device budget (5 messages a second), so every press reaches the services.
+    stuck_presses_per_s: float = Field(4.0, gt=0, le=20)
     stuck_after_s: tuple[float, float] = (5.0, 60.0)
     silent_after_s: tuple[float, float] = (10.0, 60.0)
     selftest_fail_after: int = Field(0, ge=0, description="self-tests passed before a part breaks")
@@ -199,11 +212,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 20 homes whose morning runs at an hour a minute: within the first minute several requests
     # are pressed, offered, accepted, reached and completed.
     # A tenth of the devices are older (no self-test); six fail or skip their self-tests (with
-    # this seed, buttons and beds of both kinds).
+    # this seed, buttons and beds of both kinds). One provider's phone dies part way through the
+    # morning: dispatch stops offering to it once its app has been quiet for the presence
+    # time-out, and the roster shows it unreachable.
     "demo": {
         "name": "demo", "homes": 20, "providers": 8, "districts": 4, "speed": 60.0,
         "press_rate": 4.0, "start_time": "07:30", "seed": 2026, "before_v11_share": 0.1,
         "misbehaviour": {"share": 0.15, "kinds": {"selftest_fail": 1.0, "selftest_skip": 1.0}},
+        "provider": {"app_lost_share": 0.1},
     },
     # One real-time day of a neighbourhood.
     "day": {"name": "day", "homes": 200, "providers": 30, "districts": 6, "speed": 1.0, "seed": 1},

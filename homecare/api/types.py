@@ -25,6 +25,20 @@ Name = _name(200)  # a person's, provider's or team's name
 Line = _name(500)  # an address, a reason: one line of text
 District = _name(100)
 Phone = Annotated[str, Field(max_length=40), AfterValidator(no_control_characters)]
+# An e-mail address as mail servers take it: local@domain.tld, no spaces or control characters,
+# at most 254 characters (RFC 5321's limit on a path). Deliverability is the mail server's to judge.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+_EMAIL = re.compile(rf"[^@\s]{{1,64}}@{_LABEL}(?:\.{_LABEL})+")
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.fullmatch(value):
+        raise ValueError("must be an e-mail address like name@example.org")
+    return value
+
+
+Email = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(no_control_characters),
+                  AfterValidator(_email)]
 Identifier = _name(64)  # an id given by a client
 Note = Annotated[str, Field(max_length=2000)]  # free text, may span lines
 

@@ -10,7 +10,18 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import AfterValidator, BaseModel, Field
 
-from homecare.api.types import District, Latitude, Line, Longitude, Name, Note, Phone, no_control_characters
+from homecare.api.types import (
+    District,
+    Email,
+    Flag,
+    Latitude,
+    Line,
+    Longitude,
+    Name,
+    Note,
+    Phone,
+    no_control_characters,
+)
 from homecare.errors import NotFound
 
 
@@ -23,6 +34,10 @@ class Contact(BaseModel):
     name: Name
     phone: Phone | None = None
     relation: Annotated[str, Field(max_length=100), AfterValidator(no_control_characters)] | None = None
+    email: Email | None = None
+    # The resident agreed that this contact is told of emergencies and critical alerts (by the
+    # notification rules that name "family"); never without it.
+    notify: Flag = False
 
 
 class NewResident(BaseModel):

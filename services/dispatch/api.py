@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse
 from homecare.api.deps import AdminUser, CurrentUser, DbConn, DispatcherUser, StaffUser, require
 from homecare.api.types import Timestamp
 from homecare.auth import Role, User, audit
-from homecare.errors import Forbidden, Invalid
+from homecare.errors import Conflict, Forbidden, Invalid
 
 from . import queries
 from .domain.matching import Location
@@ -22,6 +22,7 @@ from .schemas import (
     CandidateOut,
     DeclineBody,
     DeviceCommand,
+    Heartbeat,
     LocationIn,
     NewProvider,
     NewRequest,
@@ -34,6 +35,7 @@ from .schemas import (
     ShiftPlan,
 )
 from .store import new_id, offers, outbox, providers, shifts
+from .usecases import device_commands as device_command_cases
 from .usecases import intake, offering, progress
 from .usecases import providers as provider_cases
 from .usecases.context import Dispatch
@@ -85,6 +87,23 @@ def build_router(ctx: Dispatch) -> APIRouter:
         registry.get_device(conn, device_id)
         return [DeviceCommand(**row) for row in outbox.for_device(conn, device_id, state, limit)]
 
+    @router.post("/devices/{device_id}/selftest", response_model=DeviceCommand, status_code=202, tags=["devices"],
+                 responses={404: {"description": "No such device"}, 409: {"description": "Decommissioned"}})
+    def ask_selftest(device_id: str, conn: DbConn, user: DispatcherUser) -> DeviceCommand:
+        """Ask the device to test itself now (mqtt-v1.1 `selftest.request`); the command waits for
+        a device that is offline until its deadline. The device's `device.selftest` answer, with
+        this command id, shows on the device-health page and clears or raises its faults."""
+        from gateway import interface as registry  # the gateway owns devices
+
+        device = registry.get_device(conn, device_id)
+        if device.revoked_at is not None:
+            raise Conflict(f"device {device_id} is decommissioned")
+        command_id = device_command_cases.ask_selftest(conn, ctx, device_id, actor_of(user), ctx.clock())
+        audit.record(conn, audit.actor_of(user), "device.selftest_requested", f"device:{device_id}",
+                     {"command_id": command_id})
+        [row] = [r for r in outbox.for_device(conn, device_id, None, 10) if r["command_id"] == command_id]
+        return DeviceCommand(**row)
+
     # -- providers ---------------------------------------------------------------------------
 
     @router.post("/providers", response_model=ProviderOut, status_code=201)
@@ -101,8 +120,8 @@ def build_router(ctx: Dispatch) -> APIRouter:
 
     @router.get("/providers", response_model=list[ProviderOut])
     def list_providers(conn: DbConn, _: DispatcherUser) -> list[ProviderOut]:
-        """Every provider with its current load."""
-        return [ProviderOut.of(r) for r in providers.list_all(conn)]
+        """Every provider with its current load and presence (`reachable`, `unreachable`, `off`)."""
+        return [ProviderOut.of(r) for r in queries.list_providers(conn, ctx)]
 
     @router.post("/providers/{provider_id}/shift", response_model=ProviderOut)
     def set_shift(provider_id: str, body: Shift, conn: DbConn, user: ProviderRole) -> ProviderOut:
@@ -110,12 +129,12 @@ def build_router(ctx: Dispatch) -> APIRouter:
         (http-v1 Access)."""
         _own_or_staff(user, provider_id, "shift")
         with conn.transaction():
-            providers.set_on_shift(conn, provider_id, body.on_shift)
+            provider_cases.set_shift(conn, ctx, provider_id, body.on_shift)
             _audit_admin(conn, user, "provider.shift_set", provider_id, {"on_shift": body.on_shift})
         return _provider_out(conn, provider_id)
 
     def _provider_out(conn, provider_id: str) -> ProviderOut:
-        return ProviderOut.of(next(r for r in providers.list_all(conn) if r["id"] == provider_id))
+        return ProviderOut.of(next(r for r in queries.list_providers(conn, ctx) if r["id"] == provider_id))
 
     def _audit_admin(conn, user: User, action: str, provider_id: str, detail: dict) -> None:
         # An admin's change to a provider is audited; a provider's own shift or place is its work.
@@ -133,8 +152,24 @@ def build_router(ctx: Dispatch) -> APIRouter:
         admin. Dispatchers only read providers (http-v1 Access)."""
         _own_or_staff(user, provider_id, "location")
         with conn.transaction():
-            provider_cases.move(conn, ctx, provider_id, Location(body.lat, body.lon))
+            provider_cases.move(
+                conn, ctx, provider_id, Location(body.lat, body.lon), by_provider=own_provider(user) is not None
+            )
             _audit_admin(conn, user, "provider.moved", provider_id, {"lat": body.lat, "lon": body.lon})
+        return _provider_out(conn, provider_id)
+
+    @router.post("/providers/{provider_id}/heartbeat", response_model=ProviderOut)
+    def heartbeat(provider_id: str, conn: DbConn, user: ProviderRole, body: Heartbeat | None = None) -> ProviderOut:
+        """The provider's app is there (every ~30 s): a provider on shift not heard from for the
+        presence time-out gets no offers and shows as unreachable. The provider itself only: an
+        admin's call says nothing of the app."""
+        mine = own_provider(user)
+        if mine is None:
+            raise Forbidden("only the provider's own app sends its heartbeat")
+        if mine != provider_id:
+            raise Forbidden("a provider may send only its own heartbeat")
+        with conn.transaction():
+            provider_cases.heartbeat(conn, ctx, provider_id)
         return _provider_out(conn, provider_id)
 
     @router.post("/providers/{provider_id}/shifts", response_model=ShiftOut, status_code=201)

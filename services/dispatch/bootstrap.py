@@ -9,11 +9,13 @@ from psycopg_pool import ConnectionPool
 
 from homecare import log as internal_log
 from homecare.api.health import ReadinessCheck, database_check
+from homecare.buttons import StuckRule
 from homecare.contract import ErrorReply
 from homecare.db.wal import WalWatch
 from homecare.internal import DeviceAck
 from homecare.log import Consumer
 from homecare.mqtt import MqttLink
+from homecare.notify.settings import NotifySettings
 from homecare.settings import Settings
 from homecare.shards import Shards
 from homecare.topics import DeviceChannel, device_topic
@@ -24,6 +26,7 @@ from .store import devices
 from .store.transactions import PostgresTransactions
 from .usecases.context import Dispatch, from_settings
 from .workers.consumer import Intake, consumer_specs
+from .workers.notices import sender as notice_sender
 from .workers.publisher import OutboxPublisher
 from .workers.timers import TimerLoop, postgres_gauges
 
@@ -35,7 +38,10 @@ class DispatchComponent:
 
     name = "dispatch"
 
-    def __init__(self, settings: Settings, dispatch: DispatchSettings, pool: ConnectionPool, ctx: Dispatch):
+    def __init__(
+        self, settings: Settings, dispatch: DispatchSettings, pool: ConnectionPool, ctx: Dispatch,
+        notify: NotifySettings | None = None,
+    ):
         self.settings = settings
         self.dispatch_settings = dispatch
         self.pool = pool
@@ -62,6 +68,7 @@ class DispatchComponent:
             pool, ctx, self.links, poll_s=dispatch.outbox_poll_s, puback_timeout_s=dispatch.puback_timeout_s,
             batch_size=dispatch.batch_size,
         )
+        self.notices = notice_sender(pool, notify or NotifySettings())
         self._router = build_router(ctx)
 
     def start(self) -> None:
@@ -72,6 +79,7 @@ class DispatchComponent:
         for consumer in self.consumers:
             consumer.start()
         self.publisher.start()
+        self.notices.start()
         self.timers.start()
         log.info("dispatch started", extra={"shards": sorted(self.links)})
 
@@ -81,6 +89,7 @@ class DispatchComponent:
         for consumer in self.consumers:
             consumer.stop()
         self.publisher.stop()
+        self.notices.stop()
         for link in self.links.values():
             link.stop()
         self.log.stop()
@@ -119,7 +128,12 @@ class DispatchComponent:
         return checks
 
 
-def build(settings: Settings, pool: ConnectionPool, dispatch: DispatchSettings | None = None) -> DispatchComponent:
+def build(
+    settings: Settings, pool: ConnectionPool, dispatch: DispatchSettings | None = None,
+    notify: NotifySettings | None = None,
+) -> DispatchComponent:
     """The dispatch component; nothing connects until start()."""
     dispatch = dispatch or DispatchSettings()
-    return DispatchComponent(settings, dispatch, pool, from_settings(dispatch))
+    notify = notify or NotifySettings()
+    ctx = from_settings(dispatch, notify, StuckRule.from_settings(settings))
+    return DispatchComponent(settings, dispatch, pool, ctx, notify)

@@ -11,6 +11,9 @@ REQUESTS_OPENED = Counter("dispatch_requests_opened_total", "Requests opened", [
 PRESSES_JOINED = Counter(
     "dispatch_presses_joined_total", "Presses, calls or alerts that joined an open request", ["service"]
 )
+PRESSES_STUCK = Counter(
+    "dispatch_presses_stuck_total", "Presses of a stuck button (homecare/buttons.py): urgency not raised", ["service"]
+)
 TRANSITIONS = Counter("dispatch_request_transitions_total", "Request state changes", ["to"])
 OFFERS = Counter("dispatch_offers_total", "Offers by outcome", ["outcome"])
 ESCALATIONS = Counter("dispatch_escalations_total", "Requests escalated to a dispatcher", ["service"])

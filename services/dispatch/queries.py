@@ -11,10 +11,11 @@ from psycopg.rows import dict_row
 from homecare.errors import NotFound
 
 from .domain.matching import arrival, eta_minutes, rank, why_not
+from .domain.presence import presence
 from .domain.requests import ACTIVE, Status
 from .reports import columns as sla_columns
 from .reports import sla_csv, sla_report
-from .store import offers, requests, timeline
+from .store import offers, providers, requests, timeline
 from .usecases.context import Dispatch, from_settings
 from .usecases.pool import candidates as provider_pool
 from .usecases.pool import job_of
@@ -29,10 +30,15 @@ _COLUMNS = (
     " p.name AS provider_name, r.note, r.created_at, r.acknowledged_at, r.offered_at, r.assigned_at,"
     " r.en_route_at, r.arrived_at, r.completed_at, r.cancelled_at, r.escalated_at, r.assign_due_at,"
     " r.sla_due_at, r.sla_at_risk_at, r.eta_minutes, r.district, r.ack_shown_at, r.late_flagged_at, r.handed_back,"
+    " r.stuck_presses, r.stuck_from, r.stuck_to,"
+    " r.reannounced, r.reannounced_at,"
     # When someone is expected at the door: the assigned provider's ETA, or the pending offer's.
     " CASE WHEN r.status IN ('assigned', 'en_route') THEN r.assigned_at + make_interval(mins => r.eta_minutes)"
     "  WHEN r.status IN ('offered', 'escalated') THEN (SELECT o.created_at + make_interval(mins => o.eta_minutes)"
-    "   FROM dispatch.offers o WHERE o.request_id = r.id AND o.status = 'pending') END AS expected_arrival"
+    "   FROM dispatch.offers o WHERE o.request_id = r.id AND o.status = 'pending') END AS expected_arrival,"
+    # Why an escalated request is with the dispatchers (offers go on meanwhile): the board says so.
+    " CASE WHEN r.status = 'escalated' THEN (SELECT t.detail->>'reason' FROM dispatch.timeline t"
+    "   WHERE t.request_id = r.id AND t.kind = 'escalated' ORDER BY t.id DESC LIMIT 1) END AS escalation_reason"
 )
 _FROM = " FROM dispatch.requests r LEFT JOIN dispatch.providers p ON p.id = r.provider_id"
 
@@ -99,6 +105,15 @@ def _context(ctx_or_settings: Any) -> Dispatch:
     return from_settings(ctx_or_settings)  # DispatchSettings: the context the service would use
 
 
+def list_providers(conn: psycopg.Connection, ctx_or_settings: Dispatch | Any | None = None) -> list[dict]:
+    """Every provider with its number of active requests and its presence (`off`, `reachable`,
+    `unreachable`; domain/presence.py) by the context's clock and time-out, by name."""
+    ctx = _context(ctx_or_settings)
+    now = ctx.clock()
+    return [{**row, "presence": presence(row["on_shift"], row["last_seen_at"], now, ctx.presence_timeout)}
+            for row in providers.list_all(conn)]
+
+
 def candidates(conn: psycopg.Connection, ctx_or_settings: Dispatch | Any | None, request_id: str) -> list[dict]:
     """Every provider as a candidate for the request, best first: those matching would offer it to
     (ranked by score), then qualified ones that cannot take it now (by ETA, with the reason), then
@@ -131,6 +146,7 @@ def candidates(conn: psycopg.Connection, ctx_or_settings: Dispatch | Any | None,
             "free_capacity": max(0, seen.free_capacity), "preempts": bool(scored and scored.preempts),
             "visits_with_resident": c.visits_with_resident, "recent_assignments": c.recent_assignments,
             "minutes_left_on_shift": round(c.minutes_left_on_shift, 1) if c.minutes_left_on_shift is not None else None,
+            "reachable": c.reachable,
             "location": {"lat": c.location.lat, "lon": c.location.lon},
             "offered_now": pending is not None and pending.provider_id == c.provider_id,
             "assigned": request.provider_id == c.provider_id,

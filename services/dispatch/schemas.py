@@ -34,6 +34,10 @@ class ProviderOut(BaseModel):
     active: int = 0
     created_at: datetime
     location_at: datetime | None = None
+    # Presence (domain/presence.py): when its app or the provider was last heard from, and
+    # `off` / `reachable` / `unreachable` (on shift, quiet for longer than the presence time-out).
+    last_seen_at: datetime | None = None
+    presence: Literal["off", "reachable", "unreachable"] = "off"
 
     @classmethod
     def of(cls, row: dict) -> ProviderOut:
@@ -41,8 +45,15 @@ class ProviderOut(BaseModel):
             id=row["id"], name=row["name"], services=row["services"],
             location=LocationIn(lat=row["lat"], lon=row["lon"]), capacity=row["capacity"],
             on_shift=row["on_shift"], active=row.get("active", 0), created_at=row["created_at"],
-            location_at=row.get("location_at"),
+            location_at=row.get("location_at"), last_seen_at=row.get("last_seen_at"),
+            presence=row.get("presence", "off"),
         )
+
+
+class Heartbeat(BaseModel):
+    """The body of a heartbeat: nothing, or an empty object (room for later fields)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class Shift(BaseModel):
@@ -99,6 +110,7 @@ class CandidateOut(BaseModel):
     visits_with_resident: int
     recent_assignments: int
     minutes_left_on_shift: float | None
+    reachable: bool = True  # its app was heard from within the presence time-out
     location: LocationIn
     offered_now: bool
     assigned: bool
@@ -141,9 +153,16 @@ class RequestOut(BaseModel):
     expected_arrival: datetime | None = Field(
         None, description="When someone is expected at the door: from the assigned provider's ETA, or the pending"
                           " offer's; compare with sla_due_at.")
+    escalation_reason: str | None = Field(
+        None, description="Why an escalated request is with the dispatchers; automatic offers go on meanwhile.")
     district: str | None = None
     ack_shown_at: datetime | None = None
     handed_back: int = 0
+    stuck_presses: int | None = Field(
+        None, description="Set when a stuck button's presses joined the request (homecare/buttons.py): the stuck"
+                          " run's presses; they did not raise its urgency. Null otherwise.")
+    stuck_from: datetime | None = Field(None, description="The stuck run's first press (the device's clock).")
+    stuck_to: datetime | None = Field(None, description="Its latest press so far.")
 
 
 class TimelineOut(BaseModel):

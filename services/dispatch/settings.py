@@ -35,6 +35,9 @@ class DispatchSettings(BaseSettings):
     fairness_window_h: float = Field(default=12.0, gt=0)
     # A queued request (every qualified provider busy) is offered again this often.
     requeue_s: float = Field(default=3.0, gt=0)
+    # A provider on shift not heard from this long (no heartbeat, answer or step) is unreachable:
+    # no offers, an offer out to it is withdrawn, the roster says so. Its app beats every ~30 s.
+    presence_timeout_s: float = Field(default=180.0, ge=30, le=3600)
 
     # Lanes of each of dispatch's consumers: threads handling messages side by side, a device's
     # always on the same lane, in order (homecare.log's consumer runtime).

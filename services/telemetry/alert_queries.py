@@ -13,7 +13,8 @@ __all__ = ["CHANGED_CHANNEL", "get_alert", "list_alerts"]
 
 _COLUMNS = (
     "id, resident_id, device_id, rule, category, severity, state, summary, started_at, opened_at,"
-    " acknowledged_at, acknowledged_by, assignee, resolved_at, resolved_by, occurrences, last_occurred_at"
+    " acknowledged_at, acknowledged_by, assignee, resolved_at, resolved_by, occurrences, last_occurred_at,"
+    " reannounced, reannounced_at"
 )
 
 
@@ -61,3 +62,36 @@ def get_alert(conn: psycopg.Connection, alert_id: str) -> dict:
             (alert_id,),
         ).fetchall()
     return row
+
+
+def selftests_of(conn: psycopg.Connection, device_ids: list[str]) -> dict[str, dict]:
+    """The latest self-test of each device that ever sent one (mqtt-v1.1), by device id: `last_at`,
+    `result`, `failed` checks, `trigger`, `misses` in a row since, `due_at` of the next one. A device
+    absent here never sent one: firmware older than v1.1."""
+    if not device_ids:
+        return {}
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT device_id, last_at, result, failed, trigger, misses, due_at FROM telemetry.device_selftests"
+            " WHERE device_id = ANY(%s)",
+            (list(device_ids),),
+        ).fetchall()
+    return {r["device_id"]: r for r in rows}
+
+
+def open_device_alerts(conn: psycopg.Connection, device_ids: list[str]) -> dict[str, list[dict]]:
+    """Each device's unresolved device alerts (offline, silent, battery, self-test, never connected),
+    gravest first, by device id."""
+    if not device_ids:
+        return {}
+    out: dict[str, list[dict]] = {}
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT id, device_id, rule, severity, state, summary, opened_at FROM telemetry.alerts"
+            " WHERE category = 'device' AND state <> 'resolved' AND device_id = ANY(%s)"
+            " ORDER BY array_position(ARRAY['critical', 'high', 'medium', 'low'], severity), opened_at",
+            (list(device_ids),),
+        ).fetchall()
+    for row in rows:
+        out.setdefault(row["device_id"], []).append(row)
+    return out

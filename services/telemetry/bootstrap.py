@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from fastapi import APIRouter
 from psycopg_pool import ConnectionPool
 
 from homecare import log as internal_log
 from homecare.api.health import ReadinessCheck, database_check
+from homecare.buttons import StuckRule
 from homecare.log import Consumer
+from homecare.notify.settings import NotifySettings
 from homecare.settings import Settings
 from services.telemetry.alerts_api import alerts_router
 from services.telemetry.api import vitals_router
+from services.telemetry.domain.rules.selftest import SelftestPolicy
 from services.telemetry.settings import TelemetrySettings
 from services.telemetry.store.alert_settings import defaults_from
 from services.telemetry.usecases.context import Alerting
@@ -20,6 +24,7 @@ from services.telemetry.workers import alert_consumer as alert_inputs
 from services.telemetry.workers.analysis import AnalysisWorker
 from services.telemetry.workers.ingest import TelemetryIngest, consumer_spec
 from services.telemetry.workers.maintenance import JobWatch, PartitionKeeper
+from services.telemetry.workers.notices import sender as notice_sender
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +34,23 @@ class TelemetryComponent:
 
     name = "telemetry"
 
-    def __init__(self, settings: Settings, pool: ConnectionPool, config: TelemetrySettings):
+    def __init__(
+        self, settings: Settings, pool: ConnectionPool, config: TelemetrySettings, notify: NotifySettings | None = None,
+    ):
+        notify = notify or NotifySettings()
         self.settings = settings
         self.config = config
         self.pool = pool
         self.defaults = defaults_from(config)
         self.log = internal_log.connect(settings, self.name)
-        self.alerting = Alerting()
+        self.alerting = Alerting(
+            selftests=SelftestPolicy(interval_h=dict(config.selftest_interval_h),
+                                     grace=timedelta(hours=config.selftest_grace_h)),
+            never_connected_after=timedelta(hours=config.never_connected_after_h),
+            reannounce=notify.reannounce(),
+            stuck=StuckRule.from_settings(settings),
+        )
+        self.notices = notice_sender(pool, notify)
         self.analysis = AnalysisWorker(pool, config, self.defaults, self.alerting)
         self.ingest = TelemetryIngest(pool, on_stored=self.analysis.poke)
         self.alerts = alert_inputs.AlertConsumer(pool, self.log, config, self.analysis.limits_of, self.alerting)
@@ -53,6 +68,7 @@ class TelemetryComponent:
         self.partitions.start()
         self.jobs.start()
         self.analysis.start()
+        self.notices.start()
         started: list[Consumer] = []
         try:
             self.log.start()
@@ -64,6 +80,7 @@ class TelemetryComponent:
                 consumer.stop()
             self.log.stop()
             self.analysis.stop()
+            self.notices.stop()
             self.partitions.stop()
             self.jobs.stop()
             raise
@@ -75,6 +92,7 @@ class TelemetryComponent:
             consumer.stop()
         self.log.stop()
         self.analysis.stop()
+        self.notices.stop()
         self.partitions.stop()
         self.jobs.stop()
 
@@ -91,7 +109,9 @@ class TelemetryComponent:
 
 
 def build(
-    settings: Settings, pool: ConnectionPool, config: TelemetrySettings | None = None
+    settings: Settings, pool: ConnectionPool, config: TelemetrySettings | None = None,
+    notify: NotifySettings | None = None,
 ) -> TelemetryComponent:
-    """The telemetry component; its own settings are read from HOMECARE_TELEMETRY_* when not given."""
-    return TelemetryComponent(settings, pool, config or TelemetrySettings())
+    """The telemetry component; its own settings are read from HOMECARE_TELEMETRY_* (and
+    notifications' from HOMECARE_NOTIFY_*) when not given."""
+    return TelemetryComponent(settings, pool, config or TelemetrySettings(), notify)

@@ -4,7 +4,7 @@ pyproject.toml keeps it so)."""
 
 import psycopg
 
-from services.telemetry.alert_queries import get_alert, list_alerts
+from services.telemetry.alert_queries import get_alert, list_alerts, open_device_alerts, selftests_of
 from services.telemetry.queries import beds_vitals, latest_states, vitals
 from services.telemetry.settings import TelemetrySettings
 from services.telemetry.usecases import alert_actions
@@ -25,7 +25,8 @@ def assign_alert(conn: psycopg.Connection, alert_id: str, assignee: str, by: str
 def resolve_alert(conn: psycopg.Connection, alert_id: str, by: str, note: str | None) -> None:
     alert_actions.resolve(conn, _ALERTING, alert_id, by, note)
 
+
 __all__ = [
     "JobWatch", "TelemetrySettings", "acknowledge_alert", "assign_alert", "beds_vitals", "get_alert",
-    "latest_states", "list_alerts", "resolve_alert", "vitals",
+    "latest_states", "list_alerts", "open_device_alerts", "resolve_alert", "selftests_of", "vitals",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -47,13 +49,23 @@ class TelemetrySettings(BaseSettings):
     analysis_batch: int = Field(default=5000, ge=1)
     # Due timers (bed exits, offline devices) are looked at this often.
     timer_interval_s: float = Field(default=5.0, gt=0)
-    # Completed nights are compared with the baseline this often.
+    # Completed nights are compared with the baseline, and never-connected devices looked for, this often.
     baseline_check_s: float = Field(default=600.0, gt=0)
 
     # A chart never gets more points than this; "auto" resolution picks accordingly.
     max_points: int = Field(default=5000, ge=10)
     # The FHIR export covers at most this many hours per call.
     fhir_max_hours: int = Field(default=24 * 7, ge=1)
+
+    # Device self-tests (mqtt-v1.1): how often each kind of device is expected to test itself
+    # (JSON, e.g. HOMECARE_TELEMETRY_SELFTEST_INTERVAL_H='{"button": 24, "bed": 168}'; the devices'
+    # own default is 24), and how late one may come before it counts as missed.
+    selftest_interval_h: dict[Literal["button", "bed"], Annotated[int, Field(ge=1, le=744)]] = Field(
+        default_factory=lambda: {"button": 24, "bed": 24})
+    selftest_grace_h: float = Field(default=2.0, ge=0, le=168)
+    # A device provisioned this long ago that never connected is a device fault (looked for every
+    # `baseline_check_s`).
+    never_connected_after_h: float = Field(default=24.0, gt=0, le=24 * 90)
 
     # A suspected fall opens an emergency request in dispatch when its confidence reaches this.
     falls_open_requests: bool = True
@@ -82,3 +94,6 @@ class TelemetrySettings(BaseSettings):
     alert_offline_grace_s: int = Field(default=300, ge=0)
     alert_battery_low_below: float = Field(default=0.2, ge=0, le=1)
     alert_battery_ok_above: float = Field(default=0.3, ge=0, le=1)
+    # A stuck button's alert clears after this long without a stuck press (the thresholds of
+    # "stuck" are shared with dispatch: HOMECARE_BUTTON_STUCK_*, homecare/buttons.py).
+    alert_button_stuck_clear_s: int = Field(default=60, ge=1)

@@ -121,6 +121,8 @@ def test_the_other_dispatcher_pages_at_laptop_size(laptop, town, network, shots)
             ("/reports", "reports", "#volume-chart"),
             (f"/beds?district={quote(town.resident(fourth)['district'])}", "beds",
              f'tr.bed-row[data-bed="{town.device(fourth, "bed")["id"]}"]'),
+            (f"/devices/health?district={quote(town.resident(fourth)['district'])}", "device-health",
+             f'tr.device-row[data-device="{town.device(fourth, "bed")["id"]}"]'),
         ]:
             page.goto(path)
             page.wait_for_selector(ready)
@@ -197,9 +199,12 @@ def test_a_provider_accepts_an_offer_on_its_phone(phone, town, network, shots):
     page = phone
     resident = town.people[3]
     town.hire(4, ["bathing"], 31.2350, 121.4521)  # next door
+    hired = _last_seen(town, town.carer(4))  # registered on shift: its first sign of life
     sign_in(page, town.account("provider", provider=town.carer(4)), c.PASSWORD)
     assert page.url.endswith("/provider")
     page.wait_for_selector('body[data-live="open"]')
+    # The page's script sends the app's heartbeat as it loads (and every 30 s).
+    wait_for(lambda: _last_seen(town, town.carer(4)) > hired, timeout=10, what="the page's heartbeat")
     button = town.connect(network.broker_url, resident, "button")
     try:
         button.press("bathing")
@@ -221,6 +226,11 @@ def test_a_provider_accepts_an_offer_on_its_phone(phone, town, network, shots):
         wait_for(lambda: _got(button, "request.completed"), timeout=10, what="the button's light off")
     finally:
         button.close()
+
+
+def _last_seen(town, name: str) -> str:
+    rows = town.admin.call("GET", "/api/v1/providers", 200)
+    return next(p for p in rows if p["id"] == town.providers[name]["id"])["last_seen_at"]
 
 
 def _got(device, kind: str) -> bool:

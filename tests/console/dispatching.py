@@ -57,6 +57,17 @@ def set_shift(pool, provider_id: str, on_shift: bool) -> None:
         providers.set_on_shift(conn, provider_id, on_shift)
 
 
+def went_on_shift(pool, provider_id: str, at) -> None:
+    """The provider went on shift at `at` (its last sign of life, unless it was on shift already)."""
+    with pool.connection() as conn:
+        providers.set_on_shift(conn, provider_id, True, at)
+
+
+def last_seen(pool, provider_id: str):
+    with pool.connection() as conn:
+        return providers.get(conn, provider_id)["last_seen_at"]
+
+
 def get_request(pool, request_id: str) -> dict:
     from services.dispatch import queries
 

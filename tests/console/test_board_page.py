@@ -98,3 +98,15 @@ def test_a_request_at_risk_shows_it_on_the_board_with_its_expected_arrival(pool,
     shown = expected.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     assert "pill-risk" in row and f'expected <time class="local-time" datetime="{shown}"' in row
     assert "pill-risk" not in page.text.split(f'data-id="{on_time}"', 1)[1].split("</tr>", 1)[0]
+
+
+def test_an_escalated_request_shows_why_on_the_board(pool, signed_in):
+    resident, _ = new_resident(pool)
+    request = open_request(pool, resident, "escort")  # nobody does escorts here: escalated at once
+    try:
+        page = signed_in.get("/")
+    finally:
+        cancel_request(pool, request)
+    row = page.text.split(f'data-id="{request}"', 1)[1].split("</tr>", 1)[0]
+    assert "pill-escalated" in row
+    assert re.search(r'<span class="sub escalation"[^>]*>no (qualified|reachable) provider on shift for escort', row)

@@ -95,3 +95,18 @@ def test_active_total_tells_when_the_board_shows_only_part():
     assert board.active_total == 5  # two loaded, five active in all
 
     assert compose([req("a")], {}, {}, 5).active_total == 1  # counts lag: never below shown
+
+
+def test_a_request_a_stuck_button_joined_is_marked_on_its_row_and_its_timeline_says_why():
+    from console.timeline import describe
+    from console.web import templates
+
+    stuck = board_row(req("r1", stuck_presses=43, stuck_from=T0, stuck_to=T0 + timedelta(seconds=11)), "Wang")
+    assert stuck["stuck"] == "button stuck: 43 presses in 11 s"
+    assert board_row(req("r2"), "Wang")["stuck"] is None
+    macro = templates().env.get_template("_rows.html").module.request_row
+    assert "button stuck" in str(macro(stuck)) and "button stuck" not in str(macro(board_row(req("r2"), "Wang")))
+    entry = {"at": T0, "actor": "device:btn-1", "kind": "button_stuck",
+             "detail": {"presses": 21, "span_s": 5.0, "urgency": 1, "urgency_undone": 4}}
+    line = describe(entry, {})
+    assert line["text"] == "Button stuck: 21 presses in 5.0 s, urgency not raised (back to 1)" and line["tone"] == "bad"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
 import pytest
@@ -11,7 +12,7 @@ from console.web import FLASH_COOKIE
 from homecare.auth import Role
 
 from .conftest import csrf_in, make_user, sign_in
-from .dispatching import get_request, new_provider, new_resident, open_request, set_shift
+from .dispatching import get_request, last_seen, new_provider, new_resident, open_request, set_shift, went_on_shift
 from .test_stream import events, wait_event
 
 
@@ -143,3 +144,49 @@ def test_the_provider_stream_says_refresh_when_its_request_changes(pool, client,
         wait_event(stream, "snapshot")
         open_request(pool, resident, "escort")  # offered to this provider
         assert wait_event(stream, "refresh") == {}
+
+
+@pytest.fixture
+def quiet_carer(pool):
+    """A provider who went on shift 10 minutes ago and has not been heard from since, with an account."""
+    pid, _ = new_provider(pool, ["escort"], f"Quiet {uuid.uuid4().hex[:4]}", location=(31.2001, 121.5001))
+    went_on_shift(pool, pid, datetime.now(UTC) - timedelta(minutes=10))
+    yield pid, make_user(pool, Role.PROVIDER, provider_id=pid)
+    set_shift(pool, pid, False)
+
+
+def test_the_page_beats_and_the_heartbeat_makes_the_provider_reachable(pool, client, quiet_carer):
+    pid, username = quiet_carer
+    before = last_seen(pool, pid)
+    assert before < datetime.now(UTC) - timedelta(minutes=9)
+    sign_in(client, username)
+    page = client.get("/provider").text
+    assert "provider.js" in page  # the script that beats every 30 s
+    assert last_seen(pool, pid) == before  # looking at the page is not a heartbeat; the script's call is
+    response = client.post("/provider/heartbeat", headers={"X-CSRF-Token": csrf_in(page)})
+    assert response.status_code == 204
+    assert last_seen(pool, pid) > before + timedelta(minutes=9)
+
+
+@pytest.mark.parametrize(
+    ("headers", "content"),
+    [
+        ({}, None),  # no CSRF token at all
+        ({"X-CSRF-Token": "forged"}, None),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, b"csrf_token=\x00\xff&&=="),
+        ({"Content-Type": "multipart/form-data; boundary=x"}, b"--x\r\ngarbage\x00"),
+        ({"Content-Type": "application/json"}, b"{" * 100_000),
+    ],
+)
+def test_a_heartbeat_without_a_valid_token_is_refused_and_changes_nothing(pool, client, quiet_carer, headers, content):
+    pid, username = quiet_carer
+    before = last_seen(pool, pid)
+    sign_in(client, username)
+    response = client.post("/provider/heartbeat", headers=headers, content=content)
+    assert 400 <= response.status_code < 500 and response.text
+    assert last_seen(pool, pid) == before
+
+
+def test_a_dispatcher_cannot_beat_for_a_provider(signed_in):
+    response = signed_in.post("/provider/heartbeat", headers={"X-CSRF-Token": csrf_in(signed_in.get("/").text)})
+    assert response.status_code == 403

@@ -4,11 +4,12 @@ dispatchers only read access to providers)."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from homecare.auth import Role
 
 from .conftest import csrf_in, make_user, sign_in, valid_csrf
-from .dispatching import assign, new_provider, new_resident, open_request, set_shift
+from .dispatching import assign, new_provider, new_resident, open_request, set_shift, went_on_shift
 
 
 def test_the_roster_shows_shift_load_jobs_and_the_map(pool, signed_in):
@@ -69,3 +70,22 @@ def test_a_provider_gets_403_on_the_roster_and_its_action(pool, client, provider
     assert client.get("/providers").status_code == 403
     response = client.post(f"/providers/{pid}/shift", data={"csrf_token": valid_csrf(client), "on_shift": "true"})
     assert response.status_code == 403
+
+
+def test_a_provider_whose_app_went_quiet_shows_as_unreachable(pool, signed_in):
+    quiet, _ = new_provider(pool, ["meal"], "Quiet Carer")
+    alive, _ = new_provider(pool, ["meal"], "Alive Carer")
+    went_on_shift(pool, quiet, datetime.now(UTC) - timedelta(minutes=10))  # and never heard from since
+    set_shift(pool, alive, True)
+    try:
+        page = signed_in.get("/providers").text
+    finally:
+        set_shift(pool, quiet, False)
+        set_shift(pool, alive, False)
+    row = _row(page, quiet)
+    assert 'class="prov-unreachable"' in page.split(f'data-provider="{quiet}"', 1)[0].rsplit("<tr", 1)[1]
+    assert 'data-presence="unreachable"' in row and "Unreachable" in row and "last heard" in row
+    assert "Unreachable" not in _row(page, alive) and "On shift" in _row(page, alive)
+    assert re.search(r"<b>\d+</b> unreachable", page)
+    svg = page.split('<svg class="schematic"', 1)[1].split("</svg>", 1)[0]
+    assert "map-prov prov-unreachable" in svg

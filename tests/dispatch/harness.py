@@ -94,6 +94,11 @@ def kinds(request: dict) -> list[str]:
     return [e["kind"] for e in steps(request)]
 
 
+def escalation(request: dict) -> dict:
+    """The request's `escalated` timeline entry (matching goes on after it: it is seldom the last)."""
+    return next(e for e in request["timeline"] if e["kind"] == "escalated")
+
+
 def pending_offer(request: dict) -> dict | None:
     return next((o for o in request["offers"] if o["status"] == "pending"), None)
 

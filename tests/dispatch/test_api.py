@@ -80,7 +80,10 @@ def test_request_list_filters_and_orders_newest_first(pool, client, headers):
     assert ids.index(escort["id"]) < ids.index(meal["id"])
     only = client.get("/api/v1/requests", params={"status": "escalated"}, headers=headers[Role.DISPATCHER]).json()
     assert escort["id"] in {r["id"] for r in only} and meal["id"] not in {r["id"] for r in only}
+    escalated = next(r for r in only if r["id"] == escort["id"])
+    assert escalated["escalation_reason"] == "no qualified provider on shift for escort"
     row = next(r for r in listed.json() if r["id"] == meal["id"])
+    assert row["escalation_reason"] is None
     for field in ("id", "resident_id", "service", "priority", "status", "created_at", "provider_id", "sla_due_at",
                   "urgency", "eta_minutes"):
         assert field in row
@@ -204,6 +207,32 @@ def test_a_devices_commands_and_their_states(client, headers, pool):
     assert client.get(url, params={"state": "lost"}, headers=headers[Role.ADMIN]).status_code == 422
     provider = token_for(pool, Role.PROVIDER, new_provider(pool)["id"])
     assert client.get(url, headers=provider).status_code == 403
+
+
+def test_a_dispatcher_asks_a_device_for_a_self_test(client, headers, pool):
+    from gateway import registry
+    from tests.support import unique
+
+    device_id, gone = unique("btn"), unique("btn")
+    resident = new_resident(pool)
+    with pool.connection() as conn:
+        registry.provision(conn, device_id, "button", resident)
+        registry.provision(conn, gone, "button", resident)
+        registry.revoke(conn, gone)
+    d = headers[Role.DISPATCHER]
+    asked = client.post(f"/api/v1/devices/{device_id}/selftest", headers=d)
+    assert asked.status_code == 202, asked.text
+    body = asked.json()
+    assert (body["type"], body["state"], body["held"]) == ("selftest.request", "queued", True)
+    assert body["payload"] == {"command_id": body["command_id"], "type": "selftest.request"}
+    listed = client.get(f"/api/v1/devices/{device_id}/commands", headers=d).json()
+    assert [c["command_id"] for c in listed] == [body["command_id"]]
+    refused = client.post(f"/api/v1/devices/{gone}/selftest", headers=d)
+    assert refused.status_code == 409 and "decommissioned" in refused.json()["detail"]
+    assert client.post(f"/api/v1/devices/{unique('btn')}/selftest", headers=d).status_code == 404
+    assert client.post("/api/v1/devices/bad%00id/selftest", headers=d).status_code in (404, 422)
+    provider = token_for(pool, Role.PROVIDER, new_provider(pool)["id"])
+    assert client.post(f"/api/v1/devices/{device_id}/selftest", headers=provider).status_code == 403
 
 
 def test_a_requests_answer_reads_its_commands_by_index_not_the_whole_outbox(client, headers, pool):

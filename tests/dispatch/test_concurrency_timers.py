@@ -56,7 +56,9 @@ def test_a_second_replica_skips_timers_the_first_holds(pool, clean):
     new_provider(pool, km=1)
     new_provider(pool, km=2)
     request_id = open_by_phone(pool, ctx)
-    later = utc_now() + timedelta(minutes=10)  # past the offer deadline, before the meal SLA
+    # Past the 60-second offer deadline, before the meal SLA and before the providers (whose apps
+    # are not simulated here) count as unreachable.
+    later = utc_now() + timedelta(minutes=2)
     offer = pending_offer(get_request(pool, request_id))
 
     with pool.connection() as holder:  # replica A holds the request row
@@ -90,7 +92,8 @@ def test_timer_escalates_overdue_and_flags_late_with_an_injected_clock(pool, cle
     assert request["status"] == "escalated"
     assert steps(request)[-1]["detail"]["reason"].startswith("assignment target approaching")
     assert kinds(request).count("sla.at_risk") == 1
-    # The second offer lapses; no third is made: the dispatchers decide now.
+    # The second offer lapses; nobody is left to ask (nobody is asked twice): it waits, escalated,
+    # for a provider or a dispatcher.
     TimerLoop(PostgresTransactions(pool), ctx).tick(now=created + timedelta(minutes=1, seconds=32))
     request = get_request(pool, request_id)
     assert [o["status"] for o in request["offers"]] == ["expired", "expired"]

@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.dispatch.domain.escalation import at_risk, decide
-from services.dispatch.domain.matching import Candidate, Job, Location, MatchWeights
+from services.dispatch.domain.matching import OFF_SHIFT, UNREACHABLE, Candidate, Job, Location, MatchWeights, why_not
 from services.dispatch.domain.policy import DispatchPolicy
+from services.dispatch.domain.presence import presence, reachable
 from services.dispatch.domain.requests import (
     Status,
     TransitionRefused,
@@ -151,10 +152,47 @@ def test_an_emergency_at_risk_is_escalated_at_once_and_still_offered():
     assert "assignment target approaching" in decide(r, EMERGENCY, 1, [near], job("emergency"), W, later).escalate
 
 
-def test_an_escalated_request_gets_no_automatic_offer():
+def test_an_escalated_request_is_still_matched_and_not_escalated_again():
     r = transition(request(), Status.ESCALATED, T0, "system").request
-    d = decide(r, MEAL, 0, [cand("near")], job(), W, T0)
-    assert d.choice is None and d.escalate is None and "dispatchers" in d.wait
+    # Past every escalation trigger (failures, the assignment target): the ladder still offers,
+    # the same ranking, in time first, nobody asked twice.
+    overdue = r.assign_due_at + timedelta(minutes=5)
+    pool = [cand("near"), cand("nearer", km=0.5), cand("far", km=5)]
+    d = decide(r, MEAL, 7, pool, job(excluded=frozenset({"nearer"})), W, overdue)
+    assert d.choice.candidate.provider_id == "near"
+    assert d.escalate is None and d.at_risk == f"assignment target approaching (due {r.assign_due_at:%H:%M:%S})"
+    # Nobody free: it waits in the queue (the dispatchers were told once), and is not escalated again.
+    busy = decide(r, MEAL, 7, [cand("busy", active=1)], job(), W, overdue)
+    assert busy.choice is None and busy.escalate is None and busy.wait == "every qualified provider on shift is busy"
+    asked = decide(r, MEAL, 7, [cand("near")], job(excluded=frozenset({"near"})), W, overdue)
+    assert asked.choice is None and asked.escalate is None
+    assert asked.wait == "every qualified provider on shift was asked"
+    e = transition(request("emergency"), Status.ESCALATED, T0, "system").request
+    far = cand("far", km=25, services=("emergency",))
+    late = decide(e, EMERGENCY, 0, [far], job("emergency"), W, T0)  # at risk: flagged, offered, not escalated again
+    assert late.choice.candidate.provider_id == "far" and late.at_risk and late.escalate is None
+
+
+def test_unreachable_providers_get_no_offer_and_say_why():
+    quiet = cand("quiet", km=0.5, reachable=False)
+    d = decide(request(), MEAL, 0, [quiet, cand("near")], job(), W, T0)
+    assert d.choice.candidate.provider_id == "near"
+    assert why_not(quiet, job(), W) == UNREACHABLE
+    alone = decide(request(), MEAL, 0, [quiet], job(), W, T0)
+    assert alone.choice is None and alone.escalate == "no reachable provider on shift for meal (1 unreachable)"
+    asked = decide(request(), MEAL, 1, [quiet, cand("near")], job(excluded=frozenset({"near"})), W, T0)
+    assert asked.escalate == "every qualified provider on shift was asked (1 unreachable)"
+    assert why_not(cand("off", on_shift=False, reachable=False), job(), W) == OFF_SHIFT  # off shift says more
+
+
+def test_presence_is_a_sign_of_life_within_the_time_out():
+    timeout = timedelta(minutes=3)
+    assert reachable(T0, T0 + timeout, timeout) and not reachable(T0, T0 + timeout + timedelta(seconds=1), timeout)
+    assert not reachable(None, T0, timeout)  # never heard from
+    assert reachable(T0 + timedelta(seconds=5), T0, timeout)  # a clock a little ahead is not "gone"
+    assert presence(False, None, T0, timeout) == "off"
+    assert presence(True, T0, T0 + timedelta(minutes=1), timeout) == "reachable"
+    assert presence(True, T0, T0 + timedelta(minutes=4), timeout) == "unreachable"
 
 
 # -- workload and pre-emption -------------------------------------------------------------------

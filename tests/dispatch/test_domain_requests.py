@@ -121,8 +121,9 @@ def test_cancel_and_escalate_drop_the_provider():
 
 def test_escalated_request_can_be_assigned_by_hand_or_cancelled():
     r = transition(new(), Status.ESCALATED, T0, "system", reason="no provider").request
-    assert r.can(Status.ASSIGNED) and r.can(Status.CANCELLED) and r.can(Status.OFFERED)
-    assert not r.can(Status.COMPLETED)
+    assert r.can(Status.ASSIGNED) and r.can(Status.CANCELLED)
+    assert r.can(Status.ESCALATED)  # an offer made while the dispatchers are told: it stays escalated
+    assert not r.can(Status.COMPLETED) and not r.can(Status.OFFERED)
 
 
 def test_press_again_raises_urgency_up_to_a_cap():

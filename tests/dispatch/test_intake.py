@@ -9,7 +9,7 @@ from services.dispatch import metrics
 from services.dispatch.usecases.intake import button_pressed
 from tests.support import unique, wait_for
 
-from .harness import button_event, get_request, kinds, new_provider, new_resident, request_of, steps
+from .harness import button_event, escalation, get_request, kinds, new_provider, new_resident, request_of
 
 
 def test_press_opens_a_request_acknowledges_the_button_and_offers_the_nearest(pool, start_dispatch, bus):
@@ -144,7 +144,7 @@ def test_no_qualified_provider_escalates_at_once(pool, start_dispatch, bus):
     ack = bus.command(device, "request.acknowledged")
     request = wait_for(lambda: (r := get_request(pool, ack["request_id"]))["status"] == "escalated" and r,
                        what="the request escalated")
-    assert steps(request)[-1]["detail"]["reason"] == "no qualified provider on shift for escort"
+    assert escalation(request)["detail"]["reason"] == "no qualified provider on shift for escort"
 
 
 def test_open_request_message_opens_an_emergency_once(pool, start_dispatch, bus):
@@ -192,3 +192,43 @@ def test_metrics_count_presses_acks_and_offers(pool, start_dispatch, bus):
     wait_for(lambda: sample("dispatch_offers_total", outcome="made") > offers_before, what="offer counted")
     assert sample("dispatch_offers_total", outcome="made") == offers_before + 1
     wait_for(lambda: sample("dispatch_requests", status="offered") >= 1, timeout=15, what="status gauge")
+
+
+def test_a_stuck_buttons_presses_through_the_log_mark_the_request_and_leave_its_urgency(pool, start_dispatch, bus):
+    """On PostgreSQL through the real consumer: 4 presses a second (device time) for 8 s."""
+    from datetime import timedelta
+
+    from homecare.auth import Role
+    from services.dispatch.api import build_router
+    from services.dispatch.usecases.context import Dispatch
+
+    from .harness import api_client, token_for
+
+    start_dispatch()
+    resident = new_resident(pool)
+    new_provider(pool)
+    device = unique("btn")
+    first = button_event(device, resident, "meal")
+    presses = [first] + [
+        button_event(device, resident, "meal").model_copy(update={"ts": first.ts + timedelta(seconds=0.25 * n)})
+        for n in range(1, 33)
+    ]
+    stuck = metrics.PRESSES_STUCK.labels("meal")
+    before = stuck._value.get()
+    for event in presses:
+        bus.press(event)
+    request_id = bus.command(device, "request.acknowledged")["request_id"]
+    request = wait_for(lambda: (r := get_request(pool, request_id))["stuck_presses"] == 33 and r,
+                       what="every press handled")
+    assert stuck._value.get() - before >= 13  # judged at 5 s: the 21st press and the 12 after it
+    assert request["urgency"] == 1
+    assert kinds(request).count("button_stuck") == 1
+    entry = next(e for e in request["timeline"] if e["kind"] == "button_stuck")
+    assert entry["detail"]["reason"].startswith("button stuck: ") and entry["detail"]["urgency"] == 1
+    assert request["stuck_presses"] == 33 and request["stuck_from"] == first.ts
+    assert request["stuck_to"] == presses[-1].ts
+    # The API shows the mark beside the urgency.
+    client = api_client(pool, build_router(Dispatch()))
+    shown = client.get(f"/api/v1/requests/{request_id}", headers=token_for(pool, Role.DISPATCHER)).json()
+    assert (shown["urgency"], shown["stuck_presses"]) == (1, 33)
+    assert any(e["kind"] == "button_stuck" for e in shown["timeline"])

@@ -8,6 +8,7 @@ from tests.support import wait_for
 
 from .harness import (
     api_client,
+    escalation,
     get_request,
     kinds,
     new_provider,
@@ -68,23 +69,31 @@ def test_decline_offers_the_next_provider_and_never_the_same_one_again(pool, sta
     assert declined["actor"] == f"provider:{first['id']}"
 
 
-def test_unanswered_offers_time_out_to_the_next_provider_then_escalate(pool, start_dispatch, bus):
+def test_unanswered_offers_time_out_to_the_next_provider_then_escalate_and_offers_go_on(pool, start_dispatch, bus):
     start_dispatch(policies={"meal": {"offer_timeout_s": 1, "declines_before_escalation": 2}})
     resident = new_resident(pool)
     first = new_provider(pool, km=1)
     second = new_provider(pool, km=2)
+    third = new_provider(pool, km=3)
     _, request_id = press(pool, bus, resident)
 
-    request = wait_for(lambda: (r := get_request(pool, request_id))["status"] == "escalated" and r,
-                       timeout=15, what="escalation after two time-outs")
-    assert [(o["provider_id"], o["status"]) for o in request["offers"]] == [
+    # The dispatchers are told after two time-outs, and the ladder does not go quiet: the third
+    # provider is asked, and the request stays escalated on the board meanwhile.
+    request = wait_for(lambda: len((r := get_request(pool, request_id))["offers"]) == 3 and r,
+                       timeout=15, what="the third provider asked after the escalation")
+    assert request["status"] == "escalated" and request["escalated_at"] is not None
+    assert [(o["provider_id"], o["status"]) for o in request["offers"][:2]] == [
         (first["id"], "expired"), (second["id"], "expired"),
     ]
-    assert [k for k in kinds(request) if k.startswith("offer.") or k == "escalated"] == [
-        "offer.made", "offer.expired", "offer.made", "offer.expired", "escalated",
+    assert request["offers"][2]["provider_id"] == third["id"]
+    assert [k for k in kinds(request) if k.startswith("offer.") or k == "escalated"][:6] == [
+        "offer.made", "offer.expired", "offer.made", "offer.expired", "escalated", "offer.made",
     ]
-    assert steps(request)[-1]["detail"]["reason"] == "2 offers declined or expired"
-    assert request["escalated_at"] is not None
+    assert escalation(request)["detail"]["reason"] == "2 offers declined or expired"
+    # Nobody is asked twice: once the third lapses too, it waits in the queue, still escalated.
+    request = wait_for(lambda: (r := get_request(pool, request_id))["offers"][2]["status"] == "expired" and r,
+                       timeout=15, what="the third offer lapsed")
+    assert request["status"] == "escalated" and len(request["offers"]) == 3 and kinds(request)[-1] == "queued"
 
 
 def test_accepting_an_expired_offer_is_a_conflict(pool, start_dispatch, bus):
@@ -111,7 +120,7 @@ def test_waiting_past_the_assignment_target_escalates_and_the_offer_may_still_be
     request = wait_for(
         lambda: (r := get_request(pool, request_id))["status"] == "escalated" and r, what="SLA escalation"
     )
-    assert steps(request)[-1]["detail"]["reason"] == "not assigned within 1 seconds"
+    assert escalation(request)["detail"]["reason"] == "not assigned within 1 seconds"
     # Rung 1 came first (the 1-second target was near from the start), and the offer stays open.
     assert "assignment target approaching" in next(
         e for e in request["timeline"] if e["kind"] == "sla.at_risk")["detail"]["reason"]

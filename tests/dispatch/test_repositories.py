@@ -213,6 +213,51 @@ def test_a_providers_state_counts_its_jobs_offers_visits_and_shift(store):
         store.repos.providers.get(store.tx, "p-none")
 
 
+def test_a_providers_last_sign_of_life_and_the_offers_out_to_quiet_ones(store):
+    on, off = store.provider(), store.provider(on_shift=False)
+    assert store.repos.providers.get(store.tx, on)["last_seen_at"] is not None  # registered on shift: alive
+    assert store.repos.providers.get(store.tx, off)["last_seen_at"] is None
+    t = datetime.now(UTC) + timedelta(days=1)  # after the registration's own stamp, whichever clock made it
+    assert store.repos.providers.seen(store.tx, on, t)["last_seen_at"] == t
+    assert store.repos.providers.seen(store.tx, on, t - timedelta(minutes=1))["last_seen_at"] == t  # never back
+    assert store.repos.providers.set_on_shift(store.tx, off, True, t)["last_seen_at"] == t  # going on shift counts
+    later = t + timedelta(minutes=10)
+    assert store.repos.providers.set_on_shift(store.tx, off, True, later)["last_seen_at"] == t  # already on: no
+    assert store.repos.providers.set_on_shift(store.tx, on, False, later)["last_seen_at"] == t  # going off: no
+    with pytest.raises(NotFound):
+        store.repos.providers.seen(store.tx, "p-none", t)
+
+    r = store.request()
+    offer = _offer(r, off, r.created_at)
+    store.repos.offers.insert(store.tx, offer)
+
+    def quiet(seen_before: datetime) -> list[tuple[str, str]]:
+        return [o for o in store.repos.offers.to_unreachable(store.tx, seen_before, 10_000) if o[1] == r.id]
+
+    assert quiet(t) == []  # heard from at t: not before it
+    assert quiet(t + timedelta(seconds=1)) == [(offer.id, r.id)]
+    store.repos.offers.save_answer(store.tx, answer(offer, OfferStatus.WITHDRAWN, t))
+    assert quiet(t + timedelta(seconds=1)) == []  # only pending offers
+
+
+def test_an_escalated_request_is_queued_while_no_offer_is_out(store):
+    r = store.request()
+    pid = store.provider()
+    escalated = store.repos.requests.save(store.tx, transition(r, Status.ESCALATED, r.created_at, "system"))
+
+    def ours() -> list[str]:
+        return [i for i in store.repos.requests.queued(store.tx, 10_000) if i == r.id]
+
+    assert ours() == [r.id]
+    offer = _offer(r, pid, r.created_at)
+    store.repos.offers.insert(store.tx, offer)
+    store.repos.requests.save(store.tx, transition(escalated, Status.ESCALATED, r.created_at, "system", "offer.made"))
+    assert store.repos.requests.load(store.tx, r.id).status is Status.ESCALATED
+    assert ours() == []  # an offer is out: the queue passes it by
+    store.repos.offers.save_answer(store.tx, answer(offer, OfferStatus.DECLINED, r.created_at))
+    assert ours() == [r.id]
+
+
 def test_shifts_start_end_and_cover(store):
     now = datetime.now(UTC)
     pid = store.provider()
@@ -301,3 +346,29 @@ def test_the_timeline_keeps_entries_in_order(store):
 
         kinds = [e["kind"] for e in timeline.entries(store.tx, r.id)]
     assert kinds == ["created", "note", "note"]
+
+
+def test_a_button_keys_press_run_round_trips_and_a_request_keeps_its_stuck_mark(store):
+    from homecare.buttons import PressRun
+    from services.dispatch.domain.presses import ButtonRun
+
+    device = new_id("btn")
+    assert store.repos.events.press_run(store.tx, device, "meal") is None
+    t0 = datetime(2026, 12, 4, 9, 0, 0, 250000, tzinfo=UTC)
+    request = store.request()
+    young = ButtonRun(PressRun(t0, t0 + timedelta(seconds=2), 9), request.id, 3)
+    store.repos.events.save_press_run(store.tx, device, "meal", young)
+    assert store.repos.events.press_run(store.tx, device, "meal") == young
+    assert store.repos.events.press_run(store.tx, device, "bathing") is None  # per key
+    stuck = ButtonRun(PressRun(t0, t0 + timedelta(seconds=6), 25, t0 + timedelta(seconds=5)), request.id, 0)
+    store.repos.events.save_press_run(store.tx, device, "meal", stuck)
+    assert store.repos.events.press_run(store.tx, device, "meal") == stuck
+    store.repos.requests.mark_stuck(store.tx, request.id, stuck.run)
+    if isinstance(store.repos, MemoryRepositories):
+        mark = store.repos.requests.row(request.id).stuck
+        assert mark is not None
+        assert (mark.presses, mark.started, mark.last) == (25, stuck.run.started, stuck.run.last)
+    else:
+        row = store.tx.execute("SELECT stuck_presses, stuck_from, stuck_to FROM dispatch.requests WHERE id = %s",
+                               (request.id,)).fetchone()
+        assert tuple(row.values() if isinstance(row, dict) else row) == (25, stuck.run.started, stuck.run.last)

@@ -18,7 +18,7 @@ import pytest
 from launch.embedded import free_port
 from tests.support import unique, wait_for
 
-from .harness import button_event, get_request, new_provider, new_resident, pending_offer, steps
+from .harness import button_event, escalation, get_request, new_provider, new_resident, pending_offer
 
 POLICIES = {"meal": {"offer_timeout_s": 3}, "mobility": {"assign_within_s": 6, "offer_timeout_s": 60}}
 
@@ -123,7 +123,7 @@ def test_sigkill_and_restart_resume_offers_deadlines_and_queued_presses(pool, bu
         assert Counter(e["detail"]["offer_id"] for e in expired).most_common(1)[0][1] == 1
     escalated = wait_for(lambda: (r := get_request(pool, mobility))["status"] == "escalated" and r, timeout=20,
                          what="the mobility request escalated by its assignment deadline")
-    assert steps(escalated)[-1]["detail"]["reason"] == "not assigned within 6 seconds"
+    assert escalation(escalated)["detail"]["reason"] == "not assigned within 6 seconds"
     for device, resident in queued:  # handled by the new process, acknowledgement published by it
         ack = bus.command(device, "request.acknowledged", timeout=20)
         request = wait_for(lambda ack=ack: pending_offer(r := get_request(pool, ack["request_id"])) and r,

@@ -15,11 +15,11 @@ import pytest
 from homecare.contract.models import CommandType, DeviceKind, Service
 from homecare.errors import Conflict, Forbidden, Invalid, NotFound
 from homecare.internal import DeviceAck, DeviceEvent, DeviceState, OpenRequest
-from services.dispatch.domain.matching import Location
+from services.dispatch.domain.matching import UNREACHABLE, Location, why_not
 from services.dispatch.domain.offers import OfferStatus
 from services.dispatch.domain.requests import Status
 from services.dispatch.store.memory import MemoryRepositories, MemoryTransactions
-from services.dispatch.usecases import delivery, intake, offering, progress, providers
+from services.dispatch.usecases import delivery, intake, offering, pool, progress, providers
 from services.dispatch.usecases.context import in_memory
 from services.dispatch.workers.timers import TimerLoop
 
@@ -37,6 +37,7 @@ class World:
 
     now: datetime = T0
     configured: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    gone: set[str] = field(default_factory=set)  # providers whose app has gone away
 
     def __post_init__(self) -> None:
         self.ctx = in_memory(lambda: self.now,
@@ -51,7 +52,11 @@ class World:
         return pid
 
     def later(self, **delta: float) -> datetime:
+        """Move the clock; every provider's app beats meanwhile (every 30 s), but those gone."""
         self.now += timedelta(**delta)
+        for pid, row in self.repos.providers.rows.items():
+            if row["on_shift"] and pid not in self.gone:
+                self.repos.providers.seen(None, pid, self.now)
         return self.now
 
     def press(self, service: Service = Service.MEAL, kind: str = "button.pressed", event_id: str | None = None,
@@ -186,15 +191,60 @@ def test_the_nearest_provider_is_offered_first_then_the_next_after_a_decline_and
     assert {"offer.declined", "offer.expired"} <= set(world.kinds(rid))
 
 
-def test_after_the_allowed_failures_the_request_is_escalated_and_gets_no_more_offers(world):
-    for i in range(4):
+def test_after_the_allowed_failures_the_request_is_escalated_and_offers_go_on(world):
+    for i in range(5):
         world.provider(f"p-{i}", 1 + i)
     rid = intake.phoned(None, world.ctx, "res-1", Service.MEAL, None, "d").request_id
     for _ in range(3):  # meal escalates after 3 declines
         offer = world.pending(rid)
         offering.decline_offer(None, world.ctx, offer.id, offer.provider_id, offer.provider_id)
-    assert world.request(rid).status is Status.ESCALATED and world.pending(rid) is None
-    assert offering.offer_next(None, world.ctx, world.request(rid), world.now).status is Status.ESCALATED
+    # The dispatchers are told, and the ladder does not go quiet: the next in line is asked at once.
+    assert world.request(rid).status is Status.ESCALATED
+    assert world.kinds(rid)[-2:] == ["escalated", "offer.made"] and world.pending(rid).provider_id == "p-3"
+    world.later(seconds=61)  # a time-out moves on too; the request stays escalated on the board
+    assert world.timers.tick()["offers_expired"] == 1
+    assert world.pending(rid).provider_id == "p-4" and world.request(rid).status is Status.ESCALATED
+    assert world.kinds(rid).count("escalated") == 1
+    offering.decline_offer(None, world.ctx, world.pending(rid).id, "p-4", "p-4")  # nobody left to ask: it waits
+    assert world.pending(rid) is None and world.request(rid).status is Status.ESCALATED
+    assert world.kinds(rid)[-1] == "queued"
+
+
+def test_an_escalated_request_queues_until_a_provider_frees_and_is_then_offered(world):
+    world.provider("p-only", 1, capacity=1)
+    world.repos.residents.add("res-2", north(0.5))
+    first = intake.phoned(None, world.ctx, "res-2", Service.MEAL, None, "d").request_id
+    offering.accept_offer(None, world.ctx, world.pending(first).id, "p-only", "provider:p-only")
+    rid = intake.phoned(None, world.ctx, "res-1", Service.MEAL, None, "d").request_id
+    world.later(minutes=21)  # past the 20-minute assignment target
+    assert world.timers.tick()["escalated"] == 1 and world.request(rid).status is Status.ESCALATED
+    world.later(seconds=5)
+    world.timers.tick()
+    assert world.pending(rid) is None  # still nobody with room
+    for step in (Status.EN_ROUTE, Status.ARRIVED, Status.COMPLETED):
+        progress.advance(None, world.ctx, first, step, "provider:p-only", "p-only")
+    world.later(seconds=5)
+    assert world.timers.tick()["requeued"] == 1
+    offer = world.pending(rid)
+    assert offer.provider_id == "p-only" and world.request(rid).status is Status.ESCALATED  # still flagged
+    assigned = offering.accept_offer(None, world.ctx, offer.id, "p-only", "provider:p-only")
+    assert assigned.status is Status.ASSIGNED and assigned.provider_id == "p-only"
+
+
+def test_a_dispatcher_assigning_an_escalated_request_wins_over_the_offer_out(world):
+    for i in range(4):
+        world.provider(f"p-{i}", 1 + i)
+    rid = intake.phoned(None, world.ctx, "res-1", Service.MEAL, None, "d").request_id
+    for _ in range(3):
+        offer = world.pending(rid)
+        offering.decline_offer(None, world.ctx, offer.id, offer.provider_id, offer.provider_id)
+    out = world.pending(rid)
+    assert out is not None and world.request(rid).status is Status.ESCALATED
+    progress.assign_manually(None, world.ctx, rid, "p-0", "dispatcher:ann")
+    assert world.request(rid).status is Status.ASSIGNED and world.request(rid).provider_id == "p-0"
+    assert world.repos.offers.rows[out.id].status is OfferStatus.WITHDRAWN
+    with pytest.raises(Conflict):
+        offering.accept_offer(None, world.ctx, out.id, out.provider_id, "p")
 
 
 def test_with_every_provider_busy_the_request_queues_and_is_offered_when_one_frees(world):
@@ -212,11 +262,15 @@ def test_with_every_provider_busy_the_request_queues_and_is_offered_when_one_fre
     assert world.pending(second).provider_id == "p-only"
 
 
-def test_nobody_qualified_on_shift_escalates_at_once(world):
+def test_nobody_qualified_on_shift_escalates_at_once_and_waits_for_someone(world):
     world.provider("p-off", 1, on_shift=False)
     rid = intake.phoned(None, world.ctx, "res-1", Service.MEAL, None, "d").request_id
     assert world.request(rid).status is Status.ESCALATED
-    assert world.kinds(rid)[-1] == "escalated"
+    assert world.kinds(rid)[-2:] == ["escalated", "queued"]
+    providers.set_shift(None, world.ctx, "p-off", True)  # going on shift is a sign of life
+    world.later(seconds=5)
+    world.timers.tick()
+    assert world.pending(rid).provider_id == "p-off" and world.request(rid).status is Status.ESCALATED
 
 
 def test_an_emergency_takes_a_provider_from_a_routine_job_which_goes_back_to_the_queue(world):
@@ -366,3 +420,76 @@ def test_a_config_ack_updates_what_the_registry_expects_and_first_connections_wa
     assert delivery.device_state(None, world.ctx, state) == "first_seen"
     assert delivery.device_state(None, world.ctx, state) == "recorded"
     assert world.repos.outbox.wakes == wakes + 1
+
+
+# --- provider presence ----------------------------------------------------------------------------
+
+
+def test_a_provider_whose_app_went_quiet_gets_no_offer_until_its_next_heartbeat(world):
+    world.provider("p-near", 1), world.provider("p-far", 4)
+    world.gone.add("p-near")
+    world.later(minutes=3, seconds=1)  # p-near last heard from when it went on shift
+    rid = intake.phoned(None, world.ctx, "res-1", Service.MEAL, None, "d").request_id
+    assert world.pending(rid).provider_id == "p-far"
+    offering.decline_offer(None, world.ctx, world.pending(rid).id, "p-far", "provider:p-far")
+    assert world.pending(rid) is None  # nobody reachable left: it waits, the near one is not asked
+    assert world.request(rid).status is Status.ESCALATED
+    assert world.kinds(rid)[-2:] == ["escalated", "queued"]
+    providers.heartbeat(None, world.ctx, "p-near")  # the app is back
+    world.later(seconds=5)
+    world.timers.tick()
+    assert world.pending(rid).provider_id == "p-near"
+
+
+def test_an_offer_out_to_a_provider_who_becomes_unreachable_is_withdrawn_before_its_time_out(world):
+    world.provider("p-near", 1), world.provider("p-far", 4)
+    world.gone.add("p-near")  # its phone died right after it went on shift, at T0
+    world.later(minutes=2, seconds=50)
+    rid = intake.phoned(None, world.ctx, "res-1", Service.MEAL, None, "d").request_id
+    offer = world.pending(rid)
+    assert offer.provider_id == "p-near"  # heard from 2:50 ago: still counts as there
+    world.later(seconds=15)  # 3:05 of silence; the offer's 60-second time-out is 45 s away
+    assert world.timers.tick()["offers_unreachable"] == 1
+    assert world.repos.offers.rows[offer.id].status is OfferStatus.WITHDRAWN
+    assert world.pending(rid).provider_id == "p-far"
+    withdrawn = [e for e in world.repos.timeline.entries(None, rid) if e.kind == "offer.withdrawn"]
+    assert withdrawn[0].detail["reason"].startswith("unreachable")
+    assert world.repos.offers.history(None, rid) == (0, frozenset())  # not a failure, not "asked already"
+
+
+def test_answers_and_steps_are_signs_of_life_and_going_on_shift_counts_as_one(world):
+    world.provider("p-a", 1), world.provider("p-b", 2)
+    world.gone |= {"p-a", "p-b"}
+    rid = intake.phoned(None, world.ctx, "res-1", Service.MEAL, None, "d").request_id
+    world.later(seconds=50)
+    offering.accept_offer(None, world.ctx, world.pending(rid).id, "p-a", "provider:p-a")
+    assert world.repos.providers.get(None, "p-a")["last_seen_at"] == world.now
+    world.later(minutes=2)
+    progress.advance(None, world.ctx, rid, Status.EN_ROUTE, "provider:p-a", "p-a")
+    assert world.repos.providers.get(None, "p-a")["last_seen_at"] == world.now
+    assert world.repos.providers.get(None, "p-b")["last_seen_at"] == T0  # a dispatcher's act says nothing
+    progress.advance(None, world.ctx, rid, Status.ARRIVED, "dispatcher:ann")
+    assert world.repos.providers.get(None, "p-a")["last_seen_at"] == world.now  # unchanged by it
+    providers.set_shift(None, world.ctx, "p-b", False)
+    world.later(minutes=10)
+    providers.set_shift(None, world.ctx, "p-b", True)
+    assert world.repos.providers.get(None, "p-b")["last_seen_at"] == world.now
+    world.repos.shifts.add(None, "p-a", world.now + timedelta(minutes=1), world.now + timedelta(hours=8))
+    providers.set_shift(None, world.ctx, "p-a", False)
+    world.later(minutes=1)
+    assert world.timers.tick()["shifts_started"] == 1
+    assert world.repos.providers.get(None, "p-a")["last_seen_at"] == world.now
+
+
+def test_the_candidates_say_a_quiet_provider_is_unreachable(world):
+    world.provider("p-quiet", 1)
+    world.gone.add("p-quiet")
+    world.later(minutes=4)
+    rid = intake.phoned(None, world.ctx, "res-1", Service.MEAL, None, "d").request_id
+    request = world.request(rid)
+    (quiet,) = pool.candidates(None, world.ctx, request, world.now)
+    assert not quiet.reachable
+    assert why_not(quiet, pool.job_of(None, world.ctx, request, frozenset()), world.ctx.weights) == UNREACHABLE
+    assert world.kinds(rid)[-2:] == ["escalated", "queued"]
+    escalated = [e for e in world.repos.timeline.entries(None, rid) if e.kind == "escalated"]
+    assert escalated[0].detail["reason"] == "no reachable provider on shift for meal (1 unreachable)"

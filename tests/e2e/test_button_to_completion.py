@@ -118,3 +118,30 @@ def test_a_rejected_message_gets_a_reason_on_errors(admin, network):
         assert error["topic"].endswith(f"{bed['id']}/telemetry")
     finally:
         device.close()
+
+
+def test_a_stuck_button_through_the_network_is_a_device_alert_and_a_marked_request(admin, network):
+    """Device → broker → gateway → NATS → dispatch and telemetry: 4 presses a second by the
+    button's clock for 7 s (under the gateway's per-device budget), sent as fast as they go."""
+    from datetime import UTC, datetime, timedelta
+
+    from homecare.contract.timestamps import format_ts
+
+    _, button, _ = enrol_home(admin)
+    device = FakeDevice(network.broker_url, button["id"], button["secret"]).connect()
+    try:
+        start = datetime.now(UTC) - timedelta(seconds=10)
+        for n in range(28):
+            device.publish(DeviceChannel.EVENTS, {"event_id": unique("ev"), "type": "button.pressed",
+                                                  "service": "meal",
+                                                  "ts": format_ts(start + timedelta(seconds=0.25 * n))})
+        request_id = device.next_command(timeout=10)["request_id"]
+        request = wait_for(lambda: (r := admin.call("GET", f"/api/v1/requests/{request_id}"))["stuck_presses"] == 28
+                           and r, timeout=20, what="every press joined and the request marked")
+        assert request["urgency"] == 1
+        assert [e["kind"] for e in request["timeline"]].count("button_stuck") == 1
+        alerts = wait_for(lambda: [a for a in admin.call("GET", "/api/v1/alerts", params={"category": "device"})
+                                   if a["device_id"] == button["id"]], timeout=20, what="the device alert")
+        assert [(a["rule"], a["severity"], a["state"]) for a in alerts] == [("button_stuck", "high", "open")]
+    finally:
+        device.close()

@@ -5,10 +5,12 @@ device never connected, and records the device's ack, which the gateway forwards
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
-from homecare.contract import DeviceKind, Service
+from homecare.contract import DeviceKind, Service, format_ts
+from homecare.internal import DeviceEvent
 from homecare.settings import Settings
 from homecare.topics import DeviceChannel, device_topic
 from services.dispatch import queries
@@ -124,3 +126,24 @@ def test_an_acknowledged_config_changes_the_report_interval(gateway, dispatch, d
     assert device_row(pool, bed.device_id)["report_interval_s"] == 10  # not before the device applied it
     bed.ack(command_id)
     wait_for(lambda: device_row(pool, bed.device_id)["report_interval_s"] == 30, what="the new interval")
+
+
+def test_the_platform_asks_a_device_for_a_self_test_and_the_answer_carries_its_command_id(
+    gateway, dispatch, device_factory, pool, log_tap
+):
+    from homecare.log import streams
+    from services.dispatch.usecases.device_commands import ask_selftest
+
+    button = device_factory(DeviceKind.BUTTON)
+    with pool.connection() as conn, conn.transaction():
+        command_id = ask_selftest(conn, dispatch.ctx, button.device_id, "dispatcher:test", dispatch.ctx.clock())
+    command = button.next_command(timeout=15)
+    assert command == {"command_id": command_id, "type": "selftest.request"}
+    button.ack(command_id)
+    button.publish(DeviceChannel.EVENTS, {
+        "event_id": unique("st"), "ts": format_ts(datetime.now(UTC)), "type": "device.selftest", "result": "fail",
+        "checks": {"button": True, "speaker": False}, "command_id": command_id, "trigger": "platform"})
+    wait_for(lambda: _commands(pool, button.device_id)[0]["state"] == "acknowledged", what="acknowledged")
+    forwarded = [DeviceEvent.model_validate_json(m.data) for m in log_tap.wait_messages(streams.EVENTS, 1)]
+    [answer] = [e for e in forwarded if e.type == "device.selftest"]
+    assert (answer.command_id, answer.result, answer.checks) == (command_id, "fail", {"button": True, "speaker": False})

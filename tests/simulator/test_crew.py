@@ -13,9 +13,9 @@ import time
 import httpx
 
 from devices.simulator.crew import ProviderCrew
-from devices.simulator.providers import ProviderPolicy
+from devices.simulator.providers import ProviderPolicy, app_losses
 from devices.simulator.roster import EnrolledProvider
-from devices.simulator.scenario import ProviderConduct
+from devices.simulator.scenario import ProviderConduct, Scenario
 from devices.simulator.stats import SimStats
 from tests.support import wait_for
 
@@ -65,6 +65,8 @@ class FakeDispatch:
             if parts[5] == "decline":
                 assert json.loads(request.content)["reason"]
             return httpx.Response(200, json={"id": offer["request_id"], "status": "assigned"})
+        if parts[3] == "providers" and parts[5] == "heartbeat":
+            return httpx.Response(200, json={"id": parts[4], "presence": "reachable"})
         if parts[3] == "requests" and parts[5] == "en-route":
             return httpx.Response(404, json={"detail": "Not Found"})
         if parts[3] == "requests" and parts[5] in ("arrived", "complete"):
@@ -122,3 +124,87 @@ def test_a_provider_at_capacity_declines():
         crew.stop()
     assert stats.get("offers_accepted") == 1
     assert sorted(o["status"] for o in fake.offers.values()) == ["accepted", "declined"]
+
+
+def _login() -> EnrolledProvider:
+    return EnrolledProvider(index=0, id="p-1", name="Li Mei", services=["meal"], lat=31.23, lon=121.47,
+                            capacity=2, username="provider-t-0000", password="pw-12345678")
+
+
+def test_the_app_beats_while_it_is_there():
+    fake = FakeDispatch([])
+    login = _login()
+    policy = ProviderPolicy(login.name, (login.lat, login.lon), login.capacity, ProviderConduct(), seed=1)
+    stats = SimStats()
+    crew = ProviderCrew("http://platform.test", [(login, policy)], speed=60, stats=stats, poll_interval_s=0.05,
+                        heartbeat_s=0.05, transport=httpx.MockTransport(fake.handler))
+    crew.start()
+    try:
+        wait_for(lambda: stats.get("heartbeats") >= 3, timeout=10, what="three heartbeats")
+    finally:
+        crew.stop()
+    beats = [c for c in fake.calls if c[1] == "/api/v1/providers/p-1/heartbeat" and c[2] != 401]  # the fake's
+    assert len(beats) >= 3 and all(status == 200 for _, _, status in beats)  # first token expires: signed in again
+    assert stats.get("provider_errors") == 0 and stats.get("provider_apps_lost") == 0
+
+
+def test_a_provider_whose_app_goes_away_stops_beating_polling_and_answering():
+    fake = FakeDispatch([])
+    login = _login()
+    conduct = ProviderConduct(accept_rate=1.0, ignore_rate=0.0, decide_after_s=(0, 0))
+    # At 600x, the app goes away 0.2 real seconds in.
+    policy = ProviderPolicy(login.name, (login.lat, login.lon), login.capacity, conduct, seed=1,
+                            app_lost_after_s=120.0)
+    stats = SimStats()
+    crew = ProviderCrew("http://platform.test", [(login, policy)], speed=600, stats=stats, poll_interval_s=0.02,
+                        heartbeat_s=0.02, transport=httpx.MockTransport(fake.handler))
+    crew.start()
+    try:
+        wait_for(lambda: stats.get("provider_apps_lost") == 1, timeout=10, what="the app gone")
+        calls = len(fake.calls)
+        with fake._lock:
+            fake.offers["o-late"] = _offer(9) | {"id": "o-late"}  # offered after the app went away
+        time.sleep(0.3)
+    finally:
+        crew.stop()
+    assert stats.get("heartbeats") >= 2  # it beat while it was there
+    assert len(fake.calls) == calls, "no call at all after the app went away"
+    assert fake.offers["o-late"]["status"] == "pending" and stats.get("offers_seen") == 0
+
+
+def test_a_platform_without_a_heartbeat_endpoint_is_asked_once():
+    fake = FakeDispatch([])
+    handler = fake.handler
+
+    def without_heartbeat(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/heartbeat"):
+            fake.calls.append((request.method, request.url.path, 404))
+            return httpx.Response(404, json={"detail": "Not Found"})
+        return handler(request)
+
+    login = _login()
+    policy = ProviderPolicy(login.name, (login.lat, login.lon), login.capacity, ProviderConduct(), seed=1)
+    stats = SimStats()
+    crew = ProviderCrew("http://platform.test", [(login, policy)], speed=60, stats=stats, poll_interval_s=0.02,
+                        heartbeat_s=0.02, transport=httpx.MockTransport(without_heartbeat))
+    crew.start()
+    try:
+        wait_for(lambda: len([c for c in fake.calls if c[1] == "/api/v1/offers"]) >= 10, timeout=10,
+                 what="polls going on")
+    finally:
+        crew.stop()
+    assert len([c for c in fake.calls if c[1].endswith("/heartbeat")]) == 1
+    assert stats.get("provider_errors") == 0
+
+
+def test_the_demo_loses_one_providers_app_part_way_and_every_run_loses_the_same():
+    demo = Scenario.demo()
+    assert demo.provider.app_lost_share > 0
+    lost = app_losses(demo.provider, demo.providers, demo.seed)
+    assert len(lost) == 1 and lost == app_losses(demo.provider, demo.providers, demo.seed)
+    (when,) = lost.values()
+    low, high = demo.provider.app_lost_after_s
+    assert low <= when <= high
+    assert app_losses(ProviderConduct(), 30, 1) == {}  # off unless asked for
+    many = app_losses(ProviderConduct(app_lost_share=0.2), 30, 1)
+    assert len(many) == 6 and set(many) <= set(range(30))

@@ -186,3 +186,20 @@ def test_scenarios_describe_misbehaviour_and_power_cuts():
     assert Scenario.load("devices/simulator/scenarios/bench-load.yaml").homes == 5000
     with pytest.raises(ValueError, match="unknown fault kinds"):
         Misbehaviour(kinds={"gremlins": 1.0})
+
+
+def test_a_stuck_button_with_the_default_settings_is_what_the_platform_calls_stuck():
+    """The simulated fault meets the platform's one definition (homecare/buttons.py) with the
+    defaults of both, so the demo's stuck buttons raise their device alert."""
+    from homecare.buttons import StuckRule, after_press
+    from homecare.settings import Settings
+
+    config = Misbehaviour(stuck_after_s=(3.0, 3.0))  # the default rate
+    faulty = Misbehaving(_button(7, tick_s=1.0), Fault.STUCK_BUTTON, config, seed=3)
+    ticks = list(moments(START, 20 / 3600 * 60, speed=60.0, real_step_s=faulty.tick_interval()))
+    presses = [parse_ts(out.payload["ts"]) for m in ticks for out in faulty.tick(m) if out.label == "stuck.press"]
+    rule, run = StuckRule.from_settings(Settings()), None
+    for at in presses:
+        run = after_press(run, at, rule)
+    assert run is not None and run.stuck and run.presses == len(presses) > 60
+    assert (run.stuck_since - run.started).total_seconds() <= rule.min_span_s + 0.5

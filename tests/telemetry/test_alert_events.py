@@ -235,3 +235,87 @@ def test_a_batch_of_states_is_applied_in_order_in_one_transaction_or_not_at_all(
                   _delivery(_state(other, resident, "offline", late), 4),
                   _delivery(b'{"device_id": "x", "state": "sideways"}', 5)])
     assert [a["device_id"] for a in alerts_of(pool, resident, ["open"])] == [bed]  # nothing of it applied
+
+
+def _press(device: str, resident: str, ts: datetime, service: str = "meal"):
+    from homecare.internal import DeviceEvent
+
+    return DeviceEvent(device_id=device, device_kind="button", resident_id=resident, event_id=unique("ev"), ts=ts,
+                       type="button.pressed", received_at=ts, service=service)
+
+
+def test_a_stuck_button_raises_a_device_alert_that_survives_a_restart_and_clears_when_quiet(pool):
+    """Each press in its own transaction, a new context each time (as after a restart): the run
+    is the database's, not a process's."""
+    button, resident = unique("btn"), unique("res")
+    start = datetime.now(UTC) - timedelta(seconds=30)
+    raised: list[str] = []
+    for n in range(40):  # 4 a second for 10 s
+        ts = start + timedelta(seconds=0.25 * n)
+        with pool.connection() as conn, conn.transaction():
+            raised += event_rules.on_button_pressed(conn, Alerting(), _press(button, resident, ts), LIMITS, ts)
+    [alert_id] = raised
+    found = alert(pool, alert_id)
+    assert (found["rule"], found["category"], found["severity"], found["device_id"]) == (
+        "button_stuck", "device", "high", button)
+    assert found["evidence"]["presses"] == 21  # judged at 5 s: 4 a second
+    # Quiet for a minute after the last stuck press: cleared by the timer.
+    last = start + timedelta(seconds=0.25 * 39)
+    def timers_for_button(at: datetime) -> list:
+        return [a for a in worker(pool).timers_once(at) if alert(pool, a)["device_id"] == button]
+
+    assert timers_for_button(last + timedelta(seconds=59)) == []
+    assert timers_for_button(last + timedelta(seconds=61)) == [alert_id]
+    assert alert(pool, alert_id)["state"] == "resolved"
+
+
+def test_a_frantic_resident_raises_no_alert_on_postgres(pool):
+    button, resident = unique("btn"), unique("res")
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    for _ in range(4):
+        for _ in range(9):  # 3 a second for 3 s
+            at += timedelta(seconds=1 / 3)
+            with pool.connection() as conn, conn.transaction():
+                assert event_rules.on_button_pressed(conn, Alerting(), _press(button, resident, at), LIMITS, at) == []
+        at += timedelta(seconds=2)
+    assert alerts_of(pool, resident) == []
+def test_devices_never_connected_a_day_after_provisioning_are_faults_the_gateway_registry_names(pool):
+    from gateway.registry import provision, revoke
+
+    resident = _resident(pool)
+    old, new, gone = unique("btn"), unique("btn"), unique("btn")
+    with pool.connection() as conn:
+        for device in (old, new, gone):
+            provision(conn, device, "button", resident)
+        conn.execute("UPDATE gateway.devices SET created_at = now() - interval '25 hours' WHERE id = ANY(%s)",
+                     ([old, gone],))
+        revoke(conn, gone)  # decommissioned: nobody chases it
+    raised = worker(pool).unconnected_once()
+    faults = [a for a in alerts_of(pool, resident) if a["rule"] == "device_never_connected"]
+    assert [a["device_id"] for a in faults] == [old] and faults[0]["id"] in raised
+    assert "never connected (25 h since provisioning)" in faults[0]["summary"]
+    assert faults[0]["id"] not in worker(pool).unconnected_once()  # once per device
+    with pool.connection() as conn, conn.transaction():
+        online = DeviceState(device_id=old, device_kind="button", resident_id=resident, state="online",
+                             at=datetime.now(UTC))
+        event_rules.on_device_state(conn, Alerting(), online, LIMITS, datetime.now(UTC))
+    assert [a["state"] for a in alerts_of(pool, resident) if a["rule"] == "device_never_connected"] == ["resolved"]
+
+
+def test_a_missed_self_test_asks_the_device_for_one_through_dispatch(pool):
+    from gateway.registry import provision
+    from services.dispatch.store import outbox
+
+    resident, button = _resident(pool), unique("btn")
+    with pool.connection() as conn:
+        provision(conn, button, "button", resident)
+    passed = bed_event(button, resident, "device.selftest", datetime.now(UTC) - timedelta(hours=27),
+                       device_kind="button", result="pass", checks={"button": True})
+    with pool.connection() as conn, conn.transaction():
+        event_rules.on_selftest(conn, Alerting(), passed)
+    _timers(pool, after=timedelta(0))
+    [missed] = [a for a in alerts_of(pool, resident) if a["rule"] == "device_selftest_missed"]
+    with pool.connection() as conn:
+        [command] = outbox.for_device(conn, button)
+    assert command["payload"]["type"] == "selftest.request"
+    assert alert(pool, missed["id"])["evidence"]["asked_command_id"] == command["command_id"]

@@ -13,9 +13,11 @@ import pytest
 from homecare.errors import Conflict, NotFound
 from homecare.internal import DeviceEvent, DeviceState
 from services.telemetry.domain.rules.limits import RuleLimits
+from services.telemetry.domain.rules.selftest import SelftestPolicy
 from services.telemetry.store.memory import MemoryRepositories
 from services.telemetry.usecases import alert_actions, event_rules
 from services.telemetry.usecases.context import in_memory
+from services.telemetry.usecases.ports import Unconnected
 
 LIMITS = RuleLimits()  # night 22:00-06:00 Shanghai, 30 minutes out of bed, 5 minutes offline grace
 NIGHT = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)  # 02:00 in Shanghai
@@ -195,3 +197,165 @@ def test_people_acknowledge_assign_and_resolve_an_alert_in_that_order(world):
 def test_an_event_that_is_not_a_bed_event_is_refused(world):
     with pytest.raises(ValueError):
         event_rules.on_bed_event(None, world.ctx, world.event("fall.suspected", NIGHT), LIMITS, NIGHT)
+
+
+# --- a stuck button (the rule: homecare/buttons.py) ---------------------------------------------
+
+
+def _presses(world: World, gap_s: float, seconds: float, start: datetime, service: str = "meal",
+             device: str = "btn-1") -> tuple[list[str], datetime]:
+    """Presses every `gap_s` (device time) for `seconds`, handled as they come; the alerts changed."""
+    changed, at = [], start
+    for _ in range(round(seconds / gap_s)):
+        at += timedelta(seconds=gap_s)
+        world.now = at
+        event = world.event("button.pressed", at, device=device, device_kind="button", service=service)
+        changed += event_rules.on_button_pressed(None, world.ctx, event, LIMITS, world.now)
+    return changed, at
+
+
+def test_a_stuck_button_is_a_high_device_alert_cleared_once_its_presses_stop(world):
+    raised, last = _presses(world, 0.25, 12, DAY)
+    assert len(raised) == 1  # one alert, raised at the press that showed it, not once per press
+    found = world.alert(raised[0])
+    assert (found["rule"], found["category"], found["severity"]) == ("button_stuck", "device", "high")
+    assert found["device_id"] == "btn-1" and found["subject"] == "btn-1"
+    assert found["evidence"]["service"] == "meal" and found["evidence"]["presses"] >= 20
+    assert found["evidence"]["rate_per_s"] >= 3.0 and "cannot call" in found["summary"]
+    # Presses at a person's pace after the stuck run do not keep it open ...
+    slow, last = _presses(world, 2.0, 20, last + timedelta(seconds=3))
+    assert slow == [] and world.alert(raised[0])["state"] == "open"
+    # ... and a minute after the last stuck press the system clears it.
+    assert world.timers(DAY + timedelta(seconds=12 + 59)) == []
+    assert world.timers(DAY + timedelta(seconds=12 + 61)) == raised
+    cleared = world.alert(raised[0])
+    assert cleared["state"] == "resolved" and cleared["resolved_by"] == "system"
+    assert "no stuck presses" in cleared["resolution_note"]
+    # Stuck again later: a new alert.
+    again, _ = _presses(world, 0.2, 8, last + timedelta(minutes=5))
+    assert len(again) == 1 and again != raised
+
+
+def test_a_frantic_resident_raises_no_device_alert(world):
+    at = DAY
+    for _ in range(5):  # 3 presses a second for 3 s, then a pause of 2 s
+        changed, at = _presses(world, 1 / 3, 3, at)
+        assert changed == []
+        at += timedelta(seconds=2)
+    assert world.repos.alerts.rows == {}
+
+
+def test_a_stuck_press_redelivered_is_not_counted_twice_and_keys_are_apart(world):
+    _, last = _presses(world, 0.25, 3, DAY)
+    key = world.repos.rule_state.button_keys[("btn-1", "meal")]
+    redelivered = DeviceEvent(device_id="btn-1", device_kind="button", resident_id="res-1",
+                              event_id=key.last_event_id, ts=last, type="button.pressed", received_at=last,
+                              service="meal")
+    assert event_rules.on_button_pressed(None, world.ctx, redelivered, LIMITS, world.now) == []
+    assert world.repos.rule_state.button_keys[("btn-1", "meal")] == key
+    # Another key of the same button is another run: interleaved presses of two services at
+    # 2 a second each are not one stuck key.
+    at = last
+    for n in range(40):
+        at += timedelta(seconds=0.25)
+        event = world.event("button.pressed", at, device="btn-2", device_kind="button",
+                            service="meal" if n % 2 else "bathing")
+        assert event_rules.on_button_pressed(None, world.ctx, event, LIMITS, at) == []
+
+
+def test_the_alert_stays_open_while_another_key_of_the_button_is_still_stuck(world):
+    raised, _ = _presses(world, 0.25, 8, DAY)
+    _, bathing_last = _presses(world, 0.25, 40, DAY + timedelta(seconds=8), service="bathing")
+    assert world.timers(DAY + timedelta(seconds=8 + 61)) == []  # meal is quiet, bathing is not
+    assert world.alert(raised[0])["state"] == "open"
+    assert world.timers(bathing_last + timedelta(seconds=61)) == raised
+# --- self-tests (mqtt-v1.1) -------------------------------------------------------------------
+
+
+def _selftest(world: World, ts: datetime, result: str = "pass", **checks: bool) -> list[str]:
+    event = world.event("device.selftest", ts, device="btn-1", device_kind="button", result=result,
+                        checks=checks or {"button": True, "speaker": True}, trigger="schedule")
+    return event_rules.on_selftest(None, world.ctx, event)
+
+
+def _open(world: World, rule: str) -> list[dict]:
+    return [a for a in world.repos.alerts.rows.values() if a["rule"] == rule and a["state"] != "resolved"]
+
+
+def test_a_failed_self_test_is_a_device_fault_until_one_passes(world):
+    [alert_id] = _selftest(world, DAY, "fail", button=True, speaker=False, battery=False)
+    alert = world.alert(alert_id)
+    assert (alert["rule"], alert["category"], alert["severity"]) == ("device_selftest_failed", "device", "medium")
+    assert "battery, speaker" in alert["summary"] and alert["evidence"]["failed"] == ["battery", "speaker"]
+    assert _selftest(world, DAY + timedelta(hours=1), "fail", speaker=False) == [alert_id]  # recurred
+    _selftest(world, DAY + timedelta(hours=2))
+    assert world.alert(alert_id)["state"] == "resolved"
+
+
+def test_a_missed_self_test_is_chased_and_the_third_miss_escalates(world):
+    asked: list[str] = []
+    world.ctx.ask_selftest = lambda conn, device: asked.append(device) or f"c-{len(asked)}"
+    _selftest(world, DAY)  # a v1.1 device: 24 h interval, 2 h grace
+    assert world.timers(DAY + timedelta(hours=25, minutes=59)) == [] and asked == []
+    [alert_id] = world.timers(DAY + timedelta(hours=26))
+    first = dict(world.alert(alert_id))
+    assert (first["rule"], first["severity"], first["evidence"]["misses"]) == ("device_selftest_missed", "medium", 1)
+    assert asked == ["btn-1"] and first["evidence"]["asked_command_id"] == "c-1"  # chased at once
+    alert_actions.acknowledge(None, world.ctx, alert_id, "dispatcher:a")
+    assert world.timers(DAY + timedelta(hours=49)) == []
+    assert world.timers(DAY + timedelta(hours=50)) == [alert_id]  # the second miss recurs on it
+    assert world.alert(alert_id)["severity"] == "medium" and world.alert(alert_id)["state"] == "acknowledged"
+    assert world.timers(DAY + timedelta(hours=74)) == [alert_id]
+    third = world.alert(alert_id)
+    assert (third["severity"], third["state"]) == ("high", "open")  # acknowledged a lesser fault: open again
+    assert "missed 3 self-tests in a row" in third["summary"] and "call the resident" in third["summary"]
+    assert [e["kind"] for e in world.repos.alerts.events_of(alert_id)][-1] == "escalated"
+    # ...and told outside the console, by the routing rules of its new severity
+    assert [(n.subject_id, n.severity) for n in world.repos.alerts.notices] == [
+        (alert_id, "medium"), (alert_id, "high")]
+    _selftest(world, DAY + timedelta(hours=75))
+    assert world.alert(alert_id)["state"] == "resolved"
+    assert world.timers(DAY + timedelta(hours=98)) == []  # the next deadline: 24 h + 2 h after the last
+
+
+def test_a_service_down_for_days_counts_every_interval_missed(world):
+    _selftest(world, DAY)
+    [alert_id] = world.timers(DAY + timedelta(days=4))  # deadlines at 26, 50, 74 h have all passed
+    assert world.alert(alert_id)["evidence"]["misses"] == 3 and world.alert(alert_id)["severity"] == "high"
+    assert world.repos.rule_state.selftests["btn-1"].due_at == DAY + timedelta(hours=98)
+
+
+def test_a_device_that_never_self_tested_is_older_firmware_not_a_fault(world):
+    world.state("online", DAY, device="btn-1")
+    assert world.timers(DAY + timedelta(days=30)) == []
+    assert world.repos.rule_state.selftests == {}
+    assert _open(world, "device_selftest_missed") == []
+
+
+def test_a_late_self_test_from_a_backlog_does_not_go_back_in_time(world):
+    _selftest(world, DAY + timedelta(hours=5))
+    assert _selftest(world, DAY, "fail", speaker=False) == []  # older than the latest: ignored
+    assert world.repos.rule_state.selftests["btn-1"].last_at == DAY + timedelta(hours=5)
+
+
+def test_the_interval_is_per_device_kind(world):
+    world.ctx.selftests = SelftestPolicy(interval_h={"button": 6, "bed": 24}, grace=timedelta(hours=1))
+    _selftest(world, DAY)
+    assert world.timers(DAY + timedelta(hours=6, minutes=59)) == []
+    assert len(world.timers(DAY + timedelta(hours=7))) == 1
+
+
+def test_a_device_never_connected_a_day_after_provisioning_is_a_fault_until_it_connects(world):
+    provisioned = DAY - timedelta(hours=30)
+    unseen = [Unconnected("btn-9", "res-1", "button", provisioned)]
+    world.ctx.unconnected = lambda conn, before: [u for u in unseen if u.provisioned_at < before]
+    world.ctx.never_connected_after = timedelta(hours=24)
+    [alert_id] = event_rules.check_never_connected(None, world.ctx, DAY)
+    alert = world.alert(alert_id)
+    assert (alert["rule"], alert["category"], alert["device_id"]) == ("device_never_connected", "device", "btn-9")
+    assert "never connected (30 h since provisioning)" in alert["summary"]
+    assert event_rules.check_never_connected(None, world.ctx, DAY + timedelta(minutes=10)) == []  # raised once
+    world.state("online", DAY + timedelta(hours=1), device="btn-9")
+    assert world.alert(alert_id)["state"] == "resolved"
+    world.ctx.never_connected_after = timedelta(hours=48)
+    assert event_rules.check_never_connected(None, world.ctx, DAY) == []  # not yet, at 48 h

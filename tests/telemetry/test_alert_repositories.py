@@ -11,12 +11,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from psycopg.rows import dict_row
 
 from homecare.errors import NotFound
 from services.telemetry.domain.rules.bed_exit import Presence
 from services.telemetry.domain.rules.device import DeviceStatus
 from services.telemetry.domain.rules.episodes import Episode
 from services.telemetry.domain.rules.model import Clearance, Finding, Rule, Severity
+from services.telemetry.domain.rules.selftest import SelftestRecord
 from services.telemetry.store.memory import MemoryRepositories
 from services.telemetry.usecases.context import PostgresRepositories
 from services.telemetry.usecases.ports import Repositories
@@ -129,3 +131,74 @@ def test_episodes_are_kept_per_rule_and_subject(store):
     state.save_episode(store.tx, "heart_rate_range", bed, later)
     assert state.episode(store.tx, "heart_rate_range", bed) == later
     assert state.episode(store.tx, "no_movement", bed) is None
+
+
+def test_button_keys_round_trip_come_due_per_key_and_are_forgotten(store):
+    from homecare.buttons import PressRun
+    from services.telemetry.domain.rules.button import ButtonKey
+
+    device, t0 = _id("btn"), datetime(2026, 12, 4, 9, 0, 0, 250000, tzinfo=UTC)
+    assert store.repos.rule_state.button_key(store.tx, device, "meal") is None
+    young = ButtonKey(device, "meal", "res-1", PressRun(t0, t0 + timedelta(seconds=2), 9), "e9")
+    store.repos.rule_state.save_button_key(store.tx, young)
+    assert store.repos.rule_state.button_key(store.tx, device, "meal") == young
+    assert store.repos.rule_state.stuck_keys_left(store.tx, device) == 0
+    due = t0 + timedelta(minutes=1)
+    stuck = ButtonKey(device, "meal", "res-1", PressRun(t0, t0 + timedelta(seconds=6), 25, t0 + timedelta(seconds=5)),
+                      "e25", due)
+    store.repos.rule_state.save_button_key(store.tx, stuck)
+    other = replace(stuck, service="bathing", clear_due=due + timedelta(minutes=5))
+    store.repos.rule_state.save_button_key(store.tx, other)
+    assert store.repos.rule_state.button_key(store.tx, device, "meal") == stuck
+    assert store.repos.rule_state.stuck_keys_left(store.tx, device) == 2
+
+    def mine(at: datetime) -> list:
+        return [k for k in store.repos.rule_state.due_button_keys(store.tx, at) if k.device_id == device]
+
+    assert mine(due - timedelta(seconds=1)) == []
+    assert mine(due) == [stuck]
+    store.repos.rule_state.forget_button_key(store.tx, device, "meal")
+    assert store.repos.rule_state.button_key(store.tx, device, "meal") is None
+    assert store.repos.rule_state.stuck_keys_left(store.tx, device) == 1
+    assert mine(due + timedelta(minutes=10)) == [other]
+def test_self_tests_and_their_deadline(store):
+    device, now = _id("btn"), datetime.now(UTC).replace(microsecond=0)
+    state = store.repos.rule_state
+    assert state.selftest(store.tx, device) is None  # never sent one: older firmware
+    failed = SelftestRecord(device, _id("res"), "button", now, "fail", ("battery", "speaker"), "schedule", 0,
+                            now + timedelta(hours=26))
+    state.save_selftest(store.tx, failed)
+    assert state.selftest(store.tx, device) == failed
+    assert failed not in state.due_selftests(store.tx, now + timedelta(hours=25), 10_000)
+    assert failed in state.due_selftests(store.tx, now + timedelta(hours=26), 10_000)
+    missed = replace(failed, misses=1, due_at=now + timedelta(hours=50))
+    state.save_selftest(store.tx, missed)
+    assert state.selftest(store.tx, device) == missed
+    assert missed not in state.due_selftests(store.tx, now + timedelta(hours=26), 10_000)
+
+
+def test_a_graver_recurrence_raises_the_alert_and_opens_it_again(store):
+    resident, device, at = _id("res"), _id("btn"), datetime.now(UTC) - timedelta(hours=3)
+    alerts = store.repos.alerts
+    medium = Finding(Rule.SELFTEST_MISSED, Severity.MEDIUM, resident, device, at, "missed one", f"m1-{device}")
+    alert_id = alerts.raise_finding(store.tx, medium)
+    alerts.save_state(store.tx, replace(alerts.load_state(store.tx, alert_id), state="acknowledged",
+                                        acknowledged_by="d1", acknowledged_at=at))
+    same = replace(medium, occurrence=f"m2-{device}", summary="missed two")
+    assert alerts.raise_finding(store.tx, same) == alert_id
+    assert alerts.load_state(store.tx, alert_id).state == "acknowledged"  # no graver: as it was
+    high = replace(medium, severity=Severity.HIGH, occurrence=f"m3-{device}", summary="missed three: call")
+    assert alerts.raise_finding(store.tx, high) == alert_id
+    assert alerts.load_state(store.tx, alert_id).state == "open"
+    row = _row(store, alert_id)
+    assert (row["severity"], row["summary"]) == ("high", "missed three: call")
+    lower = replace(medium, occurrence=f"m4-{device}", summary="missed four?")
+    alerts.raise_finding(store.tx, lower)
+    assert _row(store, alert_id)["severity"] == "high"  # never lowered by a lesser recurrence
+
+
+def _row(store: Store, alert_id: str) -> dict[str, Any]:
+    if store.tx is None:
+        return store.repos.alerts.rows[alert_id]  # type: ignore[attr-defined]
+    with store.tx.cursor(row_factory=dict_row) as cur:
+        return cur.execute("SELECT severity, summary FROM telemetry.alerts WHERE id = %s", (alert_id,)).fetchone()

@@ -59,6 +59,29 @@ def test_events_and_device_states_become_alerts(pool, make_component, publisher,
     assert dead.headers["Homecare-Consumer"] == "telemetry-states" and dead.data == b'{"device_id": 1}'
 
 
+def test_a_failed_self_test_through_the_log_is_a_device_fault_that_a_pass_clears(pool, make_component, publisher):
+    make_component()
+    button, resident = unique("btn"), unique("res")
+    now = datetime.now(UTC)
+
+    def selftest(result: str, at: datetime, **checks: bool) -> DeviceEvent:
+        return DeviceEvent(device_id=button, device_kind="button", resident_id=resident, event_id=unique("ev"),
+                           ts=at, type="device.selftest", received_at=at, result=result, checks=checks,
+                           trigger="platform", command_id="c-1")
+
+    publisher.event(selftest("fail", now - timedelta(minutes=2), button=True, speaker=False))
+    wait_for(lambda: _rules(pool, resident) == ["device_selftest_failed"], timeout=15, what="the fault")
+    [fault] = alerts_of(pool, resident)
+    assert fault["category"] == "device" and "speaker" in fault["summary"]
+    publisher.event(selftest("pass", now - timedelta(minutes=1), button=True, speaker=True))
+    wait_for(lambda: [a["state"] for a in alerts_of(pool, resident)] == ["resolved"], timeout=15,
+             what="the fault cleared by a passing self-test")
+    with pool.connection() as conn:
+        row = conn.execute("SELECT result, trigger, misses FROM telemetry.device_selftests WHERE device_id = %s",
+                           (button,)).fetchone()
+    assert (row["result"], row["trigger"], row["misses"]) == ("pass", "platform", 0)
+
+
 def test_a_state_is_retried_while_the_database_cannot_take_it_and_stored_after(pool, make_component, publisher):
     make_component()
     bed, resident = unique("bed"), unique("res")
@@ -94,3 +117,21 @@ def test_an_event_the_database_refuses_for_its_content_is_dead_lettered_without_
     [dead] = log_tap.wait_messages(streams.DEAD, 1)
     assert "the database refuses it" in dead.headers["Homecare-Reason"]
     assert metric("homecare_telemetry_messages_rejected_total", topic="alert-input", reason="unstorable") - before == 1
+
+
+def test_a_stuck_buttons_presses_through_the_log_raise_one_device_alert(pool, make_component, publisher):
+    """The alert consumer reads button presses from EVENTS too (dispatch's consumer reads them
+    for the requests): a stuck button's run is judged on the presses' own times."""
+    make_component()
+    button, resident = unique("btn"), unique("res")
+    start = datetime.now(UTC) - timedelta(seconds=20)
+    for n in range(28):  # 4 a second for 7 s, sent at once
+        ts = start + timedelta(seconds=0.25 * n)
+        publisher.event(DeviceEvent(device_id=button, device_kind="button", resident_id=resident,
+                                    event_id=unique("ev"), ts=ts, type="button.pressed", received_at=ts,
+                                    service="bathing"))
+    wait_for(lambda: _rules(pool, resident) == ["button_stuck"], timeout=15, what="the stuck-button alert")
+    wait_for(lambda: metric("homecare_telemetry_alert_messages_total", topic="button.pressed",
+                            outcome="handled") >= 28, timeout=15, what="every press handled")
+    [found] = alerts_of(pool, resident)
+    assert found["device_id"] == button and found["occurrences"] == 1 and found["severity"] == "high"

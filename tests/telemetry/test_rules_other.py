@@ -99,7 +99,8 @@ def test_offline_becomes_an_alert_only_after_the_grace_time_and_online_clears_it
     found = device.due(offline, T0 + timedelta(minutes=6), LIMITS)
     assert found.rule is Rule.DEVICE_OFFLINE and found.category is Category.DEVICE
     cleared = device.on_status(_status("online", T0 + timedelta(minutes=7)), LIMITS)
-    assert {c.rule for c in cleared if isinstance(c, Clearance)} == {Rule.DEVICE_OFFLINE, Rule.DEVICE_SILENT}
+    assert {c.rule for c in cleared if isinstance(c, Clearance)} == {
+        Rule.DEVICE_OFFLINE, Rule.DEVICE_SILENT, Rule.NEVER_CONNECTED}
     assert device.due(_status("online"), T0 + timedelta(hours=1), LIMITS) is None
 
 

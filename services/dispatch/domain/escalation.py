@@ -5,9 +5,13 @@ While every qualified provider on shift is busy, the request waits in the queue 
 urgency, age) and is offered as soon as one has room.
 Rung 1, at risk: the assignment target is near, or the best candidate would arrive after the
 arrival target. The request is flagged (`sla.at_risk`) so dispatchers see it; offers go on.
-Rung 2, escalated: N offers failed, nobody qualified is on shift, the assignment target passed,
-or (for services with `escalate_when_at_risk`, emergencies) rung 1 was reached. Dispatchers
-decide from here: no new automatic offers; an offer already made stays open until it lapses.
+Rung 2, escalated: N offers failed, nobody qualified (and reachable) is on shift, the assignment
+target passed, or (for services with `escalate_when_at_risk`, emergencies) rung 1 was reached.
+The dispatchers are told (the request stays `escalated` on the board, with its reason, until it
+is assigned), and the ladder never goes quiet meanwhile: matching goes on as on rung 0 (same
+ranking, in time first, a decline or a time-out moves on, nobody asked twice), queueing while
+nobody can take it. Whoever comes first wins: a provider accepting, or a dispatcher assigning by
+hand (which withdraws the pending offer).
 """
 
 from __future__ import annotations
@@ -16,7 +20,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .matching import EXCLUDED, NO_CAPACITY, TEMPORARY, Candidate, Job, MatchWeights, Scored, rank, why_not
+from .matching import (
+    EXCLUDED,
+    NO_CAPACITY,
+    TEMPORARY,
+    UNREACHABLE,
+    Candidate,
+    Job,
+    MatchWeights,
+    Scored,
+    rank,
+    why_not,
+)
 from .policy import ServicePolicy
 from .requests import ServiceRequest, Status
 from .sla import assign_overdue
@@ -34,10 +49,6 @@ class Decision:
     # Every candidate is busy for any request of this service and priority, not only this one
     # (nobody excluded, no shift too short for this trip): the others can wait for the next pass.
     full: bool = False
-
-
-# An escalated request gets no automatic offer: the dispatchers decide.
-ESCALATED_WAITS = Decision(wait="escalated: the dispatchers decide")
 
 
 def spoken(duration: timedelta) -> str:
@@ -86,29 +97,40 @@ def decide(
     weights: MatchWeights,
     now: datetime,
 ) -> Decision:
-    """The next rung for a request without a pending offer, after `failures` declined or expired offers."""
+    """The next rung for a request without a pending offer, after `failures` declined or expired
+    offers. An escalated request is matched on (the dispatchers were told once; it is not
+    escalated again)."""
     pool = list(pool)
-    if request.status is Status.ESCALATED:
-        return ESCALATED_WAITS
-    if failures >= policy.declines_before_escalation:
+    escalated = request.status is Status.ESCALATED
+    if not escalated and failures >= policy.declines_before_escalation:
         return Decision(escalate=f"{failures} offers declined or expired")
-    if assign_overdue(request, now):
+    if not escalated and assign_overdue(request, now):
         return Decision(escalate=f"not assigned within {spoken(policy.assign_within)}")
     ranked = rank(pool, job, weights)
     if not ranked:
         reasons = [why_not(c, job, weights) for c in pool]
         if not any(r in TEMPORARY for r in reasons):
-            if EXCLUDED in reasons:
-                return Decision(escalate="every qualified provider on shift was asked")
-            return Decision(escalate=f"no qualified provider on shift for {job.service}")
+            why = _nobody(reasons, job)
+            return Decision(wait=why) if escalated else Decision(escalate=why)
         risk = at_risk(request, policy, now)
         return Decision(
             wait="every qualified provider on shift is busy", at_risk=risk,
-            escalate=risk if risk and policy.escalate_when_at_risk else None,
+            escalate=risk if risk and policy.escalate_when_at_risk and not escalated else None,
             full=all(r == NO_CAPACITY for r in reasons),
         )
     best = first_in_time(ranked, request, now)
     risk = at_risk(request, policy, now, best.wait_minutes + best.travel_minutes)
     return Decision(
-        choice=best, at_risk=risk, escalate=risk if risk and policy.escalate_when_at_risk else None, ranked=ranked
+        choice=best, at_risk=risk, escalate=risk if risk and policy.escalate_when_at_risk and not escalated else None,
+        ranked=ranked,
     )
+
+
+def _nobody(reasons: list[str | None], job: Job) -> str:
+    """Why nobody can take the job, none of the reasons passing with time."""
+    unreachable = reasons.count(UNREACHABLE)
+    if EXCLUDED in reasons:
+        return "every qualified provider on shift was asked" + (f" ({unreachable} unreachable)" if unreachable else "")
+    if unreachable:
+        return f"no reachable provider on shift for {job.service} ({unreachable} unreachable)"
+    return f"no qualified provider on shift for {job.service}"

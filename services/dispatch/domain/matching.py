@@ -20,6 +20,7 @@ OFF_SHIFT = "off shift"
 NO_CAPACITY = "no free capacity"
 SHIFT_ENDS = "shift ends before the job would be done"
 EXCLUDED = "already declined or let an offer expire"
+UNREACHABLE = "unreachable: its app has gone quiet"  # see domain/presence.py
 # Reasons that pass with time: the request may wait for these providers instead of escalating.
 TEMPORARY = (NO_CAPACITY, SHIFT_ENDS)
 
@@ -82,6 +83,7 @@ class Candidate:
     free_location: Location | None = None  # where its last job ends (None: where it is now)
     preemptible: int = 0  # jobs it holds, not yet started, that the job at hand outranks
     minutes_left_on_shift: float | None = None  # None: no scheduled end
+    reachable: bool = True  # its app was heard from within the presence time-out (domain/presence.py)
 
     @property
     def free_capacity(self) -> int:
@@ -155,6 +157,8 @@ def why_not(candidate: Candidate, job: Job, weights: MatchWeights | None = None)
         return f"{NOT_QUALIFIED} {job.service}"
     if not candidate.on_shift:
         return OFF_SHIFT
+    if not candidate.reachable:
+        return UNREACHABLE
     if candidate.free_capacity <= 0 and not _preempts(candidate, job):
         return NO_CAPACITY
     weights = weights or MatchWeights()

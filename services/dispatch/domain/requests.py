@@ -39,8 +39,9 @@ WITH_PROVIDER = frozenset({Status.ASSIGNED, Status.EN_ROUTE, Status.ARRIVED})
 WAITING = frozenset({Status.OPEN, Status.OFFERED})
 
 # Offered -> offered is an offer to the next provider, assigned -> assigned a reassignment,
-# assigned / en route -> open a job handed back (its provider was pre-empted by an emergency);
-# everything not listed is refused.
+# assigned / en route -> open a job handed back (its provider was pre-empted by an emergency),
+# escalated -> escalated an offer made while the dispatchers are told (the request stays flagged
+# escalated until it is assigned); everything not listed is refused.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.OPEN: frozenset({Status.OFFERED, Status.ASSIGNED, Status.CANCELLED, Status.ESCALATED}),
     Status.OFFERED: frozenset(
@@ -53,7 +54,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
         {Status.OPEN, Status.ASSIGNED, Status.ARRIVED, Status.COMPLETED, Status.CANCELLED}
     ),
     Status.ARRIVED: frozenset({Status.COMPLETED}),
-    Status.ESCALATED: frozenset({Status.OFFERED, Status.ASSIGNED, Status.CANCELLED}),
+    Status.ESCALATED: frozenset({Status.ESCALATED, Status.ASSIGNED, Status.CANCELLED}),
     Status.COMPLETED: frozenset(),
     Status.CANCELLED: frozenset(),
 }
@@ -240,6 +241,17 @@ def press_again(
         raise TransitionRefused(f"request {request.id} is {request.status.value}; a press cannot join it")
     urgency = min(request.urgency + 1, MAX_URGENCY)
     entry = TimelineEntry(at, actor, kind, {"urgency": urgency, **detail})
+    return Change(replace(request, urgency=urgency), request.status, entry)
+
+
+def stuck_press(request: ServiceRequest, at: datetime, actor: str, undo: int, **detail: Any) -> Change:
+    """The press at which the request's button was judged stuck (homecare/buttons.py): the urgency
+    the stuck run's earlier presses added (`undo`) is taken back, and the timeline says so."""
+    if not request.active:
+        raise TransitionRefused(f"request {request.id} is {request.status.value}; a press cannot join it")
+    urgency = max(1, request.urgency - undo)
+    entry = TimelineEntry(at, actor, "button_stuck", {"urgency": urgency, "urgency_undone": request.urgency - urgency,
+                                                      **detail})
     return Change(replace(request, urgency=urgency), request.status, entry)
 
 

@@ -17,17 +17,21 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from homecare.buttons import PressRun
 from homecare.errors import Conflict, NotFound
+from homecare.notify.model import Notice
 from homecare.topics import DeviceChannel, device_topic
 
 from ..domain.matching import Location
 from ..domain.offers import Offer, OfferStatus
+from ..domain.presses import ButtonRun
 from ..domain.requests import ACTIVE, STAMPS, Change, ServiceRequest, Status, TimelineEntry
 from .providers import ActiveJobRow, ProviderState
 
 Clock = Callable[[], datetime]
 _BUSY = frozenset({Status.ASSIGNED, Status.EN_ROUTE, Status.ARRIVED})  # requests that hold capacity
 _WAITING = frozenset({Status.OPEN, Status.OFFERED})
+_UNTAKEN = frozenset({Status.OPEN, Status.OFFERED, Status.ESCALATED})  # nobody has the request yet
 
 
 def _utc_now() -> datetime:
@@ -47,6 +51,9 @@ class _Request:
     retry_at: datetime | None = None
     sla_at_risk_at: datetime | None = None
     late_flagged_at: datetime | None = None
+    stuck: PressRun | None = None  # the mark of a stuck button's presses
+    reannounced: int = 0
+    reannounced_at: datetime | None = None
     stamps: dict[str, datetime] = field(default_factory=dict)  # offered_at, arrived_at, ... as they happen
 
 
@@ -72,6 +79,7 @@ class MemoryRequests:
         self.live: set[str] = set()  # active requests: what the timer's claims look at
         self.by_provider: dict[str, set[str]] = defaultdict(set)  # requests whose provider it is now
         self.by_source_key: dict[str, str] = {}
+        self.pending: dict[str, str] = {}  # request -> its pending offer (shared with MemoryOffers)
 
     def _index(self, row: _Request, before: ServiceRequest | None) -> None:
         r = row.request
@@ -135,6 +143,10 @@ class MemoryRequests:
         self.timeline.append(conn, after.id, change.entry)
         return after
 
+    def mark_stuck(self, conn: Any, request_id: str, run: PressRun) -> None:
+        if row := self.rows.get(request_id):
+            row.stuck = run
+
     def set_acknowledged(self, conn: Any, request_id: str, at: datetime) -> None:
         if (row := self.rows.get(request_id)) and row.acknowledged_at is None:
             row.acknowledged_at = at
@@ -182,7 +194,9 @@ class MemoryRequests:
     ) -> list[str]:
         skipped, kinds = set(skip), set(kinds_to_skip)
         return self._urgent_first(self._live(
-            lambda w: w.request.status is Status.OPEN and w.request.id not in skipped
+            lambda w: (w.request.status is Status.OPEN
+                       or (w.request.status is Status.ESCALATED and w.request.id not in self.pending))
+            and w.request.id not in skipped
             and (w.request.service.value, w.request.priority) not in kinds
         ), limit)
 
@@ -194,6 +208,23 @@ class MemoryRequests:
         rows = self._live(lambda w: w.request.status in _WAITING and w.sla_at_risk_at is None
                           and w.request.assign_warn_at is not None and w.request.assign_warn_at <= now)
         return [w.request.id for w in sorted(rows, key=lambda w: w.request.assign_warn_at or now)[:limit]]
+
+    def reannounce_due(
+        self, conn: Any, now: datetime, every: timedelta, services: list[str], limit: int = 50,
+    ) -> list[str]:
+        def last(w: _Request) -> datetime | None:
+            return w.reannounced_at or w.stamps.get("escalated_at")
+        rows = self._live(lambda w: w.request.status in _UNTAKEN and w.request.service.value in services
+                          and (at := last(w)) is not None and at <= now - every)
+        return [w.request.id for w in sorted(rows, key=lambda w: last(w) or now)[:limit]]
+
+    def mark_reannounced(self, conn: Any, request_id: str, at: datetime) -> int:
+        row = self.rows.get(request_id)
+        if row is None:
+            return 0
+        row.reannounced += 1
+        row.reannounced_at = at
+        return row.reannounced
 
     def maybe_late(self, conn: Any, now: datetime, limit: int = 50) -> list[str]:
         def late(w: _Request) -> bool:
@@ -211,7 +242,9 @@ class MemoryOffers:
         self.requests = requests
         self.rows: dict[str, Offer] = {}
         self.scores: dict[str, tuple[float | None, dict[str, float] | None]] = {}
-        self.pending: dict[str, str] = {}  # request -> its pending offer
+        self.pending: dict[str, str] = requests.pending  # request -> its pending offer
+        # When a provider was last heard from (the providers' repository; wired by MemoryRepositories).
+        self.seen_at: Callable[[str], datetime | None] = lambda provider_id: None
         self.by_request: dict[str, list[str]] = defaultdict(list)
 
     def insert(
@@ -251,6 +284,11 @@ class MemoryOffers:
         due = sorted((o for oid in self.pending.values() if (o := self.rows[oid]).deadline_at <= now),
                      key=lambda o: o.deadline_at)
         return [(o.id, o.request_id) for o in due[:limit]]
+
+    def to_unreachable(self, conn: Any, seen_before: datetime, limit: int = 50) -> list[tuple[str, str]]:
+        rows = [o for oid in self.pending.values() if (o := self.rows[oid])
+                and ((seen := self.seen_at(o.provider_id)) is None or seen < seen_before)]
+        return [(o.id, o.request_id) for o in sorted(rows, key=lambda o: o.created_at)[:limit]]
 
     def pending_of(self, provider_id: str) -> list[Offer]:
         return [o for oid in self.pending.values() if (o := self.rows[oid]).provider_id == provider_id]
@@ -294,8 +332,8 @@ class MemoryShifts:
 
 
 class MemoryProviders:
-    def __init__(self, requests: MemoryRequests, offers: MemoryOffers, shifts: MemoryShifts) -> None:
-        self.requests, self.offers, self.shifts = requests, offers, shifts
+    def __init__(self, requests: MemoryRequests, offers: MemoryOffers, shifts: MemoryShifts, clock: Clock) -> None:
+        self.requests, self.offers, self.shifts, self.clock = requests, offers, shifts, clock
         self.rows: dict[str, dict[str, Any]] = {}
 
     def insert(
@@ -305,7 +343,8 @@ class MemoryProviders:
         if provider_id in self.rows:
             raise Conflict(f"provider {provider_id} exists")
         self.rows[provider_id] = {"id": provider_id, "name": name, "services": list(services), "lat": location.lat,
-                                  "lon": location.lon, "capacity": capacity, "on_shift": on_shift, "location_at": None}
+                                  "lon": location.lon, "capacity": capacity, "on_shift": on_shift, "location_at": None,
+                                  "last_seen_at": self.clock() if on_shift else None}
         return dict(self.rows[provider_id])
 
     def _row(self, provider_id: str) -> dict[str, Any]:
@@ -316,9 +355,24 @@ class MemoryProviders:
     def get(self, conn: Any, provider_id: str, *, lock: bool = False) -> dict[str, Any]:
         return dict(self._row(provider_id))
 
-    def set_on_shift(self, conn: Any, provider_id: str, on_shift: bool) -> dict[str, Any]:
-        self._row(provider_id)["on_shift"] = on_shift
+    def set_on_shift(self, conn: Any, provider_id: str, on_shift: bool, at: datetime | None = None) -> dict[str, Any]:
+        row = self._row(provider_id)
+        if on_shift and not row["on_shift"]:
+            self._seen(row, at or self.clock())
+        row["on_shift"] = on_shift
         return self.get(conn, provider_id)
+
+    @staticmethod
+    def _seen(row: dict[str, Any], at: datetime) -> None:
+        row["last_seen_at"] = at if row["last_seen_at"] is None else max(row["last_seen_at"], at)
+
+    def seen(self, conn: Any, provider_id: str, at: datetime) -> dict[str, Any]:
+        self._seen(self._row(provider_id), at)
+        return self.get(conn, provider_id)
+
+    def last_seen(self, provider_id: str) -> datetime | None:
+        row = self.rows.get(provider_id)
+        return row["last_seen_at"] if row else None
 
     def set_location(self, conn: Any, provider_id: str, location: Location, at: datetime) -> dict[str, Any]:
         self._row(provider_id).update(lat=location.lat, lon=location.lon, location_at=at)
@@ -380,6 +434,7 @@ class MemoryEvents:
         self.clock = clock
         self.processed: set[tuple[str, str]] = set()
         self.held: dict[tuple[str, str], tuple[str, datetime, datetime]] = {}  # -> (service, ts, held_at)
+        self.runs: dict[tuple[str, str], ButtonRun] = {}
 
     def first_time(self, conn: Any, device_id: str, event_id: str) -> bool:
         if (device_id, event_id) in self.processed:
@@ -406,6 +461,12 @@ class MemoryEvents:
         event_id = fits[0][1]
         del self.held[(device_id, event_id)]
         return event_id
+
+    def press_run(self, conn: Any, device_id: str, service: str) -> ButtonRun | None:
+        return self.runs.get((device_id, service))
+
+    def save_press_run(self, conn: Any, device_id: str, service: str, value: ButtonRun) -> None:
+        self.runs[(device_id, service)] = value
 
 
 class MemoryOutbox:
@@ -498,6 +559,16 @@ class MemoryDevices:
         return first
 
 
+class MemoryNotices:
+    """The notice outbox in memory: what was queued, in order (the sender runs on PostgreSQL)."""
+
+    def __init__(self) -> None:
+        self.queued: list[Notice] = []
+
+    def put(self, conn: Any, notice: Notice) -> None:
+        self.queued.append(notice)
+
+
 class MemoryResidents:
     def __init__(self) -> None:
         self.homes: dict[str, tuple[Location | None, str | None]] = {}
@@ -521,11 +592,13 @@ class MemoryRepositories:
         self.requests = MemoryRequests(self.timeline)
         self.offers = MemoryOffers(self.requests)
         self.shifts = MemoryShifts()
-        self.providers = MemoryProviders(self.requests, self.offers, self.shifts)
+        self.providers = MemoryProviders(self.requests, self.offers, self.shifts, clock)
+        self.offers.seen_at = self.providers.last_seen
         self.events = MemoryEvents(clock)
         self.outbox = MemoryOutbox(clock)
         self.devices = MemoryDevices()
         self.residents = MemoryResidents()
+        self.notices = MemoryNotices()
 
 
 class MemoryTransactions:

@@ -89,6 +89,20 @@ def due(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list[tuple[
     return [(r["id"], r["request_id"]) for r in rows]
 
 
+def to_unreachable(conn: psycopg.Connection, seen_before: datetime, limit: int = 50) -> list[tuple[str, str]]:
+    """(offer id, request id) of pending offers to providers last heard from before `seen_before`,
+    oldest first; requests locked, those another replica holds skipped (as `due`)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT o.id, o.request_id FROM dispatch.offers o JOIN dispatch.requests r ON r.id = o.request_id"
+            " JOIN dispatch.providers p ON p.id = o.provider_id"
+            " WHERE o.status = 'pending' AND (p.last_seen_at IS NULL OR p.last_seen_at < %s)"
+            " ORDER BY o.created_at LIMIT %s FOR NO KEY UPDATE OF r SKIP LOCKED",
+            (seen_before, limit),
+        ).fetchall()
+    return [(r["id"], r["request_id"]) for r in rows]
+
+
 def list_offers(
     conn: psycopg.Connection, provider_id: str | None = None, status: str | None = None, limit: int = 100
 ) -> list[dict]:

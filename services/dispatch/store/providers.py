@@ -20,12 +20,12 @@ def insert(
     conn: psycopg.Connection, provider_id: str, name: str, services: list[str], location: Location,
     capacity: int, on_shift: bool = True,
 ) -> dict:
-    """Register a provider; returns its row."""
+    """Register a provider; returns its row. Registered on shift counts as a sign of life."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "INSERT INTO dispatch.providers (id, name, services, lat, lon, capacity, on_shift)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
-            (provider_id, name, services, location.lat, location.lon, capacity, on_shift),
+            "INSERT INTO dispatch.providers (id, name, services, lat, lon, capacity, on_shift, last_seen_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, CASE WHEN %s THEN now() END) RETURNING *",
+            (provider_id, name, services, location.lat, location.lon, capacity, on_shift, on_shift),
         ).fetchone()
 
 
@@ -48,11 +48,27 @@ def list_all(conn: psycopg.Connection) -> list[dict]:
         ).fetchall()
 
 
-def set_on_shift(conn: psycopg.Connection, provider_id: str, on_shift: bool) -> dict:
-    """Start or end a provider's shift."""
+def set_on_shift(conn: psycopg.Connection, provider_id: str, on_shift: bool, at: datetime | None = None) -> dict:
+    """Start or end a provider's shift. Going on shift (from off) is a sign of life at `at` (None:
+    the database's clock): nobody is unreachable the moment their shift begins."""
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            "UPDATE dispatch.providers SET on_shift = %s WHERE id = %s RETURNING *", (on_shift, provider_id)
+            "UPDATE dispatch.providers SET on_shift = %(on)s, last_seen_at = CASE WHEN %(on)s AND NOT on_shift"
+            " THEN greatest(last_seen_at, coalesce(%(at)s, now())) ELSE last_seen_at END WHERE id = %(id)s RETURNING *",
+            {"on": on_shift, "at": at, "id": provider_id},
+        ).fetchone()
+    if row is None:
+        raise NotFound(f"provider {provider_id} not found")
+    return row
+
+
+def seen(conn: psycopg.Connection, provider_id: str, at: datetime) -> dict:
+    """A sign of life from the provider's app (a heartbeat, an answer, a step) at `at`; a late
+    one never moves it back."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "UPDATE dispatch.providers SET last_seen_at = greatest(last_seen_at, %s) WHERE id = %s RETURNING *",
+            (at, provider_id),
         ).fetchone()
     if row is None:
         raise NotFound(f"provider {provider_id} not found")

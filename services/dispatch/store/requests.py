@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from homecare.buttons import PressRun
 from homecare.contract.models import Service
 from homecare.errors import Conflict, NotFound
 
@@ -130,6 +131,14 @@ def save(conn: psycopg.Connection, change: Change) -> ServiceRequest:
     return r
 
 
+def mark_stuck(conn: psycopg.Connection, request_id: str, run: PressRun) -> None:
+    """Mark a request as joined by a stuck button's presses: the run's figures, as they grow."""
+    conn.execute(
+        "UPDATE dispatch.requests SET stuck_presses = %s, stuck_from = %s, stuck_to = %s WHERE id = %s",
+        (run.presses, run.started, run.last, request_id),
+    )
+
+
 def set_acknowledged(conn: psycopg.Connection, request_id: str, at: datetime) -> None:
     """Stamp the first acknowledgement to the resident."""
     conn.execute(
@@ -201,11 +210,14 @@ def warn_due(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list[s
 def queued(
     conn: psycopg.Connection, limit: int = 50, skip: Iterable[str] = (), kinds_to_skip: Iterable[tuple[str, int]] = (),
 ) -> list[str]:
-    """Ids of queued requests, most urgent first (priority, urgency, age), locked; those another
-    replica holds, those in `skip` and those of a (service, priority) in `kinds_to_skip` are skipped."""
+    """Ids of queued requests (open, or escalated with no offer out: matching goes on for them),
+    most urgent first (priority, urgency, age), locked; those another replica holds, those in
+    `skip` and those of a (service, priority) in `kinds_to_skip` are skipped."""
     kinds = list(kinds_to_skip)
     rows = conn.execute(
-        "SELECT id FROM dispatch.requests WHERE status = 'open' AND id <> ALL(%s)"
+        "SELECT id FROM dispatch.requests WHERE (status = 'open' OR (status = 'escalated' AND NOT EXISTS ("
+        "   SELECT 1 FROM dispatch.offers o WHERE o.request_id = requests.id AND o.status = 'pending')))"
+        " AND id <> ALL(%s)"
         " AND NOT EXISTS (SELECT 1 FROM unnest(%s::text[], %s::int[]) AS k(service, priority)"
         "   WHERE k.service = requests.service AND k.priority = requests.priority)"
         " ORDER BY priority, urgency DESC, created_at, id LIMIT %s FOR NO KEY UPDATE SKIP LOCKED",
@@ -234,6 +246,30 @@ def maybe_late(conn: psycopg.Connection, now: datetime, limit: int = 50) -> list
         (now, limit),
     ).fetchall()
     return [_first(r) for r in rows]
+
+
+def reannounce_due(
+    conn: psycopg.Connection, now: datetime, every: timedelta, services: list[str], limit: int = 50,
+) -> list[str]:
+    """Ids of escalated requests of these services that nobody has taken and that were not
+    announced for `every`, most overdue first, locked."""
+    rows = conn.execute(
+        "SELECT id FROM dispatch.requests WHERE status IN ('open', 'offered', 'escalated')"
+        " AND escalated_at IS NOT NULL AND service = ANY(%s) AND coalesce(reannounced_at, escalated_at) <= %s"
+        " ORDER BY coalesce(reannounced_at, escalated_at) LIMIT %s FOR NO KEY UPDATE SKIP LOCKED",
+        (services, now - every, limit),
+    ).fetchall()
+    return [_first(r) for r in rows]
+
+
+def mark_reannounced(conn: psycopg.Connection, request_id: str, at: datetime) -> int:
+    """Record one more announcement; how many there have been."""
+    row = conn.execute(
+        "UPDATE dispatch.requests SET reannounced = reannounced + 1, reannounced_at = %s, updated_at = now()"
+        " WHERE id = %s RETURNING reannounced",
+        (at, request_id),
+    ).fetchone()
+    return int(_first(row)) if row else 0
 
 
 def _first(row):

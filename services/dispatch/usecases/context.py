@@ -11,14 +11,20 @@ from typing import Any
 
 import psycopg
 
+from homecare.buttons import StuckRule
+from homecare.notify.model import Reannounce
+from homecare.notify.settings import NotifySettings
+
 from ..domain.matching import MatchWeights
 from ..domain.policy import DispatchPolicy
+from ..domain.presence import PRESENCE_TIMEOUT
 from ..settings import DispatchSettings
-from ..store import devices, events, offers, outbox, providers, requests, residents, shifts, timeline
+from ..store import devices, events, notices, offers, outbox, providers, requests, residents, shifts, timeline
 from ..store.memory import MemoryRepositories
 from .ports import (
     DeviceRepository,
     EventRepository,
+    NoticeRepository,
     OfferRepository,
     OutboxRepository,
     ProviderRepository,
@@ -77,6 +83,7 @@ class PostgresRepositories:
     outbox: OutboxRepository = outbox
     devices: DeviceRepository = devices
     residents: ResidentDirectory = residents
+    notices: NoticeRepository = notices
 
 
 @dataclass
@@ -90,7 +97,11 @@ class Dispatch:
     find_button: ButtonLookup = button_of
     configured: Configured = device_configured
     requeue: timedelta = timedelta(seconds=3)  # a queued request is offered again this often
+    presence_timeout: timedelta = PRESENCE_TIMEOUT  # a provider not heard from this long is unreachable
     repos: Repositories = field(default_factory=PostgresRepositories)  # store.memory's run without a database
+    stuck: StuckRule = field(default_factory=StuckRule)  # when a button is stuck (homecare/buttons.py)
+    # Which escalated requests are announced again while nobody takes them, and how often.
+    reannounce: Reannounce = field(default_factory=lambda: Reannounce(timedelta(minutes=5)))
 
 
 def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Dispatch:
@@ -102,11 +113,17 @@ def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Dispatc
     return Dispatch(clock=clock, repos=MemoryRepositories(clock), **config)
 
 
-def from_settings(dispatch: DispatchSettings) -> Dispatch:
-    """The use-case configuration from settings."""
+def from_settings(
+    dispatch: DispatchSettings, notify: NotifySettings | None = None, stuck: StuckRule | None = None,
+) -> Dispatch:
+    """The use-case configuration from settings (`stuck`: from the shared ones, Settings)."""
+    notify = notify or NotifySettings()
     return Dispatch(
+        reannounce=notify.reannounce(),
         policy=dispatch.dispatch_policy(),
         weights=dispatch.match_weights(),
         fairness_window=timedelta(hours=dispatch.fairness_window_h),
         requeue=timedelta(seconds=dispatch.requeue_s),
+        stuck=stuck or StuckRule(),
+        presence_timeout=timedelta(seconds=dispatch.presence_timeout_s),
     )

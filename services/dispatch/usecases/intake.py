@@ -7,12 +7,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from homecare import buttons
 from homecare.contract.models import CommandType, Service
 from homecare.errors import Conflict, Invalid
 from homecare.internal import DeviceEvent, OpenRequest
 
 from .. import metrics
-from ..domain.requests import WAITING, ServiceRequest, Source, Status, TimelineEntry, open_request, press_again
+from ..domain.presses import ButtonRun, after_join
+from ..domain.requests import (
+    WAITING,
+    ServiceRequest,
+    Source,
+    Status,
+    TimelineEntry,
+    open_request,
+    press_again,
+    stuck_press,
+)
 from ..domain.sla import expected_arrival
 from ..store import new_id
 from .context import Dispatch
@@ -29,11 +40,13 @@ CANCEL_WITHIN = timedelta(minutes=10)
 
 @dataclass(frozen=True)
 class Intake:
-    """What an intake did: `created`, `joined`, `duplicate`, `cancelled`, `held` (a cancel before
-    its press), `ignored`."""
+    """What an intake did: `created`, `joined`, `stuck` (a stuck button's press joined the open
+    request without raising its urgency), `duplicate`, `cancelled`, `held` (a cancel before its
+    press), `ignored`. `raised`: the urgency a joining press added."""
 
     outcome: str
     request_id: str | None = None
+    raised: int = 0
 
 
 @dataclass(frozen=True)
@@ -64,8 +77,16 @@ def button_pressed(conn: Tx, ctx: Dispatch, event: DeviceEvent) -> Intake:
         actor=f"device:{event.device_id}", source=Source.BUTTON, device_id=event.device_id,
         source_key=f"{event.device_id}:{event.event_id}", pressed_at=event.ts, received_at=event.received_at,
     )
-    result = _open_or_join(conn, ctx, event.resident_id, event.service, origin, {"event_id": event.event_id},
-                           offer=False)
+    before = ctx.repos.events.press_run(conn, event.device_id, event.service.value)
+    run = buttons.after_press(before.run if before else None, event.ts, ctx.stuck)
+    detail = {"event_id": event.event_id}
+    if run.stuck:
+        result = _stuck_press(conn, ctx, event.resident_id, event.service, origin, detail, before, run)
+        record = ButtonRun(run, result.request_id)
+    else:
+        result = _open_or_join(conn, ctx, event.resident_id, event.service, origin, detail, offer=False)
+        record = after_join(before, run, result.request_id, result.raised)
+    ctx.repos.events.save_press_run(conn, event.device_id, event.service.value, record)
     if result.outcome != "created":
         return result
     cancel_id = ctx.repos.events.take_cancel(conn, event.device_id, event.service.value, event.ts, CANCEL_WITHIN)
@@ -77,6 +98,47 @@ def button_pressed(conn: Tx, ctx: Dispatch, event: DeviceEvent) -> Intake:
     cancel_locked(conn, ctx, request, "cancelled by the resident", f"device:{event.device_id}", ctx.clock(),
                   event_id=cancel_id)
     return Intake("cancelled", request.id)
+
+
+def _stuck_press(
+    conn: Tx, ctx: Dispatch, resident_id: str, service: Service, origin: _Origin, detail: dict[str, Any],
+    before: ButtonRun | None, run: buttons.PressRun,
+) -> Intake:
+    """A press of a stuck button (homecare/buttons.py): it joins the open request without raising
+    its urgency, and the request is marked. At the press that shows the run is stuck, the urgency
+    its earlier presses added is taken back and the timeline says why. No answer goes to the button
+    (it shows the request already, and a stuck key would draw one a press) and the queue is not
+    woken. A stuck run opens no second request: once the request its presses joined is completed or
+    cancelled, the rest of the run is recorded and ignored (a person has seen to it; the device
+    alert says the button is stuck; a press after a pause, or of another service, opens one as
+    usual). Without a request of the run's own, the press opens one, marked stuck from the start.
+    """
+    metrics.PRESSES_STUCK.labels(service.value).inc()
+    request = ctx.repos.requests.find_active(conn, resident_id, service.value, lock=True)
+    if request is None and before is not None and before.request_id and before.run.started == run.started:
+        log.info("press of stuck button %s ignored: the run's request %s is closed",
+                 origin.device_id, before.request_id)
+        return Intake("ignored", before.request_id)
+    if request is None:
+        result = _open_or_join(conn, ctx, resident_id, service, origin, detail, offer=False)
+        if result.request_id is not None:
+            ctx.repos.requests.mark_stuck(conn, result.request_id, run)
+        return result
+    if buttons.became_stuck(before.run if before else None, run) or not _marked(before, request.id):
+        undo = before.raised if before is not None and before.request_id == request.id else 0
+        why = f"button stuck: {run.describe()}, urgency not raised"
+        ctx.repos.requests.save(conn, stuck_press(
+            request, ctx.clock(), origin.actor, undo, reason=why, presses=run.presses, span_s=round(run.span_s, 1),
+            **detail,
+        ))
+    ctx.repos.requests.mark_stuck(conn, request.id, run)
+    return Intake("stuck", request.id)
+
+
+def _marked(before: ButtonRun | None, request_id: str) -> bool:
+    """Whether the stuck run's earlier presses already marked this request (a stuck run that goes
+    on into a new request marks that one too, with a timeline entry of its own)."""
+    return before is not None and before.run.stuck and before.request_id == request_id
 
 
 def button_cancelled(conn: Tx, ctx: Dispatch, event: DeviceEvent) -> Intake:
@@ -154,12 +216,12 @@ def _open_or_join(
         existing = ctx.repos.requests.find_active(conn, resident_id, service.value, lock=True)
         if existing is None:
             raise Conflict(f"could not open a {service.value} request for {resident_id}; try again")
-    ctx.repos.requests.save(conn, press_again(existing, now, origin.actor, origin.join_kind, **detail))
+    joined = ctx.repos.requests.save(conn, press_again(existing, now, origin.actor, origin.join_kind, **detail))
     if existing.status is Status.OPEN:
         ctx.repos.requests.set_retry(conn, existing.id, now)  # more urgent now: try again at the next pass
     metrics.PRESSES_JOINED.labels(service.value).inc()
     _remind(conn, ctx, existing, origin, now)
-    return Intake("joined", existing.id)
+    return Intake("joined", existing.id, raised=joined.urgency - existing.urgency)
 
 
 def _acknowledge(

@@ -1,5 +1,6 @@
-"""Offers: climb the escalation ladder (offer the best provider, queue, flag, escalate), take the
-answer, move on after a decline or a time-out, hand back a routine job for an emergency."""
+"""Offers: climb the escalation ladder (offer the best provider, queue, flag, escalate; an
+escalated request is matched on), take the answer, move on after a decline or a time-out, hand
+back a routine job for an emergency."""
 
 from __future__ import annotations
 
@@ -11,16 +12,18 @@ from homecare.contract.models import CommandType
 from homecare.errors import Conflict, Forbidden
 
 from .. import metrics
-from ..domain.escalation import ESCALATED_WAITS, Decision, decide
-from ..domain.matching import Scored
+from ..domain.escalation import Decision, decide
+from ..domain.matching import UNREACHABLE, Scored
 from ..domain.offers import Offer, OfferStatus, answer, new_offer
 from ..domain.requests import ServiceRequest, Status, TimelineEntry, assign, hand_back, transition
 from ..domain.workload import NOT_STARTED, to_hand_back
 from ..store import new_id
+from . import announce
 from .context import Dispatch
 from .notify import notify
 from .pool import active_job, candidates, job_of
 from .ports import Tx
+from .providers import signs_of_life
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +39,8 @@ def offer_or_queue(
     conn: Tx, ctx: Dispatch, request: ServiceRequest, now: datetime
 ) -> tuple[ServiceRequest, Decision]:
     """`offer_next`, with the decision it acted on."""
-    if request.status is Status.ESCALATED:
-        return request, ESCALATED_WAITS  # before any matching: no offer is made
+    if request.status is Status.ESCALATED and ctx.repos.offers.pending_for(conn, request.id, lock=False):
+        return request, Decision(wait="an offer is out")  # the queue's walk passes an escalated request by
     policy = ctx.policy.for_service(request.service)
     failures, tried = ctx.repos.offers.history(conn, request.id)
     job = job_of(conn, ctx, request, tried)
@@ -57,6 +60,8 @@ def offer_or_queue(
         request = _queue(conn, ctx, request, decision.wait or "waiting", now)
     if decision.escalate is not None:
         request = escalate(conn, ctx, request, decision.escalate, now)
+        if decision.choice is None:  # the dispatchers are told; matching goes on for the escalated request
+            return offer_or_queue(conn, ctx, request, now)
     return request, decision
 
 
@@ -87,7 +92,9 @@ def _make_offer(
         "eta_minutes": offer.eta_minutes, "deadline_at": offer.deadline_at.isoformat(), "score": round(choice.cost, 2),
         **({"preempts_request_id": preempts} if preempts else {}),
     }
-    change = transition(request, Status.OFFERED, now, "system", "offer.made", **detail)
+    # An escalated request stays escalated (the dispatchers see it) while the offers go on.
+    to = Status.ESCALATED if request.status is Status.ESCALATED else Status.OFFERED
+    change = transition(request, to, now, "system", "offer.made", **detail)
     metrics.OFFERS.labels("made").inc()
     if change.stamp:
         metrics.TRANSITIONS.labels(Status.OFFERED.value).inc()
@@ -132,15 +139,17 @@ def withdraw_pending(conn: Tx, ctx: Dispatch, request: ServiceRequest, now: date
 def escalate(
     conn: Tx, ctx: Dispatch, request: ServiceRequest, reason: str, now: datetime
 ) -> ServiceRequest:
-    """Rung 2: hand the request to the dispatchers. No new automatic offers; one already made
-    stays open until it lapses, so its provider can still take it."""
+    """Rung 2: tell the dispatchers (the request shows as escalated, with the reason, until it is
+    assigned). Matching goes on: an offer already made stays open, and the next ones follow."""
     if request.status is Status.ESCALATED:
         return request
     change = transition(request, Status.ESCALATED, now, "system", reason=reason)
     log.warning("request %s escalated: %s", request.id, reason, extra={"request_id": request.id})
     metrics.ESCALATIONS.labels(request.service.value).inc()
     metrics.TRANSITIONS.labels(Status.ESCALATED.value).inc()
-    return ctx.repos.requests.save(conn, change)
+    request = ctx.repos.requests.save(conn, change)
+    announce.escalated(conn, ctx, request, reason)
+    return request
 
 
 def _locked(conn: Tx, ctx: Dispatch, offer_id: str, provider_id: str | None) -> tuple[ServiceRequest, Offer]:
@@ -166,6 +175,7 @@ def accept_offer(
     """The provider takes the request: it is assigned, and the resident is told who comes when."""
     now = ctx.clock()
     request, offer = _locked(conn, ctx, offer_id, provider_id)
+    signs_of_life(conn, ctx, provider_id, now)
     accepted = answer(offer, OfferStatus.ACCEPTED, now)
     victim = ctx.repos.requests.load(conn, offer.preempts_request_id, lock=True) if offer.preempts_request_id else None
     provider = ctx.repos.providers.get(conn, offer.provider_id, lock=True)
@@ -205,6 +215,7 @@ def decline_offer(
     """The provider says no: offer the next provider, or escalate."""
     now = ctx.clock()
     request, offer = _locked(conn, ctx, offer_id, provider_id)
+    signs_of_life(conn, ctx, provider_id, now)
     ctx.repos.offers.save_answer(conn, answer(offer, OfferStatus.DECLINED, now))
     ctx.repos.timeline.append(conn, request.id, TimelineEntry(now, actor, "offer.declined", {
         "offer_id": offer.id, "provider_id": offer.provider_id, **({"reason": reason} if reason else {}),
@@ -221,4 +232,21 @@ def expire_offer(conn: Tx, ctx: Dispatch, offer_id: str, now: datetime) -> Servi
         "offer_id": offer.id, "provider_id": offer.provider_id,
     }))
     metrics.OFFERS.labels("expired").inc()
+    return offer_next(conn, ctx, request, now)
+
+
+def withdraw_from_unreachable(conn: Tx, ctx: Dispatch, offer_id: str, now: datetime) -> ServiceRequest:
+    """An offer out to a provider whose app has gone quiet: take it back now rather than wait for
+    its time-out, and move on (timer, request locked). Withdrawn, not expired: the provider did
+    not let it lapse, so it counts toward neither escalation nor "asked already"."""
+    request, offer = _locked(conn, ctx, offer_id, None)
+    if offer.status is not OfferStatus.PENDING:
+        return request
+    ctx.repos.offers.save_answer(conn, answer(offer, OfferStatus.WITHDRAWN, now))
+    ctx.repos.timeline.append(conn, request.id, TimelineEntry(now, "system", "offer.withdrawn", {
+        "offer_id": offer.id, "provider_id": offer.provider_id, "reason": UNREACHABLE,
+    }))
+    metrics.OFFERS.labels("withdrawn").inc()
+    log.info("offer %s withdrawn: provider %s unreachable", offer.id, offer.provider_id,
+             extra={"request_id": request.id})
     return offer_next(conn, ctx, request, now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..domain.matching import Candidate, Job, Location
+from ..domain.presence import reachable
 from ..domain.requests import ServiceRequest, Status
 from ..domain.workload import ActiveJob, workload
 from ..store.providers import ActiveJobRow, ProviderState
@@ -38,6 +39,7 @@ def candidate(
         visits_with_resident=state.visits_with_resident, recent_assignments=state.recent_assignments,
         busy_minutes=load.busy_minutes, serving_minutes=load.serving_minutes, free_location=load.free_location,
         preemptible=load.preemptible, minutes_left_on_shift=left,
+        reachable=reachable(row.get("last_seen_at"), now, ctx.presence_timeout),
     )
 
 

@@ -20,6 +20,7 @@ from .notify import notify
 from .offering import check_capacity, escalate, flag_at_risk, withdraw_pending
 from .pool import candidates, job_of
 from .ports import Tx
+from .providers import signs_of_life
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ def advance(
     request = ctx.repos.requests.load(conn, request_id, lock=True)
     if provider_id is not None:
         check_actor_is_provider(request, provider_id)
+        signs_of_life(conn, ctx, provider_id, now)
     request = ctx.repos.requests.save(conn, transition(request, to, now, actor))
     if to is Status.COMPLETED:
         notify(conn, ctx, request, CommandType.COMPLETED, now)

@@ -1,4 +1,5 @@
-"""Providers move and work shifts: positions reported by their app, planned shifts applied by the clock."""
+"""Providers move, work shifts and show they are there: positions and heartbeats reported by their
+app, planned shifts applied by the clock (domain/presence.py says what a sign of life does)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,31 @@ from .ports import Tx
 log = logging.getLogger(__name__)
 
 
-def move(conn: Tx, ctx: Dispatch, provider_id: str, location: Location) -> dict[str, Any]:
-    """Where the provider is now; the next match measures travel from here."""
-    return ctx.repos.providers.set_location(conn, provider_id, location, ctx.clock())
+def move(conn: Tx, ctx: Dispatch, provider_id: str, location: Location, *, by_provider: bool = False) -> dict[str, Any]:
+    """Where the provider is now; the next match measures travel from here. Reported by the
+    provider's own app (`by_provider`), it is a sign of life too."""
+    now = ctx.clock()
+    if by_provider:
+        ctx.repos.providers.seen(conn, provider_id, now)
+    return ctx.repos.providers.set_location(conn, provider_id, location, now)
+
+
+def heartbeat(conn: Tx, ctx: Dispatch, provider_id: str) -> dict[str, Any]:
+    """The provider's app is there (it says so every half minute or so); an unreachable provider
+    is offered jobs again from now. NotFound for an unknown provider."""
+    return ctx.repos.providers.seen(conn, provider_id, ctx.clock())
+
+
+def signs_of_life(conn: Tx, ctx: Dispatch, provider_id: str | None, now: datetime) -> None:
+    """A provider acting for itself (an answer, a step) is there; `None`: a dispatcher or an
+    admin acted, which says nothing of the provider's app."""
+    if provider_id is not None:
+        ctx.repos.providers.seen(conn, provider_id, now)
+
+
+def set_shift(conn: Tx, ctx: Dispatch, provider_id: str, on_shift: bool) -> dict[str, Any]:
+    """Start or end a shift by hand (the provider or an admin); going on shift counts as a sign of life."""
+    return ctx.repos.providers.set_on_shift(conn, provider_id, on_shift, ctx.clock())
 
 
 def plan_shift(
@@ -34,7 +57,7 @@ def plan_shift(
 
 def apply_shift_start(conn: Tx, ctx: Dispatch, shift: dict[str, Any], now: datetime) -> bool:
     """A planned shift begins (timer; the shift row is locked)."""
-    ctx.repos.providers.set_on_shift(conn, shift["provider_id"], True)
+    ctx.repos.providers.set_on_shift(conn, shift["provider_id"], True, now)
     ctx.repos.shifts.mark(conn, shift["id"], "started_at", now)
     log.info("provider %s on shift (planned)", shift["provider_id"])
     return True
@@ -45,6 +68,6 @@ def apply_shift_end(conn: Tx, ctx: Dispatch, shift: dict[str, Any], now: datetim
     ctx.repos.shifts.mark(conn, shift["id"], "ended_at", now)
     if ctx.repos.shifts.covering(conn, shift["provider_id"], now, other_than=shift["id"]):
         return False
-    ctx.repos.providers.set_on_shift(conn, shift["provider_id"], False)
+    ctx.repos.providers.set_on_shift(conn, shift["provider_id"], False, now)
     log.info("provider %s off shift (planned)", shift["provider_id"])
     return True

@@ -1,5 +1,6 @@
 """The timer loop: every timer is a row (offer deadlines, SLA clocks, queued requests, planned
-shifts, commands' deadlines, requests a press opened and nobody has offered yet), so a restarted
+shifts, commands' deadlines, requests a press opened and nobody has offered yet, escalated
+requests nobody has taken, announced again), so a restarted
 or a second replica resumes them. The intake wakes it for a new request, which it offers at once.
 Rows are claimed one at a time with `SKIP LOCKED` row locks, each in its own transaction: two
 replicas work side by side, and a failing item undoes nothing else. The transactions commit
@@ -23,9 +24,10 @@ from psycopg_pool import ConnectionPool
 
 from .. import metrics, queries
 from ..store import outbox
+from ..usecases.announce import reannounce
 from ..usecases.context import Dispatch
 from ..usecases.delivery import expire as expire_command
-from ..usecases.offering import expire_offer, offer_or_queue
+from ..usecases.offering import expire_offer, offer_or_queue, withdraw_from_unreachable
 from ..usecases.ports import Transactions, Tx
 from ..usecases.progress import escalate_if_overdue, flag_if_at_risk, flag_if_late
 from ..usecases.providers import apply_shift_end, apply_shift_start
@@ -116,6 +118,11 @@ class TimerLoop:
                 lambda conn: [oid for oid, _ in repos.offers.due(conn, now, n)],
                 lambda conn, oid: expire_offer(conn, self.ctx, oid, now) is not None,
             ),
+            # An offer out to a provider whose app went quiet does not wait for its time-out.
+            "offers_unreachable": self._each(
+                lambda conn: [oid for oid, _ in repos.offers.to_unreachable(conn, now - self.ctx.presence_timeout, n)],
+                lambda conn, oid: withdraw_from_unreachable(conn, self.ctx, oid, now) is not None,
+            ),
             "escalated": self._each(
                 lambda conn: repos.requests.overdue_waiting(conn, now, n),
                 lambda conn, rid: escalate_if_overdue(conn, self.ctx, rid, now),
@@ -132,6 +139,11 @@ class TimerLoop:
             "late": self._each(
                 lambda conn: repos.requests.maybe_late(conn, now, n),
                 lambda conn, rid: flag_if_late(conn, self.ctx, rid, now),
+            ),
+            "reannounced": self._each(
+                lambda conn: repos.requests.reannounce_due(
+                    conn, now, self.ctx.reannounce.every, list(self.ctx.reannounce.services), n),
+                lambda conn, rid: reannounce(conn, self.ctx, rid, now),
             ),
             "commands_expired": self._each(
                 lambda conn: repos.outbox.overdue(conn, now, n),
@@ -208,4 +220,4 @@ def _offer_queued(
     after, decision = offer_or_queue(conn, ctx, request, now)
     if decision.full:
         full.add((request.service.value, request.priority))
-    return after.status is not request.status
+    return after.status is not request.status or decision.choice is not None  # escalated ones stay escalated

@@ -34,6 +34,7 @@ def defaults_from(settings: TelemetrySettings) -> RuleLimits:
         baseline_settle_minutes=settings.alert_baseline_settle_minutes,
         offline_grace_s=settings.alert_offline_grace_s,
         battery_low_below=settings.alert_battery_low_below, battery_ok_above=settings.alert_battery_ok_above,
+        button_stuck_clear_s=settings.alert_button_stuck_clear_s,
     )
 
 

@@ -1,13 +1,14 @@
 """Alerts in the database: raising findings once, system clearances, lifecycle changes.
 
 Data functions: they take a connection and do not commit. Every change NOTIFYs
-`telemetry_alert_changed` with the alert id, delivered when the caller commits.
+`telemetry_alert_changed` with the alert id, delivered when the caller commits. An alert opened
+queues its notice (homecare/notify) in the same transaction; the routing rules decide who hears.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -16,8 +17,11 @@ from psycopg.types.json import Jsonb
 
 from homecare.db import notices
 from homecare.errors import NotFound
+from homecare.notify.model import Notice
 from services.telemetry.domain.lifecycle import SYSTEM, AlertState
-from services.telemetry.domain.rules.model import CATEGORY, Category, Clearance, Finding, Rule
+from services.telemetry.domain.notices import raised
+from services.telemetry.domain.rules.model import CATEGORY, SEVERITY_RANK, Category, Clearance, Finding, Rule, Severity
+from services.telemetry.store import notices as notice_outbox
 
 CHANGED_CHANNEL = "telemetry_alert_changed"
 
@@ -31,7 +35,7 @@ RETURNING id
 """
 
 _UNRESOLVED = """
-SELECT id FROM telemetry.alerts WHERE rule = %s AND subject = %s AND state <> 'resolved' FOR UPDATE
+SELECT id, severity FROM telemetry.alerts WHERE rule = %s AND subject = %s AND state <> 'resolved' FOR UPDATE
 """
 
 
@@ -92,11 +96,14 @@ def raise_finding(conn: psycopg.Connection, finding: Finding) -> str | None:
             alert_id = _value(opened)
             add_event(conn, alert_id, SYSTEM, "opened", {"summary": finding.summary}, finding.occurrence)
             notify(conn, alert_id)
+            # In the same transaction: the notice to people outside the console is never lost.
+            put_notice(conn, raised(alert_id, finding.rule.value, finding.severity.value, finding.resident_id,
+                                    finding.summary))
             return alert_id
         existing = conn.execute(_UNRESOLVED, (finding.rule.value, subject)).fetchone()
         if existing is None:
             continue
-        alert_id = _value(existing)
+        alert_id, severity = existing if isinstance(existing, tuple) else (existing["id"], existing["severity"])
         detail = {"summary": finding.summary, "started_at": finding.started_at.isoformat(),
                   "evidence": finding.evidence}
         if not add_event(conn, alert_id, SYSTEM, "recurred", detail, finding.occurrence):
@@ -106,9 +113,26 @@ def raise_finding(conn: psycopg.Connection, finding: Finding) -> str | None:
             " updated_at = now() WHERE id = %s",
             (alert_id,),
         )
+        if raises_severity(severity, finding):
+            conn.execute(
+                "UPDATE telemetry.alerts SET severity = %s, summary = %s, state = 'open' WHERE id = %s",
+                (finding.severity.value, finding.summary, alert_id),
+            )
+            add_event(conn, alert_id, SYSTEM, "escalated", {"from": severity, "to": finding.severity.value,
+                                                            "summary": finding.summary})
+            # Raised to a graver severity is raised again: the routing rules of that severity apply.
+            put_notice(conn, raised(alert_id, finding.rule.value, finding.severity.value, finding.resident_id,
+                                    finding.summary))
         notify(conn, alert_id)
         return alert_id
     raise RuntimeError(f"could not raise {finding.occurrence}")
+
+
+def raises_severity(current: str, finding: Finding) -> bool:
+    """Whether a recurrence is graver than the alert it joins (a third missed self-test): the alert
+    takes its severity and summary and is open again, so that an acknowledgement of the lesser
+    condition does not hide the graver one."""
+    return SEVERITY_RANK[finding.severity] > SEVERITY_RANK[Severity(current)]
 
 
 def clear(conn: psycopg.Connection, clearance: Clearance) -> str | None:
@@ -125,6 +149,36 @@ def clear(conn: psycopg.Connection, clearance: Clearance) -> str | None:
     add_event(conn, alert_id, SYSTEM, "resolved", {"note": clearance.reason, "at": clearance.at.isoformat()})
     notify(conn, alert_id)
     return alert_id
+
+
+def put_notice(conn: psycopg.Connection, notice: Notice) -> None:
+    """Queue a notice about an alert (homecare/notify) in the caller's transaction."""
+    notice_outbox.put(conn, notice)
+
+
+def reannounce_due(
+    conn: psycopg.Connection, now: datetime, every: timedelta, severities: list[str], limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Open alerts of these severities, nobody's yet, not announced for `every`, most overdue
+    first, locked."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT id, resident_id, rule, severity, summary, reannounced FROM telemetry.alerts"
+            " WHERE state = 'open' AND assignee IS NULL AND severity = ANY(%s)"
+            " AND coalesce(reannounced_at, opened_at) <= %s"
+            " ORDER BY coalesce(reannounced_at, opened_at) LIMIT %s FOR UPDATE SKIP LOCKED",
+            (severities, now - every, limit),
+        ).fetchall()
+
+
+def mark_reannounced(conn: psycopg.Connection, alert_id: str, at: datetime) -> int:
+    """Record one more announcement of an alert; how many there have been."""
+    row = conn.execute(
+        "UPDATE telemetry.alerts SET reannounced = reannounced + 1, reannounced_at = %s, updated_at = now()"
+        " WHERE id = %s RETURNING reannounced",
+        (at, alert_id),
+    ).fetchone()
+    return int(_value(row)) if row else 0
 
 
 def load_state(conn: psycopg.Connection, alert_id: str) -> AlertState:

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from homecare.errors import NotFound
+from homecare.notify.model import Notice
 from services.telemetry.domain.lifecycle import RESOLVED, SYSTEM, AlertState
+from services.telemetry.domain.notices import raised
 from services.telemetry.domain.rules.bed_exit import Presence
+from services.telemetry.domain.rules.button import ButtonKey
 from services.telemetry.domain.rules.device import DeviceStatus
 from services.telemetry.domain.rules.episodes import Episode
 from services.telemetry.domain.rules.model import Clearance, Finding
-from services.telemetry.store.alerts import new_alert_id, subject_of
+from services.telemetry.domain.rules.selftest import SelftestRecord
+from services.telemetry.store.alerts import new_alert_id, raises_severity, subject_of
 
 Clock = Callable[[], datetime]
 
@@ -28,6 +32,7 @@ class MemoryAlerts:
         self.events: list[dict[str, Any]] = []
         self.occurrences: set[str] = set()
         self.notified: list[str] = []  # what the console would be told, in order
+        self.notices: list[Notice] = []  # what the outbox would hold, in order
 
     def notify(self, conn: Any, alert_id: str) -> None:
         self.notified.append(alert_id)
@@ -66,14 +71,41 @@ class MemoryAlerts:
             }
             self.add_event(conn, alert_id, SYSTEM, "opened", {"summary": finding.summary}, finding.occurrence)
             self.notify(conn, alert_id)
+            self.put_notice(conn, raised(alert_id, finding.rule.value, finding.severity.value, finding.resident_id,
+                                         finding.summary))
             return alert_id
         detail = {"summary": finding.summary, "started_at": finding.started_at.isoformat(),
                   "evidence": finding.evidence}
         self.add_event(conn, existing["id"], SYSTEM, "recurred", detail, finding.occurrence)
         existing["occurrences"] += 1
         existing["last_occurred_at"] = now
+        if raises_severity(existing["severity"], finding):
+            self.add_event(conn, existing["id"], SYSTEM, "escalated", {
+                "from": existing["severity"], "to": finding.severity.value, "summary": finding.summary})
+            existing.update(severity=finding.severity.value, summary=finding.summary, state="open")
+            self.put_notice(conn, raised(existing["id"], finding.rule.value, finding.severity.value,
+                                         finding.resident_id, finding.summary))
         self.notify(conn, existing["id"])
         return str(existing["id"])
+
+    def put_notice(self, conn: Any, notice: Notice) -> None:
+        self.notices.append(notice)
+
+    def reannounce_due(
+        self, conn: Any, now: datetime, every: timedelta, severities: list[str], limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        def last(a: dict[str, Any]) -> datetime:
+            at: datetime = a.get("reannounced_at") or a["opened_at"]
+            return at
+        due = [a for a in self.rows.values() if a["state"] == "open" and not a.get("assignee")
+               and a["severity"] in severities and last(a) <= now - every]
+        return [dict(a, reannounced=a.get("reannounced", 0)) for a in sorted(due, key=last)[:limit]]
+
+    def mark_reannounced(self, conn: Any, alert_id: str, at: datetime) -> int:
+        alert = self.rows[alert_id]
+        alert["reannounced"] = alert.get("reannounced", 0) + 1
+        alert["reannounced_at"] = at
+        return int(alert["reannounced"])
 
     def clear(self, conn: Any, clearance: Clearance) -> str | None:
         alert = self._unresolved(clearance.rule.value, clearance.device_id)
@@ -110,6 +142,8 @@ class MemoryRuleState:
         self.presences: dict[str, tuple[Presence, datetime | None]] = {}
         self.statuses: dict[str, tuple[DeviceStatus, datetime | None]] = {}
         self.episodes: dict[tuple[str, str], Episode] = {}
+        self.button_keys: dict[tuple[str, str], ButtonKey] = {}
+        self.selftests: dict[str, SelftestRecord] = {}
 
     def presence(self, conn: Any, device_id: str, resident_id: str) -> Presence:
         if device_id not in self.presences:  # an empty one; a known bed keeps its resident until saved
@@ -139,8 +173,34 @@ class MemoryRuleState:
         due = sorted((due_at, s.device_id) for s, due_at in self.statuses.values() if due_at and due_at <= now)
         return [self.statuses[device_id][0] for _, device_id in due[:limit]]
 
+    def button_key(self, conn: Any, device_id: str, service: str) -> ButtonKey | None:
+        return self.button_keys.get((device_id, service))
+
+    def save_button_key(self, conn: Any, value: ButtonKey) -> None:
+        self.button_keys[(value.device_id, value.service)] = value
+
+    def forget_button_key(self, conn: Any, device_id: str, service: str) -> None:
+        self.button_keys.pop((device_id, service), None)
+
+    def due_button_keys(self, conn: Any, now: datetime, limit: int = 500) -> list[ButtonKey]:
+        due = sorted(((k.clear_due, key) for key, k in self.button_keys.items() if k.clear_due and k.clear_due <= now))
+        return [self.button_keys[key] for _, key in due[:limit]]
+
+    def stuck_keys_left(self, conn: Any, device_id: str) -> int:
+        return sum(1 for k in self.button_keys.values() if k.device_id == device_id and k.clear_due is not None)
+
     def episode(self, conn: Any, rule: str, subject: str) -> Episode | None:
         return self.episodes.get((rule, subject))
+
+    def selftest(self, conn: Any, device_id: str) -> SelftestRecord | None:
+        return self.selftests.get(device_id)
+
+    def save_selftest(self, conn: Any, value: SelftestRecord) -> None:
+        self.selftests[value.device_id] = value
+
+    def due_selftests(self, conn: Any, now: datetime, limit: int = 500) -> list[SelftestRecord]:
+        due = sorted((r.due_at, r.device_id) for r in self.selftests.values() if r.due_at and r.due_at <= now)
+        return [self.selftests[device_id] for _, device_id in due[:limit]]
 
     def save_episode(self, conn: Any, rule: str, subject: str, value: Episode) -> None:
         self.episodes[(rule, subject)] = replace(value)

@@ -1,5 +1,5 @@
 """Rule state in the database (timers live here): episodes, bed presence, device liveness,
-evaluated nights. Data functions: they take a connection and do not commit."""
+button keys (a stuck button), evaluated nights. Data functions: they take a connection and do not commit."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from datetime import datetime
 import psycopg
 from psycopg.rows import dict_row
 
+from homecare.buttons import PressRun
 from services.telemetry.domain.rules.bed_exit import Presence
+from services.telemetry.domain.rules.button import ButtonKey
 from services.telemetry.domain.rules.device import DeviceStatus
 from services.telemetry.domain.rules.episodes import Episode
+from services.telemetry.domain.rules.selftest import SelftestRecord
 
 
 def episode(conn: psycopg.Connection, rule: str, subject: str) -> Episode | None:
@@ -102,3 +105,96 @@ def due_devices(conn: psycopg.Connection, now: datetime, limit: int = 500) -> li
             (now, limit),
         ).fetchall()
     return [DeviceStatus(**r) for r in rows]
+
+
+_KEY_COLUMNS = "device_id, service, resident_id, started_at, last_at, presses, stuck_since, last_event_id, clear_due"
+
+
+def _key(row: dict) -> ButtonKey:
+    run = PressRun(row["started_at"], row["last_at"], row["presses"], row["stuck_since"])
+    return ButtonKey(row["device_id"], row["service"], row["resident_id"], run, row["last_event_id"],
+                     row["clear_due"])
+
+
+def button_key(conn: psycopg.Connection, device_id: str, service: str) -> ButtonKey | None:
+    """A button key's state, locked for update; None before its first press (or after a clear)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            f"SELECT {_KEY_COLUMNS} FROM telemetry.button_keys WHERE device_id = %s AND service = %s FOR UPDATE",
+            (device_id, service),
+        ).fetchone()
+    return _key(row) if row else None
+
+
+def save_button_key(conn: psycopg.Connection, value: ButtonKey) -> None:
+    run = value.run
+    conn.execute(
+        f"INSERT INTO telemetry.button_keys ({_KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (device_id, service) DO UPDATE SET resident_id = EXCLUDED.resident_id,"
+        " started_at = EXCLUDED.started_at, last_at = EXCLUDED.last_at, presses = EXCLUDED.presses,"
+        " stuck_since = EXCLUDED.stuck_since, last_event_id = EXCLUDED.last_event_id,"
+        " clear_due = EXCLUDED.clear_due, updated_at = now()",
+        (value.device_id, value.service, value.resident_id, run.started, run.last, run.presses, run.stuck_since,
+         value.last_event_id, value.clear_due),
+    )
+
+
+def forget_button_key(conn: psycopg.Connection, device_id: str, service: str) -> None:
+    """The key's run is over (its alert cleared): a later press starts afresh."""
+    conn.execute("DELETE FROM telemetry.button_keys WHERE device_id = %s AND service = %s", (device_id, service))
+
+
+def due_button_keys(conn: psycopg.Connection, now: datetime, limit: int = 500) -> list[ButtonKey]:
+    """Keys whose stuck run has been quiet long enough, locked (skipping those another replica holds)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"SELECT {_KEY_COLUMNS} FROM telemetry.button_keys WHERE clear_due <= %s ORDER BY clear_due LIMIT %s"
+            " FOR UPDATE SKIP LOCKED",
+            (now, limit),
+        ).fetchall()
+    return [_key(r) for r in rows]
+
+
+def stuck_keys_left(conn: psycopg.Connection, device_id: str) -> int:
+    """Keys of a device whose stuck run has not cleared yet."""
+    row = conn.execute(
+        "SELECT count(*) FROM telemetry.button_keys WHERE device_id = %s AND clear_due IS NOT NULL", (device_id,)
+    ).fetchone()
+    return int(row[0] if not isinstance(row, dict) else next(iter(row.values())))
+_SELFTEST_COLUMNS = "device_id, resident_id, kind, last_at, result, failed, trigger, misses, due_at"
+
+
+def _selftest(row: dict) -> SelftestRecord:
+    return SelftestRecord(**{**row, "failed": tuple(row["failed"])})
+
+
+def selftest(conn: psycopg.Connection, device_id: str) -> SelftestRecord | None:
+    """A device's latest self-test, locked for update; None when it never sent one."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            f"SELECT {_SELFTEST_COLUMNS} FROM telemetry.device_selftests WHERE device_id = %s FOR UPDATE",
+            (device_id,),
+        ).fetchone()
+    return _selftest(row) if row else None
+
+
+def save_selftest(conn: psycopg.Connection, value: SelftestRecord) -> None:
+    conn.execute(
+        f"INSERT INTO telemetry.device_selftests ({_SELFTEST_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (device_id) DO UPDATE SET resident_id = EXCLUDED.resident_id, kind = EXCLUDED.kind,"
+        " last_at = EXCLUDED.last_at, result = EXCLUDED.result, failed = EXCLUDED.failed,"
+        " trigger = EXCLUDED.trigger, misses = EXCLUDED.misses, due_at = EXCLUDED.due_at, updated_at = now()",
+        (value.device_id, value.resident_id, value.kind, value.last_at, value.result, list(value.failed),
+         value.trigger, value.misses, value.due_at),
+    )
+
+
+def due_selftests(conn: psycopg.Connection, now: datetime, limit: int = 500) -> list[SelftestRecord]:
+    """Devices whose next self-test is overdue, locked (skipping those another replica holds)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"SELECT {_SELFTEST_COLUMNS} FROM telemetry.device_selftests"
+            " WHERE due_at <= %s ORDER BY due_at LIMIT %s FOR UPDATE SKIP LOCKED",
+            (now, limit),
+        ).fetchall()
+    return [_selftest(r) for r in rows]

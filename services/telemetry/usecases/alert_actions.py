@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.telemetry.domain import lifecycle
+from services.telemetry.domain import lifecycle, notices
 from services.telemetry.usecases.context import Alerting
 from services.telemetry.usecases.ports import Tx
 
@@ -37,3 +37,22 @@ def resolve(conn: Tx, ctx: Alerting, alert_id: str, by: str, note: str | None, n
     store.save_state(conn, alert)
     store.add_event(conn, alert_id, by, "resolved", {"note": note} if note else {}, at=now)
     store.notify(conn, alert_id)
+
+
+def reannounce_due(conn: Tx, ctx: Alerting, now: datetime | None = None, limit: int = 50) -> list[str]:
+    """Announce again every open alert of the re-announced severities that nobody has
+    acknowledged for the interval: on its timeline (the console beeps again) and as a notice.
+    Acknowledging, assigning or resolving it stops this (an assigned alert has someone)."""
+    now = now or ctx.clock()
+    store = ctx.repos.alerts
+    done = []
+    due = store.reannounce_due(conn, now, ctx.reannounce.every, list(ctx.reannounce.severities), limit)
+    for alert in due:
+        count = store.mark_reannounced(conn, alert["id"], now)
+        store.add_event(conn, alert["id"], lifecycle.SYSTEM, "reannounced", {
+            "count": count, "every_s": int(ctx.reannounce.every.total_seconds()),
+        }, at=now)
+        store.notify(conn, alert["id"])
+        store.put_notice(conn, notices.reannounced(alert, alert.get("reannounced", 0)))
+        done.append(alert["id"])
+    return done

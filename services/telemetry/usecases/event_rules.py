@@ -1,15 +1,17 @@
-"""Use cases of the event rules: bed exits and entries, suspected falls, low batteries and device
-liveness; and the timers they leave in the rule state. Each runs in the caller's transaction, on
-the repositories of its context (PostgreSQL in the service, memory in the rule tests)."""
+"""Use cases of the event rules: bed exits and entries, suspected falls, low batteries, device
+self-tests, liveness and stuck buttons; and the timers they leave in the rule state. Each runs in
+the caller's transaction, on the repositories of its context (PostgreSQL in the service, memory in
+the rule tests)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from homecare.internal import DeviceEvent, DeviceState
-from services.telemetry.domain.rules import bed_exit, device, fall
+from services.telemetry.domain.rules import bed_exit, button, device, fall, selftest
 from services.telemetry.domain.rules.limits import RuleLimits
 from services.telemetry.domain.rules.model import Clearance, Finding
 from services.telemetry.usecases.context import Alerting
@@ -64,6 +66,31 @@ def on_battery_low(conn: Tx, ctx: Alerting, event: DeviceEvent) -> list[str]:
     return apply(conn, ctx, [found])
 
 
+def on_button_pressed(conn: Tx, ctx: Alerting, event: DeviceEvent, limits: RuleLimits, now: datetime) -> list[str]:
+    """A button press: carry its key's run on, and raise the device alert when it shows the button
+    stuck (homecare/buttons.py). The press itself is dispatch's."""
+    if event.service is None:
+        return []  # refused by the contract; nothing to count it under
+    service = event.service.value
+    key = ctx.repos.rule_state.button_key(conn, event.device_id, service)
+    if key is not None and key.last_event_id == event.event_id:
+        return []  # a redelivery of the press fed last
+    key, found = button.on_press(key, event.device_id, service, event.resident_id, event.event_id, event.ts, now,
+                                 ctx.stuck, limits.button_stuck_clear_s)
+    ctx.repos.rule_state.save_button_key(conn, key)
+    return apply(conn, ctx, [found] if found else [])
+def on_selftest(conn: Tx, ctx: Alerting, event: DeviceEvent) -> list[str]:
+    """A device tested itself (v1.1): record it, set the deadline for the next one, raise a failed
+    one, clear what a passing one ends."""
+    test = selftest.Selftest(
+        event.device_id, event.resident_id, event.device_kind.value, event.ts, event.result or selftest.FAIL,
+        event.checks or {}, event.trigger, event.event_id,
+    )
+    record, outcomes = selftest.received(ctx.repos.rule_state.selftest(conn, event.device_id), test, ctx.selftests)
+    ctx.repos.rule_state.save_selftest(conn, record)
+    return apply(conn, ctx, outcomes)
+
+
 def on_device_state(
     conn: Tx, ctx: Alerting, message: DeviceState, limits: RuleLimits, now: datetime,
 ) -> list[str]:
@@ -84,7 +111,8 @@ def on_device_state(
 
 
 def run_due(conn: Tx, ctx: Alerting, now: datetime, limits_of: LimitsOf) -> list[str]:
-    """Act on the timers that are due: night exits still out of bed, devices still offline."""
+    """Act on the timers that are due: night exits still out of bed, devices still offline,
+    self-tests that did not come, stuck buttons quiet again."""
     changed: list[str] = []
     for presence in ctx.repos.rule_state.due_presences(conn, now):
         limits = limits_of(conn, presence.resident_id)
@@ -107,7 +135,34 @@ def run_due(conn: Tx, ctx: Alerting, now: datetime, limits_of: LimitsOf) -> list
         ctx.repos.rule_state.clear_device_due(conn, status.device_id)
         if found is not None:
             changed += [a for a in [ctx.repos.alerts.raise_finding(conn, found)] if a]
+    for key in ctx.repos.rule_state.due_button_keys(conn, now):
+        # No stuck press for a while: the run is over (a later press starts afresh), and the alert
+        # closes unless another key of the button is still stuck.
+        ctx.repos.rule_state.forget_button_key(conn, key.device_id, key.service)
+        if ctx.repos.rule_state.stuck_keys_left(conn, key.device_id) == 0:
+            clear_s = limits_of(conn, key.resident_id).button_stuck_clear_s
+            changed += apply(conn, ctx, [button.clearance(key.device_id, now, clear_s)])
+    for record in ctx.repos.rule_state.due_selftests(conn, now):
+        record, missed = selftest.missed(record, now, ctx.selftests)
+        ctx.repos.rule_state.save_selftest(conn, record)
+        if missed is not None:
+            # Chased at once: a device whose schedule merely drifted answers, and clears the fault.
+            asked = ctx.ask_selftest(conn, record.device_id)
+            if asked is not None:
+                missed = replace(missed, evidence={**missed.evidence, "asked_command_id": asked})
+            changed += [a for a in [ctx.repos.alerts.raise_finding(conn, missed)] if a]
     return changed
+
+
+def check_never_connected(conn: Tx, ctx: Alerting, now: datetime) -> list[str]:
+    """Devices provisioned longer ago than `ctx.never_connected_after` that never connected (the
+    gateway's registry knows them): a device fault each, raised once per device."""
+    found = []
+    for unseen in ctx.unconnected(conn, now - ctx.never_connected_after):
+        status = device.DeviceStatus(unseen.device_id, unseen.resident_id, unseen.kind, "never_seen", now)
+        finding = device.never_connected(status, unseen.provisioned_at, now, ctx.never_connected_after)
+        found += [finding] if finding else []
+    return apply(conn, ctx, list(found))
 
 
 def apply(conn: Tx, ctx: Alerting, outcomes: list[Finding | Clearance]) -> list[str]:

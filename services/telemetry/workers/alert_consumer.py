@@ -20,11 +20,14 @@ from services.telemetry.settings import TelemetrySettings
 from services.telemetry.usecases import event_rules
 from services.telemetry.usecases.context import Alerting
 
-EVENT_TYPES = ("bed.exit", "bed.entry", FALL_EVENT, "battery.low")
+SELFTEST_EVENT = "device.selftest"
+# The consumer reads the whole EVENTS stream (no subject filter): presses included, for the
+# stuck-button rule; every other button event is dispatch's alone.
+EVENT_TYPES = ("bed.exit", "bed.entry", FALL_EVENT, "battery.low", SELFTEST_EVENT, "button.pressed")
 
 # A fall must not wait behind a backlog of samples: alert inputs have consumers of their own.
 EVENTS = ConsumerSpec(durable="telemetry-events", stream=streams.EVENTS, batch=50,
-                      title="Fall, bed-exit and battery events")
+                      title="Fall, bed-exit, battery, self-test and button-press events")
 STATES = ConsumerSpec(durable="telemetry-states", stream=streams.STATE, batch=200,
                       title="Devices' online and offline changes")
 
@@ -78,7 +81,7 @@ class AlertConsumer:
         is_state = _is_state(delivery)
         message = self._parse(delivery)
         if isinstance(message, DeviceEvent) and message.type not in EVENT_TYPES:
-            return  # a button's event: dispatch's
+            return  # another button event: dispatch's alone
         request = None
         now = self._clock()
         try:
@@ -92,6 +95,11 @@ class AlertConsumer:
                     event_rules.on_fall(conn, self._alerting, message, request is not None)
                 elif message.type == "battery.low":
                     event_rules.on_battery_low(conn, self._alerting, message)
+                elif message.type == "button.pressed":
+                    limits = self._limits_of(conn, message.resident_id)
+                    event_rules.on_button_pressed(conn, self._alerting, message, limits, now)
+                elif message.type == SELFTEST_EVENT:
+                    event_rules.on_selftest(conn, self._alerting, message)
                 else:
                     limits = self._limits_of(conn, message.resident_id)
                     event_rules.on_bed_event(conn, self._alerting, message, limits, now)

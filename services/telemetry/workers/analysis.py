@@ -24,7 +24,7 @@ from services.telemetry.domain.rules.limits import RuleLimits
 from services.telemetry.settings import TelemetrySettings
 from services.telemetry.store import rollups
 from services.telemetry.store.alert_settings import limits_for
-from services.telemetry.usecases import event_rules, nightly, sample_rules
+from services.telemetry.usecases import alert_actions, event_rules, nightly, sample_rules
 from services.telemetry.usecases.context import Alerting
 
 log = logging.getLogger(__name__)
@@ -98,11 +98,23 @@ class AnalysisWorker:
         with self._pool.connection() as conn, conn.transaction():
             return event_rules.run_due(conn, self._alerting, now, self.limits_of)
 
+    def reannounce_once(self, now: datetime | None = None) -> list[str]:
+        """Announce again the critical alerts nobody has acknowledged; their ids."""
+        now = now or self._clock()
+        with self._pool.connection() as conn, conn.transaction():
+            return alert_actions.reannounce_due(conn, self._alerting, now)
+
     def nights_once(self, now: datetime | None = None) -> list[str]:
         """Compare ended nights with their baselines; ids of alerts raised."""
         now = now or self._clock()
         with self._pool.connection() as conn, conn.transaction():
             return nightly.check_nights(conn, now, self._defaults)
+
+    def unconnected_once(self, now: datetime | None = None) -> list[str]:
+        """Raise a fault for devices that never connected since provisioning; ids of alerts raised."""
+        now = now or self._clock()
+        with self._pool.connection() as conn, conn.transaction():
+            return event_rules.check_never_connected(conn, self._alerting, now)
 
     def limits_of(self, conn: psycopg.Connection, resident_id: str) -> RuleLimits:
         """The limits in force for one resident."""
@@ -150,9 +162,11 @@ class AnalysisWorker:
             clock = time.monotonic()
             if clock >= next_timers:
                 self._step("timers", self.timers_once)
+                self._step("reannounce", self.reannounce_once)
                 next_timers = clock + self._config.timer_interval_s
             if clock >= next_nights:
                 self._step("nights", self.nights_once)
+                self._step("unconnected", self.unconnected_once)
                 next_nights = clock + self._config.baseline_check_s
             if self._more:
                 self._wake.set()

@@ -1,5 +1,5 @@
-"""Device alerts: offline (after a grace time), silent, low battery. Kept apart from alerts
-about the person; they close themselves when the condition ends."""
+"""Device alerts: offline (after a grace time), silent, low battery, never connected. Kept apart
+from alerts about the person; they close themselves when the condition ends."""
 
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ def is_newer(previous: DeviceStatus | None, status: DeviceStatus) -> bool:
 def on_status(status: DeviceStatus, limits: RuleLimits) -> list[Outcome]:
     """What a new liveness announcement concludes at once (offline waits for due())."""
     out: list[Outcome] = []
-    if status.state == "online":
+    if status.state == "online":  # a device that never connected comes online first
         out += [Clearance(Rule.DEVICE_OFFLINE, status.device_id, status.at, "back online"),
+                Clearance(Rule.NEVER_CONNECTED, status.device_id, status.at, "connected"),
                 Clearance(Rule.DEVICE_SILENT, status.device_id, status.at, "reporting again")]
     elif status.state == "silent":
         out.append(_finding(Rule.DEVICE_SILENT, Severity.MEDIUM, status, "stopped reporting", status.at,
@@ -60,6 +61,16 @@ def due(status: DeviceStatus, now: datetime, limits: RuleLimits) -> Finding | No
     minutes = int((now - status.at).total_seconds() // 60)
     return _finding(Rule.DEVICE_OFFLINE, Severity.MEDIUM, status, f"offline for {minutes} minutes", status.at,
                     {"state": status.state, "at": iso(status.at), "grace_s": limits.offline_grace_s})
+
+
+def never_connected(status: DeviceStatus, provisioned_at: datetime, now: datetime, after: timedelta) -> Finding | None:
+    """A device provisioned `after` ago (a day by default) that has never connected: still in its
+    box, unplugged, or with wrong credentials; someone has to go and look. `status.at` is unused."""
+    if now - provisioned_at < after:
+        return None
+    hours = int((now - provisioned_at).total_seconds() // 3600)
+    return _finding(Rule.NEVER_CONNECTED, Severity.MEDIUM, status, f"never connected ({hours} h since provisioning)",
+                    provisioned_at, {"provisioned_at": iso(provisioned_at), "after_h": after.total_seconds() / 3600})
 
 
 def battery(

@@ -48,6 +48,9 @@ class RuleLimits:
     offline_grace_s: int = 300
     battery_low_below: float = 0.2
     battery_ok_above: float = 0.3
+    # A stuck button's alert (what "stuck" is: homecare/buttons.py) clears once no stuck press has
+    # come for this long: a button stuck on and off should not open and close an alert each time.
+    button_stuck_clear_s: int = 60
 
     def override(self, values: dict[str, Any]) -> RuleLimits:
         """These limits with a resident's overrides (unknown keys are ignored)."""

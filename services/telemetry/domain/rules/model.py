@@ -10,7 +10,7 @@ from typing import Any
 
 class Category(StrEnum):
     PERSON = "person"  # about the resident's wellbeing
-    DEVICE = "device"  # about the equipment (offline, silent, battery)
+    DEVICE = "device"  # about the equipment (offline, silent, battery, self-tests, never connected, stuck)
 
 
 class Severity(StrEnum):
@@ -18,6 +18,9 @@ class Severity(StrEnum):
     HIGH = "high"
     MEDIUM = "medium"
     LOW = "low"
+
+
+SEVERITY_RANK: dict[Severity, int] = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
 
 
 class Rule(StrEnum):
@@ -31,11 +34,18 @@ class Rule(StrEnum):
     DEVICE_OFFLINE = "device_offline"
     DEVICE_SILENT = "device_silent"
     BATTERY_LOW = "battery_low"
+    BUTTON_STUCK = "button_stuck"
+    SELFTEST_FAILED = "device_selftest_failed"
+    SELFTEST_MISSED = "device_selftest_missed"
+    NEVER_CONNECTED = "device_never_connected"
 
 
+DEVICE_RULES = frozenset({
+    Rule.DEVICE_OFFLINE, Rule.DEVICE_SILENT, Rule.BATTERY_LOW, Rule.SELFTEST_FAILED, Rule.SELFTEST_MISSED,
+    Rule.NEVER_CONNECTED, Rule.BUTTON_STUCK,
+})
 CATEGORY: dict[Rule, Category] = {
-    rule: Category.DEVICE if rule in (Rule.DEVICE_OFFLINE, Rule.DEVICE_SILENT, Rule.BATTERY_LOW) else Category.PERSON
-    for rule in Rule
+    rule: Category.DEVICE if rule in DEVICE_RULES else Category.PERSON for rule in Rule
 }
 
 

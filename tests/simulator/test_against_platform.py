@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 
 import httpx
 import pytest
@@ -47,6 +48,7 @@ def platform(database_url, broker_url, instance):
 
 def test_demo_requests_move_through_their_states_within_a_minute(platform, broker_url):
     from services.dispatch import queries as dispatch_queries
+    from services.telemetry import alert_queries as telemetry_alert_queries
     from services.telemetry import queries as telemetry_queries
 
     api_url, pool, admin = platform
@@ -96,6 +98,28 @@ def test_demo_requests_move_through_their_states_within_a_minute(platform, broke
         assert device["online"] is True and device["fw"] == "2.3.1"
         old_bed = next(b for b in beds if b in old)
         assert httpx.get(f"{api_url}/api/v1/devices/{old_bed}", headers=headers).json()["fw"] == "2.2.4"
+
+        # The platform asks a v1.1 button to test itself (selftest.request): the button acks, answers
+        # with the command id, and the platform records the answer as its latest self-test.
+        button = next(h.button.id for h in roster.residents if h.button.id not in old | set(simulation.faults))
+        asked = httpx.post(f"{api_url}/api/v1/devices/{button}/selftest", headers=headers)
+        assert asked.status_code == 202, asked.text
+        command_id = asked.json()["command_id"]
+
+        def acked_at() -> datetime | None:
+            commands = httpx.get(f"{api_url}/api/v1/devices/{button}/commands", headers=headers).json()
+            mine = [c for c in commands if c["command_id"] == command_id and c["state"] == "acknowledged"]
+            return datetime.fromisoformat(mine[0]["acked_at"]) if mine else None
+
+        wait_for(lambda: acked_at() is not None, timeout=20, interval=0.2, what="the selftest.request acked")
+
+        def recorded() -> bool:  # the answer, or a later self-test
+            with pool.connection() as conn:
+                test = telemetry_alert_queries.selftests_of(conn, [button]).get(button)
+            return test is not None and test["last_at"] >= acked_at()
+
+        wait_for(recorded, timeout=20, interval=0.2, what="the answer recorded")
+        assert simulation.stats()["selftests_sent"].get("platform.pass") == 1
     finally:
         simulation.stop()
     assert simulation.stats()["devices_connected"] == 0

@@ -379,12 +379,15 @@ def start_mail_sink(show: Callable[[str], None]) -> Embedded | None:
         from aiosmtpd.controller import Controller
     except ImportError:
         return None
-    from email import message_from_bytes
+    from email import message_from_bytes, policy
+
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP line at info
 
     class Sink:
         async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-            mail = message_from_bytes(envelope.content)
-            body = mail.get_payload() if not mail.is_multipart() else ""
+            mail = message_from_bytes(envelope.content, policy=policy.default)
+            part = mail.get_body(preferencelist=("plain",))
+            body = part.get_content() if part is not None else ""  # decoded: quoted-printable, UTF-8
             show(f"mail to {', '.join(envelope.rcpt_tos)}: {mail['Subject']}\n    "
                  + "\n    ".join(str(body).strip().splitlines()[:4]))
             return "250 OK"

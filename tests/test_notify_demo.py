@@ -19,14 +19,16 @@ def test_the_mail_sink_takes_a_real_smtp_mail_and_shows_it():
     sink = start_mail_sink(lambda text: (shown.append(text), got.set()))
     assert sink is not None
     try:
-        notice = Notice("alert.raised", "al-1", "critical", "alert", "res-1", "Suspected fall", "A fall.",
-                        resident_name="Wang Fang", link="http://console/alerts/al-1")
+        notice = Notice("alert.raised", "al-1", "critical", "alert", "res-1", "Suspected fall",
+                        "A fall suspected in the bedroom; the resident cannot call with the button right now.",
+                        resident_name="Wang Fang 王芳", link="http://console/alerts/al-1")
         EmailChannel(sink.url, "homecare@demo").send("kid@family.example", notice)
         assert got.wait(10)
     finally:
         sink.stop()
     assert "mail to kid@family.example: [CRITICAL] Suspected fall" in shown[0]
-    assert "Wang Fang" in shown[0]
+    assert "Wang Fang 王芳" in shown[0]  # decoded as the family reads it, not quoted-printable
+    assert "cannot call with the button right now" in shown[0] and "=\n" not in shown[0]
 
 
 def test_some_simulated_residents_have_a_consenting_family_contact_with_an_email():

@@ -218,7 +218,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "demo": {
         "name": "demo", "homes": 20, "providers": 8, "districts": 4, "speed": 60.0,
         "press_rate": 4.0, "start_time": "07:30", "seed": 2026, "before_v11_share": 0.1,
-        "misbehaviour": {"share": 0.15, "kinds": {"selftest_fail": 1.0, "selftest_skip": 1.0}},
+        # Six of the 40 devices: self-tests that fail or stop, and one stuck button (seeded: the
+        # same devices every run, whatever the run's tag); a device alert of each kind to look at.
+        "misbehaviour": {"share": 0.15, "kinds": {"selftest_fail": 1.0, "selftest_skip": 1.0, "stuck_button": 2.0}},
         "provider": {"app_lost_share": 0.1},
     },
     # One real-time day of a neighbourhood.

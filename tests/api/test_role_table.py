@@ -59,6 +59,8 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/api/v1/providers"): ADMIN,
     ("POST", "/api/v1/providers/{provider_id}/shift"): OWN,
     ("POST", "/api/v1/providers/{provider_id}/location"): OWN,
+    # the provider's own app says it is there: nobody else can say so for it, an admin neither
+    ("POST", "/api/v1/providers/{provider_id}/heartbeat"): frozenset({"provider"}),
     ("POST", "/api/v1/providers/{provider_id}/shifts"): ADMIN,
     ("GET", "/api/v1/providers/{provider_id}/shifts"): ALL,
     # requests: dispatchers; providers their own

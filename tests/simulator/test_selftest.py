@@ -287,7 +287,7 @@ def test_a_share_of_the_population_is_built_before_v11_and_every_shard_agrees():
     assert old != before_v11(ids, 0.1, seed=3) and before_v11(ids, 0.0, seed=2) == set()
     demo = Scenario.demo()
     assert demo.before_v11_share > 0 and demo.misbehaviour.share > 0
-    assert set(demo.misbehaviour.kinds) == {"selftest_fail", "selftest_skip"}
+    assert {"selftest_fail", "selftest_skip"} <= set(demo.misbehaviour.kinds)
     assert demo.selftest_interval_h == 24
 
 

@@ -31,15 +31,21 @@ DISTRICT_MAX = 200
 STATE_LABELS = {"out_of_bed": "Out of bed", "no_data": "No data", "in_bed": "In bed"}
 
 
-def district_beds(conn: psycopg.Connection, district: str, now: datetime | None = None) -> dict[str, Any]:
-    """Every bed of a district with its state and last hour, beds needing a look first; NotFound
-    when nobody lives in the district."""
+def district_residents(conn: psycopg.Connection, district: str) -> tuple[list[residents.Resident], bool]:
+    """The residents of a district (at most MAX_RESIDENTS, by name) and whether there are more;
+    NotFound when nobody lives there, or the name is nobody's (a district page's first step)."""
     if not district or len(district) > DISTRICT_MAX or "\x00" in district:
         raise NotFound("no such district")
     people = residents.in_district(conn, district, MAX_RESIDENTS + 1)
     if not people:
         raise NotFound(f"no residents in district {district}")
-    truncated, people = len(people) > MAX_RESIDENTS, people[:MAX_RESIDENTS]
+    return people[:MAX_RESIDENTS], len(people) > MAX_RESIDENTS
+
+
+def district_beds(conn: psycopg.Connection, district: str, now: datetime | None = None) -> dict[str, Any]:
+    """Every bed of a district with its state and last hour, beds needing a look first; NotFound
+    when nobody lives in the district."""
+    people, truncated = district_residents(conn, district)
     beds = registry.beds_of(conn, [r.id for r in people])
     pairs = [(r, bed) for r in people for bed in beds.get(r.id, [])]
     bed_ids = [bed for _, bed in pairs]

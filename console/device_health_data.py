@@ -12,12 +12,11 @@ from typing import Any
 import psycopg
 
 from gateway import interface as registry
-from homecare.errors import NotFound
 from homecare.residents import store as residents
 from services.telemetry import interface as telemetry
 
 from .alerts import rule_label
-from .beds_data import DISTRICT_MAX, MAX_RESIDENTS, ago
+from .beds_data import ago, district_residents
 
 # What a device's self-test column says, worst first; the page sorts by it.
 SELFTEST_LABELS = {
@@ -37,12 +36,7 @@ def district_devices(
 ) -> dict[str, Any]:
     """Every active device of a district's residents, devices with faults first; NotFound when
     nobody lives in the district."""
-    if not district or len(district) > DISTRICT_MAX or "\x00" in district:
-        raise NotFound("no such district")
-    people = residents.in_district(conn, district, MAX_RESIDENTS + 1)
-    if not people:
-        raise NotFound(f"no residents in district {district}")
-    truncated, people = len(people) > MAX_RESIDENTS, people[:MAX_RESIDENTS]
+    people, truncated = district_residents(conn, district)
     names = {r.id: r.name for r in people}
     owned = registry.devices_of_residents(conn, list(names))
     devices = [d for r in people for d in owned.get(r.id, [])]

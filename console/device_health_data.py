@@ -15,7 +15,7 @@ from gateway import interface as registry
 from homecare.residents import store as residents
 from services.telemetry import interface as telemetry
 
-from .alerts import rule_label
+from .alerts import SEVERITY_ORDER, rule_label
 from .beds_data import ago, district_residents
 
 # What a device's self-test column says, worst first; the page sorts by it.
@@ -96,7 +96,7 @@ def _attention(state: str, faults: list[Mapping[str, Any]]) -> int:
     # A device with an open fault first, gravest first; then self-tests that failed or are
     # missing; older firmware is no fault, but it is shown above devices known to be well.
     if faults:
-        return {"critical": 0, "high": 1, "medium": 2}.get(str(faults[0]["severity"]), 3)
+        return SEVERITY_ORDER.get(str(faults[0]["severity"]), 3)
     return {"failed": 4, "missed": 4, "never_connected": 5, "older_firmware": 6}.get(state, 7)
 
 

@@ -9,10 +9,9 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from gateway import interface as registry
-from homecare.auth import Role, audit
-from homecare.errors import Conflict, HomecareError, NotFound
-from services.dispatch.interface import actor_of, ask_selftest
+from homecare.auth import Role
+from homecare.errors import HomecareError, NotFound
+from services.dispatch.interface import ask_device_selftest
 
 from . import device_health_data as data
 from .beds_pages import SHOWN
@@ -49,19 +48,10 @@ def device_health_router(ctx: ConsoleContext) -> APIRouter:
         """Ask the device to test itself now; its answer shows here when it comes."""
         target = back if back.startswith("/devices/health") else "/devices/health"
         try:
-            command_id = await run_in_threadpool(ctx.act, _ask, device_id, session)
+            command_id = await run_in_threadpool(ctx.act, ask_device_selftest, device_id, session.user)
         except HomecareError as exc:
             return ctx.done(target, str(exc), ok=False)
         return ctx.done(target, f"Asked {device_id} for a self-test ({command_id}). Its answer shows here when it"
                                 " comes; a device that is offline gets it if it reconnects within 10 minutes.")
-
-    def _ask(conn, dispatch, device_id: str, session: Session) -> str:
-        device = registry.get_device(conn, device_id)
-        if device.revoked_at is not None:
-            raise Conflict(f"device {device_id} is decommissioned")
-        command_id = ask_selftest(conn, dispatch, device_id, actor_of(session.user), dispatch.clock())
-        audit.record(conn, audit.actor_of(session.user), "device.selftest_requested", f"device:{device_id}",
-                     {"command_id": command_id})
-        return command_id
 
     return router

@@ -50,6 +50,20 @@ def actor_of(user: User) -> str:
     return f"{user.role.value}:{user.username}"
 
 
+def ask_device_selftest(conn: DbConn, ctx: Dispatch, device_id: str, user: User) -> str:
+    """A person asks a device to test itself (the API and the console's device-health page): the
+    device must exist and be in service; the request is audited. The command's id."""
+    from gateway import interface as registry  # the gateway owns devices: NotFound for one it does not know
+
+    device = registry.get_device(conn, device_id)
+    if device.revoked_at is not None:
+        raise Conflict(f"device {device_id} is decommissioned")
+    command_id = device_command_cases.ask_selftest(conn, ctx, device_id, actor_of(user), ctx.clock())
+    audit.record(conn, audit.actor_of(user), "device.selftest_requested", f"device:{device_id}",
+                 {"command_id": command_id})
+    return command_id
+
+
 def own_provider(user: User) -> str | None:
     """The provider a provider-role user acts as; None for admins and dispatchers (any provider)."""
     if user.role is not Role.PROVIDER:
@@ -93,14 +107,7 @@ def build_router(ctx: Dispatch) -> APIRouter:
         """Ask the device to test itself now (mqtt-v1.1 `selftest.request`); the command waits for
         a device that is offline until its deadline. The device's `device.selftest` answer, with
         this command id, shows on the device-health page and clears or raises its faults."""
-        from gateway import interface as registry  # the gateway owns devices
-
-        device = registry.get_device(conn, device_id)
-        if device.revoked_at is not None:
-            raise Conflict(f"device {device_id} is decommissioned")
-        command_id = device_command_cases.ask_selftest(conn, ctx, device_id, actor_of(user), ctx.clock())
-        audit.record(conn, audit.actor_of(user), "device.selftest_requested", f"device:{device_id}",
-                     {"command_id": command_id})
+        command_id = ask_device_selftest(conn, ctx, device_id, user)
         [row] = [r for r in outbox.for_device(conn, device_id, None, 10) if r["command_id"] == command_id]
         return DeviceCommand(**row)
 

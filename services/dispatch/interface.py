@@ -2,7 +2,7 @@
 (the console, telemetry) may use. Everything else in `services.dispatch` is its own (an
 import-linter contract in pyproject.toml keeps it so)."""
 
-from .api import actor_of
+from .api import actor_of, ask_device_selftest
 from .domain.requests import ACTIVE, TRANSITIONS, WITH_PROVIDER, Status
 from .queries import (
     candidates,
@@ -28,7 +28,8 @@ from .usecases.providers import heartbeat, set_shift
 
 __all__ = [
     "ACTIVE", "TRANSITIONS", "WITH_PROVIDER", "Dispatch", "DispatchSettings", "Intake", "Status", "accept_offer",
-    "actor_of", "add_note", "advance", "ask_selftest", "assign_manually", "cancel_request", "candidates", "context",
+    "actor_of", "add_note", "advance", "ask_device_selftest", "ask_selftest", "assign_manually", "cancel_request",
+    "candidates", "context",
     "count_by_status", "decline_offer", "get_provider", "get_request", "heartbeat", "list_offers", "list_providers",
     "list_requests", "open_requests_for", "phoned", "set_shift", "sla_csv", "sla_report",
 ]

@@ -65,6 +65,19 @@ class MatchWeights:
 
 
 @dataclass(frozen=True)
+class Upcoming:
+    """A planned visit on a provider's route not yet started: it must start inside its window.
+    Times are minutes from now."""
+
+    request_id: str
+    location: Location | None
+    earliest_minutes: float
+    latest_minutes: float
+    service_minutes: float
+    label: str = ""  # who would be late, as the dispatcher reads it ("meal for Li Hua")
+
+
+@dataclass(frozen=True)
 class Candidate:
     """A provider as the matcher sees it, with its current load."""
 
@@ -84,6 +97,7 @@ class Candidate:
     preemptible: int = 0  # jobs it holds, not yet started, that the job at hand outranks
     minutes_left_on_shift: float | None = None  # None: no scheduled end
     reachable: bool = True  # its app was heard from within the presence time-out (domain/presence.py)
+    route: tuple[Upcoming, ...] = ()  # its planned visits not yet started, in route order
 
     @property
     def free_capacity(self) -> int:

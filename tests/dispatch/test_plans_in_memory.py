@@ -170,6 +170,22 @@ def test_the_evening_run_plans_tomorrow_once(w):
     assert plans.plan_evening(None, w.ctx, evening + timedelta(hours=1)) is None  # planned already
 
 
+def test_the_timer_plans_tomorrow_in_the_evening_beside_its_ticks(w):
+    w.ctx.plan_evening_hour = 18
+    w.provider("p-a", 1)
+    w.lunch("res-1")
+    w.at(datetime(2026, 12, 1, 9, 59, tzinfo=UTC))  # 17:59 in Shanghai
+    assert w.timers.evening_run is None
+    w.at(datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+    assert w.timers.evening_run is not None
+    w.timers.evening_run.join(30)
+    (run,) = w.repos.plans.runs(None, DAY)
+    assert run.actor == "system:evening" and run.planned == 1
+    first = w.timers.evening_run
+    w.at(datetime(2026, 12, 1, 11, 0, tzinfo=UTC))
+    assert w.timers.evening_run is first  # once an evening
+
+
 # -- the lifecycle of planned visits ----------------------------------------------------------
 
 def _planned_lunch(w: World) -> str:

@@ -12,7 +12,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from .domain.plans import CarePlan
-from .domain.routes import PlanRun
+from .domain.routes import PlanRun, plan_fields
 from .store import plans as plan_store
 from .store import providers
 
@@ -31,14 +31,7 @@ _STOP = (
 
 def plan_dict(plan: CarePlan) -> dict[str, Any]:
     """A care plan as the API and the console show it."""
-    r = plan.recurrence
-    return {
-        "id": plan.id, "resident_id": plan.resident_id, "service": plan.service, "repeat": r.repeat.value,
-        "starts_on": r.starts_on, "ends_on": r.ends_on, "weekdays": sorted(r.weekdays), "every_weeks": r.every_weeks,
-        "window_start": plan.window_start, "window_end": plan.window_end, "duration_minutes": plan.duration_minutes,
-        "skills": sorted(plan.skills), "preferred_provider_id": plan.preferred_provider_id, "note": plan.note,
-        "active": plan.active,
-    }
+    return {"id": plan.id, "resident_id": plan.resident_id, **plan_fields(plan), "active": plan.active}
 
 
 def run_dict(run: PlanRun) -> dict[str, Any]:

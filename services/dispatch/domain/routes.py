@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from .matching import Location, Upcoming
-from .plans import DayPlan, PlannedVisit
+from .plans import CarePlan, DayPlan, PlannedVisit
 from .policy import ServicePolicy
 from .requests import Change, ServiceRequest, Source, Status, TimelineEntry, assign, open_request
 
@@ -46,6 +46,17 @@ class RouteStop:
     @property
     def released(self) -> bool:
         return self.released_at is not None
+
+
+def plan_fields(plan: CarePlan) -> dict[str, object]:
+    """A care plan's editable fields, flat (what creating one takes; the store's columns)."""
+    r = plan.recurrence
+    return {
+        "service": plan.service, "repeat": r.repeat.value, "starts_on": r.starts_on, "ends_on": r.ends_on,
+        "weekdays": sorted(r.weekdays), "every_weeks": r.every_weeks, "window_start": plan.window_start,
+        "window_end": plan.window_end, "duration_minutes": plan.duration_minutes, "skills": sorted(plan.skills),
+        "preferred_provider_id": plan.preferred_provider_id, "note": plan.note,
+    }
 
 
 def stops_of(plan: DayPlan, visits: Iterable[PlannedVisit]) -> list[RouteStop]:

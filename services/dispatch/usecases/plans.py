@@ -25,6 +25,7 @@ from ..domain.routes import (
     late_reason,
     missed,
     missed_reason,
+    plan_fields,
     released_request,
     stops_of,
 )
@@ -94,13 +95,7 @@ def _build(ctx: Dispatch, conn: Tx, plan_id: str, resident_id: str, f: dict[str,
 
 def fields_of(plan: CarePlan) -> dict[str, Any]:
     """A plan's editable fields (what `create_plan` takes)."""
-    r = plan.recurrence
-    return {
-        "service": plan.service, "repeat": r.repeat.value, "starts_on": r.starts_on, "ends_on": r.ends_on,
-        "weekdays": sorted(r.weekdays), "every_weeks": r.every_weeks, "window_start": plan.window_start,
-        "window_end": plan.window_end, "duration_minutes": plan.duration_minutes, "skills": sorted(plan.skills),
-        "preferred_provider_id": plan.preferred_provider_id, "note": plan.note,
-    }
+    return plan_fields(plan)
 
 
 def create_plan(conn: Tx, ctx: Dispatch, resident_id: str, fields: dict[str, Any], actor: str) -> CarePlan:

@@ -6,7 +6,7 @@ waited for; each test plans a day of its own, years ahead, so no other test's pl
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -208,3 +208,28 @@ def test_hostile_changes_days_and_unknown_things_are_refused(pool, world):
     assert r.status_code == 422 and "NUL" in r.text
     assert client.put("/api/v1/providers/p-nobody/skills", headers=world["admin"],
                       json={"skills": ["hoist"]}).status_code == 404
+
+
+def test_the_consoles_interface_edits_plans_plans_a_day_and_reads_routes_by_district(pool, world):
+    from services.dispatch import interface as dispatch
+
+    ctx, day = world["ctx"], world["day"]
+    carer = new_provider(pool, km=1)
+    shift(world, carer["id"])
+    rid = new_resident(pool)  # in Huangpu (the harness's district)
+    with pool.connection() as conn:
+        plan = dispatch.save_care_plan(conn, ctx, rid, {
+            "service": "meal", "repeat": "once", "starts_on": day, "window_start": time(11, 0),
+            "window_end": time(12, 0), "duration_minutes": 20}, "dispatcher:ann")
+        assert plan["window_start"] == time(11, 0)  # times of day as given (the centre's)
+        changed = dispatch.save_care_plan(conn, ctx, None, {"note": "ring twice"}, "dispatcher:ann", plan["id"])
+        assert changed["note"] == "ring twice" and dispatch.care_plan(conn, plan["id"]) == changed
+        assert dispatch.care_plans_of(conn, rid) == [changed]
+        run = dispatch.plan_day_now(conn, ctx, day, "dispatcher:ann")
+        assert run["planned"] == 1 and dispatch.plan_runs(conn, day)[0] == run
+        (route,) = dispatch.routes_of_day(conn, day, frozenset({"Huangpu"}))["routes"]
+        assert route["provider_id"] == carer["id"] and route["stops"][0]["plan_id"] == plan["id"]
+        assert dispatch.routes_of_day(conn, day, frozenset({"Xuhui"}))["routes"] == []
+        assert dispatch.route_of(conn, carer["id"], day)["stops"][0]["key"] == route["stops"][0]["key"]
+        assert dispatch.end_care_plan(conn, ctx, plan["id"], "dispatcher:ann")["active"] is False
+        assert dispatch.today_of_plans(ctx) == day - timedelta(days=1)

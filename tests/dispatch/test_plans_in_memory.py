@@ -225,6 +225,20 @@ def test_a_planned_visit_not_started_is_the_providers_route_not_its_load(w):
     assert upcoming.earliest_minutes == 120 and upcoming.latest_minutes == 180 and upcoming.label == "meal for res-1"
 
 
+def test_a_planned_route_is_seen_by_matching_before_its_visits_are_released(w):
+    w.provider("p-a", 1)
+    w.lunch("res-1")
+    plans.plan_day(None, w.ctx, DAY, "dispatcher:ann")
+    w.at(utc(8, 0))  # 3.5 h before the window: not released yet
+    (stop,) = w.repos.plans.stops(None, DAY)
+    assert not stop.released
+    press = w.press(Service.MEAL, resident="res-2")
+    (candidate,) = pool.candidates(None, w.ctx, w.repos.requests.load(None, press.request_id), w.now)
+    (upcoming,) = candidate.route
+    assert upcoming.request_id == stop.key and upcoming.location == north(1)
+    assert (upcoming.earliest_minutes, upcoming.latest_minutes) == (210, 270) and candidate.active == 0
+
+
 def test_a_press_of_the_service_of_a_released_planned_visit_joins_it(w):
     rid = _planned_lunch(w)
     joined = w.press(Service.MEAL, resident="res-1")

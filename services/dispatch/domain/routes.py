@@ -42,6 +42,8 @@ class RouteStop:
     released_at: datetime | None = None
     unplanned_reason: str | None = None
     district: str | None = None
+    lat: float | None = None  # the resident's home, when planned
+    lon: float | None = None
 
     @property
     def released(self) -> bool:
@@ -71,7 +73,7 @@ def stops_of(plan: DayPlan, visits: Iterable[PlannedVisit]) -> list[RouteStop]:
                 key=v.key, plan_id=v.plan_id, day=v.day, resident_id=v.resident_id, service=v.service,
                 earliest=v.earliest, latest=v.latest, duration=v.duration_minutes, provider_id=provider_id,
                 seq=seq, planned_arrival=stop.arrive, planned_start=stop.start,
-                travel_minutes=round(stop.travel_minutes, 2), district=v.district,
+                travel_minutes=round(stop.travel_minutes, 2), district=v.district, lat=_lat(v), lon=_lon(v),
             ))
     for v in visits:
         if v.key not in placed:
@@ -79,8 +81,17 @@ def stops_of(plan: DayPlan, visits: Iterable[PlannedVisit]) -> list[RouteStop]:
                 key=v.key, plan_id=v.plan_id, day=v.day, resident_id=v.resident_id, service=v.service,
                 earliest=v.earliest, latest=v.latest, duration=v.duration_minutes,
                 unplanned_reason=plan.unplanned.get(v.key, UNPLANNED_NO_WORKER), district=v.district,
+                lat=_lat(v), lon=_lon(v),
             ))
     return out
+
+
+def _lat(visit: PlannedVisit) -> float | None:
+    return visit.location.lat if visit.location else None
+
+
+def _lon(visit: PlannedVisit) -> float | None:
+    return visit.location.lon if visit.location else None
 
 
 def due_for_release(stop: RouteStop, now: datetime, lead: timedelta) -> bool:

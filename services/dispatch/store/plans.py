@@ -14,7 +14,7 @@ from ..domain.routes import PlanRun, RouteStop, plan_fields
 
 _STOP_COLUMNS = (
     "key, plan_id, day, resident_id, service, earliest, latest, duration, provider_id, seq, planned_arrival,"
-    " planned_start, travel_minutes, request_id, released_at, unplanned_reason, district"
+    " planned_start, travel_minutes, request_id, released_at, unplanned_reason, district, lat, lon"
 )
 _ORDER = " ORDER BY provider_id NULLS LAST, seq, earliest, key"
 
@@ -124,11 +124,11 @@ def replace_day(conn: psycopg.Connection, day: date, new: list[RouteStop]) -> No
         return
     with conn.cursor() as cur:
         cur.executemany(
-            f"INSERT INTO dispatch.planned_visits ({_STOP_COLUMNS}) VALUES ({', '.join(['%s'] * 17)})"
+            f"INSERT INTO dispatch.planned_visits ({_STOP_COLUMNS}) VALUES ({', '.join(['%s'] * 19)})"
             " ON CONFLICT (key) DO NOTHING",
             [(s.key, s.plan_id, s.day, s.resident_id, s.service, s.earliest, s.latest, s.duration, s.provider_id,
               s.seq, s.planned_arrival, s.planned_start, s.travel_minutes, s.request_id, s.released_at,
-              s.unplanned_reason, s.district) for s in new],
+              s.unplanned_reason, s.district, s.lat, s.lon) for s in new],
         )
 
 

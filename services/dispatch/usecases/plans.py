@@ -221,7 +221,8 @@ def plan_day(
     stops = routed + [
         RouteStop(key=v.key, plan_id=v.plan_id, day=v.day, resident_id=v.resident_id, service=v.service,
                   earliest=v.earliest, latest=v.latest, duration=v.duration_minutes, unplanned_reason=WINDOW_PASSED,
-                  district=v.district)
+                  district=v.district, lat=v.location.lat if v.location else None,
+                  lon=v.location.lon if v.location else None)
         for v in fresh if v.latest <= now
     ]
     ctx.repos.plans.replace_day(conn, day, stops)

@@ -49,7 +49,8 @@ def _at(hour: float) -> time:
     return time(int(hour), round((hour % 1) * 60))
 
 
-def care_plans(people: list[city.Resident], rng: random.Random, day: date = DAY) -> list[CarePlan]:
+def care_plans(people: list[city.Resident], rng: random.Random, day: date = DAY,
+               meal_share: float = MEAL_SHARE) -> list[CarePlan]:
     plans = []
     for person in people:
         def plan(kind: str, recurrence: Recurrence, start_h: float, hours: float, minutes: int,
@@ -57,7 +58,7 @@ def care_plans(people: list[city.Resident], rng: random.Random, day: date = DAY)
             plans.append(CarePlan(f"plan-{len(plans):04d}", person.id, kind, recurrence, _at(start_h),
                                   _at(start_h + hours), minutes, skills))
 
-        if rng.random() < MEAL_SHARE:
+        if rng.random() < meal_share:
             plan("meal", Recurrence(Repeat.DAILY, day), rng.choice([10.5, 11.0, 11.5, 12.0]), 1.5, rng.randint(10, 15))
         if rng.random() < BATH_SHARE:
             every = rng.choice([1, 2])
@@ -108,13 +109,14 @@ def _slot(i: int, count: int) -> int:
     return next((k for k, bound in enumerate(bounds) if i < bound), 2)
 
 
-def district(seed: int, residents: int = 500, providers: int = 40, press_load: float = 0.5) -> District:
+def district(seed: int, residents: int = 500, providers: int = 40, press_load: float = 0.5,
+             meal_share: float = MEAL_SHARE) -> District:
     """The day of `seed`: the same residents, fleet and presses as bench.dispatch's day of that
     seed (at `press_load`), and the care plans drawn after them."""
     rng = random.Random(seed)
     people = city.residents(residents, rng)
     fleet = fleet_of(providers, rng)
     presses = city.requests(people, rng, press_load)
-    plans = care_plans(people, random.Random(f"plans:{seed}"))
+    plans = care_plans(people, random.Random(f"plans:{seed}"), meal_share=meal_share)
     homes = {p.id: Home(p.location, p.district) for p in people}
     return District(people, fleet, workers_of(fleet), plans, visits_on(plans, DAY, UTC, homes), presses)

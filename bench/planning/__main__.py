@@ -78,12 +78,12 @@ def executed_visits(district: world.District, plan: DayPlan, outcome: Outcome) -
 
 
 def run(seed: int, residents: int, providers: int, press_load: float, time_limit_s: float,
-        meal_share: float = world.MEAL_SHARE) -> dict:
+        meal_share: float = world.MEAL_SHARE, buffer_minutes: float = 0.0) -> dict:
     weights, policy = MatchWeights(), DispatchPolicy.default()
     district = world.district(seed, residents, providers, press_load, meal_share)
     speed = weights.speed_kmh
     plan, plan_s = _timed(plan_day, world.DAY, district.visits, district.workers, speed_kmh=speed,
-                          time_limit_s=time_limit_s)
+                          time_limit_s=time_limit_s, buffer_minutes=buffer_minutes)
     greedy, greedy_s = _timed(greedy_day, world.DAY, district.visits, district.workers, speed_kmh=speed)
     answers = city.Responses(seed)
     until = city.DAY0 + timedelta(days=2)
@@ -104,7 +104,8 @@ def run(seed: int, residents: int, providers: int, press_load: float, time_limit
     arrivals_with, arrivals_without = with_plans.press_arrival, without.press_arrival
     arrival_ratio = results.ratio(specs, arrivals_with, arrivals_without)
 
-    # The day as executed against the offline plan of the same visits.
+    # The day as executed against the offline plan of the same visits (travel alone: no buffer,
+    # every press is known).
     executed = executed_visits(district, plan, with_plans)
     hindsight, hindsight_s = _timed(plan_day, world.DAY, executed, district.workers, speed_kmh=speed,
                                     time_limit_s=time_limit_s)
@@ -115,7 +116,7 @@ def run(seed: int, residents: int, providers: int, press_load: float, time_limit
     travel_ratio = (round(executed_per_visit / hindsight_per_visit, 3)
                     if executed_per_visit and hindsight_per_visit else None)
     return {
-        "seed": seed,
+        "seed": seed, "buffer_minutes": buffer_minutes,
         "plans": len(district.plans),
         "planned_visits": len(district.visits),
         "planned_by_service": {s: sum(1 for v in district.visits if v.service == s)
@@ -220,16 +221,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="presses as a share of bench.dispatch's nominal volume (default 0.5)")
     parser.add_argument("--meal-share", type=float, default=world.MEAL_SHARE,
                         help=f"residents with a daily lunch meal (default {world.MEAL_SHARE})")
+    parser.add_argument("--buffer", type=float, default=0.0,
+                        help="plan_day's buffer_minutes: room kept at the end of windows for presses (default 0)")
     parser.add_argument("--time-limit", type=float, default=30.0, help="solver time limit per plan, seconds")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON result")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     started = time.monotonic()
-    day = run(args.seed, args.residents, args.providers, args.press_load, args.time_limit, args.meal_share)
+    day = run(args.seed, args.residents, args.providers, args.press_load, args.time_limit, args.meal_share, args.buffer)
     result = {
         "benchmark": "planning", "date": date.today().isoformat(),
         "setup": {"seed": args.seed, "residents": args.residents, "providers": args.providers,
                   "press_load": args.press_load, "solver_time_limit_s": args.time_limit,
+                  "buffer_minutes": args.buffer,
                   "shares": {"meal_daily": args.meal_share, "bath": world.BATH_SHARE,
                              "mobility": world.MOBILITY_SHARE, "escort_today": world.ESCORT_SHARE},
                   "provider_answers": "accept 90%, decline 6%, no answer 4%; answer time lognormal, median 20 s"},

@@ -19,7 +19,7 @@ def test_the_benchmark_runs_on_a_tiny_district(tmp_path, capsys):
     assert bench.main(["--residents", "40", "--providers", "8", "--time-limit", "1", "--out", str(tmp_path)]) == 0
     [path] = list(tmp_path.glob("*-planning.json"))
     result = json.loads(path.read_text())
-    day = result["day"]
+    [day] = result["days"]
     ex = day["executed"]
     assert day["planned_visits"] == day["offline_plan"]["visits"] + day["offline_plan"]["unplanned"]
     assert ex["planned_started"] + ex["planned_missed"] == ex["planned_in_plan"] == day["offline_plan"]["visits"]

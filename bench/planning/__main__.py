@@ -103,6 +103,7 @@ def run(seed: int, residents: int, providers: int, press_load: float, time_limit
     specs = district.presses
     arrivals_with, arrivals_without = with_plans.press_arrival, without.press_arrival
     arrival_ratio = results.ratio(specs, arrivals_with, arrivals_without)
+    both = [x for x in specs if x.id in arrivals_with and x.id in arrivals_without]
 
     # The day as executed against the offline plan of the same visits (travel alone: no buffer,
     # every press is known).
@@ -154,14 +155,39 @@ def run(seed: int, residents: int, providers: int, press_load: float, time_limit
             (with_plans.driven_minutes - without.driven_minutes) / plan.travel_minutes, 3)
         if plan.travel_minutes else None,
         "press_arrival_ratio": arrival_ratio,
+        "sums": {  # for pooling days
+            "planned": len(windows), "on_time": started_visits - len(late),
+            "executed_travel": with_plans.driven_minutes, "executed_visits": done,
+            "hindsight_travel": hindsight.travel_minutes, "hindsight_visits": _served(hindsight),
+            "presses_both": len(both),
+            "press_minutes_with": sum(results.minutes(arrivals_with[x.id], x.created) for x in both),
+            "press_minutes_without": sum(results.minutes(arrivals_without[x.id], x.created) for x in both),
+        },
         "simulate_s": round(simulate_s, 1),
     }
 
 
-def verdict(day: dict) -> dict:
-    on_time = day["executed"]["planned_on_time_share"]
-    travel = day["executed_over_hindsight_per_visit"]
-    arrival = day["press_arrival_ratio"]
+def pooled(days: list[dict]) -> dict:
+    """The targets' numbers over every simulated day."""
+    t = {k: sum(d["sums"][k] for d in days) for k in days[0]["sums"]}
+    executed = t["executed_travel"] / t["executed_visits"] if t["executed_visits"] else None
+    hindsight = t["hindsight_travel"] / t["hindsight_visits"] if t["hindsight_visits"] else None
+    return {
+        "planned_on_time_share": round(t["on_time"] / t["planned"], 4) if t["planned"] else 1.0,
+        "executed_over_hindsight_per_visit": round(executed / hindsight, 3) if executed and hindsight else None,
+        "press_arrival_ratio": round(t["press_minutes_with"] / t["press_minutes_without"], 3)
+        if t["press_minutes_without"] else None,
+        "press_arrival_mean_with_min": round(t["press_minutes_with"] / t["presses_both"], 2)
+        if t["presses_both"] else None,
+        "press_arrival_mean_without_min": round(t["press_minutes_without"] / t["presses_both"], 2)
+        if t["presses_both"] else None,
+    }
+
+
+def verdict(pool: dict) -> dict:
+    on_time = pool["planned_on_time_share"]
+    travel = pool["executed_over_hindsight_per_visit"]
+    arrival = pool["press_arrival_ratio"]
     return {
         "planned_on_time": {"value": on_time, "target": f">= {ON_TIME_TARGET}", "met": on_time >= ON_TIME_TARGET},
         "travel_executed_over_offline_plan": {"value": travel, "target": f"<= {TRAVEL_TARGET}",
@@ -172,10 +198,24 @@ def verdict(day: dict) -> dict:
 
 
 def table(result: dict) -> str:
-    d = result["day"]
+    return "\n\n".join([*(_day_table(d) for d in result["days"]), _pool_table(result)])
+
+
+def _pool_table(result: dict) -> str:
+    p = result["pooled"]
+    lines = [f"pooled over {len(result['days'])} day(s): on time {p['planned_on_time_share']:.2%}, executed / offline"
+             f" per visit {p['executed_over_hindsight_per_visit']}, press -> arrival {p['press_arrival_mean_with_min']}"
+             f" / {p['press_arrival_mean_without_min']} min = {p['press_arrival_ratio']}"]
+    lines += [f"{name}: {'met' if v['met'] else 'MISSED'} ({v['value']} {v['target']})"
+              for name, v in result["verdict"].items()]
+    return "\n".join(lines)
+
+
+def _day_table(d: dict) -> str:
     ex, plan, greedy, hind = d["executed"], d["offline_plan"], d["greedy"], d["hindsight_plan"]
     w, wo = d["press_arrival_with_plans"], d["press_arrival_without_plans"]
     rows = [
+        ("seed (day) / buffer", f"{d['seed']} / {d['buffer_minutes']} min"),
         ("planned visits (day) / presses", f"{d['planned_visits']} / {d['presses']}"),
         ("offline plan: travel, per visit, unplanned",
          f"{plan['travel_min']} min, {plan['travel_per_visit_min']} min, {plan['unplanned']}"),
@@ -195,10 +235,7 @@ def table(result: dict) -> str:
         ("press -> arrival ratio (target <= 1.10)", d["press_arrival_ratio"]),
     ]
     width = max(len(k) for k, _ in rows)
-    lines = [f"{k.ljust(width)}  {v}" for k, v in rows]
-    lines += [f"{name}: {'met' if v['met'] else 'MISSED'} ({v['value']} {v['target']})"
-              for name, v in result["verdict"].items()]
-    return "\n".join(lines)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 
 
 def output_path(folder: Path, day: str) -> Path:
@@ -214,7 +251,8 @@ def output_path(folder: Path, day: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.planning", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="seed of the first day")
+    parser.add_argument("--days", type=int, default=1, help="simulated days, one seed each (default 1)")
     parser.add_argument("--residents", type=int, default=500)
     parser.add_argument("--providers", type=int, default=40)
     parser.add_argument("--press-load", type=float, default=0.5,
@@ -228,18 +266,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     started = time.monotonic()
-    day = run(args.seed, args.residents, args.providers, args.press_load, args.time_limit, args.meal_share, args.buffer)
+    days = [run(seed, args.residents, args.providers, args.press_load, args.time_limit, args.meal_share, args.buffer)
+            for seed in range(args.seed, args.seed + args.days)]
     result = {
         "benchmark": "planning", "date": date.today().isoformat(),
-        "setup": {"seed": args.seed, "residents": args.residents, "providers": args.providers,
+        "setup": {"first_seed": args.seed, "days": args.days, "residents": args.residents, "providers": args.providers,
                   "press_load": args.press_load, "solver_time_limit_s": args.time_limit,
                   "buffer_minutes": args.buffer,
                   "shares": {"meal_daily": args.meal_share, "bath": world.BATH_SHARE,
                              "mobility": world.MOBILITY_SHARE, "escort_today": world.ESCORT_SHARE},
                   "provider_answers": "accept 90%, decline 6%, no answer 4%; answer time lognormal, median 20 s"},
-        "day": day,
+        "pooled": pooled(days),
+        "days": days,
     }
-    result["verdict"] = verdict(day)
+    result["verdict"] = verdict(result["pooled"])
     result["seconds"] = round(time.monotonic() - started, 1)
     result["machine"] = results.machine()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -239,13 +239,11 @@ def _day_table(d: dict) -> str:
 
 
 def output_path(folder: Path, day: str) -> Path:
-    """bench/results/<date>-planning.json, then -2, -3 ... for later runs of the same date."""
-    path = folder / f"{day}-planning.json"
+    """bench/results/<date>-planning-<n>.json, n counting the runs of that date."""
     n = 1
-    while path.exists():
+    while (folder / f"{day}-planning-{n}.json").exists():
         n += 1
-        path = folder / f"{day}-planning-{n}.json"
-    return path
+    return folder / f"{day}-planning-{n}.json"
 
 
 def main(argv: list[str] | None = None) -> int:

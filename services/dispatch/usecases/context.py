@@ -111,6 +111,7 @@ class Dispatch:
     plan_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     plan_release_lead: timedelta = timedelta(minutes=120)
     plan_time_limit_s: float = 10.0
+    plan_buffer_minutes: float = 0.0  # the planner keeps room at the end of windows for presses
     plan_evening_hour: int | None = 18
 
 
@@ -139,5 +140,6 @@ def from_settings(
         plan_zone=dispatch.plan_zone(),
         plan_release_lead=timedelta(minutes=dispatch.plan_release_lead_minutes),
         plan_time_limit_s=dispatch.plan_time_limit_s,
+        plan_buffer_minutes=dispatch.plan_buffer_minutes,
         plan_evening_hour=dispatch.plan_evening_hour,
     )

@@ -4,7 +4,6 @@ and raise the alarm for a planned visit late or missed. See README "Care plans",
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Sequence
@@ -52,15 +51,16 @@ class DayPlanner(Protocol):
 
     def __call__(
         self, day: date, visits: Sequence[PlannedVisit], workers: Sequence[Worker], *, speed_kmh: float = ...,
-        time_limit_s: float = ...,
+        time_limit_s: float = ..., buffer_minutes: float = ...,
     ) -> DayPlan: ...
 
 
 def default_planner() -> DayPlanner:
     """OR-Tools' day planner (domain/planner.py), imported when first needed: loading OR-Tools
-    costs a second, which presses should never wait for."""
-    planner: DayPlanner = importlib.import_module("services.dispatch.domain.planner").plan_day
-    return planner
+    costs a second, which nothing but a planning run should wait for."""
+    from ..domain.planner import plan_day
+
+    return plan_day
 
 
 # -- care plans -------------------------------------------------------------------------------
@@ -211,6 +211,7 @@ def plan_day(
     workers = workers_of(conn, ctx, day, kept)
     plan = (planner or default_planner())(
         day, open_, workers, speed_kmh=ctx.weights.speed_kmh, time_limit_s=ctx.plan_time_limit_s,
+        buffer_minutes=ctx.plan_buffer_minutes,
     )
     # A provider's new stops follow its released ones (it starts after them), so its route's
     # places stay in order.

@@ -16,15 +16,19 @@ from .domain.routes import PlanRun, plan_fields
 from .store import plans as plan_store
 from .store import providers
 
+# The provider a stop is with: the request's once released (a dispatcher may have reassigned it;
+# a request handed back has none and stays on the planned route), else the planned one.
+_WITH = "coalesce(r.provider_id, v.provider_id)"
 _STOP = (
-    "SELECT v.key, v.plan_id, v.day, v.resident_id, res.name AS resident_name, v.district, v.service,"
-    " v.provider_id, p.name AS provider_name, v.seq, v.planned_arrival, v.planned_start,"
+    f"SELECT v.key, v.plan_id, v.day, v.resident_id, res.name AS resident_name, v.district, v.service,"
+    f" {_WITH} AS provider_id, p.name AS provider_name, v.provider_id AS planned_provider_id, v.seq,"
+    " v.planned_arrival, v.planned_start,"
     " v.earliest AS window_start, v.latest AS window_end, v.duration AS duration_minutes, v.travel_minutes,"
     " v.request_id, r.status, r.en_route_at, r.arrived_at, r.completed_at, r.late_flagged_at,"
     " r.plan_missed_at, v.released_at, v.unplanned_reason"
     " FROM dispatch.planned_visits v"
     " LEFT JOIN dispatch.requests r ON r.id = v.request_id"
-    " LEFT JOIN dispatch.providers p ON p.id = v.provider_id"
+    f" LEFT JOIN dispatch.providers p ON p.id = {_WITH}"
     " LEFT JOIN registry.residents res ON res.id = v.resident_id"
 )
 
@@ -51,7 +55,8 @@ def care_plan(conn: psycopg.Connection, plan_id: str) -> dict[str, Any]:
 def _stops(conn: psycopg.Connection, where: str, params: tuple) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            f"{_STOP} WHERE {where} ORDER BY v.provider_id NULLS LAST, v.seq, v.earliest, v.key", params
+            f"{_STOP} WHERE {where} ORDER BY {_WITH} NULLS LAST, coalesce(v.planned_start, v.earliest), v.seq,"
+            " v.key", params
         ).fetchall()
 
 
@@ -82,10 +87,11 @@ def routes_of_day(
 
 
 def route_of(conn: psycopg.Connection, provider_id: str, day: date) -> dict[str, Any]:
-    """One provider's route of a day (NotFound for an unknown provider)."""
+    """One provider's route of a day (NotFound for an unknown provider): the visits planned for it,
+    and those reassigned to it since, by planned start; not those reassigned away."""
     provider = providers.get(conn, provider_id)
     return {"day": day, "provider_id": provider_id, "provider_name": provider["name"],
-            "stops": _stops(conn, "v.day = %s AND v.provider_id = %s", (day, provider_id))}
+            "stops": _stops(conn, f"v.day = %s AND {_WITH} = %s", (day, provider_id))}
 
 
 def plan_runs(conn: psycopg.Connection, day: date, limit: int = 20) -> list[dict[str, Any]]:

@@ -133,6 +133,23 @@ def test_planned_visits_run_the_request_lifecycle_and_a_missed_one_is_escalated(
     r = client.get(f"/api/v1/requests/{first['id']}", headers=app)
     assert r.status_code == 200 and r.json()["window_start"] == local(day, 11, 30).isoformat().replace("+00:00", "Z")
 
+    # a dispatcher gives the first visit to another provider: it moves to that provider's route
+    other = new_provider(pool, km=2)
+    with pool.connection() as conn:
+        conn.execute("UPDATE dispatch.providers SET last_seen_at = %s WHERE id = %s", (clock.at, other["id"]))
+    r = client.post(f"/api/v1/requests/{first['id']}/assign", headers=world["dispatcher"],
+                    json={"provider_id": other["id"]})
+    assert r.status_code == 200, r.text
+    (moved,) = client.get(f"/api/v1/providers/{other['id']}/route", params={"day": day.isoformat()},
+                          headers=world["dispatcher"]).json()["stops"]
+    assert (moved["key"], moved["provider_id"], moved["planned_provider_id"]) == (
+        stops[0]["key"], other["id"], carer["id"])
+    assert [s["key"] for s in client.get(f"/api/v1/providers/{carer['id']}/route", params={"day": day.isoformat()},
+                                         headers=app).json()["stops"]] == [stops[1]["key"]]
+    r = client.post(f"/api/v1/requests/{first['id']}/assign", headers=world["dispatcher"],
+                    json={"provider_id": carer["id"]})
+    assert r.status_code == 200, r.text
+
     for step in ("en-route", "arrived", "complete"):  # the usual lifecycle, by the provider's app
         clock.at += timedelta(minutes=10)
         assert client.post(f"/api/v1/requests/{first['id']}/{step}", headers=app).status_code == 200

@@ -69,21 +69,21 @@ def stops_of(plan: DayPlan, visits: Iterable[PlannedVisit]) -> list[RouteStop]:
         for seq, stop in enumerate(stops):
             v = stop.visit
             placed.add(v.key)
-            out.append(RouteStop(
-                key=v.key, plan_id=v.plan_id, day=v.day, resident_id=v.resident_id, service=v.service,
-                earliest=v.earliest, latest=v.latest, duration=v.duration_minutes, provider_id=provider_id,
-                seq=seq, planned_arrival=stop.arrive, planned_start=stop.start,
-                travel_minutes=round(stop.travel_minutes, 2), district=v.district, lat=_lat(v), lon=_lon(v),
+            out.append(replace(
+                unplanned_stop(v, None), provider_id=provider_id, seq=seq, planned_arrival=stop.arrive,
+                planned_start=stop.start, travel_minutes=round(stop.travel_minutes, 2),
             ))
-    for v in visits:
-        if v.key not in placed:
-            out.append(RouteStop(
-                key=v.key, plan_id=v.plan_id, day=v.day, resident_id=v.resident_id, service=v.service,
-                earliest=v.earliest, latest=v.latest, duration=v.duration_minutes,
-                unplanned_reason=plan.unplanned.get(v.key, UNPLANNED_NO_WORKER), district=v.district,
-                lat=_lat(v), lon=_lon(v),
-            ))
+    out += [unplanned_stop(v, plan.unplanned.get(v.key, UNPLANNED_NO_WORKER)) for v in visits if v.key not in placed]
     return out
+
+
+def unplanned_stop(v: PlannedVisit, reason: str | None) -> RouteStop:
+    """A visit as a stored row on no route (yet), with why."""
+    return RouteStop(
+        key=v.key, plan_id=v.plan_id, day=v.day, resident_id=v.resident_id, service=v.service,
+        earliest=v.earliest, latest=v.latest, duration=v.duration_minutes, unplanned_reason=reason,
+        district=v.district, lat=_lat(v), lon=_lon(v),
+    )
 
 
 def _lat(visit: PlannedVisit) -> float | None:

@@ -27,6 +27,7 @@ from ..domain.routes import (
     plan_fields,
     released_request,
     stops_of,
+    unplanned_stop,
 )
 from ..store import new_id
 from . import announce
@@ -219,13 +220,7 @@ def plan_day(
              if s.provider_id is not None and s.seq is not None}
     routed = [replace(s, seq=s.seq + after.get(s.provider_id, 0)) if s.seq is not None and s.provider_id else s
               for s in stops_of(plan, open_)]
-    stops = routed + [
-        RouteStop(key=v.key, plan_id=v.plan_id, day=v.day, resident_id=v.resident_id, service=v.service,
-                  earliest=v.earliest, latest=v.latest, duration=v.duration_minutes, unplanned_reason=WINDOW_PASSED,
-                  district=v.district, lat=v.location.lat if v.location else None,
-                  lon=v.location.lon if v.location else None)
-        for v in fresh if v.latest <= now
-    ]
+    stops = routed + [unplanned_stop(v, WINDOW_PASSED) for v in fresh if v.latest <= now]
     ctx.repos.plans.replace_day(conn, day, stops)
     on_routes = sum(1 for s in stops if s.provider_id is not None)
     run = PlanRun(

@@ -250,3 +250,32 @@ def test_the_consoles_interface_edits_plans_plans_a_day_and_reads_routes_by_dist
         assert dispatch.route_of(conn, carer["id"], day)["stops"][0]["key"] == route["stops"][0]["key"]
         assert dispatch.end_care_plan(conn, ctx, plan["id"], "dispatcher:ann")["active"] is False
         assert dispatch.today_of_plans(ctx) == day - timedelta(days=1)
+
+
+def test_a_planned_visit_still_on_the_way_when_its_window_ends_is_late_with_a_notice(pool, world):
+    client, day, clock, ctx = world["client"], world["day"], world["clock"], world["ctx"]
+    carer = new_provider(pool, km=1)
+    shift(world, carer["id"])
+    rid = new_resident(pool)
+    assert client.post(f"/api/v1/residents/{rid}/care-plans", headers=world["dispatcher"],
+                       json=lunch(day)).status_code == 201
+    assert client.post(f"/api/v1/plans/{day.isoformat()}", headers=world["dispatcher"]).status_code == 201
+    timers = TimerLoop(PostgresTransactions(pool), ctx)
+    clock.at = local(day, 10, 0)
+    assert timers.tick(clock.at)["plans_released"] == 1
+    (stop,) = client.get(f"/api/v1/plans/{day.isoformat()}/routes", headers=world["dispatcher"]).json()["routes"][0][
+        "stops"]
+    clock.at = local(day, 12, 20)
+    app = token_for(pool, Role.PROVIDER, carer["id"])
+    assert client.post(f"/api/v1/requests/{stop['request_id']}/en-route", headers=app).status_code == 200
+    clock.at = local(day, 12, 30)
+    fired = timers.tick(clock.at)
+    assert fired["late"] == 1 and fired["plans_missed"] == 0
+    request = get_request(pool, stop["request_id"])
+    assert request["status"] == "en_route" and request["sla_at_risk_at"] is not None
+    (risk,) = [e for e in request["timeline"] if e["kind"] == "sla.at_risk"]
+    assert risk["detail"]["reason"] == "planned visit late: window ended 12:30"
+    with pool.connection() as conn:
+        notice = conn.execute("SELECT notice FROM dispatch.notifications WHERE subject_id = %s",
+                              (request["id"],)).fetchone()["notice"]
+    assert notice["trigger"] == "request.late" and "window ended 12:30" in notice["text"]

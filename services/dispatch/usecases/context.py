@@ -117,10 +117,13 @@ class Dispatch:
 
 def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Dispatch:
     """The use cases on the in-memory repositories (rule tests, the dispatch benchmark): no
-    database; no devices' registry either, so no button is found and no config is applied,
-    unless `config` says otherwise."""
+    database; no devices' registry either, so no button is found and no config is applied, and
+    no evening planning run, unless `config` says otherwise."""
     config.setdefault("find_button", lambda conn, resident_id: None)
     config.setdefault("configured", lambda conn, device_id, applied: None)
+    # No evening planning run on its own thread: the repositories in memory serve one caller at a
+    # time (a simulation plans its days when it means to).
+    config.setdefault("plan_evening_hour", None)
     return Dispatch(clock=clock, repos=MemoryRepositories(clock), **config)
 
 

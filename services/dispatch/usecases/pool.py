@@ -40,6 +40,7 @@ def candidate(
         busy_minutes=load.busy_minutes, serving_minutes=load.serving_minutes, free_location=load.free_location,
         preemptible=load.preemptible, minutes_left_on_shift=left,
         reachable=reachable(row.get("last_seen_at"), now, ctx.presence_timeout),
+        districts=frozenset(row.get("districts") or ()),
     )
 
 

@@ -33,9 +33,11 @@ _COLUMNS = (
     " r.sla_due_at, r.sla_at_risk_at, r.eta_minutes, r.district, r.ack_shown_at, r.late_flagged_at, r.handed_back,"
     " r.stuck_presses, r.stuck_from, r.stuck_to,"
     " r.reannounced, r.reannounced_at,"
-    # Help from another district (domain/districts.py): the provider is placed, and not in the request's.
-    " (cardinality(p.districts) > 0 AND r.district IS NOT NULL AND NOT r.district = ANY(p.districts))"
-    "  AS cross_district,"
+    # Help from another district (domain/districts.py): the provider assigned, or offered it now, is
+    # placed, and not in the request's district.
+    " (r.district IS NOT NULL AND EXISTS (SELECT 1 FROM dispatch.providers x WHERE cardinality(x.districts) > 0"
+    "  AND NOT r.district = ANY(x.districts) AND (x.id = r.provider_id OR x.id IN (SELECT o.provider_id"
+    "  FROM dispatch.offers o WHERE o.request_id = r.id AND o.status = 'pending')))) AS cross_district,"
     # When someone is expected at the door: the assigned provider's ETA, or the pending offer's.
     " CASE WHEN r.status IN ('assigned', 'en_route') THEN r.assigned_at + make_interval(mins => r.eta_minutes)"
     "  WHEN r.status IN ('offered', 'escalated') THEN (SELECT o.created_at + make_interval(mins => o.eta_minutes)"

@@ -18,7 +18,7 @@ from .conftest import bearer, new_account
 
 _PARAM = re.compile(r"\{(\w+)\}")
 # Operations that carry no district's data (the platform, the caller's own account).
-PLATFORM = {"/healthz", "/readyz", "/metrics", "/api/v1/me", "/api/v1/audit", "/api/v1/dead-letters",
+PLATFORM = {"/healthz", "/readyz", "/metrics", "/api/v1/me", "/api/v1/audit",
             "/api/v1/system/consumers", "/api/v1/system/incidents"}
 
 

@@ -142,3 +142,22 @@ def test_the_city_bureau_sees_both_districts(pool, client, two):
     board = client.get("/").text
     assert a.resident_name in board and b.resident_name in board and "belongs to no district" not in board
     assert client.get(f"/requests/{b.request_id}").status_code == 200
+
+
+def test_a_provider_of_both_districts_shows_its_load_but_not_the_other_districts_job(pool, as_a, two):
+    from console.roster_data import roster
+    from services.dispatch.store import providers
+    from services.dispatch.usecases.context import Dispatch
+
+    from .dispatching import assign, new_provider
+
+    a, b = two
+    pid, name = new_provider(pool, ["meal"], name="Carer of both districts", on_shift=True)
+    with pool.connection() as conn:
+        providers.set_districts(conn, pid, [a.name, b.name])
+    assign(pool, b.request_id, pid)
+    page = as_a.get("/providers").text
+    assert name in page and not leaks(page, b)
+    with pool.connection() as conn:
+        row = next(r for r in roster(conn, Dispatch(), frozenset({a.name}))["providers"] if r["id"] == pid)
+    assert (row["load"], row["jobs"], row["elsewhere"]) == (1, [], 1)

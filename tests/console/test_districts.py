@@ -161,3 +161,27 @@ def test_a_provider_of_both_districts_shows_its_load_but_not_the_other_districts
     with pool.connection() as conn:
         row = next(r for r in roster(conn, Dispatch(), frozenset({a.name}))["providers"] if r["id"] == pid)
     assert (row["load"], row["jobs"], row["elsewhere"]) == (1, [], 1)
+
+
+def test_help_from_another_district_is_marked_on_the_board_and_the_request_page(pool, client, two):
+    from .dispatching import assign
+
+    a, b = two
+    assign(pool, a.request_id, b.provider_id)  # the city bureau sent another district's carer
+    assert sign_in(client, make_user(pool, Role.CITY)).status_code == 303
+    board = client.get("/").text
+    row = board.split(f'data-id="{a.request_id}"', 1)[1].split("</tr>", 1)[0]
+    assert "other district" in row and b.provider_name in row
+    other_row = board.split(f'data-id="{b.request_id}"', 1)[1].split("</tr>", 1)[0]
+    assert "other district" not in other_row
+
+
+def test_the_timeline_says_why_help_came_from_another_district():
+    from console.timeline import describe
+
+    entry = {"at": "2026-12-04T10:00:00Z", "actor": "system", "kind": "cross_district",
+             "detail": {"reason": "no provider of Xuhui eligible", "provider_id": "p-1", "provider": "Li Na",
+                        "district": "Xuhui", "provider_districts": ["Minhang"]}}
+    said = describe(entry, {})
+    assert said["text"] == "Help from another district: Li Na (Minhang); no provider of Xuhui eligible"
+    assert said["tone"] == "warn"

@@ -80,7 +80,7 @@ def provider_in_scope(conn: DbConn, provider_id: str, user: User) -> dict:
     placed serves every district)."""
     row = providers.get(conn, provider_id)
     scope = user.scope
-    if row["districts"] and not scope.allows_any(row["districts"]):
+    if scope.nowhere or (row["districts"] and not scope.allows_any(row["districts"])):
         raise NotFound(f"provider {provider_id} not found")
     return row
 

@@ -167,6 +167,7 @@ def test_a_dispatcher_of_no_district_sees_nothing(app, client, world):
         for of in (world["a"], world["b"]):
             assert not leaks(response.text, of), path
     assert client.get(f"/api/v1/requests/{world['a'].request_id}", headers=headers).status_code == 404
+    assert client.get("/api/v1/providers", headers=headers).json() == []  # not even those serving everywhere
 
 
 def test_providers_are_placed_by_admins_and_a_dispatcher_sees_those_serving_its_districts(pool, client, world, admin):

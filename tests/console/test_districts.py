@@ -157,7 +157,7 @@ def test_a_provider_of_both_districts_shows_its_load_but_not_the_other_districts
         providers.set_districts(conn, pid, [a.name, b.name])
     assign(pool, b.request_id, pid)
     page = as_a.get("/providers").text
-    assert name in page and not leaks(page, b)
+    assert name in page and not leaks(page, b) and "1 in other districts" in page
     with pool.connection() as conn:
         row = next(r for r in roster(conn, Dispatch(), frozenset({a.name}))["providers"] if r["id"] == pid)
     assert (row["load"], row["jobs"], row["elsewhere"]) == (1, [], 1)

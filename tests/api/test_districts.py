@@ -201,6 +201,9 @@ def test_help_from_another_district_is_shown_as_such(pool, client, world):
                            json={"provider_id": b.provider_id, "override_shift": True}, headers=city)
     assert assigned.status_code == 200, assigned.text
     assert assigned.json()["cross_district"] is True
+    (entry,) = [e for e in assigned.json()["timeline"] if e["kind"] == "cross_district"]
+    assert entry["detail"]["reason"] == f"sent by hand from another district to {a.name}"
+    assert entry["detail"]["provider_districts"] == [b.name]
     listed = {r["id"]: r for r in client.get("/api/v1/requests", params={"limit": 1000}, headers=city).json()}
     assert listed[a.request_id]["cross_district"] is True and listed[b.request_id]["cross_district"] is False
     candidates = {c["provider_id"]: c for c in client.get(f"/api/v1/requests/{a.request_id}/candidates",

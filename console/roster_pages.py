@@ -28,7 +28,7 @@ def roster_router(ctx: ConsoleContext) -> APIRouter:
     def roster_page(request: Request, session: Page) -> Response:
         """Who is on shift, their load and jobs, and where everyone is."""
         with ctx.pool.connection() as conn:
-            view = data.roster(conn, ctx.dispatch)
+            view = data.roster(conn, ctx.dispatch, session.user.scope.districts)
         return ctx.render(request, "roster.html", {**view, "labels": SERVICE_LABELS}, session=session)
 
     @router.post("/providers/{provider_id}/shift")

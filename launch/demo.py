@@ -105,9 +105,10 @@ def _port(host: str, wanted: int) -> int:
 
 
 def _demo_logins(pool) -> list[Login]:
-    """One admin and one dispatcher with fresh random passwords (printed, never stored plain)."""
+    """One admin and one dispatcher of the city bureau (role city: every district) with fresh
+    random passwords (printed, never stored plain)."""
     logins = [Login("admin", secrets.token_urlsafe(9), "admin"),
-              Login("dispatcher", secrets.token_urlsafe(9), "dispatcher")]
+              Login("dispatcher", secrets.token_urlsafe(9), "city")]
     with pool.connection() as conn:
         for login in logins:
             create_user(conn, login.username, login.password, Role(login.role))

@@ -42,7 +42,7 @@ def world(pool, clean, request):
     clock = Clock(local(day, 18) - timedelta(days=1))
     ctx = Dispatch(clock=clock, plan_time_limit_s=1.0, plan_evening_hour=None)
     return {"day": day, "clock": clock, "ctx": ctx, "client": api_client(pool, build_router(ctx)),
-            "dispatcher": token_for(pool, Role.DISPATCHER), "admin": token_for(pool, Role.ADMIN)}
+            "dispatcher": token_for(pool, Role.CITY), "admin": token_for(pool, Role.ADMIN)}
 
 
 def lunch(day: date, **kw) -> dict:

@@ -1,0 +1,163 @@
+"""The care plan editor of the resident page: a resident's plans (active and ended), the form's
+fields read into a plan, and the dispatcher's add, edit and end, through dispatch's interface.
+
+A form's fields arrive as text; `plan_fields` turns them into what dispatch's use cases take, or
+raises Invalid with the reason (a date that is no date, a NUL byte, a window that ends before it
+starts is the domain's to say). The page shows the reason; nothing here is a 5xx."""
+
+from __future__ import annotations
+
+from datetime import date, time
+from typing import Any
+
+import psycopg
+
+from homecare.errors import Invalid, NotFound
+from services.dispatch import interface as dispatch
+from services.dispatch.interface import Dispatch
+
+SERVICES = ("meal", "bathing", "escort", "mobility")  # what a plan can ask for: emergencies are never planned
+REPEATS = (("daily", "Every day"), ("weekdays", "On given weekdays"), ("every_n_weeks", "Every n weeks"),
+           ("once", "Once"))
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+TEXT_MAX = {"note": 500, "skills": 400, "preferred_provider_id": 64}
+
+
+def editor(conn: psycopg.Connection, ctx: Dispatch, resident_id: str) -> dict[str, Any]:
+    """What the resident page's care plan panel shows: the plans, the providers one may prefer,
+    and today (the centre's date, the form's first day)."""
+    providers = [{"id": p["id"], "name": p["name"]} for p in dispatch.list_providers(conn)]
+    return {
+        "care_plans": plans_of(conn, resident_id), "plan_providers": providers,
+        "provider_names": {p["id"]: p["name"] for p in providers}, "today": dispatch.plan_today(ctx).isoformat(),
+        "plan_services": SERVICES, "repeats": REPEATS, "weekday_names": WEEKDAYS,
+    }
+
+
+def plans_of(conn: psycopg.Connection, resident_id: str) -> list[dict[str, Any]]:
+    """The resident's care plans as the page lists them: active first, each with its recurrence
+    in words."""
+    rows = [_row(p) for p in dispatch.care_plans_of(conn, resident_id)]
+    rows.sort(key=lambda p: (not p["active"], p["window_start"], p["id"]))
+    return rows
+
+
+def _row(plan: Any) -> dict[str, Any]:
+    fields = dispatch.care_plan_fields(plan)
+    return {**fields, "id": plan.id, "active": plan.active, "when": recurrence_words(fields),
+            "window": f"{_hhmm(fields['window_start'])}–{_hhmm(fields['window_end'])}",
+            "form": _form_values(fields)}
+
+
+def recurrence_words(f: dict[str, Any]) -> str:
+    """"every day", "Mon, Wed, Fri", "every 2 weeks on Tue", "once on 2026-12-08"; with its end."""
+    days = ", ".join(WEEKDAYS[d] for d in sorted(f.get("weekdays") or ()))
+    repeat = f["repeat"]
+    if repeat == "once":
+        return f"once on {f['starts_on']}"
+    if repeat == "daily":
+        words = "every day"
+    elif repeat == "weekdays":
+        words = f"every {days}"
+    else:
+        words = f"every {f.get('every_weeks') or 1} weeks on {days}"
+    words += f" from {f['starts_on']}"
+    return words + (f" until {f['ends_on']}" if f.get("ends_on") else "")
+
+
+def _hhmm(value: time | str) -> str:
+    return value.strftime("%H:%M") if isinstance(value, time) else str(value)[:5]
+
+
+def _form_values(f: dict[str, Any]) -> dict[str, Any]:
+    """A plan's fields as an edit form shows them."""
+    return {
+        **f, "window_start": _hhmm(f["window_start"]), "window_end": _hhmm(f["window_end"]),
+        "skills": ", ".join(f.get("skills") or ()), "starts_on": str(f["starts_on"]),
+        "ends_on": str(f["ends_on"]) if f.get("ends_on") else "", "note": f.get("note") or "",
+        "preferred_provider_id": f.get("preferred_provider_id") or "",
+    }
+
+
+def plan_fields(form: dict[str, Any]) -> dict[str, Any]:
+    """A care plan form's fields (text, and a list of weekday numbers) as the use cases take them;
+    Invalid with the reason for what cannot be read."""
+    text = {k: _text(k, v) for k, v in form.items() if k != "weekdays"}
+    service = text.get("service", "")
+    if service not in SERVICES:
+        raise Invalid(f"service: choose one of {', '.join(SERVICES)}")
+    repeat = text.get("repeat", "")
+    if repeat not in {r for r, _ in REPEATS}:
+        raise Invalid(f"repeat: choose one of {', '.join(r for r, _ in REPEATS)}")
+    weekdays = sorted({_int("weekdays", d, 0, 6) for d in form.get("weekdays") or ()})
+    return {
+        "service": service,
+        "repeat": repeat,
+        "starts_on": _date("starts_on", text.get("starts_on", "")),
+        "ends_on": _date("ends_on", text["ends_on"]) if text.get("ends_on") else None,
+        "weekdays": weekdays if repeat in ("weekdays", "every_n_weeks") else [],
+        "every_weeks": _int("every_weeks", text.get("every_weeks") or "1", 1, 52),
+        "window_start": _time("window_start", text.get("window_start", "")),
+        "window_end": _time("window_end", text.get("window_end", "")),
+        "duration_minutes": _int("duration_minutes", text.get("duration_minutes", ""), 1, 480),
+        "skills": sorted({s.strip() for s in text.get("skills", "").split(",") if s.strip()}),
+        "preferred_provider_id": text.get("preferred_provider_id") or None,
+        "note": text.get("note") or None,
+    }
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise Invalid(f"{name}: must be text")
+    if "\x00" in value:
+        raise Invalid(f"{name}: must not contain NUL bytes")
+    if len(value) > TEXT_MAX.get(name, 40):
+        raise Invalid(f"{name}: at most {TEXT_MAX.get(name, 40)} characters")
+    return value.strip()
+
+
+def _date(name: str, value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"{name}: a date, YYYY-MM-DD") from None
+
+
+def _time(name: str, value: str) -> time:
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise Invalid(f"{name}: a time of day, HH:MM") from None
+
+
+def _int(name: str, value: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise Invalid(f"{name}: a whole number") from None
+    if not low <= number <= high:
+        raise Invalid(f"{name}: between {low} and {high}")
+    return number
+
+
+def add(conn: psycopg.Connection, ctx: Dispatch, resident_id: str, form: dict[str, Any], actor: str) -> str:
+    """A new care plan for the resident; its id."""
+    return dispatch.create_care_plan(conn, ctx, resident_id, plan_fields(form), actor).id
+
+
+def edit(conn: psycopg.Connection, ctx: Dispatch, resident_id: str, plan_id: str, form: dict[str, Any],
+         actor: str) -> None:
+    """Change one of the resident's plans (a plan of another resident is not found)."""
+    _own(conn, resident_id, plan_id)
+    dispatch.update_care_plan(conn, ctx, plan_id, plan_fields(form), actor)
+
+
+def end(conn: psycopg.Connection, ctx: Dispatch, resident_id: str, plan_id: str, actor: str) -> None:
+    """End one of the resident's plans: no more visits."""
+    _own(conn, resident_id, plan_id)
+    dispatch.end_care_plan(conn, ctx, plan_id, actor)
+
+
+def _own(conn: psycopg.Connection, resident_id: str, plan_id: str) -> None:
+    if plan_id not in {p.id for p in dispatch.care_plans_of(conn, resident_id)}:
+        raise NotFound(f"care plan {plan_id} not found")

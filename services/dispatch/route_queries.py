@@ -1,0 +1,100 @@
+"""Read side of care plans and routes, for the API and the console: a resident's plans, a day's
+routes (every provider's stops in order, with planned times, window, resident, and the request
+carrying each once released), one provider's route, the day's planning runs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from .domain.plans import CarePlan
+from .domain.routes import PlanRun
+from .store import plans as plan_store
+from .store import providers
+
+_STOP = (
+    "SELECT v.key, v.plan_id, v.day, v.resident_id, res.name AS resident_name, v.district, v.service,"
+    " v.provider_id, p.name AS provider_name, v.seq, v.planned_arrival, v.planned_start,"
+    " v.earliest AS window_start, v.latest AS window_end, v.duration AS duration_minutes, v.travel_minutes,"
+    " v.request_id, r.status, r.en_route_at, r.arrived_at, r.completed_at, r.late_flagged_at,"
+    " r.plan_missed_at, v.released_at, v.unplanned_reason"
+    " FROM dispatch.planned_visits v"
+    " LEFT JOIN dispatch.requests r ON r.id = v.request_id"
+    " LEFT JOIN dispatch.providers p ON p.id = v.provider_id"
+    " LEFT JOIN registry.residents res ON res.id = v.resident_id"
+)
+
+
+def plan_dict(plan: CarePlan) -> dict[str, Any]:
+    """A care plan as the API and the console show it."""
+    r = plan.recurrence
+    return {
+        "id": plan.id, "resident_id": plan.resident_id, "service": plan.service, "repeat": r.repeat.value,
+        "starts_on": r.starts_on, "ends_on": r.ends_on, "weekdays": sorted(r.weekdays), "every_weeks": r.every_weeks,
+        "window_start": plan.window_start, "window_end": plan.window_end, "duration_minutes": plan.duration_minutes,
+        "skills": sorted(plan.skills), "preferred_provider_id": plan.preferred_provider_id, "note": plan.note,
+        "active": plan.active,
+    }
+
+
+def run_dict(run: PlanRun) -> dict[str, Any]:
+    return asdict(run)
+
+
+def care_plans_of(conn: psycopg.Connection, resident_id: str) -> list[dict[str, Any]]:
+    """A resident's care plans, active first."""
+    return [plan_dict(p) for p in plan_store.of_resident(conn, resident_id)]
+
+
+def care_plan(conn: psycopg.Connection, plan_id: str) -> dict[str, Any]:
+    """One care plan (NotFound)."""
+    return plan_dict(plan_store.get(conn, plan_id))
+
+
+def _stops(conn: psycopg.Connection, where: str, params: tuple) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            f"{_STOP} WHERE {where} ORDER BY v.provider_id NULLS LAST, v.seq, v.earliest, v.key", params
+        ).fetchall()
+
+
+def routes_of_day(
+    conn: psycopg.Connection, day: date, districts: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """Every route of a day: `routes` (provider, its stops in order), `unplanned` (with the
+    reason), `run` (the latest planning run, or None). `districts`: only visits of residents in
+    them (None: all)."""
+    where, params = "v.day = %s", [day]
+    if districts is not None:
+        where += " AND v.district = ANY(%s)"
+        params.append(sorted(districts))
+    rows = _stops(conn, where, tuple(params))
+    routes: dict[str, dict[str, Any]] = {}
+    unplanned = []
+    for row in rows:
+        if row["provider_id"] is None:
+            unplanned.append(row)
+            continue
+        route = routes.setdefault(row["provider_id"], {
+            "provider_id": row["provider_id"], "provider_name": row["provider_name"], "stops": [],
+        })
+        route["stops"].append(row)
+    runs = plan_store.runs(conn, day, 1)
+    return {"day": day, "routes": list(routes.values()), "unplanned": unplanned,
+            "run": run_dict(runs[0]) if runs else None}
+
+
+def route_of(conn: psycopg.Connection, provider_id: str, day: date) -> dict[str, Any]:
+    """One provider's route of a day (NotFound for an unknown provider)."""
+    provider = providers.get(conn, provider_id)
+    return {"day": day, "provider_id": provider_id, "provider_name": provider["name"],
+            "stops": _stops(conn, "v.day = %s AND v.provider_id = %s", (day, provider_id))}
+
+
+def plan_runs(conn: psycopg.Connection, day: date, limit: int = 20) -> list[dict[str, Any]]:
+    """The planning runs of a day, newest first."""
+    return [run_dict(r) for r in plan_store.runs(conn, day, limit)]

@@ -10,6 +10,7 @@ from homecare.api.guard import INT64
 from homecare.api.types import Identifier
 from homecare.auth import audit
 from homecare.contract import DeviceKind
+from homecare.residents import store as residents
 
 from . import registry
 from .registry import Device
@@ -50,19 +51,23 @@ def devices_router(admin: DeviceAdmin) -> APIRouter:
 
     @router.get("", response_model=list[Device])
     def list_devices(
-        conn: DbConn, _: DispatcherUser, resident_id: str | None = None,
+        conn: DbConn, user: DispatcherUser, resident_id: str | None = None,
         kind: DeviceKind | None = None, limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0, le=INT64),
     ) -> list[Device]:
-        """Active devices: those of one resident, or all of them a page at a time."""
+        """Active devices of your districts' residents: those of one resident, or all of them a
+        page at a time."""
+        districts = user.scope.districts
         if resident_id is not None:
+            if districts is not None and residents.districts_of(conn, [resident_id]).get(resident_id) not in districts:
+                return []
             return [d for d in registry.devices_of(conn, resident_id) if kind in (None, d.kind)]
-        return registry.list_devices(conn, kind=kind, limit=limit, offset=offset)
+        return registry.list_devices(conn, kind=kind, limit=limit, offset=offset, districts=districts)
 
     @router.get("/{device_id}", response_model=Device)
-    def get_device(device_id: str, conn: DbConn, _: DispatcherUser) -> Device:
-        """One device with its liveness, battery and firmware."""
-        return registry.get(conn, device_id)
+    def get_device(device_id: str, conn: DbConn, user: DispatcherUser) -> Device:
+        """One device with its liveness, battery and firmware; 404 for one of another district."""
+        return registry.get(conn, device_id, user.scope.districts)
 
     @router.delete("/{device_id}", status_code=204)
     def revoke(device_id: str, conn: DbConn, user: AdminUser) -> Response:

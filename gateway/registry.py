@@ -94,10 +94,17 @@ _READ = (
 )
 
 
-def get(conn: psycopg.Connection, device_id: str) -> Device:
-    """One device, revoked or not, with its rejections by reason; or NotFound."""
+# Devices of residents of some districts (a dispatcher's scope, homecare.auth.Scope).
+_OF_DISTRICTS = "d.resident_id IN (SELECT id FROM registry.residents WHERE district = ANY(%s))"
+
+
+def get(conn: psycopg.Connection, device_id: str, districts: frozenset[str] | None = None) -> Device:
+    """One device, revoked or not, with its rejections by reason; or NotFound, also for a device
+    of a resident outside `districts` (None: all), so its existence does not leak."""
+    scoped = f" AND {_OF_DISTRICTS}" if districts is not None else ""
     with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(f"{_READ} WHERE d.id = %s", (device_id,)).fetchone()
+        row = cur.execute(f"{_READ} WHERE d.id = %s{scoped}",
+                          (device_id, *([sorted(districts)] if districts is not None else []))).fetchone()
         if row is None:
             raise NotFound(f"device {device_id} not found")
         rejected = cur.execute(
@@ -149,25 +156,32 @@ def beds_of(conn: psycopg.Connection, resident_ids: list[str]) -> dict[str, list
     return out
 
 
-def beds_per_district(conn: psycopg.Connection) -> dict[str, int]:
-    """How many active beds each district's residents have (districts without beds are absent)."""
+def beds_per_district(conn: psycopg.Connection, within: frozenset[str] | None = None) -> dict[str, int]:
+    """How many active beds each district's residents have (of `within`; None: all; districts
+    without beds are absent)."""
+    scoped = " AND r.district = ANY(%s)" if within is not None else ""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             "SELECT r.district, count(*) AS beds FROM gateway.devices d"
             " JOIN registry.residents r ON r.id = d.resident_id"
-            " WHERE d.kind = 'bed' AND d.revoked_at IS NULL GROUP BY r.district"
+            f" WHERE d.kind = 'bed' AND d.revoked_at IS NULL{scoped} GROUP BY r.district",
+            [sorted(within)] if within is not None else [],
         ).fetchall()
     return {r["district"]: r["beds"] for r in rows}
 
 
 def list_devices(
-    conn: psycopg.Connection, *, kind: DeviceKind | None = None, limit: int = 100, offset: int = 0
+    conn: psycopg.Connection, *, kind: DeviceKind | None = None, limit: int = 100, offset: int = 0,
+    districts: frozenset[str] | None = None,
 ) -> list[Device]:
-    """Active devices, by id, a page at a time."""
+    """Active devices (of residents of `districts`; None: all), by id, a page at a time."""
     where, params = "d.revoked_at IS NULL", []
     if kind is not None:
         where += " AND d.kind = %s"
         params.append(DeviceKind(kind).value)
+    if districts is not None:
+        where += f" AND {_OF_DISTRICTS}"
+        params.append(sorted(districts))
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             f"{_READ} WHERE {where} ORDER BY d.id LIMIT %s OFFSET %s",

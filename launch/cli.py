@@ -80,8 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     users = sub.add_parser("users", help="manage console and API accounts").add_subparsers(metavar="ACTION")
     p = users.add_parser("add", help="create or reset an account; the password is read from stdin")
     p.add_argument("name")
-    p.add_argument("--role", required=True, choices=["admin", "dispatcher", "provider"])
+    p.add_argument("--role", required=True, choices=["admin", "city", "dispatcher", "provider"],
+                   help="city: the city bureau, a dispatcher of every district")
     p.add_argument("--provider-id", help="for role provider: the provider this login acts for")
+    p.add_argument("--district", action="append", default=[], metavar="NAME", dest="districts",
+                   help="for role dispatcher: a district it works for (repeat for several);"
+                        " a dispatcher of none sees nothing")
     p.set_defaults(func=_users_add)
 
     contract = sub.add_parser("contract", help="the device contract").add_subparsers(metavar="ACTION")
@@ -196,13 +200,14 @@ def _users_add(args) -> int:
     migrate(settings.database_url, ["core"])
     try:
         with psycopg.connect(settings.database_url) as conn:
-            create_user(conn, args.name, password, Role(args.role), args.provider_id)
+            user = create_user(conn, args.name, password, Role(args.role), args.provider_id, args.districts)
             audit.record(conn, "cli", "user.saved", f"user:{args.name}",
-                         {"role": args.role, "provider_id": args.provider_id})
+                         {"role": args.role, "provider_id": args.provider_id, "districts": sorted(user.districts)})
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"account {args.name} ({args.role}) saved")
+    where = f", districts {user.scope.describe()}" if user.role is Role.DISPATCHER else ""
+    print(f"account {args.name} ({args.role}{where}) saved")
     return 0
 
 

@@ -42,3 +42,24 @@ def test_a_good_password_is_saved_and_audited(pool, database_url, monkeypatch):
     with pool.connection() as conn:
         entry = conn.execute("SELECT actor, action FROM auth.audit WHERE target = %s", (f"user:{name}",)).fetchone()
     assert entry == {"actor": "cli", "action": "user.saved"}
+
+
+def test_districts_are_saved_with_the_account(pool, database_url, monkeypatch, capsys):
+    name = f"cli-user-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("HOMECARE_DATABASE_URL", database_url)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a sensible long passphrase\n"))
+    assert cli.main(["users", "add", name, "--role", "dispatcher", "--district", "Xuhui",
+                     "--district", " Minhang "]) == 0
+    assert "districts Minhang, Xuhui" in capsys.readouterr().out
+    with pool.connection() as conn:
+        row = conn.execute("SELECT role, districts FROM auth.users WHERE username = %s", (name,)).fetchone()
+    assert row == {"role": "dispatcher", "districts": ["Minhang", "Xuhui"]}
+
+
+def test_a_city_account_is_saved(pool, database_url, monkeypatch):
+    name = f"cli-user-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("HOMECARE_DATABASE_URL", database_url)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a sensible long passphrase\n"))
+    assert cli.main(["users", "add", name, "--role", "city"]) == 0
+    with pool.connection() as conn:
+        assert conn.execute("SELECT role FROM auth.users WHERE username = %s", (name,)).fetchone() == {"role": "city"}

@@ -10,11 +10,12 @@ from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from homecare.api.types import Identifier
+from homecare.api.types import District, Identifier
 from homecare.auth import (
     AuthError,
     Role,
     UnknownUser,
+    User,
     UserExists,
     add_user,
     audit,
@@ -84,6 +85,9 @@ class NewUser(BaseModel):
         f"At least {MIN_LENGTH} characters, not the username, not one of the most common passwords."))
     role: Role
     provider_id: Identifier | None = None
+    districts: list[District] = Field(default_factory=list, max_length=50, description=(
+        "The districts a dispatcher works for (residents' district names); a dispatcher of none"
+        " sees nothing. Admins and `city` accounts see every district whatever is set here."))
 
     @model_validator(mode="after")
     def strong_password(self) -> NewUser:
@@ -97,50 +101,59 @@ class UserOut(BaseModel):
     username: str
     role: Role
     provider_id: Identifier | None = None
+    districts: list[str] = Field(default_factory=list, description="The account's districts, by name")
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(username=user.username, role=user.role, provider_id=user.provider_id,
+                   districts=sorted(user.districts))
 
 
 @router.post("/users", response_model=UserOut, status_code=201)
 def create_account(body: NewUser, conn: DbConn, admin: AdminUser) -> UserOut:
     """Create an account; admin only. An existing username is 409: change it with PATCH."""
     try:
-        user = add_user(conn, body.username, body.password, body.role, body.provider_id)
+        user = add_user(conn, body.username, body.password, body.role, body.provider_id, body.districts)
     except UserExists as exc:
         raise HTTPException(409, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     audit.record(conn, audit.actor_of(admin), "user.created", f"user:{user.username}",
-                 {"role": user.role.value, "provider_id": user.provider_id})
-    return UserOut(username=user.username, role=user.role, provider_id=user.provider_id)
+                 {"role": user.role.value, "provider_id": user.provider_id, "districts": sorted(user.districts)})
+    return UserOut.of(user)
 
 
 class UserChange(BaseModel):
     password: str | None = Field(default=None, min_length=MIN_LENGTH, max_length=256)
     role: Role | None = None
     provider_id: Identifier | None = None
+    districts: list[District] | None = Field(default=None, max_length=50,
+                                             description="Replaces the account's districts; left out: unchanged")
 
 
 @router.patch("/users/{username}", response_model=UserOut)
 def change_account(username: str, body: UserChange, conn: DbConn, admin: AdminUser) -> UserOut:
-    """Reset a password or change a role; admin only. Every token and console session of the
+    """Reset a password, change a role or an account's districts; admin only. Every token and console session of the
     account ends at once."""
     problem = body.password is not None and password_problem(body.password, username)
     if problem:
         raise HTTPException(422, f"password: {problem}")
     try:
-        user = update_user(conn, username, body.password, body.role, body.provider_id)
+        user = update_user(conn, username, body.password, body.role, body.provider_id, body.districts)
     except UnknownUser as exc:
         raise HTTPException(404, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     audit.record(conn, audit.actor_of(admin), "user.changed", f"user:{user.username}", {
-        "password_reset": body.password is not None, "role": user.role.value, "provider_id": user.provider_id})
-    return UserOut(username=user.username, role=user.role, provider_id=user.provider_id)
+        "password_reset": body.password is not None, "role": user.role.value, "provider_id": user.provider_id,
+        "districts": sorted(user.districts)})
+    return UserOut.of(user)
 
 
 @router.get("/me", response_model=UserOut)
 def me(user: CurrentUser) -> UserOut:
-    """Who the token belongs to."""
-    return UserOut(username=user.username, role=user.role, provider_id=user.provider_id)
+    """Who the token belongs to, with the districts it sees."""
+    return UserOut.of(user)
 
 
 class AuditEntryOut(BaseModel):

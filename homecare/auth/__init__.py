@@ -1,6 +1,7 @@
 """Accounts, passwords and bearer tokens (http-v1 Access)."""
 
 from .passwords import hash_secret, verify_secret
+from .scope import Scope
 from .users import (
     AuthError,
     Role,
@@ -16,6 +17,6 @@ from .users import (
 )
 
 __all__ = [
-    "AuthError", "Role", "UnknownUser", "User", "UserExists", "add_user", "authenticate", "create_user",
+    "AuthError", "Role", "Scope", "UnknownUser", "User", "UserExists", "add_user", "authenticate", "create_user",
     "hash_secret", "issue_token", "update_user", "user_for_token", "verify_secret",
 ]

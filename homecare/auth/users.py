@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -9,6 +10,7 @@ from enum import StrEnum
 import psycopg
 
 from .passwords import hash_secret, new_token, token_hash, verify_secret
+from .scope import Scope, clean_districts
 
 TOKEN_LIFETIME = timedelta(hours=12)
 _DUMMY_HASH = hash_secret(new_token())  # checked against when the username is unknown
@@ -16,6 +18,7 @@ _DUMMY_HASH = hash_secret(new_token())  # checked against when the username is u
 
 class Role(StrEnum):
     ADMIN = "admin"
+    CITY = "city"  # the city bureau: a dispatcher of every district, not an admin
     DISPATCHER = "dispatcher"
     PROVIDER = "provider"
 
@@ -29,10 +32,23 @@ class User:
     username: str
     role: Role
     provider_id: str | None = None
+    # The districts a dispatcher works for; ignored for admins and the city bureau (all of them).
+    districts: frozenset[str] = frozenset()
 
     def has_role(self, *roles: Role) -> bool:
-        """Admins may do everything; others only what their role allows."""
-        return self.role is Role.ADMIN or self.role in roles
+        """Admins may do everything; the city bureau what dispatchers may; others only what their
+        role allows."""
+        if self.role is Role.ADMIN or self.role in roles:
+            return True
+        return self.role is Role.CITY and Role.DISPATCHER in roles
+
+    @property
+    def scope(self) -> Scope:
+        """The districts this user sees: a dispatcher its own (none: nothing), everyone else all
+        (a provider is held to its own offers and requests by its role)."""
+        if self.role is Role.DISPATCHER:
+            return Scope.of(self.districts)
+        return Scope.everything()
 
 
 class UserExists(Exception):
@@ -51,43 +67,50 @@ def _check(username: str, password: str, role: Role, provider_id: str | None) ->
 
 
 def create_user(
-    conn: psycopg.Connection, username: str, password: str, role: Role, provider_id: str | None = None
+    conn: psycopg.Connection, username: str, password: str, role: Role, provider_id: str | None = None,
+    districts: Iterable[str] = (),
 ) -> User:
     """Create or replace an account (a re-run of `users add` resets the password). A reset ends
     every token and console session the account had."""
     _check(username, password, role, provider_id)
+    places = clean_districts(districts)
     conn.execute(
-        "INSERT INTO auth.users (username, password_hash, role, provider_id) VALUES (%s, %s, %s, %s)"
+        "INSERT INTO auth.users (username, password_hash, role, provider_id, districts)"
+        " VALUES (%s, %s, %s, %s, %s)"
         " ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash,"
-        " role = EXCLUDED.role, provider_id = EXCLUDED.provider_id, disabled_at = NULL",
-        (username, hash_secret(password), role.value, provider_id),
+        " role = EXCLUDED.role, provider_id = EXCLUDED.provider_id, districts = EXCLUDED.districts,"
+        " disabled_at = NULL",
+        (username, hash_secret(password), role.value, provider_id, sorted(places)),
     )
     revoke_tokens_of(conn, username)
-    return User(username, role, provider_id)
+    return User(username, role, provider_id, places)
 
 
 def add_user(
-    conn: psycopg.Connection, username: str, password: str, role: Role, provider_id: str | None = None
+    conn: psycopg.Connection, username: str, password: str, role: Role, provider_id: str | None = None,
+    districts: Iterable[str] = (),
 ) -> User:
     """Create an account; UserExists when the username is taken (never a silent replacement)."""
     _check(username, password, role, provider_id)
+    places = clean_districts(districts)
     inserted = conn.execute(
-        "INSERT INTO auth.users (username, password_hash, role, provider_id) VALUES (%s, %s, %s, %s)"
-        " ON CONFLICT (username) DO NOTHING RETURNING username",
-        (username, hash_secret(password), role.value, provider_id),
+        "INSERT INTO auth.users (username, password_hash, role, provider_id, districts)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (username) DO NOTHING RETURNING username",
+        (username, hash_secret(password), role.value, provider_id, sorted(places)),
     ).fetchone()
     if inserted is None:
         raise UserExists(f"username {username} is taken")
-    return User(username, role, provider_id)
+    return User(username, role, provider_id, places)
 
 
 def update_user(
     conn: psycopg.Connection, username: str, password: str | None = None, role: Role | None = None,
-    provider_id: str | None = None,
+    provider_id: str | None = None, districts: Iterable[str] | None = None,
 ) -> User:
-    """Change an account's password and/or role; any change ends all its tokens and sessions."""
+    """Change an account's password, role and/or districts (None: unchanged); any change ends all
+    its tokens and sessions."""
     row = conn.execute(
-        "SELECT role, provider_id FROM auth.users WHERE username = %s FOR UPDATE", (username,)
+        "SELECT role, provider_id, districts FROM auth.users WHERE username = %s FOR UPDATE", (username,)
     ).fetchone()
     if row is None:
         raise UnknownUser(f"user {username} not found")
@@ -101,10 +124,11 @@ def update_user(
         _check(username, password, new_role, new_provider)
         conn.execute("UPDATE auth.users SET password_hash = %s WHERE username = %s",
                      (hash_secret(password), username))
-    conn.execute("UPDATE auth.users SET role = %s, provider_id = %s WHERE username = %s",
-                 (new_role.value, new_provider, username))
+    places = clean_districts(_get(row, "districts", 2) or ()) if districts is None else clean_districts(districts)
+    conn.execute("UPDATE auth.users SET role = %s, provider_id = %s, districts = %s WHERE username = %s",
+                 (new_role.value, new_provider, sorted(places), username))
     revoke_tokens_of(conn, username)
-    return User(username, new_role, new_provider)
+    return User(username, new_role, new_provider, places)
 
 
 def revoke_tokens_of(conn: psycopg.Connection, username: str) -> None:
@@ -115,7 +139,7 @@ def revoke_tokens_of(conn: psycopg.Connection, username: str) -> None:
 def authenticate(conn: psycopg.Connection, username: str, password: str) -> User:
     """The user whose password this is, or AuthError."""
     row = conn.execute(
-        "SELECT username, password_hash, role, provider_id FROM auth.users"
+        "SELECT username, password_hash, role, provider_id, districts FROM auth.users"
         " WHERE username = %s AND disabled_at IS NULL",
         (username,),
     ).fetchone()
@@ -123,7 +147,8 @@ def authenticate(conn: psycopg.Connection, username: str, password: str) -> User
     stored = _DUMMY_HASH if row is None else _get(row, "password_hash", 1)
     if not verify_secret(password, stored) or row is None:
         raise AuthError("incorrect username or password")
-    return User(_get(row, "username", 0), Role(_get(row, "role", 2)), _get(row, "provider_id", 3))
+    return User(_get(row, "username", 0), Role(_get(row, "role", 2)), _get(row, "provider_id", 3),
+                frozenset(_get(row, "districts", 4) or ()))
 
 
 def issue_token(conn: psycopg.Connection, user: User, lifetime: timedelta = TOKEN_LIFETIME) -> str:
@@ -144,14 +169,15 @@ def revoke_token(conn: psycopg.Connection, token: str) -> None:
 def user_for_token(conn: psycopg.Connection, token: str) -> User:
     """The user a live token belongs to, or AuthError."""
     row = conn.execute(
-        "SELECT u.username, u.role, u.provider_id FROM auth.tokens t"
+        "SELECT u.username, u.role, u.provider_id, u.districts FROM auth.tokens t"
         " JOIN auth.users u USING (username)"
         " WHERE t.token_hash = %s AND t.expires_at > now() AND u.disabled_at IS NULL",
         (token_hash(token),),
     ).fetchone()
     if row is None:
         raise AuthError("token unknown or expired")
-    return User(_get(row, "username", 0), Role(_get(row, "role", 1)), _get(row, "provider_id", 2))
+    return User(_get(row, "username", 0), Role(_get(row, "role", 1)), _get(row, "provider_id", 2),
+                frozenset(_get(row, "districts", 3) or ()))
 
 
 def _get(row, key: str, index: int):

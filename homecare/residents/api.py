@@ -9,6 +9,7 @@ import psycopg
 from fastapi import APIRouter, Query
 
 from homecare.api.deps import DbConn, DispatcherUser
+from homecare.errors import Forbidden
 
 from . import store
 
@@ -22,22 +23,24 @@ def residents_router(details: list[Detail] | None = None) -> APIRouter:
     router = APIRouter(prefix="/api/v1/residents", tags=["residents"])
 
     @router.post("", status_code=201, response_model=store.Resident)
-    def enrol(body: store.NewResident, conn: DbConn, _: DispatcherUser) -> store.Resident:
-        """Enrol a resident."""
+    def enrol(body: store.NewResident, conn: DbConn, user: DispatcherUser) -> store.Resident:
+        """Enrol a resident; a dispatcher only in one of its own districts (403 otherwise)."""
+        if not user.scope.allows(body.district):
+            raise Forbidden(f"district: you work for {user.scope.describe()}, not {body.district}")
         return store.enrol(conn, body)
 
     @router.get("")
     def search(
-        conn: DbConn, _: DispatcherUser, q: Annotated[str, Query(max_length=200)] = "",
+        conn: DbConn, user: DispatcherUser, q: Annotated[str, Query(max_length=200)] = "",
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> list[store.Resident]:
-        """Find residents by name, address, district or id."""
-        return store.search(conn, q, limit)
+        """Find residents by name, address, district or id, in the districts you work for."""
+        return store.search(conn, q, limit, user.scope.districts)
 
     @router.get("/{resident_id}")
-    def get(resident_id: str, conn: DbConn, _: DispatcherUser) -> dict[str, Any]:
-        """The resident, with their devices and open requests."""
-        picture = store.get(conn, resident_id).model_dump()
+    def get(resident_id: str, conn: DbConn, user: DispatcherUser) -> dict[str, Any]:
+        """The resident, with their devices and open requests; 404 for one of another district."""
+        picture = store.get(conn, resident_id, user.scope.districts).model_dump()
         for detail in details or []:
             picture.update(detail(conn, resident_id))
         return picture

@@ -79,23 +79,28 @@ def enrol(conn: psycopg.Connection, body: NewResident, resident_id: str | None =
     return Resident(id=rid, **body.model_dump())
 
 
-def get(conn: psycopg.Connection, resident_id: str) -> Resident:
-    """One resident, or NotFound."""
+def get(conn: psycopg.Connection, resident_id: str, districts: frozenset[str] | None = None) -> Resident:
+    """One resident, or NotFound; also NotFound for one outside `districts` (a dispatcher's
+    scope, homecare.auth.Scope; None: all), so its existence does not leak."""
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         row = cur.execute("SELECT * FROM registry.residents WHERE id = %s", (resident_id,)).fetchone()
-    if row is None:
+    if row is None or (districts is not None and row["district"] not in districts):
         raise NotFound(f"resident {resident_id} not found")
     return _from_row(row)
 
 
-def search(conn: psycopg.Connection, text: str = "", limit: int = 50) -> list[Resident]:
-    """Residents whose name, address or district contains the text."""
+def search(
+    conn: psycopg.Connection, text: str = "", limit: int = 50, districts: frozenset[str] | None = None,
+) -> list[Resident]:
+    """Residents whose name, address or district contains the text (of `districts`; None: all)."""
     pattern = f"%{text.lower()}%"
+    scoped = " AND district = ANY(%s)" if districts is not None else ""
+    extra = [sorted(districts)] if districts is not None else []
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         rows = cur.execute(
-            "SELECT * FROM registry.residents WHERE lower(name) LIKE %s OR lower(address) LIKE %s"
-            " OR lower(district) LIKE %s OR id = %s ORDER BY name LIMIT %s",
-            (pattern, pattern, pattern, text, limit),
+            "SELECT * FROM registry.residents WHERE (lower(name) LIKE %s OR lower(address) LIKE %s"
+            f" OR lower(district) LIKE %s OR id = %s){scoped} ORDER BY name LIMIT %s",
+            (pattern, pattern, pattern, text, *extra, limit),
         ).fetchall()
     return [_from_row(r) for r in rows]
 
@@ -112,6 +117,16 @@ def names(conn: psycopg.Connection, resident_ids: Iterable[str]) -> dict[str, st
     return {r["id"]: r["name"] for r in rows}
 
 
+def districts_of(conn: psycopg.Connection, resident_ids: Iterable[str]) -> dict[str, str]:
+    """The district of each given resident, by id; unknown ids are left out."""
+    ids = sorted({i for i in resident_ids if i})
+    if not ids:
+        return {}
+    rows = conn.execute("SELECT id, district FROM registry.residents WHERE id = ANY(%s)", (ids,)).fetchall()
+    return {(r["id"] if isinstance(r, dict) else r[0]): (r["district"] if isinstance(r, dict) else r[1])
+            for r in rows}
+
+
 def in_district(conn: psycopg.Connection, district: str, limit: int = 1000) -> list[Resident]:
     """The residents of one district (exact name), by name."""
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
@@ -121,10 +136,13 @@ def in_district(conn: psycopg.Connection, district: str, limit: int = 1000) -> l
     return [_from_row(r) for r in rows]
 
 
-def districts(conn: psycopg.Connection) -> dict[str, int]:
-    """Every district that has residents, with how many, by name."""
+def districts(conn: psycopg.Connection, within: frozenset[str] | None = None) -> dict[str, int]:
+    """Every district that has residents (of `within`; None: all), with how many, by name."""
+    where = " WHERE district = ANY(%s)" if within is not None else ""
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         rows = cur.execute(
-            "SELECT district, count(*) AS residents FROM registry.residents GROUP BY district ORDER BY district"
+            f"SELECT district, count(*) AS residents FROM registry.residents{where}"
+            " GROUP BY district ORDER BY district",
+            ([sorted(within)] if within is not None else []),
         ).fetchall()
     return {r["district"]: r["residents"] for r in rows}

@@ -11,7 +11,8 @@ from fastapi.responses import PlainTextResponse
 from homecare.api.deps import AdminUser, CurrentUser, DbConn, DispatcherUser, StaffUser, require
 from homecare.api.types import Timestamp
 from homecare.auth import Role, User, audit
-from homecare.errors import Conflict, Forbidden, Invalid
+from homecare.errors import Conflict, Forbidden, Invalid, NotFound
+from homecare.residents import store as residents
 
 from . import queries
 from .domain.matching import Location
@@ -27,6 +28,7 @@ from .schemas import (
     NewProvider,
     NewRequest,
     OfferOut,
+    ProviderDistricts,
     ProviderOut,
     RequestDetail,
     RequestOut,
@@ -50,12 +52,42 @@ def actor_of(user: User) -> str:
     return f"{user.role.value}:{user.username}"
 
 
-def ask_device_selftest(conn: DbConn, ctx: Dispatch, device_id: str, user: User) -> str:
-    """A person asks a device to test itself (the API and the console's device-health page): the
-    device must exist and be in service; the request is audited. The command's id."""
+def device_in_scope(conn: DbConn, device_id: str, user: User):
+    """The device, NotFound for none or one of a resident of another district than the user's."""
     from gateway import interface as registry  # the gateway owns devices: NotFound for one it does not know
 
     device = registry.get_device(conn, device_id)
+    scope = user.scope
+    if not scope.everywhere:
+        district = residents.districts_of(conn, [device.resident_id]).get(device.resident_id) \
+            if device.resident_id else None
+        scope.check(district, f"device {device_id}")
+    return device
+
+
+def request_in_scope(conn: DbConn, request_id: str, user: User) -> None:
+    """NotFound for no such request, or one of another district than the user's (a provider is
+    held to its own by its role)."""
+    scope = user.scope
+    if not scope.everywhere:
+        scope.check(queries.district_of(conn, request_id), f"request {request_id}")
+
+
+def provider_in_scope(conn: DbConn, provider_id: str, user: User) -> dict:
+    """The provider, NotFound for none or one serving none of the user's districts (one not yet
+    placed serves every district)."""
+    row = providers.get(conn, provider_id)
+    scope = user.scope
+    if row["districts"] and not scope.allows_any(row["districts"]):
+        raise NotFound(f"provider {provider_id} not found")
+    return row
+
+
+def ask_device_selftest(conn: DbConn, ctx: Dispatch, device_id: str, user: User) -> str:
+    """A person asks a device to test itself (the API and the console's device-health page): the
+    device must exist, be of the user's districts and be in service; the request is audited. The
+    command's id."""
+    device = device_in_scope(conn, device_id, user)
     if device.revoked_at is not None:
         raise Conflict(f"device {device_id} is decommissioned")
     command_id = device_command_cases.ask_selftest(conn, ctx, device_id, actor_of(user), ctx.clock())
@@ -91,14 +123,12 @@ def build_router(ctx: Dispatch) -> APIRouter:
 
     @router.get("/devices/{device_id}/commands", response_model=list[DeviceCommand], tags=["devices"])
     def device_commands(
-        device_id: str, conn: DbConn, _: DispatcherUser,
+        device_id: str, conn: DbConn, user: DispatcherUser,
         state: Literal["queued", "sent", "acknowledged", "expired"] | None = None,
         limit: int = Query(100, ge=1, le=1000),
     ) -> list[DeviceCommand]:
         """The device's commands, newest first; `expired` ones were never acknowledged in time."""
-        from gateway import interface as registry  # the gateway owns devices: 404 for one it does not know
-
-        registry.get_device(conn, device_id)
+        device_in_scope(conn, device_id, user)
         return [DeviceCommand(**row) for row in outbox.for_device(conn, device_id, state, limit)]
 
     @router.post("/devices/{device_id}/selftest", response_model=DeviceCommand, status_code=202, tags=["devices"],
@@ -119,16 +149,30 @@ def build_router(ctx: Dispatch) -> APIRouter:
         with conn.transaction():
             row = providers.insert(
                 conn, new_id("p"), body.name, [s.value for s in body.services],
-                Location(body.location.lat, body.location.lon), body.capacity, body.on_shift,
+                Location(body.location.lat, body.location.lon), body.capacity, body.on_shift, body.districts,
             )
             audit.record(conn, audit.actor_of(admin), "provider.created", f"provider:{row['id']}", {
-                "name": body.name, "services": [s.value for s in body.services], "capacity": body.capacity})
+                "name": body.name, "services": [s.value for s in body.services], "capacity": body.capacity,
+                "districts": row["districts"]})
         return ProviderOut.of(row)
 
     @router.get("/providers", response_model=list[ProviderOut])
-    def list_providers(conn: DbConn, _: DispatcherUser) -> list[ProviderOut]:
-        """Every provider with its current load and presence (`reachable`, `unreachable`, `off`)."""
-        return [ProviderOut.of(r) for r in queries.list_providers(conn, ctx)]
+    def list_providers(conn: DbConn, user: DispatcherUser) -> list[ProviderOut]:
+        """Every provider serving your districts (and those not yet placed, who serve every
+        district) with its current load and presence (`reachable`, `unreachable`, `off`)."""
+        return [ProviderOut.of(r) for r in queries.list_providers(conn, ctx, user.scope.districts)]
+
+    @router.put("/providers/{provider_id}/districts", response_model=ProviderOut,
+                responses={404: {"description": "No such provider"}})
+    def place_provider(provider_id: str, body: ProviderDistricts, conn: DbConn, admin: AdminUser) -> ProviderOut:
+        """Place a provider in the districts it serves (admins): matching offers it its districts'
+        requests first, and others' only as cross-district help; `[]`: not placed, it serves every
+        district."""
+        with conn.transaction():
+            row = provider_cases.place(conn, ctx, provider_id, body.districts)
+            audit.record(conn, audit.actor_of(admin), "provider.placed", f"provider:{provider_id}",
+                         {"districts": row["districts"]})
+        return _provider_out(conn, provider_id)
 
     @router.post("/providers/{provider_id}/shift", response_model=ProviderOut)
     def set_shift(provider_id: str, body: Shift, conn: DbConn, user: ProviderRole) -> ProviderOut:
@@ -193,22 +237,24 @@ def build_router(ctx: Dispatch) -> APIRouter:
     def list_shifts(provider_id: str, conn: DbConn, user: StaffUser) -> list[dict]:
         """A provider's shifts not yet over, earliest first."""
         _own_or_staff(user, provider_id, "shifts")
-        providers.get(conn, provider_id)
+        provider_in_scope(conn, provider_id, user)
         return shifts.of_provider(conn, provider_id, since=ctx.clock())
 
     # -- requests ----------------------------------------------------------------------------
 
     @router.get("/requests", response_model=list[RequestOut])
     def list_requests(
-        conn: DbConn, _: DispatcherUser, status: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        conn: DbConn, user: DispatcherUser, status: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict]:
-        """Requests, newest first; `status` takes one value or several separated by commas."""
-        return queries.list_requests(conn, _statuses(status), limit)
+        """Requests of your districts, newest first; `status` takes one value or several separated by commas."""
+        return queries.list_requests(conn, _statuses(status), limit, user.scope.districts)
 
     @router.get("/requests/{request_id}", response_model=RequestDetail)
     def get_request(request_id: str, conn: DbConn, user: StaffUser) -> dict:
-        """One request with its whole timeline; a provider sees only requests offered or assigned to it."""
-        request = queries.get_request(conn, request_id)
+        """One request with its whole timeline; a provider sees only requests offered or assigned to
+        it, a dispatcher those of its districts (404 otherwise)."""
+        request = queries.get_request(conn, request_id, user.scope.districts)
         mine = own_provider(user)
         if mine is not None and request["provider_id"] != mine and not offers.any_for(conn, request_id, mine):
             raise Forbidden(f"request {request_id} is not yours")
@@ -217,7 +263,9 @@ def build_router(ctx: Dispatch) -> APIRouter:
     @router.post("/requests", response_model=RequestDetail, status_code=201, responses={
         200: {"model": RequestDetail, "description": "An open request for that service was joined"}})
     def open_request(body: NewRequest, conn: DbConn, user: DispatcherUser, response: Response) -> dict:
-        """Open a request for a caller; a request already open for that service is joined (200)."""
+        """Open a request for a caller; a request already open for that service is joined (200).
+        The resident must be of your districts (404 otherwise)."""
+        residents.get(conn, body.resident_id, user.scope.districts)
         with conn.transaction():
             result = intake.phoned(conn, ctx, body.resident_id, body.service, body.note, actor_of(user))
         if result.outcome != "created":
@@ -225,13 +273,17 @@ def build_router(ctx: Dispatch) -> APIRouter:
         return queries.get_request(conn, result.request_id)
 
     @router.get("/requests/{request_id}/candidates", response_model=list[CandidateOut])
-    def candidates(request_id: str, conn: DbConn, _: DispatcherUser) -> list[dict]:
-        """Every provider as a candidate for the request: score and its parts, ETA, load, shift, why not."""
-        return queries.candidates(conn, ctx, request_id)
+    def candidates(request_id: str, conn: DbConn, user: DispatcherUser) -> list[dict]:
+        """Every provider in view as a candidate for the request: score and its parts, ETA, load,
+        shift, why not, and whether it would be help from another district."""
+        return queries.candidates(conn, ctx, request_id, user.scope.districts)
 
     @router.post("/requests/{request_id}/assign", response_model=RequestDetail)
     def assign(request_id: str, body: AssignBody, conn: DbConn, user: DispatcherUser) -> dict:
-        """Assign (or reassign) by hand; a provider off shift is refused unless `override_shift`."""
+        """Assign (or reassign) by hand; a provider off shift is refused unless `override_shift`.
+        Both must be in your districts' view (404 otherwise)."""
+        request_in_scope(conn, request_id, user)
+        provider_in_scope(conn, body.provider_id, user)
         with conn.transaction():
             progress.assign_manually(
                 conn, ctx, request_id, body.provider_id, actor_of(user), override_shift=body.override_shift
@@ -241,11 +293,13 @@ def build_router(ctx: Dispatch) -> APIRouter:
     @router.post("/requests/{request_id}/cancel", response_model=RequestDetail)
     def cancel(request_id: str, body: CancelBody, conn: DbConn, user: DispatcherUser) -> dict:
         """Cancel a request; the resident's button is told why."""
+        request_in_scope(conn, request_id, user)
         with conn.transaction():
             progress.cancel(conn, ctx, request_id, body.reason, actor_of(user))
         return queries.get_request(conn, request_id)
 
     def _advance(request_id: str, to: Status, conn, user: User) -> dict:
+        request_in_scope(conn, request_id, user)
         with conn.transaction():
             progress.advance(conn, ctx, request_id, to, actor_of(user), own_provider(user))
         return queries.get_request(conn, request_id)
@@ -277,7 +331,7 @@ def build_router(ctx: Dispatch) -> APIRouter:
             raise Forbidden(f"role {user.role.value} may not do this")
         if status is not None and status not in ("pending", "accepted", "declined", "expired", "withdrawn"):
             raise Invalid(f"status: unknown offer status {status}")
-        return offers.list_offers(conn, own_provider(user), status, limit)
+        return offers.list_offers(conn, own_provider(user), status, limit, user.scope.districts)
 
     @router.post("/offers/{offer_id}/accept", response_model=RequestDetail)
     def accept(offer_id: str, conn: DbConn, user: ProviderRole) -> dict:
@@ -302,12 +356,13 @@ def build_router(ctx: Dispatch) -> APIRouter:
         "content": {"application/json": {"schema": {"type": "object"}},
                     "text/csv": {"schema": {"type": "string"}}}}})
     def sla(
-        conn: DbConn, _: DispatcherUser, start: Timestamp | None = None, end: Timestamp | None = None,
+        conn: DbConn, user: DispatcherUser, start: Timestamp | None = None, end: Timestamp | None = None,
         service: str | None = None, district: str | None = None, by_day: bool = False,
         format: Literal["json", "csv"] = "json",
     ):
         """Per service type and district (and day): counts, p50/p90/p99 of each step of the SLA
-        clock in seconds, and the share of requests that met their targets. Default: the last 7 days."""
+        clock in seconds, and the share of requests that met their targets, of your districts.
+        Default: the last 7 days."""
         end = end or ctx.clock()
         start = start or end - timedelta(days=7)
         if service is not None and service not in {s.value for s in ctx.policy.services}:
@@ -315,7 +370,8 @@ def build_router(ctx: Dispatch) -> APIRouter:
         if end <= start:
             raise Invalid("end: must be after start")
         rows = queries.sla_report(
-            conn, start, end, by_day, service=service, district=district, policy=ctx.policy, now=ctx.clock()
+            conn, start, end, by_day, service=service, district=district, policy=ctx.policy, now=ctx.clock(),
+            districts=user.scope.districts,
         )
         if format == "csv":
             return PlainTextResponse(queries.sla_csv(rows), media_type="text/csv")

@@ -10,6 +10,7 @@ from psycopg.rows import dict_row
 
 from homecare.errors import NotFound
 
+from .domain.districts import district_pool, other_district, serves
 from .domain.matching import arrival, eta_minutes, rank, why_not
 from .domain.presence import presence
 from .domain.requests import ACTIVE, Status
@@ -21,8 +22,8 @@ from .usecases.pool import candidates as provider_pool
 from .usecases.pool import job_of
 
 __all__ = [
-    "candidates", "count_by_status", "get_request", "list_requests", "open_requests_for", "sla_columns", "sla_csv",
-    "sla_report",
+    "candidates", "count_by_status", "district_of", "get_request", "list_requests", "open_requests_for", "sla_columns",
+    "sla_csv", "sla_report",
 ]
 
 _COLUMNS = (
@@ -32,6 +33,9 @@ _COLUMNS = (
     " r.sla_due_at, r.sla_at_risk_at, r.eta_minutes, r.district, r.ack_shown_at, r.late_flagged_at, r.handed_back,"
     " r.stuck_presses, r.stuck_from, r.stuck_to,"
     " r.reannounced, r.reannounced_at,"
+    # Help from another district (domain/districts.py): the provider is placed, and not in the request's.
+    " (cardinality(p.districts) > 0 AND r.district IS NOT NULL AND NOT r.district = ANY(p.districts))"
+    "  AS cross_district,"
     # When someone is expected at the door: the assigned provider's ETA, or the pending offer's.
     " CASE WHEN r.status IN ('assigned', 'en_route') THEN r.assigned_at + make_interval(mins => r.eta_minutes)"
     "  WHEN r.status IN ('offered', 'escalated') THEN (SELECT o.created_at + make_interval(mins => o.eta_minutes)"
@@ -43,32 +47,52 @@ _COLUMNS = (
 _FROM = " FROM dispatch.requests r LEFT JOIN dispatch.providers p ON p.id = r.provider_id"
 
 
-def list_requests(conn: psycopg.Connection, statuses: list[str] | None = None, limit: int = 100) -> list[dict]:
-    """Requests, newest first, optionally only those in the given statuses."""
-    where, params = "", []
+def list_requests(
+    conn: psycopg.Connection, statuses: list[str] | None = None, limit: int = 100,
+    districts: frozenset[str] | None = None,
+) -> list[dict]:
+    """Requests, newest first, optionally only those in the given statuses; `districts`: only of
+    these districts (a dispatcher's scope, homecare.auth.Scope; None: all)."""
+    where, params = ["true"], []
     if statuses:
         unknown = set(statuses) - {s.value for s in Status}
         if unknown:
             raise ValueError(f"unknown status {', '.join(sorted(unknown))}")
-        where, params = " WHERE r.status = ANY(%s)", [list(statuses)]
+        where.append("r.status = ANY(%s)")
+        params.append(list(statuses))
+    if districts is not None:
+        where.append("r.district = ANY(%s)")
+        params.append(sorted(districts))
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            f"SELECT {_COLUMNS}{_FROM}{where} ORDER BY r.created_at DESC, r.id LIMIT %s", (*params, limit)
+            f"SELECT {_COLUMNS}{_FROM} WHERE {' AND '.join(where)} ORDER BY r.created_at DESC, r.id LIMIT %s",
+            (*params, limit),
         ).fetchall()
 
 
-def get_request(conn: psycopg.Connection, request_id: str) -> dict:
-    """One request with its whole timeline (oldest first) and its offers; NotFound otherwise."""
+def district_of(conn: psycopg.Connection, request_id: str) -> str | None:
+    """The request's district (its resident's when it was opened); NotFound for no such request."""
+    row = conn.execute("SELECT district FROM dispatch.requests WHERE id = %s", (request_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"request {request_id} not found")
+    return row["district"] if isinstance(row, dict) else row[0]
+
+
+def get_request(conn: psycopg.Connection, request_id: str, districts: frozenset[str] | None = None) -> dict:
+    """One request with its whole timeline (oldest first) and its offers; NotFound otherwise, also
+    for a request outside `districts` (None: all), so its existence does not leak."""
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(f"SELECT {_COLUMNS}{_FROM} WHERE r.id = %s", (request_id,)).fetchone()
-        if row is None:
+        if row is None or (districts is not None and row["district"] not in districts):
             raise NotFound(f"request {request_id} not found")
         row["offers"] = cur.execute(
             "SELECT o.id, o.provider_id, p.name AS provider_name, o.status, o.eta_minutes, o.score, o.score_parts,"
-            " o.preempts_request_id, o.created_at, o.deadline_at, o.answered_at"
+            " o.preempts_request_id, o.created_at, o.deadline_at, o.answered_at,"
+            " (cardinality(p.districts) > 0 AND %s::text IS NOT NULL AND NOT %s::text = ANY(p.districts))"
+            "   AS cross_district"
             " FROM dispatch.offers o JOIN dispatch.providers p ON p.id = o.provider_id"
             " WHERE o.request_id = %s ORDER BY o.created_at, o.id",
-            (request_id,),
+            (row["district"], row["district"], request_id),
         ).fetchall()
         row["commands"] = cur.execute(
             "SELECT command_id, kind AS type, device_id, created_at, sent_at, delivery,"
@@ -88,11 +112,14 @@ def open_requests_for(conn: psycopg.Connection, resident_id: str) -> list[dict]:
         ).fetchall()
 
 
-def count_by_status(conn: psycopg.Connection) -> dict[str, int]:
-    """How many requests are in each status (every status present, zero when none)."""
+def count_by_status(conn: psycopg.Connection, districts: frozenset[str] | None = None) -> dict[str, int]:
+    """How many requests (of these districts; None: all) are in each status (every status
+    present, zero when none)."""
     counts = {s.value: 0 for s in Status}
+    where = " WHERE district = ANY(%(d)s)" if districts is not None else ""
     with conn.cursor(row_factory=dict_row) as cur:
-        for row in cur.execute("SELECT status, count(*) AS n FROM dispatch.requests GROUP BY status"):
+        for row in cur.execute(f"SELECT status, count(*) AS n FROM dispatch.requests{where} GROUP BY status",
+                               {"d": sorted(districts or ())}):
             counts[row["status"]] = row["n"]
     return counts
 
@@ -105,21 +132,31 @@ def _context(ctx_or_settings: Any) -> Dispatch:
     return from_settings(ctx_or_settings)  # DispatchSettings: the context the service would use
 
 
-def list_providers(conn: psycopg.Connection, ctx_or_settings: Dispatch | Any | None = None) -> list[dict]:
-    """Every provider with its number of active requests and its presence (`off`, `reachable`,
-    `unreachable`; domain/presence.py) by the context's clock and time-out, by name."""
+def list_providers(
+    conn: psycopg.Connection, ctx_or_settings: Dispatch | Any | None = None, districts: frozenset[str] | None = None,
+) -> list[dict]:
+    """Every provider (serving any of `districts`, or not yet placed; None: all) with its number
+    of active requests and its presence (`off`, `reachable`, `unreachable`; domain/presence.py) by
+    the context's clock and time-out, by name."""
     ctx = _context(ctx_or_settings)
     now = ctx.clock()
     return [{**row, "presence": presence(row["on_shift"], row["last_seen_at"], now, ctx.presence_timeout)}
-            for row in providers.list_all(conn)]
+            for row in providers.list_all(conn, districts)]
 
 
-def candidates(conn: psycopg.Connection, ctx_or_settings: Dispatch | Any | None, request_id: str) -> list[dict]:
+def candidates(
+    conn: psycopg.Connection, ctx_or_settings: Dispatch | Any | None, request_id: str,
+    districts: frozenset[str] | None = None,
+) -> list[dict]:
     """Every provider as a candidate for the request, best first: those matching would offer it to
     (ranked by score), then qualified ones that cannot take it now (by ETA, with the reason), then
     the rest. `ctx_or_settings`: the service's `Dispatch` context, its `DispatchSettings`, or None
-    for the defaults. NotFound for an unknown request."""
+    for the defaults. NotFound for an unknown request, or one outside `districts` (None: all), whose
+    candidates are then the providers in view (serving those districts, or already offered or
+    assigned the request). `cross_district`: the provider serves elsewhere (domain/districts.py)."""
     ctx = _context(ctx_or_settings)
+    if districts is not None and district_of(conn, request_id) not in districts:
+        raise NotFound(f"request {request_id} not found")
     request = requests.load(conn, request_id)
     now = ctx.clock()
     _, tried = offers.history(conn, request.id)
@@ -129,7 +166,10 @@ def candidates(conn: psycopg.Connection, ctx_or_settings: Dispatch | Any | None,
     # Scored as matching saw them: the request's own pending offer does not count against its provider.
     pool = [replace(c, pending_offers=c.pending_offers - 1) if pending and pending.provider_id == c.provider_id else c
             for c in shown]
-    ranked = {s.candidate.provider_id: (i, s) for i, s in enumerate(rank(pool, job, ctx.weights), start=1)}
+    # Ranked as matching ranks them: the request's district first (domain/districts.py).
+    chosen = district_pool(pool, job, request.district, ctx.weights)
+    ranked = {s.candidate.provider_id: (i, s) for i, s in enumerate(rank(chosen.candidates, job, ctx.weights), start=1)}
+    held_back = {c.provider_id for c in pool} - {c.provider_id for c in chosen.candidates}
     rows = []
     for c, seen in zip(pool, shown, strict=True):
         wait, travel = arrival(c, job, ctx.weights)
@@ -140,7 +180,9 @@ def candidates(conn: psycopg.Connection, ctx_or_settings: Dispatch | Any | None,
             "wait_minutes": round(wait, 1),
             "score": round(scored.cost, 2) if scored else None,
             "components": {k: round(v, 2) for k, v in scored.parts.items()} if scored else None,
-            "eligible": scored is not None, "reason": why_not(c, job, ctx.weights),
+            "eligible": scored is not None,
+            "reason": why_not(c, job, ctx.weights) or (other_district(request.district, chosen.cross_district)
+                                                         if c.provider_id in held_back else None),
             "qualified": request.service.value in c.services, "on_shift": c.on_shift,
             "load": c.active, "pending_offers": seen.pending_offers, "capacity": c.capacity,
             "free_capacity": max(0, seen.free_capacity), "preempts": bool(scored and scored.preempts),
@@ -150,6 +192,11 @@ def candidates(conn: psycopg.Connection, ctx_or_settings: Dispatch | Any | None,
             "location": {"lat": c.location.lat, "lon": c.location.lon},
             "offered_now": pending is not None and pending.provider_id == c.provider_id,
             "assigned": request.provider_id == c.provider_id,
+            "cross_district": not serves(c.districts, request.district),
         })
+    if districts is not None:
+        involved = {request.provider_id, pending.provider_id if pending else None} | set(tried)
+        rows = [r for r, c in zip(rows, pool, strict=True)
+                if c.provider_id in involved or not c.districts or not districts.isdisjoint(c.districts)]
     rows.sort(key=lambda r: (r["rank"] is None, r["rank"] or 0, not r["qualified"], r["eta_minutes"], r["provider_id"]))
     return rows

@@ -71,8 +71,10 @@ def sla_report(
     tz: tzinfo = UTC,
     policy: DispatchPolicy | None = None,
     now: datetime | None = None,
+    districts: frozenset[str] | None = None,
 ) -> list[dict]:
-    """Rows per (day,) service and district of requests created in [start, end); see the module doc."""
+    """Rows per (day,) service and district of requests created in [start, end); see the module doc.
+    `districts`: only requests of these districts (a dispatcher's scope; None: all)."""
     unknown = set(by) - set(DIMENSIONS)
     if unknown:
         raise ValueError(f"by: unknown dimension {', '.join(sorted(unknown))}; one of {', '.join(DIMENSIONS)}")
@@ -100,6 +102,8 @@ def sla_report(
         where.append(sql.SQL("service = %(service)s"))
     if district:
         where.append(sql.SQL("coalesce(district, 'unknown') = %(district)s"))
+    if districts is not None:
+        where.append(sql.SQL("district = ANY(%(districts)s)"))
     group_list = sql.SQL(", ").join(map(sql.Identifier, groups))
     query = sql.SQL("""
 WITH r AS (
@@ -134,6 +138,7 @@ FROM r {group_by} ORDER BY {order}
     )
     params = {
         "start": start, "end": end, "service": service, "district": district, "tz": _tz_name(tz),
+        "districts": sorted(districts or ()),
         "fractions": [p / 100 for p in PERCENTILES], "now": now or datetime.now(UTC),
     }
     with conn.cursor(row_factory=dict_row) as cur:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict
 
-from homecare.api.types import Flag, Identifier, Latitude, Line, Longitude, Name, Note, Timestamp
+from homecare.api.types import District, Flag, Identifier, Latitude, Line, Longitude, Name, Note, Timestamp
 from homecare.contract.models import Service
 
 
@@ -22,6 +22,13 @@ class NewProvider(BaseModel):
     location: LocationIn
     capacity: Annotated[int, Strict(), Field(ge=1, le=1000)]
     on_shift: Flag = True
+    districts: list[District] = Field(default_factory=list, max_length=50, description=(
+        "The districts it serves (residents' district names); none: not yet placed, it serves every"
+        " district and every dispatcher sees it."))
+
+
+class ProviderDistricts(BaseModel):
+    districts: list[District] = Field(max_length=50, description="Replaces where the provider serves; [] unplaces it")
 
 
 class ProviderOut(BaseModel):
@@ -38,6 +45,7 @@ class ProviderOut(BaseModel):
     # `off` / `reachable` / `unreachable` (on shift, quiet for longer than the presence time-out).
     last_seen_at: datetime | None = None
     presence: Literal["off", "reachable", "unreachable"] = "off"
+    districts: list[str] = Field(default_factory=list, description="Where it serves; [] not yet placed: everywhere")
 
     @classmethod
     def of(cls, row: dict) -> ProviderOut:
@@ -46,7 +54,7 @@ class ProviderOut(BaseModel):
             location=LocationIn(lat=row["lat"], lon=row["lon"]), capacity=row["capacity"],
             on_shift=row["on_shift"], active=row.get("active", 0), created_at=row["created_at"],
             location_at=row.get("location_at"), last_seen_at=row.get("last_seen_at"),
-            presence=row.get("presence", "off"),
+            presence=row.get("presence", "off"), districts=row.get("districts") or [],
         )
 
 
@@ -114,6 +122,9 @@ class CandidateOut(BaseModel):
     location: LocationIn
     offered_now: bool
     assigned: bool
+    cross_district: bool = Field(False, description=(
+        "The provider serves other districts, not the request's: help from another district, offered"
+        " only when no provider of the request's district was eligible (services/dispatch/README.md)."))
 
 
 class CancelBody(BaseModel):
@@ -163,6 +174,9 @@ class RequestOut(BaseModel):
                           " run's presses; they did not raise its urgency. Null otherwise.")
     stuck_from: datetime | None = Field(None, description="The stuck run's first press (the device's clock).")
     stuck_to: datetime | None = Field(None, description="Its latest press so far.")
+    cross_district: bool = Field(False, description=(
+        "The provider serves other districts, not the request's: help from another district, offered"
+        " only when no provider of the request's district was eligible (services/dispatch/README.md)."))
 
 
 class TimelineOut(BaseModel):
@@ -192,6 +206,9 @@ class OfferOut(BaseModel):
     priority: int | None = None
     urgency: int | None = None
     request_status: str | None = None
+    cross_district: bool = Field(False, description=(
+        "The provider serves other districts, not the request's: help from another district, offered"
+        " only when no provider of the request's district was eligible (services/dispatch/README.md)."))
 
 
 class CommandOut(BaseModel):

@@ -11,6 +11,9 @@ from services.telemetry.store.alerts import CHANGED_CHANNEL
 
 __all__ = ["CHANGED_CHANNEL", "get_alert", "list_alerts"]
 
+# Alerts of residents of some districts (a dispatcher's scope, homecare.auth.Scope).
+_OF_DISTRICTS = "resident_id IN (SELECT id FROM registry.residents WHERE district = ANY(%s))"
+
 _COLUMNS = (
     "id, resident_id, device_id, rule, category, severity, state, summary, started_at, opened_at,"
     " acknowledged_at, acknowledged_by, assignee, resolved_at, resolved_by, occurrences, last_occurred_at,"
@@ -24,9 +27,14 @@ def list_alerts(
     resident_id: str | None = None,
     limit: int = 100,
     category: str | None = None,
+    districts: frozenset[str] | None = None,
 ) -> list[dict]:
-    """Alerts, newest first, optionally only in the given states / of one resident / category."""
+    """Alerts, newest first, optionally only in the given states / of one resident / category;
+    `districts`: only of residents of these districts (a dispatcher's scope; None: all)."""
     where, params = [], []
+    if districts is not None:
+        where.append(_OF_DISTRICTS)
+        params.append(sorted(districts))
     if states:
         unknown = set(states) - set(STATES)
         if unknown:
@@ -49,11 +57,14 @@ def list_alerts(
         ).fetchall()
 
 
-def get_alert(conn: psycopg.Connection, alert_id: str) -> dict:
-    """One alert with its evidence, resolution note and timeline (oldest first); NotFound otherwise."""
+def get_alert(conn: psycopg.Connection, alert_id: str, districts: frozenset[str] | None = None) -> dict:
+    """One alert with its evidence, resolution note and timeline (oldest first); NotFound otherwise,
+    also for an alert of a resident outside `districts` (None: all)."""
+    scoped = f" AND {_OF_DISTRICTS}" if districts is not None else ""
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            f"SELECT {_COLUMNS}, evidence, resolution_note FROM telemetry.alerts WHERE id = %s", (alert_id,)
+            f"SELECT {_COLUMNS}, evidence, resolution_note FROM telemetry.alerts WHERE id = %s{scoped}",
+            (alert_id, *([sorted(districts)] if districts is not None else [])),
         ).fetchone()
         if row is None:
             raise NotFound(f"alert {alert_id} not found")

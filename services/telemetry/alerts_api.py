@@ -78,42 +78,45 @@ def alerts_router(defaults: RuleLimits, alerting: Alerting) -> APIRouter:
 
     @router.get("/alerts", response_model=list[AlertOut])
     def list_alerts(
-        conn: DbConn, _: DispatcherUser,
+        conn: DbConn, user: DispatcherUser,
         state: str | None = Query(None, description="comma-separated: open, acknowledged, resolved"),
         resident_id: str | None = None, category: str | None = None,
         limit: int = Query(100, ge=1, le=1000),
     ) -> list[dict]:
-        """Alerts, newest first."""
+        """Alerts of your districts' residents, newest first."""
         states = [s.strip() for s in state.split(",") if s.strip()] if state else None
-        return alert_queries.list_alerts(conn, states, resident_id, limit, category)
+        return alert_queries.list_alerts(conn, states, resident_id, limit, category, user.scope.districts)
 
     @router.get("/alerts/{alert_id}", response_model=AlertDetail)
-    def get_alert(alert_id: str, conn: DbConn, _: DispatcherUser) -> dict:
-        """One alert with its evidence and timeline."""
-        return alert_queries.get_alert(conn, alert_id)
+    def get_alert(alert_id: str, conn: DbConn, user: DispatcherUser) -> dict:
+        """One alert with its evidence and timeline; 404 for one of another district."""
+        return alert_queries.get_alert(conn, alert_id, user.scope.districts)
 
     @router.post("/alerts/{alert_id}/acknowledge", response_model=AlertDetail)
     def acknowledge(alert_id: str, conn: DbConn, user: DispatcherUser) -> dict:
         """Acknowledge an open alert (409 otherwise)."""
+        alert_queries.get_alert(conn, alert_id, user.scope.districts)  # 404: not yours
         actions.acknowledge(conn, alerting, alert_id, actor_of(user))
-        return alert_queries.get_alert(conn, alert_id)
+        return alert_queries.get_alert(conn, alert_id, user.scope.districts)
 
     @router.post("/alerts/{alert_id}/assign", response_model=AlertDetail)
     def assign(alert_id: str, body: AssignBody, conn: DbConn, user: DispatcherUser) -> dict:
         """Give an unresolved alert to someone (409 when resolved)."""
+        alert_queries.get_alert(conn, alert_id, user.scope.districts)  # 404: not yours
         actions.assign(conn, alerting, alert_id, body.assignee, actor_of(user))
-        return alert_queries.get_alert(conn, alert_id)
+        return alert_queries.get_alert(conn, alert_id, user.scope.districts)
 
     @router.post("/alerts/{alert_id}/resolve", response_model=AlertDetail)
     def resolve(alert_id: str, conn: DbConn, user: DispatcherUser, body: ResolveBody | None = None) -> dict:
         """Resolve an alert with a note (409 when already resolved)."""
+        alert_queries.get_alert(conn, alert_id, user.scope.districts)  # 404: not yours
         actions.resolve(conn, alerting, alert_id, actor_of(user), body.note if body else None)
-        return alert_queries.get_alert(conn, alert_id)
+        return alert_queries.get_alert(conn, alert_id, user.scope.districts)
 
     @router.get("/residents/{resident_id}/alert-settings", response_model=AlertSettingsOut)
-    def get_settings(resident_id: str, conn: DbConn, _: DispatcherUser) -> AlertSettingsOut:
+    def get_settings(resident_id: str, conn: DbConn, user: DispatcherUser) -> AlertSettingsOut:
         """A resident's own alert thresholds and those in force."""
-        residents.get(conn, resident_id)
+        residents.get(conn, resident_id, user.scope.districts)
         return _settings_out(resident_id, stored_settings(conn, resident_id), defaults)
 
     @router.put("/residents/{resident_id}/alert-settings", response_model=AlertSettingsOut)
@@ -121,7 +124,7 @@ def alerts_router(defaults: RuleLimits, alerting: Alerting) -> APIRouter:
         resident_id: str, body: ResidentAlertSettings, conn: DbConn, user: DispatcherUser
     ) -> AlertSettingsOut:
         """Replace a resident's own alert thresholds (fields left out use the defaults)."""
-        residents.get(conn, resident_id)
+        residents.get(conn, resident_id, user.scope.districts)
         check_ranges(defaults.override(body.overrides()))
         save_settings(conn, resident_id, body, actor_of(user))
         return _settings_out(resident_id, body, defaults)

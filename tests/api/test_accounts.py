@@ -26,7 +26,8 @@ def test_a_new_username_is_created(client, admin):
     name = f"new-{uuid.uuid4().hex[:8]}"
     r = client.post("/api/v1/users", json={"username": name, "password": "a fresh long password",
                                            "role": "dispatcher"}, headers=admin)
-    assert r.status_code == 201 and r.json() == {"username": name, "role": "dispatcher", "provider_id": None}
+    assert r.status_code == 201 and r.json() == {"username": name, "role": "dispatcher", "provider_id": None,
+                                                 "districts": []}
 
 
 def test_a_password_reset_ends_the_accounts_tokens_and_sessions(pool, client, admin):
@@ -56,7 +57,7 @@ def test_changing_an_unknown_user_is_404_and_only_admins_change_users(pool, clie
     name = new_account(pool, Role.DISPATCHER)
     assert client.patch(f"/api/v1/users/{name}", json={"role": "admin"}, headers=dispatcher).status_code == 403
     changed = client.patch(f"/api/v1/users/{name}", json={"role": "provider", "provider_id": "p-1"}, headers=admin)
-    assert changed.json() == {"username": name, "role": "provider", "provider_id": "p-1"}
+    assert changed.json() == {"username": name, "role": "provider", "provider_id": "p-1", "districts": []}
 
 
 @pytest.mark.parametrize("password, why", [
@@ -73,3 +74,24 @@ def test_weak_passwords_are_refused_with_the_reason(client, admin, password, why
     assert r.status_code == 422 and why in r.text, r.text
     change = client.patch("/api/v1/users/same-as-username", json={"password": password}, headers=admin)
     assert change.status_code == 422 and why in change.text, change.text
+
+
+def test_an_account_gets_districts_and_a_change_replaces_them(pool, client, admin):
+    name = f"new-{uuid.uuid4().hex[:8]}"
+    r = client.post("/api/v1/users", json={"username": name, "password": "a fresh long password",
+                                           "role": "dispatcher", "districts": ["Xuhui", "Minhang"]}, headers=admin)
+    assert r.status_code == 201, r.text
+    assert r.json()["districts"] == ["Minhang", "Xuhui"]
+    assert client.get("/api/v1/me", headers=bearer(pool, name)).json()["districts"] == ["Minhang", "Xuhui"]
+    r = client.patch(f"/api/v1/users/{name}", json={"districts": ["Jing'an"]}, headers=admin)
+    assert r.status_code == 200 and r.json()["districts"] == ["Jing'an"]
+    r = client.patch(f"/api/v1/users/{name}", json={"role": "city"}, headers=admin)
+    assert r.json() == {"username": name, "role": "city", "provider_id": None, "districts": ["Jing'an"]}
+
+
+@pytest.mark.parametrize("districts", [["x" * 101], ["bad\x00name"], "Xuhui", [1], ["d"] * 51])
+def test_hostile_districts_are_422(client, admin, districts):
+    name = f"new-{uuid.uuid4().hex[:8]}"
+    r = client.post("/api/v1/users", json={"username": name, "password": "a fresh long password",
+                                           "role": "dispatcher", "districts": districts}, headers=admin)
+    assert r.status_code == 422, r.text

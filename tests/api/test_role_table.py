@@ -57,6 +57,7 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[str] | str] = {
     # providers: registered by admins, read by dispatchers, their shift and place their own
     ("GET", "/api/v1/providers"): STAFF,
     ("POST", "/api/v1/providers"): ADMIN,
+    ("PUT", "/api/v1/providers/{provider_id}/districts"): ADMIN,  # placing a provider in its districts
     ("POST", "/api/v1/providers/{provider_id}/shift"): OWN,
     ("POST", "/api/v1/providers/{provider_id}/location"): OWN,
     # the provider's own app says it is there: nobody else can say so for it, an admin neither

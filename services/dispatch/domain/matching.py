@@ -98,6 +98,7 @@ class Candidate:
     minutes_left_on_shift: float | None = None  # None: no scheduled end
     reachable: bool = True  # its app was heard from within the presence time-out (domain/presence.py)
     route: tuple[Upcoming, ...] = ()  # its planned visits not yet started, in route order
+    districts: frozenset[str] = frozenset()  # where it serves; none: not yet placed (domain/districts.py)
 
     @property
     def free_capacity(self) -> int:

@@ -344,14 +344,24 @@ class MemoryProviders:
 
     def insert(
         self, conn: Any, provider_id: str, name: str, services: list[str], location: Location, capacity: int,
-        on_shift: bool = True,
+        on_shift: bool = True, districts: list[str] | None = None,
     ) -> dict[str, Any]:
         if provider_id in self.rows:
             raise Conflict(f"provider {provider_id} exists")
         self.rows[provider_id] = {"id": provider_id, "name": name, "services": list(services), "lat": location.lat,
                                   "lon": location.lon, "capacity": capacity, "on_shift": on_shift, "location_at": None,
+<<<<<<< HEAD
                                   "last_seen_at": self.clock() if on_shift else None, "skills": []}
+=======
+                                  "last_seen_at": self.clock() if on_shift else None,
+                                  "districts": sorted(set(districts or ()))}
+>>>>>>> districts
         return dict(self.rows[provider_id])
+
+    def set_districts(self, conn: Any, provider_id: str, districts: list[str]) -> dict[str, Any]:
+        row = self._row(provider_id)
+        row["districts"] = sorted(set(districts))
+        return dict(row)
 
     def _row(self, provider_id: str) -> dict[str, Any]:
         if provider_id not in self.rows:

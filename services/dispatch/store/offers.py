@@ -104,10 +104,15 @@ def to_unreachable(conn: psycopg.Connection, seen_before: datetime, limit: int =
 
 
 def list_offers(
-    conn: psycopg.Connection, provider_id: str | None = None, status: str | None = None, limit: int = 100
+    conn: psycopg.Connection, provider_id: str | None = None, status: str | None = None, limit: int = 100,
+    districts: frozenset[str] | None = None,
 ) -> list[dict]:
-    """Offers, newest first, with what the provider needs to decide."""
+    """Offers, newest first, with what the provider needs to decide; `districts`: only of requests
+    of these districts (a dispatcher's scope; None: all)."""
     where, params = ["true"], []
+    if districts is not None:
+        where.append("r.district = ANY(%s)")
+        params.append(sorted(districts))
     if provider_id is not None:
         where.append("o.provider_id = %s")
         params.append(provider_id)
@@ -118,8 +123,12 @@ def list_offers(
         return cur.execute(
             "SELECT o.id, o.request_id, o.provider_id, o.status, o.eta_minutes, o.created_at, o.deadline_at,"
             " o.answered_at, o.preempts_request_id, r.resident_id, r.service, r.priority, r.urgency,"
-            " r.status AS request_status"
+            " r.status AS request_status, r.district,"
+            # Help from another district (domain/districts.py): the provider is placed elsewhere.
+            " (cardinality(p.districts) > 0 AND r.district IS NOT NULL AND NOT r.district = ANY(p.districts))"
+            "   AS cross_district"
             " FROM dispatch.offers o JOIN dispatch.requests r ON r.id = o.request_id"
+            " JOIN dispatch.providers p ON p.id = o.provider_id"
             f" WHERE {' AND '.join(where)} ORDER BY o.created_at DESC LIMIT %s",
             (*params, limit),
         ).fetchall()

@@ -21,15 +21,29 @@ _HOLDS = "(status IN ('en_route', 'arrived') OR (status = 'assigned' AND source 
 
 def insert(
     conn: psycopg.Connection, provider_id: str, name: str, services: list[str], location: Location,
-    capacity: int, on_shift: bool = True,
+    capacity: int, on_shift: bool = True, districts: list[str] | None = None,
 ) -> dict:
-    """Register a provider; returns its row. Registered on shift counts as a sign of life."""
+    """Register a provider; returns its row. Registered on shift counts as a sign of life.
+    `districts`: where it serves (none: not yet placed, it serves every district)."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            "INSERT INTO dispatch.providers (id, name, services, lat, lon, capacity, on_shift, last_seen_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, CASE WHEN %s THEN now() END) RETURNING *",
-            (provider_id, name, services, location.lat, location.lon, capacity, on_shift, on_shift),
+            "INSERT INTO dispatch.providers (id, name, services, lat, lon, capacity, on_shift, last_seen_at, districts)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, CASE WHEN %s THEN now() END, %s) RETURNING *",
+            (provider_id, name, services, location.lat, location.lon, capacity, on_shift, on_shift,
+             sorted(set(districts or ()))),
         ).fetchone()
+
+
+def set_districts(conn: psycopg.Connection, provider_id: str, districts: list[str]) -> dict:
+    """Place a provider in these districts (empty: not placed, it serves every district)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "UPDATE dispatch.providers SET districts = %s WHERE id = %s RETURNING *",
+            (sorted(set(districts)), provider_id),
+        ).fetchone()
+    if row is None:
+        raise NotFound(f"provider {provider_id} not found")
+    return row
 
 
 def get(conn: psycopg.Connection, provider_id: str, *, lock: bool = False) -> dict:
@@ -42,12 +56,23 @@ def get(conn: psycopg.Connection, provider_id: str, *, lock: bool = False) -> di
     return row
 
 
-def list_all(conn: psycopg.Connection) -> list[dict]:
-    """Every provider with its number of active requests, by name."""
+# The providers of a district scope (homecare.auth.Scope.districts): those serving any of the
+# districts, and those not yet placed (they serve every district).
+IN_DISTRICTS = "(cardinality(p.districts) = 0 OR p.districts && %(districts)s::text[])"
+
+
+def list_all(conn: psycopg.Connection, districts: frozenset[str] | None = None) -> list[dict]:
+    """Every provider (of these districts; None: all) with its number of active requests, by name."""
+    where = f" WHERE {IN_DISTRICTS}" if districts is not None else ""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             "SELECT p.*, (SELECT count(*) FROM dispatch.requests r WHERE r.provider_id = p.id"
+<<<<<<< HEAD
             f" AND {_HOLDS}) AS active FROM dispatch.providers p ORDER BY p.name, p.id"
+=======
+            f" AND r.status IN {_BUSY}) AS active FROM dispatch.providers p{where} ORDER BY p.name, p.id",
+            {"districts": sorted(districts or ())},
+>>>>>>> districts
         ).fetchall()
 
 

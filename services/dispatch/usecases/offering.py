@@ -12,6 +12,7 @@ from homecare.contract.models import CommandType
 from homecare.errors import Conflict, Forbidden
 
 from .. import metrics
+from ..domain.districts import CROSS_DISTRICT, DistrictPool, district_pool
 from ..domain.escalation import Decision, decide
 from ..domain.matching import UNREACHABLE, Scored
 from ..domain.offers import Offer, OfferStatus, answer, new_offer
@@ -45,9 +46,12 @@ def offer_or_queue(
     failures, tried = ctx.repos.offers.history(conn, request.id)
     job = job_of(conn, ctx, request, tried)
     decision, skip = Decision(wait="providers are being matched by another replica"), set()
+    chosen = DistrictPool([])
     for _ in range(_ATTEMPTS):
         pool = [c for c in candidates(conn, ctx, request, now) if c.provider_id not in skip]
-        decision = decide(request, policy, failures, pool, job, ctx.weights, now)
+        # The request's district first; other districts' providers only when none of its own can.
+        chosen = district_pool(pool, job, request.district, ctx.weights)
+        decision = decide(request, policy, failures, chosen.candidates, job, ctx.weights, now)
         if decision.choice is None or _reserve(conn, ctx, decision.choice):
             break
         skip.add(decision.choice.candidate.provider_id)
@@ -55,7 +59,8 @@ def offer_or_queue(
     if decision.at_risk:
         flag_at_risk(conn, ctx, request, decision.at_risk, now)
     if decision.choice is not None:
-        request = _make_offer(conn, ctx, request, decision.choice, now)
+        cross = chosen.reason if chosen.cross_district else None
+        request = _make_offer(conn, ctx, request, decision.choice, now, cross)
     elif decision.escalate is None:
         request = _queue(conn, ctx, request, decision.wait or "waiting", now)
     if decision.escalate is not None:
@@ -75,8 +80,9 @@ def _reserve(conn: Tx, ctx: Dispatch, choice: Scored) -> bool:
 
 
 def _make_offer(
-    conn: Tx, ctx: Dispatch, request: ServiceRequest, choice: Scored, now: datetime
+    conn: Tx, ctx: Dispatch, request: ServiceRequest, choice: Scored, now: datetime, cross: str | None = None,
 ) -> ServiceRequest:
+    """Offer the request to the chosen provider; `cross` is why it comes from another district."""
     policy = ctx.policy.for_service(request.service)
     preempts = None
     if choice.preempts:
@@ -91,7 +97,12 @@ def _make_offer(
         "offer_id": offer.id, "provider_id": offer.provider_id, "provider": choice.candidate.name,
         "eta_minutes": offer.eta_minutes, "deadline_at": offer.deadline_at.isoformat(), "score": round(choice.cost, 2),
         **({"preempts_request_id": preempts} if preempts else {}),
+        **({"cross_district": cross} if cross else {}),
     }
+    if cross:  # shown as such: the timeline says why help comes from another district
+        ctx.repos.timeline.append(conn, request.id, TimelineEntry(now, "system", CROSS_DISTRICT, {
+            "reason": cross, "provider_id": offer.provider_id, "provider": choice.candidate.name,
+            "district": request.district, "provider_districts": sorted(choice.candidate.districts)}))
     # An escalated request stays escalated (the dispatchers see it) while the offers go on.
     to = Status.ESCALATED if request.status is Status.ESCALATED else Status.OFFERED
     change = transition(request, to, now, "system", "offer.made", **detail)

@@ -47,6 +47,7 @@ def candidate(
         preemptible=load.preemptible, minutes_left_on_shift=left,
         reachable=reachable(row.get("last_seen_at"), now, ctx.presence_timeout),
         route=tuple(_upcoming(ctx, j, now) for j in route),
+        districts=frozenset(row.get("districts") or ()),
     )
 
 

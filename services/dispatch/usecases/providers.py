@@ -38,6 +38,12 @@ def signs_of_life(conn: Tx, ctx: Dispatch, provider_id: str | None, now: datetim
         ctx.repos.providers.seen(conn, provider_id, now)
 
 
+def place(conn: Tx, ctx: Dispatch, provider_id: str, districts: list[str]) -> dict[str, Any]:
+    """Place a provider in the districts it serves (none: not placed, it serves every district;
+    domain/districts.py). NotFound for an unknown provider."""
+    return ctx.repos.providers.set_districts(conn, provider_id, sorted({d.strip() for d in districts if d.strip()}))
+
+
 def set_shift(conn: Tx, ctx: Dispatch, provider_id: str, on_shift: bool) -> dict[str, Any]:
     """Start or end a shift by hand (the provider or an admin); going on shift counts as a sign of life."""
     return ctx.repos.providers.set_on_shift(conn, provider_id, on_shift, ctx.clock())

@@ -350,12 +350,8 @@ class MemoryProviders:
             raise Conflict(f"provider {provider_id} exists")
         self.rows[provider_id] = {"id": provider_id, "name": name, "services": list(services), "lat": location.lat,
                                   "lon": location.lon, "capacity": capacity, "on_shift": on_shift, "location_at": None,
-<<<<<<< HEAD
-                                  "last_seen_at": self.clock() if on_shift else None, "skills": []}
-=======
-                                  "last_seen_at": self.clock() if on_shift else None,
+                                  "last_seen_at": self.clock() if on_shift else None, "skills": [],
                                   "districts": sorted(set(districts or ()))}
->>>>>>> districts
         return dict(self.rows[provider_id])
 
     def set_districts(self, conn: Any, provider_id: str, districts: list[str]) -> dict[str, Any]:

@@ -67,12 +67,8 @@ def list_all(conn: psycopg.Connection, districts: frozenset[str] | None = None) 
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             "SELECT p.*, (SELECT count(*) FROM dispatch.requests r WHERE r.provider_id = p.id"
-<<<<<<< HEAD
-            f" AND {_HOLDS}) AS active FROM dispatch.providers p ORDER BY p.name, p.id"
-=======
-            f" AND r.status IN {_BUSY}) AS active FROM dispatch.providers p{where} ORDER BY p.name, p.id",
+            f" AND {_HOLDS}) AS active FROM dispatch.providers p{where} ORDER BY p.name, p.id",
             {"districts": sorted(districts or ())},
->>>>>>> districts
         ).fetchall()
 
 

@@ -12,7 +12,9 @@ from typing import Any
 
 import psycopg
 
+from homecare.auth import Scope
 from homecare.errors import Invalid, NotFound
+from homecare.residents import store as residents
 from services.dispatch import interface as dispatch
 from services.dispatch.interface import Dispatch
 
@@ -29,24 +31,19 @@ def editor(conn: psycopg.Connection, ctx: Dispatch, resident_id: str) -> dict[st
     providers = [{"id": p["id"], "name": p["name"]} for p in dispatch.list_providers(conn)]
     return {
         "care_plans": plans_of(conn, resident_id), "plan_providers": providers,
-        "provider_names": {p["id"]: p["name"] for p in providers}, "today": dispatch.plan_today(ctx).isoformat(),
+        "provider_names": {p["id"]: p["name"] for p in providers},
+        "today": dispatch.today_of_plans(ctx).isoformat(),
         "plan_services": SERVICES, "repeats": REPEATS, "weekday_names": WEEKDAYS,
     }
 
 
 def plans_of(conn: psycopg.Connection, resident_id: str) -> list[dict[str, Any]]:
     """The resident's care plans as the page lists them: active first, each with its recurrence
-    in words."""
-    rows = [_row(p) for p in dispatch.care_plans_of(conn, resident_id)]
-    rows.sort(key=lambda p: (not p["active"], p["window_start"], p["id"]))
+    in words and its fields as the edit form shows them."""
+    rows = [{**p, "when": recurrence_words(p), "window": f"{_hhmm(p['window_start'])}–{_hhmm(p['window_end'])}",
+             "form": _form_values(p)} for p in dispatch.care_plans_of(conn, resident_id)]
+    rows.sort(key=lambda p: (not p["active"], _hhmm(p["window_start"]), p["id"]))
     return rows
-
-
-def _row(plan: Any) -> dict[str, Any]:
-    fields = dispatch.care_plan_fields(plan)
-    return {**fields, "id": plan.id, "active": plan.active, "when": recurrence_words(fields),
-            "window": f"{_hhmm(fields['window_start'])}–{_hhmm(fields['window_end'])}",
-            "form": _form_values(fields)}
 
 
 def recurrence_words(f: dict[str, Any]) -> str:
@@ -140,24 +137,32 @@ def _int(name: str, value: str, low: int, high: int) -> int:
     return number
 
 
-def add(conn: psycopg.Connection, ctx: Dispatch, resident_id: str, form: dict[str, Any], actor: str) -> str:
-    """A new care plan for the resident; its id."""
-    return dispatch.create_care_plan(conn, ctx, resident_id, plan_fields(form), actor).id
+def add(conn: psycopg.Connection, ctx: Dispatch, resident_id: str, form: dict[str, Any], actor: str,
+        scope: Scope) -> str:
+    """A new care plan for a resident in the user's districts; its id."""
+    _in_view(conn, resident_id, scope)
+    return str(dispatch.save_care_plan(conn, ctx, resident_id, plan_fields(form), actor)["id"])
 
 
 def edit(conn: psycopg.Connection, ctx: Dispatch, resident_id: str, plan_id: str, form: dict[str, Any],
-         actor: str) -> None:
+         actor: str, scope: Scope) -> None:
     """Change one of the resident's plans (a plan of another resident is not found)."""
-    _own(conn, resident_id, plan_id)
-    dispatch.update_care_plan(conn, ctx, plan_id, plan_fields(form), actor)
+    _own(conn, resident_id, plan_id, scope)
+    dispatch.save_care_plan(conn, ctx, resident_id, plan_fields(form), actor, plan_id=plan_id)
 
 
-def end(conn: psycopg.Connection, ctx: Dispatch, resident_id: str, plan_id: str, actor: str) -> None:
+def end(conn: psycopg.Connection, ctx: Dispatch, resident_id: str, plan_id: str, actor: str, scope: Scope) -> None:
     """End one of the resident's plans: no more visits."""
-    _own(conn, resident_id, plan_id)
+    _own(conn, resident_id, plan_id, scope)
     dispatch.end_care_plan(conn, ctx, plan_id, actor)
 
 
-def _own(conn: psycopg.Connection, resident_id: str, plan_id: str) -> None:
-    if plan_id not in {p.id for p in dispatch.care_plans_of(conn, resident_id)}:
+def _in_view(conn: psycopg.Connection, resident_id: str, scope: Scope) -> None:
+    """NotFound for an unknown resident, or one of a district the user does not work for."""
+    scope.check(residents.get(conn, resident_id).district, f"resident {resident_id}")
+
+
+def _own(conn: psycopg.Connection, resident_id: str, plan_id: str, scope: Scope) -> None:
+    _in_view(conn, resident_id, scope)
+    if plan_id not in {p["id"] for p in dispatch.care_plans_of(conn, resident_id)}:
         raise NotFound(f"care plan {plan_id} not found")

@@ -55,18 +55,19 @@ def resident_router(ctx: ConsoleContext) -> APIRouter:
         """A new care plan for the resident."""
         return await act(f"/residents/{resident_id}#care-plans", "Care plan added; it is routed from the next"
                          " planning of its days.", care_plans.add, resident_id, await form_of(request),
-                         actor_of(session.user))
+                         actor_of(session.user), session.user.scope)
 
     @router.post("/residents/{resident_id}/care-plans/{plan_id}")
     async def edit_plan(request: Request, resident_id: str, plan_id: str, session: Action) -> Response:
         """Change one of the resident's care plans."""
         return await act(f"/residents/{resident_id}#care-plans", "Care plan changed; plan its days again.",
-                         care_plans.edit, resident_id, plan_id, await form_of(request), actor_of(session.user))
+                         care_plans.edit, resident_id, plan_id, await form_of(request), actor_of(session.user),
+                         session.user.scope)
 
     @router.post("/residents/{resident_id}/care-plans/{plan_id}/end")
     async def end_plan(resident_id: str, plan_id: str, session: Action) -> Response:
         """End one of the resident's care plans: no more visits."""
         return await act(f"/residents/{resident_id}#care-plans", "Care plan ended.", care_plans.end,
-                         resident_id, plan_id, actor_of(session.user))
+                         resident_id, plan_id, actor_of(session.user), session.user.scope)
 
     return router

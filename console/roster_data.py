@@ -4,6 +4,7 @@ through dispatch's and the directory's Python interfaces."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
@@ -20,8 +21,9 @@ from .schematic import layout
 SCAN = 1000  # active requests city-wide
 
 
-def roster(conn: psycopg.Connection, ctx: Dispatch) -> dict[str, Any]:
-    """Every provider with its jobs, offers and presence, and the schematic map of providers and requests."""
+def roster(conn: psycopg.Connection, ctx: Dispatch, routes: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Every provider with its jobs, offers and presence, and the schematic map of providers,
+    requests and `routes` (routes_data: each provider's planned stops in order)."""
     active = dispatch.list_requests(conn, sorted(s.value for s in ACTIVE), limit=SCAN)
     people = _residents(conn, {a["resident_id"] for a in active})
     jobs: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -50,7 +52,7 @@ def roster(conn: psycopg.Connection, ctx: Dispatch) -> dict[str, Any]:
     working = [r for r in rows if r["on_shift"] or r["load"]]
     return {
         "providers": rows, "working": working, "resting": [r for r in rows if r not in working],
-        "map": layout(working, places),
+        "map": layout(working, places, routes),
         "on_shift": sum(1 for r in rows if r["on_shift"]), "busy": sum(1 for r in rows if r["load"]),
         "unreachable": sum(1 for r in rows if r["state"] == "unreachable"),
     }

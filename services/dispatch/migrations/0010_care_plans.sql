@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS dispatch.care_plans (
     preferred_provider_id  text REFERENCES dispatch.providers (id) ON DELETE SET NULL,
     note                   text,
     active                 boolean NOT NULL DEFAULT true,
-    created_at             timestamptz NOT NULL DEFAULT now(),
+    created_at             timestamptz NOT NULL DEFAULT clock_timestamp(),  -- orders plans made in one transaction
     updated_at             timestamptz NOT NULL DEFAULT now(),
     ended_at               timestamptz
 );

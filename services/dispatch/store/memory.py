@@ -24,7 +24,7 @@ from homecare.topics import DeviceChannel, device_topic
 
 from ..domain.matching import Location
 from ..domain.offers import Offer, OfferStatus
-from ..domain.plans import CarePlan
+from ..domain.plans import CarePlan, Repeat
 from ..domain.presses import ButtonRun
 from ..domain.requests import ACTIVE, STAMPS, Change, ServiceRequest, Status, TimelineEntry
 from ..domain.routes import PlanRun, RouteStop, not_started
@@ -642,7 +642,9 @@ class MemoryPlans:
 
     def on_day(self, conn: Any, day: date) -> list[CarePlan]:
         return sorted((p for p in self.plans.values() if p.active and p.recurrence.starts_on <= day
-                       and (p.recurrence.ends_on is None or p.recurrence.ends_on >= day)), key=lambda p: p.id)
+                       and (p.recurrence.ends_on is None or p.recurrence.ends_on >= day)
+                       and (p.recurrence.repeat is not Repeat.ONCE or p.recurrence.starts_on == day)),
+                      key=lambda p: p.id)
 
     def lock_day(self, conn: Any, day: date) -> None:
         """One caller at a time in memory."""

@@ -97,8 +97,8 @@ def on_day(conn: psycopg.Connection, day: date) -> list[CarePlan]:
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             "SELECT * FROM dispatch.care_plans WHERE active AND starts_on <= %s AND (ends_on IS NULL OR ends_on >= %s)"
-            " ORDER BY id",
-            (day, day),
+            " AND (repeat <> 'once' OR starts_on = %s) ORDER BY id",
+            (day, day, day),
         ).fetchall()
     return [plan_of(r) for r in rows]
 

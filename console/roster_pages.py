@@ -5,7 +5,6 @@ dispatchers only read access to providers)."""
 # No `from __future__ import annotations`: FastAPI must evaluate the local `Depends(...)`.
 
 from typing import Annotated
-
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request

@@ -1,0 +1,86 @@
+"""The day's routes on the roster: each provider's planned visits in order with planned times on
+the map and listed, the visits nobody could take with the reason, a day chooser, and a
+dispatcher's "plan this day now"."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+
+import pytest
+
+from homecare.auth import Role, create_user
+
+from .conftest import PASSWORD, csrf_in, sign_in
+from .dispatching import new_provider, new_resident
+from .planning import a_day_of_its_own, care_plan, shift
+
+
+@pytest.fixture(autouse=True)
+def quick_planner(monkeypatch):
+    """The day planner's search stops after a second (its default is ten)."""
+    monkeypatch.setenv("HOMECARE_DISPATCH_PLAN_TIME_LIMIT_S", "1")
+
+
+@pytest.fixture
+def desk(pool, client):
+    """A dispatcher of the test residents' district, signed in."""
+    import uuid
+
+    name = f"desk-{uuid.uuid4().hex[:8]}"
+    with pool.connection() as conn:
+        create_user(conn, name, PASSWORD, Role.DISPATCHER, districts=["Test"])
+    assert sign_in(client, name).status_code == 303
+    return client
+
+
+def test_a_dispatcher_plans_a_day_and_sees_each_route_in_order_on_the_map(pool, desk):
+    day = a_day_of_its_own()
+    pid, _ = new_provider(pool, ["meal", "mobility"], "Route Carer", location=(31.2, 121.5))
+    shift(pool, pid, day)
+    early, _ = new_resident(pool, "Early Bird")
+    late, _ = new_resident(pool, "Late Luncher")
+    lonely, _ = new_resident(pool, "Bath Only")
+    care_plan(pool, early, day, "mobility", time(8, 30), time(9, 30), note="help getting up")
+    care_plan(pool, late, day, "meal", time(11), time(13))
+    care_plan(pool, lonely, day, "bathing", time(14), time(15))  # nobody bathes on this day
+
+    page = desk.get(f"/providers?day={day.isoformat()}")
+    assert page.status_code == 200 and "This day has not been planned yet" in page.text
+    planned = desk.post("/providers/plan", data={"day": day.isoformat(), "csrf_token": csrf_in(page.text)})
+    assert planned.status_code == 303 and planned.headers["location"].startswith(f"/providers?day={day}")
+
+    html = desk.get(planned.headers["location"]).text
+    panel = html.split('id="routes"', 1)[1].split("</section>", 1)[0]
+    assert f"Routes · {day.isoformat()}" in panel and "Planned at" in panel
+    route = panel.split(f'data-route="{pid}"', 1)[1].split("</ol>", 1)[0]
+    assert "Route Carer" in route
+    assert route.index("Early Bird") < route.index("Late Luncher"), "in route order"
+    assert re.search(r'class="t"[^>]*>0?8:\d\d<', route) and "window 08:30–09:30" in route
+    assert "window 11:00–13:00" in route
+    unplanned = panel.split("Not on any route", 1)[1]
+    assert "Bath Only" in unplanned and "window 14:00–15:00" in unplanned
+    svg = html.split('<svg class="schematic"', 1)[1].split("</svg>", 1)[0]
+    drawn = svg.split(f'data-route="{pid}"', 1)[1].split("</g></g>", 1)[0]
+    assert "<polyline points=" in drawn and len(re.findall(r'class="map-stop', drawn)) >= 2
+    assert "1. 08:" in drawn
+
+
+def test_a_day_that_is_no_date_shows_today_with_the_reason(desk):
+    page = desk.get("/providers?day=someday")
+    assert page.status_code == 200 and "is not a date" in page.text and "(today)" in page.text
+    assert desk.get("/providers?day=" + "9" * 100).status_code == 422
+
+
+def test_planning_a_day_that_is_no_date_is_refused_with_the_reason(desk):
+    token = csrf_in(desk.get("/providers").text)
+    answer = desk.post("/providers/plan", data={"day": "2026-13-45", "csrf_token": token})
+    assert answer.status_code == 303
+    assert "Not planned" in desk.get(answer.headers["location"]).text
+
+
+def test_a_provider_cannot_plan_a_day(pool, client):
+    from .conftest import make_user
+
+    assert sign_in(client, make_user(pool, Role.PROVIDER, provider_id="p-x")).status_code == 303
+    assert client.post("/providers/plan", data={"day": "2031-01-06", "csrf_token": "x"}).status_code == 403

@@ -33,6 +33,8 @@ _COLUMNS = (
     " r.sla_due_at, r.sla_at_risk_at, r.eta_minutes, r.district, r.ack_shown_at, r.late_flagged_at, r.handed_back,"
     " r.stuck_presses, r.stuck_from, r.stuck_to,"
     " r.reannounced, r.reannounced_at,"
+    # A care plan's visit (source plan): its window, planned start and place on the route.
+    " r.plan_visit_key, r.window_start, r.window_end, r.planned_start, r.route_seq, r.plan_missed_at,"
     # Help from another district (domain/districts.py): the provider is placed, and not in the request's.
     " (cardinality(p.districts) > 0 AND r.district IS NOT NULL AND NOT r.district = ANY(p.districts))"
     "  AS cross_district,"

@@ -21,8 +21,9 @@ NO_CAPACITY = "no free capacity"
 SHIFT_ENDS = "shift ends before the job would be done"
 EXCLUDED = "already declined or let an offer expire"
 UNREACHABLE = "unreachable: its app has gone quiet"  # see domain/presence.py
+PLANS_LATE = "would make planned visits late"  # no place on its route keeps every planned visit in its window
 # Reasons that pass with time: the request may wait for these providers instead of escalating.
-TEMPORARY = (NO_CAPACITY, SHIFT_ENDS)
+TEMPORARY = (NO_CAPACITY, SHIFT_ENDS, PLANS_LATE)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,18 @@ class Scored:
     parts: dict[str, float] = field(default_factory=dict)
     preempts: bool = False  # the provider must hand back a routine job to take this one
     wait_minutes: float = 0.0  # until the provider can set off
+    position: int = 0  # where on the provider's route the job goes: before route[position] (0: next)
+    late: tuple[tuple[str, float], ...] = ()  # (request id, minutes late) of planned visits it makes late
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a job goes on a provider's route and what that does to the planned visits after it."""
+
+    position: int  # before route[position]; len(route): after the last planned visit
+    wait: float  # minutes until the provider sets off for the job
+    travel: float  # minutes of driving to it
+    late: tuple[tuple[str, float], ...] = ()  # planned visits it makes late: (request id, minutes late)
 
 
 def travel_minutes(origin: Location, destination: Location | None, weights: MatchWeights) -> float:
@@ -164,6 +177,83 @@ def arrival(candidate: Candidate, job: Job, weights: MatchWeights) -> tuple[floa
     return candidate.busy_minutes, travel_minutes(origin, job.location, weights)
 
 
+def _leg(origin: Location | None, destination: Location | None, weights: MatchWeights) -> float:
+    """Travel between two places, either of which may be unknown (then the fallback)."""
+    if origin is None:
+        return weights.fallback_travel_minutes
+    return travel_minutes(origin, destination, weights)
+
+
+def _starts(origin: Location | None, free: float, route: tuple[Upcoming, ...], weights: MatchWeights) -> list[float]:
+    """When each planned visit starts if the provider sets off from `origin` at `free` and drives the
+    route in order, waiting for a window when early."""
+    starts = []
+    for stop in route:
+        start = max(free + _leg(origin, stop.location, weights), stop.earliest_minutes)
+        starts.append(start)
+        origin, free = stop.location, start + stop.service_minutes
+    return starts
+
+
+def _late_by(route: tuple[Upcoming, ...], starts: list[float]) -> list[float]:
+    return [max(0.0, start - stop.latest_minutes) for stop, start in zip(route, starts, strict=True)]
+
+
+def placements(candidate: Candidate, job: Job, weights: MatchWeights | None = None) -> list[Placement]:
+    """Every place the job could go on the candidate's route, with the planned visits each makes late.
+
+    Without a route this is the one place `arrival` gives. A routine job may go before any planned
+    visit not yet started, or after the last: the provider does the jobs it holds, then drives the
+    route, and sets off for the job when the visit before it is done (or when its held jobs are,
+    before the first). The visits after the job move on by the detour, less any wait for a window
+    they had. An emergency goes first, whatever the route (position 0): the provider finishes the
+    visit it is at, comes, then goes back to its held jobs (they take as long as before) and its
+    route. A visit counts as made late only by what the job adds: one already late is listed only if
+    the job makes it later (with its lateness after the job)."""
+    weights = weights or MatchWeights()
+    route = candidate.route
+    origin: Location | None = candidate.free_location or candidate.location
+    free = candidate.busy_minutes
+    before = _late_by(route, _starts(origin, free, route, weights))
+
+    def late(position: int, starts: list[float]) -> tuple[tuple[str, float], ...]:
+        after = _late_by(route[position:], starts)
+        return tuple((stop.request_id, round(minutes, 1))
+                     for stop, minutes, was in zip(route[position:], after, before[position:], strict=True)
+                     if minutes > was + 1e-6)
+
+    if job.may_preempt:
+        wait, travel = arrival(candidate, job, weights)
+        done = wait + travel + job.service_minutes
+        held = candidate.busy_minutes - candidate.serving_minutes
+        # With held jobs left it goes back to them (from where they end); else on from the emergency.
+        resume = (origin, done + held) if held > 0 else (job.location, done)
+        return [Placement(0, wait, travel, late(0, _starts(resume[0], resume[1], route, weights)))]
+    out = []
+    starts = _starts(origin, free, route, weights)
+    for position in range(len(route) + 1):
+        if position:
+            stop = route[position - 1]
+            origin, free = stop.location, starts[position - 1] + stop.service_minutes
+        travel = _leg(origin, job.location, weights)
+        done = free + travel + job.service_minutes
+        out.append(Placement(position, free, travel, late(position, _starts(job.location, done, route[position:],
+                                                                             weights))))
+    return out
+
+
+def placement(candidate: Candidate, job: Job, weights: MatchWeights | None = None, *, keep_plans: bool = True
+              ) -> Placement | None:
+    """Where the job goes on the candidate's route: the place it is reached soonest (ties: earlier on
+    the route) among those that end within the shift (plus the overrun) and, when `keep_plans`,
+    make no planned visit late. None: there is no such place. An emergency is never refused for
+    plans or the shift: it goes first."""
+    weights = weights or MatchWeights()
+    options = [p for p in placements(candidate, job, weights)
+               if job.may_preempt or not ((keep_plans and p.late) or _ends_shift(candidate, job, weights, p))]
+    return min(options, key=lambda p: (p.wait + p.travel, p.position), default=None)
+
+
 def why_not(candidate: Candidate, job: Job, weights: MatchWeights | None = None) -> str | None:
     """Why a provider cannot take the job, or None when it can."""
     if candidate.provider_id in job.excluded:
@@ -177,26 +267,62 @@ def why_not(candidate: Candidate, job: Job, weights: MatchWeights | None = None)
     if candidate.free_capacity <= 0 and not _preempts(candidate, job):
         return NO_CAPACITY
     weights = weights or MatchWeights()
-    if candidate.minutes_left_on_shift is not None and not job.may_preempt:
-        wait, travel = arrival(candidate, job, weights)
-        if wait + travel + job.service_minutes > candidate.minutes_left_on_shift + weights.shift_overrun_minutes:
-            return SHIFT_ENDS
+    if _ends_shift(candidate, job, weights, Placement(0, *arrival(candidate, job, weights))):
+        return SHIFT_ENDS
+    if candidate.route and placement(candidate, job, weights) is None:
+        # Going next would fit the shift (above) but make planned visits late, and no later place is both.
+        return PLANS_LATE
     return None
 
 
+def _ends_shift(candidate: Candidate, job: Job, weights: MatchWeights, place: Placement) -> bool:
+    """A routine job that would end after the shift plus the overrun allowance (emergencies may)."""
+    if candidate.minutes_left_on_shift is None or job.may_preempt:
+        return False
+    return (place.wait + place.travel + job.service_minutes
+            > candidate.minutes_left_on_shift + weights.shift_overrun_minutes)
+
+
 def rank(candidates: Iterable[Candidate], job: Job, weights: MatchWeights | None = None) -> list[Scored]:
-    """Candidates that can take the job, best first."""
+    """Candidates that can take the job, best first; each scored where the job goes on its route."""
     weights = weights or MatchWeights()
-    eligible = [c for c in candidates if why_not(c, job, weights) is None]
+    eligible = []
+    for c in candidates:
+        place = placement(c, job, weights) if why_not(c, job, weights) is None else None
+        if place is not None:
+            eligible.append((c, place))
+    return _scored(eligible, job, weights)
+
+
+def tradeoff(candidates: Iterable[Candidate], job: Job, weights: MatchWeights | None = None) -> list[Scored]:
+    """The faster answers matching does not give because they would make planned visits late: each
+    candidate refused only for that (PLANS_LATE), and each that `rank` places later on its route
+    than it could reach the job, scored as if allowed at the place it reaches the job soonest (within
+    its shift), with `late` saying who would be late and by how much. The dispatcher may still
+    choose one of them. Best first; empty for an emergency (it is never held back for plans)."""
+    weights = weights or MatchWeights()
+    faster = []
+    for c in candidates:
+        reason = why_not(c, job, weights)
+        if job.may_preempt or reason not in (None, PLANS_LATE):
+            continue
+        soonest = placement(c, job, weights, keep_plans=False)
+        allowed = placement(c, job, weights) if reason is None else None
+        if soonest is not None and soonest.late and (
+                allowed is None or soonest.wait + soonest.travel < allowed.wait + allowed.travel):
+            faster.append((c, soonest))
+    return _scored(faster, job, weights)
+
+
+def _scored(eligible: list[tuple[Candidate, Placement]], job: Job, weights: MatchWeights) -> list[Scored]:
     if not eligible:
         return []
-    least_busy = min(c.recent_assignments for c in eligible)
+    least_busy = min(c.recent_assignments for c, _ in eligible)
     urgency_weight = 1.0 + weights.urgency_factor * job.urgency_level
-    timings = {c.provider_id: arrival(c, job, weights) for c in eligible}
-    fastest = min(wait + travel for wait, travel in timings.values())
+    fastest = min(p.wait + p.travel for _, p in eligible)
     scored = []
-    for c in eligible:
-        wait, travel = timings[c.provider_id]
+    for c, place in eligible:
+        wait, travel = place.wait, place.travel
         known = c.visits_with_resident > 0 and wait + travel <= fastest + weights.continuity_slack_minutes
         preempts = _preempts(c, job)
         parts = {
@@ -208,6 +334,7 @@ def rank(candidates: Iterable[Candidate], job: Job, weights: MatchWeights | None
             if known else 0.0,
             "preempt": weights.preempt_minutes if preempts else 0.0,
         }
-        scored.append(Scored(c, travel, eta_minutes(wait + travel), sum(parts.values()), parts, preempts, wait))
+        scored.append(Scored(c, travel, eta_minutes(wait + travel), sum(parts.values()), parts, preempts, wait,
+                             place.position, place.late))
     scored.sort(key=lambda s: (s.cost, s.candidate.provider_id))
     return scored

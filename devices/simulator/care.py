@@ -20,9 +20,9 @@ from .population import ProviderPlan, ResidentPlan
 from .scenario import CareMix
 
 # Skills a plan may ask for and the providers who have them.
-BATH_LIFT = "bath-lift"  # a hoist for a resident who cannot step into the tub
+BATH_LIFT = "bath_lift"  # a hoist for a resident who cannot step into the tub
 WHEELCHAIR = "wheelchair"  # pushing a wheelchair to and through a hospital
-DEMENTIA = "dementia-care"
+DEMENTIA = "dementia_care"
 
 # What each kind of provider can do beyond its services, by the name's template (population.py).
 _SKILLS_BY_LABEL = {

@@ -53,12 +53,12 @@ def test_a_dispatcher_adds_edits_and_ends_a_care_plan(pool, signed_in):
     assert added.status_code == 303 and added.headers["location"].startswith(f"/residents/{resident}")
     bath = {"service": "bathing", "repeat": "every_n_weeks", "every_weeks": "2", "weekdays": ["1", "3"],
             "starts_on": "2026-12-07", "window_start": "14:00", "window_end": "16:30", "duration_minutes": "40",
-            "skills": "bath-lift, bath-lift", "preferred_provider_id": pid, "csrf_token": token}
+            "skills": "bath_lift, bath_lift", "preferred_provider_id": pid, "csrf_token": token}
     assert signed_in.post(f"/residents/{resident}/care-plans", data=bath).status_code == 303
 
     listed = _plans(signed_in.get(f"/residents/{resident}").text)
     assert "every day from 2026-12-07" in listed and "11:00–13:00" in listed and "lunch from the canteen" in listed
-    assert "every 2 weeks on Tue, Thu from 2026-12-07" in listed and "bath-lift" in listed
+    assert "every 2 weeks on Tue, Thu from 2026-12-07" in listed and "bath_lift" in listed
     assert "prefers Bath Aide Wu" in listed
     lunch_id = listed.split('data-plan="', 1)[1].split('"', 1)[0]
 

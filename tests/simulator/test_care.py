@@ -12,6 +12,7 @@ from devices.simulator.provisioning import provider_body
 from devices.simulator.scenario import CareMix, Scenario
 from homecare.contract import Service
 from services.dispatch.domain.plans import CarePlan, Recurrence, Repeat
+from services.dispatch.schemas import CarePlanIn, NewProvider
 
 MONDAY = date(2026, 12, 7)
 
@@ -47,6 +48,7 @@ def test_the_demo_city_has_a_realistic_mix_of_care_plans():
     ids = {p.index: f"prov-{p.index}" for p in crew}
     for n, plan in enumerate(plans):
         body = plan_body(plan, ids)
+        CarePlanIn.model_validate(body)  # what the API accepts
         _domain_plan(body, n)
         if plan.preferred_provider is not None:
             preferred = crew[plan.preferred_provider]
@@ -70,6 +72,8 @@ def test_someone_has_every_skill_a_plan_asks_for():
     for plan in plans:
         assert any(plan.service in p.services and set(plan.skills) <= set(provider_skills(p)) for p in crew), plan
     assert all(provider_body(p)["skills"] == list(provider_skills(p)) for p in crew)
+    for p in crew:
+        NewProvider.model_validate(provider_body(p))
 
 
 def test_shifts_are_early_day_and_late_in_turn():

@@ -31,7 +31,7 @@ def alert_router(ctx: ConsoleContext) -> APIRouter:
         """Alerts by state, most pressing first while unresolved, newest first once resolved."""
         view = view if view in VIEWS else "unresolved"
         with ctx.pool.connection() as conn:
-            rows = data.listing(conn, VIEWS[view], limit=300)
+            rows = data.listing(conn, VIEWS[view], limit=300, districts=session.user.scope.districts)
         if view != "resolved":
             rows = ordered(rows)
         return ctx.render(request, "alerts.html", {"alerts": rows, "view": view, "views": list(VIEWS)},
@@ -42,15 +42,15 @@ def alert_router(ctx: ConsoleContext) -> APIRouter:
         """Evidence, timeline and the actions."""
         try:
             with ctx.pool.connection() as conn:
-                alert = data.detail(conn, alert_id)
+                alert = data.detail(conn, alert_id, session.user.scope.districts)
         except NotFound as exc:
             return ctx.render(request, "not_found.html", {"message": str(exc)}, 404, session)
         return ctx.render(request, "alert.html", {"alert": alert, "a": alert["row"]}, session=session)
 
-    async def run(alert_id: str, back: str, fn, *args, ok: str) -> Response:
+    async def run(alert_id: str, back: str, fn, session: Session, *args, ok: str) -> Response:
         target = back if back.startswith("/alerts") else f"/alerts/{alert_id}"
         try:
-            await run_in_threadpool(ctx.run, fn, alert_id, *args)
+            await run_in_threadpool(ctx.run, fn, alert_id, session.user.scope.districts, *args)
         except HomecareError as exc:
             return ctx.done(target, str(exc), ok=False)
         return ctx.done(target, ok)
@@ -58,7 +58,7 @@ def alert_router(ctx: ConsoleContext) -> APIRouter:
     @router.post("/alerts/{alert_id}/acknowledge")
     async def acknowledge(alert_id: str, session: Action, back: Annotated[str, Form(max_length=200)] = "") -> Response:
         """I have seen it."""
-        return await run(alert_id, back, data.acknowledge, actor_of(session.user), ok="Alert acknowledged.")
+        return await run(alert_id, back, data.acknowledge, session, actor_of(session.user), ok="Alert acknowledged.")
 
     @router.post("/alerts/{alert_id}/assign")
     async def assign(
@@ -67,7 +67,8 @@ def alert_router(ctx: ConsoleContext) -> APIRouter:
     ) -> Response:
         """Give it to someone."""
         name = assignee.strip() or session.user.username
-        return await run(alert_id, back, data.assign, name, actor_of(session.user), ok=f"Alert assigned to {name}.")
+        return await run(alert_id, back, data.assign, session, name, actor_of(session.user),
+                         ok=f"Alert assigned to {name}.")
 
     @router.post("/alerts/{alert_id}/resolve")
     async def resolve(
@@ -75,6 +76,6 @@ def alert_router(ctx: ConsoleContext) -> APIRouter:
         back: Annotated[str, Form(max_length=200)] = "",
     ) -> Response:
         """Close it, saying what was done."""
-        return await run(alert_id, back, data.resolve, note, actor_of(session.user), ok="Alert resolved.")
+        return await run(alert_id, back, data.resolve, session, note, actor_of(session.user), ok="Alert resolved.")
 
     return router

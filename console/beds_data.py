@@ -31,21 +31,28 @@ DISTRICT_MAX = 200
 STATE_LABELS = {"out_of_bed": "Out of bed", "no_data": "No data", "in_bed": "In bed"}
 
 
-def district_residents(conn: psycopg.Connection, district: str) -> tuple[list[residents.Resident], bool]:
+def district_residents(
+    conn: psycopg.Connection, district: str, within: frozenset[str] | None = None,
+) -> tuple[list[residents.Resident], bool]:
     """The residents of a district (at most MAX_RESIDENTS, by name) and whether there are more;
-    NotFound when nobody lives there, or the name is nobody's (a district page's first step)."""
+    NotFound when nobody lives there, the name is nobody's, or the district is not one of
+    `within` (the user's; None: all) (a district page's first step)."""
     if not district or len(district) > DISTRICT_MAX or "\x00" in district:
         raise NotFound("no such district")
+    if within is not None and district not in within:
+        raise NotFound(f"no residents in district {district}")
     people = residents.in_district(conn, district, MAX_RESIDENTS + 1)
     if not people:
         raise NotFound(f"no residents in district {district}")
     return people[:MAX_RESIDENTS], len(people) > MAX_RESIDENTS
 
 
-def district_beds(conn: psycopg.Connection, district: str, now: datetime | None = None) -> dict[str, Any]:
+def district_beds(
+    conn: psycopg.Connection, district: str, now: datetime | None = None, within: frozenset[str] | None = None,
+) -> dict[str, Any]:
     """Every bed of a district with its state and last hour, beds needing a look first; NotFound
-    when nobody lives in the district."""
-    people, truncated = district_residents(conn, district)
+    when nobody lives in the district, or it is not one of `within` (None: all)."""
+    people, truncated = district_residents(conn, district, within)
     beds = registry.beds_of(conn, [r.id for r in people])
     pairs = [(r, bed) for r in people for bed in beds.get(r.id, [])]
     bed_ids = [bed for _, bed in pairs]
@@ -89,11 +96,11 @@ def bed_row(
     }
 
 
-def districts(conn: psycopg.Connection) -> list[dict[str, Any]]:
-    """Every district with residents, with how many residents and beds, by name."""
-    beds = registry.beds_per_district(conn)
+def districts(conn: psycopg.Connection, within: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    """Every district with residents (of `within`; None: all), with how many residents and beds, by name."""
+    beds = registry.beds_per_district(conn, within)
     return [{"name": name, "residents": count, "beds": beds.get(name, 0)}
-            for name, count in residents.districts(conn).items()]
+            for name, count in residents.districts(conn, within).items()]
 
 
 def ago(seconds: int | None) -> str:

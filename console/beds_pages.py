@@ -27,11 +27,12 @@ def beds_router(ctx: ConsoleContext) -> APIRouter:
         """One district's beds, those needing a look first; without a known district, the
         districts to choose from (404 for an unknown one, so a stale bookmark says so)."""
         with ctx.pool.connection() as conn:
+            within = session.user.scope.districts
             try:
-                view = data.district_beds(conn, district) if district else None
+                view = data.district_beds(conn, district, within=within) if district else None
             except NotFound:
                 view = None
-            choices = data.districts(conn)
+            choices = data.districts(conn, within)
         context = {"districts": choices, "view": view, "unknown": district[:SHOWN] if district and not view else None,
                    "refresh_s": REFRESH_S}
         return ctx.render(request, "beds.html", context, 404 if context["unknown"] else 200, session)

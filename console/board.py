@@ -87,6 +87,9 @@ def board_row(request: Mapping[str, Any], resident_name: str | None) -> dict[str
         "stuck": _stuck(request),
         # Escalated: why the dispatchers were told (the ladder keeps offering meanwhile).
         "escalation_reason": request.get("escalation_reason") if status == "escalated" else None,
+        # Help from another district: its own had nobody eligible (services/dispatch/README.md).
+        "cross_district": bool(request.get("cross_district")),
+        "district": request.get("district"),
         "section": section,
         # A planned visit (a care plan's, released onto a route): when it should start.
         "planned": request.get("source") == "plan",

@@ -15,23 +15,29 @@ from services.dispatch import interface as dispatch
 from .board import ACTIVE, CLOSED, Board, board_row, compose, count_statuses
 
 
-def load_board(conn: psycopg.Connection, active_limit: int, recent_limit: int) -> Board:
-    """Active requests, the most recently closed ones, and the count of each status."""
-    requests = dispatch.list_requests(conn, statuses=list(ACTIVE), limit=active_limit)
+def load_board(
+    conn: psycopg.Connection, active_limit: int, recent_limit: int, districts: frozenset[str] | None = None,
+) -> Board:
+    """Active requests, the most recently closed ones, and the count of each status, of
+    `districts` (a dispatcher's scope; None: all)."""
+    requests = dispatch.list_requests(conn, statuses=list(ACTIVE), limit=active_limit, districts=districts)
     if recent_limit:
-        requests += dispatch.list_requests(conn, statuses=list(CLOSED), limit=recent_limit)
-    counts = dispatch.count_by_status(conn)
+        requests += dispatch.list_requests(conn, statuses=list(CLOSED), limit=recent_limit, districts=districts)
+    counts = dispatch.count_by_status(conn, districts)
     return compose(requests, resident_names(conn, (r.get("resident_id") for r in requests)),
                    counts, recent_limit)
 
 
 def load_changes(
-    conn: psycopg.Connection, request_ids: Iterable[str]
+    conn: psycopg.Connection, request_ids: Iterable[str], districts: frozenset[str] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str], dict[str, int]]:
-    """(rows of the changed requests, ids no longer to show, counts per status)."""
+    """(rows of the changed requests, ids no longer to show, counts per status), of `districts`
+    (None: all). A change of another district is left out altogether, not even its id is named."""
     found, gone = [], []
     for request_id in dict.fromkeys(request_ids):
         try:
+            if districts is not None and dispatch.district_of(conn, request_id) not in districts:
+                continue
             found.append(dispatch.get_request(conn, request_id))
         except NotFound:
             gone.append(request_id)
@@ -43,7 +49,7 @@ def load_changes(
             rows.append(row)
         else:  # a status the board does not show
             gone.append(row["id"])
-    return rows, gone, count_statuses(dispatch.count_by_status(conn))
+    return rows, gone, count_statuses(dispatch.count_by_status(conn, districts))
 
 
 def resident_names(conn: psycopg.Connection, resident_ids: Iterable[str | None]) -> dict[str, str]:

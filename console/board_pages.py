@@ -26,8 +26,8 @@ def board_router(ctx: ConsoleContext, feed: BoardFeed) -> APIRouter:
     ) -> HTMLResponse:
         """The board, rendered whole; its script then keeps it live."""
         return ctx.render(request, "board.html", {
-            "board": feed.board(),
-            "alerts": feed.alerts(),
+            "board": feed.board(session.user.scope.districts),
+            "alerts": feed.alerts(session.user.scope.districts),
             "server_time": now_iso(),
             "sla_warn_s": int(ctx.settings.sla_warn_minutes * 60),
             "recent_limit": ctx.settings.recent_limit,
@@ -35,10 +35,11 @@ def board_router(ctx: ConsoleContext, feed: BoardFeed) -> APIRouter:
         }, session=session)
 
     @router.get("/events/requests")
-    async def events(request: Request, _: DispatcherUser) -> StreamingResponse:
-        """Server-sent events: a snapshot of the board, then its changes as they commit."""
+    async def events(request: Request, user: DispatcherUser) -> StreamingResponse:
+        """Server-sent events: a snapshot of the board, then its changes as they commit, of the
+        user's districts only."""
         return StreamingResponse(
-            feed.events(_token_of(request)),
+            feed.events(_token_of(request), user.scope.districts),
             media_type="text/event-stream",
             # no-transform and X-Accel-Buffering keep proxies from holding events back.
             headers={"Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no"},

@@ -25,10 +25,12 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 TEXT_MAX = {"note": 500, "skills": 400, "preferred_provider_id": 64}
 
 
-def editor(conn: psycopg.Connection, ctx: Dispatch, resident_id: str) -> dict[str, Any]:
-    """What the resident page's care plan panel shows: the plans, the providers one may prefer,
-    and today (the centre's date, the form's first day)."""
-    providers = [{"id": p["id"], "name": p["name"]} for p in dispatch.list_providers(conn)]
+def editor(
+    conn: psycopg.Connection, ctx: Dispatch, resident_id: str, districts: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """What the resident page's care plan panel shows: the plans, the providers one may prefer
+    (those the user sees), and today (the centre's date, the form's first day)."""
+    providers = [{"id": p["id"], "name": p["name"]} for p in dispatch.list_providers(conn, ctx, districts)]
     return {
         "care_plans": plans_of(conn, resident_id), "plan_providers": providers,
         "provider_names": {p["id"]: p["name"] for p in providers},

@@ -34,7 +34,7 @@ def dead_letter_router(ctx: ConsoleContext, desk: DeadLetterDesk) -> APIRouter:
     ) -> Response:
         """Newest first, a page at a time (`before`: the last seq of the previous page)."""
         try:
-            rows = desk.newest(before, PAGE_SIZE, PREVIEW_BYTES)
+            rows = desk.newest(before, PAGE_SIZE, PREVIEW_BYTES, districts=session.user.scope.districts)
         except HomecareError as exc:
             return ctx.render(request, "dead_letters.html", {"letters": [], "error": str(exc), "older": None,
                                                              "before": before}, status_of(exc), session)

@@ -33,6 +33,7 @@ from homecare.auth import User, audit
 from homecare.errors import NotFound, Unavailable
 from homecare.log import Log
 from homecare.log import dead_letters as letters
+from homecare.residents import store as residents
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +97,36 @@ class DeadLetterDesk:
         self.log = log_
         self.pool = pool  # for the audit log
 
-    def oldest(self, after: int = 0, limit: int = LIMIT_DEFAULT, preview: int = PAYLOAD_MAX) -> list[DeadLetterOut]:
-        """Oldest first, with a sequence above `after`."""
-        return [letter_out(x, preview) for x in self._call(letters.dead_letters, after, limit)]
+    def oldest(self, after: int = 0, limit: int = LIMIT_DEFAULT, preview: int = PAYLOAD_MAX,
+               districts: frozenset[str] | None = None) -> list[DeadLetterOut]:
+        """Oldest first, with a sequence above `after`; of `districts` only (None: all)."""
+        found = self._call(letters.dead_letters, after, limit)
+        return [letter_out(x, preview) for x in self._in(found, districts)]
 
     def newest(self, before: int | None = None, limit: int = LIMIT_DEFAULT,
-               preview: int = PAYLOAD_MAX) -> list[DeadLetterOut]:
-        """Newest first, with a sequence below `before` (all when None)."""
-        return [letter_out(x, preview) for x in self._call(letters.latest, before, limit)]
+               preview: int = PAYLOAD_MAX, districts: frozenset[str] | None = None) -> list[DeadLetterOut]:
+        """Newest first, with a sequence below `before` (all when None); of `districts` only."""
+        found = self._call(letters.latest, before, limit)
+        return [letter_out(x, preview) for x in self._in(found, districts)]
+
+    def _in(self, found: list[letters.DeadLetter], districts: frozenset[str] | None) -> list[letters.DeadLetter]:
+        """The letters of devices of residents of `districts` (a dispatcher's scope; None: all).
+        A device's messages carry its id as the subject's last token; a letter of no known device
+        is for the city bureau and admins only. A page may so hold fewer than asked."""
+        if districts is None or not found:
+            return found
+        from gateway import interface as registry  # the gateway owns devices
+
+        devices = {x.subject.rsplit(".", 1)[-1] for x in found}
+        with self.pool.connection() as conn:
+            owners = {}
+            for device_id in devices:
+                try:
+                    owners[device_id] = registry.get_device(conn, device_id).resident_id
+                except NotFound:
+                    pass
+            places = residents.districts_of(conn, owners.values())
+        return [x for x in found if places.get(owners.get(x.subject.rsplit(".", 1)[-1], ""), None) in districts]
 
     def replay(self, seq: int, user: User) -> letters.DeadLetter:
         """Back into its stream; its consumer gets it as a new message."""
@@ -152,13 +175,14 @@ def dead_letters_router(desk: DeadLetterDesk) -> APIRouter:
 
     @router.get("", response_model=list[DeadLetterOut], responses=_UNAVAILABLE)
     def list_dead_letters(
-        _: DispatcherUser,
+        user: DispatcherUser,
         after: Annotated[int, Query(ge=0, le=INT64, description=(
             "Only those with a higher seq: the last seq of the previous page."))] = 0,
         limit: Annotated[int, Query(ge=1, le=LIMIT_MAX)] = LIMIT_DEFAULT,
     ) -> list[DeadLetterOut]:
-        """Dead letters, oldest first, a page at a time; dispatchers and admins."""
-        return desk.oldest(after, limit)
+        """Dead letters, oldest first, a page at a time; dispatchers (of their districts' devices)
+        and admins. A page may hold fewer than `limit`: page on from `after` all the same."""
+        return desk.oldest(after, limit, districts=user.scope.districts)
 
     @router.post("/{seq}/replay", status_code=204, responses={**_UNKNOWN, **_UNAVAILABLE})
     def replay_dead_letter(seq: Seq, admin: AdminUser) -> Response:

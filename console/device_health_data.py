@@ -26,17 +26,18 @@ SELFTEST_LABELS = {
 LOW_BATTERY = 0.2  # the battery rule's default threshold: below it the cell is marked
 
 
-def districts(conn: psycopg.Connection) -> list[dict[str, Any]]:
-    """Every district with residents, by name, with how many."""
-    return [{"name": name, "residents": count} for name, count in residents.districts(conn).items()]
+def districts(conn: psycopg.Connection, within: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    """Every district with residents (of `within`; None: all), by name, with how many."""
+    return [{"name": name, "residents": count} for name, count in residents.districts(conn, within).items()]
 
 
 def district_devices(
     conn: psycopg.Connection, district: str, faults_only: bool = False, now: datetime | None = None,
+    within: frozenset[str] | None = None,
 ) -> dict[str, Any]:
     """Every active device of a district's residents, devices with faults first; NotFound when
-    nobody lives in the district."""
-    people, truncated = district_residents(conn, district)
+    nobody lives in the district, or it is not one of `within` (None: all)."""
+    people, truncated = district_residents(conn, district, within)
     names = {r.id: r.name for r in people}
     owned = registry.devices_of_residents(conn, list(names))
     devices = [d for r in people for d in owned.get(r.id, [])]

@@ -31,11 +31,13 @@ def device_health_router(ctx: ConsoleContext) -> APIRouter:
         """One district's devices, faults first; without a known district, the districts to
         choose from (404 for an unknown one, so a stale bookmark says so)."""
         with ctx.pool.connection() as conn:
+            within = session.user.scope.districts
             try:
-                view = data.district_devices(conn, district, faults_only=faults == "1") if district else None
+                view = data.district_devices(conn, district, faults_only=faults == "1", within=within) \
+                    if district else None
             except NotFound:
                 view = None
-            choices = data.districts(conn)
+            choices = data.districts(conn, within)
         unknown = district[:SHOWN] if district and not view else None
         context = {"districts": choices, "view": view, "unknown": unknown, "refresh_s": REFRESH_S,
                    "labels": data.SELFTEST_LABELS}

@@ -49,8 +49,9 @@ def report_router(ctx: ConsoleContext) -> APIRouter:
         first, last, error = period(start, end)
         lo, hi = bounds(first, last)
         with ctx.pool.connection() as conn:
-            daily = dispatch.sla_report(conn, lo, hi, True, policy=ctx.dispatch.policy, tz=tz)
-            groups = dispatch.sla_report(conn, lo, hi, False, policy=ctx.dispatch.policy, tz=tz)
+            within = session.user.scope.districts  # a dispatcher's districts only
+            daily = dispatch.sla_report(conn, lo, hi, True, policy=ctx.dispatch.policy, tz=tz, districts=within)
+            groups = dispatch.sla_report(conn, lo, hi, False, policy=ctx.dispatch.policy, tz=tz, districts=within)
         shaped = reports.per_day(daily, reports.days_between(first, last))
         view: dict[str, Any] = {
             "first": first.isoformat(), "last": last.isoformat(), "error": error, "tz": ctx.settings.timezone,
@@ -67,7 +68,8 @@ def report_router(ctx: ConsoleContext) -> APIRouter:
         first, last, _ = period(start, end)
         lo, hi = bounds(first, last)
         with ctx.pool.connection() as conn:
-            rows = dispatch.sla_report(conn, lo, hi, True, policy=ctx.dispatch.policy, tz=tz)
+            rows = dispatch.sla_report(conn, lo, hi, True, policy=ctx.dispatch.policy, tz=tz,
+                                       districts=session.user.scope.districts)
         name = f"sla-{first.isoformat()}-{last.isoformat()}.csv"
         return Response(dispatch.sla_csv(rows), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -35,7 +35,7 @@ def request_router(ctx: ConsoleContext) -> APIRouter:
         """Timeline, resident and contacts, candidates; assign, cancel, note."""
         try:
             with ctx.pool.connection() as conn:
-                view = data.request_view(conn, ctx.dispatch, request_id)
+                view = data.request_view(conn, ctx.dispatch, request_id, session.user.scope.districts)
         except NotFound as exc:
             return ctx.render(request, "not_found.html", {"message": str(exc)}, 404, session)
         return ctx.render(request, "request.html", {**view, "sla_warn_s": _warn_s(ctx)}, session=session)
@@ -47,7 +47,7 @@ def request_router(ctx: ConsoleContext) -> APIRouter:
         """Assign or reassign to the chosen provider."""
         back = f"/requests/{request_id}"
         try:
-            name = await run_in_threadpool(ctx.act, data.assign, request_id, provider_id, actor_of(session.user))
+            name = await run_in_threadpool(ctx.act, data.assign, request_id, provider_id, session.user)
         except HomecareError as exc:
             return ctx.done(back, f"Not assigned: {exc}", ok=False)
         return ctx.done(back, f"Assigned to {name}.")
@@ -59,7 +59,7 @@ def request_router(ctx: ConsoleContext) -> APIRouter:
         """Cancel with a reason."""
         back = f"/requests/{request_id}"
         try:
-            await run_in_threadpool(ctx.act, data.cancel, request_id, reason, actor_of(session.user))
+            await run_in_threadpool(ctx.act, data.cancel, request_id, reason, session.user)
         except HomecareError as exc:
             return ctx.done(back, f"Not cancelled: {exc}", ok=False)
         return ctx.done(back, "Request cancelled; the resident's button is told.")
@@ -71,7 +71,7 @@ def request_router(ctx: ConsoleContext) -> APIRouter:
         """Add a note to the timeline."""
         back = f"/requests/{request_id}"
         try:
-            await run_in_threadpool(ctx.act, data.add_note, request_id, text, actor_of(session.user))
+            await run_in_threadpool(ctx.act, data.add_note, request_id, text, session.user)
         except HomecareError as exc:
             return ctx.done(back, f"Note not saved: {exc}", ok=False)
         return ctx.done(back + "#timeline", "Note added.")
@@ -80,12 +80,13 @@ def request_router(ctx: ConsoleContext) -> APIRouter:
     def intake_page(request: Request, session: Page, q: str = "", resident: str = "") -> Response:
         """Find the caller, then choose the service."""
         q = q.strip()[:100]
+        within = session.user.scope.districts
         with ctx.pool.connection() as conn:
-            found = residents.search(conn, q, SEARCH_LIMIT) if q else []
+            found = residents.search(conn, q, SEARCH_LIMIT, within) if q else []
             chosen, open_now = None, []
             if resident:
                 try:
-                    chosen = residents.get(conn, resident)
+                    chosen = residents.get(conn, resident, within)
                     open_now = dispatch.open_requests_for(conn, resident)
                 except NotFound:
                     chosen = None
@@ -104,7 +105,8 @@ def request_router(ctx: ConsoleContext) -> APIRouter:
         """Open the request (or join the one already open) and show it."""
         try:
             result = await run_in_threadpool(
-                ctx.act, data.open_by_phone, resident_id, service, note, actor_of(session.user))
+                ctx.act, data.open_by_phone, resident_id, service, note, actor_of(session.user),
+                session.user.scope.districts)
         except HomecareError as exc:
             return ctx.done(f"/intake?resident={quote(resident_id)}", f"No request opened: {exc}", ok=False)
         label = SERVICE_LABELS.get(service, service)

@@ -8,6 +8,7 @@ from typing import Any
 import psycopg
 
 from gateway import interface as registry
+from homecare.auth import User
 from homecare.contract.models import Service
 from homecare.errors import Invalid, NotFound
 from homecare.residents import store as residents
@@ -28,9 +29,12 @@ def provider_names(conn: psycopg.Connection) -> dict[str, str]:
     return {p["id"]: p["name"] for p in dispatch.list_providers(conn)}
 
 
-def request_view(conn: psycopg.Connection, ctx: Dispatch, request_id: str) -> dict[str, Any]:
-    """Everything the request page shows; NotFound for an unknown id."""
-    request = dispatch.get_request(conn, request_id)
+def request_view(
+    conn: psycopg.Connection, ctx: Dispatch, request_id: str, districts: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """Everything the request page shows; NotFound for an unknown id, or a request of another
+    district than `districts` (None: all)."""
+    request = dispatch.get_request(conn, request_id, districts)
     names = provider_names(conn)
     try:
         resident = residents.get(conn, request["resident_id"])
@@ -44,24 +48,30 @@ def request_view(conn: psycopg.Connection, ctx: Dispatch, request_id: str) -> di
         "devices": registry.devices_of(conn, request["resident_id"]) if resident else [],
         "timeline": describe_all(request["timeline"], names),
         "offers": request["offers"],
-        **(candidates(conn, ctx, request) if status in ASSIGNABLE else {"candidates": [], "off_shift": 0}),
+        **(candidates(conn, ctx, request, districts) if status in ASSIGNABLE else {"candidates": [], "off_shift": 0}),
         "can_assign": status in ASSIGNABLE,
         "can_cancel": status in CANCELLABLE,
         "others": [r for r in dispatch.open_requests_for(conn, request["resident_id"]) if r["id"] != request_id],
     }
 
 
-def candidates(conn: psycopg.Connection, ctx: Dispatch, request: dict[str, Any]) -> dict[str, Any]:
-    """On-shift providers of the service, best first, with ETA and score (lower is better); those
-    that cannot take it now come after, with the reason. And how many more are off shift."""
-    found = [c for c in dispatch.candidates(conn, ctx, request["id"]) if c["qualified"] and not c["assigned"]]
+def candidates(
+    conn: psycopg.Connection, ctx: Dispatch, request: dict[str, Any], districts: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """On-shift providers of the service in view, best first, with ETA and score (lower is
+    better); those that cannot take it now come after, with the reason. And how many more are off shift."""
+    found = [c for c in dispatch.candidates(conn, ctx, request["id"], districts)
+             if c["qualified"] and not c["assigned"]]
     return {"candidates": [c for c in found if c["on_shift"]], "off_shift": sum(1 for c in found if not c["on_shift"])}
 
 
 def open_by_phone(
-    conn: psycopg.Connection, ctx: Dispatch, resident_id: str, service: str, note: str | None, actor: str
+    conn: psycopg.Connection, ctx: Dispatch, resident_id: str, service: str, note: str | None, actor: str,
+    districts: frozenset[str] | None = None,
 ) -> Intake:
-    """A caller asks for a service: open a request, or join the one already open."""
+    """A caller asks for a service: open a request, or join the one already open. NotFound for a
+    resident of another district than `districts` (None: all)."""
+    residents.get(conn, resident_id, districts)
     try:
         wanted = Service(service)
     except ValueError:
@@ -69,24 +79,32 @@ def open_by_phone(
     return dispatch.phoned(conn, ctx, resident_id, wanted, _clean(note), actor)
 
 
-def assign(conn: psycopg.Connection, ctx: Dispatch, request_id: str, provider_id: str, actor: str) -> str:
-    """Assign or reassign by hand; returns the provider's name for the confirmation.
+def assign(conn: psycopg.Connection, ctx: Dispatch, request_id: str, provider_id: str, user: User) -> str:
+    """Assign or reassign by hand; returns the provider's name for the confirmation. The request
+    and the provider must be in the user's view (NotFound otherwise).
 
     The page offers only providers on shift; one who went off shift meanwhile is refused (409)."""
+    dispatch.request_in_scope(conn, request_id, user)
+    dispatch.provider_in_scope(conn, provider_id, user)
+    actor = dispatch.actor_of(user)
     request = dispatch.assign_manually(conn, ctx, request_id, provider_id, actor, override_shift=False)
     return provider_names(conn).get(request.provider_id or "", provider_id)
 
 
-def cancel(conn: psycopg.Connection, ctx: Dispatch, request_id: str, reason: str, actor: str) -> None:
-    """Cancel with a reason the resident's button is told."""
+def cancel(conn: psycopg.Connection, ctx: Dispatch, request_id: str, reason: str, user: User) -> None:
+    """Cancel with a reason the resident's button is told (NotFound for another district's)."""
+    dispatch.request_in_scope(conn, request_id, user)
+    actor = dispatch.actor_of(user)
     reason = _clean(reason)
     if not reason:
         raise Invalid("reason: say why the request is cancelled")
     dispatch.cancel_request(conn, ctx, request_id, reason, actor)
 
 
-def add_note(conn: psycopg.Connection, ctx: Dispatch, request_id: str, text: str, actor: str) -> None:
-    """Write a note into the request's timeline."""
+def add_note(conn: psycopg.Connection, ctx: Dispatch, request_id: str, text: str, user: User) -> None:
+    """Write a note into the request's timeline (NotFound for another district's)."""
+    dispatch.request_in_scope(conn, request_id, user)
+    actor = dispatch.actor_of(user)
     text = _clean(text)
     if not text:
         raise Invalid("note: write something first")

@@ -26,9 +26,12 @@ HISTORY_LIMIT = 50
 REQUEST_SCAN = 1000  # recent requests city-wide, filtered to this resident below
 
 
-def resident_view(conn: psycopg.Connection, resident_id: str, now: datetime | None = None) -> dict[str, Any]:
-    """Everything the resident page shows; NotFound for an unknown id."""
-    resident = residents.get(conn, resident_id)
+def resident_view(
+    conn: psycopg.Connection, resident_id: str, now: datetime | None = None, districts: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """Everything the resident page shows; NotFound for an unknown id, or a resident of another
+    district than `districts` (None: all)."""
+    resident = residents.get(conn, resident_id, districts)
     devices = registry.devices_of(conn, resident_id)
     beds = [d.id for d in devices if d.kind == "bed"]
     latest = telemetry.latest_states(conn, beds)

@@ -31,8 +31,8 @@ def resident_router(ctx: ConsoleContext) -> APIRouter:
         """Profile, devices, care plans, 24-hour and 7-day vitals, alert and request history."""
         try:
             with ctx.pool.connection() as conn:
-                view = resident_view(conn, resident_id)
-                view.update(care_plans.editor(conn, ctx.dispatch, resident_id))
+                view = resident_view(conn, resident_id, districts=session.user.scope.districts)
+                view.update(care_plans.editor(conn, ctx.dispatch, resident_id, session.user.scope.districts))
         except NotFound as exc:
             return ctx.render(request, "not_found.html", {"message": str(exc)}, 404, session)
         return ctx.render(request, "resident.html", view, session=session)

@@ -21,10 +21,14 @@ from .schematic import layout
 SCAN = 1000  # active requests city-wide
 
 
-def roster(conn: psycopg.Connection, ctx: Dispatch, routes: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+def roster(
+    conn: psycopg.Connection, ctx: Dispatch, districts: frozenset[str] | None = None,
+    routes: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
     """Every provider with its jobs, offers and presence, and the schematic map of providers,
-    requests and `routes` (routes_data: each provider's planned stops in order)."""
-    active = dispatch.list_requests(conn, sorted(s.value for s in ACTIVE), limit=SCAN)
+    requests and `routes` (routes_data: each provider's planned stops in order); of `districts`
+    (a dispatcher's scope: the providers serving them, their requests; None: all)."""
+    active = dispatch.list_requests(conn, sorted(s.value for s in ACTIVE), limit=SCAN, districts=districts)
     people = _residents(conn, {a["resident_id"] for a in active})
     jobs: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for request in active:
@@ -32,16 +36,16 @@ def roster(conn: psycopg.Connection, ctx: Dispatch, routes: Sequence[dict[str, A
             resident = people.get(request["resident_id"])
             jobs[request["provider_id"]].append(board_row(request, resident.name if resident else None))
     offered: dict[str, int] = defaultdict(int)
-    for offer in dispatch.list_offers(conn, None, "pending", limit=SCAN):
+    for offer in dispatch.list_offers(conn, None, "pending", limit=SCAN, districts=districts):
         offered[offer["provider_id"]] += 1
     rows = []
-    for p in dispatch.list_providers(conn, ctx):
+    for p in dispatch.list_providers(conn, ctx, districts):
         mine = jobs.get(p["id"], [])
         rows.append({
             "id": p["id"], "name": p["name"], "services": p["services"], "on_shift": p["on_shift"],
             "capacity": p["capacity"], "load": len(mine), "offers": offered.get(p["id"], 0), "jobs": mine,
             "lat": p["lat"], "lon": p["lon"], "last_seen_at": p["last_seen_at"],
-            "state": _state(p["presence"], len(mine), p["capacity"]),
+            "state": _state(p["presence"], len(mine), p["capacity"]), "districts": p.get("districts") or [],
         })
     rows.sort(key=lambda r: (not r["on_shift"], -r["load"], r["name"]))
     places = [{

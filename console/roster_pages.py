@@ -39,7 +39,7 @@ def roster_router(ctx: ConsoleContext) -> APIRouter:
             chosen, problem = routes_data.chosen_day(ctx.dispatch, None), str(exc)
         with ctx.pool.connection() as conn:
             routes = routes_data.day_routes(conn, ctx.dispatch, chosen, session.user.scope.districts)
-            view = data.roster(conn, ctx.dispatch, routes["routes"])
+            view = data.roster(conn, ctx.dispatch, session.user.scope.districts, routes["routes"])
         routes = routes_data.with_presses(routes, view["providers"])
         return ctx.render(request, "roster.html", {**view, "labels": SERVICE_LABELS, "plan": routes,
                                                    "day_problem": problem}, session=session)

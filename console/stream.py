@@ -30,6 +30,10 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
+def _says_something(data: dict[str, Any]) -> bool:
+    return any(data.get(k) for k in ("rows", "removed", "alerts", "alerts_removed"))
+
+
 class BoardFeed:
     """Reads the board and its changes, and renders rows, for pages and streams."""
 
@@ -38,40 +42,41 @@ class BoardFeed:
         self._row_macro = ctx.templates.env.get_template("_rows.html").module.request_row
         self._alert_macro = ctx.templates.env.get_template("_alerts.html").module.alert_item
 
-    def board(self) -> Board:
-        """The board as it is now."""
+    def board(self, districts: frozenset[str] | None = None) -> Board:
+        """The board as it is now, of `districts` (a dispatcher's scope; None: all)."""
         with self.ctx.pool.connection() as conn:
-            return load_board(conn, self.ctx.settings.active_limit, self.ctx.settings.recent_limit)
+            return load_board(conn, self.ctx.settings.active_limit, self.ctx.settings.recent_limit, districts)
 
-    def alerts(self) -> list[dict[str, Any]]:
-        """Open and acknowledged alerts, most pressing first."""
+    def alerts(self, districts: frozenset[str] | None = None) -> list[dict[str, Any]]:
+        """Open and acknowledged alerts of `districts`, most pressing first."""
         with self.ctx.pool.connection() as conn:
-            return alerts_data.unresolved(conn, self.ctx.settings.alert_limit)
+            return alerts_data.unresolved(conn, self.ctx.settings.alert_limit, districts)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, districts: frozenset[str] | None = None) -> dict[str, Any]:
         """The `snapshot` event's data."""
-        board = self.board()
+        board = self.board(districts)
         return {
             "server_time": now_iso(),
             "active": [self._with_html(r) for r in board.active],
             "recent": [self._with_html(r) for r in board.recent],
             "recent_limit": self.ctx.settings.recent_limit,
             "counts": board.counts,
-            "alerts": [self._alert_html(a) for a in self.alerts()],
+            "alerts": [self._alert_html(a) for a in self.alerts(districts)],
         }
 
-    def changes(self, items: list[str]) -> dict[str, Any]:
-        """The `changes` event's data for these request ids and tagged alert ids."""
+    def changes(self, items: list[str], districts: frozenset[str] | None = None) -> dict[str, Any]:
+        """The `changes` event's data for these request ids and tagged alert ids; a change of
+        another district than `districts` (None: all) is left out, its id never named."""
         alert_ids = [i.removeprefix(ALERT) for i in items if i.startswith(ALERT)]
         request_ids = [i for i in items if not i.startswith(ALERT)]
         data: dict[str, Any] = {"server_time": now_iso(), "rows": [], "removed": [],
                                 "alerts": [], "alerts_removed": []}
         with self.ctx.pool.connection() as conn:
             if request_ids:
-                rows, data["removed"], data["counts"] = load_changes(conn, request_ids)
+                rows, data["removed"], data["counts"] = load_changes(conn, request_ids, districts)
                 data["rows"] = [self._with_html(r) for r in rows]
             if alert_ids:
-                alerts, data["alerts_removed"] = alerts_data.changed(conn, alert_ids)
+                alerts, data["alerts_removed"] = alerts_data.changed(conn, alert_ids, districts)
                 data["alerts"] = [self._alert_html(a) for a in alerts]
         return data
 
@@ -85,13 +90,15 @@ class BoardFeed:
     def _with_html(self, row: dict[str, Any]) -> dict[str, Any]:
         return {**row, "html": str(self._row_macro(row))}
 
-    async def events(self, token: str) -> AsyncIterator[str]:
-        """The stream for one subscriber; ends when the console stops or the token dies."""
+    async def events(self, token: str, districts: frozenset[str] | None = None) -> AsyncIterator[str]:
+        """The stream for one subscriber, of `districts` (the subscriber's scope; None: all):
+        every event is filtered by the district of what changed. Ends when the console stops or
+        the token dies."""
         settings = self.ctx.settings
         sub = self.ctx.hub.subscribe()  # before the snapshot, so no change falls in between
         try:
             yield f"retry: {RETRY_MS}\n\n"
-            yield sse("snapshot", await run_in_threadpool(self.snapshot))
+            yield sse("snapshot", await run_in_threadpool(self.snapshot, districts))
             while True:
                 items = await sub.next_batch(settings.heartbeat_s, settings.coalesce_s)
                 if not items:
@@ -102,9 +109,11 @@ class BoardFeed:
                 elif CLOSED in items:
                     return
                 elif RESYNC in items:
-                    yield sse("snapshot", await run_in_threadpool(self.snapshot))
+                    yield sse("snapshot", await run_in_threadpool(self.snapshot, districts))
                 else:
-                    yield sse("changes", await run_in_threadpool(self.changes, items))
+                    data = await run_in_threadpool(self.changes, items, districts)
+                    if _says_something(data):  # another district's change is not even a blank event
+                        yield sse("changes", data)
         except Exception:
             # End the stream; the browser reconnects in RETRY_MS and starts from a snapshot.
             log.exception("board stream failed")

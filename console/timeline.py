@@ -15,6 +15,7 @@ COMMANDS = {
 TONES = {
     "created": "info", "assigned": "good", "reassigned": "good", "arrived": "good", "completed": "good",
     "en_route": "good", "escalated": "bad", "cancelled": "muted", "sla.at_risk": "bad",
+    "cross_district": "warn",
     "offer.declined": "warn", "offer.expired": "warn", "pressed_again": "warn", "called_again": "warn",
     "alert_joined": "warn", "note": "note", "not_notified": "warn", "cancel_refused": "warn",
     "queued": "warn", "handed_back": "warn", "command.expired": "bad", "button_stuck": "bad",
@@ -31,7 +32,7 @@ def actor_label(actor: str, providers: Mapping[str, str]) -> str:
         return f"Device {who}"
     if kind == "provider":
         return providers.get(who, who)
-    if kind in ("dispatcher", "admin"):
+    if kind in ("dispatcher", "admin", "city"):
         return f"{who} ({kind})"
     return f"{kind.capitalize()} {who}"
 
@@ -81,6 +82,9 @@ def describe(entry: Mapping[str, Any], providers: Mapping[str, str]) -> dict[str
            if d.get("expected_arrival") and d.get("sla_due_at") else ""),
         "cancel_refused": lambda: "The resident's cancel was refused" + (f": {d['reason']}" if d.get("reason") else ""),
         "note": lambda: d.get("text") or d.get("note") or "",
+        "cross_district": lambda: f"Help from another district: {who()}"
+        + (f" ({', '.join(d['provider_districts'])})" if d.get("provider_districts") else "")
+        + (f"; {d['reason']}" if d.get("reason") else ""),
     }
     text = texts[kind]() if kind in texts else _generic(kind, d)
     return {

@@ -106,11 +106,13 @@ def _port(host: str, wanted: int) -> int:
 
 
 def demo_logins(scenario) -> list[Login]:
-    """The city's admin (every district) and a dispatcher of each of the first two districts the
-    simulated homes live in, with fresh random passwords (printed, never stored plain)."""
+    """The city's admin and a dispatcher of the city bureau (role city: every district), and a
+    dispatcher of each of the first two districts the simulated homes live in, with fresh random
+    passwords (printed, never stored plain)."""
     from devices.simulator.geo import districts_of
 
-    logins = [Login("admin", secrets.token_urlsafe(9), "admin")]
+    logins = [Login("admin", secrets.token_urlsafe(9), "admin"),
+              Login("dispatcher", secrets.token_urlsafe(9), "city")]
     for district in districts_of(scenario.districts)[:2]:
         slug = "".join(c for c in district.name.lower() if c.isalnum())
         logins.append(Login(f"dispatcher-{slug}", secrets.token_urlsafe(9), "dispatcher", (district.name,)))

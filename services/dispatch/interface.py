@@ -7,11 +7,12 @@ from typing import Any
 
 import psycopg
 
-from .api import actor_of, ask_device_selftest
+from .api import actor_of, ask_device_selftest, device_in_scope, provider_in_scope, request_in_scope
 from .domain.requests import ACTIVE, TRANSITIONS, WITH_PROVIDER, Status
 from .queries import (
     candidates,
     count_by_status,
+    district_of,
     get_request,
     list_providers,
     list_requests,
@@ -36,7 +37,7 @@ from .usecases.providers import heartbeat, set_shift
 __all__ = [
     "ACTIVE", "TRANSITIONS", "WITH_PROVIDER", "Dispatch", "DispatchSettings", "Intake", "Status", "accept_offer",
     "actor_of", "add_note", "advance", "ask_device_selftest", "ask_selftest", "assign_manually", "cancel_request",
-    "candidates", "context",
+    "candidates", "context", "device_in_scope", "district_of", "provider_in_scope", "request_in_scope",
     "count_by_status", "decline_offer", "get_provider", "get_request", "heartbeat", "list_offers", "list_providers",
     "list_requests", "open_requests_for", "phoned", "set_shift", "sla_csv", "sla_report",
     "care_plan", "care_plans_of", "save_care_plan", "end_care_plan", "routes_of_day", "route_of", "plan_day_now",

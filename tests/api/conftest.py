@@ -47,10 +47,11 @@ def client(app):
         yield c
 
 
-def new_account(pool, role: Role, provider_id: str | None = None, password: str = PASSWORD) -> str:
+def new_account(pool, role: Role, provider_id: str | None = None, password: str = PASSWORD,
+                districts: tuple[str, ...] = ()) -> str:
     name = f"{role.value}-{uuid.uuid4().hex[:8]}"
     with pool.connection() as conn:
-        create_user(conn, name, password, role, provider_id)
+        create_user(conn, name, password, role, provider_id, districts)
     return name
 
 
@@ -70,4 +71,6 @@ def admin(pool) -> dict[str, str]:
 
 @pytest.fixture
 def dispatcher(pool) -> dict[str, str]:
-    return bearer(pool, new_account(pool, Role.DISPATCHER))
+    """A dispatcher of the city bureau (role city): every district. District dispatchers:
+    tests/api/test_districts.py."""
+    return bearer(pool, new_account(pool, Role.CITY))

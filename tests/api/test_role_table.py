@@ -1,5 +1,6 @@
 """Every operation of the OpenAPI document, as each role and without a token, against a role table
-taken from ../shared/contract/http-v1.md (Access): admins everything; dispatchers requests,
+taken from ../shared/contract/http-v1.md (Access): admins everything; dispatchers (and the city
+bureau, role city, in every district) requests,
 alerts, residents, and only reading devices and providers; providers only their own offers and
 requests (and their own shift, location and shift list). Without a token 401; a role that may not
 403; a role that may anything but 401/403 (a 404 or 422 for the made-up ids and empty bodies sent
@@ -17,9 +18,11 @@ from .conftest import bearer, new_account
 
 PUBLIC = "public"  # no token needed
 ADMIN = frozenset({"admin"})
-STAFF = frozenset({"admin", "dispatcher"})  # dispatchers' work, or reading devices and providers
+# dispatchers' work, or reading devices and providers; the city bureau (role city) may all a
+# dispatcher may, in every district (README, "District service centres")
+STAFF = frozenset({"admin", "city", "dispatcher"})
 OWN = frozenset({"admin", "provider"})  # a provider's own (offers, shift, location); not dispatchers
-ALL = frozenset({"admin", "dispatcher", "provider"})  # providers for their own requests only
+ALL = frozenset({"admin", "city", "dispatcher", "provider"})  # providers for their own requests only
 
 ROLE_TABLE: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/healthz"): PUBLIC,
@@ -119,6 +122,7 @@ def world(pool, client):
         "tokens": {
             "admin": admin,
             "dispatcher": bearer(pool, new_account(pool, Role.DISPATCHER)),
+            "city": bearer(pool, new_account(pool, Role.CITY)),
             "provider": bearer(pool, new_account(pool, Role.PROVIDER, provider_id)),
             "other provider": bearer(pool, new_account(pool, Role.PROVIDER, "p-not-this-one")),
             "no token": {},

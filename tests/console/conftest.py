@@ -41,17 +41,19 @@ def client(pool, console) -> Iterator[TestClient]:
         yield c
 
 
-def make_user(pool, role: Role, provider_id: str | None = None) -> str:
-    """A new account with PASSWORD; returns its username."""
+def make_user(pool, role: Role, provider_id: str | None = None, districts: tuple[str, ...] = ()) -> str:
+    """A new account with PASSWORD (a dispatcher of `districts`); returns its username."""
     name = f"{role.value}-{uuid.uuid4().hex[:8]}"
     with pool.connection() as conn:
-        create_user(conn, name, PASSWORD, role, provider_id)
+        create_user(conn, name, PASSWORD, role, provider_id, districts)
     return name
 
 
 @pytest.fixture
 def dispatcher(pool) -> str:
-    return make_user(pool, Role.DISPATCHER)
+    """A dispatcher of the city bureau (role city): every district, as the pages' tests need.
+    District dispatchers, who see their own only: tests/console/test_districts.py."""
+    return make_user(pool, Role.CITY)
 
 
 @pytest.fixture

@@ -53,7 +53,7 @@ def test_alert_changes_reach_the_board_stream(pool, signed_in, dispatcher):
         signed_in.post(f"/alerts/{alert}/resolve", data={"csrf_token": token, "note": "she is fine"})
         gone = wait_event(stream, "changes", match=lambda d: alert in d["alerts_removed"])
     assert gone["alerts"] == [] or all(a["id"] != alert for a in gone["alerts"])
-    assert get_alert(pool, alert)["acknowledged_by"] == f"dispatcher:{dispatcher}"
+    assert get_alert(pool, alert)["acknowledged_by"] == f"city:{dispatcher}"
 
 
 def test_acknowledge_assign_and_resolve_on_the_alerts_page(pool, signed_in, dispatcher):

@@ -114,7 +114,7 @@ def test_a_note_goes_into_the_timeline(pool, signed_in, dispatcher):
     assert response.status_code == 303
     entry = get_request(pool, request)["timeline"][-1]
     assert entry["kind"] == "note" and entry["detail"]["text"] == "Son called: she is diabetic"
-    assert entry["actor"] == f"dispatcher:{dispatcher}"
+    assert entry["actor"] == f"city:{dispatcher}"
     assert "Son called: she is diabetic" in signed_in.get(page).text
 
 

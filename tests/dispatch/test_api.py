@@ -16,12 +16,12 @@ def client(pool, clean):
 
 @pytest.fixture
 def headers(pool):
-    return {role: token_for(pool, role) for role in (Role.ADMIN, Role.DISPATCHER)}
+    return {role: token_for(pool, role) for role in (Role.ADMIN, Role.CITY)}
 
 
 def phone(client, headers, resident, service="meal", note=None):
     r = client.post("/api/v1/requests", json={"resident_id": resident, "service": service, "note": note},
-                    headers=headers[Role.DISPATCHER])
+                    headers=headers[Role.CITY])
     assert r.status_code in (200, 201), r.text
     return r
 
@@ -35,8 +35,8 @@ def test_admin_registers_providers_and_dispatchers_list_them(client, headers):
     assert created["id"].startswith("p-") and created["services"] == ["meal", "escort"]
     assert created["location"] == {"lat": 31.24, "lon": 121.47} and created["on_shift"] is True
 
-    assert client.post("/api/v1/providers", json=body, headers=headers[Role.DISPATCHER]).status_code == 403
-    listed = client.get("/api/v1/providers", headers=headers[Role.DISPATCHER]).json()
+    assert client.post("/api/v1/providers", json=body, headers=headers[Role.CITY]).status_code == 403
+    listed = client.get("/api/v1/providers", headers=headers[Role.CITY]).json()
     assert created["id"] in {p["id"] for p in listed}
     assert client.get("/api/v1/providers").status_code == 401
 
@@ -63,7 +63,7 @@ def test_phone_intake_opens_then_joins(pool, client, headers):
     body = first.json()
     assert body["source"] == "phone" and body["status"] == "offered"
     assert body["note"] == "called from the daughter's phone"
-    assert body["timeline"][0]["actor"].startswith("dispatcher:")
+    assert body["timeline"][0]["actor"].startswith("city:")
     again = phone(client, headers, resident)
     assert again.status_code == 200 and again.json()["id"] == body["id"] and again.json()["urgency"] == 2
     assert steps(again.json())[-1]["kind"] == "called_again"
@@ -74,11 +74,11 @@ def test_request_list_filters_and_orders_newest_first(pool, client, headers):
     new_provider(pool, services=("meal",))
     meal = phone(client, headers, resident, "meal").json()
     escort = phone(client, headers, resident, "escort").json()  # nobody does escorts: escalated
-    listed = client.get("/api/v1/requests", params={"status": "offered,escalated"}, headers=headers[Role.DISPATCHER])
+    listed = client.get("/api/v1/requests", params={"status": "offered,escalated"}, headers=headers[Role.CITY])
     assert listed.status_code == 200
     ids = [r["id"] for r in listed.json()]
     assert ids.index(escort["id"]) < ids.index(meal["id"])
-    only = client.get("/api/v1/requests", params={"status": "escalated"}, headers=headers[Role.DISPATCHER]).json()
+    only = client.get("/api/v1/requests", params={"status": "escalated"}, headers=headers[Role.CITY]).json()
     assert escort["id"] in {r["id"] for r in only} and meal["id"] not in {r["id"] for r in only}
     escalated = next(r for r in only if r["id"] == escort["id"])
     assert escalated["escalation_reason"] == "no qualified provider on shift for escort"
@@ -87,7 +87,7 @@ def test_request_list_filters_and_orders_newest_first(pool, client, headers):
     for field in ("id", "resident_id", "service", "priority", "status", "created_at", "provider_id", "sla_due_at",
                   "urgency", "eta_minutes"):
         assert field in row
-    bad = client.get("/api/v1/requests", params={"status": "lost"}, headers=headers[Role.DISPATCHER])
+    bad = client.get("/api/v1/requests", params={"status": "lost"}, headers=headers[Role.CITY])
     assert bad.status_code == 422 and "lost" in bad.json()["detail"]
 
 
@@ -103,12 +103,12 @@ def test_provider_sees_and_answers_only_its_own_offers(pool, client, headers):
     own = client.get("/api/v1/offers", params={"status": "pending"}, headers=me).json()
     assert [o["id"] for o in own] == [offer["id"]]
     assert client.get("/api/v1/offers", params={"status": "pending"}, headers=them).json() == []
-    everyone = client.get("/api/v1/offers", params={"status": "pending"}, headers=headers[Role.DISPATCHER]).json()
+    everyone = client.get("/api/v1/offers", params={"status": "pending"}, headers=headers[Role.CITY]).json()
     assert offer["id"] in {o["id"] for o in everyone}
 
     assert client.post(f"/api/v1/offers/{offer['id']}/accept", headers=them).status_code == 403
     assert client.post(f"/api/v1/offers/{offer['id']}/decline", headers=them).status_code == 403
-    assert client.post(f"/api/v1/offers/{offer['id']}/accept", headers=headers[Role.DISPATCHER]).status_code == 403
+    assert client.post(f"/api/v1/offers/{offer['id']}/accept", headers=headers[Role.CITY]).status_code == 403
     assert client.get(f"/api/v1/requests/{request['id']}", headers=them).status_code == 403
     assert client.get(f"/api/v1/requests/{request['id']}", headers=me).status_code == 200
     assert client.get("/api/v1/requests", headers=me).status_code == 403
@@ -118,7 +118,7 @@ def test_provider_sees_and_answers_only_its_own_offers(pool, client, headers):
     assert accepted.status_code == 200 and accepted.json()["provider_id"] == mine["id"]
     # Only the assigned provider (or a dispatcher) reports progress.
     assert client.post(f"/api/v1/requests/{request['id']}/arrived", headers=them).status_code == 403
-    assert client.post(f"/api/v1/requests/{request['id']}/arrived", headers=headers[Role.DISPATCHER]).status_code == 200
+    assert client.post(f"/api/v1/requests/{request['id']}/arrived", headers=headers[Role.CITY]).status_code == 200
     # An answered offer takes no second answer.
     assert client.post(f"/api/v1/offers/{offer['id']}/decline", headers=me).status_code == 409
 
@@ -128,7 +128,7 @@ def test_manual_assign_reassign_and_cancel(pool, client, headers):
     first = new_provider(pool, km=1)
     second = new_provider(pool, km=2)
     request = phone(client, headers, resident).json()
-    d = headers[Role.DISPATCHER]
+    d = headers[Role.CITY]
 
     r = client.post(f"/api/v1/requests/{request['id']}/assign", json={"provider_id": second["id"]}, headers=d)
     assert r.status_code == 200, r.text
@@ -148,7 +148,7 @@ def test_manual_assign_reassign_and_cancel(pool, client, headers):
 
 
 def test_assign_checks_service_and_capacity(pool, client, headers):
-    d = headers[Role.DISPATCHER]
+    d = headers[Role.CITY]
     bather = new_provider(pool, services=("bathing",))
     busy = new_provider(pool, capacity=1)
     busy_request = phone(client, headers, new_resident(pool)).json()
@@ -164,7 +164,7 @@ def test_assign_checks_service_and_capacity(pool, client, headers):
 
 
 def test_unknown_ids_are_404_and_bad_bodies_422(pool, client, headers):
-    d = headers[Role.DISPATCHER]
+    d = headers[Role.CITY]
     assert client.get("/api/v1/requests/r-000000000000", headers=d).status_code == 404
     assert client.post("/api/v1/offers/o-000000000000/accept", headers=headers[Role.ADMIN]).status_code == 404
     assert client.post("/api/v1/requests/r-000000000000/cancel", json={"reason": "x"}, headers=d).status_code == 404
@@ -194,13 +194,13 @@ def test_a_devices_commands_and_their_states(client, headers, pool):
         for outbox_id in outbox.overdue(conn, now, 10):
             delivery.expire(conn, Dispatch(), outbox_id, now)
     url = f"/api/v1/devices/{device_id}/commands"
-    listed = client.get(url, headers=headers[Role.DISPATCHER]).json()
+    listed = client.get(url, headers=headers[Role.CITY]).json()
     assert {c["command_id"]: (c["state"], c["held"]) for c in listed} == {
         f"{device_id}-c1": ("queued", True), f"{device_id}-c2": ("expired", False)}
     assert listed[-1]["payload"]["type"] == "request.completed" and listed[-1]["acked_at"] is None
     with pool.connection() as conn:  # the device connects: nothing is held any more
         devices.record_states(conn, [(device_id, "main", "online", datetime.now(UTC))])
-    assert [c["held"] for c in client.get(url, headers=headers[Role.DISPATCHER]).json()] == [False, False]
+    assert [c["held"] for c in client.get(url, headers=headers[Role.CITY]).json()] == [False, False]
     expired = client.get(url, params={"state": "expired"}, headers=headers[Role.ADMIN])
     assert [c["command_id"] for c in expired.json()] == [f"{device_id}-c2"]
     assert client.get(f"/api/v1/devices/{unique('btn')}/commands", headers=headers[Role.ADMIN]).status_code == 404
@@ -219,7 +219,7 @@ def test_a_dispatcher_asks_a_device_for_a_self_test(client, headers, pool):
         registry.provision(conn, device_id, "button", resident)
         registry.provision(conn, gone, "button", resident)
         registry.revoke(conn, gone)
-    d = headers[Role.DISPATCHER]
+    d = headers[Role.CITY]
     asked = client.post(f"/api/v1/devices/{device_id}/selftest", headers=d)
     assert asked.status_code == 202, asked.text
     body = asked.json()

@@ -229,6 +229,6 @@ def test_a_stuck_buttons_presses_through_the_log_mark_the_request_and_leave_its_
     assert request["stuck_to"] == presses[-1].ts
     # The API shows the mark beside the urgency.
     client = api_client(pool, build_router(Dispatch()))
-    shown = client.get(f"/api/v1/requests/{request_id}", headers=token_for(pool, Role.DISPATCHER)).json()
+    shown = client.get(f"/api/v1/requests/{request_id}", headers=token_for(pool, Role.CITY)).json()
     assert (shown["urgency"], shown["stuck_presses"]) == (1, 33)
     assert any(e["kind"] == "button_stuck" for e in shown["timeline"])

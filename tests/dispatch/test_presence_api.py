@@ -32,7 +32,7 @@ def client(pool, clean, clock):
 
 
 def listed(client, pool, provider_id: str) -> dict:
-    rows = client.get("/api/v1/providers", headers=token_for(pool, Role.DISPATCHER)).json()
+    rows = client.get("/api/v1/providers", headers=token_for(pool, Role.CITY)).json()
     return next(p for p in rows if p["id"] == provider_id)
 
 
@@ -49,7 +49,7 @@ def test_a_quiet_provider_is_unreachable_gets_no_offer_and_is_back_with_its_hear
     quiet = listed(client, pool, near["id"])
     assert quiet["presence"] == "unreachable" and quiet["on_shift"] is True
 
-    dispatcher = token_for(pool, Role.DISPATCHER)
+    dispatcher = token_for(pool, Role.CITY)
     request = client.post("/api/v1/requests", json={"resident_id": new_resident(pool), "service": "meal"},
                           headers=dispatcher).json()
     assert pending_offer(request)["provider_id"] == far["id"]  # the nearer one is passed by
@@ -70,7 +70,7 @@ def test_answering_an_offer_counts_as_a_sign_of_life(pool, client, clock):
     app = token_for(pool, Role.PROVIDER, carer["id"])
     clock.at += timedelta(minutes=2)
     request = client.post("/api/v1/requests", json={"resident_id": new_resident(pool), "service": "meal"},
-                          headers=token_for(pool, Role.DISPATCHER)).json()
+                          headers=token_for(pool, Role.CITY)).json()
     clock.at += timedelta(seconds=30)
     r = client.post(f"/api/v1/offers/{pending_offer(request)['id']}/accept", headers=app)
     assert r.status_code == 200, r.text
@@ -119,7 +119,7 @@ def test_a_heartbeat_comes_only_from_the_providers_own_app(pool, client):
     assert client.post(url, headers={"Authorization": "Bearer not-a-token"}).status_code == 401
     r = client.post(url, headers=token_for(pool, Role.PROVIDER, other["id"]))
     assert r.status_code == 403 and "only its own heartbeat" in r.json()["detail"]
-    for role in (Role.DISPATCHER, Role.ADMIN):
+    for role in (Role.CITY, Role.ADMIN):
         r = client.post(url, headers=token_for(pool, role))
         assert r.status_code == 403 and r.json()["detail"], role
     r = client.post("/api/v1/providers/p-%00none/heartbeat", headers=token_for(pool, Role.PROVIDER, carer["id"]))

@@ -154,7 +154,7 @@ def test_manual_assignment_checks_the_shift_and_can_override_it(pool, clean):
     from services.dispatch.usecases.context import Dispatch
 
     client = api_client(pool, build_router(Dispatch()))
-    dispatcher = token_for(pool, Role.DISPATCHER)
+    dispatcher = token_for(pool, Role.CITY)
     admin = token_for(pool, Role.ADMIN)  # shifts are an admin's (or the provider's): http-v1 Access
     resident = new_resident(pool)
     home = new_provider(pool, services=("bathing",))
@@ -203,7 +203,7 @@ def test_a_provider_reports_where_it_is_and_the_next_match_uses_it(pool, start_d
 def test_planned_shifts_put_providers_on_and_off_shift(pool, start_dispatch):
     component = start_dispatch()
     client = api_client(pool, component.routers()[0])
-    dispatcher = token_for(pool, Role.DISPATCHER)
+    dispatcher = token_for(pool, Role.CITY)
     admin = token_for(pool, Role.ADMIN)  # shifts are planned by an admin: http-v1 Access
     carer = new_provider(pool)
     assert client.post(f"/api/v1/providers/{carer['id']}/shift", json={"on_shift": False},

@@ -213,6 +213,19 @@ def test_a_providers_state_counts_its_jobs_offers_visits_and_shift(store):
         store.repos.providers.get(store.tx, "p-none")
 
 
+def test_a_provider_is_placed_in_districts_and_its_state_says_where_it_serves(store):
+    now = datetime.now(UTC)
+    pid = store.provider()
+    assert store.repos.providers.get(store.tx, pid)["districts"] == []  # not yet placed: everywhere
+    placed = store.repos.providers.set_districts(store.tx, pid, ["Xuhui", "Minhang", "Xuhui"])
+    assert placed["districts"] == ["Minhang", "Xuhui"]
+    (state,) = store.repos.providers.states(store.tx, "meal", store.resident(), now, now, provider_ids=[pid])
+    assert state.row["districts"] == ["Minhang", "Xuhui"]
+    assert store.repos.providers.set_districts(store.tx, pid, [])["districts"] == []
+    with pytest.raises(NotFound):
+        store.repos.providers.set_districts(store.tx, "p-none", ["Xuhui"])
+
+
 def test_a_providers_last_sign_of_life_and_the_offers_out_to_quiet_ones(store):
     on, off = store.provider(), store.provider(on_shift=False)
     assert store.repos.providers.get(store.tx, on)["last_seen_at"] is not None  # registered on shift: alive

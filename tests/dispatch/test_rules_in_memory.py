@@ -493,3 +493,49 @@ def test_the_candidates_say_a_quiet_provider_is_unreachable(world):
     assert world.kinds(rid)[-2:] == ["escalated", "queued"]
     escalated = [e for e in world.repos.timeline.entries(None, rid) if e.kind == "escalated"]
     assert escalated[0].detail["reason"] == "no reachable provider on shift for meal (1 unreachable)"
+
+
+# -- district service centres ----------------------------------------------------------------
+
+
+def test_a_press_is_offered_to_its_districts_provider_before_a_nearer_one_of_another_district():
+    world = World()  # res-1 lives in Huangpu
+    world.provider("near", 0.3)
+    world.provider("own", 4.0)
+    world.repos.providers.set_districts(None, "near", ["Xuhui"])
+    world.repos.providers.set_districts(None, "own", ["Huangpu", "Jing'an"])
+    rid = world.press().request_id
+    world.timers.offer_fresh()
+    assert world.pending(rid).provider_id == "own"
+    assert "cross_district" not in world.kinds(rid)
+
+
+def test_help_comes_from_another_district_only_when_nobody_of_the_district_is_eligible_and_is_said():
+    world = World()
+    world.provider("own", 0.5, services=("bathing",))  # Huangpu's, but does not bring meals
+    world.provider("helper", 6.0)
+    world.repos.providers.set_districts(None, "own", ["Huangpu"])
+    world.repos.providers.set_districts(None, "helper", ["Xuhui"])
+    rid = world.press().request_id
+    world.timers.offer_fresh()
+    assert world.pending(rid).provider_id == "helper"
+    (entry,) = [e for e in world.repos.timeline.entries(None, rid) if e.kind == "cross_district"]
+    assert entry.detail["reason"] == "no provider of Huangpu eligible"
+    assert (entry.detail["provider_id"], entry.detail["provider_districts"]) == ("helper", ["Xuhui"])
+    (made,) = [e for e in world.repos.timeline.entries(None, rid) if e.kind == "offer.made"]
+    assert made.detail["cross_district"] == "no provider of Huangpu eligible"
+
+
+def test_once_the_districts_provider_declines_help_from_another_district_is_asked():
+    world = World()
+    world.provider("own", 0.5)
+    world.provider("helper", 6.0)
+    world.repos.providers.set_districts(None, "own", ["Huangpu"])
+    world.repos.providers.set_districts(None, "helper", ["Xuhui"])
+    rid = world.press().request_id
+    world.timers.offer_fresh()
+    first = world.pending(rid)
+    assert first.provider_id == "own"
+    offering.decline_offer(None, world.ctx, first.id, "own", "provider:own", "too far")
+    assert world.pending(rid).provider_id == "helper"
+    assert "cross_district" in world.kinds(rid)

@@ -134,7 +134,7 @@ def test_report_as_csv_and_through_the_api(pool, history):
     assert [(r["day"], r["district"], r["requests"]) for r in parsed][0] == (base.date().isoformat(), north, "4")
 
     client = api_client(pool, build_router(Dispatch(clock=Clock(base + timedelta(days=3)))))
-    headers = token_for(pool, Role.DISPATCHER)
+    headers = token_for(pool, Role.CITY)
     params = {"start": base.isoformat(), "end": (base + timedelta(days=2)).isoformat(), "district": north}
     body = client.get("/api/v1/reports/sla", params=params, headers=headers)
     assert body.status_code == 200, body.text

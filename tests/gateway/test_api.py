@@ -76,7 +76,7 @@ def test_errors_say_what_was_wrong(client, pool, resident_id):
 
 
 def test_roles(client, pool, resident_id):
-    dispatcher = _token(client, pool, Role.DISPATCHER)
+    dispatcher = _token(client, pool, Role.CITY)
     provider = _token(client, pool, Role.PROVIDER)
     new = {"id": unique("btn"), "kind": "button", "resident_id": resident_id}
     assert client.post("/api/v1/devices", json=new).status_code == 401

@@ -25,7 +25,7 @@ def client(pool, broker_url):
 
 @pytest.fixture
 def dispatcher(client, pool):
-    return token(client, pool, Role.DISPATCHER)
+    return token(client, pool, Role.CITY)
 
 
 def _raise(pool, resident: str, rule: Rule = Rule.HEART_RATE, device: str | None = None) -> str:
@@ -70,7 +70,7 @@ def test_the_lifecycle_and_its_conflicts(client, pool, dispatcher):
     url = f"/api/v1/alerts/{alert_id}"
     acked = client.post(f"{url}/acknowledge", headers=headers)
     assert acked.status_code == 200, acked.text
-    assert (acked.json()["state"], acked.json()["acknowledged_by"]) == ("acknowledged", f"dispatcher:{username}")
+    assert (acked.json()["state"], acked.json()["acknowledged_by"]) == ("acknowledged", f"city:{username}")
     again = client.post(f"{url}/acknowledge", headers=headers)
     assert again.status_code == 409 and "only an open alert" in again.json()["detail"]
     assigned = client.post(f"{url}/assign", json={"assignee": "Li Mei"}, headers=headers)
@@ -80,7 +80,7 @@ def test_the_lifecycle_and_its_conflicts(client, pool, dispatcher):
     resolved = client.post(f"{url}/resolve", json={"note": "called the family, all well"}, headers=headers)
     body = resolved.json()
     assert resolved.status_code == 200 and body["state"] == "resolved" and body["resolved_at"]
-    assert (body["resolved_by"], body["resolution_note"]) == (f"dispatcher:{username}", "called the family, all well")
+    assert (body["resolved_by"], body["resolution_note"]) == (f"city:{username}", "called the family, all well")
     assert [e["kind"] for e in body["timeline"]] == ["opened", "acknowledged", "assigned", "resolved"]
     assert client.post(f"{url}/resolve", json={"note": "twice"}, headers=headers).status_code == 409
     assert client.post(f"{url}/acknowledge", headers=headers).status_code == 409

@@ -48,7 +48,7 @@ def test_vitals_need_a_token_and_a_dispatcher_or_admin(client, pool):
     assert response.status_code == 401
     assert client.get(url, headers={"Authorization": "Bearer nonsense"}).status_code == 401
     assert client.get(url, headers=_token(client, pool, Role.PROVIDER)).status_code == 403
-    assert client.get(url, headers=_token(client, pool, Role.DISPATCHER)).status_code == 200
+    assert client.get(url, headers=_token(client, pool, Role.CITY)).status_code == 200
     assert client.get(url, headers=_token(client, pool, Role.ADMIN)).status_code == 200
 
 
@@ -57,7 +57,7 @@ def test_vitals_default_to_the_last_day_at_minute_resolution(client, pool):
     now = datetime.now(UTC)
     recent = series(now - timedelta(hours=2), 30, timedelta(seconds=20))  # 10 minutes
     _store(pool, bed, recent + series(now - timedelta(days=3), 5, seed=7))  # outside the day
-    response = client.get(f"/api/v1/devices/{bed}/vitals", headers=_token(client, pool, Role.DISPATCHER))
+    response = client.get(f"/api/v1/devices/{bed}/vitals", headers=_token(client, pool, Role.CITY))
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["device_id"] == bed and body["resolution"] == "1m"
@@ -77,7 +77,7 @@ def test_raw_vitals_return_the_samples_as_stored(client, pool):
     response = client.get(
         f"/api/v1/devices/{bed}/vitals",
         params={"start": "2026-11-28T10:00:00Z", "end": "2026-11-28T11:00:00Z", "resolution": "raw"},
-        headers=_token(client, pool, Role.DISPATCHER),
+        headers=_token(client, pool, Role.CITY),
     )
     assert response.status_code == 200, response.text
     body = response.json()
@@ -90,7 +90,7 @@ def test_raw_vitals_return_the_samples_as_stored(client, pool):
 
 
 def test_vitals_refuse_bad_ranges_and_resolutions(client, pool):
-    headers = _token(client, pool, Role.DISPATCHER)
+    headers = _token(client, pool, Role.CITY)
     url = f"/api/v1/devices/{unique('bed')}/vitals"
     backwards = client.get(
         url, params={"start": "2026-11-28T11:00:00Z", "end": "2026-11-28T10:00:00Z"}, headers=headers
@@ -109,7 +109,7 @@ def test_vitals_refuse_more_points_than_a_chart_takes(pool, broker_url):
     _store(pool, bed, series(start, 20))
     with TestClient(app) as client:
         params = {"start": "2026-11-28T10:00:00Z", "end": "2026-11-28T10:01:00Z"}
-        headers = _token(client, pool, Role.DISPATCHER)
+        headers = _token(client, pool, Role.CITY)
         url = f"/api/v1/devices/{bed}/vitals"
         too_many = client.get(url, params=params | {"resolution": "raw"}, headers=headers)
         assert too_many.status_code == 422 and "more than 10 points" in too_many.json()["detail"]

@@ -40,7 +40,7 @@ def _provision(pool, device_id: str, kind: str, resident: str) -> None:
 
 
 def test_a_residents_vitals_as_a_fhir_bundle_of_vital_sign_observations(client, pool):
-    headers, _ = token(client, pool, Role.DISPATCHER)
+    headers, _ = token(client, pool, Role.CITY)
     resident, neighbour = _resident(pool), _resident(pool)
     bed, button, other_bed = unique("bed"), unique("btn"), unique("bed")
     _provision(pool, bed, "bed", resident)
@@ -102,7 +102,7 @@ def test_a_residents_vitals_as_a_fhir_bundle_of_vital_sign_observations(client, 
 
 
 def test_the_export_refuses_unknown_residents_and_bad_ranges(client, pool):
-    headers, _ = token(client, pool, Role.DISPATCHER)
+    headers, _ = token(client, pool, Role.CITY)
     assert client.get("/api/v1/residents/nobody/observations", headers=headers).status_code == 404
     resident = _resident(pool)
     url = f"/api/v1/residents/{resident}/observations"
@@ -116,7 +116,7 @@ def test_the_export_refuses_unknown_residents_and_bad_ranges(client, pool):
 
 
 def test_the_latest_state_of_a_bed(client, pool):
-    headers, _ = token(client, pool, Role.DISPATCHER)
+    headers, _ = token(client, pool, Role.CITY)
     bed, resident = unique("bed"), unique("res")
     assert client.get(f"/api/v1/devices/{bed}/latest", headers=headers).status_code == 404
     start = recent_start(5)

@@ -77,6 +77,9 @@ def test_the_dispatcher_sees_who_is_faster_but_would_make_a_planned_visit_late_a
         assert sent.status_code == 303
         assert get_request(pool, press)["provider_id"] == near, "the dispatcher decides"
 
+        planned_page = desk.get(f"/requests/{visit}").text
+        assert "care plan" in planned_page and "planned</span> window" in planned_page
+
         board = desk.get("/").text
         row = board.split(f'data-id="{visit}"', 1)[1].split("</tr>", 1)[0]
         assert "planned" in row and "window" in row

@@ -84,3 +84,27 @@ def test_a_provider_cannot_plan_a_day(pool, client):
 
     assert sign_in(client, make_user(pool, Role.PROVIDER, provider_id="p-x")).status_code == 303
     assert client.post("/providers/plan", data={"day": "2031-01-06", "csrf_token": "x"}).status_code == 403
+
+
+def test_a_dispatcher_sees_only_the_routes_and_care_plans_of_its_districts(pool, client):
+    from .dispatching import new_resident as resident_in
+
+    day = a_day_of_its_own()
+    pid, _ = new_provider(pool, ["meal"], "Two Town Carer", location=(31.2, 121.5))
+    shift(pool, pid, day)
+    ours, _ = resident_in(pool, "Our Neighbour", district="North")
+    theirs, _ = resident_in(pool, "Their Neighbour", district="South")
+    care_plan(pool, ours, day, "meal", time(11), time(12))
+    care_plan(pool, theirs, day, "meal", time(11), time(12), note="secret south note")
+    from .planning import plan
+
+    plan(pool, day)
+    with pool.connection() as conn:
+        create_user(conn, "desk-north", PASSWORD, Role.DISPATCHER, districts=["North"])
+    assert sign_in(client, "desk-north").status_code == 303
+
+    page = client.get(f"/providers?day={day.isoformat()}").text
+    panel = page.split('id="routes"', 1)[1].split("</section>", 1)[0]
+    assert "Our Neighbour" in panel and "Their Neighbour" not in page
+    assert client.get(f"/residents/{theirs}").status_code == 404
+    assert "secret south note" not in client.get(f"/residents/{ours}").text

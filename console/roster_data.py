@@ -29,7 +29,7 @@ def roster(
     requests and `routes` (routes_data: each provider's planned stops in order); of `districts`
     (a dispatcher's scope: the providers serving them, their requests; None: all)."""
     active = dispatch.list_requests(conn, sorted(s.value for s in ACTIVE), limit=SCAN, districts=districts)
-    people = _residents(conn, {a["resident_id"] for a in active})
+    people = residents_by_id(conn, {a["resident_id"] for a in active})
     jobs: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for request in active:
         if request["provider_id"] and request["status"] in {s.value for s in WITH_PROVIDER}:
@@ -78,7 +78,8 @@ def _state(presence: str, load: int, capacity: int) -> str:
     return "busy" if load else "free"
 
 
-def _residents(conn: psycopg.Connection, ids: set[str]) -> dict[str, residents.Resident]:
+def residents_by_id(conn: psycopg.Connection, ids: set[str]) -> dict[str, residents.Resident]:
+    """The residents of these ids that exist, by id (the roster's requests, the routes' stops)."""
     found = {}
     for resident_id in sorted(ids):
         try:

@@ -16,6 +16,16 @@ from .dispatching import ACTOR, CTX
 ZONE = ZoneInfo("Asia/Shanghai")
 
 
+def desk_of(pool, client, district: str = "Test"):
+    """The client signed in as a dispatcher of `district` (the test residents': "Test")."""
+    from homecare.auth import Role
+
+    from .conftest import make_user, sign_in
+
+    assert sign_in(client, make_user(pool, Role.DISPATCHER, districts=(district,))).status_code == 303
+    return client
+
+
 def a_day_of_its_own() -> date:
     """A random weekday years ahead: no other test's shift falls on it."""
     day = date(2031, 1, 1) + timedelta(days=random.randrange(3000))

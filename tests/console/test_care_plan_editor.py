@@ -9,6 +9,7 @@ from homecare.auth import Role
 
 from .conftest import csrf_in, make_user, sign_in
 from .dispatching import new_provider, new_resident
+from .planning import desk_of
 
 
 def _flash(client) -> str:
@@ -24,18 +25,8 @@ LUNCH = {"service": "meal", "repeat": "daily", "starts_on": "2026-12-07", "windo
 
 @pytest.fixture
 def signed_in(pool, client):
-    """A dispatcher of the test residents' district (`dispatching.new_resident`: "Test")."""
-    import uuid
-
-    from homecare.auth import create_user
-
-    from .conftest import PASSWORD
-
-    name = f"desk-{uuid.uuid4().hex[:8]}"
-    with pool.connection() as conn:
-        create_user(conn, name, PASSWORD, Role.DISPATCHER, districts=["Test"])
-    assert sign_in(client, name).status_code == 303
-    return client
+    """A dispatcher of the test residents' district, signed in."""
+    return desk_of(pool, client)
 
 
 def _plans(page: str) -> str:

@@ -9,22 +9,18 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from homecare.auth import Role, create_user
 from services.dispatch.store import providers
 from services.dispatch.usecases import plans
 
-from .conftest import PASSWORD, csrf_in, sign_in
+from .conftest import csrf_in
 from .dispatching import CTX, get_request, new_provider, new_resident, open_request, set_shift
-from .planning import ZONE, care_plan, plan, shift
+from .planning import ZONE, care_plan, desk_of, plan, shift
 
 
 @pytest.fixture
 def desk(pool, client):
-    name = f"desk-{uuid.uuid4().hex[:8]}"
-    with pool.connection() as conn:
-        create_user(conn, name, PASSWORD, Role.DISPATCHER, districts=["Test"])
-    assert sign_in(client, name).status_code == 303
-    return client
+    """A dispatcher of the test residents' district, signed in."""
+    return desk_of(pool, client)
 
 
 def _released_visit_soon(pool, provider_id: str, resident_id: str) -> str:

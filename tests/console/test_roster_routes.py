@@ -13,7 +13,7 @@ from homecare.auth import Role, create_user
 
 from .conftest import PASSWORD, csrf_in, sign_in
 from .dispatching import new_provider, new_resident
-from .planning import a_day_of_its_own, care_plan, shift
+from .planning import a_day_of_its_own, care_plan, desk_of, shift
 
 
 @pytest.fixture(autouse=True)
@@ -25,13 +25,7 @@ def quick_planner(monkeypatch):
 @pytest.fixture
 def desk(pool, client):
     """A dispatcher of the test residents' district, signed in."""
-    import uuid
-
-    name = f"desk-{uuid.uuid4().hex[:8]}"
-    with pool.connection() as conn:
-        create_user(conn, name, PASSWORD, Role.DISPATCHER, districts=["Test"])
-    assert sign_in(client, name).status_code == 303
-    return client
+    return desk_of(pool, client)
 
 
 def test_a_dispatcher_plans_a_day_and_sees_each_route_in_order_on_the_map(pool, desk):

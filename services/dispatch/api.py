@@ -266,13 +266,16 @@ def build_router(ctx: Dispatch) -> APIRouter:
         visits in order, with planned arrival and start, window, resident, and the request and its
         status once released. The provider itself, dispatchers and admins."""
         _own_or_staff(user, provider_id, "route")
-        return route_queries.route_of(conn, provider_id, day or plans.today(ctx))
+        if own_provider(user) is None:  # a dispatcher: a provider of its districts, their visits only
+            provider_in_scope(conn, provider_id, user)
+        return route_queries.route_of(conn, provider_id, day or plans.today(ctx), user.scope.districts)
 
     # -- care plans and day planning -----------------------------------------------------------
 
     @router.get("/residents/{resident_id}/care-plans", response_model=list[CarePlanOut], tags=["care plans"])
-    def list_care_plans(resident_id: str, conn: DbConn, _: DispatcherUser) -> list[dict]:
+    def list_care_plans(resident_id: str, conn: DbConn, user: DispatcherUser) -> list[dict]:
         """A resident's care plans, active ones first (ended ones are kept for the record)."""
+        residents.get(conn, resident_id, user.scope.districts)  # 404 for another district's
         ctx.repos.residents.check(conn, resident_id)
         return route_queries.care_plans_of(conn, resident_id)
 
@@ -281,6 +284,7 @@ def build_router(ctx: Dispatch) -> APIRouter:
     def create_care_plan(resident_id: str, body: CarePlanIn, conn: DbConn, user: DispatcherUser) -> dict:
         """Give a resident a recurring visit (daily, on weekdays, every n weeks, or once). It is
         routed from the next planning run of its days on."""
+        residents.get(conn, resident_id, user.scope.districts)  # 404 for another district's
         with conn.transaction():
             plan = plans.create_plan(conn, ctx, resident_id, body.model_dump(), actor_of(user))
             audit.record(conn, audit.actor_of(user), "care_plan.created", f"care_plan:{plan.id}",
@@ -288,9 +292,9 @@ def build_router(ctx: Dispatch) -> APIRouter:
         return route_queries.plan_dict(plan)
 
     @router.get("/care-plans/{plan_id}", response_model=CarePlanOut, tags=["care plans"])
-    def get_care_plan(plan_id: str, conn: DbConn, _: DispatcherUser) -> dict:
-        """One care plan."""
-        return route_queries.care_plan(conn, plan_id)
+    def get_care_plan(plan_id: str, conn: DbConn, user: DispatcherUser) -> dict:
+        """One care plan (404 for one of another district's resident)."""
+        return route_queries.care_plan(conn, plan_id, user.scope.districts)
 
     @router.patch("/care-plans/{plan_id}", response_model=CarePlanOut, tags=["care plans"],
                   responses={422: {"description": "A plan that cannot be kept, with why"}})
@@ -298,6 +302,7 @@ def build_router(ctx: Dispatch) -> APIRouter:
         """Change fields of a plan. Its visits already routed and not yet released leave their
         routes (unplanned: "plan the day again"); released ones go on as they are."""
         changes = body.model_dump(exclude_unset=True)
+        route_queries.care_plan(conn, plan_id, user.scope.districts)  # 404 for another district's
         with conn.transaction():
             plan = plans.update_plan(conn, ctx, plan_id, changes, actor_of(user))
             audit.record(conn, audit.actor_of(user), "care_plan.changed", f"care_plan:{plan_id}",
@@ -308,6 +313,7 @@ def build_router(ctx: Dispatch) -> APIRouter:
     def end_care_plan(plan_id: str, conn: DbConn, user: DispatcherUser) -> dict:
         """End a plan: no more visits (those routed and not yet released leave their routes). It is
         kept, inactive, for the record."""
+        route_queries.care_plan(conn, plan_id, user.scope.districts)  # 404 for another district's
         with conn.transaction():
             plan = plans.end_plan(conn, ctx, plan_id, actor_of(user))
             audit.record(conn, audit.actor_of(user), "care_plan.ended", f"care_plan:{plan_id}", {})
@@ -326,11 +332,11 @@ def build_router(ctx: Dispatch) -> APIRouter:
         return route_queries.run_dict(run)
 
     @router.get("/plans/{day}/routes", response_model=DayRoutesOut, tags=["care plans"])
-    def day_routes(day: date, conn: DbConn, _: DispatcherUser) -> dict:
+    def day_routes(day: date, conn: DbConn, user: DispatcherUser) -> dict:
         """Every route of the day (provider, stops in order with planned arrival and start, window,
         resident, service, request id and status), the visits nobody could take with the reason,
-        and the latest planning run."""
-        return route_queries.routes_of_day(conn, day)
+        and the latest planning run; of your districts' residents."""
+        return route_queries.routes_of_day(conn, day, user.scope.districts)
 
     # -- requests ----------------------------------------------------------------------------
 

@@ -11,6 +11,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from homecare.errors import NotFound
+from homecare.residents import store as residents
+
 from .domain.plans import CarePlan
 from .domain.routes import PlanRun
 from .store import plans as plan_store
@@ -50,9 +53,13 @@ def care_plans_of(conn: psycopg.Connection, resident_id: str) -> list[dict[str, 
     return [plan_dict(p) for p in plan_store.of_resident(conn, resident_id)]
 
 
-def care_plan(conn: psycopg.Connection, plan_id: str) -> dict[str, Any]:
-    """One care plan (NotFound)."""
-    return plan_dict(plan_store.get(conn, plan_id))
+def care_plan(conn: psycopg.Connection, plan_id: str, districts: frozenset[str] | None = None) -> dict[str, Any]:
+    """One care plan (NotFound, also for a plan of a resident outside `districts`; None: all)."""
+    plan = plan_dict(plan_store.get(conn, plan_id))
+    if districts is not None and residents.districts_of(conn, [plan["resident_id"]]).get(plan["resident_id"]) \
+            not in districts:
+        raise NotFound(f"care plan {plan_id} not found")
+    return plan
 
 
 def _stops(conn: psycopg.Connection, where: str, params: tuple) -> list[dict[str, Any]]:
@@ -88,11 +95,18 @@ def routes_of_day(
             "run": run_dict(runs[0]) if runs else None}
 
 
-def route_of(conn: psycopg.Connection, provider_id: str, day: date) -> dict[str, Any]:
-    """One provider's route of a day (NotFound for an unknown provider)."""
+def route_of(
+    conn: psycopg.Connection, provider_id: str, day: date, districts: frozenset[str] | None = None,
+) -> dict[str, Any]:
+    """One provider's route of a day (NotFound for an unknown provider); `districts`: only its
+    visits to residents of these (a dispatcher's scope; None: all)."""
     provider = providers.get(conn, provider_id)
+    where, params = "v.day = %s AND v.provider_id = %s", [day, provider_id]
+    if districts is not None:
+        where += " AND v.district = ANY(%s)"
+        params.append(sorted(districts))
     return {"day": day, "provider_id": provider_id, "provider_name": provider["name"],
-            "stops": _stops(conn, "v.day = %s AND v.provider_id = %s", (day, provider_id))}
+            "stops": _stops(conn, where, tuple(params))}
 
 
 def plan_runs(conn: psycopg.Connection, day: date, limit: int = 20) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from homecare.auth import Role
-from tests.console.two_districts import district, leaks
+from tests.console.two_districts import district, leaks, plan_a_day
 
 from .conftest import bearer, new_account
 
@@ -24,8 +24,8 @@ PLATFORM = {"/healthz", "/readyz", "/metrics", "/api/v1/me", "/api/v1/audit",
 
 @pytest.fixture(scope="module")
 def world(pool):
-    a, b = district(pool, "Alpha"), district(pool, "Beta")
-    return {"a": a, "b": b,
+    day, (a, b) = plan_a_day(pool, district(pool, "Alpha"), district(pool, "Beta"))
+    return {"a": a, "b": b, "day": day.isoformat(),
             "dispatcher": bearer(pool, new_account(pool, Role.DISPATCHER, districts=(a.name,))),
             "nowhere": bearer(pool, new_account(pool, Role.DISPATCHER)),
             "city": bearer(pool, new_account(pool, Role.CITY))}
@@ -33,6 +33,11 @@ def world(pool):
 
 def _get_operations(app) -> list[str]:
     return sorted(path for path, item in app.openapi()["paths"].items() if "get" in item and path not in PLATFORM)
+
+
+def _secret_params(path: str) -> bool:
+    """Whether the path names a thing of a district (not only a day)."""
+    return any(name != "day" for name in _PARAM.findall(path))
 
 
 def _url(path: str, ids: dict[str, str]) -> str:
@@ -48,19 +53,19 @@ def _unasked(text: str, ids: dict[str, str]) -> str:
 
 def test_every_get_operation_gives_a_dispatcher_nothing_of_another_district(app, client, world):
     """B's things answer exactly as things that do not exist: the same 404, the same words."""
-    a, b, headers = world["a"], world["b"], world["dispatcher"]
-    made_up = {k: f"no-such-{k}" for k in b.ids}
+    a, b, headers, day = world["a"], world["b"], world["dispatcher"], world["day"]
+    made_up = {**{k: f"no-such-{k}" for k in b.ids}, "day": day}
     wrong: list[str] = []
     for path in _get_operations(app):
-        own = client.get(_url(path, a.ids), headers=headers)
-        other = client.get(_url(path, b.ids), headers=headers)
+        own = client.get(_url(path, {**a.ids, "day": day}), headers=headers, params={"day": day})
+        other = client.get(_url(path, {**b.ids, "day": day}), headers=headers, params={"day": day})
         if own.status_code >= 500 or other.status_code >= 500:
             wrong.append(f"{path}: {own.status_code} / {other.status_code}")
         found = leaks(own.text, b) + leaks(_unasked(other.text, b.ids), b)
         if found:
             wrong.append(f"{path} shows {found}")
-        if "{" in path:
-            missing = client.get(_url(path, made_up), headers=headers)
+        if _secret_params(path):
+            missing = client.get(_url(path, made_up), headers=headers, params={"day": day})
             if other.status_code != 404 or _unasked(other.text, b.ids) != _unasked(missing.text, made_up):
                 wrong.append(f"{path} with B's ids: {other.status_code} {other.text[:120]},"
                              f" not as a missing one: {missing.status_code} {missing.text[:120]}")
@@ -78,8 +83,13 @@ def test_a_dispatcher_sees_its_own_districts_things(client, world):
                                         headers=headers).json()} == {a.bed_id, a.button_id}
     for url in (f"/api/v1/requests/{a.request_id}", f"/api/v1/alerts/{a.alert_id}",
                 f"/api/v1/residents/{a.resident_id}", f"/api/v1/devices/{a.bed_id}",
-                f"/api/v1/requests/{a.request_id}/candidates", f"/api/v1/providers/{a.provider_id}/shifts"):
+                f"/api/v1/requests/{a.request_id}/candidates", f"/api/v1/providers/{a.provider_id}/shifts",
+                f"/api/v1/care-plans/{a.plan_id}", f"/api/v1/residents/{a.resident_id}/care-plans"):
         assert client.get(url, headers=headers).status_code == 200, url
+    routes = client.get(f"/api/v1/plans/{world['day']}/routes", headers=headers).text
+    assert a.resident_id in routes and not leaks(routes, world["b"])
+    city = client.get(f"/api/v1/plans/{world['day']}/routes", headers=world["city"]).text
+    assert a.resident_id in city and world["b"].resident_id in city
 
 
 def test_every_action_on_another_districts_things_is_404_and_changes_nothing(client, world):
@@ -96,6 +106,11 @@ def test_every_action_on_another_districts_things_is_404_and_changes_nothing(cli
         ("POST", f"/api/v1/alerts/{b.alert_id}/resolve", {"note": "not mine"}),
         ("POST", f"/api/v1/devices/{b.bed_id}/selftest", None),
         ("PUT", f"/api/v1/residents/{b.resident_id}/alert-settings", {"hr_high": 120}),
+        ("POST", f"/api/v1/residents/{b.resident_id}/care-plans", {
+            "service": "meal", "repeat": "daily", "starts_on": world["day"], "window_start": "11:00",
+            "window_end": "12:00", "duration_minutes": 20}),
+        ("PATCH", f"/api/v1/care-plans/{b.plan_id}", {"duration_minutes": 30}),
+        ("DELETE", f"/api/v1/care-plans/{b.plan_id}", None),
     ]
     wrong = []
     for method, url, body in actions:
@@ -108,6 +123,9 @@ def test_every_action_on_another_districts_things_is_404_and_changes_nothing(cli
     assert request["status"] not in ("cancelled", "assigned") and request["provider_id"] is None
     alert = client.get(f"/api/v1/alerts/{b.alert_id}", headers=city).json()
     assert (alert["state"], alert["assignee"]) == ("open", None)
+    plan = client.get(f"/api/v1/care-plans/{b.plan_id}", headers=city).json()
+    assert plan["duration_minutes"] == 20 and plan["active"]
+    assert len(client.get(f"/api/v1/residents/{b.resident_id}/care-plans", headers=city).json()) == 1
 
 
 def test_a_dispatcher_may_not_assign_its_request_to_a_provider_it_does_not_see(client, world):

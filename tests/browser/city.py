@@ -89,7 +89,9 @@ class City:
 
     def account(self, role: str, provider: str | None = None) -> str:
         username = f"{role}-{self.tag}-{uuid.uuid4().hex[:4]}"
-        body = {"username": username, "password": PASSWORD, "role": role}
+        body: dict = {"username": username, "password": PASSWORD, "role": role}
+        if role == "dispatcher":  # a district service centre's: the districts of this city's residents
+            body["districts"] = sorted({r["district"] for r in self.residents.values()})
         if provider:
             body["provider_id"] = self.providers[provider]["id"]
         self.admin.call("POST", "/api/v1/users", 201, json=body)

@@ -22,7 +22,7 @@ def fast_watch(monkeypatch):
 def test_an_open_board_shows_and_clears_the_delay(fast_watch, laptop, network, admin, instance, tap, shots):  # noqa: F811
     page = laptop
     username, password = f"night-{instance}", "a dispatcher's long password"
-    admin.call("POST", "/api/v1/users", 201, json={"username": username, "password": password, "role": "dispatcher"})
+    admin.call("POST", "/api/v1/users", 201, json={"username": username, "password": password, "role": "city"})
     sign_in(page, username, password)
     assert page.is_hidden("#system-banner")
 

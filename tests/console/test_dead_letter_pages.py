@@ -39,9 +39,9 @@ def test_the_console_page_shows_dead_letters_and_replays_one(pool, client, tap, 
     assert again.status_code == 303 and "no dead letter" in unquote(client.cookies.get(FLASH_COOKIE))
 
 
-def test_a_dispatcher_reads_the_page_but_cannot_replay(pool, client, tap, broken):  # noqa: F811
+def test_a_city_dispatcher_reads_the_page_but_cannot_replay(pool, client, tap, broken):  # noqa: F811
     seq, _ = dead_letter(tap, b"a press nobody handled")
-    assert sign_in(client, make_user(pool, Role.DISPATCHER)).status_code == 303
+    assert sign_in(client, make_user(pool, Role.CITY)).status_code == 303
 
     page = client.get("/dead-letters")
     assert page.status_code == 200 and f'data-dead-letter="{seq}"' in page.text
@@ -49,3 +49,17 @@ def test_a_dispatcher_reads_the_page_but_cannot_replay(pool, client, tap, broken
     refused = client.post(f"/dead-letters/{seq}/replay", data={"csrf_token": csrf_in(page.text)})
     assert refused.status_code == 403
     assert len(tap.messages(streams.DEAD)) == 1
+
+
+def test_a_district_dispatcher_reads_only_its_districts_dead_letters(pool, client, tap, broken):  # noqa: F811
+    from .two_districts import district
+
+    a, b = district(pool, "Alpha"), district(pool, "Beta")
+    own, _ = dead_letter(tap, b"a press of Alpha", device=a.button_id)
+    other, _ = dead_letter(tap, b"a press of Beta", device=b.button_id)
+    assert sign_in(client, make_user(pool, Role.DISPATCHER, districts=(a.name,))).status_code == 303
+    page = client.get("/dead-letters").text
+    assert f'data-dead-letter="{own}"' in page and a.button_id in page
+    assert f'data-dead-letter="{other}"' not in page and b.button_id not in page
+    listed = client.get("/api/v1/dead-letters").json()
+    assert [row["seq"] for row in listed] == [own]

@@ -52,7 +52,7 @@ def test_an_admin_lists_and_replays_a_dead_letter_through_the_api(pool, client, 
 
 def test_discard_binary_payloads_paging_and_who_may_do_what(pool, client, tap, broken):  # noqa: F811
     admin = token(client, make_user(pool, Role.ADMIN))
-    dispatcher = token(client, make_user(pool, Role.DISPATCHER))
+    dispatcher = token(client, make_user(pool, Role.CITY))
     provider = token(client, make_user(pool, Role.PROVIDER, "p-dead-letters"))
     binary, _ = dead_letter(tap, b"\xff\x00\xfe" * 2000)
     text, _ = dead_letter(tap, b"x" * 5000)

@@ -117,10 +117,12 @@ def test_the_live_stream_carries_nothing_of_another_district(pool, database_url,
                 conn.execute("SELECT pg_notify(%s, %s)", (REQUEST_CHANNEL, a.request_id))
 
         threading.Thread(target=notify_later, daemon=True).start()
+        deadline = time.monotonic() + 20  # heartbeats come every 0.5 s, so the clock is looked at
         for name, data in stream:
             seen.append((name, data))
             if name == "changes" and a.request_id in str(data):
                 break
+            assert time.monotonic() < deadline, f"A's change never came: {seen}"
         assert not leaks(str(seen), b), seen
 
 

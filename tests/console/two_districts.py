@@ -5,8 +5,10 @@ in `District.secrets`."""
 
 from __future__ import annotations
 
+import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
 
 from services.dispatch.store import providers
 
@@ -26,18 +28,19 @@ class District:
     alert_id: str
     provider_id: str
     provider_name: str
+    plan_id: str = ""  # a care plan of its resident, once `plan_a_day` made one
 
     @property
     def secrets(self) -> list[str]:
         """Every id and name of this district a page or an answer could give away."""
-        return [self.name, self.resident_id, self.resident_name, self.bed_id, self.button_id, self.request_id,
-                self.alert_id, self.provider_id, self.provider_name]
+        return [s for s in (self.name, self.resident_id, self.resident_name, self.bed_id, self.button_id,
+                            self.request_id, self.alert_id, self.provider_id, self.provider_name, self.plan_id) if s]
 
     @property
     def ids(self) -> dict[str, str]:
         """Path parameters of the API, as this district's things."""
         return {"resident_id": self.resident_id, "device_id": self.bed_id, "request_id": self.request_id,
-                "alert_id": self.alert_id, "provider_id": self.provider_id}
+                "alert_id": self.alert_id, "provider_id": self.provider_id, "plan_id": self.plan_id}
 
 
 def district(pool, label: str) -> District:
@@ -59,3 +62,25 @@ def district(pool, label: str) -> District:
 def leaks(text: str, other: District) -> list[str]:
     """The other district's ids and names found in a page or an answer."""
     return [secret for secret in other.secrets if secret in text]
+
+
+def plan_a_day(pool, *districts: District) -> tuple[date, list[District]]:
+    """A day nobody else plans, with a care plan of each district's resident that day, each
+    district's provider on shift that day, and the day planned (routes and the unplanned)."""
+    from services.dispatch.store import shifts
+    from services.dispatch.usecases import plans
+    from services.dispatch.usecases.context import Dispatch
+
+    day = date(2040, 1, 1) + timedelta(days=random.randrange(365 * 50))
+    ctx = Dispatch(plan_time_limit_s=1.0)
+    planned = []
+    with pool.connection() as conn:
+        for d in districts:
+            plan = plans.create_plan(conn, ctx, d.resident_id, {
+                "service": "meal", "repeat": "once", "starts_on": day, "window_start": time(11, 0),
+                "window_end": time(13, 0), "duration_minutes": 20}, "test")
+            start = datetime.combine(day, time(0, 0), UTC)
+            shifts.add(conn, d.provider_id, start, start + timedelta(hours=23))
+            planned.append(replace(d, plan_id=plan.id))
+        plans.plan_day(conn, ctx, day, "test")
+    return day, planned

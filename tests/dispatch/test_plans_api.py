@@ -42,7 +42,7 @@ def world(pool, clean, request):
     clock = Clock(local(day, 18) - timedelta(days=1))
     ctx = Dispatch(clock=clock, plan_time_limit_s=1.0, plan_evening_hour=None)
     return {"day": day, "clock": clock, "ctx": ctx, "client": api_client(pool, build_router(ctx)),
-            "dispatcher": token_for(pool, Role.DISPATCHER), "admin": token_for(pool, Role.ADMIN)}
+            "dispatcher": token_for(pool, Role.CITY), "admin": token_for(pool, Role.ADMIN)}
 
 
 def lunch(day: date, **kw) -> dict:
@@ -188,6 +188,11 @@ def test_hostile_changes_days_and_unknown_things_are_refused(pool, world):
                        json=lunch(world["day"], repeat="daily")).json()
     r = client.patch(f"/api/v1/care-plans/{plan['id']}", headers=dispatcher, json={"window_end": "11:35"})
     assert r.status_code == 422 and "window: must end at least 15 minutes" in r.text
+    for field in ("window_start", "starts_on", "service", "repeat", "duration_minutes", "window_end"):
+        r = client.patch(f"/api/v1/care-plans/{plan['id']}", headers=dispatcher, json={field: None})
+        assert r.status_code == 422 and f"{field}: a care plan must have one" in r.text, r.text
+    r = client.patch(f"/api/v1/care-plans/{plan['id']}", headers=dispatcher, json={"ends_on": None, "note": None})
+    assert r.status_code == 200 and r.json()["ends_on"] is None
     r = client.patch(f"/api/v1/care-plans/{plan['id']}", headers=dispatcher, json={"active": False})
     assert r.status_code == 422 and "Extra inputs" in r.text
     assert client.post("/api/v1/residents/res-nobody/care-plans", headers=dispatcher,

@@ -154,6 +154,7 @@ def test_replanning_keeps_released_visits_and_a_changed_plan_leaves_its_route(w)
     stops = {s.plan_id: s for s in w.repos.plans.stops(None, DAY)}
     assert stops[first.id] == released  # as it was
     assert stops[second.id].provider_id == "p-a" and stops[second.id].duration == 30
+    assert (released.seq, stops[second.id].seq) == (0, 1)  # after the released one on the route
     # the replanned route starts after the released visit
     assert stops[second.id].planned_start >= released.planned_start + timedelta(minutes=20)
 

@@ -40,6 +40,7 @@ PLAN_FIELDS = frozenset({
     "service", "repeat", "starts_on", "ends_on", "weekdays", "every_weeks", "window_start", "window_end",
     "duration_minutes", "skills", "preferred_provider_id", "note",
 })
+REQUIRED = frozenset({"service", "repeat", "starts_on", "window_start", "window_end", "duration_minutes"})
 CHANGED = "its care plan changed after planning: plan the day again"
 ENDED = "its care plan was ended"
 WINDOW_PASSED = "its window was over before the day was planned"
@@ -78,7 +79,7 @@ def _build(ctx: Dispatch, conn: Tx, plan_id: str, resident_id: str, f: dict[str,
         )
     except PlanError as exc:
         raise Invalid(str(exc)) from exc
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:
         raise Invalid(f"care plan: {exc}") from exc
     if plan.preferred_provider_id is not None:
         try:
@@ -119,6 +120,9 @@ def update_plan(conn: Tx, ctx: Dispatch, plan_id: str, changes: dict[str, Any], 
     unknown = set(changes) - PLAN_FIELDS
     if unknown:
         raise Invalid(f"care plan: unknown field {', '.join(sorted(unknown))}")
+    emptied = sorted(k for k in REQUIRED if k in changes and changes[k] is None)
+    if emptied:
+        raise Invalid(f"{emptied[0]}: a care plan must have one; it cannot be removed")
     current = ctx.repos.plans.get(conn, plan_id, lock=True)
     if not current.active:
         raise Invalid(f"care plan {plan_id} has ended; create a new one")
@@ -213,24 +217,30 @@ def plan_day(
     plan = (planner or default_planner())(
         day, open_, workers, speed_kmh=ctx.weights.speed_kmh, time_limit_s=ctx.plan_time_limit_s,
     )
-    stops = stops_of(plan, open_) + [
+    # A provider's new stops follow its released ones (it starts after them), so its route's
+    # places stay in order.
+    after = {s.provider_id: s.seq + 1 for s in sorted(kept, key=lambda s: s.seq or 0)
+             if s.provider_id is not None and s.seq is not None}
+    routed = [replace(s, seq=s.seq + after.get(s.provider_id, 0)) if s.seq is not None and s.provider_id else s
+              for s in stops_of(plan, open_)]
+    stops = routed + [
         RouteStop(key=v.key, plan_id=v.plan_id, day=v.day, resident_id=v.resident_id, service=v.service,
                   earliest=v.earliest, latest=v.latest, duration=v.duration_minutes, unplanned_reason=WINDOW_PASSED,
                   district=v.district)
         for v in fresh if v.latest <= now
     ]
     ctx.repos.plans.replace_day(conn, day, stops)
-    routed = sum(1 for s in stops if s.provider_id is not None)
+    on_routes = sum(1 for s in stops if s.provider_id is not None)
     run = PlanRun(
         id=new_id("pr"), day=day, ran_at=now, actor=actor, solver=plan.solver or "unknown", visits=len(visits),
-        planned=routed + len(kept), unplanned=len(stops) - routed, kept=len(kept), workers=len(workers),
+        planned=on_routes + len(kept), unplanned=len(stops) - on_routes, kept=len(kept), workers=len(workers),
         travel_minutes=round(plan.travel_minutes, 2),
         bound_minutes=round(plan.bound_minutes, 2) if plan.bound_minutes is not None else None,
         seconds=round(time.monotonic() - began, 3),
     )
     ctx.repos.plans.add_run(conn, run)
     log.info("day %s planned by %s: %d visits, %d routed, %d unplanned, %d kept, %d workers, %.0f min travel",
-             day, actor, run.visits, routed, run.unplanned, run.kept, run.workers, run.travel_minutes)
+             day, actor, run.visits, on_routes, run.unplanned, run.kept, run.workers, run.travel_minutes)
     return run
 
 

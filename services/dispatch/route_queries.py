@@ -15,33 +15,30 @@ from homecare.errors import NotFound
 from homecare.residents import store as residents
 
 from .domain.plans import CarePlan
-from .domain.routes import PlanRun
+from .domain.routes import PlanRun, plan_fields
 from .store import plans as plan_store
 from .store import providers
 
+# The provider a stop is with: the request's once released (a dispatcher may have reassigned it;
+# a request handed back has none and stays on the planned route), else the planned one.
+_WITH = "coalesce(r.provider_id, v.provider_id)"
 _STOP = (
-    "SELECT v.key, v.plan_id, v.day, v.resident_id, res.name AS resident_name, v.district, v.service,"
-    " v.provider_id, p.name AS provider_name, v.seq, v.planned_arrival, v.planned_start,"
+    f"SELECT v.key, v.plan_id, v.day, v.resident_id, res.name AS resident_name, v.district, v.service,"
+    f" {_WITH} AS provider_id, p.name AS provider_name, v.provider_id AS planned_provider_id, v.seq,"
+    " v.planned_arrival, v.planned_start,"
     " v.earliest AS window_start, v.latest AS window_end, v.duration AS duration_minutes, v.travel_minutes,"
     " v.request_id, r.status, r.en_route_at, r.arrived_at, r.completed_at, r.late_flagged_at,"
     " r.plan_missed_at, v.released_at, v.unplanned_reason"
     " FROM dispatch.planned_visits v"
     " LEFT JOIN dispatch.requests r ON r.id = v.request_id"
-    " LEFT JOIN dispatch.providers p ON p.id = v.provider_id"
+    f" LEFT JOIN dispatch.providers p ON p.id = {_WITH}"
     " LEFT JOIN registry.residents res ON res.id = v.resident_id"
 )
 
 
 def plan_dict(plan: CarePlan) -> dict[str, Any]:
     """A care plan as the API and the console show it."""
-    r = plan.recurrence
-    return {
-        "id": plan.id, "resident_id": plan.resident_id, "service": plan.service, "repeat": r.repeat.value,
-        "starts_on": r.starts_on, "ends_on": r.ends_on, "weekdays": sorted(r.weekdays), "every_weeks": r.every_weeks,
-        "window_start": plan.window_start, "window_end": plan.window_end, "duration_minutes": plan.duration_minutes,
-        "skills": sorted(plan.skills), "preferred_provider_id": plan.preferred_provider_id, "note": plan.note,
-        "active": plan.active,
-    }
+    return {"id": plan.id, "resident_id": plan.resident_id, **plan_fields(plan), "active": plan.active}
 
 
 def run_dict(run: PlanRun) -> dict[str, Any]:
@@ -65,7 +62,8 @@ def care_plan(conn: psycopg.Connection, plan_id: str, districts: frozenset[str] 
 def _stops(conn: psycopg.Connection, where: str, params: tuple) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
-            f"{_STOP} WHERE {where} ORDER BY v.provider_id NULLS LAST, v.seq, v.earliest, v.key", params
+            f"{_STOP} WHERE {where} ORDER BY {_WITH} NULLS LAST, coalesce(v.planned_start, v.earliest), v.seq,"
+            " v.key", params
         ).fetchall()
 
 
@@ -98,10 +96,11 @@ def routes_of_day(
 def route_of(
     conn: psycopg.Connection, provider_id: str, day: date, districts: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    """One provider's route of a day (NotFound for an unknown provider); `districts`: only its
-    visits to residents of these (a dispatcher's scope; None: all)."""
+    """One provider's route of a day (NotFound for an unknown provider): the visits planned for it,
+    and those reassigned to it since, by planned start; not those reassigned away. `districts`:
+    only its visits to residents of these (a dispatcher's scope; None: all)."""
     provider = providers.get(conn, provider_id)
-    where, params = "v.day = %s AND v.provider_id = %s", [day, provider_id]
+    where, params = f"v.day = %s AND {_WITH} = %s", [day, provider_id]
     if districts is not None:
         where += " AND v.district = ANY(%s)"
         params.append(sorted(districts))

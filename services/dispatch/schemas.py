@@ -412,8 +412,9 @@ class RouteStopOut(BaseModel):
     resident_name: str | None = None
     district: str | None = None
     service: str
-    provider_id: str | None
+    provider_id: str | None  # who has it now: its request's provider once released, else the planned one
     provider_name: str | None = None
+    planned_provider_id: str | None = None  # whose route the planner put it on
     seq: int | None
     planned_arrival: datetime | None
     planned_start: datetime | None

@@ -47,6 +47,7 @@ class DispatchSettings(BaseSettings):
     plan_timezone: str = "Asia/Shanghai"
     plan_release_lead_minutes: float = Field(default=120.0, ge=0, le=24 * 60)
     plan_time_limit_s: float = Field(default=10.0, gt=0, le=600)
+    plan_buffer_minutes: float = Field(default=0.0, ge=0, le=240)  # room for presses at windows' ends
     plan_evening_hour: int | None = Field(default=18, ge=0, le=23)
 
     # Lanes of each of dispatch's consumers: threads handling messages side by side, a device's

@@ -248,3 +248,17 @@ def test_bound_is_tight_on_a_single_visit_and_below_a_real_day():
     check(greedy, visits, workers)
     assert check(plan, visits, workers) <= greedy.travel_minutes + 1e-6 or len(plan.unplanned) < len(greedy.unplanned)
     assert 0 < plan.bound_minutes <= plan.travel_minutes
+
+
+def test_a_buffer_keeps_the_end_of_windows_free_when_it_can():
+    # Two visits next door, both 9:00-10:00, 50 minutes each: one worker must start the second at
+    # about 9:50, ten minutes into a 20-minute buffer; a second worker costs 2.4 minutes more driving.
+    w1, w2 = worker("p1", CENTRE), worker("p2", east(1))
+    visits = [visit("a", east(0.5), 9, 10, 50), visit("b", east(0.5, 0.1), 9, 10, 50)]
+    tight = plan_day(DAY, visits, [w1, w2], time_limit_s=LIMIT)
+    check(tight, visits, [w1, w2])
+    assert sorted(len(stops) for stops in tight.routes.values()) == [0, 2]  # one route drives least
+    roomy = plan_day(DAY, visits, [w1, w2], time_limit_s=LIMIT, buffer_minutes=20)
+    check(roomy, visits, [w1, w2])
+    assert sorted(len(stops) for stops in roomy.routes.values()) == [1, 1]
+    assert all(s.start <= s.visit.latest - timedelta(minutes=20) for stops in roomy.routes.values() for s in stops)

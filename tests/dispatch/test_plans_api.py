@@ -6,7 +6,7 @@ waited for; each test plans a day of its own, years ahead, so no other test's pl
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -133,6 +133,23 @@ def test_planned_visits_run_the_request_lifecycle_and_a_missed_one_is_escalated(
     r = client.get(f"/api/v1/requests/{first['id']}", headers=app)
     assert r.status_code == 200 and r.json()["window_start"] == local(day, 11, 30).isoformat().replace("+00:00", "Z")
 
+    # a dispatcher gives the first visit to another provider: it moves to that provider's route
+    other = new_provider(pool, km=2)
+    with pool.connection() as conn:
+        conn.execute("UPDATE dispatch.providers SET last_seen_at = %s WHERE id = %s", (clock.at, other["id"]))
+    r = client.post(f"/api/v1/requests/{first['id']}/assign", headers=world["dispatcher"],
+                    json={"provider_id": other["id"]})
+    assert r.status_code == 200, r.text
+    (moved,) = client.get(f"/api/v1/providers/{other['id']}/route", params={"day": day.isoformat()},
+                          headers=world["dispatcher"]).json()["stops"]
+    assert (moved["key"], moved["provider_id"], moved["planned_provider_id"]) == (
+        stops[0]["key"], other["id"], carer["id"])
+    assert [s["key"] for s in client.get(f"/api/v1/providers/{carer['id']}/route", params={"day": day.isoformat()},
+                                         headers=app).json()["stops"]] == [stops[1]["key"]]
+    r = client.post(f"/api/v1/requests/{first['id']}/assign", headers=world["dispatcher"],
+                    json={"provider_id": carer["id"]})
+    assert r.status_code == 200, r.text
+
     for step in ("en-route", "arrived", "complete"):  # the usual lifecycle, by the provider's app
         clock.at += timedelta(minutes=10)
         assert client.post(f"/api/v1/requests/{first['id']}/{step}", headers=app).status_code == 200
@@ -208,3 +225,57 @@ def test_hostile_changes_days_and_unknown_things_are_refused(pool, world):
     assert r.status_code == 422 and "NUL" in r.text
     assert client.put("/api/v1/providers/p-nobody/skills", headers=world["admin"],
                       json={"skills": ["hoist"]}).status_code == 404
+
+
+def test_the_consoles_interface_edits_plans_plans_a_day_and_reads_routes_by_district(pool, world):
+    from services.dispatch import interface as dispatch
+
+    ctx, day = world["ctx"], world["day"]
+    carer = new_provider(pool, km=1)
+    shift(world, carer["id"])
+    rid = new_resident(pool)  # in Huangpu (the harness's district)
+    with pool.connection() as conn:
+        plan = dispatch.save_care_plan(conn, ctx, rid, {
+            "service": "meal", "repeat": "once", "starts_on": day, "window_start": time(11, 0),
+            "window_end": time(12, 0), "duration_minutes": 20}, "dispatcher:ann")
+        assert plan["window_start"] == time(11, 0)  # times of day as given (the centre's)
+        changed = dispatch.save_care_plan(conn, ctx, None, {"note": "ring twice"}, "dispatcher:ann", plan["id"])
+        assert changed["note"] == "ring twice" and dispatch.care_plan(conn, plan["id"]) == changed
+        assert dispatch.care_plans_of(conn, rid) == [changed]
+        run = dispatch.plan_day_now(conn, ctx, day, "dispatcher:ann")
+        assert run["planned"] == 1 and dispatch.plan_runs(conn, day)[0] == run
+        (route,) = dispatch.routes_of_day(conn, day, frozenset({"Huangpu"}))["routes"]
+        assert route["provider_id"] == carer["id"] and route["stops"][0]["plan_id"] == plan["id"]
+        assert dispatch.routes_of_day(conn, day, frozenset({"Xuhui"}))["routes"] == []
+        assert dispatch.route_of(conn, carer["id"], day)["stops"][0]["key"] == route["stops"][0]["key"]
+        assert dispatch.end_care_plan(conn, ctx, plan["id"], "dispatcher:ann")["active"] is False
+        assert dispatch.today_of_plans(ctx) == day - timedelta(days=1)
+
+
+def test_a_planned_visit_still_on_the_way_when_its_window_ends_is_late_with_a_notice(pool, world):
+    client, day, clock, ctx = world["client"], world["day"], world["clock"], world["ctx"]
+    carer = new_provider(pool, km=1)
+    shift(world, carer["id"])
+    rid = new_resident(pool)
+    assert client.post(f"/api/v1/residents/{rid}/care-plans", headers=world["dispatcher"],
+                       json=lunch(day)).status_code == 201
+    assert client.post(f"/api/v1/plans/{day.isoformat()}", headers=world["dispatcher"]).status_code == 201
+    timers = TimerLoop(PostgresTransactions(pool), ctx)
+    clock.at = local(day, 10, 0)
+    assert timers.tick(clock.at)["plans_released"] == 1
+    (stop,) = client.get(f"/api/v1/plans/{day.isoformat()}/routes", headers=world["dispatcher"]).json()["routes"][0][
+        "stops"]
+    clock.at = local(day, 12, 20)
+    app = token_for(pool, Role.PROVIDER, carer["id"])
+    assert client.post(f"/api/v1/requests/{stop['request_id']}/en-route", headers=app).status_code == 200
+    clock.at = local(day, 12, 30)
+    fired = timers.tick(clock.at)
+    assert fired["late"] == 1 and fired["plans_missed"] == 0
+    request = get_request(pool, stop["request_id"])
+    assert request["status"] == "en_route" and request["sla_at_risk_at"] is not None
+    (risk,) = [e for e in request["timeline"] if e["kind"] == "sla.at_risk"]
+    assert risk["detail"]["reason"] == "planned visit late: window ended 12:30"
+    with pool.connection() as conn:
+        notice = conn.execute("SELECT notice FROM dispatch.notifications WHERE subject_id = %s",
+                              (request["id"],)).fetchone()["notice"]
+    assert notice["trigger"] == "request.late" and "window ended 12:30" in notice["text"]

@@ -170,6 +170,22 @@ def test_the_evening_run_plans_tomorrow_once(w):
     assert plans.plan_evening(None, w.ctx, evening + timedelta(hours=1)) is None  # planned already
 
 
+def test_the_timer_plans_tomorrow_in_the_evening_beside_its_ticks(w):
+    w.ctx.plan_evening_hour = 18
+    w.provider("p-a", 1)
+    w.lunch("res-1")
+    w.at(datetime(2026, 12, 1, 9, 59, tzinfo=UTC))  # 17:59 in Shanghai
+    assert w.timers.evening_run is None
+    w.at(datetime(2026, 12, 1, 10, 0, tzinfo=UTC))
+    assert w.timers.evening_run is not None
+    w.timers.evening_run.join(30)
+    (run,) = w.repos.plans.runs(None, DAY)
+    assert run.actor == "system:evening" and run.planned == 1
+    first = w.timers.evening_run
+    w.at(datetime(2026, 12, 1, 11, 0, tzinfo=UTC))
+    assert w.timers.evening_run is first  # once an evening
+
+
 # -- the lifecycle of planned visits ----------------------------------------------------------
 
 def _planned_lunch(w: World) -> str:
@@ -207,6 +223,20 @@ def test_a_planned_visit_not_started_is_the_providers_route_not_its_load(w):
     (upcoming,) = candidate.route
     assert upcoming.request_id == rid and upcoming.service_minutes == 20
     assert upcoming.earliest_minutes == 120 and upcoming.latest_minutes == 180 and upcoming.label == "meal for res-1"
+
+
+def test_a_planned_route_is_seen_by_matching_before_its_visits_are_released(w):
+    w.provider("p-a", 1)
+    w.lunch("res-1")
+    plans.plan_day(None, w.ctx, DAY, "dispatcher:ann")
+    w.at(utc(8, 0))  # 3.5 h before the window: not released yet
+    (stop,) = w.repos.plans.stops(None, DAY)
+    assert not stop.released
+    press = w.press(Service.MEAL, resident="res-2")
+    (candidate,) = pool.candidates(None, w.ctx, w.repos.requests.load(None, press.request_id), w.now)
+    (upcoming,) = candidate.route
+    assert upcoming.request_id == stop.key and upcoming.location == north(1)
+    assert (upcoming.earliest_minutes, upcoming.latest_minutes) == (210, 270) and candidate.active == 0
 
 
 def test_a_press_of_the_service_of_a_released_planned_visit_joins_it(w):

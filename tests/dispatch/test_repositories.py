@@ -474,6 +474,26 @@ def test_a_days_routes_are_replaced_except_what_was_released(store):
     assert got[b.key].provider_id is None and got[b.key].seq is None and got[b.key].unplanned_reason == "changed"
 
 
+def test_a_providers_route_not_yet_released_is_in_its_state_for_the_next_day(store):
+    now = datetime.now(UTC)
+    resident, pid = store.resident(), store.provider()
+    plans = [_plan(store, resident) for _ in range(3)]
+    for p in plans:
+        store.repos.plans.add(store.tx, p)
+    soon = replace(_stop(plans[0].id, resident, now.date(), pid, 0, now + timedelta(hours=1)), lat=HOME.lat,
+                   lon=HOME.lon)
+    later = _stop(plans[1].id, resident, now.date(), pid, 1, now + timedelta(hours=30))  # beyond the next day
+    gone = _stop(plans[2].id, resident, now.date(), pid, 2, now + timedelta(hours=2))
+    store.repos.plans.replace_day(store.tx, now.date(), [soon, later, gone])
+    store.repos.plans.mark_released(store.tx, gone.key, None, now)  # released: a request carries it, if any
+    (state,) = store.repos.providers.states(store.tx, "meal", resident, now, now, provider_ids=[pid])
+    (job,) = state.jobs
+    assert (job.request_id, job.on_route, job.window_start, job.window_end, job.planned_minutes) == (
+        soon.key, True, soon.earliest, soon.latest, 20)
+    assert (job.lat, job.lon, job.resident_id, job.planned_start) == (HOME.lat, HOME.lon, resident, soon.planned_start)
+    assert store.repos.providers.load_counts(store.tx, pid) == (0, 0)
+
+
 def test_planning_runs_are_kept_newest_first(store):
     from datetime import date
 

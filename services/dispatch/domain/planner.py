@@ -132,8 +132,13 @@ def _sorted_out(visits: Sequence[PlannedVisit], workers: Sequence[Worker], speed
 
 
 def plan_day(day: date, visits: Sequence[PlannedVisit], workers: Sequence[Worker], *,
-             speed_kmh: float = 25.0, time_limit_s: float = 10.0) -> DayPlan:
-    """Every worker's route for the day, by OR-Tools' routing solver within `time_limit_s`."""
+             speed_kmh: float = 25.0, time_limit_s: float = 10.0, buffer_minutes: float = 0.0) -> DayPlan:
+    """Every worker's route for the day, by OR-Tools' routing solver within `time_limit_s`.
+
+    `buffer_minutes` keeps room for presses: a visit planned to start within that many minutes of
+    its window's end (at most half the window) costs each second inside the buffer like a second
+    driven, so the plan leaves the windows' last minutes free when it can (a press inserted before
+    the visit then pushes it later without making it late). 0: travel alone."""
     plannable, unplanned = _sorted_out(visits, workers, speed_kmh)
     if not plannable:
         return _assemble(day, {}, workers, unplanned, speed_kmh, "ortools")
@@ -161,6 +166,9 @@ def plan_day(day: date, visits: Sequence[PlannedVisit], workers: Sequence[Worker
     for node, visit in enumerate(plannable):
         index = manager.NodeToIndex(node)
         clock.CumulVar(index).SetRange(max(0, seconds(visit.earliest)), seconds(visit.latest))
+        if buffer_minutes > 0:  # a second of the buffer used costs as much as a second driven
+            room = min(buffer_minutes * 60, (visit.latest - visit.earliest).total_seconds() / 2)
+            clock.SetCumulVarSoftUpperBound(index, max(0, seconds(visit.latest) - int(room)), 1)
         routing.AddDisjunction([index], DROP_PENALTY_S)
         allowed = [k for k, w in enumerate(workers) if w.can_do(visit)]
         routing.VehicleVar(index).SetValues([-1, *allowed])  # -1: left out

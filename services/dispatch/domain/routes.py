@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from .matching import Location, Upcoming
-from .plans import DayPlan, PlannedVisit
+from .plans import CarePlan, DayPlan, PlannedVisit
 from .policy import ServicePolicy
 from .requests import Change, ServiceRequest, Source, Status, TimelineEntry, assign, open_request
 
@@ -42,10 +42,23 @@ class RouteStop:
     released_at: datetime | None = None
     unplanned_reason: str | None = None
     district: str | None = None
+    lat: float | None = None  # the resident's home, when planned
+    lon: float | None = None
 
     @property
     def released(self) -> bool:
         return self.released_at is not None
+
+
+def plan_fields(plan: CarePlan) -> dict[str, object]:
+    """A care plan's editable fields, flat (what creating one takes; the store's columns)."""
+    r = plan.recurrence
+    return {
+        "service": plan.service, "repeat": r.repeat.value, "starts_on": r.starts_on, "ends_on": r.ends_on,
+        "weekdays": sorted(r.weekdays), "every_weeks": r.every_weeks, "window_start": plan.window_start,
+        "window_end": plan.window_end, "duration_minutes": plan.duration_minutes, "skills": sorted(plan.skills),
+        "preferred_provider_id": plan.preferred_provider_id, "note": plan.note,
+    }
 
 
 def stops_of(plan: DayPlan, visits: Iterable[PlannedVisit]) -> list[RouteStop]:
@@ -56,20 +69,29 @@ def stops_of(plan: DayPlan, visits: Iterable[PlannedVisit]) -> list[RouteStop]:
         for seq, stop in enumerate(stops):
             v = stop.visit
             placed.add(v.key)
-            out.append(RouteStop(
-                key=v.key, plan_id=v.plan_id, day=v.day, resident_id=v.resident_id, service=v.service,
-                earliest=v.earliest, latest=v.latest, duration=v.duration_minutes, provider_id=provider_id,
-                seq=seq, planned_arrival=stop.arrive, planned_start=stop.start,
-                travel_minutes=round(stop.travel_minutes, 2), district=v.district,
+            out.append(replace(
+                unplanned_stop(v, None), provider_id=provider_id, seq=seq, planned_arrival=stop.arrive,
+                planned_start=stop.start, travel_minutes=round(stop.travel_minutes, 2),
             ))
-    for v in visits:
-        if v.key not in placed:
-            out.append(RouteStop(
-                key=v.key, plan_id=v.plan_id, day=v.day, resident_id=v.resident_id, service=v.service,
-                earliest=v.earliest, latest=v.latest, duration=v.duration_minutes,
-                unplanned_reason=plan.unplanned.get(v.key, UNPLANNED_NO_WORKER), district=v.district,
-            ))
+    out += [unplanned_stop(v, plan.unplanned.get(v.key, UNPLANNED_NO_WORKER)) for v in visits if v.key not in placed]
     return out
+
+
+def unplanned_stop(v: PlannedVisit, reason: str | None) -> RouteStop:
+    """A visit as a stored row on no route (yet), with why."""
+    return RouteStop(
+        key=v.key, plan_id=v.plan_id, day=v.day, resident_id=v.resident_id, service=v.service,
+        earliest=v.earliest, latest=v.latest, duration=v.duration_minutes, unplanned_reason=reason,
+        district=v.district, lat=_lat(v), lon=_lon(v),
+    )
+
+
+def _lat(visit: PlannedVisit) -> float | None:
+    return visit.location.lat if visit.location else None
+
+
+def _lon(visit: PlannedVisit) -> float | None:
+    return visit.location.lon if visit.location else None
 
 
 def due_for_release(stop: RouteStop, now: datetime, lead: timedelta) -> bool:

@@ -38,7 +38,9 @@ CREATE TABLE IF NOT EXISTS dispatch.planned_visits (
     day               date NOT NULL,
     resident_id       text NOT NULL,
     service           text NOT NULL,
-    district          text,  -- the resident's, when planned
+    district          text,  -- the resident's home, when planned
+    lat               double precision,
+    lon               double precision,
     provider_id       text REFERENCES dispatch.providers (id) ON DELETE SET NULL,
     seq               int,  -- place on the provider's route, 0 first
     planned_arrival   timestamptz,
@@ -54,6 +56,9 @@ CREATE TABLE IF NOT EXISTS dispatch.planned_visits (
     CHECK ((provider_id IS NULL) = (seq IS NULL))
 );
 CREATE INDEX IF NOT EXISTS planned_visits_day ON dispatch.planned_visits (day, provider_id, seq);
+-- A provider's route not yet released, as matching reads it.
+CREATE INDEX IF NOT EXISTS planned_visits_route ON dispatch.planned_visits (provider_id, latest)
+    WHERE released_at IS NULL;
 -- The timer's release claim: routed visits not yet released, by window.
 CREATE INDEX IF NOT EXISTS planned_visits_to_release ON dispatch.planned_visits (earliest)
     WHERE released_at IS NULL AND provider_id IS NOT NULL;

@@ -28,7 +28,7 @@ from ..domain.plans import CarePlan, Repeat
 from ..domain.presses import ButtonRun
 from ..domain.requests import ACTIVE, STAMPS, Change, ServiceRequest, Status, TimelineEntry
 from ..domain.routes import PlanRun, RouteStop, not_started
-from .providers import ActiveJobRow, ProviderState
+from .providers import _ROUTE_AHEAD, ActiveJobRow, ProviderState
 
 Clock = Callable[[], datetime]
 _BUSY = frozenset({Status.ASSIGNED, Status.EN_ROUTE, Status.ARRIVED})  # requests that hold capacity
@@ -341,6 +341,8 @@ class MemoryProviders:
     def __init__(self, requests: MemoryRequests, offers: MemoryOffers, shifts: MemoryShifts, clock: Clock) -> None:
         self.requests, self.offers, self.shifts, self.clock = requests, offers, shifts, clock
         self.rows: dict[str, dict[str, Any]] = {}
+        # Its route's planned visits not yet released (the plans' repository; wired by MemoryRepositories).
+        self.planned: Callable[[str, datetime], list[ActiveJobRow]] = lambda provider_id, now: []
 
     def insert(
         self, conn: Any, provider_id: str, name: str, services: list[str], location: Location, capacity: int,
@@ -445,6 +447,7 @@ class MemoryProviders:
                 for o in pending for r in [self.requests.rows[o.request_id].request]
             ]
             mine = [self.requests.rows[rid].request for rid in self.requests.by_provider.get(pid, ())]
+            jobs += self.planned(pid, now)
             out.append(ProviderState(
                 dict(row), sorted(jobs, key=lambda j: j.request_id), len(pending),
                 sum(1 for r in mine if r.resident_id == resident_id and r.status is Status.COMPLETED),
@@ -667,6 +670,14 @@ class MemoryPlans:
                                          travel_minutes=None, unplanned_reason=reason)
         return len(hit)
 
+    def unreleased(self, provider_id: str, now: datetime) -> list[ActiveJobRow]:
+        """A provider's planned visits not yet released, the next day's worth, as matching reads them."""
+        return [ActiveJobRow(s.key, Status.ASSIGNED.value, s.service, 5, s.lat, s.lon, None, None, None, True, True,
+                             s.earliest, s.latest, s.duration, s.resident_id, s.planned_start)
+                for s in self.visits.values()
+                if s.provider_id == provider_id and not s.released and s.latest > now
+                and s.earliest < now + _ROUTE_AHEAD]
+
     def to_release(self, conn: Any, now: datetime, lead: timedelta, limit: int = 50) -> list[RouteStop]:
         due = [s for s in self.visits.values()
                if not s.released and s.provider_id is not None and s.earliest <= now + lead]
@@ -711,6 +722,7 @@ class MemoryRepositories:
         self.residents = MemoryResidents()
         self.notices = MemoryNotices()
         self.plans = MemoryPlans(self.requests)
+        self.providers.planned = self.plans.unreleased
 
 
 class MemoryTransactions:

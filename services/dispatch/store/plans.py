@@ -10,11 +10,11 @@ from psycopg.rows import dict_row
 from homecare.errors import NotFound
 
 from ..domain.plans import CarePlan, Recurrence, Repeat
-from ..domain.routes import PlanRun, RouteStop
+from ..domain.routes import PlanRun, RouteStop, plan_fields
 
 _STOP_COLUMNS = (
     "key, plan_id, day, resident_id, service, earliest, latest, duration, provider_id, seq, planned_arrival,"
-    " planned_start, travel_minutes, request_id, released_at, unplanned_reason, district"
+    " planned_start, travel_minutes, request_id, released_at, unplanned_reason, district, lat, lon"
 )
 _ORDER = " ORDER BY provider_id NULLS LAST, seq, earliest, key"
 
@@ -34,14 +34,7 @@ def plan_of(row: dict) -> CarePlan:
 
 
 def _plan_params(plan: CarePlan) -> dict:
-    r = plan.recurrence
-    return {
-        "id": plan.id, "resident_id": plan.resident_id, "service": plan.service, "repeat": r.repeat.value,
-        "starts_on": r.starts_on, "ends_on": r.ends_on, "weekdays": sorted(r.weekdays), "every_weeks": r.every_weeks,
-        "window_start": plan.window_start, "window_end": plan.window_end, "duration": plan.duration_minutes,
-        "skills": sorted(plan.skills), "preferred": plan.preferred_provider_id, "note": plan.note,
-        "active": plan.active,
-    }
+    return {"id": plan.id, "resident_id": plan.resident_id, **plan_fields(plan), "active": plan.active}
 
 
 def add(conn: psycopg.Connection, plan: CarePlan) -> None:
@@ -50,8 +43,8 @@ def add(conn: psycopg.Connection, plan: CarePlan) -> None:
         "INSERT INTO dispatch.care_plans (id, resident_id, service, repeat, starts_on, ends_on, weekdays,"
         " every_weeks, window_start, window_end, duration_minutes, skills, preferred_provider_id, note, active)"
         " VALUES (%(id)s, %(resident_id)s, %(service)s, %(repeat)s, %(starts_on)s, %(ends_on)s, %(weekdays)s,"
-        " %(every_weeks)s, %(window_start)s, %(window_end)s, %(duration)s, %(skills)s, %(preferred)s, %(note)s,"
-        " %(active)s)",
+        " %(every_weeks)s, %(window_start)s, %(window_end)s, %(duration_minutes)s, %(skills)s,"
+        " %(preferred_provider_id)s, %(note)s, %(active)s)",
         _plan_params(plan),
     )
 
@@ -61,8 +54,8 @@ def update(conn: psycopg.Connection, plan: CarePlan) -> None:
     cur = conn.execute(
         "UPDATE dispatch.care_plans SET service = %(service)s, repeat = %(repeat)s, starts_on = %(starts_on)s,"
         " ends_on = %(ends_on)s, weekdays = %(weekdays)s, every_weeks = %(every_weeks)s,"
-        " window_start = %(window_start)s, window_end = %(window_end)s, duration_minutes = %(duration)s,"
-        " skills = %(skills)s, preferred_provider_id = %(preferred)s, note = %(note)s, active = %(active)s,"
+        " window_start = %(window_start)s, window_end = %(window_end)s, duration_minutes = %(duration_minutes)s,"
+        " skills = %(skills)s, preferred_provider_id = %(preferred_provider_id)s, note = %(note)s, active = %(active)s,"
         " updated_at = now(), ended_at = CASE WHEN %(active)s THEN NULL ELSE coalesce(ended_at, now()) END"
         " WHERE id = %(id)s",
         _plan_params(plan),
@@ -131,11 +124,11 @@ def replace_day(conn: psycopg.Connection, day: date, new: list[RouteStop]) -> No
         return
     with conn.cursor() as cur:
         cur.executemany(
-            f"INSERT INTO dispatch.planned_visits ({_STOP_COLUMNS}) VALUES ({', '.join(['%s'] * 17)})"
+            f"INSERT INTO dispatch.planned_visits ({_STOP_COLUMNS}) VALUES ({', '.join(['%s'] * 19)})"
             " ON CONFLICT (key) DO NOTHING",
             [(s.key, s.plan_id, s.day, s.resident_id, s.service, s.earliest, s.latest, s.duration, s.provider_id,
               s.seq, s.planned_arrival, s.planned_start, s.travel_minutes, s.request_id, s.released_at,
-              s.unplanned_reason, s.district) for s in new],
+              s.unplanned_reason, s.district, s.lat, s.lon) for s in new],
         )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg.rows import dict_row
@@ -16,6 +16,7 @@ from ..domain.matching import Candidate, Location
 _BUSY = "('assigned', 'en_route', 'arrived')"
 # Requests that hold a provider's capacity: a planned visit not yet started is its route, not work
 # in hand (matching sees it as `Candidate.route`); it holds capacity once the provider sets off.
+_ROUTE_AHEAD = timedelta(hours=24)  # how far ahead a provider's planned route counts for matching
 _HOLDS = "(status IN ('en_route', 'arrived') OR (status = 'assigned' AND source <> 'plan'))"
 
 
@@ -258,8 +259,14 @@ def states(
             " UNION ALL SELECT r.id, o.provider_id, 'assigned', r.service, r.priority, r.lat, r.lon, o.created_at,"
             " o.eta_minutes, NULL, false, false, NULL, NULL, NULL, NULL, NULL"
             " FROM dispatch.offers o JOIN dispatch.requests r ON r.id = o.request_id"
-            " WHERE o.provider_id = ANY(%s) AND o.status = 'pending' ORDER BY 1",
-            (ids, ids),
+            " WHERE o.provider_id = ANY(%s) AND o.status = 'pending'"
+            # Its route's visits planned and not yet released (released ones are requests above),
+            # the next day's worth: the id is the visit's key until a request carries it.
+            " UNION ALL SELECT v.key, v.provider_id, 'assigned', v.service, 5, v.lat, v.lon, NULL, NULL, NULL,"
+            " true, true, v.earliest, v.latest, v.duration, v.resident_id, v.planned_start"
+            " FROM dispatch.planned_visits v WHERE v.provider_id = ANY(%s) AND v.released_at IS NULL"
+            " AND v.latest > %s AND v.earliest < %s ORDER BY 1",
+            (ids, ids, ids, now, now + _ROUTE_AHEAD),
         ).fetchall() if ids else []
     by_provider: dict[str, list[ActiveJobRow]] = {i: [] for i in ids}
     for j in jobs:

@@ -111,15 +111,19 @@ class Dispatch:
     plan_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     plan_release_lead: timedelta = timedelta(minutes=120)
     plan_time_limit_s: float = 10.0
+    plan_buffer_minutes: float = 0.0  # the planner keeps room at the end of windows for presses
     plan_evening_hour: int | None = 18
 
 
 def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Dispatch:
     """The use cases on the in-memory repositories (rule tests, the dispatch benchmark): no
-    database; no devices' registry either, so no button is found and no config is applied,
-    unless `config` says otherwise."""
+    database; no devices' registry either, so no button is found and no config is applied, and
+    no evening planning run, unless `config` says otherwise."""
     config.setdefault("find_button", lambda conn, resident_id: None)
     config.setdefault("configured", lambda conn, device_id, applied: None)
+    # No evening planning run on its own thread: the repositories in memory serve one caller at a
+    # time (a simulation plans its days when it means to).
+    config.setdefault("plan_evening_hour", None)
     return Dispatch(clock=clock, repos=MemoryRepositories(clock), **config)
 
 
@@ -139,5 +143,6 @@ def from_settings(
         plan_zone=dispatch.plan_zone(),
         plan_release_lead=timedelta(minutes=dispatch.plan_release_lead_minutes),
         plan_time_limit_s=dispatch.plan_time_limit_s,
+        plan_buffer_minutes=dispatch.plan_buffer_minutes,
         plan_evening_hour=dispatch.plan_evening_hour,
     )

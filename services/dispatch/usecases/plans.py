@@ -4,7 +4,6 @@ and raise the alarm for a planned visit late or missed. See README "Care plans",
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Sequence
@@ -25,8 +24,10 @@ from ..domain.routes import (
     late_reason,
     missed,
     missed_reason,
+    plan_fields,
     released_request,
     stops_of,
+    unplanned_stop,
 )
 from ..store import new_id
 from . import announce
@@ -51,15 +52,16 @@ class DayPlanner(Protocol):
 
     def __call__(
         self, day: date, visits: Sequence[PlannedVisit], workers: Sequence[Worker], *, speed_kmh: float = ...,
-        time_limit_s: float = ...,
+        time_limit_s: float = ..., buffer_minutes: float = ...,
     ) -> DayPlan: ...
 
 
 def default_planner() -> DayPlanner:
     """OR-Tools' day planner (domain/planner.py), imported when first needed: loading OR-Tools
-    costs a second, which presses should never wait for."""
-    planner: DayPlanner = importlib.import_module("services.dispatch.domain.planner").plan_day
-    return planner
+    costs a second, which nothing but a planning run should wait for."""
+    from ..domain.planner import plan_day
+
+    return plan_day
 
 
 # -- care plans -------------------------------------------------------------------------------
@@ -94,13 +96,7 @@ def _build(ctx: Dispatch, conn: Tx, plan_id: str, resident_id: str, f: dict[str,
 
 def fields_of(plan: CarePlan) -> dict[str, Any]:
     """A plan's editable fields (what `create_plan` takes)."""
-    r = plan.recurrence
-    return {
-        "service": plan.service, "repeat": r.repeat.value, "starts_on": r.starts_on, "ends_on": r.ends_on,
-        "weekdays": sorted(r.weekdays), "every_weeks": r.every_weeks, "window_start": plan.window_start,
-        "window_end": plan.window_end, "duration_minutes": plan.duration_minutes, "skills": sorted(plan.skills),
-        "preferred_provider_id": plan.preferred_provider_id, "note": plan.note,
-    }
+    return plan_fields(plan)
 
 
 def create_plan(conn: Tx, ctx: Dispatch, resident_id: str, fields: dict[str, Any], actor: str) -> CarePlan:
@@ -216,6 +212,7 @@ def plan_day(
     workers = workers_of(conn, ctx, day, kept)
     plan = (planner or default_planner())(
         day, open_, workers, speed_kmh=ctx.weights.speed_kmh, time_limit_s=ctx.plan_time_limit_s,
+        buffer_minutes=ctx.plan_buffer_minutes,
     )
     # A provider's new stops follow its released ones (it starts after them), so its route's
     # places stay in order.
@@ -223,12 +220,7 @@ def plan_day(
              if s.provider_id is not None and s.seq is not None}
     routed = [replace(s, seq=s.seq + after.get(s.provider_id, 0)) if s.seq is not None and s.provider_id else s
               for s in stops_of(plan, open_)]
-    stops = routed + [
-        RouteStop(key=v.key, plan_id=v.plan_id, day=v.day, resident_id=v.resident_id, service=v.service,
-                  earliest=v.earliest, latest=v.latest, duration=v.duration_minutes, unplanned_reason=WINDOW_PASSED,
-                  district=v.district)
-        for v in fresh if v.latest <= now
-    ]
+    stops = routed + [unplanned_stop(v, WINDOW_PASSED) for v in fresh if v.latest <= now]
     ctx.repos.plans.replace_day(conn, day, stops)
     on_routes = sum(1 for s in stops if s.provider_id is not None)
     run = PlanRun(

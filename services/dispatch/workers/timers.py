@@ -55,6 +55,7 @@ class TimerLoop:
         self.fired: dict[str, int] = {}  # totals since start, per kind of timer
         self._queue_at: datetime | None = None  # the last pass over the queue
         self._evening: date | None = None  # the last day the evening planning run was tried for
+        self.evening_run: threading.Thread | None = None  # the latest evening planning run
 
     def start(self) -> None:
         self._stopping.clear()
@@ -66,6 +67,8 @@ class TimerLoop:
         self._woken.set()
         if self._thread:
             self._thread.join(timeout)
+        if self.evening_run:
+            self.evening_run.join(timeout)
 
     def wake(self) -> None:
         """A request was opened without an offer: offer it now, not at the next tick."""
@@ -183,7 +186,8 @@ class TimerLoop:
             except Exception:
                 log.exception("the evening planning run for %s failed", day)
 
-        threading.Thread(target=run, name="dispatch-plan-evening", daemon=True).start()
+        self.evening_run = threading.Thread(target=run, name="dispatch-plan-evening", daemon=True)
+        self.evening_run.start()
 
     def _queue_due(self, now: datetime) -> bool:
         """The queue is walked, most urgent first, once per requeue interval."""

@@ -32,6 +32,10 @@ _SKILLS_BY_LABEL = {
     "Emergency Response": (WHEELCHAIR,),
 }
 
+# A care package is reviewed every quarter: recurring plans end then (and ask for no visits on
+# the far-off days other runs or tests plan).
+REVIEW_AFTER = timedelta(weeks=13)
+
 # Shifts (local start, end): an early, a day and a late shift, taken in turn.
 SHIFTS: tuple[tuple[time, time], ...] = ((time(7, 0), time(15, 30)), (time(8, 30), time(17, 30)),
                                          (time(11, 0), time(20, 0)))
@@ -135,6 +139,7 @@ def plan_body(plan: PlanSpec, provider_ids: dict[int, str]) -> dict[str, Any]:
         "service": plan.service.value,
         "repeat": plan.repeat,
         "starts_on": plan.starts_on.isoformat(),
+        **({"ends_on": (plan.starts_on + REVIEW_AFTER).isoformat()} if plan.repeat != "once" else {}),
         "window_start": plan.window_start.strftime("%H:%M"),
         "window_end": plan.window_end.strftime("%H:%M"),
         "duration_minutes": plan.duration_minutes,

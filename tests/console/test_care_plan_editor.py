@@ -19,8 +19,10 @@ def _flash(client) -> str:
     return unquote(client.cookies.get("homecare_flash") or "")
 
 
-LUNCH = {"service": "meal", "repeat": "daily", "starts_on": "2026-12-07", "window_start": "11:00",
-         "window_end": "13:00", "duration_minutes": "15", "skills": "", "note": "lunch from the canteen"}
+# Plans end, so that they ask for no visits on the far days other tests plan.
+LUNCH = {"service": "meal", "repeat": "daily", "starts_on": "2026-12-07", "ends_on": "2026-12-31",
+         "window_start": "11:00", "window_end": "13:00", "duration_minutes": "15", "skills": "",
+         "note": "lunch from the canteen"}
 
 
 @pytest.fixture
@@ -43,12 +45,14 @@ def test_a_dispatcher_adds_edits_and_ends_a_care_plan(pool, signed_in):
     added = signed_in.post(f"/residents/{resident}/care-plans", data={**LUNCH, "csrf_token": token})
     assert added.status_code == 303 and added.headers["location"].startswith(f"/residents/{resident}")
     bath = {"service": "bathing", "repeat": "every_n_weeks", "every_weeks": "2", "weekdays": ["1", "3"],
-            "starts_on": "2026-12-07", "window_start": "14:00", "window_end": "16:30", "duration_minutes": "40",
+            "starts_on": "2026-12-07", "ends_on": "2026-12-31", "window_start": "14:00",
+            "window_end": "16:30", "duration_minutes": "40",
             "skills": "bath_lift, bath_lift", "preferred_provider_id": pid, "csrf_token": token}
     assert signed_in.post(f"/residents/{resident}/care-plans", data=bath).status_code == 303
 
     listed = _plans(signed_in.get(f"/residents/{resident}").text)
-    assert "every day from 2026-12-07" in listed and "11:00–13:00" in listed and "lunch from the canteen" in listed
+    assert "every day from 2026-12-07 until 2026-12-31" in listed and "11:00–13:00" in listed
+    assert "lunch from the canteen" in listed
     assert "every 2 weeks on Tue, Thu from 2026-12-07" in listed and "bath_lift" in listed
     assert "prefers Bath Aide Wu" in listed
     lunch_id = listed.split('data-plan="', 1)[1].split('"', 1)[0]

@@ -20,7 +20,8 @@ MONDAY = date(2026, 12, 7)
 def _domain_plan(body: dict, n: int) -> CarePlan:
     """The plan as dispatch's domain reads it: raises PlanError for one it cannot keep."""
     start, end = (time.fromisoformat(body[k]) for k in ("window_start", "window_end"))
-    recurrence = Recurrence(Repeat(body["repeat"]), date.fromisoformat(body["starts_on"]),
+    ends = date.fromisoformat(body["ends_on"]) if "ends_on" in body else None
+    recurrence = Recurrence(Repeat(body["repeat"]), date.fromisoformat(body["starts_on"]), ends,
                             weekdays=frozenset(body.get("weekdays", ())), every_weeks=body.get("every_weeks", 1))
     return CarePlan(f"p-{n}", "r", body["service"], recurrence, start, end, body["duration_minutes"],
                     frozenset(body["skills"]), body.get("preferred_provider_id"), body.get("note"))
@@ -49,6 +50,7 @@ def test_the_demo_city_has_a_realistic_mix_of_care_plans():
     for n, plan in enumerate(plans):
         body = plan_body(plan, ids)
         CarePlanIn.model_validate(body)  # what the API accepts
+        assert ("ends_on" in body) == (plan.repeat != "once"), "a recurring plan is reviewed after a quarter"
         _domain_plan(body, n)
         if plan.preferred_provider is not None:
             preferred = crew[plan.preferred_provider]

@@ -7,7 +7,7 @@ written; the presses a provider holds on top of its route are listed with it as 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,7 @@ STATUS_LABELS = {"planned": "Planned", "assigned": "Next", "en_route": "On the w
                  "completed": "Done", "cancelled": "Cancelled", "escalated": "Handed back", "open": "Open",
                  "offered": "Offered"}
 DONE = frozenset({"completed", "cancelled"})
+PLAN_AHEAD_DAYS = 366  # a day to plan is today or within a year: a past day's routes are the record
 
 
 def chosen_day(ctx: Dispatch, value: str | None) -> date:
@@ -115,6 +116,9 @@ def with_presses(routes: dict[str, Any], providers: list[dict[str, Any]]) -> dic
 def plan_now(conn: psycopg.Connection, ctx: Dispatch, day_text: str, actor: str) -> str:
     """A dispatcher plans (or replans) a day now; what the run found, in words."""
     day = chosen_day(ctx, day_text or None)
+    today = dispatch.today_of_plans(ctx)
+    if not today <= day <= today + timedelta(days=PLAN_AHEAD_DAYS):  # as `POST /api/v1/plans/{day}`
+        raise Invalid(f"day: must be today ({today.isoformat()}) or within a year after it")
     run = dispatch.plan_day_now(conn, ctx, day, actor)
     words = (f"Planned {day.isoformat()}: {run['planned']} of {run['visits']} visits on {run['workers']}"
              f" route{'s' if run['workers'] != 1 else ''}")

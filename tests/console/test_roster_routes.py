@@ -13,7 +13,7 @@ from homecare.auth import Role, create_user
 
 from .conftest import PASSWORD, csrf_in, sign_in
 from .dispatching import new_provider, new_resident
-from .planning import a_day_of_its_own, care_plan, desk_of, shift
+from .planning import a_day_of_its_own, care_plan, desk_of, plan, shift
 
 
 @pytest.fixture(autouse=True)
@@ -41,10 +41,9 @@ def test_a_dispatcher_plans_a_day_and_sees_each_route_in_order_on_the_map(pool, 
 
     page = desk.get(f"/providers?day={day.isoformat()}")
     assert page.status_code == 200 and "This day has not been planned yet" in page.text
-    planned = desk.post("/providers/plan", data={"day": day.isoformat(), "csrf_token": csrf_in(page.text)})
-    assert planned.status_code == 303 and planned.headers["location"].startswith(f"/providers?day={day}")
+    plan(pool, day)  # a day years ahead, of its own (the console's button plans up to a year ahead)
 
-    html = desk.get(planned.headers["location"]).text
+    html = desk.get(f"/providers?day={day.isoformat()}").text
     panel = html.split('id="routes"', 1)[1].split("</section>", 1)[0]
     assert f"Routes · {day.isoformat()}" in panel and "Planned at" in panel
     route = panel.split(f'data-route="{pid}"', 1)[1].split("</ol>", 1)[0]
@@ -66,11 +65,30 @@ def test_a_day_that_is_no_date_shows_today_with_the_reason(desk):
     assert desk.get("/providers?day=" + "9" * 100).status_code == 422
 
 
-def test_planning_a_day_that_is_no_date_is_refused_with_the_reason(desk):
+def test_a_dispatcher_plans_today_now_with_the_button(desk):
+    page = desk.get("/providers")
+    today = page.text.split('data-plan-day="', 1)[1].split('"', 1)[0]
+
+    planned = desk.post("/providers/plan", data={"day": today, "csrf_token": csrf_in(page.text)})
+
+    assert planned.status_code == 303 and planned.headers["location"] == f"/providers?day={today}#routes"
+    assert f"Planned {today}: " in _flash(desk) and "min of travel" in _flash(desk)
+    assert "Planned at" in desk.get(f"/providers?day={today}").text
+
+
+@pytest.mark.parametrize(("day", "reason"), [("2026-13-45", "is not a date"), ("2020-01-01", "must be today"),
+                                             ("2099-01-01", "within a year")])
+def test_planning_a_day_that_cannot_be_planned_is_refused_with_the_reason(desk, day, reason):
     token = csrf_in(desk.get("/providers").text)
-    answer = desk.post("/providers/plan", data={"day": "2026-13-45", "csrf_token": token})
+    answer = desk.post("/providers/plan", data={"day": day, "csrf_token": token})
     assert answer.status_code == 303
-    assert "Not planned" in desk.get(answer.headers["location"]).text
+    assert "Not planned" in _flash(desk) and reason in _flash(desk)
+
+
+def _flash(client) -> str:
+    from urllib.parse import unquote
+
+    return unquote(client.cookies.get("homecare_flash") or "")
 
 
 def test_a_provider_cannot_plan_a_day(pool, client):
@@ -90,8 +108,6 @@ def test_a_dispatcher_sees_only_the_routes_and_care_plans_of_its_districts(pool,
     theirs, _ = resident_in(pool, "Their Neighbour", district="South")
     care_plan(pool, ours, day, "meal", time(11), time(12))
     care_plan(pool, theirs, day, "meal", time(11), time(12), note="secret south note")
-    from .planning import plan
-
     plan(pool, day)
     with pool.connection() as conn:
         create_user(conn, "desk-north", PASSWORD, Role.DISPATCHER, districts=["North"])

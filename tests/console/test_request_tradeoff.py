@@ -73,6 +73,11 @@ def test_the_dispatcher_sees_who_is_faster_but_would_make_a_planned_visit_late_a
         assert sent.status_code == 303
         assert get_request(pool, press)["provider_id"] == near, "the dispatcher decides"
 
+        roster = desk.get("/providers").text  # today's routes
+        route = roster.split('id="routes"', 1)[1].split(f'data-route="{near}"', 1)[1].split("</ol>", 1)[0]
+        assert route.index(f'data-press="{press}"') < route.index("Li Hua"), "the press it holds comes first"
+        assert "press, inserted" in route and "Caller Zhao" in route
+
         planned_page = desk.get(f"/requests/{visit}").text
         assert "care plan" in planned_page and "planned</span> window" in planned_page
 

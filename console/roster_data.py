@@ -41,11 +41,15 @@ def roster(
     rows = []
     for p in dispatch.list_providers(conn, ctx, districts):
         mine = jobs.get(p["id"], [])
+        # A provider of several districts may hold jobs of one the dispatcher does not see: its load
+        # counts them (so it does not look free), their details stay out of view.
+        load = max(len(mine), p.get("active") or 0) if districts is not None else len(mine)
         rows.append({
             "id": p["id"], "name": p["name"], "services": p["services"], "on_shift": p["on_shift"],
-            "capacity": p["capacity"], "load": len(mine), "offers": offered.get(p["id"], 0), "jobs": mine,
+            "capacity": p["capacity"], "load": load, "offers": offered.get(p["id"], 0), "jobs": mine,
             "lat": p["lat"], "lon": p["lon"], "last_seen_at": p["last_seen_at"],
-            "state": _state(p["presence"], len(mine), p["capacity"]), "districts": p.get("districts") or [],
+            "state": _state(p["presence"], load, p["capacity"]), "districts": p.get("districts") or [],
+            "elsewhere": load - len(mine),  # jobs in districts not in view
         })
     rows.sort(key=lambda r: (not r["on_shift"], -r["load"], r["name"]))
     places = [{

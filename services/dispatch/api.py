@@ -64,13 +64,7 @@ def device_in_scope(conn: DbConn, device_id: str, user: User):
     """The device, NotFound for none or one of a resident of another district than the user's."""
     from gateway import interface as registry  # the gateway owns devices: NotFound for one it does not know
 
-    device = registry.get_device(conn, device_id)
-    scope = user.scope
-    if not scope.everywhere:
-        district = residents.districts_of(conn, [device.resident_id]).get(device.resident_id) \
-            if device.resident_id else None
-        scope.check(district, f"device {device_id}")
-    return device
+    return registry.get_device(conn, device_id, user.scope.districts)
 
 
 def request_in_scope(conn: DbConn, request_id: str, user: User) -> None:
@@ -86,7 +80,7 @@ def provider_in_scope(conn: DbConn, provider_id: str, user: User) -> dict:
     placed serves every district)."""
     row = providers.get(conn, provider_id)
     scope = user.scope
-    if row["districts"] and not scope.allows_any(row["districts"]):
+    if scope.nowhere or (row["districts"] and not scope.allows_any(row["districts"])):
         raise NotFound(f"provider {provider_id} not found")
     return row
 

@@ -167,6 +167,7 @@ def test_a_dispatcher_of_no_district_sees_nothing(app, client, world):
         for of in (world["a"], world["b"]):
             assert not leaks(response.text, of), path
     assert client.get(f"/api/v1/requests/{world['a'].request_id}", headers=headers).status_code == 404
+    assert client.get("/api/v1/providers", headers=headers).json() == []  # not even those serving everywhere
 
 
 def test_providers_are_placed_by_admins_and_a_dispatcher_sees_those_serving_its_districts(pool, client, world, admin):
@@ -185,3 +186,23 @@ def test_providers_are_placed_by_admins_and_a_dispatcher_sees_those_serving_its_
     assert client.put(f"/api/v1/providers/{pid}/districts", json={"districts": ["x\x00y"]},
                       headers=admin).status_code == 422
     assert client.put("/api/v1/providers/p-none/districts", json={"districts": []}, headers=admin).status_code == 404
+
+
+def test_help_from_another_district_is_shown_as_such(pool, client, world):
+    """The city bureau sends a provider of another district: the request, its offers' provider and
+    the board say so."""
+    a, b = district(pool, "Gamma"), district(pool, "Delta")
+    city = world["city"]
+    assigned = client.post(f"/api/v1/requests/{a.request_id}/assign",
+                           json={"provider_id": b.provider_id, "override_shift": True}, headers=city)
+    assert assigned.status_code == 200, assigned.text
+    assert assigned.json()["cross_district"] is True
+    listed = {r["id"]: r for r in client.get("/api/v1/requests", params={"limit": 1000}, headers=city).json()}
+    assert listed[a.request_id]["cross_district"] is True and listed[b.request_id]["cross_district"] is False
+    candidates = {c["provider_id"]: c for c in client.get(f"/api/v1/requests/{a.request_id}/candidates",
+                                                          headers=city).json()}
+    assert candidates[b.provider_id]["cross_district"] and not candidates[a.provider_id]["cross_district"]
+    dispatcher_of_a = bearer(pool, new_account(pool, Role.DISPATCHER, districts=(a.name,)))
+    shown = client.get(f"/api/v1/requests/{a.request_id}", headers=dispatcher_of_a)
+    assert shown.status_code == 200 and shown.json()["provider_id"] == b.provider_id  # its own request's helper
+    assert b.resident_id not in shown.text and b.request_id not in shown.text

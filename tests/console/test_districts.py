@@ -142,3 +142,44 @@ def test_the_city_bureau_sees_both_districts(pool, client, two):
     board = client.get("/").text
     assert a.resident_name in board and b.resident_name in board and "belongs to no district" not in board
     assert client.get(f"/requests/{b.request_id}").status_code == 200
+
+
+def test_a_provider_of_both_districts_shows_its_load_but_not_the_other_districts_job(pool, as_a, two):
+    from console.roster_data import roster
+    from services.dispatch.store import providers
+    from services.dispatch.usecases.context import Dispatch
+
+    from .dispatching import assign, new_provider
+
+    a, b = two
+    pid, name = new_provider(pool, ["meal"], name="Carer of both districts")  # off shift: no offers of others
+    with pool.connection() as conn:
+        providers.set_districts(conn, pid, [a.name, b.name])
+    assign(pool, b.request_id, pid)
+    page = as_a.get("/providers").text
+    assert name in page and not leaks(page, b) and "1 in other districts" in page
+    with pool.connection() as conn:
+        row = next(r for r in roster(conn, Dispatch(), frozenset({a.name}))["providers"] if r["id"] == pid)
+    assert (row["load"], row["jobs"], row["elsewhere"]) == (1, [], 1)
+
+
+def test_help_from_another_district_is_marked_on_the_board_and_the_request_page(pool, client, two):
+    from .dispatching import assign
+
+    a, b = two
+    assign(pool, a.request_id, b.provider_id)  # the city bureau sent another district's carer
+    assert sign_in(client, make_user(pool, Role.CITY)).status_code == 303
+    board = client.get("/").text
+    row = board.split(f'data-id="{a.request_id}"', 1)[1].split("</tr>", 1)[0]
+    assert "other district" in row and b.provider_name in row
+
+
+def test_the_timeline_says_why_help_came_from_another_district():
+    from console.timeline import describe
+
+    entry = {"at": "2026-12-04T10:00:00Z", "actor": "system", "kind": "cross_district",
+             "detail": {"reason": "no provider of Xuhui eligible", "provider_id": "p-1", "provider": "Li Na",
+                        "district": "Xuhui", "provider_districts": ["Minhang"]}}
+    said = describe(entry, {})
+    assert said["text"] == "Help from another district: Li Na (Minhang); no provider of Xuhui eligible"
+    assert said["tone"] == "warn"

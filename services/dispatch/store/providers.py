@@ -63,7 +63,10 @@ IN_DISTRICTS = "(cardinality(p.districts) = 0 OR p.districts && %(districts)s::t
 
 
 def list_all(conn: psycopg.Connection, districts: frozenset[str] | None = None) -> list[dict]:
-    """Every provider (of these districts; None: all) with its number of active requests, by name."""
+    """Every provider (of these districts; None: all) with its number of active requests, by name.
+    Of no district at all (a dispatcher placed nowhere yet): nobody, not even the unplaced."""
+    if districts is not None and not districts:
+        return []
     where = f" WHERE {IN_DISTRICTS}" if districts is not None else ""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(

@@ -65,6 +65,10 @@ def candidates(
     found = [c for c in dispatch.candidates(conn, ctx, request["id"], districts)
              if c["qualified"] and not c["assigned"]]
     shown = [c for c in found if c["on_shift"]]
+    for c in shown:  # an emergency goes first: who on its route becomes late
+        if c.get("late") and not c.get("tradeoff"):
+            c["late_words"] = "makes " + " and ".join(
+                f"{_visit_label(conn, v['request_id'])} {max(1, round(v['minutes']))} min late" for v in c["late"])
     return {"candidates": shown, "off_shift": sum(1 for c in found if not c["on_shift"]),
             "tradeoffs": tradeoffs(conn, shown)}
 

@@ -87,3 +87,20 @@ def test_the_dispatcher_sees_who_is_faster_but_would_make_a_planned_visit_late_a
     finally:
         set_shift(pool, near, False)
         set_shift(pool, far, False)
+
+
+def test_an_emergency_goes_first_and_the_page_says_whose_planned_visit_becomes_late(pool, desk):
+    near, _ = new_provider(pool, ["escort", "emergency"], f"Near Nurse {uuid.uuid4().hex[:4]}", on_shift=True,
+                           location=(31.2, 121.5))
+    try:
+        planned_for, _ = new_resident(pool, "Wu Mei")
+        _released_visit_soon(pool, near, planned_for)
+        caller, _ = new_resident(pool, "Fallen Gu")
+        emergency = open_request(pool, caller, "emergency")
+
+        page = desk.get(f"/requests/{emergency}").text
+
+        assert 'id="tradeoffs"' not in page, "an emergency never waits for a plan: no trade-off to weigh"
+        assert "makes escort for Wu Mei" in page and "min late" in page
+    finally:
+        set_shift(pool, near, False)

@@ -10,7 +10,6 @@ from typing import Any
 import psycopg
 
 from homecare.auth import audit
-from homecare.errors import NotFound
 from homecare.residents import store as residents
 from services.dispatch import interface as dispatch
 from services.dispatch.interface import ACTIVE, WITH_PROVIDER, Dispatch
@@ -29,7 +28,7 @@ def roster(
     requests and `routes` (routes_data: each provider's planned stops in order); of `districts`
     (a dispatcher's scope: the providers serving them, their requests; None: all)."""
     active = dispatch.list_requests(conn, sorted(s.value for s in ACTIVE), limit=SCAN, districts=districts)
-    people = residents_by_id(conn, {a["resident_id"] for a in active})
+    people = residents.many(conn, {a["resident_id"] for a in active})
     jobs: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for request in active:
         if request["provider_id"] and request["status"] in {s.value for s in WITH_PROVIDER}:
@@ -80,14 +79,3 @@ def _state(presence: str, load: int, capacity: int) -> str:
     if load >= capacity:
         return "full"
     return "busy" if load else "free"
-
-
-def residents_by_id(conn: psycopg.Connection, ids: set[str]) -> dict[str, residents.Resident]:
-    """The residents of these ids that exist, by id (the roster's requests, the routes' stops)."""
-    found = {}
-    for resident_id in sorted(ids):
-        try:
-            found[resident_id] = residents.get(conn, resident_id)
-        except NotFound:
-            pass
-    return found

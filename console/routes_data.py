@@ -19,7 +19,6 @@ from services.dispatch import interface as dispatch
 from services.dispatch.interface import Dispatch
 
 from .board import SERVICE_LABELS
-from .roster_data import residents_by_id
 
 STATUS_LABELS = {"planned": "Planned", "assigned": "Next", "en_route": "On the way", "arrived": "There",
                  "completed": "Done", "cancelled": "Cancelled", "escalated": "Handed back", "open": "Open",
@@ -44,7 +43,7 @@ def day_routes(
     """Every route of `day` (the user's districts), each stop placed (lat, lon of its resident)."""
     found = dispatch.routes_of_day(conn, day, districts)
     zone = ctx.plan_zone
-    people = residents_by_id(conn, {s["resident_id"] for r in found["routes"] for s in r["stops"]}
+    people = residents.many(conn, {s["resident_id"] for r in found["routes"] for s in r["stops"]}
                      | {s["resident_id"] for s in found["unplanned"]})
     today = day == dispatch.today_of_plans(ctx)
     routes = []
@@ -70,7 +69,7 @@ def provider_route(conn: psycopg.Connection, ctx: Dispatch, provider_id: str, da
         found = dispatch.route_of(conn, provider_id, day)
     except NotFound:
         return {"day": day.isoformat(), "stops": []}
-    people = residents_by_id(conn, {s["resident_id"] for s in found["stops"]})
+    people = residents.many(conn, {s["resident_id"] for s in found["stops"]})
     return {"day": day.isoformat(), "stops": [stop_row(s, ctx.plan_zone, people) for s in found["stops"]]}
 
 

@@ -118,3 +118,18 @@ def test_a_dispatcher_sees_only_the_routes_and_care_plans_of_its_districts(pool,
     assert "Our Neighbour" in panel and "Their Neighbour" not in page
     assert client.get(f"/residents/{theirs}").status_code == 404
     assert "secret south note" not in client.get(f"/residents/{ours}").text
+
+
+def test_residents_are_read_many_at_a_time(pool):
+    """The roster and the routes read their residents in one query (`residents.many`)."""
+    from homecare.residents import store as residents
+
+    from .dispatching import new_resident
+
+    one, _ = new_resident(pool, "Many One")
+    two, _ = new_resident(pool, "Many Two")
+    with pool.connection() as conn:
+        found = residents.many(conn, [one, two, "res-nobody", ""])
+        assert residents.many(conn, []) == {}
+    assert {k: v.name for k, v in found.items()} == {one: "Many One", two: "Many Two"}
+    assert found[one].location.lat == 31.2 and found[one].address == "1 Test Street"

@@ -64,17 +64,3 @@ def test_layout_draws_each_route_from_its_provider_through_its_stops_in_order():
     xs = [s["xy"][0] for r in m["routes"] for s in r["stops"]]
     assert all(0 <= x <= WIDTH for x in xs), "the frame holds every stop"
 
-
-def test_residents_are_read_many_at_a_time(pool):
-    """The roster and the routes read their residents in one query (`residents.many`)."""
-    from homecare.residents import store as residents
-
-    from .dispatching import new_resident
-
-    one, _ = new_resident(pool, "Many One")
-    two, _ = new_resident(pool, "Many Two")
-    with pool.connection() as conn:
-        found = residents.many(conn, [one, two, "res-nobody", ""])
-        assert residents.many(conn, []) == {}
-    assert {k: v.name for k, v in found.items()} == {one: "Many One", two: "Many Two"}
-    assert found[one].location.lat == 31.2 and found[one].address == "1 Test Street"

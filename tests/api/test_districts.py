@@ -86,6 +86,10 @@ def test_a_dispatcher_sees_its_own_districts_things(client, world):
                 f"/api/v1/requests/{a.request_id}/candidates", f"/api/v1/providers/{a.provider_id}/shifts",
                 f"/api/v1/care-plans/{a.plan_id}", f"/api/v1/residents/{a.resident_id}/care-plans"):
         assert client.get(url, headers=headers).status_code == 200, url
+    body = {"name": "New neighbour", "address": "2 Test Road", "location": {"lat": 31.2, "lon": 121.5}}
+    assert client.post("/api/v1/residents", json={**body, "district": a.name}, headers=headers).status_code == 201
+    refused = client.post("/api/v1/residents", json={**body, "district": world["b"].name}, headers=headers)
+    assert refused.status_code == 403 and "you work for" in refused.text  # enrolled only in its own districts
     routes = client.get(f"/api/v1/plans/{world['day']}/routes", headers=headers).text
     assert a.resident_id in routes and not leaks(routes, world["b"])
     city = client.get(f"/api/v1/plans/{world['day']}/routes", headers=world["city"]).text
@@ -197,6 +201,9 @@ def test_help_from_another_district_is_shown_as_such(pool, client, world):
                            json={"provider_id": b.provider_id, "override_shift": True}, headers=city)
     assert assigned.status_code == 200, assigned.text
     assert assigned.json()["cross_district"] is True
+    (entry,) = [e for e in assigned.json()["timeline"] if e["kind"] == "cross_district"]
+    assert entry["detail"]["reason"] == f"sent by hand from another district to {a.name}"
+    assert entry["detail"]["provider_districts"] == [b.name]
     listed = {r["id"]: r for r in client.get("/api/v1/requests", params={"limit": 1000}, headers=city).json()}
     assert listed[a.request_id]["cross_district"] is True and listed[b.request_id]["cross_district"] is False
     candidates = {c["provider_id"]: c for c in client.get(f"/api/v1/requests/{a.request_id}/candidates",

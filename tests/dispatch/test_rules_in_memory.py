@@ -526,6 +526,20 @@ def test_help_comes_from_another_district_only_when_nobody_of_the_district_is_el
     assert made.detail["cross_district"] == "no provider of Huangpu eligible"
 
 
+def test_a_provider_of_another_district_sent_by_hand_is_said_so_and_one_of_the_district_is_not():
+    world = World()
+    world.provider("own", 1.0)
+    world.provider("helper", 2.0)
+    world.repos.providers.set_districts(None, "own", ["Huangpu"])
+    world.repos.providers.set_districts(None, "helper", ["Xuhui"])
+    rid = world.press().request_id
+    progress.assign_manually(None, world.ctx, rid, "own", "dispatcher:ann")
+    assert "cross_district" not in world.kinds(rid)
+    progress.assign_manually(None, world.ctx, rid, "helper", "city:bureau")
+    (entry,) = [e for e in world.repos.timeline.entries(None, rid) if e.kind == "cross_district"]
+    assert (entry.actor, entry.detail["reason"]) == ("city:bureau", "sent by hand from another district to Huangpu")
+
+
 def test_once_the_districts_provider_declines_help_from_another_district_is_asked():
     world = World()
     world.provider("own", 0.5)

@@ -11,6 +11,7 @@ from homecare.contract.models import CommandType
 from homecare.errors import Conflict
 
 from .. import metrics
+from ..domain.districts import CROSS_DISTRICT, serves
 from ..domain.escalation import at_risk, spoken
 from ..domain.matching import arrival, eta_minutes
 from ..domain.requests import ServiceRequest, Status, TimelineEntry, assign, check_actor_is_provider, transition
@@ -50,6 +51,13 @@ def assign_manually(
     if not provider["on_shift"]:
         detail = {"off_shift": True, **({"override_shift": True} if override_shift else {})}
         log.warning("request %s assigned to %s, who is off shift", request_id, provider_id)
+    if not serves(provider.get("districts") or (), request.district):
+        # Sent by hand from another district: the timeline says so, as for matching's help.
+        detail["cross_district"] = True
+        ctx.repos.timeline.append(conn, request.id, TimelineEntry(now, actor, CROSS_DISTRICT, {
+            "reason": f"sent by hand from another district to {request.district}", "provider_id": provider_id,
+            "provider": provider["name"], "district": request.district,
+            "provider_districts": sorted(provider.get("districts") or ())}))
     eta = _eta(conn, ctx, request, provider_id, now)
     request = ctx.repos.requests.save(conn, assign(request, provider_id, eta, now, actor, **detail))
     notify(conn, ctx, request, CommandType.ASSIGNED, now, provider=provider["name"], eta_minutes=request.eta_minutes)

@@ -89,9 +89,51 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="contract/schema", help="folder (default: contract/schema)")
     p.set_defaults(func=_contract_schema)
 
+    p = sub.add_parser("plan", help="plan a day's routes from the care plans now (the day planner), and exit")
+    p.add_argument("--day", type=_day, help="YYYY-MM-DD in the service centre's time zone (default: tomorrow)")
+    p.set_defaults(func=_plan)
+
     p = sub.add_parser("migrate", help="apply database migrations and exit")
     p.set_defaults(func=_migrate)
     return parser
+
+
+def _day(text: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a day like 2026-12-24: {text!r}") from exc
+
+
+def _plan(args) -> int:
+    """Plan (or replan) a day's routes now, as `POST /api/v1/plans/{day}` does; prints the run.
+    The dispatch service also plans the next day each evening (HOMECARE_DISPATCH_PLAN_EVENING_HOUR)."""
+    from datetime import timedelta
+
+    from homecare.db import migrate, open_pool
+    from homecare.shards import first_name
+    from services.dispatch.interface import DispatchSettings, context, plan_day_now, today_of_plans
+
+    settings = _setup("plan")
+    if not settings.database_url:
+        print("set HOMECARE_DATABASE_URL to the network's database", file=sys.stderr)
+        return 2
+    migrate(settings.database_url, first_shard=first_name(settings))
+    ctx = context(DispatchSettings())
+    day = args.day or today_of_plans(ctx) + timedelta(days=1)
+    pool = open_pool(settings.database_url, name="plan", max_size=1)
+    try:
+        with pool.connection() as conn:
+            run = plan_day_now(conn, ctx, day, "cli")
+    finally:
+        pool.close()
+    bound = f", bound {run['bound_minutes']:.0f} min" if run["bound_minutes"] is not None else ""
+    print(f"{day.isoformat()}: {run['visits']} visits, {run['planned']} on routes ({run['kept']} kept as"
+          f" released), {run['unplanned']} unplanned, {run['workers']} providers; travel"
+          f" {run['travel_minutes']:.0f} min{bound}; {run['solver']} in {run['seconds']:.1f} s")
+    return 0
 
 
 def _setup(component: str) -> Settings:

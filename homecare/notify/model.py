@@ -13,7 +13,7 @@ from homecare.api.types import no_control_characters
 
 SEVERITIES = ("critical", "high", "medium", "low")
 # What causes a notice; a routing rule may name the ones it is for.
-TRIGGERS = ("request.escalated", "request.reannounced", "alert.raised", "alert.reannounced")
+TRIGGERS = ("request.escalated", "request.reannounced", "request.late", "alert.raised", "alert.reannounced")
 Channel = Literal["email", "webhook"]
 # A recipient of a rule that stands for the resident's family contacts who agreed to be told.
 FAMILY = "family"
@@ -33,7 +33,8 @@ class RoutingRule(BaseModel):
     services: list[_Text] = Field(default_factory=list, max_length=20)
     severities: list[Literal["critical", "high", "medium", "low"]] = Field(default_factory=list)
     districts: list[_Text] = Field(default_factory=list, max_length=200)
-    triggers: list[Literal["request.escalated", "request.reannounced", "alert.raised", "alert.reannounced"]] = Field(
+    triggers: list[Literal["request.escalated", "request.reannounced", "request.late", "alert.raised",
+                           "alert.reannounced"]] = Field(
         default_factory=list
     )
     channel: Channel

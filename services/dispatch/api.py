@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -13,13 +13,18 @@ from homecare.api.types import Timestamp
 from homecare.auth import Role, User, audit
 from homecare.errors import Conflict, Forbidden, Invalid
 
-from . import queries
+from . import queries, route_queries
 from .domain.matching import Location
 from .domain.requests import Status
 from .schemas import (
     AssignBody,
     CancelBody,
     CandidateOut,
+    CarePlanIn,
+    CarePlanOut,
+    CarePlanPatch,
+    Day,
+    DayRoutesOut,
     DeclineBody,
     DeviceCommand,
     Heartbeat,
@@ -27,16 +32,19 @@ from .schemas import (
     NewProvider,
     NewRequest,
     OfferOut,
+    PlanRunOut,
     ProviderOut,
     RequestDetail,
     RequestOut,
+    RouteOut,
     Shift,
     ShiftOut,
     ShiftPlan,
+    SkillsIn,
 )
 from .store import new_id, offers, outbox, providers, shifts
 from .usecases import device_commands as device_command_cases
-from .usecases import intake, offering, progress
+from .usecases import intake, offering, plans, progress
 from .usecases import providers as provider_cases
 from .usecases.context import Dispatch
 
@@ -121,6 +129,8 @@ def build_router(ctx: Dispatch) -> APIRouter:
                 conn, new_id("p"), body.name, [s.value for s in body.services],
                 Location(body.location.lat, body.location.lon), body.capacity, body.on_shift,
             )
+            if body.skills:
+                row = providers.set_skills(conn, row["id"], body.skills)
             audit.record(conn, audit.actor_of(admin), "provider.created", f"provider:{row['id']}", {
                 "name": body.name, "services": [s.value for s in body.services], "capacity": body.capacity})
         return ProviderOut.of(row)
@@ -195,6 +205,88 @@ def build_router(ctx: Dispatch) -> APIRouter:
         _own_or_staff(user, provider_id, "shifts")
         providers.get(conn, provider_id)
         return shifts.of_provider(conn, provider_id, since=ctx.clock())
+
+    @router.put("/providers/{provider_id}/skills", response_model=ProviderOut, tags=["care plans"])
+    def set_skills(provider_id: str, body: SkillsIn, conn: DbConn, admin: AdminUser) -> ProviderOut:
+        """What the provider can do beyond its services ("bath_lift", "wheelchair"): the day planner
+        gives a planned visit only to a provider with every skill its plan asks for. Admins, as
+        for the rest of a provider's record."""
+        with conn.transaction():
+            providers.set_skills(conn, provider_id, body.skills)
+            _audit_admin(conn, admin, "provider.skills_set", provider_id, {"skills": body.skills})
+        return _provider_out(conn, provider_id)
+
+    @router.get("/providers/{provider_id}/route", response_model=RouteOut, tags=["care plans"])
+    def provider_route(provider_id: str, conn: DbConn, user: StaffUser, day: Day | None = None) -> dict:
+        """A provider's route of a day (default: today, in the centre's time zone): its planned
+        visits in order, with planned arrival and start, window, resident, and the request and its
+        status once released. The provider itself, dispatchers and admins."""
+        _own_or_staff(user, provider_id, "route")
+        return route_queries.route_of(conn, provider_id, day or plans.today(ctx))
+
+    # -- care plans and day planning -----------------------------------------------------------
+
+    @router.get("/residents/{resident_id}/care-plans", response_model=list[CarePlanOut], tags=["care plans"])
+    def list_care_plans(resident_id: str, conn: DbConn, _: DispatcherUser) -> list[dict]:
+        """A resident's care plans, active ones first (ended ones are kept for the record)."""
+        ctx.repos.residents.check(conn, resident_id)
+        return route_queries.care_plans_of(conn, resident_id)
+
+    @router.post("/residents/{resident_id}/care-plans", response_model=CarePlanOut, status_code=201,
+                 tags=["care plans"], responses={422: {"description": "A plan that cannot be kept, with why"}})
+    def create_care_plan(resident_id: str, body: CarePlanIn, conn: DbConn, user: DispatcherUser) -> dict:
+        """Give a resident a recurring visit (daily, on weekdays, every n weeks, or once). It is
+        routed from the next planning run of its days on."""
+        with conn.transaction():
+            plan = plans.create_plan(conn, ctx, resident_id, body.model_dump(), actor_of(user))
+            audit.record(conn, audit.actor_of(user), "care_plan.created", f"care_plan:{plan.id}",
+                         {"resident_id": resident_id, "service": plan.service})
+        return route_queries.plan_dict(plan)
+
+    @router.get("/care-plans/{plan_id}", response_model=CarePlanOut, tags=["care plans"])
+    def get_care_plan(plan_id: str, conn: DbConn, _: DispatcherUser) -> dict:
+        """One care plan."""
+        return route_queries.care_plan(conn, plan_id)
+
+    @router.patch("/care-plans/{plan_id}", response_model=CarePlanOut, tags=["care plans"],
+                  responses={422: {"description": "A plan that cannot be kept, with why"}})
+    def change_care_plan(plan_id: str, body: CarePlanPatch, conn: DbConn, user: DispatcherUser) -> dict:
+        """Change fields of a plan. Its visits already routed and not yet released leave their
+        routes (unplanned: "plan the day again"); released ones go on as they are."""
+        changes = body.model_dump(exclude_unset=True)
+        with conn.transaction():
+            plan = plans.update_plan(conn, ctx, plan_id, changes, actor_of(user))
+            audit.record(conn, audit.actor_of(user), "care_plan.changed", f"care_plan:{plan_id}",
+                         {"fields": sorted(changes)})
+        return route_queries.plan_dict(plan)
+
+    @router.delete("/care-plans/{plan_id}", response_model=CarePlanOut, tags=["care plans"])
+    def end_care_plan(plan_id: str, conn: DbConn, user: DispatcherUser) -> dict:
+        """End a plan: no more visits (those routed and not yet released leave their routes). It is
+        kept, inactive, for the record."""
+        with conn.transaction():
+            plan = plans.end_plan(conn, ctx, plan_id, actor_of(user))
+            audit.record(conn, audit.actor_of(user), "care_plan.ended", f"care_plan:{plan_id}", {})
+        return route_queries.plan_dict(plan)
+
+    @router.post("/plans/{day}", response_model=PlanRunOut, status_code=201, tags=["care plans"])
+    def plan_day(day: date, conn: DbConn, user: DispatcherUser) -> dict:
+        """Plan (or replan) that day's routes now with the day planner (OR-Tools, within
+        `HOMECARE_DISPATCH_PLAN_TIME_LIMIT_S`): every visit the active plans ask for, over the
+        providers with shifts that day. Visits already released keep their place. The run."""
+        today = plans.today(ctx)
+        if not today <= day <= today + timedelta(days=366):
+            raise Invalid(f"day: must be today ({today.isoformat()}) or within a year after it")
+        with conn.transaction():
+            run = plans.plan_day(conn, ctx, day, actor_of(user))
+        return route_queries.run_dict(run)
+
+    @router.get("/plans/{day}/routes", response_model=DayRoutesOut, tags=["care plans"])
+    def day_routes(day: date, conn: DbConn, _: DispatcherUser) -> dict:
+        """Every route of the day (provider, stops in order with planned arrival and start, window,
+        resident, service, request id and status), the visits nobody could take with the reason,
+        and the latest planning run."""
+        return route_queries.routes_of_day(conn, day)
 
     # -- requests ----------------------------------------------------------------------------
 

@@ -2,6 +2,11 @@
 (the console, telemetry) may use. Everything else in `services.dispatch` is its own (an
 import-linter contract in pyproject.toml keeps it so)."""
 
+from datetime import date
+from typing import Any
+
+import psycopg
+
 from .api import actor_of, ask_device_selftest
 from .domain.requests import ACTIVE, TRANSITIONS, WITH_PROVIDER, Status
 from .queries import (
@@ -14,9 +19,11 @@ from .queries import (
     sla_csv,
     sla_report,
 )
+from .route_queries import care_plan, care_plans_of, plan_dict, plan_runs, route_of, routes_of_day, run_dict
 from .settings import DispatchSettings
 from .store.offers import list_offers
 from .store.providers import get as get_provider
+from .usecases import plans as plan_cases
 from .usecases.context import Dispatch
 from .usecases.context import from_settings as context
 from .usecases.device_commands import ask_selftest
@@ -32,4 +39,40 @@ __all__ = [
     "candidates", "context",
     "count_by_status", "decline_offer", "get_provider", "get_request", "heartbeat", "list_offers", "list_providers",
     "list_requests", "open_requests_for", "phoned", "set_shift", "sla_csv", "sla_report",
+    "care_plan", "care_plans_of", "save_care_plan", "end_care_plan", "routes_of_day", "route_of", "plan_day_now",
+    "plan_runs", "today_of_plans",
 ]
+
+
+def save_care_plan(
+    conn: psycopg.Connection, ctx: Dispatch, resident_id: str | None, fields: dict[str, Any], actor: str,
+    plan_id: str | None = None,
+) -> dict[str, Any]:
+    """Create a resident's care plan (`plan_id` None), or change fields of one; the plan as
+    `care_plan` shows it. Invalid (422) with the reason for a plan that cannot be kept; NotFound
+    for an unknown resident or plan. Its own transaction."""
+    with conn.transaction():
+        if plan_id is None:
+            if resident_id is None:
+                raise ValueError("a new care plan needs its resident")
+            plan = plan_cases.create_plan(conn, ctx, resident_id, fields, actor)
+        else:
+            plan = plan_cases.update_plan(conn, ctx, plan_id, fields, actor)
+    return plan_dict(plan)
+
+
+def end_care_plan(conn: psycopg.Connection, ctx: Dispatch, plan_id: str, actor: str) -> dict[str, Any]:
+    """End a care plan (kept, inactive; its visits not yet released leave their routes)."""
+    with conn.transaction():
+        return plan_dict(plan_cases.end_plan(conn, ctx, plan_id, actor))
+
+
+def plan_day_now(conn: psycopg.Connection, ctx: Dispatch, day: date, actor: str) -> dict[str, Any]:
+    """Plan (or replan) a day's routes now with the day planner; the run (`run_dict`)."""
+    with conn.transaction():
+        return run_dict(plan_cases.plan_day(conn, ctx, day, actor))
+
+
+def today_of_plans(ctx: Dispatch) -> date:
+    """The service centre's date now (the time zone of care plans)."""
+    return plan_cases.today(ctx)

@@ -32,6 +32,8 @@ _COLUMNS = (
     " r.sla_due_at, r.sla_at_risk_at, r.eta_minutes, r.district, r.ack_shown_at, r.late_flagged_at, r.handed_back,"
     " r.stuck_presses, r.stuck_from, r.stuck_to,"
     " r.reannounced, r.reannounced_at,"
+    # A care plan's visit (source plan): its window, planned start and place on the route.
+    " r.plan_visit_key, r.window_start, r.window_end, r.planned_start, r.route_seq, r.plan_missed_at,"
     # When someone is expected at the door: the assigned provider's ETA, or the pending offer's.
     " CASE WHEN r.status IN ('assigned', 'en_route') THEN r.assigned_at + make_interval(mins => r.eta_minutes)"
     "  WHEN r.status IN ('offered', 'escalated') THEN (SELECT o.created_at + make_interval(mins => o.eta_minutes)"

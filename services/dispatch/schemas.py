@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 from homecare.api.types import Flag, Identifier, Latitude, Line, Longitude, Name, Note, Timestamp
 from homecare.contract.models import Service
@@ -16,12 +16,25 @@ class LocationIn(BaseModel):
     lon: Longitude
 
 
+Skill = Identifier  # "bath_lift", "wheelchair", "halal": what a plan asks for and a provider can do
+Skills = Annotated[list[Skill], Field(max_length=16)]
+
+
 class NewProvider(BaseModel):
     name: Name
     services: list[Service] = Field(min_length=1, max_length=len(Service))
     location: LocationIn
     capacity: Annotated[int, Strict(), Field(ge=1, le=1000)]
     on_shift: Flag = True
+    skills: Skills = Field(default_factory=list)
+
+
+class SkillsIn(BaseModel):
+    """What the provider can do beyond its services; care plans ask for skills."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"skills": ["bath_lift", "halal"]}]})
+
+    skills: Skills
 
 
 class ProviderOut(BaseModel):
@@ -38,6 +51,7 @@ class ProviderOut(BaseModel):
     # `off` / `reachable` / `unreachable` (on shift, quiet for longer than the presence time-out).
     last_seen_at: datetime | None = None
     presence: Literal["off", "reachable", "unreachable"] = "off"
+    skills: list[str] = Field(default_factory=list)
 
     @classmethod
     def of(cls, row: dict) -> ProviderOut:
@@ -46,7 +60,7 @@ class ProviderOut(BaseModel):
             location=LocationIn(lat=row["lat"], lon=row["lon"]), capacity=row["capacity"],
             on_shift=row["on_shift"], active=row.get("active", 0), created_at=row["created_at"],
             location_at=row.get("location_at"), last_seen_at=row.get("last_seen_at"),
-            presence=row.get("presence", "off"),
+            presence=row.get("presence", "off"), skills=row.get("skills") or [],
         )
 
 
@@ -163,6 +177,14 @@ class RequestOut(BaseModel):
                           " run's presses; they did not raise its urgency. Null otherwise.")
     stuck_from: datetime | None = Field(None, description="The stuck run's first press (the device's clock).")
     stuck_to: datetime | None = Field(None, description="Its latest press so far.")
+    plan_visit_key: str | None = Field(
+        None, description="A care plan's visit (source plan): \"plan_id:YYYY-MM-DD\". Null for presses and calls.")
+    window_start: datetime | None = Field(None, description="A planned visit's window: start between these.")
+    window_end: datetime | None = Field(None, description="Also its arrival target (sla_due_at).")
+    planned_start: datetime | None = Field(None, description="When its route plans the start.")
+    route_seq: int | None = Field(None, description="Its place on its provider's route when planned, 0 first.")
+    plan_missed_at: datetime | None = Field(
+        None, description="When the window ended with its provider not set off (it was escalated).")
 
 
 class TimelineOut(BaseModel):
@@ -225,3 +247,181 @@ class RequestDetail(RequestOut):
     timeline: list[TimelineOut]
     offers: list[OfferOut]
     commands: list[CommandOut] = []
+
+
+# -- care plans and routes --------------------------------------------------------------------
+
+def _text_only(value: object) -> object:
+    """A date or time of day is ISO 8601 text ("2026-12-01", "11:30"), never a number."""
+    if not isinstance(value, (str, date, time)):
+        raise ValueError("must be ISO 8601 text, e.g. 2026-12-01 or 11:30")
+    return value
+
+
+def _local(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a time of day is local to the service centre: no offset")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_text_only)]
+TimeOfDay = Annotated[time, BeforeValidator(_text_only), AfterValidator(_local)]
+Weekday = Annotated[int, Strict(), Field(ge=0, le=6)]  # 0 Monday .. 6 Sunday
+PlanService = Literal["meal", "bathing", "escort", "mobility"]  # emergencies are never planned
+RepeatIn = Literal["daily", "weekdays", "every_n_weeks", "once"]
+Minutes = Annotated[int, Strict(), Field(ge=1, le=480)]
+EveryWeeks = Annotated[int, Strict(), Field(ge=1, le=52)]
+
+_PLAN_EXAMPLE = {
+    "service": "meal", "repeat": "daily", "starts_on": "2026-12-01", "window_start": "11:30",
+    "window_end": "12:30", "duration_minutes": 20, "skills": ["halal"], "note": "soft food",
+}
+_BATH_EXAMPLE = {
+    "service": "bathing", "repeat": "every_n_weeks", "starts_on": "2026-12-01", "weekdays": [1, 4],
+    "every_weeks": 2, "window_start": "14:00", "window_end": "16:00", "duration_minutes": 45,
+    "skills": ["bath_lift"], "preferred_provider_id": "p-3f9a1c2b7d4e",
+}
+
+
+class CarePlanIn(BaseModel):
+    """A resident's recurring visit. Times of day are the service centre's
+    (`HOMECARE_DISPATCH_PLAN_TIMEZONE`); the window is when the visit should start."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_PLAN_EXAMPLE, _BATH_EXAMPLE]})
+
+    service: PlanService
+    repeat: RepeatIn
+    starts_on: Day
+    ends_on: Day | None = None  # inclusive; none: until ended
+    weekdays: list[Weekday] = Field(default_factory=list, max_length=7)
+    every_weeks: EveryWeeks = 1
+    window_start: TimeOfDay
+    window_end: TimeOfDay
+    duration_minutes: Minutes
+    skills: Skills = Field(default_factory=list)
+    preferred_provider_id: Identifier | None = None
+    note: Note | None = None
+
+
+class CarePlanPatch(BaseModel):
+    """The fields to change; the others stay."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"window_start": "12:00", "window_end": "13:00"}, {"ends_on": "2027-01-31"}]})
+
+    service: PlanService | None = None
+    repeat: RepeatIn | None = None
+    starts_on: Day | None = None
+    ends_on: Day | None = None
+    weekdays: list[Weekday] | None = Field(default=None, max_length=7)
+    every_weeks: EveryWeeks | None = None
+    window_start: TimeOfDay | None = None
+    window_end: TimeOfDay | None = None
+    duration_minutes: Minutes | None = None
+    skills: Skills | None = None
+    preferred_provider_id: Identifier | None = None
+    note: Note | None = None
+
+
+class CarePlanOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"id": "cp-1a2b3c4d5e6f", "resident_id": "res-1",
+                                                              "active": True, **_PLAN_EXAMPLE, "ends_on": None,
+                                                              "weekdays": [], "every_weeks": 1,
+                                                              "preferred_provider_id": None}]})
+
+    id: str
+    resident_id: str
+    service: str
+    repeat: str
+    starts_on: date
+    ends_on: date | None
+    weekdays: list[int]
+    every_weeks: int
+    window_start: time
+    window_end: time
+    duration_minutes: int
+    skills: list[str]
+    preferred_provider_id: str | None
+    note: str | None
+    active: bool
+
+
+class PlanRunOut(BaseModel):
+    """One planning run of a day: what the solver found."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "pr-1a2b3c4d5e6f", "day": "2026-12-02", "ran_at": "2026-12-01T10:00:00Z", "actor": "dispatcher:ann",
+        "solver": "ortools", "visits": 120, "planned": 118, "unplanned": 2, "kept": 0, "workers": 12,
+        "travel_minutes": 431.5, "bound_minutes": 380.2, "seconds": 10.4}]})
+
+    id: str
+    day: date
+    ran_at: datetime
+    actor: str
+    solver: str
+    visits: int  # asked for by the plans that day
+    planned: int  # on a route (kept ones included)
+    unplanned: int
+    kept: int  # released before this run: left as they were
+    workers: int  # providers with shifts that day
+    travel_minutes: float
+    bound_minutes: float | None  # a lower bound on travel, when the planner gives one
+    seconds: float
+
+
+class RouteStopOut(BaseModel):
+    """A planned visit: on a route (provider, seq, planned arrival and start) or unplanned (the
+    reason); once released, the request that carries it and its status."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    key: str  # "plan_id:YYYY-MM-DD"
+    plan_id: str
+    day: date
+    resident_id: str
+    resident_name: str | None = None
+    district: str | None = None
+    service: str
+    provider_id: str | None  # who has it now: its request's provider once released, else the planned one
+    provider_name: str | None = None
+    planned_provider_id: str | None = None  # whose route the planner put it on
+    seq: int | None
+    planned_arrival: datetime | None
+    planned_start: datetime | None
+    window_start: datetime
+    window_end: datetime
+    duration_minutes: int
+    travel_minutes: float | None
+    request_id: str | None
+    status: str | None  # the request's, once released
+    en_route_at: datetime | None = None
+    arrived_at: datetime | None = None
+    completed_at: datetime | None = None
+    late_flagged_at: datetime | None = None
+    plan_missed_at: datetime | None = None
+    released_at: datetime | None
+    unplanned_reason: str | None
+
+
+class RouteOut(BaseModel):
+    """A provider's route of a day: its stops in order."""
+
+    day: date
+    provider_id: str
+    provider_name: str | None = None
+    stops: list[RouteStopOut]
+
+
+class ProviderRoute(BaseModel):
+    provider_id: str
+    provider_name: str | None = None
+    stops: list[RouteStopOut]
+
+
+class DayRoutesOut(BaseModel):
+    """Every route of a day, the visits nobody could take (with why), and the latest run."""
+
+    day: date
+    routes: list[ProviderRoute]
+    unplanned: list[RouteStopOut]
+    run: PlanRunOut | None

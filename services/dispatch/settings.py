@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .domain.matching import MatchWeights
@@ -39,6 +40,16 @@ class DispatchSettings(BaseSettings):
     # no offers, an offer out to it is withdrawn, the roster says so. Its app beats every ~30 s.
     presence_timeout_s: float = Field(default=180.0, ge=30, le=3600)
 
+    # Care plans (README "Care plans", "Day planning"): the centre's time zone for plans' days and
+    # windows; planned visits become requests this long before their window opens; the planner's
+    # time limit; each evening at `plan_evening_hour` (local) the next day is planned, unless it
+    # was already (None: never automatically).
+    plan_timezone: str = "Asia/Shanghai"
+    plan_release_lead_minutes: float = Field(default=120.0, ge=0, le=24 * 60)
+    plan_time_limit_s: float = Field(default=10.0, gt=0, le=600)
+    plan_buffer_minutes: float = Field(default=0.0, ge=0, le=240)  # room for presses at windows' ends
+    plan_evening_hour: int | None = Field(default=18, ge=0, le=23)
+
     # Lanes of each of dispatch's consumers: threads handling messages side by side, a device's
     # always on the same lane, in order (homecare.log's consumer runtime).
     intake_workers: int = Field(default=4, ge=1, le=32)
@@ -46,6 +57,19 @@ class DispatchSettings(BaseSettings):
     outbox_poll_s: float = Field(default=1.0, gt=0)
     puback_timeout_s: float = Field(default=10.0, gt=0)
     batch_size: int = Field(default=100, ge=1)
+
+    @field_validator("plan_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"plan_timezone: unknown time zone {value!r}") from exc
+        return value
+
+    def plan_zone(self) -> ZoneInfo:
+        """The time zone of care plans' days and windows."""
+        return ZoneInfo(self.plan_timezone)
 
     def dispatch_policy(self) -> DispatchPolicy:
         """The per-service policies: defaults with the overrides applied."""

@@ -63,6 +63,16 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[str] | str] = {
     ("POST", "/api/v1/providers/{provider_id}/heartbeat"): frozenset({"provider"}),
     ("POST", "/api/v1/providers/{provider_id}/shifts"): ADMIN,
     ("GET", "/api/v1/providers/{provider_id}/shifts"): ALL,
+    # care plans and day planning: dispatchers edit plans and plan days; a provider reads its route
+    ("PUT", "/api/v1/providers/{provider_id}/skills"): ADMIN,
+    ("GET", "/api/v1/providers/{provider_id}/route"): ALL,
+    ("GET", "/api/v1/residents/{resident_id}/care-plans"): STAFF,
+    ("POST", "/api/v1/residents/{resident_id}/care-plans"): STAFF,
+    ("GET", "/api/v1/care-plans/{plan_id}"): STAFF,
+    ("PATCH", "/api/v1/care-plans/{plan_id}"): STAFF,
+    ("DELETE", "/api/v1/care-plans/{plan_id}"): STAFF,
+    ("POST", "/api/v1/plans/{day}"): STAFF,
+    ("GET", "/api/v1/plans/{day}/routes"): STAFF,
     # requests: dispatchers; providers their own
     ("GET", "/api/v1/requests"): STAFF,
     ("POST", "/api/v1/requests"): STAFF,

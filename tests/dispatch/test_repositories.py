@@ -372,3 +372,189 @@ def test_a_button_keys_press_run_round_trips_and_a_request_keeps_its_stuck_mark(
         row = store.tx.execute("SELECT stuck_presses, stuck_from, stuck_to FROM dispatch.requests WHERE id = %s",
                                (request.id,)).fetchone()
         assert tuple(row.values() if isinstance(row, dict) else row) == (25, stuck.run.started, stuck.run.last)
+
+
+# -- care plans and routes (issue 16) ---------------------------------------------------------
+
+def _plan(store: Store, resident: str, **kw: Any):
+    from datetime import date, time
+
+    from services.dispatch.domain.plans import CarePlan, Recurrence, Repeat
+
+    fields: dict[str, Any] = {
+        "id": new_id("cp"), "resident_id": resident, "service": "meal",
+        "recurrence": Recurrence(Repeat.WEEKDAYS, date(2026, 12, 1), weekdays=frozenset({0, 2})),
+        "window_start": time(11, 30), "window_end": time(12, 30), "duration_minutes": 20,
+        "skills": frozenset({"halal"}), **kw,
+    }
+    return CarePlan(**fields)
+
+
+def _stop(plan_id: str, resident: str, day, provider_id: str | None, seq: int | None, start: datetime, **kw: Any):
+    from services.dispatch.domain.routes import RouteStop
+
+    return RouteStop(key=f"{plan_id}:{day.isoformat()}", plan_id=plan_id, day=day, resident_id=resident,
+                     service="meal", earliest=start, latest=start + timedelta(hours=1), duration=20,
+                     provider_id=provider_id, seq=seq, planned_arrival=start if provider_id else None,
+                     planned_start=start if provider_id else None, travel_minutes=3.5 if provider_id else None,
+                     district="Huangpu", **kw)
+
+
+def test_care_plans_round_trip_change_and_are_found_for_their_days(store):
+    from datetime import date
+
+    from services.dispatch.domain.plans import Recurrence, Repeat
+
+    resident = store.resident()
+    pid = store.provider()
+    plan = _plan(store, resident, preferred_provider_id=pid, note="no pork")
+    once = _plan(store, resident, service="escort", recurrence=Recurrence(Repeat.ONCE, date(2026, 12, 9)))
+    store.repos.plans.add(store.tx, plan)
+    store.repos.plans.add(store.tx, once)
+    assert store.repos.plans.get(store.tx, plan.id) == plan
+    assert [p.id for p in store.repos.plans.of_resident(store.tx, resident)] == [plan.id, once.id]
+    ended = replace(plan, active=False)
+    store.repos.plans.update(store.tx, ended)
+    assert store.repos.plans.get(store.tx, plan.id, lock=True) == ended
+    assert [p.id for p in store.repos.plans.of_resident(store.tx, resident)] == [once.id, plan.id]  # active first
+    mine = {plan.id, once.id}
+    assert [p.id for p in store.repos.plans.on_day(store.tx, date(2026, 12, 9)) if p.id in mine] == [once.id]
+    assert [p.id for p in store.repos.plans.on_day(store.tx, date(2026, 12, 10)) if p.id in mine] == []
+    with pytest.raises(NotFound):
+        store.repos.plans.get(store.tx, "cp-nothing")
+    with pytest.raises(NotFound):
+        store.repos.plans.update(store.tx, replace(plan, id="cp-nothing"))
+
+
+def test_a_days_routes_are_replaced_except_what_was_released(store):
+    from datetime import date
+
+    resident, pid = store.resident(), store.provider()
+    day = date(2031, 3, 3)  # a day no other test plans
+    start = datetime(2031, 3, 3, 3, 30, tzinfo=UTC)
+    plans = [_plan(store, resident) for _ in range(3)]
+    for p in plans:
+        store.repos.plans.add(store.tx, p)
+    a = _stop(plans[0].id, resident, day, pid, 0, start)
+    b = _stop(plans[1].id, resident, day, pid, 1, start + timedelta(minutes=40))
+    c = _stop(plans[2].id, resident, day, None, None, start, unplanned_reason="nobody on shift that day can do it")
+    store.repos.plans.lock_day(store.tx, day)
+    store.repos.plans.replace_day(store.tx, day, [b, c, a])
+    assert store.repos.plans.stops(store.tx, day) == [a, b, c]
+    assert store.repos.plans.stops(store.tx, day, pid) == [a, b]
+    # a is due for release two hours ahead of its window; b not yet
+    due = [s.key for s in store.repos.plans.to_release(store.tx, start - timedelta(minutes=90), timedelta(hours=2))]
+    assert a.key in due and b.key not in due and c.key not in due
+    request = store.request()
+    store.repos.plans.mark_released(store.tx, a.key, request.id, start - timedelta(minutes=90))
+    assert a.key not in [s.key for s in store.repos.plans.to_release(store.tx, start, timedelta(hours=2))]
+    # replanning: the released visit stays as it was, the rest is replaced
+    moved = replace(a, seq=5)
+    store.repos.plans.replace_day(store.tx, day, [moved, replace(b, seq=0)])
+    got = {s.key: s for s in store.repos.plans.stops(store.tx, day)}
+    assert got[a.key].seq == 0 and got[a.key].request_id == request.id and got[a.key].released
+    assert got[b.key].seq == 0 and c.key not in got
+    # a plan changed: its unreleased visits leave their routes, saying why
+    assert store.repos.plans.unroute(store.tx, plans[1].id, day, "changed") == 1
+    assert store.repos.plans.unroute(store.tx, plans[0].id, day, "changed") == 0  # released: kept
+    got = {s.key: s for s in store.repos.plans.stops(store.tx, day)}
+    assert got[b.key].provider_id is None and got[b.key].seq is None and got[b.key].unplanned_reason == "changed"
+
+
+def test_a_providers_route_not_yet_released_is_in_its_state_for_the_next_day(store):
+    now = datetime.now(UTC)
+    resident, pid = store.resident(), store.provider()
+    plans = [_plan(store, resident) for _ in range(3)]
+    for p in plans:
+        store.repos.plans.add(store.tx, p)
+    soon = replace(_stop(plans[0].id, resident, now.date(), pid, 0, now + timedelta(hours=1)), lat=HOME.lat,
+                   lon=HOME.lon)
+    later = _stop(plans[1].id, resident, now.date(), pid, 1, now + timedelta(hours=30))  # beyond the next day
+    gone = _stop(plans[2].id, resident, now.date(), pid, 2, now + timedelta(hours=2))
+    store.repos.plans.replace_day(store.tx, now.date(), [soon, later, gone])
+    store.repos.plans.mark_released(store.tx, gone.key, None, now)  # released: a request carries it, if any
+    (state,) = store.repos.providers.states(store.tx, "meal", resident, now, now, provider_ids=[pid])
+    (job,) = state.jobs
+    assert (job.request_id, job.on_route, job.window_start, job.window_end, job.planned_minutes) == (
+        soon.key, True, soon.earliest, soon.latest, 20)
+    assert (job.lat, job.lon, job.resident_id, job.planned_start) == (HOME.lat, HOME.lon, resident, soon.planned_start)
+    assert store.repos.providers.load_counts(store.tx, pid) == (0, 0)
+
+
+def test_planning_runs_are_kept_newest_first(store):
+    from datetime import date
+
+    from services.dispatch.domain.routes import PlanRun
+
+    day = date(2031, 3, 4)
+    t = datetime(2031, 3, 3, 10, tzinfo=UTC)
+    runs = [PlanRun(new_id("pr"), day, t + timedelta(minutes=i), "test", "ortools", 10, 9, 1, 0, 3, 123.5,
+                    100.25 if i else None, 1.5) for i in range(2)]
+    for r in runs:
+        store.repos.plans.add_run(store.tx, r)
+    assert store.repos.plans.runs(store.tx, day) == runs[::-1]
+    assert store.repos.plans.runs(store.tx, day, 1) == [runs[1]]
+
+
+def test_a_planned_visit_not_started_holds_no_capacity_and_is_on_the_route(store):
+    from services.dispatch.domain.routes import RouteStop, released_request
+
+    now = datetime.now(UTC)
+    resident, pid = store.resident(), store.provider(capacity=1)
+    window = now + timedelta(minutes=60)
+    stop = RouteStop(key=f"cp-x{new_id('k')}:2031-01-01", plan_id="cp-x", day=now.date(), resident_id=resident,
+                     service="meal", earliest=window, latest=window + timedelta(hours=1), duration=25,
+                     provider_id=pid, seq=0, planned_arrival=window, planned_start=window)
+    request, created, assigned = released_request(new_id("r"), stop, POLICY.for_service("meal"), now, HOME, "Huangpu")
+    assert store.repos.requests.insert(store.tx, request, created)
+    saved = store.repos.requests.save(store.tx, assigned)
+    loaded = store.repos.requests.load(store.tx, request.id)
+    assert loaded.planned and loaded.status is Status.ASSIGNED and loaded.provider_id == pid
+    assert (loaded.window_start, loaded.window_end, loaded.planned_minutes, loaded.plan_visit_key) == (
+        window, window + timedelta(hours=1), 25, stop.key)
+    assert loaded.sla_due_at == window + timedelta(hours=1) and saved.eta_minutes == 60
+    assert store.repos.providers.load_counts(store.tx, pid) == (0, 0)
+    assert store.repos.providers.active_count(store.tx, pid) == 0
+    assert store.repos.providers.active_jobs(store.tx, pid) == []
+    (state,) = store.repos.providers.states(store.tx, "meal", resident, now, now, provider_ids=[pid])
+    (job,) = state.jobs
+    assert job.on_route and job.request_id == request.id and job.window_end == window + timedelta(hours=1)
+    assert job.planned_minutes == 25 and job.resident_id == resident
+    # set off: it is work in hand now
+    store.repos.requests.save(store.tx, transition(saved, Status.EN_ROUTE, now, "test"))
+    assert store.repos.providers.active_count(store.tx, pid) == 1
+    (state,) = store.repos.providers.states(store.tx, "meal", resident, now, now, provider_ids=[pid])
+    assert not state.jobs[0].on_route
+
+
+def test_a_planned_request_past_its_window_not_set_off_is_claimed_as_missed_once(store):
+    from services.dispatch.domain.routes import RouteStop, released_request
+
+    now = datetime.now(UTC)
+    resident, pid = store.resident(), store.provider()
+    window = now - timedelta(minutes=90)
+    stop = RouteStop(key=f"cp-y{new_id('k')}:2031-01-01", plan_id="cp-y", day=now.date(), resident_id=resident,
+                     service="meal", earliest=window, latest=window + timedelta(hours=1), duration=25,
+                     provider_id=pid, seq=0, planned_arrival=window, planned_start=window)
+    request, created, assigned = released_request(new_id("r"), stop, POLICY.for_service("meal"),
+                                                  window - timedelta(hours=2), HOME, None)
+    store.repos.requests.insert(store.tx, request, created)
+    store.repos.requests.save(store.tx, assigned)
+    assert request.id not in store.repos.plans.missed_due(store.tx, window + timedelta(minutes=59))
+    assert request.id in store.repos.plans.missed_due(store.tx, now, 1000)
+    store.repos.plans.mark_missed(store.tx, request.id, now)
+    assert request.id not in store.repos.plans.missed_due(store.tx, now, 1000)
+
+
+def test_providers_skills_roster_and_shifts_overlapping_a_day(store):
+    pid = store.provider()
+    assert store.repos.providers.set_skills(store.tx, pid, ["hoist", "halal", "hoist"])["skills"] == ["halal", "hoist"]
+    assert [r["skills"] for r in store.repos.providers.roster(store.tx) if r["id"] == pid] == [["halal", "hoist"]]
+    with pytest.raises(NotFound):
+        store.repos.providers.set_skills(store.tx, "p-nobody", [])
+    t = datetime(2031, 5, 1, tzinfo=UTC)
+    store.repos.shifts.add(store.tx, pid, t - timedelta(hours=2), t + timedelta(hours=1))
+    store.repos.shifts.add(store.tx, pid, t + timedelta(hours=20), t + timedelta(hours=26))
+    store.repos.shifts.add(store.tx, pid, t + timedelta(hours=30), t + timedelta(hours=32))
+    mine = [s for s in store.repos.shifts.overlapping(store.tx, t, t + timedelta(days=1)) if s["provider_id"] == pid]
+    assert [s["starts_at"] for s in mine] == [t - timedelta(hours=2), t + timedelta(hours=20)]

@@ -31,6 +31,7 @@ class Source(StrEnum):
     BUTTON = "button"
     PHONE = "phone"
     ALERT = "alert"
+    PLAN = "plan"  # a care plan's visit, released onto its provider's route (domain/plans.py)
 
 
 TERMINAL = frozenset({Status.COMPLETED, Status.CANCELLED})
@@ -107,10 +108,22 @@ class ServiceRequest:
     location: Location | None = None  # the resident's home
     district: str | None = None
     handed_back: int = 0  # times a provider gave it back to the queue
+    # A planned visit (source plan): its identity, window (UTC), planned start and length, place on the route.
+    plan_visit_key: str | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    planned_start: datetime | None = None
+    planned_minutes: int | None = None
+    route_seq: int | None = None
 
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
+
+    @property
+    def planned(self) -> bool:
+        """A care plan's visit (it has a window on its provider's route)."""
+        return self.source is Source.PLAN
 
     def can(self, to: Status) -> bool:
         """Whether the lifecycle allows moving to `to` now."""

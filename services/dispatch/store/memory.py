@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from homecare.buttons import PressRun
@@ -24,9 +24,11 @@ from homecare.topics import DeviceChannel, device_topic
 
 from ..domain.matching import Location
 from ..domain.offers import Offer, OfferStatus
+from ..domain.plans import CarePlan, Repeat
 from ..domain.presses import ButtonRun
 from ..domain.requests import ACTIVE, STAMPS, Change, ServiceRequest, Status, TimelineEntry
-from .providers import ActiveJobRow, ProviderState
+from ..domain.routes import PlanRun, RouteStop, not_started
+from .providers import _ROUTE_AHEAD, ActiveJobRow, ProviderState
 
 Clock = Callable[[], datetime]
 _BUSY = frozenset({Status.ASSIGNED, Status.EN_ROUTE, Status.ARRIVED})  # requests that hold capacity
@@ -324,6 +326,10 @@ class MemoryShifts:
         return any(s["provider_id"] == provider_id and s["id"] != other_than and s["starts_at"] <= now < s["ends_at"]
                    for s in self.rows.values())
 
+    def overlapping(self, conn: Any, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        rows = [s for s in self.rows.values() if s["starts_at"] < end and s["ends_at"] > start]
+        return [dict(s) for s in sorted(rows, key=lambda s: (s["provider_id"], s["starts_at"], s["id"]))]
+
     def ends_of(self, provider_id: str, now: datetime) -> datetime | None:
         """The end of the provider's shift that covers `now` (the earliest, if several do)."""
         ends = [s["ends_at"] for s in self.rows.values()
@@ -335,6 +341,8 @@ class MemoryProviders:
     def __init__(self, requests: MemoryRequests, offers: MemoryOffers, shifts: MemoryShifts, clock: Clock) -> None:
         self.requests, self.offers, self.shifts, self.clock = requests, offers, shifts, clock
         self.rows: dict[str, dict[str, Any]] = {}
+        # Its route's planned visits not yet released (the plans' repository; wired by MemoryRepositories).
+        self.planned: Callable[[str, datetime], list[ActiveJobRow]] = lambda provider_id, now: []
 
     def insert(
         self, conn: Any, provider_id: str, name: str, services: list[str], location: Location, capacity: int,
@@ -344,7 +352,7 @@ class MemoryProviders:
             raise Conflict(f"provider {provider_id} exists")
         self.rows[provider_id] = {"id": provider_id, "name": name, "services": list(services), "lat": location.lat,
                                   "lon": location.lon, "capacity": capacity, "on_shift": on_shift, "location_at": None,
-                                  "last_seen_at": self.clock() if on_shift else None}
+                                  "last_seen_at": self.clock() if on_shift else None, "skills": []}
         return dict(self.rows[provider_id])
 
     def _row(self, provider_id: str) -> dict[str, Any]:
@@ -378,13 +386,25 @@ class MemoryProviders:
         self._row(provider_id).update(lat=location.lat, lon=location.lon, location_at=at)
         return self.get(conn, provider_id)
 
+    def set_skills(self, conn: Any, provider_id: str, skills: list[str]) -> dict[str, Any]:
+        self._row(provider_id)["skills"] = sorted(set(skills))
+        return self.get(conn, provider_id)
+
+    def roster(self, conn: Any) -> list[dict[str, Any]]:
+        return [dict(self.rows[pid]) for pid in sorted(self.rows)]
+
     def try_lock(self, conn: Any, provider_id: str, wait_ms: int = 150) -> bool:
         return True
 
-    def _held(self, provider_id: str) -> list[ServiceRequest]:
+    def _busy(self, provider_id: str) -> list[ServiceRequest]:
+        """Its requests with it: held work and its route's planned visits not yet started."""
         rows = self.requests.rows
         return sorted((r for rid in self.requests.by_provider.get(provider_id, ())
                        if (r := rows[rid].request).status in _BUSY), key=lambda r: r.id)
+
+    def _held(self, provider_id: str) -> list[ServiceRequest]:
+        """The requests holding its capacity (a planned visit not yet started does not)."""
+        return [r for r in self._busy(provider_id) if not not_started(r)]
 
     def load_counts(self, conn: Any, provider_id: str) -> tuple[int, int]:
         return len(self._held(provider_id)), len(self.offers.pending_of(provider_id))
@@ -396,7 +416,8 @@ class MemoryProviders:
         loc = r.location
         return ActiveJobRow(r.id, r.status.value, r.service.value, r.priority, loc.lat if loc else None,
                             loc.lon if loc else None, r.assigned_at, r.eta_minutes,
-                            self.requests.rows[r.id].stamps.get(STAMPS[Status.ARRIVED]))
+                            self.requests.rows[r.id].stamps.get(STAMPS[Status.ARRIVED]), True, not_started(r),
+                            r.window_start, r.window_end, r.planned_minutes, r.resident_id, r.planned_start)
 
     def active_jobs(self, conn: Any, provider_id: str) -> list[ActiveJobRow]:
         return [self._job(r) for r in self._held(provider_id)]
@@ -413,13 +434,14 @@ class MemoryProviders:
                     or (wanted is not None and pid not in wanted)):
                 continue
             pending = self.offers.pending_of(pid)
-            jobs = [self._job(r) for r in self._held(pid)] + [
+            jobs = [self._job(r) for r in self._busy(pid)] + [
                 ActiveJobRow(r.id, Status.ASSIGNED.value, r.service.value, r.priority,
                              r.location.lat if r.location else None, r.location.lon if r.location else None,
                              o.created_at, o.eta_minutes, None, held=False)
                 for o in pending for r in [self.requests.rows[o.request_id].request]
             ]
             mine = [self.requests.rows[rid].request for rid in self.requests.by_provider.get(pid, ())]
+            jobs += self.planned(pid, now)
             out.append(ProviderState(
                 dict(row), sorted(jobs, key=lambda j: j.request_id), len(pending),
                 sum(1 for r in mine if r.resident_id == resident_id and r.status is Status.COMPLETED),
@@ -584,6 +606,100 @@ class MemoryResidents:
             raise NotFound(f"resident {resident_id} not found")
 
 
+class MemoryPlans:
+    """Care plans, planned visits and planning runs in memory."""
+
+    def __init__(self, requests: MemoryRequests) -> None:
+        self.requests = requests
+        self.plans: dict[str, CarePlan] = {}
+        self.order: dict[str, int] = {}  # creation order (the created_at of the table)
+        self.visits: dict[str, RouteStop] = {}
+        self.missed_at: dict[str, datetime] = {}
+        self.run_rows: list[PlanRun] = []
+
+    def add(self, conn: Any, plan: CarePlan) -> None:
+        if plan.id in self.plans:
+            raise Conflict(f"care plan {plan.id} exists")
+        self.plans[plan.id] = plan
+        self.order[plan.id] = len(self.order)
+
+    def update(self, conn: Any, plan: CarePlan) -> None:
+        if plan.id not in self.plans:
+            raise NotFound(f"care plan {plan.id} not found")
+        self.plans[plan.id] = plan
+
+    def get(self, conn: Any, plan_id: str, *, lock: bool = False) -> CarePlan:
+        if plan_id not in self.plans:
+            raise NotFound(f"care plan {plan_id} not found")
+        return self.plans[plan_id]
+
+    def of_resident(self, conn: Any, resident_id: str) -> list[CarePlan]:
+        mine = [p for p in self.plans.values() if p.resident_id == resident_id]
+        return sorted(mine, key=lambda p: (not p.active, self.order[p.id], p.id))
+
+    def on_day(self, conn: Any, day: date) -> list[CarePlan]:
+        return sorted((p for p in self.plans.values() if p.active and p.recurrence.starts_on <= day
+                       and (p.recurrence.ends_on is None or p.recurrence.ends_on >= day)
+                       and (p.recurrence.repeat is not Repeat.ONCE or p.recurrence.starts_on == day)),
+                      key=lambda p: p.id)
+
+    def lock_day(self, conn: Any, day: date) -> None:
+        """One caller at a time in memory."""
+
+    def stops(self, conn: Any, day: date, provider_id: str | None = None) -> list[RouteStop]:
+        rows = [s for s in self.visits.values()
+                if s.day == day and (provider_id is None or s.provider_id == provider_id)]
+        return sorted(rows, key=lambda s: (s.provider_id is None, s.provider_id or "", s.seq or 0, s.earliest, s.key))
+
+    def replace_day(self, conn: Any, day: date, new: list[RouteStop]) -> None:
+        for key in [k for k, s in self.visits.items() if s.day == day and not s.released]:
+            del self.visits[key]
+        for stop in new:
+            self.visits.setdefault(stop.key, stop)
+
+    def unroute(self, conn: Any, plan_id: str, from_day: date, reason: str) -> int:
+        hit = [s for s in self.visits.values() if s.plan_id == plan_id and s.day >= from_day and not s.released]
+        for s in hit:
+            self.visits[s.key] = replace(s, provider_id=None, seq=None, planned_arrival=None, planned_start=None,
+                                         travel_minutes=None, unplanned_reason=reason)
+        return len(hit)
+
+    def unreleased(self, provider_id: str, now: datetime) -> list[ActiveJobRow]:
+        """A provider's planned visits not yet released, the next day's worth, as matching reads them."""
+        return [ActiveJobRow(s.key, Status.ASSIGNED.value, s.service, 5, s.lat, s.lon, None, None, None, True, True,
+                             s.earliest, s.latest, s.duration, s.resident_id, s.planned_start)
+                for s in self.visits.values()
+                if s.provider_id == provider_id and not s.released and s.latest > now
+                and s.earliest < now + _ROUTE_AHEAD]
+
+    def to_release(self, conn: Any, now: datetime, lead: timedelta, limit: int = 50) -> list[RouteStop]:
+        due = [s for s in self.visits.values()
+               if not s.released and s.provider_id is not None and s.earliest <= now + lead]
+        return sorted(due, key=lambda s: (s.earliest, s.key))[:limit]
+
+    def mark_released(
+        self, conn: Any, key: str, request_id: str | None, at: datetime, reason: str | None = None,
+    ) -> None:
+        if stop := self.visits.get(key):
+            self.visits[key] = replace(stop, released_at=at, request_id=request_id,
+                                       unplanned_reason=reason or stop.unplanned_reason)
+
+    def missed_due(self, conn: Any, now: datetime, limit: int = 50) -> list[str]:
+        rows = self.requests._live(lambda w: w.request.planned and w.request.status is Status.ASSIGNED
+                                   and w.request.window_end is not None and w.request.window_end <= now
+                                   and w.request.id not in self.missed_at)
+        return [w.request.id for w in sorted(rows, key=lambda w: w.request.window_end or now)[:limit]]
+
+    def mark_missed(self, conn: Any, request_id: str, at: datetime) -> None:
+        self.missed_at[request_id] = at
+
+    def add_run(self, conn: Any, run: PlanRun) -> None:
+        self.run_rows.append(run)
+
+    def runs(self, conn: Any, day: date, limit: int = 20) -> list[PlanRun]:
+        return sorted((r for r in self.run_rows if r.day == day), key=lambda r: (r.ran_at, r.id), reverse=True)[:limit]
+
+
 class MemoryRepositories:
     """Every repository of dispatch in memory (`usecases.ports.Repositories`), on one clock."""
 
@@ -599,6 +715,8 @@ class MemoryRepositories:
         self.devices = MemoryDevices()
         self.residents = MemoryResidents()
         self.notices = MemoryNotices()
+        self.plans = MemoryPlans(self.requests)
+        self.providers.planned = self.plans.unreleased
 
 
 class MemoryTransactions:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 from psycopg.rows import dict_row
@@ -12,8 +12,12 @@ from homecare.errors import NotFound
 
 from ..domain.matching import Candidate, Location
 
-# Requests that hold a provider's capacity.
+# Requests with a provider: held work, and its route's planned visits not yet started.
 _BUSY = "('assigned', 'en_route', 'arrived')"
+# Requests that hold a provider's capacity: a planned visit not yet started is its route, not work
+# in hand (matching sees it as `Candidate.route`); it holds capacity once the provider sets off.
+_ROUTE_AHEAD = timedelta(hours=24)  # how far ahead a provider's planned route counts for matching
+_HOLDS = "(status IN ('en_route', 'arrived') OR (status = 'assigned' AND source <> 'plan'))"
 
 
 def insert(
@@ -44,8 +48,14 @@ def list_all(conn: psycopg.Connection) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             "SELECT p.*, (SELECT count(*) FROM dispatch.requests r WHERE r.provider_id = p.id"
-            f" AND r.status IN {_BUSY}) AS active FROM dispatch.providers p ORDER BY p.name, p.id"
+            f" AND {_HOLDS}) AS active FROM dispatch.providers p ORDER BY p.name, p.id"
         ).fetchall()
+
+
+def roster(conn: psycopg.Connection) -> list[dict]:
+    """Every provider's row, by id."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("SELECT * FROM dispatch.providers ORDER BY id").fetchall()
 
 
 def set_on_shift(conn: psycopg.Connection, provider_id: str, on_shift: bool, at: datetime | None = None) -> dict:
@@ -84,12 +94,23 @@ def candidates(
         Candidate(
             provider_id=s.row["id"], name=s.row["name"], services=frozenset(s.row["services"]),
             location=Location(s.row["lat"], s.row["lon"]), capacity=s.row["capacity"], on_shift=s.row["on_shift"],
-            active=sum(j.held for j in s.jobs), pending_offers=s.pending_offers,
+            active=sum(j.held and not j.on_route for j in s.jobs), pending_offers=s.pending_offers,
             visits_with_resident=s.visits_with_resident,
             recent_assignments=s.recent_assignments,
         )
         for s in states(conn, service, resident_id, recent_since, datetime.now(UTC))
     ]
+
+
+def set_skills(conn: psycopg.Connection, provider_id: str, skills: list[str]) -> dict:
+    """What the provider can do beyond its services (care plans ask for skills)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "UPDATE dispatch.providers SET skills = %s WHERE id = %s RETURNING *", (sorted(set(skills)), provider_id),
+        ).fetchone()
+    if row is None:
+        raise NotFound(f"provider {provider_id} not found")
+    return row
 
 
 def try_lock(conn: psycopg.Connection, provider_id: str, wait_ms: int = 150) -> bool:
@@ -116,7 +137,7 @@ def try_lock(conn: psycopg.Connection, provider_id: str, wait_ms: int = 150) -> 
 def load_counts(conn: psycopg.Connection, provider_id: str) -> tuple[int, int]:
     """(requests held, pending offers) of a provider, as committed now."""
     row = conn.execute(
-        f"SELECT (SELECT count(*) FROM dispatch.requests WHERE provider_id = %s AND status IN {_BUSY}) AS a,"
+        f"SELECT (SELECT count(*) FROM dispatch.requests WHERE provider_id = %s AND {_HOLDS}) AS a,"
         " (SELECT count(*) FROM dispatch.offers WHERE provider_id = %s AND status = 'pending') AS p",
         (provider_id, provider_id),
     ).fetchone()
@@ -126,7 +147,7 @@ def load_counts(conn: psycopg.Connection, provider_id: str) -> tuple[int, int]:
 def active_count(conn: psycopg.Connection, provider_id: str) -> int:
     """Requests the provider holds now (read after locking its row, so it is current)."""
     row = conn.execute(
-        f"SELECT count(*) AS n FROM dispatch.requests WHERE provider_id = %s AND status IN {_BUSY}",
+        f"SELECT count(*) AS n FROM dispatch.requests WHERE provider_id = %s AND {_HOLDS}",
         (provider_id,),
     ).fetchone()
     return row["n"] if isinstance(row, dict) else row[0]
@@ -168,6 +189,14 @@ class ActiveJobRow:
     eta_minutes: int | None
     arrived_at: datetime | None
     held: bool = True  # False: a pending offer to the provider, not (yet) its job
+    # A planned visit on the provider's route not yet started (no capacity held): its window
+    # (UTC), planned length and who it is for; matching sees it as `Candidate.route`.
+    on_route: bool = False
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    planned_minutes: int | None = None
+    resident_id: str | None = None
+    planned_start: datetime | None = None
 
 
 def states(
@@ -203,17 +232,27 @@ def states(
         ids = [r["id"] for r in rows]
         jobs = cur.execute(
             "SELECT id, provider_id, status, service, priority, lat, lon, assigned_at, eta_minutes, arrived_at,"
-            f" true AS held FROM dispatch.requests WHERE provider_id = ANY(%s) AND status IN {_BUSY}"
+            " true AS held, (source = 'plan' AND status = 'assigned') AS on_route, window_start, window_end,"
+            " planned_minutes, resident_id, planned_start"
+            f" FROM dispatch.requests WHERE provider_id = ANY(%s) AND status IN {_BUSY}"
             " UNION ALL SELECT r.id, o.provider_id, 'assigned', r.service, r.priority, r.lat, r.lon, o.created_at,"
-            " o.eta_minutes, NULL, false FROM dispatch.offers o JOIN dispatch.requests r ON r.id = o.request_id"
-            " WHERE o.provider_id = ANY(%s) AND o.status = 'pending' ORDER BY 1",
-            (ids, ids),
+            " o.eta_minutes, NULL, false, false, NULL, NULL, NULL, NULL, NULL"
+            " FROM dispatch.offers o JOIN dispatch.requests r ON r.id = o.request_id"
+            " WHERE o.provider_id = ANY(%s) AND o.status = 'pending'"
+            # Its route's visits planned and not yet released (released ones are requests above),
+            # the next day's worth: the id is the visit's key until a request carries it.
+            " UNION ALL SELECT v.key, v.provider_id, 'assigned', v.service, 5, v.lat, v.lon, NULL, NULL, NULL,"
+            " true, true, v.earliest, v.latest, v.duration, v.resident_id, v.planned_start"
+            " FROM dispatch.planned_visits v WHERE v.provider_id = ANY(%s) AND v.released_at IS NULL"
+            " AND v.latest > %s AND v.earliest < %s ORDER BY 1",
+            (ids, ids, ids, now, now + _ROUTE_AHEAD),
         ).fetchall() if ids else []
     by_provider: dict[str, list[ActiveJobRow]] = {i: [] for i in ids}
     for j in jobs:
         by_provider[j["provider_id"]].append(ActiveJobRow(
             j["id"], j["status"], j["service"], j["priority"], j["lat"], j["lon"], j["assigned_at"],
-            j["eta_minutes"], j["arrived_at"], j["held"],
+            j["eta_minutes"], j["arrived_at"], j["held"], j["on_route"], j["window_start"], j["window_end"],
+            j["planned_minutes"], j["resident_id"], j["planned_start"],
         ))
     return [
         ProviderState(r, by_provider[r["id"]], r["pending_offers"], r["visits"], r["recent"], r["shift_ends_at"])
@@ -222,11 +261,11 @@ def states(
 
 
 def active_jobs(conn: psycopg.Connection, provider_id: str) -> list[ActiveJobRow]:
-    """The requests a provider holds now."""
+    """The requests a provider holds now (not its route's planned visits not yet started)."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             "SELECT id, status, service, priority, lat, lon, assigned_at, eta_minutes, arrived_at"
-            f" FROM dispatch.requests WHERE provider_id = %s AND status IN {_BUSY} ORDER BY id",
+            f" FROM dispatch.requests WHERE provider_id = %s AND {_HOLDS} ORDER BY id",
             (provider_id,),
         ).fetchall()
     return [

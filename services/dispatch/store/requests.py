@@ -42,6 +42,12 @@ def from_row(row: dict) -> ServiceRequest:
         location=Location(row["lat"], row["lon"]) if row.get("lat") is not None else None,
         district=row.get("district"),
         handed_back=row.get("handed_back") or 0,
+        plan_visit_key=row.get("plan_visit_key"),
+        window_start=row.get("window_start"),
+        window_end=row.get("window_end"),
+        planned_start=row.get("planned_start"),
+        planned_minutes=row.get("planned_minutes"),
+        route_seq=row.get("route_seq"),
     )
 
 
@@ -59,14 +65,15 @@ def insert(
     row = conn.execute(
         "INSERT INTO dispatch.requests (id, resident_id, device_id, service, priority, urgency, status,"
         " source, source_key, note, created_at, pressed_at, assign_due_at, sla_due_at, assign_warn_at,"
-        " lat, lon, district)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " lat, lon, district, plan_visit_key, window_start, window_end, planned_start, planned_minutes, route_seq)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT DO NOTHING RETURNING id",
         (request.id, request.resident_id, request.device_id, request.service.value, request.priority,
          request.urgency, request.status.value, request.source.value, source_key, note,
          request.created_at, pressed_at, request.assign_due_at, request.sla_due_at, request.assign_warn_at,
          request.location.lat if request.location else None, request.location.lon if request.location else None,
-         request.district),
+         request.district, request.plan_visit_key, request.window_start, request.window_end,
+         request.planned_start, request.planned_minutes, request.route_seq),
     ).fetchone()
     if row is None:
         return False

@@ -64,3 +64,13 @@ def covering(conn: psycopg.Connection, provider_id: str, now: datetime, other_th
         (provider_id, other_than, now, now),
     ).fetchone()
     return row is not None
+
+
+def overlapping(conn: psycopg.Connection, start: datetime, end: datetime) -> list[dict]:
+    """Every provider's shifts that overlap [start, end), by provider and start (the day planner's
+    workers)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT * FROM dispatch.shifts WHERE starts_at < %s AND ends_at > %s ORDER BY provider_id, starts_at, id",
+            (end, start),
+        ).fetchall()

@@ -22,7 +22,7 @@ UNTAKEN = frozenset({Status.OPEN, Status.OFFERED, Status.ESCALATED})
 def _notice(ctx: Dispatch, request: ServiceRequest, trigger: str, text: str) -> Notice:
     service = request.service.value
     label = "Emergency" if service == "emergency" else f"{service.capitalize()} request"
-    verb = "escalated" if trigger == "request.escalated" else "still without a provider"
+    verb = {"request.escalated": "escalated", "request.late": "late"}.get(trigger, "still without a provider")
     return Notice(
         trigger=trigger, subject_id=request.id, severity=request_severity(service, request.priority),
         service=service, resident_id=request.resident_id, district=request.district,
@@ -36,6 +36,12 @@ def escalated(conn: Tx, ctx: Dispatch, request: ServiceRequest, reason: str) -> 
         ctx, request, "request.escalated",
         f"A {request.service.value} request was escalated to the dispatchers: {reason}.",
     ))
+
+
+def planned_late(conn: Tx, ctx: Dispatch, request: ServiceRequest, reason: str) -> None:
+    """A planned visit is late (its window ended, or its route arrives after it): queue its
+    notice, as for an escalation, so the dispatchers outside the console hear of it too."""
+    ctx.repos.notices.put(conn, _notice(ctx, request, "request.late", f"{reason.capitalize()}."))
 
 
 def reannounce(conn: Tx, ctx: Dispatch, request_id: str, now: datetime) -> bool:

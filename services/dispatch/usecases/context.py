@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -19,7 +20,7 @@ from ..domain.matching import MatchWeights
 from ..domain.policy import DispatchPolicy
 from ..domain.presence import PRESENCE_TIMEOUT
 from ..settings import DispatchSettings
-from ..store import devices, events, notices, offers, outbox, providers, requests, residents, shifts, timeline
+from ..store import devices, events, notices, offers, outbox, plans, providers, requests, residents, shifts, timeline
 from ..store.memory import MemoryRepositories
 from .ports import (
     DeviceRepository,
@@ -27,6 +28,7 @@ from .ports import (
     NoticeRepository,
     OfferRepository,
     OutboxRepository,
+    PlanRepository,
     ProviderRepository,
     Repositories,
     RequestRepository,
@@ -84,6 +86,7 @@ class PostgresRepositories:
     devices: DeviceRepository = devices
     residents: ResidentDirectory = residents
     notices: NoticeRepository = notices
+    plans: PlanRepository = plans
 
 
 @dataclass
@@ -102,14 +105,25 @@ class Dispatch:
     stuck: StuckRule = field(default_factory=StuckRule)  # when a button is stuck (homecare/buttons.py)
     # Which escalated requests are announced again while nobody takes them, and how often.
     reannounce: Reannounce = field(default_factory=lambda: Reannounce(timedelta(minutes=5)))
+    # Care plans (usecases/plans.py): the centre's time zone, how long before its window a planned
+    # visit becomes a request, the day planner's time limit, and the evening hour (local) the next
+    # day is planned at (None: only by hand).
+    plan_zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    plan_release_lead: timedelta = timedelta(minutes=120)
+    plan_time_limit_s: float = 10.0
+    plan_buffer_minutes: float = 0.0  # the planner keeps room at the end of windows for presses
+    plan_evening_hour: int | None = 18
 
 
 def in_memory(clock: Callable[[], datetime] = utc_now, **config: Any) -> Dispatch:
     """The use cases on the in-memory repositories (rule tests, the dispatch benchmark): no
-    database; no devices' registry either, so no button is found and no config is applied,
-    unless `config` says otherwise."""
+    database; no devices' registry either, so no button is found and no config is applied, and
+    no evening planning run, unless `config` says otherwise."""
     config.setdefault("find_button", lambda conn, resident_id: None)
     config.setdefault("configured", lambda conn, device_id, applied: None)
+    # No evening planning run on its own thread: the repositories in memory serve one caller at a
+    # time (a simulation plans its days when it means to).
+    config.setdefault("plan_evening_hour", None)
     return Dispatch(clock=clock, repos=MemoryRepositories(clock), **config)
 
 
@@ -126,4 +140,9 @@ def from_settings(
         requeue=timedelta(seconds=dispatch.requeue_s),
         stuck=stuck or StuckRule(),
         presence_timeout=timedelta(seconds=dispatch.presence_timeout_s),
+        plan_zone=dispatch.plan_zone(),
+        plan_release_lead=timedelta(minutes=dispatch.plan_release_lead_minutes),
+        plan_time_limit_s=dispatch.plan_time_limit_s,
+        plan_buffer_minutes=dispatch.plan_buffer_minutes,
+        plan_evening_hour=dispatch.plan_evening_hour,
     )

@@ -14,6 +14,7 @@ from .. import metrics
 from ..domain.escalation import at_risk, spoken
 from ..domain.matching import arrival, eta_minutes
 from ..domain.requests import ServiceRequest, Status, TimelineEntry, assign, check_actor_is_provider, transition
+from ..domain.routes import missed
 from ..domain.sla import arrival_at_risk, assign_overdue, expected_arrival
 from .context import Dispatch
 from .notify import notify
@@ -129,10 +130,16 @@ def flag_if_at_risk(conn: Tx, ctx: Dispatch, request_id: str, now: datetime) -> 
 def flag_if_late(conn: Tx, ctx: Dispatch, request_id: str, now: datetime) -> bool:
     """Record, once, that an assigned request misses or will miss its arrival target."""
     request = ctx.repos.requests.load(conn, request_id, lock=True)
+    if missed(request, now):
+        return False  # the provider has not set off and the window is over: missed (plans.flag_missed)
     if not arrival_at_risk(request, now) or not ctx.repos.requests.flag_late(conn, request.id, now):
         return False
     arrival = expected_arrival(request)
     reason = "arrival target missed" if now >= request.sla_due_at else "expected arrival is after the target"
+    if request.planned:  # a care plan's visit: its window, and the dispatchers are told (a notice)
+        from .plans import late_alert  # plans builds on offering, as this module does
+
+        reason = late_alert(conn, ctx, request.id, now)
     ctx.repos.timeline.append(conn, request.id, TimelineEntry(now, "system", "sla.at_risk", {
         "reason": reason, "sla_due_at": request.sla_due_at.isoformat(),
         "expected_arrival": arrival.isoformat() if arrival else None,

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
@@ -28,6 +28,7 @@ from ..usecases.announce import reannounce
 from ..usecases.context import Dispatch
 from ..usecases.delivery import expire as expire_command
 from ..usecases.offering import expire_offer, offer_or_queue, withdraw_from_unreachable
+from ..usecases.plans import evening_day, flag_missed, plan_evening, release
 from ..usecases.ports import Transactions, Tx
 from ..usecases.progress import escalate_if_overdue, flag_if_at_risk, flag_if_late
 from ..usecases.providers import apply_shift_end, apply_shift_start
@@ -53,6 +54,8 @@ class TimerLoop:
         self._gauges_at = 0.0
         self.fired: dict[str, int] = {}  # totals since start, per kind of timer
         self._queue_at: datetime | None = None  # the last pass over the queue
+        self._evening: date | None = None  # the last day the evening planning run was tried for
+        self.evening_run: threading.Thread | None = None  # the latest evening planning run
 
     def start(self) -> None:
         self._stopping.clear()
@@ -64,6 +67,8 @@ class TimerLoop:
         self._woken.set()
         if self._thread:
             self._thread.join(timeout)
+        if self.evening_run:
+            self.evening_run.join(timeout)
 
     def wake(self) -> None:
         """A request was opened without an offer: offer it now, not at the next tick."""
@@ -136,6 +141,16 @@ class TimerLoop:
                 lambda conn, rid: _offer_queued(conn, self.ctx, rid, now, full),
                 whole=True,
             ) if self._queue_due(now) else 0,
+            # A care plan's visit becomes a request on its provider's route a lead time before its window.
+            "plans_released": self._each(
+                lambda conn: repos.plans.to_release(conn, now, self.ctx.plan_release_lead, n),
+                lambda conn, stop: release(conn, self.ctx, stop, now) is not None,
+            ),
+            # Before "late": a planned visit nobody set off for by its window's end is missed.
+            "plans_missed": self._each(
+                lambda conn: repos.plans.missed_due(conn, now, n),
+                lambda conn, rid: flag_missed(conn, self.ctx, rid, now),
+            ),
             "late": self._each(
                 lambda conn: repos.requests.maybe_late(conn, now, n),
                 lambda conn, rid: flag_if_late(conn, self.ctx, rid, now),
@@ -150,10 +165,29 @@ class TimerLoop:
                 lambda conn, oid: expire_command(conn, self.ctx, oid, now),
             ),
         }
+        self._plan_evening(now)
         for kind, n in fired.items():
             self.fired[kind] = self.fired.get(kind, 0) + n
         self._update_gauges(now)
         return fired
+
+    def _plan_evening(self, now: datetime) -> None:
+        """From the evening hour on, plan tomorrow once (unless someone has), in a thread of its
+        own: the solver's seconds must not hold up offers and clocks."""
+        day = evening_day(self.ctx, now)
+        if day is None or day == self._evening:
+            return
+        self._evening = day
+
+        def run() -> None:
+            try:
+                with self.transactions.begin() as conn:
+                    plan_evening(conn, self.ctx, now)
+            except Exception:
+                log.exception("the evening planning run for %s failed", day)
+
+        self.evening_run = threading.Thread(target=run, name="dispatch-plan-evening", daemon=True)
+        self.evening_run.start()
 
     def _queue_due(self, now: datetime) -> bool:
         """The queue is walked, most urgent first, once per requeue interval."""

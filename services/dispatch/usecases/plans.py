@@ -1,0 +1,331 @@
+"""Care plans and day planning: edit a resident's plans, plan a day's routes with the day planner,
+release each planned visit as a request onto its provider's route a lead time before its window,
+and raise the alarm for a planned visit late or missed. See README "Care plans", "Day planning"."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+from homecare.errors import Invalid, NotFound
+
+from .. import metrics
+from ..domain.matching import Location
+from ..domain.plans import CarePlan, DayPlan, Home, PlanError, PlannedVisit, Recurrence, Repeat, Worker, visits_on
+from ..domain.requests import TimelineEntry, hand_back
+from ..domain.routes import (
+    WINDOW_OVER,
+    PlanRun,
+    RouteStop,
+    late_reason,
+    missed,
+    missed_reason,
+    plan_fields,
+    released_request,
+    stops_of,
+    unplanned_stop,
+)
+from ..store import new_id
+from . import announce
+from .context import Dispatch
+from .offering import escalate
+from .ports import Tx
+
+log = logging.getLogger(__name__)
+
+PLAN_FIELDS = frozenset({
+    "service", "repeat", "starts_on", "ends_on", "weekdays", "every_weeks", "window_start", "window_end",
+    "duration_minutes", "skills", "preferred_provider_id", "note",
+})
+REQUIRED = frozenset({"service", "repeat", "starts_on", "window_start", "window_end", "duration_minutes"})
+CHANGED = "its care plan changed after planning: plan the day again"
+ENDED = "its care plan was ended"
+WINDOW_PASSED = "its window was over before the day was planned"
+
+
+class DayPlanner(Protocol):
+    """The day planner's signature (domain/planner.py: `plan_day`)."""
+
+    def __call__(
+        self, day: date, visits: Sequence[PlannedVisit], workers: Sequence[Worker], *, speed_kmh: float = ...,
+        time_limit_s: float = ..., buffer_minutes: float = ...,
+    ) -> DayPlan: ...
+
+
+def default_planner() -> DayPlanner:
+    """OR-Tools' day planner (domain/planner.py), imported when first needed: loading OR-Tools
+    costs a second, which nothing but a planning run should wait for."""
+    from ..domain.planner import plan_day
+
+    return plan_day
+
+
+# -- care plans -------------------------------------------------------------------------------
+
+def _build(ctx: Dispatch, conn: Tx, plan_id: str, resident_id: str, f: dict[str, Any], active: bool) -> CarePlan:
+    """A care plan from its fields, checked by the domain (PlanError -> Invalid, 422)."""
+    try:
+        plan = CarePlan(
+            id=plan_id, resident_id=resident_id, service=f["service"],
+            recurrence=Recurrence(
+                repeat=Repeat(f["repeat"]), starts_on=f["starts_on"], ends_on=f.get("ends_on"),
+                weekdays=frozenset(f.get("weekdays") or ()), every_weeks=f.get("every_weeks") or 1,
+            ),
+            window_start=f["window_start"], window_end=f["window_end"], duration_minutes=f["duration_minutes"],
+            skills=frozenset(f.get("skills") or ()), preferred_provider_id=f.get("preferred_provider_id"),
+            note=f.get("note"), active=active,
+        )
+    except PlanError as exc:
+        raise Invalid(str(exc)) from exc
+    except (KeyError, ValueError, TypeError) as exc:
+        raise Invalid(f"care plan: {exc}") from exc
+    if plan.preferred_provider_id is not None:
+        try:
+            provider = ctx.repos.providers.get(conn, plan.preferred_provider_id)
+        except NotFound as exc:
+            raise Invalid(f"preferred_provider_id: provider {plan.preferred_provider_id} not found") from exc
+        if plan.service not in provider["services"]:
+            raise Invalid(f"preferred_provider_id: provider {plan.preferred_provider_id} does not provide"
+                          f" {plan.service}")
+    return plan
+
+
+def fields_of(plan: CarePlan) -> dict[str, Any]:
+    """A plan's editable fields (what `create_plan` takes)."""
+    return plan_fields(plan)
+
+
+def create_plan(conn: Tx, ctx: Dispatch, resident_id: str, fields: dict[str, Any], actor: str) -> CarePlan:
+    """A new care plan for a resident (NotFound for an unknown resident, Invalid with the reason
+    for a plan that cannot be kept). It is routed from the next planning run of its days on."""
+    ctx.repos.residents.check(conn, resident_id)
+    plan = _build(ctx, conn, new_id("cp"), resident_id, fields, True)
+    ctx.repos.plans.add(conn, plan)
+    log.info("care plan %s for %s created by %s", plan.id, resident_id, actor)
+    return plan
+
+
+def update_plan(conn: Tx, ctx: Dispatch, plan_id: str, changes: dict[str, Any], actor: str) -> CarePlan:
+    """Change some fields of a plan. Its visits already routed and not yet released leave their
+    routes (unplanned, "plan the day again") from today on: a route must not carry a visit the
+    plan no longer asks for; released ones run on as they are."""
+    unknown = set(changes) - PLAN_FIELDS
+    if unknown:
+        raise Invalid(f"care plan: unknown field {', '.join(sorted(unknown))}")
+    emptied = sorted(k for k in REQUIRED if k in changes and changes[k] is None)
+    if emptied:
+        raise Invalid(f"{emptied[0]}: a care plan must have one; it cannot be removed")
+    current = ctx.repos.plans.get(conn, plan_id, lock=True)
+    if not current.active:
+        raise Invalid(f"care plan {plan_id} has ended; create a new one")
+    plan = _build(ctx, conn, plan_id, current.resident_id, {**fields_of(current), **changes}, True)
+    ctx.repos.plans.update(conn, plan)
+    ctx.repos.plans.unroute(conn, plan_id, today(ctx), CHANGED)
+    log.info("care plan %s changed by %s", plan_id, actor)
+    return plan
+
+
+def end_plan(conn: Tx, ctx: Dispatch, plan_id: str, actor: str) -> CarePlan:
+    """End a plan: no more visits; those routed and not yet released leave their routes. Kept for
+    the record (the resident's page lists it as ended)."""
+    current = ctx.repos.plans.get(conn, plan_id, lock=True)
+    plan = replace(current, active=False)
+    ctx.repos.plans.update(conn, plan)
+    ctx.repos.plans.unroute(conn, plan_id, today(ctx), ENDED)
+    log.info("care plan %s ended by %s", plan_id, actor)
+    return plan
+
+
+def today(ctx: Dispatch) -> date:
+    """The centre's date now."""
+    return ctx.clock().astimezone(ctx.plan_zone).date()
+
+
+def day_bounds(ctx: Dispatch, day: date) -> tuple[datetime, datetime]:
+    """The day in the centre's time zone, as UTC instants [start, end)."""
+    start = datetime.combine(day, datetime.min.time(), ctx.plan_zone)
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), ctx.plan_zone)
+    return start, end
+
+
+# -- planning a day ---------------------------------------------------------------------------
+
+def workers_of(conn: Tx, ctx: Dispatch, day: date, kept: Sequence[RouteStop] = ()) -> list[Worker]:
+    """The providers planned to work that day: one worker per provider with planned shifts that
+    day (from its first shift's start to its last one's end, within the day), starting from where
+    it was last reported. A provider with no shift that day is not planned: its `on_shift` switch
+    says nothing of tomorrow. When the day has begun, nobody starts before now; a provider with
+    visits already released starts after the last of them, from its door."""
+    start, end = day_bounds(ctx, day)
+    now = ctx.clock()
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for s in ctx.repos.shifts.overlapping(conn, start, end):
+        a, b = max(s["starts_at"], start), min(s["ends_at"], end)
+        old = spans.get(s["provider_id"])
+        spans[s["provider_id"]] = (min(a, old[0]), max(b, old[1])) if old else (a, b)
+    busy_until: dict[str, tuple[datetime, Location | None]] = {}
+    for stop in kept:
+        if stop.provider_id and stop.planned_start:
+            done = stop.planned_start + timedelta(minutes=stop.duration)
+            if stop.provider_id not in busy_until or busy_until[stop.provider_id][0] < done:
+                busy_until[stop.provider_id] = (done, ctx.repos.residents.home(conn, stop.resident_id)[0])
+    workers = []
+    for row in ctx.repos.providers.roster(conn):
+        if row["id"] not in spans:
+            continue
+        shift_start, shift_end = spans[row["id"]]
+        where = Location(row["lat"], row["lon"])
+        shift_start = max(shift_start, now)
+        if row["id"] in busy_until:
+            done, home = busy_until[row["id"]]
+            shift_start, where = max(shift_start, done), home or where
+        if shift_end <= shift_start:
+            continue
+        workers.append(Worker(
+            provider_id=row["id"], start=where, shift_start=shift_start, shift_end=shift_end,
+            services=frozenset(row["services"]), skills=frozenset(row.get("skills") or ()),
+            districts=frozenset(row.get("districts") or ()),
+        ))
+    return workers
+
+
+def plan_day(
+    conn: Tx, ctx: Dispatch, day: date, actor: str, planner: DayPlanner | None = None,
+) -> PlanRun:
+    """Plan (or replan) a day: every visit the active plans ask for that day is routed by the day
+    planner over the providers working that day, or left unplanned with the reason. Visits already
+    released keep their request and place; the rest is planned afresh. Recorded as a run."""
+    began = time.monotonic()
+    ctx.repos.plans.lock_day(conn, day)
+    now = ctx.clock()
+    plans = ctx.repos.plans.on_day(conn, day)
+    homes = {rid: Home(*ctx.repos.residents.home(conn, rid)) for rid in sorted({p.resident_id for p in plans})}
+    visits = visits_on(plans, day, ctx.plan_zone, homes)
+    kept = [s for s in ctx.repos.plans.stops(conn, day) if s.released]
+    kept_keys = {s.key for s in kept}
+    fresh = [v for v in visits if v.key not in kept_keys]
+    open_ = [v for v in fresh if v.latest > now]
+    workers = workers_of(conn, ctx, day, kept)
+    plan = (planner or default_planner())(
+        day, open_, workers, speed_kmh=ctx.weights.speed_kmh, time_limit_s=ctx.plan_time_limit_s,
+        buffer_minutes=ctx.plan_buffer_minutes,
+    )
+    # A provider's new stops follow its released ones (it starts after them), so its route's
+    # places stay in order.
+    after = {s.provider_id: s.seq + 1 for s in sorted(kept, key=lambda s: s.seq or 0)
+             if s.provider_id is not None and s.seq is not None}
+    routed = [replace(s, seq=s.seq + after.get(s.provider_id, 0)) if s.seq is not None and s.provider_id else s
+              for s in stops_of(plan, open_)]
+    stops = routed + [unplanned_stop(v, WINDOW_PASSED) for v in fresh if v.latest <= now]
+    ctx.repos.plans.replace_day(conn, day, stops)
+    on_routes = sum(1 for s in stops if s.provider_id is not None)
+    run = PlanRun(
+        id=new_id("pr"), day=day, ran_at=now, actor=actor, solver=plan.solver or "unknown", visits=len(visits),
+        planned=on_routes + len(kept), unplanned=len(stops) - on_routes, kept=len(kept), workers=len(workers),
+        travel_minutes=round(plan.travel_minutes, 2),
+        bound_minutes=round(plan.bound_minutes, 2) if plan.bound_minutes is not None else None,
+        seconds=round(time.monotonic() - began, 3),
+    )
+    ctx.repos.plans.add_run(conn, run)
+    log.info("day %s planned by %s: %d visits, %d routed, %d unplanned, %d kept, %d workers, %.0f min travel",
+             day, actor, run.visits, on_routes, run.unplanned, run.kept, run.workers, run.travel_minutes)
+    return run
+
+
+def evening_day(ctx: Dispatch, now: datetime) -> date | None:
+    """The day the evening run plans now (tomorrow, from `plan_evening_hour` local on), or None."""
+    if ctx.plan_evening_hour is None:
+        return None
+    local = now.astimezone(ctx.plan_zone)
+    return local.date() + timedelta(days=1) if local.hour >= ctx.plan_evening_hour else None
+
+
+def plan_evening(conn: Tx, ctx: Dispatch, now: datetime, planner: DayPlanner | None = None) -> PlanRun | None:
+    """The evening run (timer): plan tomorrow once, unless someone already has."""
+    day = evening_day(ctx, now)
+    if day is None:
+        return None
+    ctx.repos.plans.lock_day(conn, day)
+    if ctx.repos.plans.runs(conn, day, 1) or not ctx.repos.plans.on_day(conn, day):
+        return None
+    return plan_day(conn, ctx, day, "system:evening", planner)
+
+
+# -- planned visits in the request lifecycle --------------------------------------------------
+
+def release(conn: Tx, ctx: Dispatch, stop: RouteStop, now: datetime) -> str | None:
+    """A routed visit becomes a request assigned to its route's provider (timer; the visit is
+    locked); the request's id. A visit whose resident has an active request of that service (a
+    press) joins it: one provider goes, and the timeline says the plan asked for it too."""
+    if stop.latest <= now:
+        ctx.repos.plans.mark_released(conn, stop.key, None, now, WINDOW_OVER)
+        log.warning("planned visit %s not released: %s", stop.key, WINDOW_OVER)
+        return None
+    location, district = ctx.repos.residents.home(conn, stop.resident_id)
+    request, created, assigned = released_request(
+        new_id("r"), stop, ctx.policy.for_service(stop.service), now, location, district,
+    )
+    if ctx.repos.requests.insert(conn, request, created, source_key=f"plan:{stop.key}"):
+        request = ctx.repos.requests.save(conn, assigned)
+        ctx.repos.requests.set_acknowledged(conn, request.id, now)  # the plan is its acknowledgement
+        ctx.repos.plans.mark_released(conn, stop.key, request.id, now)
+        metrics.REQUESTS_OPENED.labels(stop.service, "plan").inc()
+        return request.id
+    existing = (ctx.repos.requests.find_by_source_key(conn, f"plan:{stop.key}")
+                or ctx.repos.requests.find_active(conn, stop.resident_id, stop.service, lock=True))
+    if existing is None:
+        return None  # gone meanwhile: the next tick releases it
+    if existing.plan_visit_key != stop.key:
+        ctx.repos.timeline.append(conn, existing.id, TimelineEntry(now, f"plan:{stop.plan_id}", "plan_joined", {
+            "visit": stop.key, "window_start": stop.earliest.isoformat(), "window_end": stop.latest.isoformat(),
+            "planned_provider_id": stop.provider_id,
+        }))
+    ctx.repos.plans.mark_released(conn, stop.key, existing.id, now, None)
+    return existing.id
+
+
+def flag_missed(conn: Tx, ctx: Dispatch, request_id: str, now: datetime) -> bool:
+    """A planned visit whose window is over and whose provider has not set off is missed (timer;
+    request locked): it is handed back and escalated, so the dispatchers are told (board, notice)
+    and matching looks for anyone who can still go."""
+    request = ctx.repos.requests.load(conn, request_id, lock=True)
+    if not missed(request, now):
+        return False
+    ctx.repos.plans.mark_missed(conn, request.id, now)
+    name = None
+    if request.provider_id:
+        try:
+            name = ctx.repos.providers.get(conn, request.provider_id)["name"]
+        except NotFound:
+            name = None
+    reason = missed_reason(request, ctx.plan_zone, name)
+    request = ctx.repos.requests.save(conn, hand_back(
+        request, ctx.policy.for_service(request.service), now, "system", reason,
+    ))
+    escalate(conn, ctx, request, reason, now)
+    ctx.repos.requests.set_retry(conn, request.id, now)
+    log.warning("request %s: %s", request.id, reason, extra={"request_id": request.id})
+    return True
+
+
+def late_alert(conn: Tx, ctx: Dispatch, request_id: str, now: datetime) -> str:
+    """The reason a planned visit is late, and its notice to the dispatchers (called by
+    progress.flag_if_late once the request is flagged)."""
+    request = ctx.repos.requests.load(conn, request_id)
+    reason = late_reason(request, now, ctx.plan_zone)
+    announce.planned_late(conn, ctx, request, reason)
+    return reason
+
+
+# -- routes -----------------------------------------------------------------------------------
+
+def route_of(conn: Tx, ctx: Dispatch, provider_id: str, day: date) -> list[RouteStop]:
+    """A provider's planned visits of a day, in route order (NotFound for an unknown provider)."""
+    ctx.repos.providers.get(conn, provider_id)
+    return ctx.repos.plans.stops(conn, day, provider_id)
+
+

@@ -91,6 +91,10 @@ def board_row(request: Mapping[str, Any], resident_name: str | None) -> dict[str
         "cross_district": bool(request.get("cross_district")),
         "district": request.get("district"),
         "section": section,
+        # A planned visit (a care plan's, released onto a route): when it should start.
+        "planned": request.get("source") == "plan",
+        "window_start": _iso(request.get("window_start")),
+        "window_end": _iso(request.get("window_end")),
         "alarm": is_alarm(request),
         # Changes with each re-announcement, so the board sounds again for one nobody took.
         "alarm_key": f"{request['id']}#{request.get('reannounced') or 0}",

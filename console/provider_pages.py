@@ -5,9 +5,10 @@ shift switch; and its event stream, which says `refresh` when one of its request
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
@@ -15,9 +16,10 @@ from homecare.api.app import status_of
 from homecare.api.deps import ProviderUser
 from homecare.auth import Role
 from homecare.errors import HomecareError
-from services.dispatch.interface import actor_of
+from services.dispatch.interface import actor_of, today_of_plans
 
 from . import provider_data as data
+from . import routes_data
 from .board import SERVICE_LABELS
 from .board_pages import _token_of
 from .changes import ALERT, CLOSED, RESYNC
@@ -50,12 +52,22 @@ def provider_router(ctx: ConsoleContext) -> APIRouter:
     MineAction = Annotated[tuple[Session, str], Depends(own_action)]
 
     @router.get(PAGE, response_class=HTMLResponse)
-    def provider_page(request: Request, mine: Mine) -> Response:
-        """Offers first (they expire), then the jobs in hand."""
+    def provider_page(request: Request, mine: Mine, day: Annotated[str, Query(max_length=40)] = "") -> Response:
+        """Offers first (they expire), then the jobs in hand, then today's route (`?day=`:
+        another day's, e.g. tomorrow's; one that is no date shows today's)."""
         session, provider_id = mine
+        today = today_of_plans(ctx.dispatch)
+        try:
+            chosen = routes_data.chosen_day(ctx.dispatch, day)
+        except HomecareError:
+            chosen = today
         with ctx.pool.connection() as conn:
             view = data.provider_view(conn, provider_id)
-        return ctx.render(request, "provider.html", {**view, "labels": SERVICE_LABELS}, session=session)
+            route = routes_data.provider_route(conn, ctx.dispatch, provider_id, chosen)
+        route |= {"today": chosen == today, "tomorrow": (today + timedelta(days=1)).isoformat(),
+                  "today_iso": today.isoformat()}
+        return ctx.render(request, "provider.html", {**view, "route": route, "labels": SERVICE_LABELS},
+                          session=session)
 
     async def run(fn, *args, ok: str) -> Response:
         try:

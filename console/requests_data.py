@@ -15,7 +15,7 @@ from homecare.residents import store as residents
 from services.dispatch import interface as dispatch
 from services.dispatch.interface import TRANSITIONS, Dispatch, Intake, Status
 
-from .board import board_row
+from .board import SERVICE_LABELS, board_row
 from .timeline import describe_all
 
 # Statuses from which the lifecycle allows an assignment (a first one or a reassignment).
@@ -48,7 +48,8 @@ def request_view(
         "devices": registry.devices_of(conn, request["resident_id"]) if resident else [],
         "timeline": describe_all(request["timeline"], names),
         "offers": request["offers"],
-        **(candidates(conn, ctx, request, districts) if status in ASSIGNABLE else {"candidates": [], "off_shift": 0}),
+        **(candidates(conn, ctx, request, districts) if status in ASSIGNABLE
+           else {"candidates": [], "off_shift": 0, "tradeoffs": []}),
         "can_assign": status in ASSIGNABLE,
         "can_cancel": status in CANCELLABLE,
         "others": [r for r in dispatch.open_requests_for(conn, request["resident_id"]) if r["id"] != request_id],
@@ -58,11 +59,57 @@ def request_view(
 def candidates(
     conn: psycopg.Connection, ctx: Dispatch, request: dict[str, Any], districts: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    """On-shift providers of the service in view, best first, with ETA and score (lower is
-    better); those that cannot take it now come after, with the reason. And how many more are off shift."""
+    """On-shift providers of the service, best first, with ETA and score (lower is better); those
+    that cannot take it now come after, with the reason. How many more are off shift. And the
+    trade-offs: faster providers held back because they would make planned visits late."""
     found = [c for c in dispatch.candidates(conn, ctx, request["id"], districts)
              if c["qualified"] and not c["assigned"]]
-    return {"candidates": [c for c in found if c["on_shift"]], "off_shift": sum(1 for c in found if not c["on_shift"])}
+    shown = [c for c in found if c["on_shift"]]
+    for c in shown:  # an emergency goes first: who on its route becomes late
+        if c.get("late") and not c.get("tradeoff"):
+            c["late_words"] = "makes " + " and ".join(
+                f"{_visit_label(conn, v['request_id'])} {max(1, round(v['minutes']))} min late" for v in c["late"])
+    return {"candidates": shown, "off_shift": sum(1 for c in found if not c["on_shift"]),
+            "tradeoffs": tradeoffs(conn, shown)}
+
+
+def tradeoffs(conn: psycopg.Connection, shown: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """"Wang Wei is 6 min sooner but would make meal for Li Hua 12 min late": each provider held
+    back for its planned visits that would be sooner than the best one matching allows, with whose
+    visit would be late and by how much; the dispatcher decides."""
+    best = next((c for c in shown if c["eligible"] and c["rank"] == 1), None)
+    out = []
+    for c in shown:
+        if not c.get("tradeoff") or c.get("tradeoff_eta_minutes") is None:
+            continue
+        sooner = best["eta_minutes"] - c["tradeoff_eta_minutes"] if best else None
+        if sooner is not None and sooner <= 0:
+            continue  # not faster than what matching gives: no trade-off to weigh
+        late = [{"what": _visit_label(conn, v["request_id"]), "minutes": max(1, round(v["minutes"])),
+                 "request_id": v["request_id"]} for v in c["late"]]
+        out.append({**c, "sooner_minutes": sooner, "late_visits": late,
+                    "summary": _summary(c["name"], sooner, late)})
+    out.sort(key=lambda t: t["tradeoff_eta_minutes"])
+    return out
+
+
+def _summary(name: str, sooner: int | None, late: list[dict[str, Any]]) -> str:
+    who = " and ".join(f"{v['what']} {v['minutes']} min late" for v in late) or "planned visits late"
+    faster = f"is {sooner} min sooner" if sooner is not None else "could go now"
+    return f"{name} {faster} but would make {who}"
+
+
+def _visit_label(conn: psycopg.Connection, request_id: str) -> str:
+    """"meal for Li Hua": a planned visit as a dispatcher reads it."""
+    try:
+        visit = dispatch.get_request(conn, request_id)
+    except NotFound:
+        return "a planned visit"
+    try:
+        name = residents.get(conn, visit["resident_id"]).name
+    except NotFound:
+        name = visit["resident_id"]
+    return f"{SERVICE_LABELS.get(visit['service'], visit['service']).lower()} for {name}"
 
 
 def open_by_phone(

@@ -4,12 +4,12 @@ through dispatch's and the directory's Python interfaces."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 
 from homecare.auth import audit
-from homecare.errors import NotFound
 from homecare.residents import store as residents
 from services.dispatch import interface as dispatch
 from services.dispatch.interface import ACTIVE, WITH_PROVIDER, Dispatch
@@ -20,12 +20,15 @@ from .schematic import layout
 SCAN = 1000  # active requests city-wide
 
 
-def roster(conn: psycopg.Connection, ctx: Dispatch, districts: frozenset[str] | None = None) -> dict[str, Any]:
-    """Every provider with its jobs, offers and presence, and the schematic map of providers and
-    requests; of `districts` (a dispatcher's scope: the providers serving them, their requests;
-    None: all)."""
+def roster(
+    conn: psycopg.Connection, ctx: Dispatch, districts: frozenset[str] | None = None,
+    routes: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    """Every provider with its jobs, offers and presence, and the schematic map of providers,
+    requests and `routes` (routes_data: each provider's planned stops in order); of `districts`
+    (a dispatcher's scope: the providers serving them, their requests; None: all)."""
     active = dispatch.list_requests(conn, sorted(s.value for s in ACTIVE), limit=SCAN, districts=districts)
-    people = _residents(conn, {a["resident_id"] for a in active})
+    people = residents.many(conn, {a["resident_id"] for a in active})
     jobs: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for request in active:
         if request["provider_id"] and request["status"] in {s.value for s in WITH_PROVIDER}:
@@ -56,7 +59,7 @@ def roster(conn: psycopg.Connection, ctx: Dispatch, districts: frozenset[str] | 
     working = [r for r in rows if r["on_shift"] or r["load"]]
     return {
         "providers": rows, "working": working, "resting": [r for r in rows if r not in working],
-        "map": layout(working, places),
+        "map": layout(working, places, routes),
         "on_shift": sum(1 for r in rows if r["on_shift"]), "busy": sum(1 for r in rows if r["load"]),
         "unreachable": sum(1 for r in rows if r["state"] == "unreachable"),
     }
@@ -76,13 +79,3 @@ def _state(presence: str, load: int, capacity: int) -> str:
     if load >= capacity:
         return "full"
     return "busy" if load else "free"
-
-
-def _residents(conn: psycopg.Connection, ids: set[str]) -> dict[str, residents.Resident]:
-    found = {}
-    for resident_id in sorted(ids):
-        try:
-            found[resident_id] = residents.get(conn, resident_id)
-        except NotFound:
-            pass
-    return found

@@ -66,12 +66,16 @@ def grid(f: Frame) -> dict[str, list[float] | float]:
     return {"xs": xs, "ys": ys, "step_km": step, "step_px": round(px, 1)}
 
 
-def layout(providers: Sequence[dict], requests: Sequence[dict]) -> dict:
-    """Providers and request places positioned, with lines from each provider to its jobs.
+def layout(providers: Sequence[dict], requests: Sequence[dict], routes: Sequence[dict] = ()) -> dict:
+    """Providers and request places positioned, with lines from each provider to its jobs, and
+    each route's stops in order (a line from its provider through them).
 
     providers: dicts with id, lat, lon (and anything else, passed through);
-    requests: dicts with id, lat, lon, provider_id (or None)."""
-    places = [(p["lat"], p["lon"]) for p in providers] + [(r["lat"], r["lon"]) for r in requests]
+    requests: dicts with id, lat, lon, provider_id (or None);
+    routes: dicts with provider_id and stops (dicts with lat, lon; None when the place is not known)."""
+    routes = [{**r, "stops": [s for s in r["stops"] if s.get("lat") is not None]} for r in routes]
+    places = ([(p["lat"], p["lon"]) for p in providers] + [(r["lat"], r["lon"]) for r in requests]
+              + [(s["lat"], s["lon"]) for r in routes for s in r["stops"]])
     f = frame(places)
     placed = {p["id"]: {**p, "xy": f.xy(p["lat"], p["lon"])} for p in providers}
     jobs = [{**r, "xy": f.xy(r["lat"], r["lon"])} for r in requests]
@@ -79,5 +83,11 @@ def layout(providers: Sequence[dict], requests: Sequence[dict]) -> dict:
         {"from": placed[r["provider_id"]]["xy"], "to": r["xy"], "request_id": r["id"]}
         for r in jobs if r.get("provider_id") in placed
     ]
+    drawn = []
+    for route in routes:
+        stops = [{**s, "xy": f.xy(s["lat"], s["lon"])} for s in route["stops"]]
+        start = [placed[route["provider_id"]]["xy"]] if route["provider_id"] in placed else []
+        points = start + [s["xy"] for s in stops]
+        drawn.append({**route, "stops": stops, "path": " ".join(f"{x},{y}" for x, y in points)})
     return {"width": WIDTH, "height": HEIGHT, "providers": list(placed.values()), "requests": jobs,
-            "links": links, "grid": grid(f)}
+            "links": links, "routes": drawn, "grid": grid(f)}

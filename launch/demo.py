@@ -27,6 +27,7 @@ class Login:
     username: str
     password: str
     role: str
+    districts: tuple[str, ...] = ()  # a district dispatcher's; empty: every district
 
 
 def run_demo(settings: Settings, args) -> int:
@@ -56,12 +57,12 @@ def run_demo(settings: Settings, args) -> int:
         server = HttpServer(assemble.http_app("homecare", pool, components, True), settings.http_host, port,
                             settings.http_trusted_proxies)
         server.start()
-        logins = _demo_logins(pool)
-        admin = logins[0]
-
         scenario = Scenario.demo(homes=args.homes, providers=args.providers)
         if args.speed:
             scenario = scenario.model_copy(update={"speed": args.speed})
+        logins = _create_logins(pool, demo_logins(scenario))
+        admin = logins[0]
+
         simulation = Simulation(server.url, settings.mqtt_url, scenario, admin.username, admin.password)
         simulation.start()
         logins.extend(Login(u, p, "provider") for u, p in simulation.provider_logins()[:1])
@@ -104,14 +105,24 @@ def _port(host: str, wanted: int) -> int:
     return port
 
 
-def _demo_logins(pool) -> list[Login]:
-    """One admin and one dispatcher of the city bureau (role city: every district) with fresh
-    random passwords (printed, never stored plain)."""
+def demo_logins(scenario) -> list[Login]:
+    """The city's admin and a dispatcher of the city bureau (role city: every district), and a
+    dispatcher of each of the first two districts the simulated homes live in, with fresh random
+    passwords (printed, never stored plain)."""
+    from devices.simulator.geo import districts_of
+
     logins = [Login("admin", secrets.token_urlsafe(9), "admin"),
               Login("dispatcher", secrets.token_urlsafe(9), "city")]
+    for district in districts_of(scenario.districts)[:2]:
+        slug = "".join(c for c in district.name.lower() if c.isalnum())
+        logins.append(Login(f"dispatcher-{slug}", secrets.token_urlsafe(9), "dispatcher", (district.name,)))
+    return logins
+
+
+def _create_logins(pool, logins: list[Login]) -> list[Login]:
     with pool.connection() as conn:
         for login in logins:
-            create_user(conn, login.username, login.password, Role(login.role))
+            create_user(conn, login.username, login.password, Role(login.role), districts=login.districts)
     return logins
 
 
@@ -147,13 +158,19 @@ def _banner(url: str, settings: Settings, logins: list[Login], infra, mail=None)
         f"  Console and API:  {url}/          (OpenAPI: {url}/docs)",
         f"  Embedded:         {embedded}",
         "  Logins:",
-        *[f"    {lg.role:<11} {lg.username:<20} {lg.password}" for lg in logins],
+        *[f"    {lg.role:<11} {lg.username:<20} {lg.password:<14} {_where(lg)}" for lg in logins],
         *(["  Notifications:    mails go to the local SMTP sink and are printed here as [notification]"]
           if mail else []),
         "  Press Ctrl-C to stop.",
         "",
     ]
     print("\n".join(lines), file=sys.stderr, flush=True)
+
+
+def _where(login: Login) -> str:
+    if login.districts:
+        return f"district {', '.join(login.districts)}"
+    return "every district" if login.role in ("admin", "city") else ""
 
 
 def _check(pool, simulation) -> int:
@@ -170,9 +187,14 @@ def _check(pool, simulation) -> int:
         problems.append("no bed samples were stored")
     if by_status.get("completed", 0) <= 0:
         problems.append("no request was completed")
+    roster = simulation.roster
+    if simulation.scenario.care.share > 0 and not (roster and roster.care_plans and roster.planned_days):
+        problems.append("the homes got no care plans, or no day was planned")
     if error_counter.count:
         problems.append(f"{error_counter.count} error(s) logged, first: {error_counter.first}")
-    summary = {"samples_stored": samples, "requests": by_status, "simulator": stats}
+    summary = {"samples_stored": samples, "requests": by_status, "simulator": stats,
+               "care_plans": len(roster.care_plans) if roster else 0,
+               "planned_days": roster.planned_days if roster else []}
     print(f"demo check: {summary}", file=sys.stderr)
     for problem in problems:
         print(f"demo check FAILED: {problem}", file=sys.stderr)

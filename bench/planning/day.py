@@ -62,6 +62,7 @@ class Agent:
     trip: tuple[Location, datetime, datetime, int] | None = None  # origin, depart, arrive, token
     pending: bool = False  # an offer is out to it
     driven: float = 0.0  # minutes driven
+    driven_to_planned: float = 0.0  # of which towards planned visits (a broken-off trip counts where it was going)
     assigned: list[datetime] = field(default_factory=list)
     tokens: itertools.count = field(default_factory=itertools.count)
 
@@ -83,6 +84,7 @@ class Outcome:
     press_arrival: dict[str, datetime] = field(default_factory=dict)
     press_provider: dict[str, str] = field(default_factory=dict)
     driven_minutes: float = 0.0  # including each provider's drive home at the end
+    driven_to_planned_minutes: float = 0.0  # the legs into planned visits (from wherever the provider was)
     offers: int = 0
     by_hand: int = 0
     positions: list[int] = field(default_factory=list)  # Scored.position of each accepted routine press
@@ -118,6 +120,7 @@ class Day:
             if agent.driven:
                 agent.driven += drive_minutes(agent.where(self.engine.now), agent.spec.home, self.weights.speed_kmh)
             self.out.driven_minutes += agent.driven
+            self.out.driven_to_planned_minutes += agent.driven_to_planned
         return self.out
 
     # -- providers ---------------------------------------------------------------------------------
@@ -132,7 +135,7 @@ class Day:
             return
         if agent.trip is not None:  # broken off: count the part driven
             agent.position = agent.where(now)
-            agent.driven += (now - agent.trip[1]).total_seconds() / 60
+            self._count(agent, (now - agent.trip[1]).total_seconds() / 60)
             agent.trip = None
         agent.target = nxt
         if nxt is None:
@@ -146,7 +149,7 @@ class Day:
         if agent.trip is None or agent.trip[3] != token or agent.target is None:
             return  # re-planned meanwhile
         item, now = agent.target, self.engine.now
-        agent.driven += (now - agent.trip[1]).total_seconds() / 60
+        self._count(agent, (now - agent.trip[1]).total_seconds() / 60)
         agent.position, agent.trip = item.location, None
         if item.press is not None:
             self.out.press_arrival.setdefault(item.press.id, now)
@@ -154,6 +157,12 @@ class Day:
             self.engine.at(item.earliest, lambda: self._start(agent, item))  # waits at the door
         else:
             self._start(agent, item)
+
+    @staticmethod
+    def _count(agent: Agent, minutes: float) -> None:
+        agent.driven += minutes
+        if agent.target is not None and agent.target.press is None:
+            agent.driven_to_planned += minutes
 
     def _start(self, agent: Agent, item: Item) -> None:
         if agent.target is not item or agent.trip is not None or agent.serving is not None:

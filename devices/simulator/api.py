@@ -88,6 +88,18 @@ class OperatorApi:
         body = {"username": username, "password": password, "role": role, "provider_id": provider_id}
         return self._post("/api/v1/users", body)
 
+    def plan_shift(self, provider_id: str, starts_at: str, ends_at: str) -> dict[str, Any]:
+        """`POST /api/v1/providers/{id}/shifts` (admin only): the provider is on shift in between."""
+        return self._post(f"/api/v1/providers/{provider_id}/shifts", {"starts_at": starts_at, "ends_at": ends_at})
+
+    def add_care_plan(self, resident_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """`POST /api/v1/residents/{id}/care-plans`; the plan with its id."""
+        return self._post(f"/api/v1/residents/{resident_id}/care-plans", body)
+
+    def plan_day(self, day: str) -> dict[str, Any]:
+        """`POST /api/v1/plans/{day}`: plan that day's routes now; the planning run."""
+        return self._post(f"/api/v1/plans/{day}", {})
+
     def requests(self, statuses: list[str], limit: int = 1000) -> list[dict[str, Any]]:
         """`GET /api/v1/requests?status=...`: newest first, at most `limit`."""
         response = self._http.get("/api/v1/requests", params={"status": ",".join(statuses), "limit": limit})

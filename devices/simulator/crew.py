@@ -6,6 +6,11 @@ service, both in simulated time scaled to real time by the speed factor. Its app
 heartbeat every `heartbeat_s` real seconds (presence is judged on the platform's clock). A
 provider whose app goes away (`ProviderPolicy.app_lost_after_s`) stops everything at that moment:
 no heartbeat, no poll, no answer, no step; the requests it held stay where they are.
+
+With a plan time zone, each provider also reads its route for the day (every `route_every_s`)
+and follows the planned visits assigned to it: it sets off so as to arrive at the planned time
+(the platform's clock), then reports arrival and completion as for a press. Presses keep coming
+as offers meanwhile (dispatch inserts them into the route).
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import httpx
+
+from homecare.contract import parse_ts
 
 from .providers import ProviderPolicy, real_delay
 from .roster import EnrolledProvider
@@ -37,6 +44,7 @@ class _Agent:
     policy: ProviderPolicy
     headers: dict[str, str] = field(default_factory=dict)
     handled: set[str] = field(default_factory=set)
+    serving: set[str] = field(default_factory=set)  # request ids in hand: a press or a planned visit
     active: int = 0
     gone: bool = False  # its app went away
 
@@ -56,6 +64,8 @@ class ProviderCrew:
         heartbeat_s: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        plan_tz: tzinfo | None = None,
+        route_every_s: float = 10.0,
     ):
         self._api_url = api_url.rstrip("/")
         self._agents = [_Agent(login, policy) for login, policy in providers]
@@ -70,6 +80,8 @@ class ProviderCrew:
         self._stopping: asyncio.Event | None = None
         self._started = threading.Event()
         self._en_route = True  # cleared when the platform has no en-route endpoint
+        self._plan_tz = plan_tz  # None: routes are not followed
+        self._route_every_s = route_every_s
 
     def start(self) -> None:
         self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="provider-crew", daemon=True)
@@ -109,9 +121,13 @@ class ProviderCrew:
         beating = asyncio.create_task(self._beat(agent))
         lost_after = agent.policy.app_lost_after_s
         lost_at = time.monotonic() + lost_after / self._speed if lost_after is not None else None
+        route_read_at = 0.0
         try:
             while lost_at is None or time.monotonic() < lost_at:
                 try:
+                    if self._plan_tz is not None and time.monotonic() >= route_read_at:
+                        route_read_at = time.monotonic() + self._route_every_s
+                        await self._follow_route(agent, jobs)
                     await self._poll(agent, jobs)
                 except (httpx.TransportError, RuntimeError) as exc:
                     self._stats.add("provider_errors")
@@ -159,6 +175,41 @@ class ProviderCrew:
                 jobs.add(job)
                 job.add_done_callback(jobs.discard)
 
+    async def _follow_route(self, agent: _Agent, jobs: set[asyncio.Task]) -> None:
+        """Read today's route (the plan's day, in its time zone) and take up each planned visit
+        assigned to this provider that is not in hand yet."""
+        assert self._plan_tz is not None
+        day = self._now().astimezone(self._plan_tz).date().isoformat()
+        response = await self._call(agent, "GET", f"/api/v1/providers/{agent.login.id}/route", params={"day": day})
+        if response.status_code in NOT_THERE:
+            self._plan_tz = None  # a platform without routes: presses are all there is
+            return
+        if response.status_code != 200:
+            raise RuntimeError(f"GET route: {response.status_code} {response.text[:200]}")
+        for stop in route_stops(response.json()):
+            request_id = stop.get("request_id")
+            if not request_id or request_id in agent.serving or stop.get("status") != "assigned":
+                continue
+            arrive_at = planned_arrival(stop)
+            if arrive_at is None:
+                continue
+            agent.serving.add(request_id)
+            self._stats.add("planned_visits_taken")
+            job = asyncio.create_task(self._visit(agent, stop, arrive_at))
+            jobs.add(job)
+            job.add_done_callback(jobs.discard)
+
+    async def _visit(self, agent: _Agent, stop: dict[str, Any], arrive_at: datetime) -> None:
+        """One planned visit: set off in time to arrive at the planned time, a little early or late."""
+        try:
+            arrive_at += timedelta(minutes=agent.policy.rng.uniform(*agent.policy.conduct.planned_late_minutes))
+            await self._serve(agent, stop, stop, arrive_at=arrive_at)
+        except httpx.TransportError as exc:
+            self._stats.add("provider_errors")
+            log.warning("provider %s, planned visit %s: %r", agent.login.username, stop.get("request_id"), exc)
+        finally:
+            agent.serving.discard(str(stop.get("request_id")))
+
     async def _call(self, agent: _Agent, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """A call as this provider; signs in first, and again when the token has expired."""
         for attempt in range(2):
@@ -200,17 +251,29 @@ class ProviderCrew:
                 await asyncio.sleep(delay)
                 response = await self._call(agent, "POST", f"/api/v1/offers/{offer['id']}/accept")
                 if self._count(response, "offers_accepted", "offer_conflicts", "accept"):
-                    await self._serve(agent, offer, response.json())
+                    request = response.json()
+                    # A planned visit offered rather than assigned is still done at its time.
+                    await self._serve(agent, offer, request, arrive_at=planned_arrival(request))
             finally:
                 agent.active -= 1
+                agent.serving.discard(str(offer.get("request_id")))
         except httpx.TransportError as exc:
             self._stats.add("provider_errors")
             log.warning("provider %s, offer %s: %r", agent.login.username, offer.get("id"), exc)
 
-    async def _serve(self, agent: _Agent, offer: dict[str, Any], request: dict[str, Any]) -> None:
+    async def _serve(
+        self, agent: _Agent, offer: dict[str, Any], request: dict[str, Any], arrive_at: datetime | None = None,
+    ) -> None:
+        """Travel, arrive, serve, complete; with `arrive_at` (a planned visit), set off so as to
+        arrive then (platform time), not at once."""
         request_id = offer.get("request_id") or request.get("id")
         policy = agent.policy
         travel = policy.travel_minutes(offer, self._homes.get(offer.get("resident_id") or request.get("resident_id")))
+        if arrive_at is not None:
+            wait = (arrive_at - self._now()).total_seconds() - travel * 60 / self._speed
+            if wait > 0:
+                await asyncio.sleep(wait)
+        agent.serving.add(str(request_id))
         if self._en_route:
             response = await self._call(agent, "POST", f"/api/v1/requests/{request_id}/en-route")
             if response.status_code in NOT_THERE:
@@ -235,3 +298,21 @@ class ProviderCrew:
             self._stats.add("provider_errors")
             log.warning("%s failed: %s %s", what, response.status_code, response.text[:200])
         return False
+
+
+def route_stops(body: Any) -> list[dict[str, Any]]:
+    """The stops of a route answer (`{"stops": [...]}`, or a list of stops), in order."""
+    stops = body.get("stops", []) if isinstance(body, dict) else body
+    return [s for s in stops if isinstance(s, dict)] if isinstance(stops, list) else []
+
+
+def planned_arrival(item: dict[str, Any]) -> datetime | None:
+    """When a planned visit (a route's stop or a planned request) should be reached; None for a press."""
+    for key in ("planned_arrival", "planned_start"):
+        value = item.get(key)
+        if isinstance(value, str):
+            try:
+                return parse_ts(value)
+            except ValueError:
+                continue
+    return None

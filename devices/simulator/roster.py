@@ -48,6 +48,8 @@ class Roster(BaseModel):
     run_tag: str
     residents: list[EnrolledResident] = []
     providers: list[EnrolledProvider] = []
+    care_plans: list[str] = []  # ids of the care plans provisioning gave the homes
+    planned_days: list[str] = []  # days (YYYY-MM-DD) the platform was asked to plan
 
     def devices(self) -> list[DeviceCredentials]:
         return [d for r in self.residents for d in (r.bed, r.button)]

@@ -17,7 +17,7 @@ from .fleet import DeviceSpec, Fleet
 from .ledger import Ledger
 from .misbehaviour import Misbehaving, assign_faults
 from .providers import ProviderPolicy, app_losses
-from .provisioning import new_run_tag, provision
+from .provisioning import new_run_tag, provision, provision_care
 from .roster import Roster
 from .scenario import Scenario
 from .selftest import before_v11
@@ -73,18 +73,18 @@ class Simulation:
         self._stopped = threading.Event()
 
     def provision(self) -> Roster:
-        """Enrol the scenario's residents, devices, providers and provider logins (once)."""
+        """Enrol the scenario's residents, devices, providers and provider logins (once), then
+        their planned care: shifts, care plans and the day's routes (`scenario.care`)."""
         if self.roster is None:
             s = self.scenario
             api = OperatorApi(self.api_url)
             try:
                 api.wait_ready()
                 api.sign_in(*self._admin)
-                self.roster = provision(
-                    api, s.run_tag or new_run_tag(),
-                    population.residents(s.homes, s.seed, s.districts),
-                    population.providers(s.providers, s.seed, s.districts),
-                )
+                homes = population.residents(s.homes, s.seed, s.districts)
+                crew = population.providers(s.providers, s.seed, s.districts)
+                roster = provision(api, s.run_tag or new_run_tag(), homes, crew)
+                self.roster = provision_care(api, roster, homes, crew, s.seed, s.care, s.tz())
             finally:
                 api.close()
         return self.roster
@@ -111,6 +111,7 @@ class Simulation:
             self.crew = ProviderCrew(
                 self.api_url, crew, s.speed, self._stats, homes, poll_interval_s=s.provider.poll_interval_s,
                 heartbeat_s=s.provider.heartbeat_s,
+                plan_tz=s.tz() if roster.planned_days else None,  # follow the planned routes
             )
         self._started_at = time.monotonic()
         if self.crew is not None:

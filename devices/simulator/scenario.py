@@ -36,6 +36,16 @@ class ProviderConduct(BaseModel):
     app_lost_after_s: tuple[float, float] = Field(
         (1800.0, 5400.0), description="simulated seconds after the start when such an app goes away",
     )
+    planned_late_minutes: tuple[float, float] = Field(
+        (-2.0, 3.0), description="real minutes after its planned time a planned visit is reached (below 0: early)",
+    )
+
+    @field_validator("planned_late_minutes")
+    @classmethod
+    def _span_of_lateness(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not -120 <= value[0] <= value[1] <= 120:
+            raise ValueError("must be [low, high] with -120 <= low <= high <= 120")
+        return value
 
     @field_validator("decide_after_s", "emergency_decide_after_s", "default_eta_minutes", "app_lost_after_s")
     @classmethod
@@ -103,6 +113,21 @@ class PowerCut(BaseModel):
     jitter_s: float = Field(30.0, ge=0, description="reconnects spread uniformly over this after the power is back")
 
 
+class CareMix(BaseModel):
+    """The planned care of the simulated homes (`care.py`): which share of the homes has care
+    plans and which plans, and how many days the platform is asked to plan."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    share: float = Field(0.0, ge=0, le=1, description="of the homes, with care plans; 0: no plans, no planning")
+    lunch: float = Field(0.75, ge=0, le=1, description="of those, a lunch every day between 11:00 and 13:00")
+    bath: float = Field(0.35, ge=0, le=1, description="a bath every week or two on a weekday")
+    mobility: float = Field(0.3, ge=0, le=1, description="help getting up or to bed")
+    escort: float = Field(0.15, ge=0, le=1, description="an escort to a booked appointment")
+    plan_days: int = Field(1, ge=0, le=7, description="days the platform plans at the start, from today")
+    shifts: bool = Field(True, description="give the providers planned shifts (early, day, late) on those days")
+
+
 # Faults in what a device sends; by default the misbehaving devices get these (the load
 # benchmark's scenario counts on it to compare what was sent broken with what was rejected).
 MESSAGE_FAULT_KINDS = ("malformed", "out_of_range", "duplicate", "clock_skew", "stuck_button", "silent")
@@ -144,6 +169,7 @@ class Scenario(BaseModel):
     before_v11_bed_fw: str = "2.2.4"
     before_v11_button_fw: str = "1.3.9"
     provider: ProviderConduct = Field(default_factory=ProviderConduct)
+    care: CareMix = Field(default_factory=CareMix)
 
     @field_validator("start_time")
     @classmethod
@@ -203,8 +229,10 @@ class Scenario(BaseModel):
             raise ValueError(f"{path}: a scenario must be a table of settings")
         preset = data.pop("preset", None)
         if preset is not None:
-            provider = {**PRESETS.get(preset, {}).get("provider", {}), **data.pop("provider", {})}
-            return cls.preset(preset, **data, provider=provider or None)
+            base = PRESETS.get(preset, {})
+            provider = {**base.get("provider", {}), **data.pop("provider", {})}
+            care = {**base.get("care", {}), **data.pop("care", {})}
+            return cls.preset(preset, **data, provider=provider or None, care=care or None)
         return cls.model_validate(data)
 
 
@@ -222,9 +250,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         # same devices every run, whatever the run's tag); a device alert of each kind to look at.
         "misbehaviour": {"share": 0.15, "kinds": {"selftest_fail": 1.0, "selftest_skip": 1.0, "stuck_button": 2.0}},
         "provider": {"app_lost_share": 0.1},
+        # Most homes have care plans (lunch, baths, help getting up, escorts): the platform plans
+        # the day's routes at the start, and presses are inserted into them.
+        "care": {"share": 0.8},
     },
     # One real-time day of a neighbourhood.
-    "day": {"name": "day", "homes": 200, "providers": 30, "districts": 6, "speed": 1.0, "seed": 1},
+    "day": {"name": "day", "homes": 200, "providers": 30, "districts": 6, "speed": 1.0, "seed": 1,
+            "care": {"share": 0.6}},
     # A city at scale: many connections, a quiet per-home rate.
     "city": {
         "name": "city", "homes": 5000, "providers": 300, "districts": 8, "speed": 1.0,

@@ -83,7 +83,7 @@ DEVICE_COUNTERS = (
 )
 PROVIDER_COUNTERS = (
     "offers_seen", "offers_accepted", "offers_declined", "offer_conflicts", "requests_arrived",
-    "requests_completed", "request_conflicts", "provider_errors",
+    "requests_completed", "request_conflicts", "provider_errors", "planned_visits_taken",
 )
 # selftests_sent: by trigger and result, e.g. "schedule.pass", "platform.fail".
 TYPED_GROUPS = ("events_sent", "commands_received", "selftests_sent", "misbehaviour_sent", "errors_by_label")

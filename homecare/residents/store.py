@@ -105,6 +105,16 @@ def search(
     return [_from_row(r) for r in rows]
 
 
+def many(conn: psycopg.Connection, resident_ids: Iterable[str]) -> dict[str, Resident]:
+    """The given residents by id, in one query; unknown ids are left out (a day's routes, a roster)."""
+    ids = sorted({i for i in resident_ids if i})
+    if not ids:
+        return {}
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        rows = cur.execute("SELECT * FROM registry.residents WHERE id = ANY(%s)", (ids,)).fetchall()
+    return {r["id"]: _from_row(r) for r in rows}
+
+
 def names(conn: psycopg.Connection, resident_ids: Iterable[str]) -> dict[str, str]:
     """Names of the given residents by id, in one query; unknown ids are left out."""
     ids = sorted({i for i in resident_ids if i})

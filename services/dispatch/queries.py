@@ -11,7 +11,7 @@ from psycopg.rows import dict_row
 from homecare.errors import NotFound
 
 from .domain.districts import district_pool, other_district, serves
-from .domain.matching import arrival, eta_minutes, rank, why_not
+from .domain.matching import arrival, eta_minutes, rank, tradeoff, why_not
 from .domain.presence import presence
 from .domain.requests import ACTIVE, Status
 from .reports import columns as sla_columns
@@ -174,10 +174,15 @@ def candidates(
     chosen = district_pool(pool, job, request.district, ctx.weights)
     ranked = {s.candidate.provider_id: (i, s) for i, s in enumerate(rank(chosen.candidates, job, ctx.weights), start=1)}
     held_back = {c.provider_id for c in pool} - {c.provider_id for c in chosen.candidates}
+    # Faster answers matching holds back for the plans (domain/matching.tradeoff): the dispatcher
+    # sees who would be late and by how much, and may still choose one.
+    faster = {s.candidate.provider_id: s for s in tradeoff(chosen.candidates, job, ctx.weights)}
     rows = []
     for c, seen in zip(pool, shown, strict=True):
-        wait, travel = arrival(c, job, ctx.weights)
         position, scored = ranked.get(c.provider_id, (None, None))
+        # Ranked: where matching places it on its route (waiting for planned visits before it).
+        wait, travel = (scored.wait_minutes, scored.travel_minutes) if scored else arrival(c, job, ctx.weights)
+        late = faster[c.provider_id].late if c.provider_id in faster else (scored.late if scored else ())
         rows.append({
             "provider_id": c.provider_id, "name": c.name, "rank": position,
             "eta_minutes": eta_minutes(wait + travel), "travel_minutes": round(travel, 1),
@@ -197,6 +202,12 @@ def candidates(
             "offered_now": pending is not None and pending.provider_id == c.provider_id,
             "assigned": request.provider_id == c.provider_id,
             "cross_district": not serves(c.districts, request.district),
+            # Planned visits of its route this request would make late (request id, minutes), as
+            # a trade-off (`tradeoff`: held back for them, `tradeoff_eta_minutes` its ETA if chosen)
+            # or, for an emergency, who becomes late.
+            "late": [{"request_id": rid, "minutes": round(minutes, 1)} for rid, minutes in late],
+            "tradeoff": c.provider_id in faster,
+            "tradeoff_eta_minutes": faster[c.provider_id].eta_minutes if c.provider_id in faster else None,
         })
     if districts is not None:
         involved = {request.provider_id, pending.provider_id if pending else None} | set(tried)

@@ -110,6 +110,11 @@ class ShiftOut(BaseModel):
     ended_at: datetime | None = None
 
 
+class LateVisit(BaseModel):
+    request_id: str = Field(description="The planned visit's request")
+    minutes: float = Field(description="How late it would start, past its window")
+
+
 class CandidateOut(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -140,6 +145,13 @@ class CandidateOut(BaseModel):
     cross_district: bool = Field(False, description=(
         "The provider serves other districts, not the request's: help from another district, offered"
         " only when no provider of the request's district was eligible (services/dispatch/README.md)."))
+    late: list[LateVisit] = Field(default_factory=list, description=(
+        "Planned visits on the provider's route this request would make late: for a trade-off, or who"
+        " becomes late when an emergency goes first."))
+    tradeoff: bool = Field(False, description=(
+        "Faster, but held back because it would make planned visits late (`late`); the dispatcher may"
+        " still assign it."))
+    tradeoff_eta_minutes: int | None = Field(None, description="Its ETA if chosen anyway (a trade-off only).")
 
 
 class CancelBody(BaseModel):

@@ -190,3 +190,32 @@ def test_a_heartbeat_without_a_valid_token_is_refused_and_changes_nothing(pool, 
 def test_a_dispatcher_cannot_beat_for_a_provider(signed_in):
     response = signed_in.post("/provider/heartbeat", headers={"X-CSRF-Token": csrf_in(signed_in.get("/").text)})
     assert response.status_code == 403
+
+
+def test_a_provider_sees_its_route_in_order_with_planned_times_window_address_and_status(pool, client, monkeypatch):
+    from datetime import time
+
+    from .planning import a_day_of_its_own, care_plan, plan, shift
+
+    monkeypatch.setenv("HOMECARE_DISPATCH_PLAN_TIME_LIMIT_S", "1")
+    day = a_day_of_its_own()
+    pid, _ = new_provider(pool, ["bathing", "mobility"], "Route Walker", location=(31.2, 121.5))
+    shift(pool, pid, day)
+    first, _ = new_resident(pool, "First Stop")
+    second, _ = new_resident(pool, "Second Stop")
+    care_plan(pool, second, day, "bathing", time(14), time(15, 30))
+    care_plan(pool, first, day, "mobility", time(9), time(10))
+    run = plan(pool, day)
+    assert run["planned"] >= 2
+    sign_in(client, make_user(pool, Role.PROVIDER, provider_id=pid))
+
+    today = client.get("/provider")
+    page = client.get(f"/provider?day={day.isoformat()}")
+
+    assert "Today's route" in today.text and "Tomorrow's route" in today.text
+    assert page.status_code == 200 and f"Route of {day.isoformat()}" in page.text
+    route = page.text.split('id="route"', 1)[1].split("</section>", 1)[0]
+    assert route.index("First Stop") < route.index("Second Stop")
+    assert "Window 09:00–10:00" in route and "Window 14:00–15:30" in route and "1 Test Street" in route
+    assert "Planned" in route, "not yet released: planned"
+    assert client.get("/provider?day=soon").status_code == 200, "no date: today's"

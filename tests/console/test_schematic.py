@@ -44,3 +44,23 @@ def test_layout_links_providers_to_their_jobs():
     assert [link["request_id"] for link in m["links"]] == ["r1"]
     assert m["links"][0]["from"] == m["providers"][0]["xy"]
     assert m["links"][0]["to"] == m["requests"][0]["xy"]
+
+
+def test_layout_draws_each_route_from_its_provider_through_its_stops_in_order():
+    providers = [{"id": "p1", "lat": 31.2, "lon": 121.4, "name": "A"}]
+    routes = [{"provider_id": "p1", "stops": [
+        {"key": "a", "seq": 0, "lat": 31.25, "lon": 121.45},
+        {"key": "gone", "seq": 1, "lat": None, "lon": None},  # a resident whose place is not known
+        {"key": "b", "seq": 2, "lat": 31.15, "lon": 121.35},
+    ]}, {"provider_id": "p-off-the-map", "stops": [{"key": "c", "seq": 0, "lat": 31.3, "lon": 121.5}]}]
+
+    m = layout(providers, [], routes)
+
+    first, second = m["routes"]
+    assert [s["key"] for s in first["stops"]] == ["a", "b"]
+    points = [tuple(float(v) for v in p.split(",")) for p in first["path"].split()]
+    assert points == [m["providers"][0]["xy"], first["stops"][0]["xy"], first["stops"][1]["xy"]]
+    assert second["path"] == "{},{}".format(*second["stops"][0]["xy"])
+    xs = [s["xy"][0] for r in m["routes"] for s in r["stops"]]
+    assert all(0 <= x <= WIDTH for x in xs), "the frame holds every stop"
+

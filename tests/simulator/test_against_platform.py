@@ -92,6 +92,17 @@ def test_demo_requests_move_through_their_states_within_a_minute(platform, broke
             assert telemetry_queries.count_samples(conn) > 0
         token = httpx.post(f"{api_url}/api/v1/auth/token", data={"username": admin[0], "password": admin[1]})
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+        # Planned care: the homes got care plans and the day was planned; every visit it asks for
+        # is on a route or says why not (whatever the hour the test runs at).
+        assert len(roster.care_plans) >= 16 and len(roster.planned_days) == 1
+        day = roster.planned_days[0]
+        routes = httpx.get(f"{api_url}/api/v1/plans/{day}/routes", headers=headers).json()
+        ours = {r.id for r in roster.residents}
+        stops = [s for r in routes["routes"] for s in r["stops"] if s["resident_id"] in ours]
+        unplanned = [s for s in routes["unplanned"] if s["resident_id"] in ours]
+        assert stops or unplanned, routes
+        assert all(s["unplanned_reason"] for s in unplanned) and routes["run"] is not None
         beds = [h.bed.id for h in roster.residents]
         new_bed = next(b for b in beds if b not in old)
         device = httpx.get(f"{api_url}/api/v1/devices/{new_bed}", headers=headers).json()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
 
@@ -208,3 +209,61 @@ def test_the_demo_loses_one_providers_app_part_way_and_every_run_loses_the_same(
     assert app_losses(ProviderConduct(), 30, 1) == {}  # off unless asked for
     many = app_losses(ProviderConduct(app_lost_share=0.2), 30, 1)
     assert len(many) == 6 and set(many) <= set(range(30))
+
+
+class FakeRoutes(FakeDispatch):
+    """The fake with a provider's route for the day: planned visits assigned to it."""
+
+    def __init__(self, stops: list[dict]):
+        super().__init__([])
+        self.stops = stops
+        self.days: list[str] = []
+
+    def _handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/providers/p-1/route":
+            token = request.headers.get("authorization", "").removeprefix("Bearer ")
+            if token not in self.valid_tokens:
+                return httpx.Response(401, json={"detail": "token unknown or expired"})
+            self.days.append(request.url.params["day"])
+            return httpx.Response(200, json={"provider_id": "p-1", "stops": self.stops})
+        response = super()._handle(request)
+        parts = request.url.path.split("/")
+        if response.status_code == 200 and parts[3] == "requests":
+            for stop in self.stops:
+                if stop["request_id"] == parts[4]:
+                    stop["status"] = {"arrived": "arrived", "complete": "completed"}[parts[5]]
+        return response
+
+
+def test_a_provider_follows_its_planned_route_arriving_at_the_planned_time():
+    now = datetime.now(UTC)
+    soon = now + timedelta(seconds=2)
+    stops = [
+        {"seq": 0, "request_id": "r-done", "status": "completed", "planned_arrival": now.isoformat()},
+        {"seq": 1, "request_id": "r-lunch", "status": "assigned", "service": "meal", "resident_id": "res-1",
+         "planned_arrival": soon.isoformat(), "planned_start": soon.isoformat()},
+        {"seq": 2, "request_id": "r-bath", "status": "assigned", "service": "bathing", "resident_id": "res-2",
+         "planned_arrival": (now + timedelta(hours=3)).isoformat()},
+        {"seq": 3, "request_id": None, "status": "planned", "planned_arrival": now.isoformat()},
+    ]
+    fake = FakeRoutes(stops)
+    conduct = ProviderConduct(planned_late_minutes=(0, 0))
+    policy = ProviderPolicy("Li Mei", (31.23, 121.47), 2, conduct, seed=1)
+    stats = SimStats()
+    tz = timezone(timedelta(hours=8))
+    crew = ProviderCrew("http://platform.test", [(_login(), policy)], speed=600, stats=stats,
+                        poll_interval_s=0.05, transport=httpx.MockTransport(fake.handler), plan_tz=tz,
+                        route_every_s=0.2, homes={"res-1": (31.231, 121.471)})
+    crew.start()
+    try:
+        wait_for(lambda: stats.get("requests_completed") == 1, timeout=15, what="the lunch visit completed")
+        arrived_at = datetime.now(UTC)
+        time.sleep(0.5)  # the route is read again meanwhile: nothing is taken twice
+    finally:
+        crew.stop()
+    assert arrived_at >= soon, "not before the planned time"
+    steps = [c[1] for c in fake.calls if "/requests/" in c[1]]
+    assert steps == ["/api/v1/requests/r-lunch/en-route", "/api/v1/requests/r-lunch/arrived",
+                     "/api/v1/requests/r-lunch/complete"]
+    assert stats.get("planned_visits_taken") == 2, "the lunch, and the bath waiting for its time"
+    assert set(fake.days) == {now.astimezone(tz).date().isoformat()}, "the plan's day in its time zone"

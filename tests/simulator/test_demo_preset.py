@@ -33,3 +33,24 @@ def test_some_demo_homes_have_a_family_contact_who_agreed_to_be_emailed():
     demo = Scenario.demo()
     contacts = [c for i in range(demo.homes) for c in population.resident(i, demo.seed, demo.districts).contacts]
     assert any(c.email and c.notify for c in contacts)
+
+
+def test_the_demo_signs_in_the_city_and_a_dispatcher_of_each_of_two_districts():
+    from launch.demo import demo_logins
+
+    demo = Scenario.demo()
+    logins = demo_logins(demo)
+    assert [(lg.username, lg.role, lg.districts) for lg in logins] == [
+        ("admin", "admin", ()),
+        ("dispatcher", "city", ()),
+        ("dispatcher-huangpu", "dispatcher", ("Huangpu",)),
+        ("dispatcher-jingan", "dispatcher", ("Jing'an",)),
+    ]
+    homes = {population.resident(i, demo.seed, demo.districts).district for i in range(demo.homes)}
+    assert {d for lg in logins for d in lg.districts} <= homes, "each sees homes of its own"
+    assert len({lg.password for lg in logins}) == 4 and all(len(lg.password) >= 12 for lg in logins)
+
+
+def test_the_demo_plans_care_for_its_homes():
+    demo = Scenario.demo()
+    assert demo.care.share > 0 and demo.care.plan_days >= 1 and demo.care.shifts

@@ -4,7 +4,9 @@ Every term of the cost is in minutes, so weights read as "a fully loaded provide
 minutes of extra driving". The main term is the predicted arrival (wait for the provider to be
 free + travel), multiplied by the job's urgency weight; load, fairness, continuity of care and
 pre-emption add or subtract minutes. Lower cost wins; ties go to the lower provider id, so the
-ranking is deterministic. See services/dispatch/README.md, "Matching".
+ranking is deterministic. A provider with a planned route takes the job where no planned visit
+becomes late (`placements`); `tradeoff` shows the faster answers that would. See
+services/dispatch/README.md, "Matching".
 """
 
 from __future__ import annotations
@@ -230,7 +232,7 @@ def placements(candidate: Candidate, job: Job, weights: MatchWeights | None = No
         resume = (origin, done + held) if held > 0 else (job.location, done)
         return [Placement(0, wait, travel, late(0, _starts(resume[0], resume[1], route, weights)))]
     out = []
-    starts = _starts(origin, free, route, weights)
+    starts = _starts(origin, free, route, weights)  # the route as it stands
     for position in range(len(route) + 1):
         if position:
             stop = route[position - 1]

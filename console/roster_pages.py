@@ -26,7 +26,8 @@ def roster_router(ctx: ConsoleContext) -> APIRouter:
     router = APIRouter(route_class=ConsoleRoute, include_in_schema=False)
     Page = Annotated[Session, Depends(page_guard(ctx, Role.DISPATCHER))]
     Action = Annotated[Session, Depends(form_guard(ctx, Role.ADMIN))]
-    Dispatcher = Annotated[Session, Depends(form_guard(ctx, Role.DISPATCHER))]
+    # A day is planned for the whole city at once (providers serve several districts).
+    City = Annotated[Session, Depends(form_guard(ctx, Role.CITY))]
 
     @router.get("/providers", response_class=HTMLResponse)
     def roster_page(request: Request, session: Page, day: Annotated[str, Query(max_length=40)] = "") -> Response:
@@ -45,8 +46,9 @@ def roster_router(ctx: ConsoleContext) -> APIRouter:
                                                    "day_problem": problem}, session=session)
 
     @router.post("/providers/plan")
-    async def plan_day(session: Dispatcher, day: Annotated[str, Form(max_length=40)] = "") -> Response:
-        """Plan (or replan) a day's routes now with the day planner (dispatchers and admins)."""
+    async def plan_day(session: City, day: Annotated[str, Form(max_length=40)] = "") -> Response:
+        """Plan (or replan) a day's routes now with the day planner (the city bureau and admins:
+        it plans every district's routes)."""
         back = f"/providers?day={quote(day[:10])}" if day else "/providers"
         try:
             said = await run_in_threadpool(ctx.act, routes_data.plan_now, day, actor_of(session.user))

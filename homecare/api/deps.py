@@ -82,5 +82,7 @@ def require(*roles: Role):
 
 AdminUser = Annotated[User, Depends(require(Role.ADMIN))]
 DispatcherUser = Annotated[User, Depends(require(Role.DISPATCHER))]
+# What covers every district at once (a planning run of the day): the city bureau and admins.
+CityUser = Annotated[User, Depends(require(Role.CITY))]
 ProviderUser = Annotated[User, Depends(require(Role.PROVIDER))]
 StaffUser = Annotated[User, Depends(require(Role.DISPATCHER, Role.PROVIDER))]

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import PlainTextResponse
 
-from homecare.api.deps import AdminUser, CurrentUser, DbConn, DispatcherUser, StaffUser, require
+from homecare.api.deps import AdminUser, CityUser, CurrentUser, DbConn, DispatcherUser, StaffUser, require
 from homecare.api.types import Timestamp
 from homecare.auth import Role, User, audit
 from homecare.errors import Conflict, Forbidden, Invalid, NotFound
@@ -314,10 +314,14 @@ def build_router(ctx: Dispatch) -> APIRouter:
         return route_queries.plan_dict(plan)
 
     @router.post("/plans/{day}", response_model=PlanRunOut, status_code=201, tags=["care plans"])
-    def plan_day(day: date, conn: DbConn, user: DispatcherUser) -> dict:
+    def plan_day(day: date, conn: DbConn, user: CityUser) -> dict:
         """Plan (or replan) that day's routes now with the day planner (OR-Tools, within
         `HOMECARE_DISPATCH_PLAN_TIME_LIMIT_S`): every visit the active plans ask for, over the
-        providers with shifts that day. Visits already released keep their place. The run."""
+        providers with shifts that day. Visits already released keep their place. The run.
+
+        Providers serve several districts, so a day is planned for the whole city at once: the
+        city bureau and admins may run it (403 for a district's dispatcher); the evening run plans
+        tomorrow by itself."""
         today = plans.today(ctx)
         if not today <= day <= today + timedelta(days=366):
             raise Invalid(f"day: must be today ({today.isoformat()}) or within a year after it")

@@ -213,3 +213,13 @@ def test_help_from_another_district_is_shown_as_such(pool, client, world):
     shown = client.get(f"/api/v1/requests/{a.request_id}", headers=dispatcher_of_a)
     assert shown.status_code == 200 and shown.json()["provider_id"] == b.provider_id  # its own request's helper
     assert b.resident_id not in shown.text and b.request_id not in shown.text
+
+
+def test_a_day_is_planned_for_the_whole_city_by_the_city_bureau_not_by_a_districts_dispatcher(client, world):
+    # Providers serve several districts, so a planning run replans every district's routes.
+    refused = client.post(f"/api/v1/plans/{world['day']}", headers=world["dispatcher"])
+    assert refused.status_code == 403, refused.text
+    assert "role dispatcher may not" in refused.json()["detail"]
+    # the city bureau is let through to the day's own checks (a run of a real day: tests/dispatch/test_plans_api.py)
+    let_through = client.post("/api/v1/plans/1999-01-01", headers=world["city"])
+    assert let_through.status_code == 422 and "must be today" in let_through.json()["detail"]

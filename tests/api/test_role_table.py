@@ -21,6 +21,7 @@ ADMIN = frozenset({"admin"})
 # dispatchers' work, or reading devices and providers; the city bureau (role city) may all a
 # dispatcher may, in every district (README, "District service centres")
 STAFF = frozenset({"admin", "city", "dispatcher"})
+CITY = frozenset({"admin", "city"})  # what covers every district at once
 OWN = frozenset({"admin", "provider"})  # a provider's own (offers, shift, location); not dispatchers
 ALL = frozenset({"admin", "city", "dispatcher", "provider"})  # providers for their own requests only
 
@@ -75,7 +76,7 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/v1/care-plans/{plan_id}"): STAFF,
     ("PATCH", "/api/v1/care-plans/{plan_id}"): STAFF,
     ("DELETE", "/api/v1/care-plans/{plan_id}"): STAFF,
-    ("POST", "/api/v1/plans/{day}"): STAFF,
+    ("POST", "/api/v1/plans/{day}"): CITY,  # the whole city's day: not one district's dispatcher
     ("GET", "/api/v1/plans/{day}/routes"): STAFF,
     # requests: dispatchers; providers their own
     ("GET", "/api/v1/requests"): STAFF,

@@ -11,7 +11,7 @@ import pytest
 
 from homecare.auth import Role, create_user
 
-from .conftest import PASSWORD, csrf_in, sign_in
+from .conftest import PASSWORD, csrf_in, make_user, sign_in
 from .dispatching import new_provider, new_resident
 from .planning import a_day_of_its_own, care_plan, desk_of, plan, shift
 
@@ -26,6 +26,13 @@ def quick_planner(monkeypatch):
 def desk(pool, client):
     """A dispatcher of the test residents' district, signed in."""
     return desk_of(pool, client)
+
+
+@pytest.fixture
+def bureau(pool, client):
+    """The city bureau's dispatcher, signed in: a day is planned for every district at once."""
+    assert sign_in(client, make_user(pool, Role.CITY)).status_code == 303
+    return client
 
 
 def test_a_dispatcher_plans_a_day_and_sees_each_route_in_order_on_the_map(pool, desk):
@@ -65,24 +72,31 @@ def test_a_day_that_is_no_date_shows_today_with_the_reason(desk):
     assert desk.get("/providers?day=" + "9" * 100).status_code == 422
 
 
-def test_a_dispatcher_plans_today_now_with_the_button(desk):
-    page = desk.get("/providers")
+def test_the_city_bureau_plans_today_now_with_the_button(bureau):
+    page = bureau.get("/providers")
     today = page.text.split('data-plan-day="', 1)[1].split('"', 1)[0]
 
-    planned = desk.post("/providers/plan", data={"day": today, "csrf_token": csrf_in(page.text)})
+    planned = bureau.post("/providers/plan", data={"day": today, "csrf_token": csrf_in(page.text)})
 
     assert planned.status_code == 303 and planned.headers["location"] == f"/providers?day={today}#routes"
-    assert f"Planned {today}: " in _flash(desk) and "min of travel" in _flash(desk)
-    assert "Planned at" in desk.get(f"/providers?day={today}").text
+    assert f"Planned {today}: " in _flash(bureau) and "min of travel" in _flash(bureau)
+    assert "Planned at" in bureau.get(f"/providers?day={today}").text
+
+
+def test_a_districts_dispatcher_has_no_button_to_plan_the_whole_citys_day(desk):
+    page = desk.get("/providers")
+    assert page.status_code == 200 and "data-plan-day" not in page.text
+    refused = desk.post("/providers/plan", data={"day": "2031-01-06", "csrf_token": csrf_in(page.text)})
+    assert refused.status_code == 403
 
 
 @pytest.mark.parametrize(("day", "reason"), [("2026-13-45", "is not a date"), ("2020-01-01", "must be today"),
                                              ("2099-01-01", "within a year")])
-def test_planning_a_day_that_cannot_be_planned_is_refused_with_the_reason(desk, day, reason):
-    token = csrf_in(desk.get("/providers").text)
-    answer = desk.post("/providers/plan", data={"day": day, "csrf_token": token})
+def test_planning_a_day_that_cannot_be_planned_is_refused_with_the_reason(bureau, day, reason):
+    token = csrf_in(bureau.get("/providers").text)
+    answer = bureau.post("/providers/plan", data={"day": day, "csrf_token": token})
     assert answer.status_code == 303
-    assert "Not planned" in _flash(desk) and reason in _flash(desk)
+    assert "Not planned" in _flash(bureau) and reason in _flash(bureau)
 
 
 def _flash(client) -> str:

@@ -83,12 +83,13 @@ def executed_visits(district: world.District, plan: DayPlan, outcome: Outcome) -
 
 
 def run(seed: int, residents: int, providers: int, press_load: float, time_limit_s: float,
-        meal_share: float = world.MEAL_SHARE, buffer_minutes: float = 0.0) -> dict:
-    weights, policy = MatchWeights(), DispatchPolicy.default()
+        meal_share: float = world.MEAL_SHARE, buffer_minutes: float = 0.0, reserve_share: float = 0.0,
+        weights: MatchWeights | None = None) -> dict:
+    weights, policy = weights or MatchWeights(), DispatchPolicy.default()
     district = world.district(seed, residents, providers, press_load, meal_share)
     speed = weights.speed_kmh
     plan, plan_s = _timed(plan_day, world.DAY, district.visits, district.workers, speed_kmh=speed,
-                          time_limit_s=time_limit_s, buffer_minutes=buffer_minutes)
+                          time_limit_s=time_limit_s, buffer_minutes=buffer_minutes, reserve_share=reserve_share)
     greedy, greedy_s = _timed(greedy_day, world.DAY, district.visits, district.workers, speed_kmh=speed)
     answers = city.Responses(seed)
     until = city.DAY0 + timedelta(days=2)
@@ -122,7 +123,7 @@ def run(seed: int, residents: int, providers: int, press_load: float, time_limit
     travel_ratio = (round(executed_per_visit / hindsight_per_visit, 3)
                     if executed_per_visit and hindsight_per_visit else None)
     return {
-        "seed": seed, "buffer_minutes": buffer_minutes,
+        "seed": seed, "buffer_minutes": buffer_minutes, "on_call": sorted(plan.on_call),
         "plans": len(district.plans),
         "planned_visits": len(district.visits),
         "planned_by_service": {s: sum(1 for v in district.visits if v.service == s)
@@ -268,18 +269,28 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"residents with a daily lunch meal (default {world.MEAL_SHARE})")
     parser.add_argument("--buffer", type=float, default=0.0,
                         help="plan_day's buffer_minutes: room kept at the end of windows for presses (default 0)")
+    parser.add_argument("--reserve", type=float, default=0.0,
+                        help="plan_day's reserve_share: share of each shift kept on call for presses (default 0)")
+    parser.add_argument("--margin", type=float, default=MatchWeights().plan_margin_minutes,
+                        help="MatchWeights.plan_margin_minutes: room a press must leave before a planned visit's "
+                             "window ends")
+    parser.add_argument("--route-minutes", type=float, default=MatchWeights().route_minutes,
+                        help="MatchWeights.route_minutes: cost of a press that moves planned visits")
     parser.add_argument("--time-limit", type=float, default=30.0, help="solver time limit per plan, seconds")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON result")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     started = time.monotonic()
-    days = [run(seed, args.residents, args.providers, args.press_load, args.time_limit, args.meal_share, args.buffer)
+    weights = MatchWeights(plan_margin_minutes=args.margin, route_minutes=args.route_minutes)
+    days = [run(seed, args.residents, args.providers, args.press_load, args.time_limit, args.meal_share, args.buffer,
+                args.reserve, weights)
             for seed in range(args.seed, args.seed + args.days)]
     result = {
         "benchmark": "planning", "date": date.today().isoformat(),
         "setup": {"first_seed": args.seed, "days": args.days, "residents": args.residents, "providers": args.providers,
                   "press_load": args.press_load, "solver_time_limit_s": args.time_limit,
-                  "buffer_minutes": args.buffer,
+                  "buffer_minutes": args.buffer, "reserve_share": args.reserve,
+                  "plan_margin_minutes": args.margin, "route_minutes": args.route_minutes,
                   "shares": {"meal_daily": args.meal_share, "bath": world.BATH_SHARE,
                              "mobility": world.MOBILITY_SHARE, "escort_today": world.ESCORT_SHARE},
                   "provider_answers": "accept 90%, decline 6%, no answer 4%; answer time lognormal, median 20 s"},

@@ -16,7 +16,8 @@ from bench.planning import world  # noqa: E402
 
 
 def test_the_benchmark_runs_on_a_tiny_district(tmp_path, capsys):
-    assert bench.main(["--residents", "40", "--providers", "8", "--time-limit", "1", "--out", str(tmp_path)]) == 0
+    assert bench.main(["--residents", "40", "--providers", "8", "--days", "1", "--time-limit", "1",
+                       "--out", str(tmp_path)]) == 0
     [path] = list(tmp_path.glob("*-planning-1.json"))
     result = json.loads(path.read_text())
     [day] = result["days"]

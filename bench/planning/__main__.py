@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.planning", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=1, help="seed of the first day")
-    parser.add_argument("--days", type=int, default=1, help="simulated days, one seed each (default 1)")
+    parser.add_argument("--days", type=int, default=3, help="simulated days, one seed each (default 3)")
     parser.add_argument("--residents", type=int, default=500)
     parser.add_argument("--providers", type=int, default=40)
     parser.add_argument("--press-load", type=float, default=1.0,
@@ -336,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
                              "window ends")
     parser.add_argument("--route-minutes", type=float, default=MatchWeights().route_minutes,
                         help="MatchWeights.route_minutes: cost of a press that moves planned visits")
-    parser.add_argument("--time-limit", type=float, default=30.0, help="solver time limit per plan, seconds")
+    parser.add_argument("--time-limit", type=float, default=20.0,
+                        help="solver time limit per plan, seconds (default 20)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder of the JSON result")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)

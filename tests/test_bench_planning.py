@@ -16,7 +16,8 @@ from bench.planning import world  # noqa: E402
 
 
 def test_the_benchmark_runs_on_a_tiny_district(tmp_path, capsys):
-    assert bench.main(["--residents", "40", "--providers", "8", "--time-limit", "1", "--out", str(tmp_path)]) == 0
+    assert bench.main(["--residents", "40", "--providers", "8", "--days", "1", "--time-limit", "1",
+                       "--out", str(tmp_path)]) == 0
     [path] = list(tmp_path.glob("*-planning-1.json"))
     result = json.loads(path.read_text())
     [day] = result["days"]
@@ -27,6 +28,12 @@ def test_the_benchmark_runs_on_a_tiny_district(tmp_path, capsys):
     assert day["offline_plan"]["bound_min"] <= day["offline_plan"]["travel_min"] + 1e-6
     assert day["press_arrival_with_plans"]["requests"] == day["press_arrival_without_plans"]["requests"] \
         == day["presses"]
+    # The yardsticks' context: the load hour by hour (plans only add to the presses) and the travel
+    # ratio of the day without plans against its own offline plan.
+    load = day["hourly_load"]
+    assert len(load["presses"]) == len(load["presses_and_plans"]) == 24
+    assert all(both >= alone for alone, both in zip(load["presses"], load["presses_and_plans"], strict=True))
+    assert day["without_plans_offline"]["visits_asked"] == day["press_arrival_without_plans"]["arrived"]
     assert set(result["verdict"]) == {"planned_on_time", "travel_executed_over_offline_plan",
                                       "press_arrival_with_over_without"}
     assert "press -> arrival" in capsys.readouterr().out

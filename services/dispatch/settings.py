@@ -33,6 +33,10 @@ class DispatchSettings(BaseSettings):
     continuity_slack_minutes: float = Field(default=8.0, ge=0)
     weight_preempt_minutes: float = Field(default=10.0, ge=0)
     shift_overrun_minutes: float = Field(default=15.0, ge=0)
+    # Planned routes (README "Planned routes in matching"): room a press must leave before a planned
+    # visit's window ends, and the cost in minutes of a press that moves planned visits.
+    plan_margin_minutes: float = Field(default=10.0, ge=0, le=240)
+    weight_route_minutes: float = Field(default=0.0, ge=0, le=240)
     fairness_window_h: float = Field(default=12.0, gt=0)
     # A queued request (every qualified provider busy) is offered again this often.
     requeue_s: float = Field(default=3.0, gt=0)
@@ -48,6 +52,7 @@ class DispatchSettings(BaseSettings):
     plan_release_lead_minutes: float = Field(default=120.0, ge=0, le=24 * 60)
     plan_time_limit_s: float = Field(default=10.0, gt=0, le=600)
     plan_buffer_minutes: float = Field(default=0.0, ge=0, le=240)  # room for presses at windows' ends
+    plan_reserve_share: float = Field(default=0.0, ge=0, le=1)  # of each shift kept on call for presses
     plan_evening_hour: int | None = Field(default=18, ge=0, le=23)
 
     # Lanes of each of dispatch's consumers: threads handling messages side by side, a device's
@@ -83,5 +88,6 @@ class DispatchSettings(BaseSettings):
             fairness_minutes=self.weight_fairness_minutes, fairness_cap=self.fairness_cap,
             continuity_minutes=self.weight_continuity_minutes, continuity_cap=self.continuity_cap,
             continuity_slack_minutes=self.continuity_slack_minutes, preempt_minutes=self.weight_preempt_minutes,
-            shift_overrun_minutes=self.shift_overrun_minutes,
+            shift_overrun_minutes=self.shift_overrun_minutes, plan_margin_minutes=self.plan_margin_minutes,
+            route_minutes=self.weight_route_minutes,
         )

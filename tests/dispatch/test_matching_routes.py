@@ -125,3 +125,37 @@ def test_held_jobs_come_before_the_route():
     # Position 0 after the held job: sets off at 20, arrives 22, done 42, s1 at 44 > 40: late. After s1:
     # s1 at 24, done 54, 2 min back to the job.
     assert (scored.position, scored.eta_minutes) == (1, 56)
+
+
+def test_a_margin_keeps_room_before_a_planned_visit_s_window_ends():
+    # The job next door (1 km: 2 min) takes 20 minutes; the visit 1 km further starts at 24 at the
+    # earliest after it, its window closes at 30: six minutes to spare.
+    route = (stop("s1", 2, earliest=0, latest=30),)
+    [loose] = rank([cand("a", route=route)], meal(1), MatchWeights(speed_kmh=30, plan_margin_minutes=5))
+    assert (loose.position, loose.late) == (0, ())
+    # Asking for ten minutes of room, the job waits until after the visit (not late, but too tight).
+    strict = MatchWeights(speed_kmh=30, plan_margin_minutes=10)
+    [after] = rank([cand("a", route=route)], meal(1), strict)
+    assert after.position == 1
+    p0 = placements(cand("a", route=route), meal(1), strict)[0]
+    assert p0.squeezed and not p0.late
+    # A visit already inside its margin is not held against the job unless the job pushes it further.
+    already = (stop("s1", 2, earliest=0, latest=5),)
+    [later] = rank([cand("a", route=already)], meal(1), strict)
+    assert later.position == 1
+
+
+def test_moving_planned_visits_costs_route_minutes():
+    # "a" is 1 km away with a planned visit at the job's door that the job would delay; "b" is free,
+    # 2 km away (2 minutes later). With a route cost of 5 minutes, the free one goes first.
+    route = (stop("s1", 1, earliest=0, latest=60),)
+    job = meal(1)
+    plain = rank([cand("a", 0, route=route), cand("b", -1)], job, W)
+    assert plain[0].candidate.provider_id == "a"
+    costed = rank([cand("a", 0, route=route), cand("b", -1)], job, MatchWeights(speed_kmh=30, route_minutes=5))
+    assert [s.candidate.provider_id for s in costed] == ["b", "a"]
+    assert costed[1].parts["route"] == 5 and costed[0].parts["route"] == 0
+    # A job that leaves the route's times as they were (the visit waits for its window anyway) costs nothing.
+    roomy = (stop("s1", 1, earliest=120, latest=180),)
+    [s] = rank([cand("a", 0, route=roomy)], job, MatchWeights(speed_kmh=30, route_minutes=5))
+    assert s.parts["route"] == 0

@@ -20,6 +20,7 @@ from services.dispatch.domain.planner import (
     PREFERENCE_MINUTES,
     WINDOW_UNREACHABLE,
     greedy_day,
+    on_call,
     plan_day,
     travel_bound,
 )
@@ -262,3 +263,29 @@ def test_a_buffer_keeps_the_end_of_windows_free_when_it_can():
     check(roomy, visits, [w1, w2])
     assert sorted(len(stops) for stops in roomy.routes.values()) == [1, 1]
     assert all(s.start <= s.visit.latest - timedelta(minutes=20) for stops in roomy.routes.values() for s in stops)
+
+
+def test_on_call_keeps_a_spread_share_of_each_shift():
+    # Early shift: four homes on a line (0, 1, 2, 9 km east); late shift: two. A quarter of each.
+    early = [worker(f"e{i}", east(x)) for i, x in enumerate([0, 1, 2, 9])]
+    late = [worker("l0", east(0), 14, 22), worker("l1", east(5), 14, 22)]
+    assert on_call(early + late, 0.0) == frozenset()
+    assert on_call(early + late, 0.25) == {"e2", "l0"}  # nearest each shift's centre (3 km; 2.5 km, tie to l0)
+    # Half: after the one nearest the centre, the one farthest from it (9 km east, 7 km away).
+    assert on_call(early, 0.5) == {"e2", "e3"}
+    assert on_call(early, 1.0) == {"e0", "e1", "e2", "e3"}
+
+
+def test_on_call_workers_get_planned_visits_only_when_nobody_else_can():
+    w1, w2 = worker("p1", CENTRE), worker("p2", east(0.2), skills=frozenset({"hoist"}))
+    visits = [visit("a", east(0.1), 9, 10), visit("b", east(0.3), 11, 12)]
+    # p2 sits nearer both visits, but is kept on call: p1 drives them.
+    plan = plan_day(DAY, visits, [w1, w2], time_limit_s=LIMIT, reserve_share=0.5)
+    check(plan, visits, [w1, w2])
+    assert plan.on_call == on_call([w1, w2], 0.5)
+    free = next(iter(plan.on_call))
+    assert plan.routes[free] == () and not plan.unplanned
+    # A visit only the on-call worker can do still goes to it rather than being left out.
+    hoist = [visit("c", east(0.1), 9, 10, skills=frozenset({"hoist"}))]
+    plan = plan_day(DAY, hoist, [w1, w2], time_limit_s=LIMIT, reserve_share=1.0)
+    assert [s.visit.key for s in plan.routes["p2"]] == [hoist[0].key] and not plan.unplanned

@@ -178,7 +178,7 @@ def test_candidates_rank_who_can_take_it_and_say_why_the_others_cannot(pool, cle
     assert top["rank"] == 1 and top["eligible"] and top["offered_now"] and top["reason"] is None
     assert top["eta_minutes"] == 3 and top["qualified"] and top["on_shift"] and top["free_capacity"] == 1
     assert top["pending_offers"] == 1 and top["load"] == 0 and top["capacity"] == 2
-    assert set(top["components"]) == {"travel", "wait", "load", "fairness", "continuity", "preempt"}
+    assert set(top["components"]) == {"travel", "wait", "load", "fairness", "continuity", "preempt", "route"}
     assert top["score"] == pytest.approx(sum(top["components"].values()), abs=0.05)
     assert top["score"] == pytest.approx(pending_offer(get_request(pool, request_id))["score"], abs=0.01)
     assert rows[1]["rank"] == 2

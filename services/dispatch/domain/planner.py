@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
@@ -45,6 +46,9 @@ NO_ROOM = "no room in any shift"
 
 PREFERENCE_MINUTES = 15.0  # driving a visit may cost to stay with the resident's preferred provider
 DROP_PENALTY_S = 10**9  # leaving a visit out costs more than any day's driving (about 30 years of it)
+# Using an on-call responder for planned visits costs as much as a shift of driving: it gets one
+# only when nobody else can do the visit (skills) or no other shift has room; never before a drop.
+ON_CALL_COST_S = 8 * 3600
 _BOUND_SCALE = 1000  # the bound's arcs in thousandths of a minute, rounded down (it stays a bound)
 
 
@@ -128,20 +132,54 @@ def _sorted_out(visits: Sequence[PlannedVisit], workers: Sequence[Worker], speed
     return plannable, unplanned
 
 
+# -- on call --------------------------------------------------------------------------------------
+
+
+def on_call(workers: Sequence[Worker], share: float) -> frozenset[str]:
+    """The workers kept free of planned work to answer presses: `share` of each shift (workers
+    with the same start and end), rounded, spread over the map. Per shift the first is the one
+    nearest the shift's centre, then each next the one farthest from those already chosen (the
+    greedy k-centre: every home of the shift is near some responder); ties to the lower id."""
+    if share <= 0:
+        return frozenset()
+    shifts: dict[tuple[datetime, datetime], list[Worker]] = {}
+    for w in sorted(workers, key=lambda w: w.provider_id):
+        shifts.setdefault((w.shift_start, w.shift_end), []).append(w)
+    chosen: list[str] = []
+    for crew in shifts.values():
+        count = min(len(crew), math.floor(share * len(crew) + 0.5))  # half rounds up
+        if count <= 0:
+            continue
+        centre = Location(sum(w.start.lat for w in crew) / len(crew), sum(w.start.lon for w in crew) / len(crew))
+        picked = [min(crew, key=lambda w: haversine_km(w.start, centre))]
+        while len(picked) < count:
+            rest = [w for w in crew if w not in picked]
+            picked.append(max(rest, key=lambda w: min(haversine_km(w.start, p.start) for p in picked)))
+        chosen += [w.provider_id for w in picked]
+    return frozenset(chosen)
+
+
 # -- the solver -------------------------------------------------------------------------------------
 
 
 def plan_day(day: date, visits: Sequence[PlannedVisit], workers: Sequence[Worker], *,
-             speed_kmh: float = 25.0, time_limit_s: float = 10.0, buffer_minutes: float = 0.0) -> DayPlan:
+             speed_kmh: float = 25.0, time_limit_s: float = 10.0, buffer_minutes: float = 0.0,
+             reserve_share: float = 0.0) -> DayPlan:
     """Every worker's route for the day, by OR-Tools' routing solver within `time_limit_s`.
 
     `buffer_minutes` keeps room for presses: a visit planned to start within that many minutes of
     its window's end (at most half the window) costs each second inside the buffer like a second
     driven, so the plan leaves the windows' last minutes free when it can (a press inserted before
-    the visit then pushes it later without making it late). 0: travel alone."""
+    the visit then pushes it later without making it late). 0: travel alone.
+
+    `reserve_share` keeps that share of each shift on call (`on_call`: spread over the map), as an
+    ambulance service keeps coverage: using one of them costs `ON_CALL_COST_S`, so they get planned
+    visits only when no one else can take them. `DayPlan.on_call` names them; matching then prefers
+    them for presses, as their routes have nothing to disturb (MatchWeights.route_minutes)."""
+    reserve = on_call(workers, reserve_share)
     plannable, unplanned = _sorted_out(visits, workers, speed_kmh)
     if not plannable:
-        return _assemble(day, {}, workers, unplanned, speed_kmh, "ortools")
+        return replace(_assemble(day, {}, workers, unplanned, speed_kmh, "ortools"), on_call=reserve)
     n, vehicles = len(plannable), len(workers)
     origin = min([w.shift_start for w in workers] + [v.earliest for v in plannable])
 
@@ -175,6 +213,8 @@ def plan_day(day: date, visits: Sequence[PlannedVisit], workers: Sequence[Worker
     for k, worker in enumerate(workers):
         clock.CumulVar(routing.Start(k)).SetRange(seconds(worker.shift_start), seconds(worker.shift_end))
         clock.CumulVar(routing.End(k)).SetMax(seconds(worker.shift_end))
+        if worker.provider_id in reserve:
+            routing.SetFixedCostOfVehicle(ON_CALL_COST_S, k)
     _prefer(routing, plannable, workers, index_of, n)
 
     parameters = pywrapcp.DefaultRoutingSearchParameters()
@@ -195,7 +235,7 @@ def plan_day(day: date, visits: Sequence[PlannedVisit], workers: Sequence[Worker
         routes[worker.provider_id] = route
     kept = {v.key for route in routes.values() for v in route}
     unplanned.update({v.key: NO_ROOM for v in plannable if v.key not in kept})
-    return _assemble(day, routes, workers, unplanned, speed_kmh, "ortools")
+    return replace(_assemble(day, routes, workers, unplanned, speed_kmh, "ortools"), on_call=reserve)
 
 
 def _prefer(routing: pywrapcp.RoutingModel, plannable: Sequence[PlannedVisit], workers: Sequence[Worker],

@@ -188,3 +188,4 @@ class DayPlan:
     travel_minutes: float = 0.0  # the whole plan, including the way back to each start
     solver: str = ""  # which search produced it ("ortools", "greedy")
     bound_minutes: float | None = None  # a lower bound on travel, when the search gives one
+    on_call: frozenset[str] = frozenset()  # workers kept free of planned work for presses (planner.on_call)

@@ -112,6 +112,7 @@ class Dispatch:
     plan_release_lead: timedelta = timedelta(minutes=120)
     plan_time_limit_s: float = 10.0
     plan_buffer_minutes: float = 0.0  # the planner keeps room at the end of windows for presses
+    plan_reserve_share: float = 0.0  # the planner keeps this share of each shift on call for presses
     plan_evening_hour: int | None = 18
 
 
@@ -144,5 +145,6 @@ def from_settings(
         plan_release_lead=timedelta(minutes=dispatch.plan_release_lead_minutes),
         plan_time_limit_s=dispatch.plan_time_limit_s,
         plan_buffer_minutes=dispatch.plan_buffer_minutes,
+        plan_reserve_share=dispatch.plan_reserve_share,
         plan_evening_hour=dispatch.plan_evening_hour,
     )

@@ -52,7 +52,7 @@ class DayPlanner(Protocol):
 
     def __call__(
         self, day: date, visits: Sequence[PlannedVisit], workers: Sequence[Worker], *, speed_kmh: float = ...,
-        time_limit_s: float = ..., buffer_minutes: float = ...,
+        time_limit_s: float = ..., buffer_minutes: float = ..., reserve_share: float = ...,
     ) -> DayPlan: ...
 
 
@@ -212,7 +212,7 @@ def plan_day(
     workers = workers_of(conn, ctx, day, kept)
     plan = (planner or default_planner())(
         day, open_, workers, speed_kmh=ctx.weights.speed_kmh, time_limit_s=ctx.plan_time_limit_s,
-        buffer_minutes=ctx.plan_buffer_minutes,
+        buffer_minutes=ctx.plan_buffer_minutes, reserve_share=ctx.plan_reserve_share,
     )
     # A provider's new stops follow its released ones (it starts after them), so its route's
     # places stay in order.

@@ -145,7 +145,12 @@ def test_no_refresh_reaches_days_that_retention_dropped(ts_pool):
                      " WHERE hypertable_schema = 'telemetry'")
     assert _refresh_reach(ts_pool) == {"vitals_1m": "3 days", "vitals_1h": "5 days"}
     bed = unique("bed")
+    # Four days back, inside one day's chunk (chunks are whole UTC days), so dropping what is older
+    # than 3 days drops every sample of it whatever the time of day the test runs at: at 23:58 UTC
+    # the two minutes of samples crossed midnight into the next chunk, which was kept.
     old = base_time(days_ago=4)
+    if (old + timedelta(minutes=3)).date() != old.date():
+        old -= timedelta(minutes=10)
     store(ts_pool, bed, "res-kept", series(old, 120, timedelta(seconds=1), seed=5))
     with psycopg.connect(ts_pool.conninfo, autocommit=True) as conn:  # materialize the old day
         conn.execute("CALL refresh_continuous_aggregate('telemetry.vitals_1m', %s::timestamptz, %s::timestamptz)",

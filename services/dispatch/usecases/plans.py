@@ -94,11 +94,6 @@ def _build(ctx: Dispatch, conn: Tx, plan_id: str, resident_id: str, f: dict[str,
     return plan
 
 
-def fields_of(plan: CarePlan) -> dict[str, Any]:
-    """A plan's editable fields (what `create_plan` takes)."""
-    return plan_fields(plan)
-
-
 def create_plan(conn: Tx, ctx: Dispatch, resident_id: str, fields: dict[str, Any], actor: str) -> CarePlan:
     """A new care plan for a resident (NotFound for an unknown resident, Invalid with the reason
     for a plan that cannot be kept). It is routed from the next planning run of its days on."""
@@ -122,7 +117,7 @@ def update_plan(conn: Tx, ctx: Dispatch, plan_id: str, changes: dict[str, Any], 
     current = ctx.repos.plans.get(conn, plan_id, lock=True)
     if not current.active:
         raise Invalid(f"care plan {plan_id} has ended; create a new one")
-    plan = _build(ctx, conn, plan_id, current.resident_id, {**fields_of(current), **changes}, True)
+    plan = _build(ctx, conn, plan_id, current.resident_id, {**plan_fields(current), **changes}, True)
     ctx.repos.plans.update(conn, plan)
     ctx.repos.plans.unroute(conn, plan_id, today(ctx), CHANGED)
     log.info("care plan %s changed by %s", plan_id, actor)

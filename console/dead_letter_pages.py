@@ -34,12 +34,11 @@ def dead_letter_router(ctx: ConsoleContext, desk: DeadLetterDesk) -> APIRouter:
     ) -> Response:
         """Newest first, a page at a time (`before`: the last seq of the previous page)."""
         try:
-            rows = desk.newest(before, PAGE_SIZE, PREVIEW_BYTES, districts=session.user.scope.districts)
+            page = desk.newest(before, PAGE_SIZE, PREVIEW_BYTES, districts=session.user.scope.districts)
         except HomecareError as exc:
             return ctx.render(request, "dead_letters.html", {"letters": [], "error": str(exc), "older": None,
                                                              "before": before}, status_of(exc), session)
-        older = rows[-1].seq if len(rows) == PAGE_SIZE else None
-        return ctx.render(request, "dead_letters.html", {"letters": rows, "error": None, "older": older,
+        return ctx.render(request, "dead_letters.html", {"letters": page.letters, "error": None, "older": page.next,
                                                          "before": before}, session=session)
 
     def act(fn, seq: int, session: Session, done: str) -> Response:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, TypeVar
 
@@ -41,6 +42,10 @@ T = TypeVar("T")
 LIMIT_DEFAULT = 100
 LIMIT_MAX = 500
 PAYLOAD_MAX = 4096  # bytes of a payload an answer carries; payload_size says how big it was
+# Letters one page reads at most, however few of them are a district dispatcher's: a page's cost is
+# bounded, and its `next` tells where to go on.
+SCAN_MAX = 5000
+NEXT_HEADER = "X-Next-After"
 
 
 class LogUnavailable(Unavailable):
@@ -90,29 +95,57 @@ def letter_out(letter: letters.DeadLetter, limit: int = PAYLOAD_MAX) -> DeadLett
     )
 
 
+@dataclass(frozen=True)
+class LetterPage:
+    """A page of dead letters and where the next one starts: the seq to page on from (`after` or
+    `before`), None when the log holds no more. Kept apart from the letters because a district
+    dispatcher's page skips other districts' letters: its last letter is not where reading stopped."""
+
+    letters: list[DeadLetterOut]
+    next: int | None
+
+
 class DeadLetterDesk:
     """The dead letters of this deployment's log, for operators."""
 
     def __init__(self, log_: Log, pool: ConnectionPool):
         self.log = log_
-        self.pool = pool  # for the audit log
+        self.pool = pool  # for the audit log and the devices' districts
 
     def oldest(self, after: int = 0, limit: int = LIMIT_DEFAULT, preview: int = PAYLOAD_MAX,
-               districts: frozenset[str] | None = None) -> list[DeadLetterOut]:
+               districts: frozenset[str] | None = None) -> LetterPage:
         """Oldest first, with a sequence above `after`; of `districts` only (None: all)."""
-        found = self._call(letters.dead_letters, after, limit)
-        return [letter_out(x, preview) for x in self._in(found, districts)]
+        return self._page(letters.dead_letters, after, limit, preview, districts)
 
     def newest(self, before: int | None = None, limit: int = LIMIT_DEFAULT,
-               preview: int = PAYLOAD_MAX, districts: frozenset[str] | None = None) -> list[DeadLetterOut]:
+               preview: int = PAYLOAD_MAX, districts: frozenset[str] | None = None) -> LetterPage:
         """Newest first, with a sequence below `before` (all when None); of `districts` only."""
-        found = self._call(letters.latest, before, limit)
-        return [letter_out(x, preview) for x in self._in(found, districts)]
+        return self._page(letters.latest, before, limit, preview, districts)
+
+    def _page(self, read: Callable[..., list[letters.DeadLetter]], cursor: int | None, limit: int,
+              preview: int, districts: frozenset[str] | None) -> LetterPage:
+        """Reads the log a batch at a time from `cursor` on until `limit` letters of `districts`
+        are found or the log ends. A district's letters can be rare among the city's, so reading
+        stops after SCAN_MAX letters however few it kept; `next` then says where to go on."""
+        kept: list[letters.DeadLetter] = []
+        scanned = 0
+        while True:
+            batch = self._call(read, cursor, limit)
+            scanned += len(batch)
+            for letter in self._in(batch, districts):
+                kept.append(letter)
+                if len(kept) == limit:  # the page is full: the next one starts after this letter
+                    return LetterPage([letter_out(x, preview) for x in kept], letter.seq)
+            if len(batch) < limit:  # the log ends here
+                return LetterPage([letter_out(x, preview) for x in kept], None)
+            cursor = batch[-1].seq
+            if scanned >= SCAN_MAX:
+                return LetterPage([letter_out(x, preview) for x in kept], cursor)
 
     def _in(self, found: list[letters.DeadLetter], districts: frozenset[str] | None) -> list[letters.DeadLetter]:
         """The letters of devices of residents of `districts` (a dispatcher's scope; None: all).
         A device's messages carry its id as the subject's last token; a letter of no known device
-        is for the city bureau and admins only. A page may so hold fewer than asked."""
+        is for the city bureau and admins only."""
         if districts is None or not found:
             return found
         from gateway import interface as registry  # the gateway owns devices
@@ -173,16 +206,24 @@ def dead_letters_router(desk: DeadLetterDesk) -> APIRouter:
     """The API's routes over one desk."""
     router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"])
 
-    @router.get("", response_model=list[DeadLetterOut], responses=_UNAVAILABLE)
+    @router.get("", response_model=list[DeadLetterOut], responses={200: {"headers": {NEXT_HEADER: {
+        "description": "The `after` of the next page; absent on the last page.", "schema": {"type": "integer"}}}},
+        **_UNAVAILABLE})
     def list_dead_letters(
         user: DispatcherUser,
+        response: Response,
         after: Annotated[int, Query(ge=0, le=INT64, description=(
             "Only those with a higher seq: the last seq of the previous page."))] = 0,
         limit: Annotated[int, Query(ge=1, le=LIMIT_MAX)] = LIMIT_DEFAULT,
     ) -> list[DeadLetterOut]:
         """Dead letters, oldest first, a page at a time; dispatchers (of their districts' devices)
-        and admins. A page may hold fewer than `limit`: page on from `after` all the same."""
-        return desk.oldest(after, limit, districts=user.scope.districts)
+        and admins. While more may follow, the answer's `X-Next-After` header holds the `after` of
+        the next page. Page on by it, not by the last letter: a district dispatcher's page skips
+        other districts' letters, and may hold fewer than `limit`, or none, with more to come."""
+        page = desk.oldest(after, limit, districts=user.scope.districts)
+        if page.next is not None:
+            response.headers[NEXT_HEADER] = str(page.next)
+        return page.letters
 
     @router.post("/{seq}/replay", status_code=204, responses={**_UNKNOWN, **_UNAVAILABLE})
     def replay_dead_letter(seq: Seq, admin: AdminUser) -> Response:

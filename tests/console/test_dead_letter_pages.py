@@ -63,3 +63,40 @@ def test_a_district_dispatcher_reads_only_its_districts_dead_letters(pool, clien
     assert f'data-dead-letter="{other}"' not in page and b.button_id not in page
     listed = client.get("/api/v1/dead-letters").json()
     assert [row["seq"] for row in listed] == [own]
+
+
+def test_a_district_dispatcher_pages_past_other_districts_letters(pool, client, tap, broken, monkeypatch):  # noqa: F811
+    """A district's letters can be few among the city's: a page reads on past the others, and
+    says where the next page starts even when it found none of the district's."""
+    from console import dead_letter_pages, dead_letters_api
+
+    from .two_districts import district
+
+    a, b = district(pool, "Alpha"), district(pool, "Beta")
+    first, _ = dead_letter(tap, b"Alpha 1", device=a.button_id)
+    others = [dead_letter(tap, f"Beta {n}".encode(), device=b.button_id)[0] for n in range(3)]
+    last, _ = dead_letter(tap, b"Alpha 2", device=a.button_id)
+    assert sign_in(client, make_user(pool, Role.DISPATCHER, districts=(a.name,))).status_code == 303
+
+    def page(**params):
+        answer = client.get("/api/v1/dead-letters", params=params)
+        assert answer.status_code == 200, answer.text
+        after = answer.headers.get(dead_letters_api.NEXT_HEADER)
+        return [row["seq"] for row in answer.json()], int(after) if after else None
+
+    assert page(limit=1) == ([first], first)
+    assert page(after=first, limit=1) == ([last], last)  # read past Beta's three
+    assert page(after=last, limit=1) == ([], None)  # the end: no header
+    monkeypatch.setattr(dead_letters_api, "SCAN_MAX", 2)  # a page stops reading after two letters
+    assert page(after=first, limit=1) == ([], others[1])  # none of Alpha's in them, but more to come
+    assert page(after=others[1], limit=1) == ([last], last)
+
+    # The console's page, newest first, one letter a page: "Older" skips Beta's letters.
+    monkeypatch.setattr(dead_letter_pages, "PAGE_SIZE", 1)
+    monkeypatch.setattr(dead_letters_api, "SCAN_MAX", 5000)
+    newest = client.get("/dead-letters").text
+    assert f'data-dead-letter="{last}"' in newest and f"/dead-letters?before={last}" in newest
+    older = client.get(f"/dead-letters?before={last}").text
+    assert f'data-dead-letter="{first}"' in older and not any(f'data-dead-letter="{x}"' in older for x in others)
+    assert f"/dead-letters?before={first}" in older  # a full page: there may be more
+    assert "/dead-letters?before=" not in client.get(f"/dead-letters?before={first}").text

@@ -159,6 +159,36 @@ def test_replanning_keeps_released_visits_and_a_changed_plan_leaves_its_route(w)
     assert stops[second.id].planned_start >= released.planned_start + timedelta(minutes=20)
 
 
+def test_replanning_starts_a_provider_after_the_press_it_is_at(w):
+    """A provider at a resident's press is not free at its door: replanned mid-day, its route
+    starts when the press is expected to be done, from where the press is."""
+    w.provider("p-a", 1, services=("meal", "escort"))
+    w.lunch("res-1")
+    plans.plan_day(None, w.ctx, DAY, "dispatcher:ann")
+    (before,) = w.repos.plans.stops(None, DAY)
+    assert before.planned_start == utc(11, 30)  # free all morning: there when the window opens
+    w.now = utc(9, 0)  # before the lunch is released (two hours before its window)
+    press = w.press(Service.ESCORT, resident="res-3")
+    progress.assign_manually(None, w.ctx, press.request_id, "p-a", "dispatcher:ann", override_shift=False)
+    progress.advance(None, w.ctx, press.request_id, Status.EN_ROUTE, "provider:p-a", "p-a")
+    w.now = utc(9, 20)
+    progress.advance(None, w.ctx, press.request_id, Status.ARRIVED, "provider:p-a", "p-a")
+    w.lunch("res-2", window_start=time(9, 30), window_end=time(11, 0))  # a visit added this morning
+    run = plans.plan_day(None, w.ctx, DAY, "dispatcher:ann")
+    assert (run.planned, run.unplanned, run.workers) == (2, 0, 1)
+    stops = {s.resident_id: s for s in w.repos.plans.stops(None, DAY)}
+    done = utc(9, 20) + w.ctx.policy.for_service(Service.ESCORT).expected_service  # 10:05, at res-3
+    drive = timedelta(hours=1 / w.ctx.weights.speed_kmh)  # res-3 to res-2: 1 km
+    assert stops["res-2"].planned_start >= done + drive - timedelta(minutes=1)
+    assert stops["res-2"].planned_start < done + drive + timedelta(minutes=2)
+    assert stops["res-1"].planned_start == utc(11, 30)
+    # Done with the press, the provider is free again: a replan starts it now, where it is.
+    progress.advance(None, w.ctx, press.request_id, Status.COMPLETED, "provider:p-a", "p-a")
+    plans.plan_day(None, w.ctx, DAY, "dispatcher:ann")
+    (early,) = [s for s in w.repos.plans.stops(None, DAY) if s.resident_id == "res-2"]
+    assert early.planned_start < done
+
+
 def test_the_evening_run_plans_tomorrow_once(w):
     w.ctx.plan_evening_hour = 18
     w.provider("p-a", 1)

@@ -29,10 +29,12 @@ from ..domain.routes import (
     stops_of,
     unplanned_stop,
 )
+from ..domain.workload import workload
 from ..store import new_id
 from . import announce
 from .context import Dispatch
 from .offering import escalate
+from .pool import active_job
 from .ports import Tx
 
 log = logging.getLogger(__name__)
@@ -154,7 +156,9 @@ def workers_of(conn: Tx, ctx: Dispatch, day: date, kept: Sequence[RouteStop] = (
     day (from its first shift's start to its last one's end, within the day), starting from where
     it was last reported. A provider with no shift that day is not planned: its `on_shift` switch
     says nothing of tomorrow. When the day has begun, nobody starts before now; a provider with
-    visits already released starts after the last of them, from its door."""
+    visits already released starts after the last of them, from its door, and one that holds
+    requests (a press it took, a visit it is at) starts when it is expected to be done with
+    them, from the last one's place."""
     start, end = day_bounds(ctx, day)
     now = ctx.clock()
     spans: dict[str, tuple[datetime, datetime]] = {}
@@ -168,6 +172,10 @@ def workers_of(conn: Tx, ctx: Dispatch, day: date, kept: Sequence[RouteStop] = (
             done = stop.planned_start + timedelta(minutes=stop.duration)
             if stop.provider_id not in busy_until or busy_until[stop.provider_id][0] < done:
                 busy_until[stop.provider_id] = (done, ctx.repos.residents.home(conn, stop.resident_id)[0])
+    if start <= now < end:
+        for pid, (done, place) in held_work(conn, ctx, list(spans), now).items():
+            if pid not in busy_until or busy_until[pid][0] < done:
+                busy_until[pid] = (done, place)
     workers = []
     for row in ctx.repos.providers.roster(conn):
         if row["id"] not in spans:
@@ -186,6 +194,23 @@ def workers_of(conn: Tx, ctx: Dispatch, day: date, kept: Sequence[RouteStop] = (
             districts=frozenset(row.get("districts") or ()),
         ))
     return workers
+
+
+def held_work(conn: Tx, ctx: Dispatch, provider_ids: list[str], now: datetime
+              ) -> dict[str, tuple[datetime, Location | None]]:
+    """When each provider is expected to be done with the requests it holds now, and where:
+    what the day's routes must start after. Planned visits not yet set off for are its route,
+    which the planning run itself places; offers not yet taken are not its work."""
+    if not provider_ids:
+        return {}
+    busy = {}
+    for state in ctx.repos.providers.states(conn, None, "", now - ctx.fairness_window, now,
+                                            on_shift_only=False, provider_ids=provider_ids):
+        jobs = [active_job(ctx, j) for j in state.jobs if j.held and not j.on_route]
+        load = workload(jobs, now, priority=0)
+        if load.busy_minutes > 0:
+            busy[state.row["id"]] = (now + timedelta(minutes=load.busy_minutes), load.free_location)
+    return busy
 
 
 def plan_day(

@@ -151,6 +151,39 @@ def test_preferred_provider_honoured_when_free_and_not_when_it_costs_too_much():
     assert [s.visit.plan_id for s in plan.routes["near"]] == ["v"]
 
 
+def test_a_split_shift_is_planned_as_its_parts_with_nothing_in_the_break():
+    """Mornings 7-11 and evenings 16-20 (getting up, going to bed): one worker per part, each from
+    and back to the provider's door; a visit whose window lies in the break is no one's, one whose
+    window spans the break waits for the evening, and the route joins the parts in time order.
+    The preferred provider is any part of it."""
+    morning, evening = worker("p1", CENTRE, 7, 11), worker("p1", CENTRE, 16, 20)
+    other = worker("p2", east(15), 7, 20, services=frozenset({"bathing"}))
+    visits = [visit("up", east(1), 7, 8, 30), visit("bed", east(1), 19, 20, 30),
+              visit("noon", east(1), 12, 14, 20, service="bathing"),
+              visit("span", east(2), 10.9, 17, 20, preferred="p1")]
+    for planner in (plan_day, greedy_day):
+        plan = planner(DAY, visits, [morning, evening], time_limit_s=LIMIT)
+        route = plan.routes["p1"]
+        assert [s.visit.plan_id for s in route] == ["up", "span", "bed"], planner
+        assert [s.start for s in route] == sorted(s.start for s in route)
+        up, span, bed = route
+        assert morning.shift_start <= up.arrive and up.end + timedelta(minutes=drive(east(1), CENTRE)) <= at(11)
+        # span could start at 10:54 by the clock, but would end after 11:00 with the drive home:
+        assert span.start >= at(16) + timedelta(minutes=drive(CENTRE, east(2))) - timedelta(seconds=1)
+        assert bed.end + timedelta(minutes=drive(east(1), CENTRE)) <= at(20)
+        assert plan.unplanned == {"noon:2026-12-07": WINDOW_UNREACHABLE}
+        both_ways = 2 * drive(CENTRE, east(1)) * 2 + 2 * drive(CENTRE, east(2))  # two round trips + one
+        assert plan.travel_minutes <= both_ways + 2 * drive(east(1), east(2)) + 1e-6
+    beside = worker("p3", east(2), 7, 20, services=frozenset({"meal"}))  # lives next door to "span"
+    assert 2 * drive(CENTRE, east(2)) < PREFERENCE_MINUTES
+    plan = plan_day(DAY, visits, [morning, other, beside, evening], time_limit_s=LIMIT)
+    assert "span" in [s.visit.plan_id for s in plan.routes["p1"]]  # preferred: either part counts
+    assert [s.visit.plan_id for s in plan.routes["p2"]] == ["noon"]  # in p1's break: p2's
+    without = [v if v.plan_id != "span" else visit("span", east(2), 10.9, 17, 20) for v in visits]
+    plan = plan_day(DAY, without, [morning, other, beside, evening], time_limit_s=LIMIT)
+    assert "span" in [s.visit.plan_id for s in plan.routes["p3"]]  # no preference: the neighbour
+
+
 def test_empty_days():
     assert plan_day(DAY, [], [worker("p1", CENTRE)]).routes == {"p1": ()}
     plan = plan_day(DAY, [visit("a", east(1), 9, 10)], [], time_limit_s=LIMIT)

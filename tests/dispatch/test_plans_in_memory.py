@@ -139,6 +139,29 @@ def test_a_day_is_planned_over_the_providers_with_shifts_that_day(w):
     assert bath.service == "bathing" and bath.unplanned_reason == "no qualified provider"
 
 
+def test_a_split_shift_gets_no_visit_in_its_break(w):
+    """Shifts 7-11 and 16-20 (and one 11-12 touching the first: the same part) are planned as two
+    parts; a bath asked for at 13-15 is no one's, the evening visit waits for 16:00."""
+    w.provider("p-a", 1, services=("meal", "bathing"), shift=False)
+    for a, b in ((utc(7), utc(11)), (utc(11), utc(12)), (utc(16), utc(20))):
+        w.repos.shifts.add(None, "p-a", a, b)
+    w.lunch("res-1")  # 11:30-12:30: in the morning part, which the 11-12 shift extends to 12:00
+    w.lunch("res-2", window_start=time(11, 0), window_end=time(11, 40))
+    w.lunch("res-3", service="bathing", window_start=time(13, 0), window_end=time(15, 0))
+    w.lunch("res-1", service="bathing", window_start=time(14, 0), window_end=time(18, 0), duration_minutes=40)
+    run = plans.plan_day(None, w.ctx, DAY, "dispatcher:ann")
+    assert run.workers == 1  # a provider, in two parts
+    stops = {(s.resident_id, s.service): s for s in w.repos.plans.stops(None, DAY)}
+    assert stops[("res-3", "bathing")].provider_id is None
+    assert stops[("res-2", "meal")].provider_id == "p-a" and stops[("res-1", "meal")].provider_id == "p-a"
+    evening = stops[("res-1", "bathing")]
+    assert evening.provider_id == "p-a" and evening.planned_start >= utc(16)
+    assert not any(utc(12) < s.planned_start < utc(16) for s in stops.values() if s.planned_start)
+    route = w.repos.plans.stops(None, DAY, "p-a")
+    assert [s.seq for s in route] == list(range(len(route)))
+    assert [s.planned_start for s in route] == sorted(s.planned_start for s in route)
+
+
 def test_replanning_keeps_released_visits_and_a_changed_plan_leaves_its_route(w):
     w.provider("p-a", 1)
     first, second = w.lunch("res-1"), w.lunch("res-2", window_start=time(13, 0), window_end=time(14, 0))

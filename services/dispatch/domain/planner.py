@@ -104,16 +104,19 @@ def _timed(worker: Worker, visits: Sequence[PlannedVisit], speed_kmh: float
     return stops, dropped, driven
 
 
-def _assemble(day: date, routes: dict[str, list[PlannedVisit]], workers: Sequence[Worker],
+def _assemble(day: date, routes: Sequence[list[PlannedVisit]], workers: Sequence[Worker],
               unplanned: dict[str, str], speed_kmh: float, solver: str) -> DayPlan:
-    """The DayPlan of routes (visits in order per worker): timed exactly, with the bound."""
-    timed: dict[str, tuple[Stop, ...]] = {}
+    """The DayPlan of routes (`routes[k]`: the visits of `workers[k]` in order): timed exactly, a
+    provider's shifts joined into its one route in time order, with the bound."""
+    pieces: dict[str, list[tuple[datetime, list[Stop]]]] = {}
     travel = 0.0
-    for worker in workers:
-        stops, dropped, driven = _timed(worker, routes.get(worker.provider_id, []), speed_kmh)
-        timed[worker.provider_id] = tuple(stops)
+    for k, worker in enumerate(workers):
+        stops, dropped, driven = _timed(worker, routes[k] if k < len(routes) else [], speed_kmh)
+        pieces.setdefault(worker.provider_id, []).append((worker.shift_start, stops))
         travel += driven
         unplanned.update({v.key: NO_ROOM for v in dropped})
+    timed = {pid: tuple(stop for _, stops in sorted(shifts, key=lambda p: p[0]) for stop in stops)
+             for pid, shifts in pieces.items()}
     served = [s.visit for stops in timed.values() for s in stops]
     return DayPlan(day=day, routes=timed, unplanned=unplanned, travel_minutes=travel, solver=solver,
                    bound_minutes=travel_bound(served, workers, speed_kmh=speed_kmh))
@@ -179,7 +182,7 @@ def plan_day(day: date, visits: Sequence[PlannedVisit], workers: Sequence[Worker
     reserve = on_call(workers, reserve_share)
     plannable, unplanned = _sorted_out(visits, workers, speed_kmh)
     if not plannable:
-        return replace(_assemble(day, {}, workers, unplanned, speed_kmh, "ortools"), on_call=reserve)
+        return replace(_assemble(day, [], workers, unplanned, speed_kmh, "ortools"), on_call=reserve)
     n, vehicles = len(plannable), len(workers)
     origin = min([w.shift_start for w in workers] + [v.earliest for v in plannable])
 
@@ -200,7 +203,9 @@ def plan_day(day: date, visits: Sequence[PlannedVisit], workers: Sequence[Worker
         [[service[i] + drive[i][j] for j in range(len(places))] for i in range(len(places))])
     routing.AddDimension(clock_transit, horizon, horizon, False, "time")
     clock = routing.GetDimensionOrDie("time")
-    index_of = {w.provider_id: k for k, w in enumerate(workers)}
+    index_of: dict[str, set[int]] = {}  # a provider's workers: one per shift
+    for k, w in enumerate(workers):
+        index_of.setdefault(w.provider_id, set()).add(k)
     for node, visit in enumerate(plannable):
         index = manager.NodeToIndex(node)
         clock.CumulVar(index).SetRange(max(0, seconds(visit.earliest)), seconds(visit.latest))
@@ -226,23 +231,24 @@ def plan_day(day: date, visits: Sequence[PlannedVisit], workers: Sequence[Worker
         fallback = greedy_day(day, visits, workers, speed_kmh=speed_kmh)
         return DayPlan(fallback.day, fallback.routes, fallback.unplanned, fallback.travel_minutes,
                        "greedy (the solver found no solution in time)", fallback.bound_minutes)
-    routes: dict[str, list[PlannedVisit]] = {}
-    for k, worker in enumerate(workers):
+    routes: list[list[PlannedVisit]] = []
+    for k in range(vehicles):
         index, route = solution.Value(routing.NextVar(routing.Start(k))), []
         while not routing.IsEnd(index):
             route.append(plannable[manager.IndexToNode(index)])
             index = solution.Value(routing.NextVar(index))
-        routes[worker.provider_id] = route
-    kept = {v.key for route in routes.values() for v in route}
+        routes.append(route)
+    kept = {v.key for route in routes for v in route}
     unplanned.update({v.key: NO_ROOM for v in plannable if v.key not in kept})
     return replace(_assemble(day, routes, workers, unplanned, speed_kmh, "ortools"), on_call=reserve)
 
 
 def _prefer(routing: pywrapcp.RoutingModel, plannable: Sequence[PlannedVisit], workers: Sequence[Worker],
-            index_of: dict[str, int], n: int) -> None:
+            index_of: dict[str, set[int]], n: int) -> None:
     """The soft preference: a dimension whose transit out of a visit is PREFERENCE_MINUTES for any
-    worker but the resident's preferred one; its span (the sum along a route) is costed one to one.
-    Per-vehicle *unary* transits keep this to a vector per preferred worker, not a matrix."""
+    worker but the resident's preferred provider's (any of its shifts); its span (the sum along a
+    route) is costed one to one. Per-vehicle *unary* transits keep this to a vector per preferred
+    worker, not a matrix."""
     penalty = int(PREFERENCE_MINUTES * 60)
     preferred = [index_of.get(v.preferred_provider_id or "") for v in plannable]
     if all(p is None for p in preferred):
@@ -252,8 +258,8 @@ def _prefer(routing: pywrapcp.RoutingModel, plannable: Sequence[PlannedVisit], w
     shared = routing.RegisterUnaryTransitVector(others)
     evaluators = []
     for k in range(len(workers)):
-        if k in preferred:
-            own = [penalty if p is not None and p != k else 0 for p in preferred] + [0] * (size - n)
+        if any(p is not None and k in p for p in preferred):
+            own = [penalty if p is not None and k not in p else 0 for p in preferred] + [0] * (size - n)
             evaluators.append(routing.RegisterUnaryTransitVector(own))
         else:
             evaluators.append(shared)
@@ -272,12 +278,12 @@ def greedy_day(day: date, visits: Sequence[PlannedVisit], workers: Sequence[Work
     left is done for the day. No search (`time_limit_s` is accepted for a like signature)."""
     plannable, unplanned = _sorted_out(visits, workers, speed_kmh)
     left = {v.key: v for v in plannable}
-    routes: dict[str, list[PlannedVisit]] = {w.provider_id: [] for w in workers}
-    state = {w.provider_id: (w.start, w.shift_start) for w in workers}  # where and when free
-    active = [w for w in workers if any(w.can_do(v) for v in plannable)]
+    routes: list[list[PlannedVisit]] = [[] for _ in workers]
+    state = [(w.start, w.shift_start) for w in workers]  # where and when each worker is free
+    active = [k for k, w in enumerate(workers) if any(w.can_do(v) for v in plannable)]
     while left and active:
-        worker = min(active, key=lambda w: (state[w.provider_id][1], w.provider_id))
-        place, free = state[worker.provider_id]
+        k = min(active, key=lambda k: (state[k][1], workers[k].provider_id, k))
+        worker, (place, free) = workers[k], state[k]
         best: tuple[datetime, float, str] | None = None
         for visit in left.values():
             if not worker.can_do(visit):
@@ -291,12 +297,12 @@ def greedy_day(day: date, visits: Sequence[PlannedVisit], workers: Sequence[Work
             if best is None or (start, travel, visit.key) < best:
                 best = (start, travel, visit.key)
         if best is None:
-            active.remove(worker)
+            active.remove(k)
             continue
         visit = left.pop(best[2])
         assert visit.location is not None
-        routes[worker.provider_id].append(visit)
-        state[worker.provider_id] = (visit.location, best[0] + timedelta(minutes=visit.duration_minutes))
+        routes[k].append(visit)
+        state[k] = (visit.location, best[0] + timedelta(minutes=visit.duration_minutes))
     unplanned.update({key: NO_ROOM for key in left})
     return _assemble(day, routes, workers, unplanned, speed_kmh, "greedy")
 

@@ -149,7 +149,9 @@ def visits_on(
 
 @dataclass(frozen=True)
 class Worker:
-    """A provider as the day planner sees it: where and when it works, what it can do."""
+    """A provider's shift as the day planner sees it: where and when it works, what it can do. A
+    provider with a split shift (mornings and evenings) is one worker per part, each from and back
+    to its start, so no visit is planned in the break; the plan joins them into one route."""
 
     provider_id: str
     start: Location  # where its day starts and ends

@@ -152,20 +152,23 @@ def day_bounds(ctx: Dispatch, day: date) -> tuple[datetime, datetime]:
 # -- planning a day ---------------------------------------------------------------------------
 
 def workers_of(conn: Tx, ctx: Dispatch, day: date, kept: Sequence[RouteStop] = ()) -> list[Worker]:
-    """The providers planned to work that day: one worker per provider with planned shifts that
-    day (from its first shift's start to its last one's end, within the day), starting from where
-    it was last reported. A provider with no shift that day is not planned: its `on_shift` switch
-    says nothing of tomorrow. When the day has begun, nobody starts before now; a provider with
-    visits already released starts after the last of them, from its door, and one that holds
-    requests (a press it took, a visit it is at) starts when it is expected to be done with
-    them, from the last one's place."""
+    """The providers planned to work that day: one worker per shift (shifts that overlap or touch
+    are one), within the day, starting from where the provider was last reported. A split shift
+    is so planned as its parts, and no visit lands in the break. A provider with no shift that day
+    is not planned: its `on_shift` switch says nothing of tomorrow. When the day has begun, nobody
+    starts before now; a provider with visits already released starts after the last of them,
+    from its door, and one that holds requests (a press it took, a visit it is at) starts when it
+    is expected to be done with them, from the last one's place."""
     start, end = day_bounds(ctx, day)
     now = ctx.clock()
-    spans: dict[str, tuple[datetime, datetime]] = {}
-    for s in ctx.repos.shifts.overlapping(conn, start, end):
+    spans: dict[str, list[tuple[datetime, datetime]]] = {}
+    for s in sorted(ctx.repos.shifts.overlapping(conn, start, end), key=lambda s: s["starts_at"]):
         a, b = max(s["starts_at"], start), min(s["ends_at"], end)
-        old = spans.get(s["provider_id"])
-        spans[s["provider_id"]] = (min(a, old[0]), max(b, old[1])) if old else (a, b)
+        parts = spans.setdefault(s["provider_id"], [])
+        if parts and a <= parts[-1][1]:
+            parts[-1] = (parts[-1][0], max(b, parts[-1][1]))
+        else:
+            parts.append((a, b))
     busy_until: dict[str, tuple[datetime, Location | None]] = {}
     for stop in kept:
         if stop.provider_id and stop.planned_start:
@@ -178,21 +181,19 @@ def workers_of(conn: Tx, ctx: Dispatch, day: date, kept: Sequence[RouteStop] = (
                 busy_until[pid] = (done, place)
     workers = []
     for row in ctx.repos.providers.roster(conn):
-        if row["id"] not in spans:
-            continue
-        shift_start, shift_end = spans[row["id"]]
-        where = Location(row["lat"], row["lon"])
-        shift_start = max(shift_start, now)
-        if row["id"] in busy_until:
-            done, home = busy_until[row["id"]]
-            shift_start, where = max(shift_start, done), home or where
-        if shift_end <= shift_start:
-            continue
-        workers.append(Worker(
-            provider_id=row["id"], start=where, shift_start=shift_start, shift_end=shift_end,
-            services=frozenset(row["services"]), skills=frozenset(row.get("skills") or ()),
-            districts=frozenset(row.get("districts") or ()),
-        ))
+        base = Location(row["lat"], row["lon"])
+        done, place = busy_until.get(row["id"], (now, None))
+        for shift_start, shift_end in spans.get(row["id"], ()):
+            where = base
+            if shift_start < done:  # a part under way: after its work, from where that is
+                shift_start, where = max(shift_start, done), place or base
+            if shift_end <= shift_start:
+                continue
+            workers.append(Worker(
+                provider_id=row["id"], start=where, shift_start=shift_start, shift_end=shift_end,
+                services=frozenset(row["services"]), skills=frozenset(row.get("skills") or ()),
+                districts=frozenset(row.get("districts") or ()),
+            ))
     return workers
 
 
@@ -245,7 +246,8 @@ def plan_day(
     on_routes = sum(1 for s in stops if s.provider_id is not None)
     run = PlanRun(
         id=new_id("pr"), day=day, ran_at=now, actor=actor, solver=plan.solver or "unknown", visits=len(visits),
-        planned=on_routes + len(kept), unplanned=len(stops) - on_routes, kept=len(kept), workers=len(workers),
+        planned=on_routes + len(kept), unplanned=len(stops) - on_routes, kept=len(kept),
+        workers=len({w.provider_id for w in workers}),  # providers: a split shift is two workers
         travel_minutes=round(plan.travel_minutes, 2),
         bound_minutes=round(plan.bound_minutes, 2) if plan.bound_minutes is not None else None,
         seconds=round(time.monotonic() - began, 3),

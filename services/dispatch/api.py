@@ -45,6 +45,7 @@ from .schemas import (
     SkillsIn,
 )
 from .store import new_id, offers, outbox, providers, shifts
+from .store.transactions import ConnectionTransactions
 from .usecases import device_commands as device_command_cases
 from .usecases import intake, offering, plans, progress
 from .usecases import providers as provider_cases
@@ -325,8 +326,7 @@ def build_router(ctx: Dispatch) -> APIRouter:
         today = plans.today(ctx)
         if not today <= day <= today + timedelta(days=366):
             raise Invalid(f"day: must be today ({today.isoformat()}) or within a year after it")
-        with conn.transaction():
-            run = plans.plan_day(conn, ctx, day, actor_of(user))
+        run = plans.plan_day(ConnectionTransactions(conn), ctx, day, actor_of(user))
         return route_queries.run_dict(run)
 
     @router.get("/plans/{day}/routes", response_model=DayRoutesOut, tags=["care plans"])

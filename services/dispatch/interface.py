@@ -24,6 +24,7 @@ from .route_queries import care_plan, care_plans_of, plan_dict, plan_runs, route
 from .settings import DispatchSettings
 from .store.offers import list_offers
 from .store.providers import get as get_provider
+from .store.transactions import ConnectionTransactions
 from .usecases import plans as plan_cases
 from .usecases.context import Dispatch
 from .usecases.context import from_settings as context
@@ -69,9 +70,10 @@ def end_care_plan(conn: psycopg.Connection, ctx: Dispatch, plan_id: str, actor: 
 
 
 def plan_day_now(conn: psycopg.Connection, ctx: Dispatch, day: date, actor: str) -> dict[str, Any]:
-    """Plan (or replan) a day's routes now with the day planner; the run (`run_dict`)."""
-    with conn.transaction():
-        return run_dict(plan_cases.plan_day(conn, ctx, day, actor))
+    """Plan (or replan) a day's routes now with the day planner; the run (`run_dict`). What `conn`
+    had begun is committed first: the run reads and writes in transactions of its own, and its
+    solver holds none."""
+    return run_dict(plan_cases.plan_day(ConnectionTransactions(conn), ctx, day, actor))
 
 
 def today_of_plans(ctx: Dispatch) -> date:

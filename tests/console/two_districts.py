@@ -68,6 +68,7 @@ def plan_a_day(pool, *districts: District) -> tuple[date, list[District]]:
     """A day nobody else plans, with a care plan of each district's resident that day, each
     district's provider on shift that day, and the day planned (routes and the unplanned)."""
     from services.dispatch.store import shifts
+    from services.dispatch.store.transactions import PostgresTransactions
     from services.dispatch.usecases import plans
     from services.dispatch.usecases.context import Dispatch
 
@@ -82,5 +83,5 @@ def plan_a_day(pool, *districts: District) -> tuple[date, list[District]]:
             start = datetime.combine(day, time(0, 0), UTC)
             shifts.add(conn, d.provider_id, start, start + timedelta(hours=23))
             planned.append(replace(d, plan_id=plan.id))
-        plans.plan_day(conn, ctx, day, "test")
+    plans.plan_day(PostgresTransactions(pool), ctx, day, "test")
     return day, planned

@@ -279,3 +279,43 @@ def test_a_planned_visit_still_on_the_way_when_its_window_ends_is_late_with_a_no
         notice = conn.execute("SELECT notice FROM dispatch.notifications WHERE subject_id = %s",
                               (request["id"],)).fetchone()["notice"]
     assert notice["trigger"] == "request.late" and "window ended 12:30" in notice["text"]
+
+
+def test_the_solver_holds_no_transaction_and_releases_wait_for_the_day_being_written(pool, world):
+    """While the day is solved, the caller's connection is idle (no transaction, no lock): another
+    run or a release can take the day meanwhile. While a run writes the day's routes (its lock),
+    the timer does not release a visit of that day; it does at its next tick."""
+    from services.dispatch.store import plans as plan_store
+    from services.dispatch.store.transactions import ConnectionTransactions
+    from services.dispatch.usecases import plans
+
+    client, day, clock, ctx = world["client"], world["day"], world["clock"], world["ctx"]
+    carer = new_provider(pool, km=1)
+    shift(world, carer["id"])
+    rid = new_resident(pool)
+    assert client.post(f"/api/v1/residents/{rid}/care-plans", headers=world["dispatcher"],
+                       json=lunch(day)).status_code == 201
+    seen = []
+
+    def planner(*args, **kwargs):
+        with pool.connection() as other:
+            state = other.execute("SELECT state FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()["state"]
+            with other.transaction():
+                plan_store.lock_day(other, day)  # would wait for ever if the run held the day
+            seen.append(state)
+        return plans.default_planner()(*args, **kwargs)
+
+    with pool.connection() as conn:
+        pid = conn.info.backend_pid
+        conn.execute("SELECT 1")  # a route's sign-in check: its transaction is committed first
+        run = plans.plan_day(ConnectionTransactions(conn), ctx, day, "dispatcher:test", planner)
+    assert seen == ["idle"] and run.planned == 1
+
+    timers = TimerLoop(PostgresTransactions(pool), ctx)
+    clock.at = local(day, 9, 30)
+    with pool.connection() as writing, writing.transaction():
+        plan_store.lock_day(writing, day)  # a run writing the day's routes
+        assert timers.tick(clock.at)["plans_released"] == 0
+        (stop,) = [s for s in plan_store.stops(writing, day) if s.resident_id == rid]
+        assert not stop.released
+    assert timers.tick(clock.at)["plans_released"] == 1

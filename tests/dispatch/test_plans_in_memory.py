@@ -127,7 +127,7 @@ def test_a_day_is_planned_over_the_providers_with_shifts_that_day(w):
     for rid in ("res-1", "res-2", "res-3"):
         w.lunch(rid)
     w.lunch("res-1", service="bathing", window_start=time(14, 0), window_end=time(15, 0))  # nobody bathes
-    run = plans.plan_day(None, w.ctx, DAY, "dispatcher:ann")
+    run = plans.plan_day(MemoryTransactions(), w.ctx, DAY, "dispatcher:ann")
     assert (run.visits, run.planned, run.unplanned, run.workers, run.solver) == (4, 3, 1, 1, "ortools")
     assert run.travel_minutes > 0 and w.repos.plans.runs(None, DAY) == [run]
     route = w.repos.plans.stops(None, DAY, "p-a")
@@ -149,7 +149,7 @@ def test_a_split_shift_gets_no_visit_in_its_break(w):
     w.lunch("res-2", window_start=time(11, 0), window_end=time(11, 40))
     w.lunch("res-3", service="bathing", window_start=time(13, 0), window_end=time(15, 0))
     w.lunch("res-1", service="bathing", window_start=time(14, 0), window_end=time(18, 0), duration_minutes=40)
-    run = plans.plan_day(None, w.ctx, DAY, "dispatcher:ann")
+    run = plans.plan_day(MemoryTransactions(), w.ctx, DAY, "dispatcher:ann")
     assert run.workers == 1  # a provider, in two parts
     stops = {(s.resident_id, s.service): s for s in w.repos.plans.stops(None, DAY)}
     assert stops[("res-3", "bathing")].provider_id is None
@@ -165,14 +165,14 @@ def test_a_split_shift_gets_no_visit_in_its_break(w):
 def test_replanning_keeps_released_visits_and_a_changed_plan_leaves_its_route(w):
     w.provider("p-a", 1)
     first, second = w.lunch("res-1"), w.lunch("res-2", window_start=time(13, 0), window_end=time(14, 0))
-    plans.plan_day(None, w.ctx, DAY, "dispatcher:ann")
+    plans.plan_day(MemoryTransactions(), w.ctx, DAY, "dispatcher:ann")
     w.at(utc(9, 45))  # two hours before 11:30 and then some: the lunch of res-1 is released
     (released,) = [s for s in w.repos.plans.stops(None, DAY) if s.released]
     assert released.plan_id == first.id and released.request_id
     plans.update_plan(None, w.ctx, second.id, {"duration_minutes": 30}, "dispatcher:ann")
     (moved,) = [s for s in w.repos.plans.stops(None, DAY) if s.plan_id == second.id]
     assert moved.provider_id is None and "plan the day again" in (moved.unplanned_reason or "")
-    run = plans.plan_day(None, w.ctx, DAY, "dispatcher:ann")
+    run = plans.plan_day(MemoryTransactions(), w.ctx, DAY, "dispatcher:ann")
     assert (run.kept, run.planned, run.unplanned) == (1, 2, 0)
     stops = {s.plan_id: s for s in w.repos.plans.stops(None, DAY)}
     assert stops[first.id] == released  # as it was
@@ -187,7 +187,7 @@ def test_replanning_starts_a_provider_after_the_press_it_is_at(w):
     starts when the press is expected to be done, from where the press is."""
     w.provider("p-a", 1, services=("meal", "escort"))
     w.lunch("res-1")
-    plans.plan_day(None, w.ctx, DAY, "dispatcher:ann")
+    plans.plan_day(MemoryTransactions(), w.ctx, DAY, "dispatcher:ann")
     (before,) = w.repos.plans.stops(None, DAY)
     assert before.planned_start == utc(11, 30)  # free all morning: there when the window opens
     w.now = utc(9, 0)  # before the lunch is released (two hours before its window)
@@ -197,7 +197,7 @@ def test_replanning_starts_a_provider_after_the_press_it_is_at(w):
     w.now = utc(9, 20)
     progress.advance(None, w.ctx, press.request_id, Status.ARRIVED, "provider:p-a", "p-a")
     w.lunch("res-2", window_start=time(9, 30), window_end=time(11, 0))  # a visit added this morning
-    run = plans.plan_day(None, w.ctx, DAY, "dispatcher:ann")
+    run = plans.plan_day(MemoryTransactions(), w.ctx, DAY, "dispatcher:ann")
     assert (run.planned, run.unplanned, run.workers) == (2, 0, 1)
     stops = {s.resident_id: s for s in w.repos.plans.stops(None, DAY)}
     done = utc(9, 20) + w.ctx.policy.for_service(Service.ESCORT).expected_service  # 10:05, at res-3
@@ -207,9 +207,38 @@ def test_replanning_starts_a_provider_after_the_press_it_is_at(w):
     assert stops["res-1"].planned_start == utc(11, 30)
     # Done with the press, the provider is free again: a replan starts it now, where it is.
     progress.advance(None, w.ctx, press.request_id, Status.COMPLETED, "provider:p-a", "p-a")
-    plans.plan_day(None, w.ctx, DAY, "dispatcher:ann")
+    plans.plan_day(MemoryTransactions(), w.ctx, DAY, "dispatcher:ann")
     (early,) = [s for s in w.repos.plans.stops(None, DAY) if s.resident_id == "res-2"]
     assert early.planned_start < done
+
+
+def test_visits_released_while_the_day_is_solved_make_it_solve_again(w):
+    """The solver runs outside the day's lock: a visit the timer releases meanwhile changes what
+    the day was planned from, so the run reads and solves it again rather than write routes that
+    place a released visit twice; after PLAN_ATTEMPTS - 1 such tries it solves under the lock."""
+    w.provider("p-a", 1)
+    lunch = w.lunch("res-1")  # 11:30: released at 09:30
+    tea = w.lunch("res-2", window_start=time(13, 0), window_end=time(14, 0))  # released at 11:00
+    w.lunch("res-3", window_start=time(15, 0), window_end=time(16, 0))
+    plans.plan_day(MemoryTransactions(), w.ctx, DAY, "dispatcher:ann")
+    meanwhile = [utc(9, 30), utc(11, 0)]  # what the timer does while each solve runs
+    solves = []
+
+    def planner(*args, **kwargs):
+        solves.append(len(args[1]))  # the visits it was asked to route
+        plan = plans.default_planner()(*args, **kwargs)
+        if meanwhile:
+            w.at(meanwhile.pop(0))
+        return plan
+
+    run = plans.plan_day(MemoryTransactions(), w.ctx, DAY, "dispatcher:ann", planner)
+    assert solves == [3, 2, 1] and plans.PLAN_ATTEMPTS == 3  # each solve saw one visit fewer to route
+    assert (run.visits, run.kept, run.planned, run.unplanned) == (3, 2, 3, 0)
+    stops = {s.plan_id: s for s in w.repos.plans.stops(None, DAY)}
+    assert stops[lunch.id].released and stops[tea.id].released
+    route = w.repos.plans.stops(None, DAY, "p-a")
+    assert [s.seq for s in route] == [0, 1, 2] and [s.plan_id for s in route][:2] == [lunch.id, tea.id]
+    assert len({s.request_id for s in route if s.request_id}) == 2  # each released once
 
 
 def test_the_evening_run_plans_tomorrow_once(w):
@@ -217,10 +246,10 @@ def test_the_evening_run_plans_tomorrow_once(w):
     w.provider("p-a", 1)
     w.lunch("res-1")
     evening = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # 18:00 in Shanghai, the day before DAY
-    assert plans.plan_evening(None, w.ctx, evening - timedelta(minutes=1)) is None
-    run = plans.plan_evening(None, w.ctx, evening)
+    assert plans.plan_evening(MemoryTransactions(), w.ctx, evening - timedelta(minutes=1)) is None
+    run = plans.plan_evening(MemoryTransactions(), w.ctx, evening)
     assert run is not None and run.day == DAY and run.actor == "system:evening"
-    assert plans.plan_evening(None, w.ctx, evening + timedelta(hours=1)) is None  # planned already
+    assert plans.plan_evening(MemoryTransactions(), w.ctx, evening + timedelta(hours=1)) is None  # planned already
 
 
 def test_the_timer_plans_tomorrow_in_the_evening_beside_its_ticks(w):
@@ -244,7 +273,7 @@ def test_the_timer_plans_tomorrow_in_the_evening_beside_its_ticks(w):
 def _planned_lunch(w: World) -> str:
     w.provider("p-a", 1)
     w.lunch("res-1")
-    plans.plan_day(None, w.ctx, DAY, "dispatcher:ann")
+    plans.plan_day(MemoryTransactions(), w.ctx, DAY, "dispatcher:ann")
     assert w.at(utc(9, 29))["plans_released"] == 0  # 2 h before 11:30 is 9:30
     assert w.at(utc(9, 30))["plans_released"] == 1
     (stop,) = w.repos.plans.stops(None, DAY)
@@ -281,7 +310,7 @@ def test_a_planned_visit_not_started_is_the_providers_route_not_its_load(w):
 def test_a_planned_route_is_seen_by_matching_before_its_visits_are_released(w):
     w.provider("p-a", 1)
     w.lunch("res-1")
-    plans.plan_day(None, w.ctx, DAY, "dispatcher:ann")
+    plans.plan_day(MemoryTransactions(), w.ctx, DAY, "dispatcher:ann")
     w.at(utc(8, 0))  # 3.5 h before the window: not released yet
     (stop,) = w.repos.plans.stops(None, DAY)
     assert not stop.released
@@ -305,7 +334,7 @@ def test_a_planned_visit_released_while_a_press_of_its_service_is_open_joins_the
     w.provider("p-a", 1)
     w.provider("p-b", 5, shift=False)  # takes presses today, plans nothing
     w.lunch("res-1")
-    plans.plan_day(None, w.ctx, DAY, "dispatcher:ann")
+    plans.plan_day(MemoryTransactions(), w.ctx, DAY, "dispatcher:ann")
     w.now = utc(9, 0)
     pressed = w.press(Service.MEAL, resident="res-1")
     w.at(utc(9, 30))

@@ -652,6 +652,9 @@ class MemoryPlans:
     def lock_day(self, conn: Any, day: date) -> None:
         """One caller at a time in memory."""
 
+    def share_day(self, conn: Any, day: date) -> bool:
+        return True
+
     def stops(self, conn: Any, day: date, provider_id: str | None = None) -> list[RouteStop]:
         rows = [s for s in self.visits.values()
                 if s.day == day and (provider_id is None or s.provider_id == provider_id)]

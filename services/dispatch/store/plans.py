@@ -97,8 +97,16 @@ def on_day(conn: psycopg.Connection, day: date) -> list[CarePlan]:
 
 
 def lock_day(conn: psycopg.Connection, day: date) -> None:
-    """Serialise planning runs of one day (two dispatchers pressing "plan" at once)."""
+    """Writing a day's routes: one planning run at a time, and no release meanwhile (`share_day`)."""
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('dispatch.plan:' || %s::text))", (day,))
+
+
+def share_day(conn: psycopg.Connection, day: date) -> bool:
+    """Releasing a visit of the day: many at once, none while a planning run writes the day's
+    routes (False, at once: the release waits for the next tick instead of holding up the timer)."""
+    row = conn.execute("SELECT pg_try_advisory_xact_lock_shared(hashtext('dispatch.plan:' || %s::text))",
+                       (day,)).fetchone()
+    return bool(row["pg_try_advisory_xact_lock_shared"] if isinstance(row, dict) else row[0])
 
 
 def stop_of(row: dict) -> RouteStop:

@@ -1,4 +1,5 @@
-"""Transactions on PostgreSQL for the timer loop (`usecases.ports.Transactions`)."""
+"""Transactions on PostgreSQL (`usecases.ports.Transactions`): the timer loop's, from the pool, and
+one after another on a connection a caller already holds (a route's)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,26 @@ class PostgresTransactions:
         with self.pool.connection() as conn, conn.transaction():
             commit_without_waiting(conn)
             yield conn
+
+    def savepoint(self, conn: psycopg.Connection) -> AbstractContextManager[object]:
+        return conn.transaction()
+
+
+class ConnectionTransactions:
+    """Transactions one after another on a connection the caller holds (an API route's): a use
+    case that must not hold one transaction throughout (day planning, whose solver runs between
+    two) gets each `begin` as a transaction of its own. What the connection had begun (the
+    route's sign-in check) is committed first, or each `begin` would be a savepoint in it."""
+
+    def __init__(self, conn: psycopg.Connection):
+        self.conn = conn
+
+    @contextmanager
+    def begin(self) -> Iterator[psycopg.Connection]:
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.conn.commit()
+        with self.conn.transaction():
+            yield self.conn
 
     def savepoint(self, conn: psycopg.Connection) -> AbstractContextManager[object]:
         return conn.transaction()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -35,7 +35,7 @@ from . import announce
 from .context import Dispatch
 from .offering import escalate
 from .pool import active_job
-from .ports import Tx
+from .ports import Transactions, Tx
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ REQUIRED = frozenset({"service", "repeat", "starts_on", "window_start", "window_
 CHANGED = "its care plan changed after planning: plan the day again"
 ENDED = "its care plan was ended"
 WINDOW_PASSED = "its window was over before the day was planned"
+PLAN_ATTEMPTS = 3  # solves of a day outside its lock before one under it (plan_day)
 
 
 class DayPlanner(Protocol):
@@ -214,40 +215,101 @@ def held_work(conn: Tx, ctx: Dispatch, provider_ids: list[str], now: datetime
     return busy
 
 
+@dataclass(frozen=True)
+class _Day:
+    """What a planning run reads of a day before it solves: the plans and the released visits
+    (`inputs`: what must not change before its routes are written), and what the planner gets."""
+
+    now: datetime
+    inputs: tuple[tuple[CarePlan, ...], frozenset[RouteStop]]
+    visits: list[PlannedVisit]
+    kept: list[RouteStop]
+    fresh: list[PlannedVisit]  # not released yet
+    open_: list[PlannedVisit]  # of those, whose window is not over
+    workers: list[Worker]
+
+
+def _read_inputs(conn: Tx, ctx: Dispatch, day: date) -> tuple[tuple[CarePlan, ...], frozenset[RouteStop]]:
+    return (tuple(ctx.repos.plans.on_day(conn, day)),
+            frozenset(s for s in ctx.repos.plans.stops(conn, day) if s.released))
+
+
+def _read_day(conn: Tx, ctx: Dispatch, day: date) -> _Day:
+    now = ctx.clock()
+    inputs = _read_inputs(conn, ctx, day)
+    plans, kept = list(inputs[0]), sorted(inputs[1], key=lambda s: s.key)
+    homes = {rid: Home(*ctx.repos.residents.home(conn, rid)) for rid in sorted({p.resident_id for p in plans})}
+    visits = visits_on(plans, day, ctx.plan_zone, homes)
+    kept_keys = {s.key for s in kept}
+    fresh = [v for v in visits if v.key not in kept_keys]
+    return _Day(now=now, inputs=inputs, visits=visits, kept=kept, fresh=fresh,
+                open_=[v for v in fresh if v.latest > now], workers=workers_of(conn, ctx, day, kept))
+
+
+def _solve(ctx: Dispatch, day: date, read: _Day, planner: DayPlanner | None) -> DayPlan:
+    return (planner or default_planner())(
+        day, read.open_, read.workers, speed_kmh=ctx.weights.speed_kmh, time_limit_s=ctx.plan_time_limit_s,
+        buffer_minutes=ctx.plan_buffer_minutes, reserve_share=ctx.plan_reserve_share,
+    )
+
+
 def plan_day(
-    conn: Tx, ctx: Dispatch, day: date, actor: str, planner: DayPlanner | None = None,
+    tx: Transactions, ctx: Dispatch, day: date, actor: str, planner: DayPlanner | None = None,
 ) -> PlanRun:
     """Plan (or replan) a day: every visit the active plans ask for that day is routed by the day
     planner over the providers working that day, or left unplanned with the reason. Visits already
     released keep their request and place; the rest is planned afresh. Recorded as a run."""
+    run = _plan(tx, ctx, day, actor, planner, once=False)
+    assert run is not None  # only a run asked to plan a day once gives way to another
+    return run
+
+
+def _plan(
+    tx: Transactions, ctx: Dispatch, day: date, actor: str, planner: DayPlanner | None, once: bool,
+) -> PlanRun | None:
+    """`plan_day`; `once`: only if the day has no run yet (None if it has).
+
+    The solver runs outside any transaction (its seconds would hold a connection, a transaction
+    and the day's lock): the day is read, solved, then written under the day's lock if nothing
+    it was planned from changed meanwhile (a visit released, a plan edited); else it is read and
+    solved again. After `PLAN_ATTEMPTS` such tries it is solved under the lock, which releases
+    skip meanwhile (`release`), so a day whose visits keep being released is still planned."""
     began = time.monotonic()
-    ctx.repos.plans.lock_day(conn, day)
-    now = ctx.clock()
-    plans = ctx.repos.plans.on_day(conn, day)
-    homes = {rid: Home(*ctx.repos.residents.home(conn, rid)) for rid in sorted({p.resident_id for p in plans})}
-    visits = visits_on(plans, day, ctx.plan_zone, homes)
-    kept = [s for s in ctx.repos.plans.stops(conn, day) if s.released]
-    kept_keys = {s.key for s in kept}
-    fresh = [v for v in visits if v.key not in kept_keys]
-    open_ = [v for v in fresh if v.latest > now]
-    workers = workers_of(conn, ctx, day, kept)
-    plan = (planner or default_planner())(
-        day, open_, workers, speed_kmh=ctx.weights.speed_kmh, time_limit_s=ctx.plan_time_limit_s,
-        buffer_minutes=ctx.plan_buffer_minutes, reserve_share=ctx.plan_reserve_share,
-    )
+    for _ in range(PLAN_ATTEMPTS - 1):
+        with tx.begin() as conn:
+            read = _read_day(conn, ctx, day)
+        plan = _solve(ctx, day, read, planner)
+        with tx.begin() as conn:
+            ctx.repos.plans.lock_day(conn, day)
+            if once and ctx.repos.plans.runs(conn, day, 1):
+                return None
+            if _read_inputs(conn, ctx, day) == read.inputs:
+                return _write(conn, ctx, day, actor, read, plan, began)
+        log.info("day %s changed while it was planned (a visit released or a plan edited): planning it again", day)
+    with tx.begin() as conn:
+        ctx.repos.plans.lock_day(conn, day)
+        if once and ctx.repos.plans.runs(conn, day, 1):
+            return None
+        read = _read_day(conn, ctx, day)
+        return _write(conn, ctx, day, actor, read, _solve(ctx, day, read, planner), began)
+
+
+def _write(conn: Tx, ctx: Dispatch, day: date, actor: str, read: _Day, plan: DayPlan, began: float) -> PlanRun:
+    """The day's routes become the plan's (released visits as they are), and the run is recorded."""
     # A provider's new stops follow its released ones (it starts after them), so its route's
     # places stay in order.
-    after = {s.provider_id: s.seq + 1 for s in sorted(kept, key=lambda s: s.seq or 0)
+    after = {s.provider_id: s.seq + 1 for s in sorted(read.kept, key=lambda s: s.seq or 0)
              if s.provider_id is not None and s.seq is not None}
     routed = [replace(s, seq=s.seq + after.get(s.provider_id, 0)) if s.seq is not None and s.provider_id else s
-              for s in stops_of(plan, open_)]
-    stops = routed + [unplanned_stop(v, WINDOW_PASSED) for v in fresh if v.latest <= now]
+              for s in stops_of(plan, read.open_)]
+    stops = routed + [unplanned_stop(v, WINDOW_PASSED) for v in read.fresh if v.latest <= read.now]
     ctx.repos.plans.replace_day(conn, day, stops)
     on_routes = sum(1 for s in stops if s.provider_id is not None)
     run = PlanRun(
-        id=new_id("pr"), day=day, ran_at=now, actor=actor, solver=plan.solver or "unknown", visits=len(visits),
-        planned=on_routes + len(kept), unplanned=len(stops) - on_routes, kept=len(kept),
-        workers=len({w.provider_id for w in workers}),  # providers: a split shift is two workers
+        id=new_id("pr"), day=day, ran_at=read.now, actor=actor, solver=plan.solver or "unknown",
+        visits=len(read.visits), planned=on_routes + len(read.kept), unplanned=len(stops) - on_routes,
+        kept=len(read.kept),
+        workers=len({w.provider_id for w in read.workers}),  # providers: a split shift is two workers
         travel_minutes=round(plan.travel_minutes, 2),
         bound_minutes=round(plan.bound_minutes, 2) if plan.bound_minutes is not None else None,
         seconds=round(time.monotonic() - began, 3),
@@ -266,15 +328,16 @@ def evening_day(ctx: Dispatch, now: datetime) -> date | None:
     return local.date() + timedelta(days=1) if local.hour >= ctx.plan_evening_hour else None
 
 
-def plan_evening(conn: Tx, ctx: Dispatch, now: datetime, planner: DayPlanner | None = None) -> PlanRun | None:
+def plan_evening(tx: Transactions, ctx: Dispatch, now: datetime, planner: DayPlanner | None = None
+                 ) -> PlanRun | None:
     """The evening run (timer): plan tomorrow once, unless someone already has."""
     day = evening_day(ctx, now)
     if day is None:
         return None
-    ctx.repos.plans.lock_day(conn, day)
-    if ctx.repos.plans.runs(conn, day, 1) or not ctx.repos.plans.on_day(conn, day):
-        return None
-    return plan_day(conn, ctx, day, "system:evening", planner)
+    with tx.begin() as conn:
+        if ctx.repos.plans.runs(conn, day, 1) or not ctx.repos.plans.on_day(conn, day):
+            return None
+    return _plan(tx, ctx, day, "system:evening", planner, once=True)
 
 
 # -- planned visits in the request lifecycle --------------------------------------------------
@@ -283,6 +346,8 @@ def release(conn: Tx, ctx: Dispatch, stop: RouteStop, now: datetime) -> str | No
     """A routed visit becomes a request assigned to its route's provider (timer; the visit is
     locked); the request's id. A visit whose resident has an active request of that service (a
     press) joins it: one provider goes, and the timeline says the plan asked for it too."""
+    if not ctx.repos.plans.share_day(conn, stop.day):
+        return None  # its day's routes are being written: the next tick releases it
     if stop.latest <= now:
         ctx.repos.plans.mark_released(conn, stop.key, None, now, WINDOW_OVER)
         log.warning("planned visit %s not released: %s", stop.key, WINDOW_OVER)

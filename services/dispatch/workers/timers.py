@@ -181,8 +181,7 @@ class TimerLoop:
 
         def run() -> None:
             try:
-                with self.transactions.begin() as conn:
-                    plan_evening(conn, self.ctx, now)
+                plan_evening(self.transactions, self.ctx, now)
             except Exception:
                 log.exception("the evening planning run for %s failed", day)
 

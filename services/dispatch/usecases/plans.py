@@ -284,13 +284,16 @@ def _plan(
             if once and ctx.repos.plans.runs(conn, day, 1):
                 return None
             if _read_inputs(conn, ctx, day) == read.inputs:
+                metrics.PLAN_SOLVES.labels("written").inc()
                 return _write(conn, ctx, day, actor, read, plan, began)
+        metrics.PLAN_SOLVES.labels("stale").inc()
         log.info("day %s changed while it was planned (a visit released or a plan edited): planning it again", day)
     with tx.begin() as conn:
         ctx.repos.plans.lock_day(conn, day)
         if once and ctx.repos.plans.runs(conn, day, 1):
             return None
         read = _read_day(conn, ctx, day)
+        metrics.PLAN_SOLVES.labels("under_lock").inc()
         return _write(conn, ctx, day, actor, read, _solve(ctx, day, read, planner), began)
 
 
@@ -315,6 +318,7 @@ def _write(conn: Tx, ctx: Dispatch, day: date, actor: str, read: _Day, plan: Day
         seconds=round(time.monotonic() - began, 3),
     )
     ctx.repos.plans.add_run(conn, run)
+    metrics.PLAN_SECONDS.observe(run.seconds)
     log.info("day %s planned by %s: %d visits, %d routed, %d unplanned, %d kept, %d workers, %.0f min travel",
              day, actor, run.visits, on_routes, run.unplanned, run.kept, run.workers, run.travel_minutes)
     return run

@@ -22,7 +22,7 @@ SERVICES = ("meal", "bathing", "escort", "mobility")  # what a plan can ask for:
 REPEATS = (("daily", "Every day"), ("weekdays", "On given weekdays"), ("every_n_weeks", "Every n weeks"),
            ("once", "Once"))
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-TEXT_MAX = {"note": 500, "skills": 400, "preferred_provider_id": 64}
+TEXT_MAX = {"note": 500, "skills": 400, "preferred_provider_id": 64, "reason": 500}
 
 
 def editor(
@@ -157,6 +157,22 @@ def end(conn: psycopg.Connection, ctx: Dispatch, resident_id: str, plan_id: str,
     """End one of the resident's plans: no more visits."""
     _own(conn, resident_id, plan_id, scope)
     dispatch.end_care_plan(conn, ctx, plan_id, actor)
+
+
+def pause(conn: psycopg.Connection, ctx: Dispatch, resident_id: str, plan_id: str, form: dict[str, Any],
+          actor: str, scope: Scope) -> list[str]:
+    """Pause one of the resident's plans on the form's days; the requests already released on them."""
+    _own(conn, resident_id, plan_id, scope)
+    return dispatch.pause_care_plan(
+        conn, ctx, plan_id, _date("from_day", _text("from_day", form.get("from_day", ""))),
+        _date("to_day", _text("to_day", form.get("to_day", ""))), _text("reason", form.get("reason", "")), actor)
+
+
+def resume(conn: psycopg.Connection, ctx: Dispatch, resident_id: str, plan_id: str, pause_id: str, actor: str,
+           scope: Scope) -> None:
+    """End a pause of one of the resident's plans."""
+    _own(conn, resident_id, plan_id, scope)
+    dispatch.resume_care_plan(conn, ctx, plan_id, pause_id, actor)
 
 
 def _in_view(conn: psycopg.Connection, resident_id: str, scope: Scope) -> None:

@@ -1,4 +1,4 @@
-"""The resident view: `GET /residents/{id}`, and its care plan editor (add, edit, end)."""
+"""The resident view: `GET /residents/{id}`, and its care plan editor (add, edit, pause, end)."""
 
 # No `from __future__ import annotations`: FastAPI must evaluate the local `Depends(...)`.
 
@@ -69,5 +69,29 @@ def resident_router(ctx: ConsoleContext) -> APIRouter:
         """End one of the resident's care plans: no more visits."""
         return await act(f"/residents/{resident_id}#care-plans", "Care plan ended.", care_plans.end,
                          resident_id, plan_id, actor_of(session.user), session.user.scope)
+
+    @router.post("/residents/{resident_id}/care-plans/{plan_id}/pauses")
+    async def pause_plan(request: Request, resident_id: str, plan_id: str, session: Action) -> Response:
+        """Pause one of the resident's care plans on some days (in hospital, away with family)."""
+        form = await request.form()
+        back = f"/residents/{resident_id}#care-plans"
+        fields = {k: form.get(k) for k in ("from_day", "to_day", "reason")}
+        try:
+            released = await run_in_threadpool(ctx.act, care_plans.pause, resident_id, plan_id, fields,
+                                               actor_of(session.user), session.user.scope)
+        except HomecareError as exc:
+            return ctx.done(back, f"Care plan not paused: {exc}", ok=False)
+        said = "Care plan paused; its visits on those days are off their routes."
+        if released:
+            said += (f" {len(released)} visit(s) on those days were released already and still go:"
+                     f" cancel them on their request page if they should not ({', '.join(released)}).")
+        return ctx.done(back, said)
+
+    @router.post("/residents/{resident_id}/care-plans/{plan_id}/pauses/{pause_id}/resume")
+    async def resume_plan(resident_id: str, plan_id: str, pause_id: str, session: Action) -> Response:
+        """End a pause: its days are planned again by their next planning run."""
+        return await act(f"/residents/{resident_id}#care-plans", "Pause ended; plan its days again.",
+                         care_plans.resume, resident_id, plan_id, pause_id, actor_of(session.user),
+                         session.user.scope)
 
     return router

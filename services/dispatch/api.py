@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
@@ -33,6 +34,8 @@ from .schemas import (
     NewProvider,
     NewRequest,
     OfferOut,
+    PausedOut,
+    PauseIn,
     PlanRunOut,
     ProviderDistricts,
     ProviderOut,
@@ -312,6 +315,30 @@ def build_router(ctx: Dispatch) -> APIRouter:
         with conn.transaction():
             plan = plans.end_plan(conn, ctx, plan_id, actor_of(user))
             audit.record(conn, audit.actor_of(user), "care_plan.ended", f"care_plan:{plan_id}", {})
+        return route_queries.plan_dict(plan)
+
+    @router.post("/care-plans/{plan_id}/pauses", response_model=PausedOut, status_code=201, tags=["care plans"],
+                 responses={422: {"description": "Days that cannot be paused, with why"}})
+    def pause_care_plan(plan_id: str, body: PauseIn, conn: DbConn, user: DispatcherUser) -> dict:
+        """Pause a plan on some days (the resident in hospital, away with family): no visit is
+        planned on them; visits already routed on them leave their routes, unplanned with the
+        reason. Visits already released go on: `released_requests` lists them to cancel if need be."""
+        route_queries.care_plan(conn, plan_id, user.scope.districts)  # 404 for another district's
+        with conn.transaction():
+            pause, released = plans.pause_plan(conn, ctx, plan_id, body.from_day, body.to_day, body.reason,
+                                               actor_of(user))
+            audit.record(conn, audit.actor_of(user), "care_plan.paused", f"care_plan:{plan_id}",
+                         {"from_day": pause.from_day.isoformat(), "to_day": pause.to_day.isoformat()})
+        return {**asdict(pause), "released_requests": released}
+
+    @router.delete("/care-plans/{plan_id}/pauses/{pause_id}", response_model=CarePlanOut, tags=["care plans"])
+    def resume_care_plan(plan_id: str, pause_id: str, conn: DbConn, user: DispatcherUser) -> dict:
+        """End a pause: its days' visits are planned again by the next planning run of each day."""
+        route_queries.care_plan(conn, plan_id, user.scope.districts)  # 404 for another district's
+        with conn.transaction():
+            plan = plans.resume_plan(conn, ctx, plan_id, pause_id, actor_of(user))
+            audit.record(conn, audit.actor_of(user), "care_plan.resumed", f"care_plan:{plan_id}",
+                         {"pause_id": pause_id})
         return route_queries.plan_dict(plan)
 
     @router.post("/plans/{day}", response_model=PlanRunOut, status_code=201, tags=["care plans"])

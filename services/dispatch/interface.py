@@ -41,7 +41,8 @@ __all__ = [
     "candidates", "context", "device_in_scope", "district_of", "provider_in_scope", "request_in_scope",
     "count_by_status", "decline_offer", "get_provider", "get_request", "heartbeat", "list_offers", "list_providers",
     "list_requests", "open_requests_for", "phoned", "set_shift", "sla_csv", "sla_report",
-    "care_plan", "care_plans_of", "save_care_plan", "end_care_plan", "routes_of_day", "route_of", "plan_day_now",
+    "care_plan", "care_plans_of", "save_care_plan", "end_care_plan", "pause_care_plan", "resume_care_plan",
+    "routes_of_day", "route_of", "plan_day_now",
     "plan_runs", "today_of_plans",
 ]
 
@@ -67,6 +68,21 @@ def end_care_plan(conn: psycopg.Connection, ctx: Dispatch, plan_id: str, actor: 
     """End a care plan (kept, inactive; its visits not yet released leave their routes)."""
     with conn.transaction():
         return plan_dict(plan_cases.end_plan(conn, ctx, plan_id, actor))
+
+
+def pause_care_plan(
+    conn: psycopg.Connection, ctx: Dispatch, plan_id: str, from_day: date, to_day: date, reason: str, actor: str,
+) -> list[str]:
+    """Pause a care plan on some days (`usecases.plans.pause_plan`); the requests of its visits
+    on them already released. Its own transaction."""
+    with conn.transaction():
+        return plan_cases.pause_plan(conn, ctx, plan_id, from_day, to_day, reason, actor)[1]
+
+
+def resume_care_plan(conn: psycopg.Connection, ctx: Dispatch, plan_id: str, pause_id: str, actor: str) -> None:
+    """End a pause of a care plan. Its own transaction."""
+    with conn.transaction():
+        plan_cases.resume_plan(conn, ctx, plan_id, pause_id, actor)
 
 
 def plan_day_now(conn: psycopg.Connection, ctx: Dispatch, day: date, actor: str) -> dict[str, Any]:

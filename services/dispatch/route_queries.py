@@ -38,7 +38,8 @@ _STOP = (
 
 def plan_dict(plan: CarePlan) -> dict[str, Any]:
     """A care plan as the API and the console show it."""
-    return {"id": plan.id, "resident_id": plan.resident_id, **plan_fields(plan), "active": plan.active}
+    return {"id": plan.id, "resident_id": plan.resident_id, **plan_fields(plan), "active": plan.active,
+            "pauses": [asdict(p) for p in plan.pauses]}
 
 
 def run_dict(run: PlanRun) -> dict[str, Any]:

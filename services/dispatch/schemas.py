@@ -353,6 +353,32 @@ class CarePlanPatch(BaseModel):
     note: Note | None = None
 
 
+class PauseIn(BaseModel):
+    """Days (both included) on which the plan asks for no visit, and why."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"from_day": "2026-12-07", "to_day": "2026-12-13", "reason": "in Ruijin Hospital after a fall"}]})
+
+    from_day: Day
+    to_day: Day
+    reason: Line
+
+
+class PauseOut(BaseModel):
+    id: str
+    from_day: date
+    to_day: date
+    reason: str
+    actor: str
+
+
+class PausedOut(PauseOut):
+    """The pause, and the requests of visits on its days already released (their window opens
+    within the release lead): they go on unless a dispatcher cancels them."""
+
+    released_requests: list[str]
+
+
 class CarePlanOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"id": "cp-1a2b3c4d5e6f", "resident_id": "res-1",
                                                               "active": True, **_PLAN_EXAMPLE, "ends_on": None,
@@ -374,6 +400,7 @@ class CarePlanOut(BaseModel):
     preferred_provider_id: str | None
     note: str | None
     active: bool
+    pauses: list[PauseOut] = Field(description="Days it asks for no visit, by first day; past ones are dropped.")
 
 
 class PlanRunOut(BaseModel):

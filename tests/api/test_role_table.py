@@ -76,6 +76,8 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[str] | str] = {
     ("GET", "/api/v1/care-plans/{plan_id}"): STAFF,
     ("PATCH", "/api/v1/care-plans/{plan_id}"): STAFF,
     ("DELETE", "/api/v1/care-plans/{plan_id}"): STAFF,
+    ("POST", "/api/v1/care-plans/{plan_id}/pauses"): STAFF,
+    ("DELETE", "/api/v1/care-plans/{plan_id}/pauses/{pause_id}"): STAFF,
     ("POST", "/api/v1/plans/{day}"): CITY,  # the whole city's day: not one district's dispatcher
     ("GET", "/api/v1/plans/{day}/routes"): STAFF,
     # requests: dispatchers; providers their own

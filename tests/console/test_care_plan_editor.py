@@ -144,3 +144,35 @@ def test_a_dispatcher_of_another_district_cannot_add_a_plan(pool, client):
         from services.dispatch import interface as dispatch
 
         assert dispatch.care_plans_of(conn, resident) == []
+
+
+def test_a_dispatcher_pauses_a_plan_for_some_days_and_resumes_it(pool, signed_in):
+    resident, _ = new_resident(pool, "Zhang Min")
+    page = signed_in.get(f"/residents/{resident}")
+    token = csrf_in(page.text)
+    assert signed_in.post(f"/residents/{resident}/care-plans", data={**LUNCH, "csrf_token": token}).status_code == 303
+    listed = _plans(signed_in.get(f"/residents/{resident}").text)
+    plan_id = listed.split('data-plan="', 1)[1].split('"', 1)[0]
+    today = listed.split('name="from_day" required min="', 1)[1].split('"', 1)[0]  # the centre's date
+    assert f'data-pause-plan="{plan_id}"' in listed
+
+    pause = {"from_day": today, "to_day": today, "reason": "in hospital <b>overnight</b>", "csrf_token": token}
+    done = signed_in.post(f"/residents/{resident}/care-plans/{plan_id}/pauses", data=pause)
+    assert done.status_code == 303 and "Care plan paused" in _flash(signed_in)
+    listed = _plans(signed_in.get(f"/residents/{resident}").text)
+    assert f"paused</span> {today} to {today}: in hospital &lt;b&gt;overnight&lt;/b&gt;" in listed
+    pause_id = listed.split('data-pause="', 1)[1].split('"', 1)[0]
+
+    nul = signed_in.post(f"/residents/{resident}/care-plans/{plan_id}/pauses", data={**pause, "reason": "a\x00"})
+    assert nul.status_code == 422 and "NUL" in nul.text  # refused at the edge, as every form's
+    for hostile, why in (({**pause, "from_day": "soon"}, "from_day: a date"), ({**pause, "reason": ""}, "reason"),
+                         ({**pause, "reason": "a\tb"}, "control characters"), (pause, "overlaps")):
+        refused = signed_in.post(f"/residents/{resident}/care-plans/{plan_id}/pauses", data=hostile)
+        assert refused.status_code == 303 and "not paused" in _flash(signed_in) and why in _flash(signed_in), why
+    assert signed_in.post(f"/residents/{resident}/care-plans/cp-none/pauses", data=pause).status_code == 303
+    assert "not found" in _flash(signed_in)
+
+    resumed = signed_in.post(f"/residents/{resident}/care-plans/{plan_id}/pauses/{pause_id}/resume",
+                             data={"csrf_token": token})
+    assert resumed.status_code == 303 and "Pause ended" in _flash(signed_in)
+    assert 'data-pause="' not in _plans(signed_in.get(f"/residents/{resident}").text)

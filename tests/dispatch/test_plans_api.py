@@ -321,3 +321,69 @@ def test_the_solver_holds_no_transaction_and_releases_wait_for_the_day_being_wri
         (stop,) = [s for s in plan_store.stops(writing, day) if s.resident_id == rid]
         assert not stop.released
     assert timers.tick(clock.at)["plans_released"] == 1
+
+
+def test_a_dispatcher_pauses_a_plan_for_a_hospital_stay_and_resumes_it(pool, world):
+    """Over HTTP on PostgreSQL: the pause is kept with the plan, the day's planning leaves the
+    visit unplanned with the reason, hostile or impossible pauses are refused with why, another
+    district's dispatcher does not find the plan, and resuming puts the day back."""
+    import uuid
+
+    from homecare.auth import create_user, issue_token
+
+    client, day, dispatcher = world["client"], world["day"], world["dispatcher"]
+    carer, rid = carer_with_a_lunch(pool, world)
+    (plan,) = client.get(f"/api/v1/residents/{rid}/care-plans", headers=dispatcher).json()
+    body = {"from_day": day.isoformat(), "to_day": (day + timedelta(days=6)).isoformat(),
+            "reason": "in Ruijin Hospital after a fall"}
+    r = client.post(f"/api/v1/care-plans/{plan['id']}/pauses", headers=dispatcher, json=body)
+    assert r.status_code == 201, r.text
+    pause = r.json()
+    assert pause["released_requests"] == [] and pause["reason"] == body["reason"]
+    assert pause["actor"].startswith("dispatcher:") or pause["actor"].startswith("city:")
+    shown = client.get(f"/api/v1/care-plans/{plan['id']}", headers=dispatcher).json()
+    assert [p["id"] for p in shown["pauses"]] == [pause["id"]] and shown["pauses"][0]["to_day"] == body["to_day"]
+
+    run = client.post(f"/api/v1/plans/{day.isoformat()}", headers=dispatcher).json()
+    assert (run["visits"], run["planned"], run["unplanned"]) == (1, 0, 1)
+    (unplanned,) = client.get(f"/api/v1/plans/{day.isoformat()}/routes", headers=dispatcher).json()["unplanned"]
+    assert unplanned["unplanned_reason"] == (f"care plan paused {day.isoformat()} to {body['to_day']}:"
+                                             " in Ruijin Hospital after a fall")
+
+    refused = {
+        "NUL in the reason": ({**body, "reason": "a\x00b"}, "reason"),
+        "a line break": ({**body, "from_day": (day + timedelta(days=20)).isoformat(),
+                          "to_day": (day + timedelta(days=20)).isoformat(), "reason": "a\nb"}, "reason"),
+        "backwards": ({**body, "from_day": (day + timedelta(days=30)).isoformat(),
+                       "to_day": (day + timedelta(days=29)).isoformat()}, "to_day"),
+        "overlapping": ({**body, "to_day": (day + timedelta(days=1)).isoformat()}, "overlaps"),
+        "too long": ({**body, "from_day": (day + timedelta(days=30)).isoformat(),
+                      "to_day": (day + timedelta(days=500)).isoformat()}, "366 days"),
+        "no reason": ({k: v for k, v in body.items() if k != "reason"}, "reason"),
+        "not a date": ({**body, "from_day": "tomorrow"}, "from_day"),
+    }
+    for what, (hostile, why) in refused.items():
+        r = client.post(f"/api/v1/care-plans/{plan['id']}/pauses", headers=dispatcher, json=hostile)
+        assert r.status_code == 422 and why in r.text, (what, r.status_code, r.text)
+    assert client.post("/api/v1/care-plans/cp-none/pauses", headers=dispatcher, json=body).status_code == 404
+
+    with pool.connection() as conn:  # a dispatcher of another district: the plan is not there
+        other = create_user(conn, f"d-{uuid.uuid4().hex[:8]}", "secret-password", Role.DISPATCHER,
+                            districts=("Jing'an",))
+        elsewhere = {"Authorization": f"Bearer {issue_token(conn, other)}"}
+    assert client.post(f"/api/v1/care-plans/{plan['id']}/pauses", headers=elsewhere,
+                       json={**body, "from_day": (day + timedelta(days=40)).isoformat(),
+                             "to_day": (day + timedelta(days=40)).isoformat()}).status_code == 404
+    assert client.delete(f"/api/v1/care-plans/{plan['id']}/pauses/{pause['id']}",
+                         headers=elsewhere).status_code == 404
+
+    r = client.delete(f"/api/v1/care-plans/{plan['id']}/pauses/{pause['id']}", headers=dispatcher)
+    assert r.status_code == 200 and r.json()["pauses"] == []
+    assert client.delete(f"/api/v1/care-plans/{plan['id']}/pauses/{pause['id']}",
+                         headers=dispatcher).status_code == 404
+    run = client.post(f"/api/v1/plans/{day.isoformat()}", headers=dispatcher).json()
+    assert (run["planned"], run["unplanned"]) == (1, 0)
+    with pool.connection() as conn:
+        actions = [r["action"] for r in conn.execute(
+            "SELECT action FROM auth.audit WHERE target = %s ORDER BY at, action", (f"care_plan:{plan['id']}",))]
+    assert "care_plan.paused" in actions and "care_plan.resumed" in actions

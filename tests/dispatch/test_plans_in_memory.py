@@ -120,6 +120,63 @@ def test_a_care_plan_is_checked_by_the_domain_and_its_references(w):
         plans.update_plan(None, w.ctx, plan.id, {"note": "x"}, "dispatcher:ann")
 
 
+def test_a_paused_plan_asks_for_no_visit_on_its_days_and_says_why(w):
+    """In hospital for a few days: the plan's visits on them leave their routes and are not
+    planned again, each unplanned with the pause's reason; a released visit goes on and is named;
+    resuming puts the days back for their next planning run."""
+    w.provider("p-a", 1)
+    for n in (1, 2, 3):
+        w.repos.shifts.add(None, "p-a", utc(8) + timedelta(days=n), utc(16) + timedelta(days=n))
+    plan = w.lunch("res-1")
+    plans.plan_day(MemoryTransactions(), w.ctx, DAY, "dispatcher:ann")
+    plans.plan_day(MemoryTransactions(), w.ctx, DAY + timedelta(days=1), "dispatcher:ann")
+    assert w.repos.plans.stops(None, DAY + timedelta(days=1))[0].provider_id == "p-a"
+    w.at(utc(9, 30))  # today's lunch is released
+    (today_,) = w.repos.plans.stops(None, DAY)
+    assert today_.released
+
+    pause, released = plans.pause_plan(None, w.ctx, plan.id, DAY, DAY + timedelta(days=2),
+                                       "in Ruijin Hospital after a fall", "dispatcher:ann")
+    assert released == [today_.request_id]  # released already: it goes unless cancelled
+    (tomorrow,) = w.repos.plans.stops(None, DAY + timedelta(days=1))
+    assert tomorrow.provider_id is None and tomorrow.unplanned_reason == (
+        "care plan paused 2026-12-02 to 2026-12-04: in Ruijin Hospital after a fall")
+    assert w.repos.plans.get(None, plan.id).paused_on(DAY + timedelta(days=2)) == pause
+    for day in (DAY + timedelta(days=1), DAY + timedelta(days=2)):  # replanned: still not routed
+        run = plans.plan_day(MemoryTransactions(), w.ctx, day, "dispatcher:ann")
+        assert (run.visits, run.planned, run.unplanned) == (1, 0, 1)
+        (stop,) = w.repos.plans.stops(None, day)
+        assert stop.provider_id is None and stop.unplanned_reason == pause.says
+    assert w.at(utc(9, 30) + timedelta(days=1))["plans_released"] == 0  # nothing to release
+    run = plans.plan_day(MemoryTransactions(), w.ctx, DAY + timedelta(days=3), "dispatcher:ann")
+    assert run.planned == 1  # the day after the pause: as usual
+
+    with pytest.raises(Invalid, match="overlaps a pause"):
+        plans.pause_plan(None, w.ctx, plan.id, DAY + timedelta(days=2), DAY + timedelta(days=5), "x", "d:a")
+    with pytest.raises(Invalid, match="must not be before from_day"):
+        plans.pause_plan(None, w.ctx, plan.id, DAY + timedelta(days=9), DAY + timedelta(days=8), "x", "d:a")
+    with pytest.raises(Invalid, match="today"):
+        plans.pause_plan(None, w.ctx, plan.id, DAY - timedelta(days=9), DAY - timedelta(days=8), "x", "d:a")
+    with pytest.raises(Invalid, match="say why"):
+        plans.pause_plan(None, w.ctx, plan.id, DAY + timedelta(days=9), DAY + timedelta(days=9), "  ", "d:a")
+    with pytest.raises(Invalid, match="control characters"):
+        plans.pause_plan(None, w.ctx, plan.id, DAY + timedelta(days=9), DAY + timedelta(days=9), "a\nb", "d:a")
+    with pytest.raises(Invalid, match="at most 366 days"):
+        plans.pause_plan(None, w.ctx, plan.id, DAY + timedelta(days=9), DAY + timedelta(days=400), "x", "d:a")
+    # a change of the plan keeps its pauses
+    plans.update_plan(None, w.ctx, plan.id, {"duration_minutes": 25}, "dispatcher:ann")
+    assert w.repos.plans.get(None, plan.id).pauses == (pause,)
+
+    resumed = plans.resume_plan(None, w.ctx, plan.id, pause.id, "dispatcher:ann")
+    assert resumed.pauses == ()
+    (back,) = w.repos.plans.stops(None, DAY + timedelta(days=2))
+    assert back.unplanned_reason == plans.CHANGED  # plan the day again
+    run = plans.plan_day(MemoryTransactions(), w.ctx, DAY + timedelta(days=2), "dispatcher:ann")
+    assert run.planned == 1
+    with pytest.raises(NotFound):
+        plans.resume_plan(None, w.ctx, plan.id, pause.id, "dispatcher:ann")
+
+
 # -- planning a day ---------------------------------------------------------------------------
 
 def test_a_day_is_planned_over_the_providers_with_shifts_that_day(w):

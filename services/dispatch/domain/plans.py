@@ -7,6 +7,7 @@ when the provider should *start* the visit. Emergencies are never planned.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -19,6 +20,9 @@ PLANNABLE = frozenset({"meal", "bathing", "escort", "mobility"})
 MAX_SKILLS = 16
 MAX_DURATION_MINUTES = 480
 MIN_WINDOW_MINUTES = 15  # a narrower window cannot be kept by anyone who drives through town
+MAX_PAUSES = 50  # a plan's pauses kept (past ones are dropped when a new one is added)
+MAX_PAUSE_DAYS = 366
+MAX_REASON = 500
 
 
 class Repeat(StrEnum):
@@ -70,6 +74,36 @@ class Recurrence:
 
 
 @dataclass(frozen=True)
+class Pause:
+    """Days, both included, on which a plan asks for no visit: the resident is in hospital, or
+    away with family. Its visits those days are unplanned with the reason, not silently gone."""
+
+    id: str
+    from_day: date
+    to_day: date
+    reason: str
+    actor: str
+
+    def __post_init__(self) -> None:
+        if self.to_day < self.from_day:
+            raise PlanError("to_day: must not be before from_day")
+        if (self.to_day - self.from_day).days >= MAX_PAUSE_DAYS:
+            raise PlanError(f"pause: at most {MAX_PAUSE_DAYS} days; end the plan instead")
+        if not self.reason.strip() or len(self.reason) > MAX_REASON:
+            raise PlanError(f"reason: say why, in 1 to {MAX_REASON} characters")
+        if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in self.reason):
+            raise PlanError("reason: one line, without control characters")
+
+    def covers(self, day: date) -> bool:
+        return self.from_day <= day <= self.to_day
+
+    @property
+    def says(self) -> str:
+        """Why a visit of its days is not planned, as the day's unplanned list shows it."""
+        return f"care plan paused {self.from_day.isoformat()} to {self.to_day.isoformat()}: {self.reason}"
+
+
+@dataclass(frozen=True)
 class CarePlan:
     id: str
     resident_id: str
@@ -82,8 +116,14 @@ class CarePlan:
     preferred_provider_id: str | None = None
     note: str | None = None
     active: bool = True
+    pauses: tuple[Pause, ...] = ()  # by first day
+
+    def paused_on(self, day: date) -> Pause | None:
+        return next((p for p in self.pauses if p.covers(day)), None)
 
     def __post_init__(self) -> None:
+        if len(self.pauses) > MAX_PAUSES:
+            raise PlanError(f"pauses: at most {MAX_PAUSES}")
         if self.service not in PLANNABLE:
             raise PlanError(f"service: {self.service!r} cannot be planned; one of {sorted(PLANNABLE)}")
         start = self.window_start.hour * 60 + self.window_start.minute

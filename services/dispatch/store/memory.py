@@ -666,12 +666,17 @@ class MemoryPlans:
         for stop in new:
             self.visits.setdefault(stop.key, stop)
 
-    def unroute(self, conn: Any, plan_id: str, from_day: date, reason: str) -> int:
-        hit = [s for s in self.visits.values() if s.plan_id == plan_id and s.day >= from_day and not s.released]
+    def unroute(self, conn: Any, plan_id: str, from_day: date, reason: str, to_day: date | None = None) -> int:
+        hit = [s for s in self.visits.values() if s.plan_id == plan_id and s.day >= from_day and not s.released
+               and (to_day is None or s.day <= to_day)]
         for s in hit:
             self.visits[s.key] = replace(s, provider_id=None, seq=None, planned_arrival=None, planned_start=None,
                                          travel_minutes=None, unplanned_reason=reason)
         return len(hit)
+
+    def of_plan(self, conn: Any, plan_id: str, from_day: date, to_day: date) -> list[RouteStop]:
+        return sorted((s for s in self.visits.values() if s.plan_id == plan_id and from_day <= s.day <= to_day),
+                      key=lambda s: s.day)
 
     def unreleased(self, provider_id: str, now: datetime) -> list[ActiveJobRow]:
         """A provider's planned visits not yet released, the next day's worth, as matching reads them."""

@@ -6,10 +6,11 @@ from datetime import date, datetime, timedelta
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from homecare.errors import NotFound
 
-from ..domain.plans import CarePlan, Recurrence, Repeat
+from ..domain.plans import CarePlan, Pause, Recurrence, Repeat
 from ..domain.routes import PlanRun, RouteStop, plan_fields
 
 _STOP_COLUMNS = (
@@ -29,22 +30,28 @@ def plan_of(row: dict) -> CarePlan:
         ),
         window_start=row["window_start"], window_end=row["window_end"], duration_minutes=row["duration_minutes"],
         skills=frozenset(row["skills"] or ()), preferred_provider_id=row["preferred_provider_id"], note=row["note"],
-        active=row["active"],
+        active=row["active"], pauses=tuple(
+            Pause(id=p["id"], from_day=date.fromisoformat(p["from_day"]), to_day=date.fromisoformat(p["to_day"]),
+                  reason=p["reason"], actor=p["actor"]) for p in row.get("pauses") or ()),
     )
 
 
 def _plan_params(plan: CarePlan) -> dict:
-    return {"id": plan.id, "resident_id": plan.resident_id, **plan_fields(plan), "active": plan.active}
+    pauses = [{"id": p.id, "from_day": p.from_day.isoformat(), "to_day": p.to_day.isoformat(), "reason": p.reason,
+               "actor": p.actor} for p in plan.pauses]
+    return {"id": plan.id, "resident_id": plan.resident_id, **plan_fields(plan), "active": plan.active,
+            "pauses": Jsonb(pauses)}
 
 
 def add(conn: psycopg.Connection, plan: CarePlan) -> None:
     """Store a new care plan."""
     conn.execute(
         "INSERT INTO dispatch.care_plans (id, resident_id, service, repeat, starts_on, ends_on, weekdays,"
-        " every_weeks, window_start, window_end, duration_minutes, skills, preferred_provider_id, note, active)"
+        " every_weeks, window_start, window_end, duration_minutes, skills, preferred_provider_id, note, active,"
+        " pauses)"
         " VALUES (%(id)s, %(resident_id)s, %(service)s, %(repeat)s, %(starts_on)s, %(ends_on)s, %(weekdays)s,"
         " %(every_weeks)s, %(window_start)s, %(window_end)s, %(duration_minutes)s, %(skills)s,"
-        " %(preferred_provider_id)s, %(note)s, %(active)s)",
+        " %(preferred_provider_id)s, %(note)s, %(active)s, %(pauses)s)",
         _plan_params(plan),
     )
 
@@ -56,7 +63,8 @@ def update(conn: psycopg.Connection, plan: CarePlan) -> None:
         " ends_on = %(ends_on)s, weekdays = %(weekdays)s, every_weeks = %(every_weeks)s,"
         " window_start = %(window_start)s, window_end = %(window_end)s, duration_minutes = %(duration_minutes)s,"
         " skills = %(skills)s, preferred_provider_id = %(preferred_provider_id)s, note = %(note)s, active = %(active)s,"
-        " updated_at = now(), ended_at = CASE WHEN %(active)s THEN NULL ELSE coalesce(ended_at, now()) END"
+        " pauses = %(pauses)s, updated_at = now(),"
+        " ended_at = CASE WHEN %(active)s THEN NULL ELSE coalesce(ended_at, now()) END"
         " WHERE id = %(id)s",
         _plan_params(plan),
     )
@@ -140,16 +148,26 @@ def replace_day(conn: psycopg.Connection, day: date, new: list[RouteStop]) -> No
         )
 
 
-def unroute(conn: psycopg.Connection, plan_id: str, from_day: date, reason: str) -> int:
-    """Take a plan's visits not yet released off their routes from `from_day` on, saying why (the
-    plan changed or ended); how many."""
+def unroute(conn: psycopg.Connection, plan_id: str, from_day: date, reason: str, to_day: date | None = None) -> int:
+    """Take a plan's visits not yet released off their routes from `from_day` on (to `to_day`,
+    included), saying why (the plan changed, ended or paused); how many."""
     cur = conn.execute(
         "UPDATE dispatch.planned_visits SET provider_id = NULL, seq = NULL, planned_arrival = NULL,"
         " planned_start = NULL, travel_minutes = NULL, unplanned_reason = %s"
-        " WHERE plan_id = %s AND day >= %s AND released_at IS NULL",
-        (reason, plan_id, from_day),
+        " WHERE plan_id = %s AND day >= %s AND (%s::date IS NULL OR day <= %s) AND released_at IS NULL",
+        (reason, plan_id, from_day, to_day, to_day),
     )
     return cur.rowcount
+
+
+def of_plan(conn: psycopg.Connection, plan_id: str, from_day: date, to_day: date) -> list[RouteStop]:
+    """A plan's planned visits from `from_day` to `to_day` (included), by day."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"SELECT {_STOP_COLUMNS} FROM dispatch.planned_visits WHERE plan_id = %s AND day BETWEEN %s AND %s"
+            " ORDER BY day", (plan_id, from_day, to_day),
+        ).fetchall()
+    return [stop_of(r) for r in rows]
 
 
 def to_release(conn: psycopg.Connection, now: datetime, lead: timedelta, limit: int = 50) -> list[RouteStop]:

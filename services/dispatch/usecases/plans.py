@@ -15,7 +15,18 @@ from homecare.errors import Invalid, NotFound
 
 from .. import metrics
 from ..domain.matching import Location
-from ..domain.plans import CarePlan, DayPlan, Home, PlanError, PlannedVisit, Recurrence, Repeat, Worker, visits_on
+from ..domain.plans import (
+    CarePlan,
+    DayPlan,
+    Home,
+    Pause,
+    PlanError,
+    PlannedVisit,
+    Recurrence,
+    Repeat,
+    Worker,
+    visits_on,
+)
 from ..domain.requests import TimelineEntry, hand_back
 from ..domain.routes import (
     WINDOW_OVER,
@@ -69,7 +80,8 @@ def default_planner() -> DayPlanner:
 
 # -- care plans -------------------------------------------------------------------------------
 
-def _build(ctx: Dispatch, conn: Tx, plan_id: str, resident_id: str, f: dict[str, Any], active: bool) -> CarePlan:
+def _build(ctx: Dispatch, conn: Tx, plan_id: str, resident_id: str, f: dict[str, Any], active: bool,
+           pauses: tuple[Pause, ...] = ()) -> CarePlan:
     """A care plan from its fields, checked by the domain (PlanError -> Invalid, 422)."""
     try:
         plan = CarePlan(
@@ -80,7 +92,7 @@ def _build(ctx: Dispatch, conn: Tx, plan_id: str, resident_id: str, f: dict[str,
             ),
             window_start=f["window_start"], window_end=f["window_end"], duration_minutes=f["duration_minutes"],
             skills=frozenset(f.get("skills") or ()), preferred_provider_id=f.get("preferred_provider_id"),
-            note=f.get("note"), active=active,
+            note=f.get("note"), active=active, pauses=pauses,
         )
     except PlanError as exc:
         raise Invalid(str(exc)) from exc
@@ -120,7 +132,8 @@ def update_plan(conn: Tx, ctx: Dispatch, plan_id: str, changes: dict[str, Any], 
     current = ctx.repos.plans.get(conn, plan_id, lock=True)
     if not current.active:
         raise Invalid(f"care plan {plan_id} has ended; create a new one")
-    plan = _build(ctx, conn, plan_id, current.resident_id, {**plan_fields(current), **changes}, True)
+    plan = _build(ctx, conn, plan_id, current.resident_id, {**plan_fields(current), **changes}, True,
+                  current.pauses)
     ctx.repos.plans.update(conn, plan)
     ctx.repos.plans.unroute(conn, plan_id, today(ctx), CHANGED)
     log.info("care plan %s changed by %s", plan_id, actor)
@@ -135,6 +148,51 @@ def end_plan(conn: Tx, ctx: Dispatch, plan_id: str, actor: str) -> CarePlan:
     ctx.repos.plans.update(conn, plan)
     ctx.repos.plans.unroute(conn, plan_id, today(ctx), ENDED)
     log.info("care plan %s ended by %s", plan_id, actor)
+    return plan
+
+
+def pause_plan(conn: Tx, ctx: Dispatch, plan_id: str, from_day: date, to_day: date, reason: str, actor: str
+               ) -> tuple[Pause, list[str]]:
+    """Pause a plan on some days (the resident in hospital, away with family): no visit is planned
+    on them, and its visits already routed on them leave their routes with the reason. Visits
+    already released (their window opens within the release lead) keep going: their request ids
+    are returned, for the dispatcher to cancel if they should not. Past pauses are dropped."""
+    current = ctx.repos.plans.get(conn, plan_id, lock=True)
+    if not current.active:
+        raise Invalid(f"care plan {plan_id} has ended")
+    if from_day < today(ctx):
+        raise Invalid(f"from_day: must be today ({today(ctx).isoformat()}) or later")
+    try:
+        pause = Pause(id=new_id("pa"), from_day=from_day, to_day=to_day, reason=reason, actor=actor)
+    except PlanError as exc:
+        raise Invalid(str(exc)) from exc
+    if any(p.from_day <= to_day and from_day <= p.to_day for p in current.pauses):
+        raise Invalid("pause: overlaps a pause of this plan; resume that one first")
+    kept = tuple(p for p in current.pauses if p.to_day >= today(ctx))
+    try:
+        plan = replace(current, pauses=tuple(sorted((*kept, pause), key=lambda p: p.from_day)))
+    except PlanError as exc:  # too many pauses ahead
+        raise Invalid(str(exc)) from exc
+    ctx.repos.plans.update(conn, plan)
+    ctx.repos.plans.unroute(conn, plan_id, from_day, pause.says, to_day)
+    released = [s.request_id for s in ctx.repos.plans.of_plan(conn, plan_id, from_day, to_day)
+                if s.released and s.request_id]
+    log.info("care plan %s paused %s to %s by %s (%d visits released already)", plan_id, from_day, to_day,
+             actor, len(released))
+    return pause, released
+
+
+def resume_plan(conn: Tx, ctx: Dispatch, plan_id: str, pause_id: str, actor: str) -> CarePlan:
+    """End a pause: its days' visits not yet released wait for the next planning run of the day
+    ("plan the day again"), as after any change of the plan."""
+    current = ctx.repos.plans.get(conn, plan_id, lock=True)
+    pause = next((p for p in current.pauses if p.id == pause_id), None)
+    if pause is None:
+        raise NotFound(f"pause {pause_id} of care plan {plan_id} not found")
+    plan = replace(current, pauses=tuple(p for p in current.pauses if p.id != pause_id))
+    ctx.repos.plans.update(conn, plan)
+    ctx.repos.plans.unroute(conn, plan_id, max(pause.from_day, today(ctx)), CHANGED, pause.to_day)
+    log.info("care plan %s resumed (pause %s) by %s", plan_id, pause_id, actor)
     return plan
 
 
@@ -225,7 +283,8 @@ class _Day:
     visits: list[PlannedVisit]
     kept: list[RouteStop]
     fresh: list[PlannedVisit]  # not released yet
-    open_: list[PlannedVisit]  # of those, whose window is not over
+    paused: dict[str, str]  # of those, the keys of visits on a pause of their plan: why
+    open_: list[PlannedVisit]  # of those, not paused, whose window is not over
     workers: list[Worker]
 
 
@@ -242,8 +301,11 @@ def _read_day(conn: Tx, ctx: Dispatch, day: date) -> _Day:
     visits = visits_on(plans, day, ctx.plan_zone, homes)
     kept_keys = {s.key for s in kept}
     fresh = [v for v in visits if v.key not in kept_keys]
-    return _Day(now=now, inputs=inputs, visits=visits, kept=kept, fresh=fresh,
-                open_=[v for v in fresh if v.latest > now], workers=workers_of(conn, ctx, day, kept))
+    pauses = {p.id: p.paused_on(day) for p in plans}
+    paused = {v.key: pause.says for v in fresh if (pause := pauses.get(v.plan_id)) is not None}
+    return _Day(now=now, inputs=inputs, visits=visits, kept=kept, fresh=fresh, paused=paused,
+                open_=[v for v in fresh if v.latest > now and v.key not in paused],
+                workers=workers_of(conn, ctx, day, kept))
 
 
 def _solve(ctx: Dispatch, day: date, read: _Day, planner: DayPlanner | None) -> DayPlan:
@@ -305,7 +367,8 @@ def _write(conn: Tx, ctx: Dispatch, day: date, actor: str, read: _Day, plan: Day
              if s.provider_id is not None and s.seq is not None}
     routed = [replace(s, seq=s.seq + after.get(s.provider_id, 0)) if s.seq is not None and s.provider_id else s
               for s in stops_of(plan, read.open_)]
-    stops = routed + [unplanned_stop(v, WINDOW_PASSED) for v in read.fresh if v.latest <= read.now]
+    stops = routed + [unplanned_stop(v, read.paused.get(v.key, WINDOW_PASSED)) for v in read.fresh
+                      if v.latest <= read.now or v.key in read.paused]
     ctx.repos.plans.replace_day(conn, day, stops)
     on_routes = sum(1 for s in stops if s.provider_id is not None)
     run = PlanRun(

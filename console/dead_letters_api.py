@@ -128,6 +128,10 @@ class DeadLetterDesk:
         are found or the log ends. A district's letters can be rare among the city's, so reading
         stops after SCAN_MAX letters however few it kept; `next` then says where to go on."""
         kept: list[letters.DeadLetter] = []
+
+        def page(next_: int | None) -> LetterPage:
+            return LetterPage([letter_out(x, preview) for x in kept], next_)
+
         scanned = 0
         while True:
             batch = self._call(read, cursor, limit)
@@ -135,12 +139,12 @@ class DeadLetterDesk:
             for letter in self._in(batch, districts):
                 kept.append(letter)
                 if len(kept) == limit:  # the page is full: the next one starts after this letter
-                    return LetterPage([letter_out(x, preview) for x in kept], letter.seq)
+                    return page(letter.seq)
             if len(batch) < limit:  # the log ends here
-                return LetterPage([letter_out(x, preview) for x in kept], None)
+                return page(None)
             cursor = batch[-1].seq
             if scanned >= SCAN_MAX:
-                return LetterPage([letter_out(x, preview) for x in kept], cursor)
+                return page(cursor)
 
     def _in(self, found: list[letters.DeadLetter], districts: frozenset[str] | None) -> list[letters.DeadLetter]:
         """The letters of devices of residents of `districts` (a dispatcher's scope; None: all).

@@ -160,15 +160,16 @@ def pause_plan(conn: Tx, ctx: Dispatch, plan_id: str, from_day: date, to_day: da
     current = ctx.repos.plans.get(conn, plan_id, lock=True)
     if not current.active:
         raise Invalid(f"care plan {plan_id} has ended")
-    if from_day < today(ctx):
-        raise Invalid(f"from_day: must be today ({today(ctx).isoformat()}) or later")
+    now_day = today(ctx)
+    if from_day < now_day:
+        raise Invalid(f"from_day: must be today ({now_day.isoformat()}) or later")
     try:
         pause = Pause(id=new_id("pa"), from_day=from_day, to_day=to_day, reason=reason, actor=actor)
     except PlanError as exc:
         raise Invalid(str(exc)) from exc
     if any(p.from_day <= to_day and from_day <= p.to_day for p in current.pauses):
         raise Invalid("pause: overlaps a pause of this plan; resume that one first")
-    kept = tuple(p for p in current.pauses if p.to_day >= today(ctx))
+    kept = tuple(p for p in current.pauses if p.to_day >= now_day)
     try:
         plan = replace(current, pauses=tuple(sorted((*kept, pause), key=lambda p: p.from_day)))
     except PlanError as exc:  # too many pauses ahead
@@ -228,16 +229,19 @@ def workers_of(conn: Tx, ctx: Dispatch, day: date, kept: Sequence[RouteStop] = (
             parts[-1] = (parts[-1][0], max(b, parts[-1][1]))
         else:
             parts.append((a, b))
-    busy_until: dict[str, tuple[datetime, Location | None]] = {}
+    busy_until: dict[str, tuple[datetime, Location | None]] = {}  # the end of its latest work, and where
+
+    def later(provider_id: str, done: datetime, where: Location | None) -> None:
+        if provider_id not in busy_until or busy_until[provider_id][0] < done:
+            busy_until[provider_id] = (done, where)
+
     for stop in kept:
         if stop.provider_id and stop.planned_start:
-            done = stop.planned_start + timedelta(minutes=stop.duration)
-            if stop.provider_id not in busy_until or busy_until[stop.provider_id][0] < done:
-                busy_until[stop.provider_id] = (done, ctx.repos.residents.home(conn, stop.resident_id)[0])
+            later(stop.provider_id, stop.planned_start + timedelta(minutes=stop.duration),
+                  ctx.repos.residents.home(conn, stop.resident_id)[0])
     if start <= now < end:
         for pid, (done, place) in held_work(conn, ctx, list(spans), now).items():
-            if pid not in busy_until or busy_until[pid][0] < done:
-                busy_until[pid] = (done, place)
+            later(pid, done, place)
     workers = []
     for row in ctx.repos.providers.roster(conn):
         base = Location(row["lat"], row["lon"])
@@ -337,13 +341,18 @@ def _plan(
     solved again. After `PLAN_ATTEMPTS` such tries it is solved under the lock, which releases
     skip meanwhile (`release`), so a day whose visits keep being released is still planned."""
     began = time.monotonic()
+
+    def given_way(conn: Tx) -> bool:
+        """Takes the day's lock; whether a run asked to plan once finds the day planned already."""
+        ctx.repos.plans.lock_day(conn, day)
+        return once and bool(ctx.repos.plans.runs(conn, day, 1))
+
     for _ in range(PLAN_ATTEMPTS - 1):
         with tx.begin() as conn:
             read = _read_day(conn, ctx, day)
         plan = _solve(ctx, day, read, planner)
         with tx.begin() as conn:
-            ctx.repos.plans.lock_day(conn, day)
-            if once and ctx.repos.plans.runs(conn, day, 1):
+            if given_way(conn):
                 return None
             if _read_inputs(conn, ctx, day) == read.inputs:
                 metrics.PLAN_SOLVES.labels("written").inc()
@@ -351,8 +360,7 @@ def _plan(
         metrics.PLAN_SOLVES.labels("stale").inc()
         log.info("day %s changed while it was planned (a visit released or a plan edited): planning it again", day)
     with tx.begin() as conn:
-        ctx.repos.plans.lock_day(conn, day)
-        if once and ctx.repos.plans.runs(conn, day, 1):
+        if given_way(conn):
             return None
         read = _read_day(conn, ctx, day)
         metrics.PLAN_SOLVES.labels("under_lock").inc()
